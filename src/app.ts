@@ -1,0 +1,149 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { Scalar } from '@scalar/hono-api-reference';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import type { Context } from 'hono';
+import pino, { type Logger } from 'pino';
+import type { Config } from './config';
+import type { Clock } from './clock';
+import type { Database } from './db/client';
+import type { KeyMaterial } from './keys/key-material';
+import { AppError, isDatabaseUnavailable, problemResponse } from './errors';
+import type { AppEnv } from './http/env';
+import { rateLimit, requestId, requestLog } from './http/middleware';
+import { authenticate } from './auth/auth.middleware';
+import { KeyVault } from './issuers/key-vault';
+import { IssuersService } from './issuers/issuers.service';
+import { issuersRoutes } from './issuers/issuers.routes';
+import { ApiKeysService } from './api-keys/api-keys.service';
+import { apiKeysRoutes } from './api-keys/api-keys.routes';
+import { platformJwk } from './keys/platform-key';
+import { CertificatesService } from './certificates/certificates.service';
+import { certificatesRoutes } from './certificates/certificates.routes';
+import { VerificationService } from './verification/verification.service';
+import { verificationRoutes } from './verification/verification.routes';
+import { nullAlertSink, type AlertSink } from './supervision/alert-sink';
+
+export interface AppDeps {
+  db: Database;
+  config: Config;
+  keys: KeyMaterial;
+  clock: Clock;
+  logger?: Logger;
+  /** Pings the database for /readyz. */
+  ping?: () => Promise<void>;
+}
+
+export interface Services {
+  issuers: IssuersService;
+  apiKeys: ApiKeysService;
+  vault: KeyVault;
+  certificates: CertificatesService;
+  verification: VerificationService;
+}
+
+/** Builds the services from their dependencies; no I/O happens here. */
+export function createServices(deps: AppDeps): Services {
+  const { db, clock, config } = deps;
+  const vault = new KeyVault(deps.keys.kek);
+  const alertSink: AlertSink = nullAlertSink;
+  return {
+    vault,
+    issuers: new IssuersService(db, vault, clock),
+    apiKeys: new ApiKeysService(db, clock),
+    certificates: new CertificatesService(db, vault, clock, config.publicBaseUrl),
+    verification: new VerificationService(db, clock, config.publicBaseUrl, alertSink),
+  };
+}
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+function clientAddress(c: Context): string {
+  try {
+    return getConnInfo(c).remote.address ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * The HTTP application: middleware, every feature's routes, one error handler. It performs no I/O
+ * of its own beyond what requests ask for.
+ */
+export function createApp(deps: AppDeps, services: Services = createServices(deps)) {
+  const logger = deps.logger ?? pino({ level: 'silent' });
+  const app = new OpenAPIHono<AppEnv>();
+
+  app.use('*', requestId());
+  app.use('*', requestLog({ logger }));
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new AppError('payload_too_large', 'request bodies are limited to 1 MiB');
+      },
+    }),
+  );
+  app.use('*', authenticate({ db: deps.db }));
+  const limit = rateLimit({ limit: deps.config.rateLimitPerMinute, clientAddress });
+  // Public endpoints are limited per client address; authenticated callers are accountable by key.
+  app.use('*', async (c, next) => (c.get('principal') ? next() : limit(c, next)));
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    try {
+      await (deps.ping ?? (() => Promise.resolve()))();
+      return c.json({ status: 'ready' });
+    } catch {
+      throw new AppError('database_unavailable', 'the database is not reachable', { retryAfterSeconds: 5 });
+    }
+  });
+  app.get('/.well-known/jwks.json', async (c) => {
+    c.header('cache-control', 'public, max-age=60');
+    return c.json(await services.issuers.jwks([platformJwk(deps.keys.platformSeed)]));
+  });
+
+  app.route('/', issuersRoutes(services.issuers));
+  app.route('/', apiKeysRoutes(services.apiKeys));
+  app.route('/', certificatesRoutes(services.certificates));
+  app.route('/', verificationRoutes(services.verification));
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'An API key: `Authorization: Bearer cm_…`',
+  });
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'certmark',
+      version: '1.0.0',
+      description:
+        'Certificate-authenticity service: signed credentials and QR marks for quality certificates, verification for anyone, CCC exemption checks for customs, supervision.',
+    },
+  });
+  app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'certmark API' }));
+
+  app.notFound(() => {
+    throw new AppError('not_found', 'no such endpoint');
+  });
+  app.onError((error, c) => {
+    if (error instanceof AppError) return problemResponse(c, error);
+    if (error instanceof HTTPException) {
+      if (error.status === 400) return problemResponse(c, new AppError('malformed_json', 'the body is not valid JSON'));
+      if (error.status === 413) return problemResponse(c, new AppError('payload_too_large', 'request bodies are limited to 1 MiB'));
+      if (error.status === 401) return problemResponse(c, new AppError('unauthorized', 'this endpoint needs an API key'));
+      return problemResponse(c, new AppError('bad_request', error.message || 'bad request'));
+    }
+    if (isDatabaseUnavailable(error)) {
+      return problemResponse(c, new AppError('database_unavailable', 'the database is not reachable; retry shortly', { retryAfterSeconds: 5 }));
+    }
+    logger.error({ req: c.get('requestId'), err: { name: (error as Error).name, message: (error as Error).message } }, 'unhandled error');
+    return problemResponse(c, new AppError('internal_error', 'an internal error occurred'));
+  });
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

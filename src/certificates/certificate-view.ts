@@ -1,0 +1,46 @@
+import type { CertificateRow, CertificateStatus } from '../db/schema/certificates';
+import type { IssuerRow } from '../db/schema/issuers';
+import { chinaDay } from '../shared/dates';
+import type { EffectiveStatus } from './certificates.schemas';
+
+/**
+ * The status a reader sees: a stored status other than `valid` wins; a valid certificate outside
+ * its validity days is `not_yet_valid` or `expired` (validUntil is the last valid day).
+ */
+export function effectiveStatus(
+  cert: Pick<CertificateRow, 'validFrom' | 'validUntil'> & { status: CertificateStatus },
+  at: Date,
+): EffectiveStatus {
+  if (cert.status !== 'valid') return cert.status;
+  const day = chinaDay(at);
+  if (day < cert.validFrom) return 'not_yet_valid';
+  if (day > cert.validUntil) return 'expired';
+  return 'valid';
+}
+
+export type CertificateView = ReturnType<typeof certificateView>;
+
+/** The public view (SPEC "Certificates"): everything a verifier may see, never key material. */
+export function certificateView(cert: CertificateRow, issuer: IssuerRow, now: Date) {
+  return {
+    id: cert.id,
+    number: cert.number,
+    scheme: cert.scheme,
+    status: effectiveStatus(cert, now),
+    holder: cert.holder,
+    manufacturer: cert.manufacturer ?? null,
+    factories: cert.factories,
+    scope: cert.scope,
+    standards: cert.standards,
+    issuer: { id: issuer.id, name: issuer.name, accreditationNo: issuer.accreditationNo, status: issuer.status },
+    signatory: cert.signatory,
+    validFrom: cert.validFrom,
+    validUntil: cert.validUntil,
+    statusReason: cert.statusReason,
+    statusChangedAt: cert.statusChangedAt?.toISOString() ?? null,
+    issuedAt: cert.createdAt.toISOString(),
+    ...(cert.quantity !== null
+      ? { quantity: cert.quantity, remaining: cert.remaining ?? 0, purpose: cert.purpose ?? undefined }
+      : {}),
+  };
+}

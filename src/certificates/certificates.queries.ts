@@ -1,0 +1,123 @@
+import { and, asc, count, eq, ilike, or, sql, type SQL } from 'drizzle-orm';
+import type { Queryable } from '../db/client';
+import { certificates, type CertificateRow, type CertificateStatus, type SignatoryJson } from '../db/schema/certificates';
+import { certificateStatusEvents } from '../db/schema/certificate-status-events';
+import { issuers, type IssuerRow } from '../db/schema/issuers';
+
+export interface CertificateWithIssuer {
+  certificate: CertificateRow;
+  issuer: IssuerRow;
+}
+
+export async function insertCertificate(db: Queryable, row: typeof certificates.$inferInsert): Promise<CertificateRow> {
+  const [inserted] = await db.insert(certificates).values(row).returning();
+  return inserted!;
+}
+
+export async function findCertificate(db: Queryable, id: string): Promise<CertificateWithIssuer | undefined> {
+  const [row] = await db
+    .select({ certificate: certificates, issuer: issuers })
+    .from(certificates)
+    .innerJoin(issuers, eq(issuers.id, certificates.issuerId))
+    .where(eq(certificates.id, id))
+    .limit(1);
+  return row;
+}
+
+/** Certificates with this number (numbers are unique per issuer, not globally). */
+export async function findCertificatesByNumber(
+  db: Queryable,
+  params: { number: string; issuerId?: string | undefined },
+): Promise<CertificateWithIssuer[]> {
+  const conditions = [eq(certificates.number, params.number)];
+  if (params.issuerId) conditions.push(eq(certificates.issuerId, params.issuerId));
+  return db
+    .select({ certificate: certificates, issuer: issuers })
+    .from(certificates)
+    .innerJoin(issuers, eq(issuers.id, certificates.issuerId))
+    .where(and(...conditions))
+    .limit(10);
+}
+
+export interface UpdateStatusParams {
+  id: string;
+  status: CertificateStatus;
+  reason: string;
+  signatory: SignatoryJson;
+  at: Date;
+  actorKeyId: string | null;
+}
+
+export async function updateCertificateStatus(db: Queryable, p: UpdateStatusParams): Promise<void> {
+  await db
+    .update(certificates)
+    .set({ status: p.status, statusReason: p.reason, statusChangedAt: p.at })
+    .where(eq(certificates.id, p.id));
+  await db.insert(certificateStatusEvents).values({
+    certificateId: p.id,
+    status: p.status,
+    reason: p.reason,
+    signatory: p.signatory,
+    actorKeyId: p.actorKeyId,
+    at: p.at,
+  });
+}
+
+/** Locks the certificate row for a status change (so two changes cannot both leave a final state). */
+export async function lockCertificate(db: Queryable, id: string): Promise<CertificateRow | undefined> {
+  const [row] = await db.select().from(certificates).where(eq(certificates.id, id)).for('update').limit(1);
+  return row;
+}
+
+export async function certificateStatusHistory(db: Queryable, certificateId: string) {
+  return db
+    .select()
+    .from(certificateStatusEvents)
+    .where(eq(certificateStatusEvents.certificateId, certificateId))
+    .orderBy(asc(certificateStatusEvents.at), asc(certificateStatusEvents.id));
+}
+
+export interface SearchCertificatesParams {
+  number?: string | undefined;
+  uscc?: string | undefined;
+  holder?: string | undefined;
+  scheme?: string | undefined;
+  issuerId?: string | undefined;
+  limit: number;
+  offset: number;
+}
+
+const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+export async function searchCertificates(
+  db: Queryable,
+  p: SearchCertificatesParams,
+): Promise<{ rows: CertificateWithIssuer[]; total: number }> {
+  const conditions: SQL[] = [];
+  if (p.number) conditions.push(eq(certificates.number, p.number));
+  if (p.scheme) conditions.push(eq(certificates.scheme, p.scheme));
+  if (p.issuerId) conditions.push(eq(certificates.issuerId, p.issuerId));
+  if (p.holder) conditions.push(ilike(certificates.holderName, `%${escapeLike(p.holder)}%`));
+  if (p.uscc) {
+    conditions.push(
+      or(
+        eq(certificates.holderUscc, p.uscc),
+        sql`${certificates.manufacturer}->>'uscc' = ${p.uscc}`,
+        sql`${certificates.factories} @> ${JSON.stringify([{ uscc: p.uscc }])}::jsonb`,
+      )!,
+    );
+  }
+  const where = conditions.length ? and(...conditions) : undefined;
+  const [rows, [total]] = await Promise.all([
+    db
+      .select({ certificate: certificates, issuer: issuers })
+      .from(certificates)
+      .innerJoin(issuers, eq(issuers.id, certificates.issuerId))
+      .where(where)
+      .orderBy(asc(certificates.number), asc(certificates.id))
+      .limit(p.limit)
+      .offset(p.offset),
+    db.select({ n: count() }).from(certificates).where(where),
+  ]);
+  return { rows, total: total?.n ?? 0 };
+}

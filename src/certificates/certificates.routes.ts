@@ -1,0 +1,138 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { principalOf, requireRole } from '../auth/auth.middleware';
+import { bearerSecurity, createRouter, errorResponses, idParam } from '../http/openapi';
+import { schemes } from '../shared/schemes';
+import { qrPng, qrSvg } from './qr';
+import {
+  CertificateViewSchema,
+  ChangeStatusBody,
+  IssueCertificateBody,
+} from './certificates.schemas';
+import type { CertificatesService } from './certificates.service';
+
+const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
+
+const IssuedCertificateSchema = CertificateViewSchema.extend({
+  credential: z.string().openapi({ description: 'The signed credential: a `vc+jwt` compact JWS' }),
+  verifyUrl: z.string().url(),
+  qr: z.object({ svg: z.string().url(), png: z.string().url() }),
+}).openapi('IssuedCertificate');
+
+const issue = createRoute({
+  method: 'post',
+  path: '/v1/certificates',
+  tags: ['Certificates'],
+  summary: 'Issue a certificate (issuer) with its signed credential',
+  security: bearerSecurity,
+  middleware: [requireRole('issuer')],
+  request: { body: { ...json(IssueCertificateBody), required: true } },
+  responses: {
+    201: { description: 'Issued', ...json(IssuedCertificateSchema) },
+    ...errorResponses,
+    409: { description: 'Duplicate number for this issuer' },
+  },
+});
+
+const get = createRoute({
+  method: 'get',
+  path: '/v1/certificates/{id}',
+  tags: ['Certificates'],
+  summary: 'A certificate’s public view (public)',
+  request: { params: idParam },
+  responses: { 200: { description: 'The certificate', ...json(IssuedCertificateSchema) }, ...errorResponses },
+});
+
+const history = createRoute({
+  method: 'get',
+  path: '/v1/certificates/{id}/status-history',
+  tags: ['Certificates'],
+  summary: 'Every status change of a certificate (public)',
+  request: { params: idParam },
+  responses: {
+    200: {
+      description: 'Status history, oldest first',
+      ...json(
+        z.object({
+          items: z.array(
+            z.object({ status: z.string(), reason: z.string().nullable(), signatory: z.unknown(), at: z.string() }),
+          ),
+        }),
+      ),
+    },
+    ...errorResponses,
+  },
+});
+
+const changeStatus = createRoute({
+  method: 'post',
+  path: '/v1/certificates/{id}/status',
+  tags: ['Certificates'],
+  summary: 'Suspend, reinstate, revoke or withdraw a certificate (owning issuer)',
+  security: bearerSecurity,
+  middleware: [requireRole('issuer')],
+  request: { params: idParam, body: { ...json(ChangeStatusBody), required: true } },
+  responses: {
+    200: { description: 'Updated', ...json(IssuedCertificateSchema) },
+    ...errorResponses,
+    409: { description: 'Revoked and withdrawn are final' },
+  },
+});
+
+const qr = (format: 'svg' | 'png') =>
+  createRoute({
+    method: 'get',
+    path: `/v1/certificates/{id}/qr.${format}`,
+    tags: ['Certificates'],
+    summary: `The certificate’s QR code (${format.toUpperCase()}) holding its verify URL (public)`,
+    request: { params: idParam },
+    responses: {
+      200: { description: 'QR code', content: { [format === 'svg' ? 'image/svg+xml' : 'image/png']: { schema: z.string() } } },
+      ...errorResponses,
+    },
+  });
+
+const search = createRoute({
+  method: 'get',
+  path: '/v1/registry/certificates',
+  tags: ['Registry'],
+  summary: 'Search the public register of certificates (public, paginated)',
+  request: {
+    query: z.object({
+      number: z.string().trim().min(1).max(64).optional(),
+      uscc: z.string().trim().regex(/^[0-9A-Z]{18}$/, 'must be 18 characters').optional(),
+      holder: z.string().trim().min(1).max(200).optional(),
+      scheme: z.enum(schemes).optional(),
+      issuer: z.string().uuid().optional(),
+      page: z.coerce.number().int().min(1).max(100_000).default(1),
+      pageSize: z.coerce.number().int().min(1).max(100).default(20),
+    }),
+  },
+  responses: {
+    200: {
+      description: 'A page of certificates',
+      ...json(
+        z.object({ items: z.array(CertificateViewSchema), page: z.number(), pageSize: z.number(), total: z.number() }),
+      ),
+    },
+    ...errorResponses,
+  },
+});
+
+export function certificatesRoutes(service: CertificatesService) {
+  return createRouter()
+    .openapi(issue, async (c) => c.json(await service.issueCertificate(principalOf(c), c.req.valid('json')), 201))
+    .openapi(get, async (c) => c.json(await service.getCertificate(c.req.valid('param').id), 200))
+    .openapi(history, async (c) => c.json({ items: await service.statusHistory(c.req.valid('param').id) }, 200))
+    .openapi(changeStatus, async (c) =>
+      c.json(await service.changeStatus(principalOf(c), c.req.valid('param').id, c.req.valid('json')), 200),
+    )
+    .openapi(qr('svg'), async (c) => {
+      const { verifyUrl } = await service.getCertificate(c.req.valid('param').id);
+      return c.body(await qrSvg(verifyUrl), 200, { 'content-type': 'image/svg+xml', 'cache-control': 'public, max-age=3600' });
+    })
+    .openapi(qr('png'), async (c) => {
+      const { verifyUrl } = await service.getCertificate(c.req.valid('param').id);
+      return c.body(new Uint8Array(await qrPng(verifyUrl)), 200, { 'content-type': 'image/png', 'cache-control': 'public, max-age=3600' });
+    })
+    .openapi(search, async (c) => c.json(await service.searchRegistry(c.req.valid('query')), 200));
+}

@@ -1,0 +1,196 @@
+import { randomUUID } from 'node:crypto';
+import type { Database } from '../db/client';
+import type { CertificateRow } from '../db/schema/certificates';
+import type { Clock } from '../clock';
+import type { Principal } from '../auth/principal';
+import { actorOf } from '../auth/principal';
+import { appendAuditEntry } from '../audit/audit.queries';
+import { signCredentialJws } from '../crypto/credential-jws';
+import { AppError, forbidden, isUniqueViolation, notFound } from '../errors';
+import { findIssuer } from '../issuers/issuers.queries';
+import type { KeyVault } from '../issuers/key-vault';
+import { buildCredentialPayload } from './credential';
+import { certificateView, type CertificateView } from './certificate-view';
+import type { IssueCertificateInput } from './certificates.schemas';
+import * as q from './certificates.queries';
+
+export interface IssuedCertificate extends CertificateView {
+  credential: string;
+  verifyUrl: string;
+  qr: { svg: string; png: string };
+}
+
+export interface RegistrySearch {
+  number?: string | undefined;
+  uscc?: string | undefined;
+  holder?: string | undefined;
+  scheme?: string | undefined;
+  issuer?: string | undefined;
+  page: number;
+  pageSize: number;
+}
+
+/** `revoked` and `withdrawn` end a certificate's life: nothing leaves them. */
+const FINAL_STATUSES = new Set(['revoked', 'withdrawn']);
+
+/** GB 32100: characters 3–8 of a USCC are the registering authority's GB/T 2260 division. */
+const regionOfUscc = (uscc: string | undefined) => (uscc && /^\d{6}$/.test(uscc.slice(2, 8)) ? uscc.slice(2, 8) : null);
+
+/** Issuing certificates, changing their status, and the public register. */
+export class CertificatesService {
+  constructor(
+    private readonly db: Database,
+    private readonly vault: KeyVault,
+    private readonly clock: Clock,
+    private readonly baseUrl: string,
+  ) {}
+
+  verifyUrl(id: string): string {
+    return `${this.baseUrl}/c/${id}`;
+  }
+
+  /** An issuer issues a certificate: record it, sign its credential, log it, in one transaction. */
+  async issueCertificate(principal: Principal, input: IssueCertificateInput): Promise<IssuedCertificate> {
+    const issuerId = principal.issuerId;
+    if (!issuerId) throw forbidden('only an issuer key can issue certificates');
+    const at = this.clock.now();
+    try {
+      const result = await this.db.transaction(async (tx) => {
+        const issuer = await findIssuer(tx, issuerId);
+        if (!issuer) throw forbidden('the key’s issuer no longer exists');
+        if (issuer.status !== 'active') throw new AppError('issuer_suspended', 'a suspended issuer cannot issue certificates');
+        if (!issuer.schemes.includes(input.scheme)) {
+          throw new AppError('scheme_not_approved', `the issuer is not approved for ${input.scheme}`);
+        }
+        const signer = await this.vault.currentSigner(tx, issuerId);
+        const id = randomUUID();
+        const draft: Omit<CertificateRow, 'credential'> = {
+          id,
+          issuerId,
+          number: input.number,
+          scheme: input.scheme,
+          holder: input.holder,
+          holderUscc: input.holder.uscc ?? null,
+          holderName: input.holder.name,
+          holderRegion: regionOfUscc(input.holder.uscc),
+          manufacturer: input.manufacturer ?? null,
+          factories: input.factories,
+          scope: input.scope,
+          standards: input.standards,
+          validFrom: input.validFrom,
+          validUntil: input.validUntil,
+          quantity: input.quantity ?? null,
+          remaining: input.quantity ?? null,
+          purpose: input.purpose ?? null,
+          signatory: input.signatory,
+          status: 'valid',
+          statusReason: null,
+          statusChangedAt: null,
+          kid: signer.kid,
+          createdAt: at,
+        };
+        const credential = await signCredentialJws(
+          buildCredentialPayload({ certificate: draft, issuerName: issuer.name, baseUrl: this.baseUrl, issuedAt: at }),
+          signer,
+        );
+        const certificate = await q.insertCertificate(tx, { ...draft, credential });
+        await appendAuditEntry(tx, at, {
+          actor: actorOf(principal),
+          action: 'certificate.issue',
+          subjectType: 'certificate',
+          subjectId: id,
+          signatory: input.signatory,
+          change: { ...input, kid: signer.kid },
+        });
+        return { certificate, issuer };
+      });
+      return this.issued(result.certificate, result.issuer, at);
+    } catch (error) {
+      if (isUniqueViolation(error, 'certificates_issuer_number_unique')) {
+        throw new AppError('duplicate_number', `this issuer already has a certificate numbered ${input.number}`);
+      }
+      throw error;
+    }
+  }
+
+  private issued(certificate: CertificateRow, issuer: Parameters<typeof certificateView>[1], now: Date): IssuedCertificate {
+    return {
+      ...certificateView(certificate, issuer, now),
+      credential: certificate.credential,
+      verifyUrl: this.verifyUrl(certificate.id),
+      qr: {
+        svg: `${this.baseUrl}/v1/certificates/${certificate.id}/qr.svg`,
+        png: `${this.baseUrl}/v1/certificates/${certificate.id}/qr.png`,
+      },
+    };
+  }
+
+  async getCertificate(id: string): Promise<IssuedCertificate> {
+    const found = await q.findCertificate(this.db, id);
+    if (!found) throw notFound('certificate');
+    return this.issued(found.certificate, found.issuer, this.clock.now());
+  }
+
+  /** The owning issuer changes a certificate's status; revoked and withdrawn are final. */
+  async changeStatus(
+    principal: Principal,
+    id: string,
+    change: { status: CertificateRow['status']; reason: string; signatory: { name: string; title?: string | undefined } },
+  ): Promise<IssuedCertificate> {
+    const at = this.clock.now();
+    await this.db.transaction(async (tx) => {
+      const certificate = await q.lockCertificate(tx, id);
+      if (!certificate) throw notFound('certificate');
+      if (certificate.issuerId !== principal.issuerId) {
+        throw forbidden('only the issuing body may change this certificate');
+      }
+      if (FINAL_STATUSES.has(certificate.status)) {
+        throw new AppError('status_final', `the certificate is ${certificate.status}; that is final`);
+      }
+      if (certificate.status === change.status) {
+        throw new AppError('conflict', `the certificate is already ${change.status}`);
+      }
+      await q.updateCertificateStatus(tx, { id, ...change, at, actorKeyId: principal.keyId });
+      await appendAuditEntry(tx, at, {
+        actor: actorOf(principal),
+        action: 'certificate.status',
+        subjectType: 'certificate',
+        subjectId: id,
+        signatory: change.signatory,
+        change: { from: certificate.status, to: change.status, reason: change.reason },
+      });
+    });
+    return this.getCertificate(id);
+  }
+
+  async statusHistory(id: string) {
+    const found = await q.findCertificate(this.db, id);
+    if (!found) throw notFound('certificate');
+    const events = await q.certificateStatusHistory(this.db, id);
+    return events.map((e) => ({
+      status: e.status,
+      reason: e.reason,
+      signatory: e.signatory,
+      at: e.at.toISOString(),
+    }));
+  }
+
+  async searchRegistry(search: RegistrySearch) {
+    const { rows, total } = await q.searchCertificates(this.db, {
+      number: search.number,
+      uscc: search.uscc,
+      holder: search.holder,
+      scheme: search.scheme,
+      issuerId: search.issuer,
+      limit: search.pageSize,
+      offset: (search.page - 1) * search.pageSize,
+    });
+    const now = this.clock.now();
+    return {
+      items: rows.map((r) => certificateView(r.certificate, r.issuer, now)),
+      page: search.page,
+      pageSize: search.pageSize,
+      total,
+    };
+  }
+}

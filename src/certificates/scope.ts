@@ -1,0 +1,15 @@
+import type { ScopeItemJson } from '../db/schema/certificates';
+
+/**
+ * Whether a product model is covered by a certificate's scope. Patterns match case-insensitively;
+ * a pattern ending in `*` matches every model that starts with what precedes it (SPEC).
+ */
+export function modelMatches(pattern: string, model: string): boolean {
+  const p = pattern.trim().toUpperCase();
+  const m = model.trim().toUpperCase();
+  return p.endsWith('*') ? m.startsWith(p.slice(0, -1)) : m === p;
+}
+
+export function modelInScope(scope: readonly ScopeItemJson[], model: string): boolean {
+  return scope.some((item) => item.models.some((pattern) => modelMatches(pattern, model)));
+}

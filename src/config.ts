@@ -1,0 +1,78 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The service's configuration, parsed once from the environment (SPEC "Configuration").
+ * This module is the only reader of `process.env`; everything else receives a frozen `Config`.
+ */
+const envSchema = z.object({
+  DATABASE_URL: z.string().url().optional(),
+  DATA_DIR: z.string().min(1).default('./data'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  PUBLIC_BASE_URL: z.string().url().optional(),
+  KEYS_DIR: z.string().min(1).default('./keys'),
+  ADMIN_API_KEY: z.string().min(16).optional(),
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(120),
+  NODE_ENV: z.string().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),
+  CLONE_MAX_SCANS: z.coerce.number().int().min(1).default(20),
+  CLONE_MAX_PROVINCES: z.coerce.number().int().min(2).default(3),
+  CLONE_PROVINCE_WINDOW_HOURS: z.coerce.number().positive().default(24),
+  CLONE_MAX_DISTANCE_KM: z.coerce.number().positive().default(500),
+  CLONE_DISTANCE_WINDOW_MINUTES: z.coerce.number().positive().default(60),
+});
+
+export interface CloneThresholds {
+  /** More verifications than this make a mark a suspected clone. */
+  readonly maxScans: number;
+  /** This many distinct provinces within the window make a suspected clone. */
+  readonly maxProvinces: number;
+  readonly provinceWindowMs: number;
+  /** Two scans farther apart than this within the window make a suspected clone. */
+  readonly maxDistanceKm: number;
+  readonly distanceWindowMs: number;
+}
+
+export interface Config {
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly port: number;
+  readonly publicBaseUrl: string;
+  readonly keysDir: string;
+  readonly adminApiKey: string | undefined;
+  readonly rateLimitPerMinute: number;
+  readonly production: boolean;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
+  readonly clone: CloneThresholds;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const fields = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`invalid configuration: ${fields}`);
+  }
+  const e = parsed.data;
+  return Object.freeze({
+    databaseUrl: e.DATABASE_URL,
+    dataDir: path.resolve(e.DATA_DIR),
+    port: e.PORT,
+    publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    keysDir: path.resolve(e.KEYS_DIR),
+    adminApiKey: e.ADMIN_API_KEY,
+    rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    production: e.NODE_ENV === 'production',
+    logLevel: e.LOG_LEVEL,
+    clone: Object.freeze({
+      maxScans: e.CLONE_MAX_SCANS,
+      maxProvinces: e.CLONE_MAX_PROVINCES,
+      provinceWindowMs: e.CLONE_PROVINCE_WINDOW_HOURS * 3_600_000,
+      maxDistanceKm: e.CLONE_MAX_DISTANCE_KM,
+      distanceWindowMs: e.CLONE_DISTANCE_WINDOW_MINUTES * 60_000,
+    }),
+  });
+}

@@ -1,0 +1,133 @@
+import type { Context } from 'hono';
+
+/**
+ * One error model for the whole service (RFC 9457 problem+json). Every failure a client can cause
+ * has a stable machine `code` below; the HTTP status comes from this one table.
+ */
+export const errorStatus = {
+  bad_request: 400,
+  validation_failed: 400,
+  malformed_json: 400,
+  invalid_uscc: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  scheme_not_approved: 403,
+  issuer_suspended: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  conflict: 409,
+  duplicate_number: 409,
+  status_final: 409,
+  declaration_conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  unprocessable: 422,
+  serial_check_failed: 422,
+  ambiguous_number: 422,
+  not_an_exemption: 422,
+  rate_limited: 429,
+  internal_error: 500,
+  database_unavailable: 503,
+} as const;
+
+export type ErrorCode = keyof typeof errorStatus;
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export class AppError extends Error {
+  override readonly name = 'AppError';
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly extra: { errors?: FieldError[]; retryAfterSeconds?: number; [k: string]: unknown } = {},
+  ) {
+    super(message);
+    this.status = errorStatus[code];
+  }
+}
+
+export const notFound = (what: string) => new AppError('not_found', `${what} not found`);
+export const forbidden = (message = 'this API key may not do that') =>
+  new AppError('forbidden', message);
+export const validationFailed = (errors: FieldError[], message = 'the request is not valid') =>
+  new AppError('validation_failed', message, { errors });
+
+const titles: Partial<Record<ErrorCode, string>> = {
+  validation_failed: 'Validation failed',
+  unauthorized: 'Unauthorized',
+  forbidden: 'Forbidden',
+  not_found: 'Not found',
+  conflict: 'Conflict',
+  payload_too_large: 'Payload too large',
+  rate_limited: 'Too many requests',
+  internal_error: 'Internal error',
+  database_unavailable: 'Service unavailable',
+};
+
+/** Writes the problem+json body for an AppError; never includes a stack, SQL or key material. */
+export function problemResponse(c: Context, error: AppError): Response {
+  const { retryAfterSeconds, ...extra } = error.extra;
+  const body = {
+    type: `https://certmark.dev/problems/${error.code}`,
+    title: titles[error.code] ?? error.code.replaceAll('_', ' '),
+    status: error.status,
+    code: error.code,
+    detail: error.message,
+    instance: c.req.path,
+    requestId: c.get('requestId') as string | undefined,
+    ...extra,
+  };
+  const headers: Record<string, string> = { 'content-type': 'application/problem+json' };
+  if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
+  if (error.code === 'unauthorized') headers['www-authenticate'] = 'Bearer realm="certmark"';
+  return new Response(JSON.stringify(body), { status: error.status, headers });
+}
+
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'EPIPE',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '53300', // too_many_connections
+  '08000',
+  '08003',
+  '08006',
+  '08001',
+  '08004',
+]);
+
+/** True when an error means "the database is not reachable right now" (answer 503, retry later). */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
+    const err = e as { code?: unknown; message?: unknown; cause?: unknown };
+    if (typeof err.code === 'string' && CONNECTION_ERROR_CODES.has(err.code)) return true;
+    if (
+      typeof err.message === 'string' &&
+      /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|Client has encountered a connection error/i.test(
+        err.message,
+      )
+    )
+      return true;
+    e = err.cause;
+  }
+  return false;
+}
+
+/** PostgreSQL unique_violation on the named constraint (or any, when no name is given). */
+export function isUniqueViolation(error: unknown, constraint?: string): boolean {
+  for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
+    const err = e as { code?: unknown; constraint?: unknown; cause?: unknown };
+    if (err.code === '23505' && (!constraint || err.constraint === constraint)) return true;
+    e = err.cause;
+  }
+  return false;
+}

@@ -1,0 +1,83 @@
+import { randomUUID } from 'node:crypto';
+import { createMiddleware } from 'hono/factory';
+import type { Logger } from 'pino';
+import { AppError } from '../errors';
+import type { AppEnv } from './env';
+
+/**
+ * Gives every request an id (a client's `X-Request-Id` if it is sane, else a UUID) and echoes it.
+ */
+export function requestId(options: { header?: string } = {}) {
+  const header = options.header ?? 'x-request-id';
+  return createMiddleware<AppEnv>(async function setRequestId(c, next) {
+    const incoming = c.req.header(header);
+    const id = incoming && /^[A-Za-z0-9._:-]{1,100}$/.test(incoming) ? incoming : randomUUID();
+    c.set('requestId', id);
+    c.header(header, id);
+    await next();
+  });
+}
+
+/**
+ * One structured log line per request: method, path (never the query string or body, which may
+ * hold a credential or a mark code), status, duration, request id and the API key's id.
+ */
+export function requestLog(options: { logger: Logger }) {
+  return createMiddleware<AppEnv>(async function logRequest(c, next) {
+    const started = performance.now();
+    await next();
+    const principal = c.get('principal');
+    options.logger.info({
+      req: c.get('requestId'),
+      method: c.req.method,
+      path: redactPath(c.req.path),
+      status: c.res.status,
+      ms: Math.round((performance.now() - started) * 10) / 10,
+      key: principal?.keyId,
+      role: principal?.role,
+    });
+  });
+}
+
+/** Mark codes in a path (`/m/<code>`) are shortened: a full code would let a reader print copies. */
+export function redactPath(path: string): string {
+  return path.replace(/\/(m|M)\/([A-Za-z2-7]{8})[A-Za-z2-7]+/, '/$1/$2…');
+}
+
+/**
+ * Fixed-window rate limit per client address, in memory (bounded: the table is cleared each
+ * window, and never holds more than `maxClients` addresses). `limit` 0 turns it off.
+ */
+export function rateLimit(options: {
+  limit: number;
+  windowMs?: number;
+  maxClients?: number;
+  clientAddress: (c: Parameters<Parameters<typeof createMiddleware<AppEnv>>[0]>[0]) => string;
+  now?: () => number;
+}) {
+  const windowMs = options.windowMs ?? 60_000;
+  const maxClients = options.maxClients ?? 100_000;
+  const now = options.now ?? Date.now;
+  let windowStart = now();
+  let counts = new Map<string, number>();
+  return createMiddleware<AppEnv>(async function limitRate(c, next) {
+    if (options.limit <= 0) return next();
+    const t = now();
+    if (t - windowStart >= windowMs) {
+      windowStart = t;
+      counts = new Map();
+    }
+    const client = options.clientAddress(c);
+    const used = (counts.get(client) ?? 0) + 1;
+    if (counts.size < maxClients || counts.has(client)) counts.set(client, used);
+    c.header('ratelimit-limit', String(options.limit));
+    c.header('ratelimit-remaining', String(Math.max(0, options.limit - used)));
+    if (used > options.limit) {
+      const retryAfterSeconds = Math.max(1, Math.ceil((windowStart + windowMs - t) / 1000));
+      throw new AppError('rate_limited', `more than ${options.limit} requests a minute from this address`, {
+        retryAfterSeconds,
+      });
+    }
+    await next();
+  });
+}

@@ -1,0 +1,65 @@
+import { OpenAPIHono, z } from '@hono/zod-openapi';
+import type { Hook } from '@hono/zod-openapi';
+import { validationFailed, type FieldError } from '../errors';
+import type { AppEnv } from './env';
+
+/** Zod issues → the SPEC's `errors: [{ path, message }]`. */
+export function fieldErrors(issues: readonly z.core.$ZodIssue[], prefix = ''): FieldError[] {
+  return issues.map((issue) => ({
+    path: [prefix, ...issue.path.map(String)].filter(Boolean).join('.') || '(body)',
+    message: issue.message,
+  }));
+}
+
+const defaultHook: Hook<unknown, AppEnv, string, unknown> = (result) => {
+  if (!result.success) {
+    const target = (result as { target?: string }).target;
+    const prefix = target === 'json' ? '' : (target ?? '');
+    throw validationFailed(fieldErrors(result.error.issues, prefix));
+  }
+};
+
+/** A router whose request validation failures become problem+json 400s with field errors. */
+export function createRouter(): OpenAPIHono<AppEnv> {
+  return new OpenAPIHono<AppEnv>({ defaultHook });
+}
+
+/** Reusable OpenAPI response descriptions. */
+export const problemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number(),
+    code: z.string(),
+    detail: z.string(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  })
+  .openapi('Problem');
+
+const problem = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: problemSchema } },
+});
+
+export const errorResponses = {
+  400: problem('Invalid input'),
+  401: problem('No or unknown API key'),
+  403: problem('The API key may not do this'),
+  404: problem('Not found'),
+} as const;
+
+export const bearerSecurity = [{ bearerAuth: [] }];
+
+/** `{id}` path parameter: a UUID. */
+export const idParam = z.object({
+  id: z.string().uuid().openapi({ param: { name: 'id', in: 'path' } }),
+});
+
+/** A calendar day, `YYYY-MM-DD`, that exists. */
+export const isoDate = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
+  .refine((s) => {
+    const d = new Date(`${s}T00:00:00Z`);
+    return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === s;
+  }, 'must be a real calendar date');

@@ -1,0 +1,160 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { requireRole, principalOf } from '../auth/auth.middleware';
+import { actorOf } from '../auth/principal';
+import { forbidden } from '../errors';
+import { bearerSecurity, createRouter, errorResponses, idParam } from '../http/openapi';
+import { schemes } from '../shared/schemes';
+import type { IssuersService } from './issuers.service';
+
+const KeySchema = z
+  .object({
+    kid: z.string(),
+    status: z.enum(['current', 'retired', 'compromised']),
+    createdAt: z.string(),
+    retiredAt: z.string().nullable(),
+    compromisedAt: z.string().nullable(),
+  })
+  .openapi('IssuerKey');
+
+const IssuerSchema = z
+  .object({
+    id: z.string().uuid(),
+    name: z.string(),
+    kind: z.enum(['certification_body', 'exemption_authority']),
+    schemes: z.array(z.string()),
+    accreditationNo: z.string().nullable(),
+    country: z.string(),
+    status: z.enum(['active', 'suspended']),
+    statusReason: z.string().nullable(),
+    statusChangedAt: z.string().nullable(),
+    createdAt: z.string(),
+    keys: z.array(KeySchema),
+  })
+  .openapi('Issuer');
+
+const CreateIssuerBody = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    kind: z.enum(['certification_body', 'exemption_authority']),
+    schemes: z.array(z.enum(schemes)).min(1).max(schemes.length),
+    accreditationNo: z.string().trim().min(1).max(64).optional(),
+    country: z
+      .string()
+      .regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code')
+      .optional(),
+  })
+  .strict()
+  .openapi('CreateIssuer');
+
+const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
+
+const createIssuer = createRoute({
+  method: 'post',
+  path: '/v1/issuers',
+  tags: ['Issuers and keys'],
+  summary: 'Create an issuer (admin) with its first signing key',
+  security: bearerSecurity,
+  middleware: [requireRole('admin')],
+  request: { body: { ...json(CreateIssuerBody), required: true } },
+  responses: { 201: { description: 'Created', ...json(IssuerSchema) }, ...errorResponses },
+});
+
+const listIssuers = createRoute({
+  method: 'get',
+  path: '/v1/issuers',
+  tags: ['Issuers and keys'],
+  summary: 'List issuers (public)',
+  responses: { 200: { description: 'Issuers', ...json(z.object({ items: z.array(IssuerSchema) })) } },
+});
+
+const getIssuer = createRoute({
+  method: 'get',
+  path: '/v1/issuers/{id}',
+  tags: ['Issuers and keys'],
+  summary: 'One issuer (public)',
+  request: { params: idParam },
+  responses: { 200: { description: 'The issuer', ...json(IssuerSchema) }, ...errorResponses },
+});
+
+const setIssuerStatus = createRoute({
+  method: 'post',
+  path: '/v1/issuers/{id}/status',
+  tags: ['Issuers and keys'],
+  summary: 'Suspend or reinstate an issuer (admin, supervisor)',
+  security: bearerSecurity,
+  middleware: [requireRole('admin', 'supervisor')],
+  request: {
+    params: idParam,
+    body: {
+      ...json(
+        z
+          .object({
+            status: z.enum(['active', 'suspended']),
+            reason: z.string().trim().min(1).max(2000).optional(),
+          })
+          .strict(),
+      ),
+      required: true,
+    },
+  },
+  responses: { 200: { description: 'Updated', ...json(IssuerSchema) }, ...errorResponses },
+});
+
+const rotateKey = createRoute({
+  method: 'post',
+  path: '/v1/issuers/{id}/keys/rotate',
+  tags: ['Issuers and keys'],
+  summary: 'Rotate the signing key (admin, owning issuer)',
+  security: bearerSecurity,
+  middleware: [requireRole('admin', 'issuer')],
+  request: { params: idParam },
+  responses: { 201: { description: 'The new key', ...json(KeySchema) }, ...errorResponses },
+});
+
+const compromiseKey = createRoute({
+  method: 'post',
+  path: '/v1/issuers/{id}/keys/{kid}/compromise',
+  tags: ['Issuers and keys'],
+  summary: 'Mark a key compromised (admin): it leaves the JWKS',
+  security: bearerSecurity,
+  middleware: [requireRole('admin')],
+  request: {
+    params: z.object({
+      id: z.string().uuid(),
+      kid: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be an RFC 7638 thumbprint'),
+    }),
+  },
+  responses: { 200: { description: 'The key', ...json(KeySchema) }, ...errorResponses },
+});
+
+export function issuersRoutes(service: IssuersService) {
+  return createRouter()
+    .openapi(createIssuer, async (c) => {
+      const issuer = await service.createIssuer(actorOf(principalOf(c)), c.req.valid('json'));
+      return c.json(issuer, 201);
+    })
+    .openapi(listIssuers, async (c) => c.json({ items: await service.listIssuers() }, 200))
+    .openapi(getIssuer, async (c) => c.json(await service.getIssuer(c.req.valid('param').id), 200))
+    .openapi(setIssuerStatus, async (c) => {
+      const { status, reason } = c.req.valid('json');
+      const issuer = await service.setStatus(
+        actorOf(principalOf(c)),
+        c.req.valid('param').id,
+        status,
+        reason ?? null,
+      );
+      return c.json(issuer, 200);
+    })
+    .openapi(rotateKey, async (c) => {
+      const principal = principalOf(c);
+      const { id } = c.req.valid('param');
+      if (principal.role === 'issuer' && principal.issuerId !== id) {
+        throw forbidden('an issuer key may rotate only its own issuer’s key');
+      }
+      return c.json(await service.rotateKey(actorOf(principal), id), 201);
+    })
+    .openapi(compromiseKey, async (c) => {
+      const { id, kid } = c.req.valid('param');
+      return c.json(await service.compromiseKey(actorOf(principalOf(c)), id, kid), 200);
+    });
+}

@@ -1,0 +1,217 @@
+import type { Database } from '../db/client';
+import type { IssuerRow } from '../db/schema/issuers';
+import type { SigningKeyRow } from '../db/schema/signing-keys';
+import type { Clock } from '../clock';
+import type { Actor } from '../auth/principal';
+import { appendAuditEntry } from '../audit/audit.queries';
+import { ed25519Jwk } from '../crypto/ed25519';
+import { AppError, notFound } from '../errors';
+import type { KeyVault } from './key-vault';
+import * as q from './issuers.queries';
+
+export interface IssuerKeyView {
+  kid: string;
+  status: SigningKeyRow['status'];
+  createdAt: string;
+  retiredAt: string | null;
+  compromisedAt: string | null;
+}
+
+export interface IssuerView {
+  id: string;
+  name: string;
+  kind: IssuerRow['kind'];
+  schemes: string[];
+  accreditationNo: string | null;
+  country: string;
+  status: IssuerRow['status'];
+  statusReason: string | null;
+  statusChangedAt: string | null;
+  createdAt: string;
+  keys: IssuerKeyView[];
+}
+
+export interface CreateIssuerInput {
+  name: string;
+  kind: IssuerRow['kind'];
+  schemes: string[];
+  accreditationNo?: string | undefined;
+  country?: string | undefined;
+}
+
+export interface PublicJwk {
+  kty: 'OKP';
+  crv: 'Ed25519';
+  x: string;
+  kid: string;
+  use: 'sig';
+  alg: 'EdDSA';
+  /** certmark extensions: whose key it is and whether it still signs. */
+  issuer: string;
+  issuerName: string;
+  status: 'current' | 'retired';
+}
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+export function keyView(k: SigningKeyRow): IssuerKeyView {
+  return {
+    kid: k.kid,
+    status: k.status,
+    createdAt: k.createdAt.toISOString(),
+    retiredAt: iso(k.retiredAt),
+    compromisedAt: iso(k.compromisedAt),
+  };
+}
+
+export function issuerView(issuer: IssuerRow, keys: SigningKeyRow[]): IssuerView {
+  return {
+    id: issuer.id,
+    name: issuer.name,
+    kind: issuer.kind,
+    schemes: issuer.schemes,
+    accreditationNo: issuer.accreditationNo,
+    country: issuer.country,
+    status: issuer.status,
+    statusReason: issuer.statusReason,
+    statusChangedAt: iso(issuer.statusChangedAt),
+    createdAt: issuer.createdAt.toISOString(),
+    keys: keys.map(keyView),
+  };
+}
+
+/** Issuers, their approval scope and status, and the life cycle of their signing keys. */
+export class IssuersService {
+  constructor(
+    private readonly db: Database,
+    private readonly vault: KeyVault,
+    private readonly clock: Clock,
+  ) {}
+
+  async createIssuer(actor: Actor, input: CreateIssuerInput): Promise<IssuerView> {
+    const at = this.clock.now();
+    return this.db.transaction(async (tx) => {
+      const issuer = await q.insertIssuer(tx, {
+        name: input.name,
+        kind: input.kind,
+        schemes: [...new Set(input.schemes)],
+        accreditationNo: input.accreditationNo ?? null,
+        country: input.country ?? 'CN',
+      });
+      const key = await this.vault.createKey(tx, issuer.id, at);
+      await appendAuditEntry(tx, at, {
+        actor,
+        action: 'issuer.create',
+        subjectType: 'issuer',
+        subjectId: issuer.id,
+        change: { ...input, kid: key.kid },
+      });
+      return issuerView(issuer, [key]);
+    });
+  }
+
+  async getIssuer(id: string): Promise<IssuerView> {
+    const issuer = await q.findIssuer(this.db, id);
+    if (!issuer) throw notFound('issuer');
+    return issuerView(issuer, await q.listIssuerKeys(this.db, [id]));
+  }
+
+  async listIssuers(): Promise<IssuerView[]> {
+    const rows = await q.listIssuers(this.db);
+    const keys = await q.listIssuerKeys(
+      this.db,
+      rows.map((r) => r.id),
+    );
+    return rows.map((r) =>
+      issuerView(
+        r,
+        keys.filter((k) => k.issuerId === r.id),
+      ),
+    );
+  }
+
+  /** Suspending an issuer makes every certificate of it verify ISSUER_SUSPENDED at once. */
+  async setStatus(
+    actor: Actor,
+    id: string,
+    status: IssuerRow['status'],
+    reason: string | null,
+  ): Promise<IssuerView> {
+    const at = this.clock.now();
+    await this.db.transaction(async (tx) => {
+      const issuer = await q.findIssuer(tx, id);
+      if (!issuer) throw notFound('issuer');
+      await q.setIssuerStatus(tx, { id, status, reason, at, actorKeyId: actor.keyId });
+      await appendAuditEntry(tx, at, {
+        actor,
+        action: 'issuer.status',
+        subjectType: 'issuer',
+        subjectId: id,
+        change: { from: issuer.status, to: status, reason },
+      });
+    });
+    return this.getIssuer(id);
+  }
+
+  /** A new current key; the old one is retired, so what it signed still verifies. */
+  async rotateKey(actor: Actor, issuerId: string): Promise<IssuerKeyView> {
+    const at = this.clock.now();
+    return this.db.transaction(async (tx) => {
+      const issuer = await q.findIssuer(tx, issuerId);
+      if (!issuer) throw notFound('issuer');
+      await q.retireCurrentKeys(tx, issuerId, at);
+      const key = await this.vault.createKey(tx, issuerId, at);
+      await appendAuditEntry(tx, at, {
+        actor,
+        action: 'key.rotate',
+        subjectType: 'issuer',
+        subjectId: issuerId,
+        change: { kid: key.kid },
+      });
+      return keyView(key);
+    });
+  }
+
+  /**
+   * A compromised key leaves the JWKS and stops verifying. If it was the current key, the issuer
+   * gets a fresh one so it can keep issuing.
+   */
+  async compromiseKey(actor: Actor, issuerId: string, kid: string): Promise<IssuerKeyView> {
+    const at = this.clock.now();
+    const key = await this.db.transaction(async (tx) => {
+      const existing = await q.findSigningKey(tx, kid);
+      if (!existing || existing.issuerId !== issuerId) throw notFound('signing key');
+      if (existing.status === 'compromised') throw new AppError('conflict', 'the key is already marked compromised');
+      const compromised = await q.markKeyCompromised(tx, kid, at);
+      let replacement: SigningKeyRow | undefined;
+      if (existing.status === 'current') replacement = await this.vault.createKey(tx, issuerId, at);
+      await appendAuditEntry(tx, at, {
+        actor,
+        action: 'key.compromise',
+        subjectType: 'issuer',
+        subjectId: issuerId,
+        change: { kid, replacementKid: replacement?.kid ?? null },
+      });
+      return compromised;
+    });
+    this.vault.forget(kid);
+    return keyView(key);
+  }
+
+  /** `/.well-known/jwks.json`: every issuer's current and retired keys (never compromised ones). */
+  async jwks(extraKeys: PublicJwk[] = []): Promise<{ keys: PublicJwk[] }> {
+    const rows = await q.listPublishedKeys(this.db);
+    const keys = rows.map(
+      (r): PublicJwk => ({
+        ...ed25519Jwk(r.publicKey),
+        kid: r.kid,
+        use: 'sig',
+        alg: 'EdDSA',
+        issuer: r.issuerId,
+        issuerName: r.issuerName,
+        status: r.status === 'current' ? 'current' : 'retired',
+      }),
+    );
+    return { keys: [...keys, ...extraKeys] };
+  }
+}

@@ -1,0 +1,62 @@
+import { serve } from '@hono/node-server';
+import pino from 'pino';
+import { createApp, createServices } from './app';
+import { systemClock } from './clock';
+import { loadConfig } from './config';
+import { openDatabase } from './db/client';
+import { loadKeyMaterial } from './keys/key-material';
+import { generateApiKey } from './auth/api-key';
+
+/**
+ * The only place with side effects at start: config → keys → database (migrated) → app → serve.
+ */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = pino({ level: config.logLevel, base: { svc: 'certmark' } });
+  const keys = loadKeyMaterial({
+    keysDir: config.keysDir,
+    production: config.production,
+    onGenerated: (file) => logger.warn({ file }, 'generated new key material (not for production)'),
+  });
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  logger.info({ database: database.kind }, 'database ready, migrations applied');
+
+  const deps = { db: database.db, config, keys, clock: systemClock, logger, ping: database.ping };
+  const services = createServices(deps);
+  const app = createApp(deps, services);
+
+  if (config.adminApiKey) {
+    await services.apiKeys.ensureAdminKey(config.adminApiKey);
+  } else if (!(await services.apiKeys.hasActiveAdminKey())) {
+    // First start: an admin key so the operator can create issuers. Shown once, never stored in clear.
+    const key = generateApiKey();
+    await services.apiKeys.ensureAdminKey(key);
+    process.stdout.write(
+      `\n  Bootstrap admin API key (shown once, store it now):\n\n    ${key}\n\n`,
+    );
+  }
+
+  if (process.argv.includes('--demo')) {
+    const { seedDemo } = await import('./demo/seed');
+    await seedDemo({ ...deps, services });
+  }
+
+  const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
+    logger.info({ port: info.port, url: config.publicBaseUrl }, 'certmark listening');
+  });
+
+  const shutdown = async (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    server.close();
+    await database.close().catch(() => {});
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  // Configuration and key errors are meant for the operator; print the message, not a stack.
+  process.stderr.write(`certmark failed to start: ${(error as Error).message}\n`);
+  process.exit(1);
+});

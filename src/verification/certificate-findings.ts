@@ -1,0 +1,105 @@
+import { desc, and, eq, lte } from 'drizzle-orm';
+import type { Queryable } from '../db/client';
+import type { CertificateRow, CertificateStatus } from '../db/schema/certificates';
+import { certificateStatusEvents } from '../db/schema/certificate-status-events';
+import type { IssuerRow } from '../db/schema/issuers';
+import { issuerStatusEvents } from '../db/schema/issuer-status-events';
+import { modelInScope } from '../certificates/scope';
+import { chinaDay } from '../shared/dates';
+import { reason, type Reason } from './verdict';
+
+export interface CertificateFacts {
+  certificate: CertificateRow;
+  issuer: IssuerRow;
+  /** The certificate's and issuer's statuses at the instant asked about. */
+  status: CertificateStatus;
+  statusReason: string | null;
+  issuerStatus: IssuerRow['status'];
+  /** The calendar day (China Standard Time) asked about. */
+  day: string;
+}
+
+export interface PresentationContext {
+  /** Who presents the certificate: must be its holder, manufacturer or a factory. */
+  presenterUscc?: string | undefined;
+  /** The product it is used for: must be in scope. */
+  model?: string | undefined;
+}
+
+/**
+ * The facts as of `instant`. For "now" they are the registry's current columns; for a past
+ * instant they are replayed from the status histories (the last change at or before it).
+ */
+export async function certificateFactsAt(
+  db: Queryable,
+  found: { certificate: CertificateRow; issuer: IssuerRow },
+  instant: Date,
+  { historical }: { historical: boolean },
+): Promise<CertificateFacts> {
+  const day = chinaDay(instant);
+  if (!historical) {
+    return {
+      ...found,
+      status: found.certificate.status,
+      statusReason: found.certificate.statusReason,
+      issuerStatus: found.issuer.status,
+      day,
+    };
+  }
+  const [[certEvent], [issuerEvent]] = await Promise.all([
+    db
+      .select({ status: certificateStatusEvents.status, reason: certificateStatusEvents.reason })
+      .from(certificateStatusEvents)
+      .where(and(eq(certificateStatusEvents.certificateId, found.certificate.id), lte(certificateStatusEvents.at, instant)))
+      .orderBy(desc(certificateStatusEvents.at), desc(certificateStatusEvents.id))
+      .limit(1),
+    db
+      .select({ status: issuerStatusEvents.status })
+      .from(issuerStatusEvents)
+      .where(and(eq(issuerStatusEvents.issuerId, found.issuer.id), lte(issuerStatusEvents.at, instant)))
+      .orderBy(desc(issuerStatusEvents.at), desc(issuerStatusEvents.id))
+      .limit(1),
+  ]);
+  // Before its first change a certificate was valid and its issuer active.
+  return {
+    ...found,
+    status: certEvent?.status ?? 'valid',
+    statusReason: certEvent?.reason ?? null,
+    issuerStatus: issuerEvent?.status ?? 'active',
+    day,
+  };
+}
+
+const statusReasons = {
+  suspended: 'SUSPENDED',
+  revoked: 'REVOKED',
+  withdrawn: 'WITHDRAWN',
+} as const;
+
+/** Every finding about a genuine registry record presented in a context (pure). */
+export function certificateFindings(facts: CertificateFacts, context: PresentationContext = {}): Reason[] {
+  const { certificate: cert } = facts;
+  const reasons: Reason[] = [];
+  if (context.presenterUscc !== undefined) {
+    const presenter = context.presenterUscc.trim().toUpperCase();
+    const parties = [cert.holder, cert.manufacturer, ...cert.factories];
+    if (!parties.some((p) => p?.uscc && p.uscc.toUpperCase() === presenter)) {
+      reasons.push(
+        reason('HOLDER_MISMATCH', 'the presenter is not the holder, the manufacturer or a factory of this certificate'),
+      );
+    }
+  }
+  if (context.model !== undefined && !modelInScope(cert.scope, context.model)) {
+    reasons.push(reason('OUT_OF_SCOPE', `model ${context.model} is not covered by this certificate`));
+  }
+  if (facts.day < cert.validFrom) reasons.push(reason('NOT_YET_VALID', `valid only from ${cert.validFrom}`));
+  if (facts.day > cert.validUntil) reasons.push(reason('EXPIRED', `expired after ${cert.validUntil}`));
+  if (facts.status !== 'valid') {
+    const why = facts.statusReason ? `: ${facts.statusReason}` : '';
+    reasons.push(reason(statusReasons[facts.status], `the certificate is ${facts.status}${why}`));
+  }
+  if (facts.issuerStatus === 'suspended') {
+    reasons.push(reason('ISSUER_SUSPENDED', `the issuing body ${facts.issuer.name} is suspended`));
+  }
+  return reasons;
+}

@@ -1,0 +1,49 @@
+/**
+ * Verdicts and reason codes (SPEC "Verification"). The verdict is the most severe class among the
+ * findings; `authentic` exactly when there are none.
+ */
+export const reasonClasses = {
+  MALFORMED: 'forged',
+  BAD_SIGNATURE: 'forged',
+  UNKNOWN_KEY: 'forged',
+  UNKNOWN_ISSUER: 'forged',
+  NOT_IN_REGISTRY: 'forged',
+  REGISTRY_MISMATCH: 'forged',
+  HOLDER_MISMATCH: 'misused',
+  OUT_OF_SCOPE: 'misused',
+  NOT_YET_VALID: 'invalid',
+  EXPIRED: 'invalid',
+  SUSPENDED: 'invalid',
+  REVOKED: 'invalid',
+  WITHDRAWN: 'invalid',
+  ISSUER_SUSPENDED: 'invalid',
+  MARK_VOID: 'invalid',
+  QUANTITY_EXHAUSTED: 'invalid',
+  SUSPECTED_CLONE: 'suspicious',
+} as const;
+
+export type ReasonCode = keyof typeof reasonClasses;
+export type Verdict = 'forged' | 'misused' | 'invalid' | 'suspicious' | 'authentic';
+
+/** Most severe first. */
+export const verdictSeverity: readonly Verdict[] = ['forged', 'misused', 'invalid', 'suspicious', 'authentic'];
+
+export interface Reason {
+  code: ReasonCode;
+  message: string;
+}
+
+export function reason(code: ReasonCode, message: string): Reason {
+  return { code, message };
+}
+
+export function verdictOf(reasons: readonly Reason[]): Verdict {
+  let best = verdictSeverity.length - 1;
+  for (const r of reasons) best = Math.min(best, verdictSeverity.indexOf(reasonClasses[r.code]));
+  return verdictSeverity[best]!;
+}
+
+/** Verdicts that raise an alert for supervisors. */
+export function isAlerting(verdict: Verdict): boolean {
+  return verdict === 'forged' || verdict === 'misused' || verdict === 'suspicious';
+}

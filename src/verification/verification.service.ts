@@ -1,0 +1,171 @@
+import { createHash } from 'node:crypto';
+import type { Database } from '../db/client';
+import type { Clock } from '../clock';
+import { canonicalJson } from '../crypto/canonical-json';
+import { parseCredentialJws, verifyCredentialSignature, type ParsedCredentialJws } from '../crypto/credential-jws';
+import { certificateView, type CertificateView } from '../certificates/certificate-view';
+import { credentialSubjectOf, issuerUrl } from '../certificates/credential';
+import { findCertificate, findCertificatesByNumber, type CertificateWithIssuer } from '../certificates/certificates.queries';
+import { AppError } from '../errors';
+import { endOfChinaDay } from '../shared/dates';
+import type { AlertSink } from '../supervision/alert-sink';
+import { certificateFactsAt, certificateFindings, type PresentationContext } from './certificate-findings';
+import { findKeyWithIssuer } from './verification.queries';
+import { isAlerting, reason, verdictOf, type Reason, type Verdict } from './verdict';
+
+export interface VerifyCertificateRequest {
+  credential?: string | undefined;
+  number?: string | undefined;
+  issuerId?: string | undefined;
+  presenter?: { uscc: string } | undefined;
+  product?: { model: string } | undefined;
+  /** A day (YYYY-MM-DD) or an instant: "was it valid then". */
+  at?: string | undefined;
+}
+
+export interface CertificateVerification {
+  verdict: Verdict;
+  reasons: Reason[];
+  certificate?: CertificateView;
+  checkedAt: string;
+  at?: string;
+}
+
+const UUID_URN = /^urn:uuid:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
+
+/** The outcome of checking a credential's signature and its claim against the registry. */
+type CredentialCheck = { reasons: Reason[]; found?: CertificateWithIssuer };
+
+/** Verifying a certificate for anyone: by its signed credential, or by its number. */
+export class VerificationService {
+  constructor(
+    private readonly db: Database,
+    private readonly clock: Clock,
+    private readonly baseUrl: string,
+    private readonly alerts: AlertSink,
+  ) {}
+
+  async verifyCertificate(request: VerifyCertificateRequest): Promise<CertificateVerification> {
+    const now = this.clock.now();
+    const historical = request.at !== undefined;
+    const instant = request.at ? instantOf(request.at) : now;
+    const context: PresentationContext = { presenterUscc: request.presenter?.uscc, model: request.product?.model };
+
+    let check: CredentialCheck;
+    if (request.credential !== undefined) {
+      check = await this.checkCredential(request.credential);
+      if (check.found && request.number !== undefined && request.number !== check.found.certificate.number) {
+        check.reasons.push(reason('REGISTRY_MISMATCH', 'the number given is not the credential’s number'));
+      }
+    } else {
+      check = await this.lookUpNumber(request.number!, request.issuerId);
+    }
+
+    const reasons = [...check.reasons];
+    if (check.found) {
+      const facts = await certificateFactsAt(this.db, check.found, instant, { historical });
+      reasons.push(...certificateFindings(facts, context));
+    }
+    const verdict = verdictOf(reasons);
+    const answer: CertificateVerification = {
+      verdict,
+      reasons,
+      ...(check.found ? { certificate: certificateView(check.found.certificate, check.found.issuer, now) } : {}),
+      checkedAt: now.toISOString(),
+      ...(historical ? { at: instant.toISOString() } : {}),
+    };
+    if (isAlerting(verdict)) await this.raiseAlert(request, check, answer, now);
+    return answer;
+  }
+
+  /**
+   * Signature first, then the registry: a credential is genuine only if a published key of its
+   * issuer signed exactly what the registry holds.
+   */
+  private async checkCredential(jws: string): Promise<CredentialCheck> {
+    const parsed = parseCredentialJws(jws);
+    if (!parsed.ok) {
+      return parsed.kind === 'policy'
+        ? { reasons: [reason('BAD_SIGNATURE', `refused JWS header (${parsed.problem.replaceAll('_', ' ')})`)] }
+        : { reasons: [reason('MALFORMED', `not a certmark credential (${parsed.problem.replaceAll('_', ' ')})`)] };
+    }
+    const credential = parsed.value;
+    const keyRow = await findKeyWithIssuer(this.db, credential.header.kid);
+    // A compromised key has left the JWKS: what it signs is no longer evidence of anything.
+    if (!keyRow || keyRow.key.status === 'compromised') {
+      return { reasons: [reason('UNKNOWN_KEY', 'the signing key is not a published certmark key')] };
+    }
+    if (!verifyCredentialSignature(credential, keyRow.key.publicKey)) {
+      return { reasons: [reason('BAD_SIGNATURE', 'the signature does not verify')] };
+    }
+    return this.matchRegistry(credential, keyRow.issuer.id);
+  }
+
+  private async matchRegistry(credential: ParsedCredentialJws, keyIssuerId: string): Promise<CredentialCheck> {
+    const payload = credential.payload;
+    const claimedIssuer = typeof payload.iss === 'string' ? payload.iss : undefined;
+    if (claimedIssuer !== issuerUrl(this.baseUrl, keyIssuerId)) {
+      return { reasons: [reason('UNKNOWN_ISSUER', 'the credential names an issuer that did not sign it')] };
+    }
+    const id = typeof payload.jti === 'string' ? UUID_URN.exec(payload.jti)?.[1] : undefined;
+    const found = id ? await findCertificate(this.db, id.toLowerCase()) : undefined;
+    if (!found || found.certificate.issuerId !== keyIssuerId) {
+      return { reasons: [reason('NOT_IN_REGISTRY', 'no such certificate in the registry')] };
+    }
+    const signed = payload.credentialSubject;
+    if (
+      payload.id !== payload.jti ||
+      canonicalJson(signed) !== canonicalJson(credentialSubjectOf(found.certificate))
+    ) {
+      return {
+        reasons: [reason('REGISTRY_MISMATCH', 'the signed content differs from the registry record')],
+        found,
+      };
+    }
+    return { reasons: [], found };
+  }
+
+  private async lookUpNumber(number: string, issuerId: string | undefined): Promise<CredentialCheck> {
+    const matches = await findCertificatesByNumber(this.db, { number, issuerId });
+    if (matches.length === 0) {
+      return { reasons: [reason('NOT_IN_REGISTRY', `no certificate numbered ${number} in the registry`)] };
+    }
+    if (matches.length > 1) {
+      throw new AppError('ambiguous_number', 'several issuers have a certificate with this number; give issuerId', {
+        issuers: matches.map((m) => ({ id: m.issuer.id, name: m.issuer.name })),
+      });
+    }
+    return { reasons: [], found: matches[0]! };
+  }
+
+  private async raiseAlert(
+    request: VerifyCertificateRequest,
+    check: CredentialCheck,
+    answer: CertificateVerification,
+    at: Date,
+  ): Promise<void> {
+    const subject = check.found
+      ? { subjectType: 'certificate' as const, subject: check.found.certificate.id }
+      : request.credential !== undefined
+        ? { subjectType: 'credential' as const, subject: createHash('sha256').update(request.credential).digest('hex') }
+        : { subjectType: 'code' as const, subject: `number:${request.number}` };
+    await this.alerts
+      .raise({
+        ...subject,
+        verdict: answer.verdict,
+        reasons: answer.reasons,
+        issuerId: check.found?.issuer.id ?? null,
+        certificateId: check.found?.certificate.id ?? null,
+        channel: 'verify.certificate',
+        at,
+        context: { presenter: request.presenter?.uscc, model: request.product?.model, number: request.number },
+      })
+      // An alert that cannot be stored must not turn a verification into an error.
+      .catch(() => {});
+  }
+}
+
+/** `at` as an instant: a bare day means the end of that day in China Standard Time. */
+function instantOf(at: string): Date {
+  return /^\d{4}-\d{2}-\d{2}$/.test(at) ? endOfChinaDay(at) : new Date(at);
+}

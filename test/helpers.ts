@@ -1,0 +1,115 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { createApp, createServices, type App, type Services } from '../src/app';
+import { fixedClock } from '../src/clock';
+import { loadConfig, type Config } from '../src/config';
+import { openDatabase, type DatabaseHandle } from '../src/db/client';
+import type { KeyMaterial } from '../src/keys/key-material';
+import { adminUrl, baseDatabaseUrl } from './db-names';
+
+export const TEST_NOW = '2026-11-24T10:00:00.000Z';
+
+export interface TestContext {
+  app: App;
+  services: Services;
+  handle: DatabaseHandle;
+  databaseUrl: string;
+  clock: ReturnType<typeof fixedClock>;
+  config: Config;
+  keys: KeyMaterial;
+  adminKey: string;
+  close(): Promise<void>;
+}
+
+/** A fresh database (a copy of the migrated template) for one test file. */
+export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const template = process.env.CERTMARK_TEST_TEMPLATE;
+  if (!template) throw new Error('test/global-setup.ts did not run');
+  const name = `${template}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl() });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${template}"`);
+  await admin.end();
+  return {
+    url: baseDatabaseUrl(name),
+    drop: async () => {
+      const a = new pg.Client({ connectionString: adminUrl() });
+      await a.connect();
+      await a.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await a.end();
+    },
+  };
+}
+
+export function testKeys(): KeyMaterial {
+  return { kek: new Uint8Array(randomBytes(32)), platformSeed: new Uint8Array(randomBytes(32)) };
+}
+
+/**
+ * The whole service on its own database with a fixed clock, as `app.request()` sees it.
+ * `env` overrides configuration (rate limiting is off unless a test turns it on).
+ */
+export async function createTestContext(env: Record<string, string> = {}): Promise<TestContext> {
+  const database = await createTestDatabase();
+  const handle = await openDatabase({ databaseUrl: database.url, dataDir: '', maxConnections: 10 });
+  const config = loadConfig({
+    RATE_LIMIT_PER_MINUTE: '0',
+    PUBLIC_BASE_URL: 'https://certmark.test',
+    ...env,
+  });
+  const clock = fixedClock(TEST_NOW);
+  const keys = testKeys();
+  const deps = { db: handle.db, config, keys, clock, ping: handle.ping };
+  const services = createServices(deps);
+  const app = createApp(deps, services);
+  const adminKey = `cm_${randomBytes(32).toString('base64url')}`;
+  await services.apiKeys.ensureAdminKey(adminKey);
+  return {
+    app,
+    services,
+    handle,
+    databaseUrl: database.url,
+    clock,
+    config,
+    keys,
+    adminKey,
+    close: async () => {
+      await handle.close();
+      await database.drop();
+    },
+  };
+}
+
+type Json = Record<string, unknown> | unknown[];
+
+/** A small client over `app.request()`: JSON in, status + parsed body out. */
+export function client(app: App) {
+  const call = async (method: string, path: string, options: { key?: string | undefined; body?: unknown; headers?: Record<string, string> } = {}) => {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.key) headers.authorization = `Bearer ${options.key}`;
+    let body: string | undefined;
+    if (options.body !== undefined) {
+      headers['content-type'] ??= 'application/json';
+      body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+    }
+    const res = await app.request(path, { method, headers, body });
+    const text = await res.text();
+    let json: any = undefined;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, headers: res.headers, body: json as any, text };
+  };
+  return {
+    get: (path: string, key?: string, headers?: Record<string, string>) => call('GET', path, { key, headers }),
+    post: (path: string, body: unknown, key?: string, headers?: Record<string, string>) =>
+      call('POST', path, { key, body, headers }),
+    delete: (path: string, key?: string) => call('DELETE', path, { key }),
+    call,
+  };
+}
+
+export type Client = ReturnType<typeof client>;
+export type { Json };
