@@ -1,0 +1,301 @@
+import { createHmac } from 'node:crypto';
+import { CompactSign, compactVerify, createLocalJWKSet, importJWK } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ed25519Jwk, generateSigningKey, jwkThumbprint } from '../../src/crypto/ed25519';
+import { client, createTestContext, type Client, type TestContext } from '../helpers';
+import { USCC, createIssuer, issueCertificate, type IssuerFixture } from '../fixtures';
+
+const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+
+describe('POST /v1/verify/certificate', () => {
+  let ctx: TestContext;
+  let api: Client;
+  let issuer: IssuerFixture;
+  let cert: any;
+
+  const verify = async (body: Record<string, unknown>) => {
+    const res = await api.post('/v1/verify/certificate', body);
+    expect(res.status, res.text).toBe(200);
+    return res.body as { verdict: string; reasons: { code: string; message: string }[]; certificate?: any };
+  };
+  const codes = (answer: { reasons: { code: string }[] }) => answer.reasons.map((r) => r.code).sort();
+
+  beforeAll(async () => {
+    ctx = await createTestContext();
+    api = client(ctx.app);
+    issuer = await createIssuer(ctx);
+    cert = await issueCertificate(api, issuer.key);
+  });
+  afterAll(async () => ctx.close());
+
+  describe('authentic', () => {
+    it('by credential and by number', async () => {
+      for (const body of [{ credential: cert.credential }, { number: cert.number }]) {
+        const answer = await verify(body);
+        expect(answer).toMatchObject({ verdict: 'authentic', reasons: [] });
+        expect(answer.certificate).toMatchObject({ id: cert.id, number: cert.number, status: 'valid' });
+      }
+    });
+
+    it('for the holder, the manufacturer or a factory, and for models in scope (wildcard, any case)', async () => {
+      for (const model of ['X1-100', 'x1-100', 'X1-2000', 'x1-2ab']) {
+        expect((await verify({ number: cert.number, presenter: { uscc: USCC.holder }, product: { model } })).verdict).toBe('authentic');
+      }
+    });
+
+    it('is verifiable by a third party with jose and the published JWKS', async () => {
+      const jwks = await api.get('/.well-known/jwks.json');
+      const { payload, protectedHeader } = await compactVerify(cert.credential, createLocalJWKSet(jwks.body), {
+        algorithms: ['EdDSA'],
+      });
+      expect(protectedHeader).toEqual({ alg: 'EdDSA', typ: 'vc+jwt', kid: issuer.kid });
+      const vc = JSON.parse(new TextDecoder().decode(payload));
+      expect(vc['@context'][0]).toBe('https://www.w3.org/ns/credentials/v2');
+      expect(vc.type).toContain('VerifiableCredential');
+      expect(vc).toHaveProperty('credentialStatus');
+      for (const claim of ['iss', 'jti', 'iat', 'nbf', 'exp', 'validFrom', 'validUntil', 'credentialSubject']) {
+        expect(vc).toHaveProperty(claim);
+      }
+      expect(vc.jti).toBe(`urn:uuid:${cert.id}`);
+    });
+  });
+
+  describe('forged', () => {
+    it('MALFORMED: not a credential at all', async () => {
+      for (const credential of ['hello', 'a.b.c', `${b64({ alg: 'EdDSA', typ: 'vc+jwt', kid: 'x' })}.bm90IGpzb24.${'A'.repeat(86)}`]) {
+        const answer = await verify({ credential });
+        expect(answer.verdict).toBe('forged');
+        expect(codes(answer)).toEqual(['MALFORMED']);
+      }
+    });
+
+    it('BAD_SIGNATURE: a modified payload, header or signature', async () => {
+      const [h, p, s] = cert.credential.split('.');
+      const payload = JSON.parse(Buffer.from(p, 'base64url').toString());
+      payload.credentialSubject.certificate.scope[0].models.push('Z9-*');
+      const tamperedSig = Buffer.from(s, 'base64url');
+      tamperedSig[5]! ^= 1;
+      for (const credential of [
+        `${h}.${b64(payload)}.${s}`,
+        `${b64({ alg: 'EdDSA', typ: 'vc+jwt', kid: issuer.kid, x: 1 })}.${p}.${s}`,
+        `${h}.${p}.${tamperedSig.toString('base64url')}`,
+      ]) {
+        expect(codes(await verify({ credential }))).toEqual(['BAD_SIGNATURE']);
+      }
+    });
+
+    it('BAD_SIGNATURE: a signature made malleable (S + L) is refused', async () => {
+      const [h, p, s] = cert.credential.split('.');
+      const sig = Buffer.from(s, 'base64url');
+      const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+      const S = BigInt('0x' + Buffer.from(sig.subarray(32)).reverse().toString('hex')) + L;
+      const sPlusL = Buffer.from(S.toString(16).padStart(64, '0'), 'hex').reverse();
+      const forged = Buffer.concat([sig.subarray(0, 32), sPlusL]).toString('base64url');
+      expect(codes(await verify({ credential: `${h}.${p}.${forged}` }))).toEqual(['BAD_SIGNATURE']);
+    });
+
+    it('UNKNOWN_KEY: signed by a key certmark never published', async () => {
+      const attacker = generateSigningKey();
+      const kid = jwkThumbprint(attacker.publicKey);
+      const key = await importJWK({ ...ed25519Jwk(attacker.publicKey), d: Buffer.from(attacker.seed).toString('base64url') }, 'EdDSA');
+      const [, p] = cert.credential.split('.');
+      const jws = await new CompactSign(Buffer.from(p, 'base64url'))
+        .setProtectedHeader({ alg: 'EdDSA', typ: 'vc+jwt', kid })
+        .sign(key);
+      expect(codes(await verify({ credential: jws }))).toEqual(['UNKNOWN_KEY']);
+    });
+
+    it('refuses every JWS attack class of the Wycheproof catalogue, re-made for EdDSA', async () => {
+      const [h, p, s] = cert.credential.split('.');
+      const jwks = (await api.get('/.well-known/jwks.json')).body;
+      const publicX = jwks.keys.find((k: any) => k.kid === issuer.kid).x as string;
+      const attacker = generateSigningKey();
+      const attackerJwk = ed25519Jwk(attacker.publicKey);
+      const attackerKey = await importJWK({ ...attackerJwk, d: Buffer.from(attacker.seed).toString('base64url') }, 'EdDSA');
+      const signAsAttacker = (header: Record<string, unknown>) =>
+        new CompactSign(Buffer.from(p, 'base64url')).setProtectedHeader(header as any).sign(attackerKey);
+      const hmacWithPublicKey = (header: Record<string, unknown>) => {
+        const input = `${b64(header)}.${p}`;
+        return `${input}.${createHmac('sha256', Buffer.from(publicX, 'base64url')).update(input).digest('base64url')}`;
+      };
+      const attacks: Record<string, string> = {
+        algNone: `${b64({ alg: 'none', typ: 'vc+jwt', kid: issuer.kid })}.${p}.`,
+        algNoneWithSignature: `${b64({ alg: 'none', typ: 'vc+jwt', kid: issuer.kid })}.${p}.${s}`,
+        hs256WithPublicKey: hmacWithPublicKey({ alg: 'HS256', typ: 'vc+jwt', kid: issuer.kid }),
+        hs256WithPublicKeyText: hmacWithPublicKey({ alg: 'HS256', typ: 'vc+jwt', kid: issuer.kid, k: publicX }),
+        algRelabelled: `${b64({ alg: 'ES256', typ: 'vc+jwt', kid: issuer.kid })}.${p}.${s}`,
+        embeddedJwk: await signAsAttacker({ alg: 'EdDSA', typ: 'vc+jwt', kid: issuer.kid, jwk: attackerJwk }),
+        jku: await signAsAttacker({ alg: 'EdDSA', typ: 'vc+jwt', kid: issuer.kid, jku: 'https://evil.example/jwks.json' }),
+        x5u: await signAsAttacker({ alg: 'EdDSA', typ: 'vc+jwt', kid: issuer.kid, x5u: 'https://evil.example/cert.pem' }),
+        unknownCrit: `${b64({ alg: 'EdDSA', typ: 'vc+jwt', kid: issuer.kid, crit: ['exp'], exp: 1 })}.${p}.${s}`,
+        unencodedPayload: `${b64({ alg: 'EdDSA', typ: 'vc+jwt', kid: issuer.kid, b64: false, crit: ['b64'] })}.${p}.${s}`,
+        attackerKeyClaimsIssuerKid: await signAsAttacker({ alg: 'EdDSA', typ: 'vc+jwt', kid: issuer.kid }),
+        jsonSerialization: JSON.stringify({ protected: h, payload: p, signature: s }),
+        extraComponent: `${h}.${p}.${s}.${s}`,
+        extraEmptyComponent: `${h}.${p}.${s}.`,
+        missingHeader: `.${p}.${s}`,
+        missingPayload: `${h}..${s}`,
+        missingSignature: `${h}.${p}.`,
+        missingSignatureAndSeparator: `${h}.${p}`,
+        emptyString: '',
+        paddedBase64: `${h}.${p}.${s}==`,
+        spacesInSignature: `${h}.${p}.${s.slice(0, 10)} ${s.slice(10)}`,
+        invalidCharacter: `${h}.${p}.${s.slice(0, 10)}*${s.slice(11)}`,
+        truncatedSignature: `${h}.${p}.${s.slice(0, 80)}`,
+        trailingZeros: `${h}.${p}.${Buffer.concat([Buffer.from(s, 'base64url'), Buffer.alloc(2)]).toString('base64url')}`,
+        wrongTyp: `${b64({ alg: 'EdDSA', typ: 'JWT', kid: issuer.kid })}.${p}.${s}`,
+        oversized: `${h}.${'A'.repeat(70_000)}.${s}`,
+      };
+      for (const [name, credential] of Object.entries(attacks)) {
+        if (credential === '') {
+          // An empty credential is not a well-formed request: 400, not a verdict.
+          expect((await api.post('/v1/verify/certificate', { credential })).status).toBe(400);
+          continue;
+        }
+        const answer = await verify({ credential });
+        expect(answer.verdict, name).toBe('forged');
+        expect(answer.certificate, name).toBeUndefined();
+      }
+    });
+
+    it('NOT_IN_REGISTRY: an unknown number', async () => {
+      const answer = await verify({ number: 'NO-SUCH-NUMBER' });
+      expect(answer.verdict).toBe('forged');
+      expect(codes(answer)).toEqual(['NOT_IN_REGISTRY']);
+    });
+
+    it('NOT_IN_REGISTRY and REGISTRY_MISMATCH: a genuine key signing what the registry does not hold', async () => {
+      // The issuer's own key (as if stolen or misused outside certmark) signs a fabricated credential.
+      const signer = await ctx.services.vault.currentSigner(ctx.handle.db, issuer.id);
+      const key = await importJWK({ ...ed25519Jwk(signer.publicKey), d: Buffer.from(signer.seed).toString('base64url') }, 'EdDSA');
+      const payload = JSON.parse(Buffer.from(cert.credential.split('.')[1], 'base64url').toString());
+      const sign = (body: unknown) =>
+        new CompactSign(Buffer.from(JSON.stringify(body))).setProtectedHeader({ alg: 'EdDSA', typ: 'vc+jwt', kid: signer.kid }).sign(key);
+
+      const unknownId = { ...payload, id: 'urn:uuid:00000000-0000-4000-8000-000000000000', jti: 'urn:uuid:00000000-0000-4000-8000-000000000000' };
+      expect(codes(await verify({ credential: await sign(unknownId) }))).toEqual(['NOT_IN_REGISTRY']);
+
+      const widened = structuredClone(payload);
+      widened.credentialSubject.certificate.scope[0].models = ['*'];
+      const answer = await verify({ credential: await sign(widened) });
+      expect(answer.verdict).toBe('forged');
+      expect(codes(answer)).toEqual(['REGISTRY_MISMATCH']);
+      expect(answer.certificate.scope[0].models).toEqual(['X1-100', 'X1-2*']);
+    });
+
+    it('UNKNOWN_ISSUER: a credential naming an issuer other than its signer', async () => {
+      const signer = await ctx.services.vault.currentSigner(ctx.handle.db, issuer.id);
+      const key = await importJWK({ ...ed25519Jwk(signer.publicKey), d: Buffer.from(signer.seed).toString('base64url') }, 'EdDSA');
+      const payload = JSON.parse(Buffer.from(cert.credential.split('.')[1], 'base64url').toString());
+      payload.iss = 'https://certmark.test/v1/issuers/00000000-0000-4000-8000-000000000000';
+      const jws = await new CompactSign(Buffer.from(JSON.stringify(payload)))
+        .setProtectedHeader({ alg: 'EdDSA', typ: 'vc+jwt', kid: signer.kid })
+        .sign(key);
+      expect(codes(await verify({ credential: jws }))).toEqual(['UNKNOWN_ISSUER']);
+    });
+  });
+
+  describe('misused', () => {
+    it('HOLDER_MISMATCH: presented by a company that is not a party to it', async () => {
+      const answer = await verify({ credential: cert.credential, presenter: { uscc: USCC.other } });
+      expect(answer.verdict).toBe('misused');
+      expect(codes(answer)).toEqual(['HOLDER_MISMATCH']);
+    });
+
+    it('OUT_OF_SCOPE: a model not covered', async () => {
+      for (const model of ['X1-1000', 'X2-100', 'X1-']) {
+        const answer = await verify({ number: cert.number, product: { model } });
+        expect(answer.verdict, model).toBe('misused');
+        expect(codes(answer)).toEqual(['OUT_OF_SCOPE']);
+      }
+    });
+  });
+
+  describe('invalid', () => {
+    it('NOT_YET_VALID and EXPIRED by the validity days', async () => {
+      const future = await issueCertificate(api, issuer.key, { validFrom: '2027-01-01', validUntil: '2030-01-01' });
+      expect(codes(await verify({ credential: future.credential }))).toEqual(['NOT_YET_VALID']);
+      const past = await issueCertificate(api, issuer.key, { validFrom: '2019-01-01', validUntil: '2024-01-01' });
+      const answer = await verify({ credential: past.credential });
+      expect(answer.verdict).toBe('invalid');
+      expect(codes(answer)).toEqual(['EXPIRED']);
+      expect(answer.certificate.status).toBe('expired');
+      // validUntil is the last valid day
+      const lastDay = await issueCertificate(api, issuer.key, { validFrom: '2020-01-01', validUntil: '2026-11-24' });
+      expect((await verify({ number: lastDay.number })).verdict).toBe('authentic');
+    });
+
+    it('SUSPENDED, then valid again, then REVOKED; and WITHDRAWN; answered from history with `at`', async () => {
+      const c = await issueCertificate(api, issuer.key);
+      const change = (status: string) =>
+        api.post(`/v1/certificates/${c.id}/status`, { status, reason: `test ${status}`, signatory: { name: '李四' } }, issuer.key);
+
+      ctx.clock.set('2026-11-24T10:00:00Z');
+      expect((await change('suspended')).status).toBe(200);
+      expect(codes(await verify({ credential: c.credential }))).toEqual(['SUSPENDED']);
+      ctx.clock.set('2026-11-26T10:00:00Z');
+      expect((await change('valid')).status).toBe(200);
+      expect((await verify({ credential: c.credential })).verdict).toBe('authentic');
+      ctx.clock.set('2026-11-28T10:00:00Z');
+      expect((await change('revoked')).status).toBe(200);
+      const revoked = await verify({ credential: c.credential });
+      expect(revoked.verdict).toBe('invalid');
+      expect(codes(revoked)).toEqual(['REVOKED']);
+      expect((await change('valid')).status).toBe(409);
+
+      // The status history answers "was it valid on that day".
+      expect((await verify({ credential: c.credential, at: '2026-11-20' })).verdict).toBe('authentic');
+      expect(codes(await verify({ credential: c.credential, at: '2026-11-25' }))).toEqual(['SUSPENDED']);
+      expect((await verify({ credential: c.credential, at: '2026-11-27' })).verdict).toBe('authentic');
+      expect(codes(await verify({ credential: c.credential, at: '2026-11-28T12:00:00Z' }))).toEqual(['REVOKED']);
+      expect(codes(await verify({ credential: c.credential, at: '2023-06-01' }))).toEqual(['NOT_YET_VALID']);
+
+      const w = await issueCertificate(api, issuer.key);
+      expect((await api.post(`/v1/certificates/${w.id}/status`, { status: 'withdrawn', reason: 'holder request', signatory: { name: '王五' } }, issuer.key)).status).toBe(200);
+      expect(codes(await verify({ number: w.number }))).toEqual(['WITHDRAWN']);
+      ctx.clock.set('2026-11-24T10:00:00Z');
+    });
+
+    it('ISSUER_SUSPENDED at once for every certificate of the issuer, and lists every finding', async () => {
+      const other = await createIssuer(ctx, { name: 'Suspended Body' });
+      const c = await issueCertificate(api, other.key, { validUntil: '2025-01-01' });
+      ctx.clock.set('2026-11-24T11:00:00Z');
+      const res = await api.post(`/v1/issuers/${other.id}/status`, { status: 'suspended', reason: 'CNCA decision' }, ctx.adminKey);
+      expect(res.status).toBe(200);
+      const answer = await verify({ credential: c.credential, presenter: { uscc: USCC.other } });
+      expect(answer.verdict).toBe('misused');
+      expect(codes(answer)).toEqual(['EXPIRED', 'HOLDER_MISMATCH', 'ISSUER_SUSPENDED']);
+      expect(codes(await verify({ credential: c.credential, at: '2024-06-01' }))).toEqual([]);
+      ctx.clock.set('2026-11-24T10:00:00Z');
+    });
+
+    it('a compromised key stops verifying (UNKNOWN_KEY) and leaves the JWKS; a rotated one still verifies', async () => {
+      const body = await createIssuer(ctx, { name: 'Rotating Body' });
+      const before = await issueCertificate(api, body.key);
+      const rotated = await api.post(`/v1/issuers/${body.id}/keys/rotate`, undefined, body.key);
+      expect(rotated.status).toBe(201);
+      const after = await issueCertificate(api, body.key);
+      expect((await verify({ credential: before.credential })).verdict).toBe('authentic');
+      expect((await verify({ credential: after.credential })).verdict).toBe('authentic');
+
+      const res = await api.post(`/v1/issuers/${body.id}/keys/${body.kid}/compromise`, undefined, ctx.adminKey);
+      expect(res.status).toBe(200);
+      expect(codes(await verify({ credential: before.credential }))).toEqual(['UNKNOWN_KEY']);
+      expect((await verify({ credential: after.credential })).verdict).toBe('authentic');
+      const jwks = (await api.get('/.well-known/jwks.json')).body;
+      const kids = jwks.keys.map((k: any) => k.kid);
+      expect(kids).not.toContain(body.kid);
+      expect(kids).toContain(rotated.body.kid);
+      for (const k of jwks.keys) expect(Object.keys(k)).not.toContain('d');
+    });
+  });
+
+  it('asks for the issuer when a number is held by two issuers', async () => {
+    const second = await createIssuer(ctx, { name: 'Second Body' });
+    await issueCertificate(api, second.key, { number: cert.number });
+    const res = await api.post('/v1/verify/certificate', { number: cert.number });
+    expect(res.status).toBe(422);
+    expect(res.body.code).toBe('ambiguous_number');
+    expect((await verify({ number: cert.number, issuerId: issuer.id })).certificate.id).toBe(cert.id);
+  });
+});
