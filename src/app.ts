@@ -8,7 +8,7 @@ import pino, { type Logger } from 'pino';
 import type { Config } from './config';
 import type { Clock } from './clock';
 import type { Database } from './db/client';
-import type { KeyMaterial } from './keys/key-material';
+import type { KeyMaterial } from './keystore/key-material';
 import { AppError, isDatabaseUnavailable, problemResponse } from './errors';
 import type { AppEnv } from './http/env';
 import { rateLimit, requestId, requestLog } from './http/middleware';
@@ -18,11 +18,13 @@ import { IssuersService } from './issuers/issuers.service';
 import { issuersRoutes } from './issuers/issuers.routes';
 import { ApiKeysService } from './api-keys/api-keys.service';
 import { apiKeysRoutes } from './api-keys/api-keys.routes';
-import { platformJwk } from './keys/platform-key';
+import { platformJwk } from './keystore/platform-key';
 import { CertificatesService } from './certificates/certificates.service';
 import { certificatesRoutes } from './certificates/certificates.routes';
 import { VerificationService } from './verification/verification.service';
 import { verificationRoutes } from './verification/verification.routes';
+import { CustomsService } from './customs/customs.service';
+import { customsRoutes } from './customs/customs.routes';
 import { nullAlertSink, type AlertSink } from './supervision/alert-sink';
 
 export interface AppDeps {
@@ -41,6 +43,7 @@ export interface Services {
   vault: KeyVault;
   certificates: CertificatesService;
   verification: VerificationService;
+  customs: CustomsService;
 }
 
 /** Builds the services from their dependencies; no I/O happens here. */
@@ -54,6 +57,7 @@ export function createServices(deps: AppDeps): Services {
     apiKeys: new ApiKeysService(db, clock),
     certificates: new CertificatesService(db, vault, clock, config.publicBaseUrl),
     verification: new VerificationService(db, clock, config.publicBaseUrl, alertSink),
+    customs: new CustomsService(db, clock, alertSink),
   };
 }
 
@@ -109,6 +113,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route('/', apiKeysRoutes(services.apiKeys));
   app.route('/', certificatesRoutes(services.certificates));
   app.route('/', verificationRoutes(services.verification));
+  app.route('/', customsRoutes(services.customs));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',

@@ -71,6 +71,7 @@ const titles: Partial<Record<ErrorCode, string>> = {
 /** Writes the problem+json body for an AppError; never includes a stack, SQL or key material. */
 export function problemResponse(c: Context, error: AppError): Response {
   const { retryAfterSeconds, ...extra } = error.extra;
+  const requestId = c.get('requestId') as string | undefined;
   const body = {
     type: `https://certmark.dev/problems/${error.code}`,
     title: titles[error.code] ?? error.code.replaceAll('_', ' '),
@@ -78,10 +79,11 @@ export function problemResponse(c: Context, error: AppError): Response {
     code: error.code,
     detail: error.message,
     instance: c.req.path,
-    requestId: c.get('requestId') as string | undefined,
+    requestId,
     ...extra,
   };
   const headers: Record<string, string> = { 'content-type': 'application/problem+json' };
+  if (requestId) headers['x-request-id'] = requestId;
   if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
   if (error.code === 'unauthorized') headers['www-authenticate'] = 'Bearer realm="certmark"';
   return new Response(JSON.stringify(body), { status: error.status, headers });

@@ -4,7 +4,7 @@ import { createApp, createServices } from './app';
 import { systemClock } from './clock';
 import { loadConfig } from './config';
 import { openDatabase } from './db/client';
-import { loadKeyMaterial } from './keys/key-material';
+import { loadKeyMaterial } from './keystore/key-material';
 import { generateApiKey } from './auth/api-key';
 
 /**

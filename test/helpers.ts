@@ -4,7 +4,7 @@ import { createApp, createServices, type App, type Services } from '../src/app';
 import { fixedClock } from '../src/clock';
 import { loadConfig, type Config } from '../src/config';
 import { openDatabase, type DatabaseHandle } from '../src/db/client';
-import type { KeyMaterial } from '../src/keys/key-material';
+import type { KeyMaterial } from '../src/keystore/key-material';
 import { adminUrl, baseDatabaseUrl } from './db-names';
 
 export const TEST_NOW = '2026-11-24T10:00:00.000Z';

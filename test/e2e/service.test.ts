@@ -1,0 +1,142 @@
+import net from 'node:net';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp, createServices } from '../../src/app';
+import { fixedClock } from '../../src/clock';
+import { loadConfig } from '../../src/config';
+import { openDatabase } from '../../src/db/client';
+import { client, createTestContext, createTestDatabase, testKeys, TEST_NOW, type TestContext } from '../helpers';
+import { createIssuer, issueCertificate } from '../fixtures';
+
+describe('service endpoints', () => {
+  let ctx: TestContext;
+  beforeAll(async () => {
+    ctx = await createTestContext();
+  });
+  afterAll(async () => ctx.close());
+
+  it('healthz, readyz, openapi.json and the docs page', async () => {
+    const api = client(ctx.app);
+    expect((await api.get('/healthz')).body).toEqual({ status: 'ok' });
+    expect((await api.get('/readyz')).body).toEqual({ status: 'ready' });
+    const doc = (await api.get('/openapi.json')).body;
+    expect(doc.openapi).toBe('3.1.0');
+    for (const path of ['/v1/certificates', '/v1/verify/certificate', '/v1/issuers', '/v1/api-keys', '/v1/registry/certificates']) {
+      expect(Object.keys(doc.paths)).toContain(path);
+    }
+    const docs = await api.get('/docs');
+    expect(docs.status).toBe(200);
+    expect(docs.text).toContain('/openapi.json');
+  });
+
+  it('echoes a request id and answers problems with it', async () => {
+    const res = await client(ctx.app).get('/v1/nothing', undefined, { 'x-request-id': 'req-123' });
+    expect(res.headers.get('x-request-id')).toBe('req-123');
+    expect(res.body.requestId).toBe('req-123');
+  });
+
+  it('logs one line per request, never a key or a credential', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const deps = { db: ctx.handle.db, config: ctx.config, keys: ctx.keys, clock: ctx.clock, logger: pino({ level: 'info' }, sink) };
+    const app = createApp(deps, ctx.services);
+    const api = client(app);
+    const issuer = await createIssuer({ ...ctx, app });
+    const cert = await issueCertificate(api, issuer.key);
+    lines.length = 0;
+    await api.post('/v1/verify/certificate', { credential: cert.credential }, issuer.key);
+    await api.get(`/v1/registry/certificates?number=${cert.number}`);
+    expect(lines).toHaveLength(2);
+    const entry = JSON.parse(lines[0]!);
+    expect(entry).toMatchObject({ method: 'POST', path: '/v1/verify/certificate', status: 200, role: 'issuer' });
+    const all = lines.join('\n');
+    expect(all).not.toContain(issuer.key);
+    expect(all).not.toContain(cert.credential.split('.')[2]);
+  });
+
+  it('limits anonymous requests per address when configured (429 with Retry-After)', async () => {
+    const config = loadConfig({ RATE_LIMIT_PER_MINUTE: '3', PUBLIC_BASE_URL: 'https://certmark.test' });
+    const app = createApp({ db: ctx.handle.db, config, keys: ctx.keys, clock: ctx.clock }, ctx.services);
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await app.request('/v1/issuers')).status);
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    const limited = await app.request('/v1/issuers');
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    // An authenticated caller is accountable by key, not limited by address.
+    expect((await app.request('/v1/api-keys', { headers: { authorization: `Bearer ${ctx.adminKey}` } })).status).toBe(200);
+  });
+});
+
+/** A TCP proxy in front of PostgreSQL that the test can cut and restore. */
+async function startProxy(target: { host: string; port: number }) {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(target.port, target.host);
+    sockets.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', close).on('close', close);
+    upstream.on('error', close).on('close', close);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    async cut() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+    },
+    async restore() {
+      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    },
+  };
+}
+
+describe('database outage', () => {
+  it('answers 503 with Retry-After within seconds, and recovers by itself', async () => {
+    const database = await createTestDatabase();
+    const url = new URL(database.url);
+    const proxy = await startProxy({ host: url.hostname, port: Number(url.port || 5432) });
+    url.host = `127.0.0.1:${proxy.port}`;
+    const handle = await openDatabase({ databaseUrl: url.toString(), dataDir: '' });
+    const config = loadConfig({ RATE_LIMIT_PER_MINUTE: '0' });
+    const deps = { db: handle.db, config, keys: testKeys(), clock: fixedClock(TEST_NOW), ping: handle.ping };
+    const app = createApp(deps, createServices(deps));
+    try {
+      expect((await app.request('/v1/issuers')).status).toBe(200);
+      await proxy.cut();
+      const started = Date.now();
+      for (const path of ['/v1/issuers', '/readyz']) {
+        const res = await app.request(path);
+        expect(res.status).toBe(503);
+        expect(res.headers.get('retry-after')).toBe('5');
+        const body = (await res.json()) as { code: string };
+        expect(body.code).toBe('database_unavailable');
+      }
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect((await app.request('/healthz')).status).toBe(200);
+      await proxy.restore();
+      let status = 0;
+      for (let i = 0; i < 20 && status !== 200; i++) {
+        status = (await app.request('/v1/issuers')).status;
+        if (status !== 200) await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(status).toBe(200);
+    } finally {
+      await proxy.cut().catch(() => {});
+      await handle.close().catch(() => {});
+      await database.drop();
+    }
+  });
+});
