@@ -1,0 +1,110 @@
+import jsQR from 'jsqr';
+import { PNG } from 'pngjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { client, createTestContext, type Client, type TestContext } from '../helpers';
+import { USCC, certificateBody, createIssuer, issueCertificate, type IssuerFixture } from '../fixtures';
+
+describe('certificates', () => {
+  let ctx: TestContext;
+  let api: Client;
+  let issuer: IssuerFixture;
+
+  beforeAll(async () => {
+    ctx = await createTestContext();
+    api = client(ctx.app);
+    issuer = await createIssuer(ctx, { schemes: ['CCC', 'ORGANIC', 'ISO9001', 'CCC_EXEMPTION'] });
+  });
+  afterAll(async () => ctx.close());
+
+  it('issues: 201 with the public view, the credential, the verify URL and QR links', async () => {
+    const res = await api.post('/v1/certificates', certificateBody({ number: 'CERT-ISSUE-1' }), issuer.key);
+    expect(res.status).toBe(201);
+    const cert = res.body;
+    expect(cert).toMatchObject({
+      number: 'CERT-ISSUE-1',
+      scheme: 'CCC',
+      status: 'valid',
+      holder: { uscc: USCC.holder, country: 'CN' },
+      issuer: { id: issuer.id, name: 'China Quality Certification Centre', accreditationNo: 'CNCA-R-2002-001' },
+      signatory: { name: '张三' },
+      validFrom: '2024-01-01',
+      validUntil: '2029-01-01',
+      verifyUrl: `https://certmark.test/c/${cert.id}`,
+      qr: { svg: `https://certmark.test/v1/certificates/${cert.id}/qr.svg`, png: `https://certmark.test/v1/certificates/${cert.id}/qr.png` },
+    });
+    expect(cert.credential.split('.')).toHaveLength(3);
+    expect(cert).not.toHaveProperty('quantity');
+    expect((await api.get(`/v1/certificates/${cert.id}`)).body).toMatchObject({ id: cert.id, credential: cert.credential });
+  });
+
+  it('serves the QR code as SVG and as a PNG that decodes to the verify URL', async () => {
+    const cert = await issueCertificate(api, issuer.key);
+    const svg = await api.get(`/v1/certificates/${cert.id}/qr.svg`);
+    expect(svg.headers.get('content-type')).toBe('image/svg+xml');
+    expect(svg.text).toMatch(/^<svg/);
+    const png = await ctx.app.request(`/v1/certificates/${cert.id}/qr.png`);
+    expect(png.headers.get('content-type')).toBe('image/png');
+    const image = PNG.sync.read(Buffer.from(await png.arrayBuffer()));
+    const decoded = jsQR(new Uint8ClampedArray(image.data), image.width, image.height);
+    expect(decoded?.data).toBe(cert.verifyUrl);
+  });
+
+  it('exemptions carry quantity, remaining and purpose', async () => {
+    const cert = await issueCertificate(api, issuer.key, { scheme: 'CCC_EXEMPTION', quantity: 120, purpose: 'display_only' });
+    expect(cert).toMatchObject({ quantity: 120, remaining: 120, purpose: 'display_only' });
+  });
+
+  it('keeps a status history with reason and signatory', async () => {
+    const cert = await issueCertificate(api, issuer.key);
+    const signatory = { name: '李四', title: 'Certification decision maker' };
+    await api.post(`/v1/certificates/${cert.id}/status`, { status: 'suspended', reason: 'failed surveillance', signatory }, issuer.key);
+    const view = (await api.get(`/v1/certificates/${cert.id}`)).body;
+    expect(view).toMatchObject({ status: 'suspended', statusReason: 'failed surveillance', statusChangedAt: '2026-11-24T10:00:00.000Z' });
+    const history = (await api.get(`/v1/certificates/${cert.id}/status-history`)).body.items;
+    expect(history).toEqual([{ status: 'suspended', reason: 'failed surveillance', signatory, at: '2026-11-24T10:00:00.000Z' }]);
+  });
+
+  it('a suspended issuer cannot issue', async () => {
+    const body = await createIssuer(ctx, { name: 'Soon Suspended' });
+    await api.post(`/v1/issuers/${body.id}/status`, { status: 'suspended', reason: 'audit' }, ctx.adminKey);
+    const res = await api.post('/v1/certificates', certificateBody(), body.key);
+    expect(res.status).toBe(403);
+    expect(res.body.code).toBe('issuer_suspended');
+  });
+
+  it('searches the public registry by number, USCC, holder, scheme and issuer, paginated', async () => {
+    const other = await createIssuer(ctx, { name: 'Registry Body', schemes: ['ORGANIC'] });
+    for (let i = 0; i < 5; i++) {
+      await issueCertificate(api, other.key, {
+        number: `ORG-${i}`,
+        scheme: 'ORGANIC',
+        holder: { name: `Fujian Tea Garden ${i}`, uscc: USCC.other },
+        manufacturer: undefined,
+        factories: [],
+      });
+    }
+    const page1 = (await api.get(`/v1/registry/certificates?issuer=${other.id}&pageSize=2`)).body;
+    expect(page1).toMatchObject({ page: 1, pageSize: 2, total: 5 });
+    expect(page1.items.map((c: any) => c.number)).toEqual(['ORG-0', 'ORG-1']);
+    const page3 = (await api.get(`/v1/registry/certificates?issuer=${other.id}&pageSize=2&page=3`)).body;
+    expect(page3.items.map((c: any) => c.number)).toEqual(['ORG-4']);
+    expect((await api.get('/v1/registry/certificates?number=ORG-3')).body.items).toHaveLength(1);
+    expect((await api.get(`/v1/registry/certificates?uscc=${USCC.other}&scheme=ORGANIC`)).body.total).toBe(5);
+    expect((await api.get('/v1/registry/certificates?holder=tea%20garden%202')).body.items[0].number).toBe('ORG-2');
+    for (const item of page1.items) {
+      expect(item).not.toHaveProperty('credential');
+      expect(JSON.stringify(item)).not.toMatch(/wrapped|seed|"d"/);
+    }
+  });
+
+  it('API keys: a revoked key stops working at once; ADMIN_API_KEY is idempotent', async () => {
+    const created = await api.post('/v1/api-keys', { role: 'supervisor', label: 'temp' }, ctx.adminKey);
+    expect(created.body.key).toMatch(/^cm_[A-Za-z0-9_-]{43}$/);
+    expect((await api.get('/v1/issuers', created.body.key)).status).toBe(200);
+    const listed = (await api.get('/v1/api-keys', ctx.adminKey)).body.items;
+    expect(JSON.stringify(listed)).not.toContain(created.body.key);
+    await api.delete(`/v1/api-keys/${created.body.id}`, ctx.adminKey);
+    expect((await api.get('/v1/issuers', created.body.key)).status).toBe(401);
+    expect(await ctx.services.apiKeys.ensureAdminKey(ctx.adminKey)).toBe(false);
+  });
+});
