@@ -94,11 +94,11 @@ export function client(app: App) {
     }
     const res = await app.request(path, { method, headers, body });
     const text = await res.text();
-    let json: any = undefined;
+    let json: any;
     try {
       json = text ? JSON.parse(text) : undefined;
     } catch {
-      json = undefined;
+      // not JSON (an image, a page): callers read `text`
     }
     return { status: res.status, headers: res.headers, body: json as any, text };
   };
