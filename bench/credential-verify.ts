@@ -17,7 +17,9 @@ import type { Principal } from '../src/auth/principal';
 import { systemActor } from '../src/auth/principal';
 
 const seconds = Number(process.argv[2] ?? 10);
-const serverUrl = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
+const serverUrl = new URL(
+  process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+);
 const dbName = `certmark_bench_${randomBytes(3).toString('hex')}`;
 
 async function main() {
@@ -29,11 +31,22 @@ async function main() {
   const handle = await openDatabase({ databaseUrl: url.toString(), dataDir: '' });
   try {
     const config = loadConfig({ RATE_LIMIT_PER_MINUTE: '0', LOG_LEVEL: 'silent' });
-    const keys = { kek: new Uint8Array(randomBytes(32)), platformSeed: new Uint8Array(randomBytes(32)) };
+    const keys = {
+      kek: new Uint8Array(randomBytes(32)),
+      platformSeed: new Uint8Array(randomBytes(32)),
+    };
     const deps = { db: handle.db, config, keys, clock: systemClock };
     const services = createServices(deps);
-    const issuer = await services.issuers.createIssuer(systemActor, { name: 'Bench Body', kind: 'certification_body', schemes: ['CCC'] });
-    const principal: Principal = { keyId: '00000000-0000-4000-8000-000000000000', role: 'issuer', issuerId: issuer.id };
+    const issuer = await services.issuers.createIssuer(systemActor, {
+      name: 'Bench Body',
+      kind: 'certification_body',
+      schemes: ['CCC'],
+    });
+    const principal: Principal = {
+      keyId: '00000000-0000-4000-8000-000000000000',
+      role: 'issuer',
+      issuerId: issuer.id,
+    };
     const credentials: string[] = [];
     for (let i = 0; i < 200; i++) {
       const cert = await services.certificates.issueCertificate(principal, {
@@ -70,12 +83,21 @@ async function main() {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ credential }),
     }));
-    const result = await autocannon({ url: `http://127.0.0.1:${port}`, connections: 50, duration: seconds, requests });
+    const result = await autocannon({
+      url: `http://127.0.0.1:${port}`,
+      connections: 50,
+      duration: seconds,
+      requests,
+    });
     server.close();
 
     const ok = result['2xx'];
-    console.log(`credential verification through HTTP (PostgreSQL, 1 process, 50 connections, ${seconds}s)`);
-    console.log(`  requests/s   ${result.requests.average.toFixed(0)}  (2xx ${ok}, non-2xx ${result.non2xx}, errors ${result.errors})`);
+    console.log(
+      `credential verification through HTTP (PostgreSQL, 1 process, 50 connections, ${seconds}s)`,
+    );
+    console.log(
+      `  requests/s   ${result.requests.average.toFixed(0)}  (2xx ${ok}, non-2xx ${result.non2xx}, errors ${result.errors})`,
+    );
     console.log(`  latency      p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms`);
     console.log(`jose jwtVerify, bare (same credentials, same run)`);
     console.log(`  verifies/s   ${bareRate.toFixed(0)}`);

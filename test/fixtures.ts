@@ -30,12 +30,19 @@ export async function createIssuer(
     ctx.adminKey,
   );
   if (issuer.status !== 201) throw new Error(`issuer: ${issuer.status} ${issuer.text}`);
-  const key = await api.post('/v1/api-keys', { role: 'issuer', issuerId: issuer.body.id }, ctx.adminKey);
+  const key = await api.post(
+    '/v1/api-keys',
+    { role: 'issuer', issuerId: issuer.body.id },
+    ctx.adminKey,
+  );
   if (key.status !== 201) throw new Error(`api key: ${key.status} ${key.text}`);
   return { id: issuer.body.id, key: key.body.key, kid: issuer.body.keys[0].kid };
 }
 
-export async function createRoleKey(ctx: TestContext, role: 'admin' | 'customs' | 'supervisor'): Promise<string> {
+export async function createRoleKey(
+  ctx: TestContext,
+  role: 'admin' | 'customs' | 'supervisor',
+): Promise<string> {
   const res = await client(ctx.app).post('/v1/api-keys', { role }, ctx.adminKey);
   if (res.status !== 201) throw new Error(`api key: ${res.status} ${res.text}`);
   return res.body.key;
@@ -48,7 +55,11 @@ export function certificateBody(overrides: Record<string, unknown> = {}) {
   return {
     number: `2024010701${String(100000 + counter)}`,
     scheme: 'CCC',
-    holder: { name: 'Shenzhen Example Electronics Co., Ltd.', uscc: USCC.holder, address: 'Nanshan, Shenzhen' },
+    holder: {
+      name: 'Shenzhen Example Electronics Co., Ltd.',
+      uscc: USCC.holder,
+      address: 'Nanshan, Shenzhen',
+    },
     manufacturer: { name: 'Shenzhen Example Electronics Co., Ltd.', uscc: USCC.holder },
     factories: [{ name: 'Example Factory No. 1', uscc: USCC.holder, address: 'Bao’an, Shenzhen' }],
     scope: [{ product: 'Laptop computer', models: ['X1-100', 'X1-2*'], hsCode: '8471300000' }],

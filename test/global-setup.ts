@@ -20,7 +20,8 @@ export default async function setup(): Promise<() => Promise<void>> {
       `SELECT datname FROM pg_database WHERE datname LIKE $1`,
       [`${template}%`],
     );
-    for (const { datname } of rows) await admin.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+    for (const { datname } of rows)
+      await admin.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
     await admin.end();
   };
 }

@@ -84,7 +84,11 @@ type Json = Record<string, unknown> | unknown[];
 
 /** A small client over `app.request()`: JSON in, status + parsed body out. */
 export function client(app: App) {
-  const call = async (method: string, path: string, options: { key?: string | undefined; body?: unknown; headers?: Record<string, string> } = {}) => {
+  const call = async (
+    method: string,
+    path: string,
+    options: { key?: string | undefined; body?: unknown; headers?: Record<string, string> } = {},
+  ) => {
     const headers: Record<string, string> = { ...options.headers };
     if (options.key) headers.authorization = `Bearer ${options.key}`;
     let body: string | undefined;
@@ -103,7 +107,8 @@ export function client(app: App) {
     return { status: res.status, headers: res.headers, body: json as any, text };
   };
   return {
-    get: (path: string, key?: string, headers?: Record<string, string>) => call('GET', path, { key, headers }),
+    get: (path: string, key?: string, headers?: Record<string, string>) =>
+      call('GET', path, { key, headers }),
     post: (path: string, body: unknown, key?: string, headers?: Record<string, string>) =>
       call('POST', path, { key, body, headers }),
     delete: (path: string, key?: string) => call('DELETE', path, { key }),

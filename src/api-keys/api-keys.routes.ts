@@ -52,7 +52,10 @@ const listKeys = createRoute({
   tags: ['API keys'],
   summary: 'List API keys (admin), without their values',
   ...adminOnly,
-  responses: { 200: { description: 'Keys', ...json(z.object({ items: z.array(ApiKeySchema) })) }, ...errorResponses },
+  responses: {
+    200: { description: 'Keys', ...json(z.object({ items: z.array(ApiKeySchema) })) },
+    ...errorResponses,
+  },
 });
 
 const revokeKey = createRoute({
@@ -67,7 +70,9 @@ const revokeKey = createRoute({
 
 export function apiKeysRoutes(service: ApiKeysService) {
   return createRouter()
-    .openapi(createKey, async (c) => c.json(await service.createKey(actorOf(principalOf(c)), c.req.valid('json')), 201))
+    .openapi(createKey, async (c) =>
+      c.json(await service.createKey(actorOf(principalOf(c)), c.req.valid('json')), 201),
+    )
     .openapi(listKeys, async (c) => c.json({ items: await service.listKeys() }, 200))
     .openapi(revokeKey, async (c) =>
       c.json(await service.revokeKey(actorOf(principalOf(c)), c.req.valid('param').id), 200),

@@ -47,7 +47,9 @@ export class ApiKeysService {
       throw validationFailed([{ path: 'issuerId', message: 'an issuer key must name its issuer' }]);
     }
     if (input.role !== 'issuer' && input.issuerId) {
-      throw validationFailed([{ path: 'issuerId', message: 'only issuer keys are bound to an issuer' }]);
+      throw validationFailed([
+        { path: 'issuerId', message: 'only issuer keys are bound to an issuer' },
+      ]);
     }
     const at = this.clock.now();
     const key = generateApiKey();
@@ -91,7 +93,11 @@ export class ApiKeysService {
       const [existing] = await tx.select().from(apiKeys).where(eq(apiKeys.id, id)).limit(1);
       if (!existing) throw notFound('API key');
       if (existing.revokedAt) return apiKeyView(existing);
-      const [row] = await tx.update(apiKeys).set({ revokedAt: at }).where(eq(apiKeys.id, id)).returning();
+      const [row] = await tx
+        .update(apiKeys)
+        .set({ revokedAt: at })
+        .where(eq(apiKeys.id, id))
+        .returning();
       await appendAuditEntry(tx, at, {
         actor,
         action: 'api_key.revoke',
@@ -113,11 +119,20 @@ export class ApiKeysService {
       const [existing] = await tx.select().from(apiKeys).where(eq(apiKeys.keyHash, hash)).limit(1);
       if (existing && existing.role === 'admin' && !existing.revokedAt) return false;
       if (existing) {
-        await tx.update(apiKeys).set({ role: 'admin', issuerId: null, revokedAt: null }).where(eq(apiKeys.id, existing.id));
+        await tx
+          .update(apiKeys)
+          .set({ role: 'admin', issuerId: null, revokedAt: null })
+          .where(eq(apiKeys.id, existing.id));
       } else {
         const [row] = await tx
           .insert(apiKeys)
-          .values({ keyHash: hash, prefix: apiKeyPrefix(key), role: 'admin', label: 'bootstrap (ADMIN_API_KEY)', createdAt: at })
+          .values({
+            keyHash: hash,
+            prefix: apiKeyPrefix(key),
+            role: 'admin',
+            label: 'bootstrap (ADMIN_API_KEY)',
+            createdAt: at,
+          })
           .returning();
         await appendAuditEntry(tx, at, {
           actor: systemActor,
@@ -132,7 +147,10 @@ export class ApiKeysService {
   }
 
   async hasActiveAdminKey(): Promise<boolean> {
-    const rows = await this.db.select({ id: apiKeys.id, revokedAt: apiKeys.revokedAt }).from(apiKeys).where(eq(apiKeys.role, 'admin'));
+    const rows = await this.db
+      .select({ id: apiKeys.id, revokedAt: apiKeys.revokedAt })
+      .from(apiKeys)
+      .where(eq(apiKeys.role, 'admin'));
     return rows.some((r) => !r.revokedAt);
   }
 }

@@ -51,7 +51,11 @@ export function auditLeafData(entry: {
  * or not at all. Takes a transaction-scoped advisory lock: the next sequence number is only
  * assigned once the previous append committed, so the log never has gaps or reordering.
  */
-export async function appendAuditEntry(tx: Queryable, at: Date, input: AuditEntryInput): Promise<number> {
+export async function appendAuditEntry(
+  tx: Queryable,
+  at: Date,
+  input: AuditEntryInput,
+): Promise<number> {
   await tx.execute(sql`SELECT pg_advisory_xact_lock(${AUDIT_APPEND_LOCK})`);
   const [head] = rowsOf<{ next: string | number }>(
     await tx.execute(sql`SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM audit_log`),

@@ -9,7 +9,12 @@ import type { Principal } from './principal';
 
 export async function findPrincipalByKey(db: Database, key: string): Promise<Principal | null> {
   const [row] = await db
-    .select({ id: apiKeys.id, role: apiKeys.role, issuerId: apiKeys.issuerId, revokedAt: apiKeys.revokedAt })
+    .select({
+      id: apiKeys.id,
+      role: apiKeys.role,
+      issuerId: apiKeys.issuerId,
+      revokedAt: apiKeys.revokedAt,
+    })
     .from(apiKeys)
     .where(eq(apiKeys.keyHash, hashApiKey(key)))
     .limit(1);
@@ -30,7 +35,8 @@ export function authenticate(options: { db: Database }) {
     c.set('principal', null);
     if (header !== undefined) {
       const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-      if (!match?.[1]) throw new AppError('unauthorized', 'Authorization must be "Bearer <api key>"');
+      if (!match?.[1])
+        throw new AppError('unauthorized', 'Authorization must be "Bearer <api key>"');
       const principal = await findPrincipalByKey(options.db, match[1]);
       if (!principal) throw new AppError('unauthorized', 'unknown or revoked API key');
       c.set('principal', principal);

@@ -32,7 +32,12 @@ export function certificateView(cert: CertificateRow, issuer: IssuerRow, now: Da
     factories: cert.factories,
     scope: cert.scope,
     standards: cert.standards,
-    issuer: { id: issuer.id, name: issuer.name, accreditationNo: issuer.accreditationNo, status: issuer.status },
+    issuer: {
+      id: issuer.id,
+      name: issuer.name,
+      accreditationNo: issuer.accreditationNo,
+      status: issuer.status,
+    },
     signatory: cert.signatory,
     validFrom: cert.validFrom,
     validUntil: cert.validUntil,
@@ -40,7 +45,11 @@ export function certificateView(cert: CertificateRow, issuer: IssuerRow, now: Da
     statusChangedAt: cert.statusChangedAt?.toISOString() ?? null,
     issuedAt: cert.createdAt.toISOString(),
     ...(cert.quantity !== null
-      ? { quantity: cert.quantity, remaining: cert.remaining ?? 0, purpose: cert.purpose ?? undefined }
+      ? {
+          quantity: cert.quantity,
+          remaining: cert.remaining ?? 0,
+          purpose: cert.purpose ?? undefined,
+        }
       : {}),
   };
 }

@@ -1,6 +1,11 @@
 import { and, asc, count, eq, ilike, or, sql, type SQL } from 'drizzle-orm';
 import type { Queryable } from '../db/client';
-import { certificates, type CertificateRow, type CertificateStatus, type SignatoryJson } from '../db/schema/certificates';
+import {
+  certificates,
+  type CertificateRow,
+  type CertificateStatus,
+  type SignatoryJson,
+} from '../db/schema/certificates';
 import { certificateStatusEvents } from '../db/schema/certificate-status-events';
 import { issuers, type IssuerRow } from '../db/schema/issuers';
 
@@ -9,12 +14,18 @@ export interface CertificateWithIssuer {
   issuer: IssuerRow;
 }
 
-export async function insertCertificate(db: Queryable, row: typeof certificates.$inferInsert): Promise<CertificateRow> {
+export async function insertCertificate(
+  db: Queryable,
+  row: typeof certificates.$inferInsert,
+): Promise<CertificateRow> {
   const [inserted] = await db.insert(certificates).values(row).returning();
   return inserted!;
 }
 
-export async function findCertificate(db: Queryable, id: string): Promise<CertificateWithIssuer | undefined> {
+export async function findCertificate(
+  db: Queryable,
+  id: string,
+): Promise<CertificateWithIssuer | undefined> {
   const [row] = await db
     .select({ certificate: certificates, issuer: issuers })
     .from(certificates)
@@ -64,8 +75,16 @@ export async function updateCertificateStatus(db: Queryable, p: UpdateStatusPara
 }
 
 /** Locks the certificate row for a status change (so two changes cannot both leave a final state). */
-export async function lockCertificate(db: Queryable, id: string): Promise<CertificateRow | undefined> {
-  const [row] = await db.select().from(certificates).where(eq(certificates.id, id)).for('update').limit(1);
+export async function lockCertificate(
+  db: Queryable,
+  id: string,
+): Promise<CertificateRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(certificates)
+    .where(eq(certificates.id, id))
+    .for('update')
+    .limit(1);
   return row;
 }
 

@@ -39,7 +39,10 @@ const get = createRoute({
   tags: ['Certificates'],
   summary: 'A certificate’s public view (public)',
   request: { params: idParam },
-  responses: { 200: { description: 'The certificate', ...json(IssuedCertificateSchema) }, ...errorResponses },
+  responses: {
+    200: { description: 'The certificate', ...json(IssuedCertificateSchema) },
+    ...errorResponses,
+  },
 });
 
 const history = createRoute({
@@ -54,7 +57,12 @@ const history = createRoute({
       ...json(
         z.object({
           items: z.array(
-            z.object({ status: z.string(), reason: z.string().nullable(), signatory: z.unknown(), at: z.string() }),
+            z.object({
+              status: z.string(),
+              reason: z.string().nullable(),
+              signatory: z.unknown(),
+              at: z.string(),
+            }),
           ),
         }),
       ),
@@ -86,7 +94,10 @@ const qr = (format: 'svg' | 'png') =>
     summary: `The certificate’s QR code (${format.toUpperCase()}) holding its verify URL (public)`,
     request: { params: idParam },
     responses: {
-      200: { description: 'QR code', content: { [format === 'svg' ? 'image/svg+xml' : 'image/png']: { schema: z.string() } } },
+      200: {
+        description: 'QR code',
+        content: { [format === 'svg' ? 'image/svg+xml' : 'image/png']: { schema: z.string() } },
+      },
       ...errorResponses,
     },
   });
@@ -99,7 +110,11 @@ const search = createRoute({
   request: {
     query: z.object({
       number: z.string().trim().min(1).max(64).optional(),
-      uscc: z.string().trim().regex(/^[0-9A-Z]{18}$/, 'must be 18 characters').optional(),
+      uscc: z
+        .string()
+        .trim()
+        .regex(/^[0-9A-Z]{18}$/, 'must be 18 characters')
+        .optional(),
       holder: z.string().trim().min(1).max(200).optional(),
       scheme: z.enum(schemes).optional(),
       issuer: z.string().uuid().optional(),
@@ -111,7 +126,12 @@ const search = createRoute({
     200: {
       description: 'A page of certificates',
       ...json(
-        z.object({ items: z.array(CertificateViewSchema), page: z.number(), pageSize: z.number(), total: z.number() }),
+        z.object({
+          items: z.array(CertificateViewSchema),
+          page: z.number(),
+          pageSize: z.number(),
+          total: z.number(),
+        }),
       ),
     },
     ...errorResponses,
@@ -120,19 +140,32 @@ const search = createRoute({
 
 export function certificatesRoutes(service: CertificatesService) {
   return createRouter()
-    .openapi(issue, async (c) => c.json(await service.issueCertificate(principalOf(c), c.req.valid('json')), 201))
+    .openapi(issue, async (c) =>
+      c.json(await service.issueCertificate(principalOf(c), c.req.valid('json')), 201),
+    )
     .openapi(get, async (c) => c.json(await service.getCertificate(c.req.valid('param').id), 200))
-    .openapi(history, async (c) => c.json({ items: await service.statusHistory(c.req.valid('param').id) }, 200))
+    .openapi(history, async (c) =>
+      c.json({ items: await service.statusHistory(c.req.valid('param').id) }, 200),
+    )
     .openapi(changeStatus, async (c) =>
-      c.json(await service.changeStatus(principalOf(c), c.req.valid('param').id, c.req.valid('json')), 200),
+      c.json(
+        await service.changeStatus(principalOf(c), c.req.valid('param').id, c.req.valid('json')),
+        200,
+      ),
     )
     .openapi(qr('svg'), async (c) => {
       const { verifyUrl } = await service.getCertificate(c.req.valid('param').id);
-      return c.body(await qrSvg(verifyUrl), 200, { 'content-type': 'image/svg+xml', 'cache-control': 'public, max-age=3600' });
+      return c.body(await qrSvg(verifyUrl), 200, {
+        'content-type': 'image/svg+xml',
+        'cache-control': 'public, max-age=3600',
+      });
     })
     .openapi(qr('png'), async (c) => {
       const { verifyUrl } = await service.getCertificate(c.req.valid('param').id);
-      return c.body(new Uint8Array(await qrPng(verifyUrl)), 200, { 'content-type': 'image/png', 'cache-control': 'public, max-age=3600' });
+      return c.body(new Uint8Array(await qrPng(verifyUrl)), 200, {
+        'content-type': 'image/png',
+        'cache-control': 'public, max-age=3600',
+      });
     })
     .openapi(search, async (c) => c.json(await service.searchRegistry(c.req.valid('query')), 200));
 }

@@ -11,13 +11,19 @@ const text = (max: number) =>
     .min(1)
     .max(max)
     // eslint-disable-next-line no-control-regex
-    .refine((s) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(s), 'must not contain control characters');
+    .refine(
+      (s) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(s),
+      'must not contain control characters',
+    );
 
 export const PartySchema = z
   .object({
     name: text(300),
     uscc: z.string().optional(),
-    country: z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code').default('CN'),
+    country: z
+      .string()
+      .regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code')
+      .default('CN'),
     address: text(500).optional(),
   })
   .strict()
@@ -28,7 +34,8 @@ export const PartySchema = z
     }
     if (party.uscc !== undefined) {
       const problem = usccProblem(party.uscc);
-      if (problem) ctx.addIssue({ code: 'custom', path: ['uscc'], message: `not a valid USCC: ${problem}` });
+      if (problem)
+        ctx.addIssue({ code: 'custom', path: ['uscc'], message: `not a valid USCC: ${problem}` });
     }
   })
   .openapi('Party');
@@ -38,13 +45,19 @@ const modelPattern = z
   .trim()
   .min(1)
   .max(100)
-  .regex(/^[^*\s][^*]*\*?$|^[^*\s]$/, 'a model, optionally ending in * (prefix match); * only at the end');
+  .regex(
+    /^[^*\s][^*]*\*?$|^[^*\s]$/,
+    'a model, optionally ending in * (prefix match); * only at the end',
+  );
 
 export const ScopeItemSchema = z
   .object({
     product: text(300),
     models: z.array(modelPattern).min(1).max(1000),
-    hsCode: z.string().regex(/^\d{6,10}$/, 'must be a 6–10 digit HS code').optional(),
+    hsCode: z
+      .string()
+      .regex(/^\d{6,10}$/, 'must be a 6–10 digit HS code')
+      .optional(),
   })
   .strict()
   .openapi('ScopeItem');
@@ -79,18 +92,37 @@ export const IssueCertificateBody = z
     }
     // SPEC: quantity and purpose are required for CCC_EXEMPTION and refused elsewhere.
     if (body.scheme === 'CCC_EXEMPTION') {
-      if (body.quantity === undefined) ctx.addIssue({ code: 'custom', path: ['quantity'], message: 'required for CCC_EXEMPTION' });
-      if (body.purpose === undefined) ctx.addIssue({ code: 'custom', path: ['purpose'], message: 'required for CCC_EXEMPTION' });
+      if (body.quantity === undefined)
+        ctx.addIssue({ code: 'custom', path: ['quantity'], message: 'required for CCC_EXEMPTION' });
+      if (body.purpose === undefined)
+        ctx.addIssue({ code: 'custom', path: ['purpose'], message: 'required for CCC_EXEMPTION' });
     } else {
-      if (body.quantity !== undefined) ctx.addIssue({ code: 'custom', path: ['quantity'], message: 'only CCC_EXEMPTION certificates have a quantity' });
-      if (body.purpose !== undefined) ctx.addIssue({ code: 'custom', path: ['purpose'], message: 'only CCC_EXEMPTION certificates have a purpose' });
+      if (body.quantity !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['quantity'],
+          message: 'only CCC_EXEMPTION certificates have a quantity',
+        });
+      if (body.purpose !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['purpose'],
+          message: 'only CCC_EXEMPTION certificates have a purpose',
+        });
     }
   })
   .openapi('IssueCertificate');
 
 export type IssueCertificateInput = z.infer<typeof IssueCertificateBody>;
 
-export const effectiveStatuses = ['valid', 'expired', 'not_yet_valid', 'suspended', 'revoked', 'withdrawn'] as const;
+export const effectiveStatuses = [
+  'valid',
+  'expired',
+  'not_yet_valid',
+  'suspended',
+  'revoked',
+  'withdrawn',
+] as const;
 export type EffectiveStatus = (typeof effectiveStatuses)[number];
 
 export const CertificateViewSchema = z
@@ -104,7 +136,12 @@ export const CertificateViewSchema = z
     factories: z.array(PartySchema),
     scope: z.array(ScopeItemSchema),
     standards: z.array(z.string()),
-    issuer: z.object({ id: z.string().uuid(), name: z.string(), accreditationNo: z.string().nullable(), status: z.string() }),
+    issuer: z.object({
+      id: z.string().uuid(),
+      name: z.string(),
+      accreditationNo: z.string().nullable(),
+      status: z.string(),
+    }),
     signatory: SignatorySchema,
     validFrom: z.string(),
     validUntil: z.string(),

@@ -34,7 +34,8 @@ export interface RegistrySearch {
 const FINAL_STATUSES = new Set(['revoked', 'withdrawn']);
 
 /** GB 32100: characters 3–8 of a USCC are the registering authority's GB/T 2260 division. */
-const regionOfUscc = (uscc: string | undefined) => (uscc && /^\d{6}$/.test(uscc.slice(2, 8)) ? uscc.slice(2, 8) : null);
+const regionOfUscc = (uscc: string | undefined) =>
+  uscc && /^\d{6}$/.test(uscc.slice(2, 8)) ? uscc.slice(2, 8) : null;
 
 /** Issuing certificates, changing their status, and the public register. */
 export class CertificatesService {
@@ -50,7 +51,10 @@ export class CertificatesService {
   }
 
   /** An issuer issues a certificate: record it, sign its credential, log it, in one transaction. */
-  async issueCertificate(principal: Principal, input: IssueCertificateInput): Promise<IssuedCertificate> {
+  async issueCertificate(
+    principal: Principal,
+    input: IssueCertificateInput,
+  ): Promise<IssuedCertificate> {
     const issuerId = principal.issuerId;
     if (!issuerId) throw forbidden('only an issuer key can issue certificates');
     const at = this.clock.now();
@@ -58,9 +62,13 @@ export class CertificatesService {
       const result = await this.db.transaction(async (tx) => {
         const issuer = await findIssuer(tx, issuerId);
         if (!issuer) throw forbidden('the key’s issuer no longer exists');
-        if (issuer.status !== 'active') throw new AppError('issuer_suspended', 'a suspended issuer cannot issue certificates');
+        if (issuer.status !== 'active')
+          throw new AppError('issuer_suspended', 'a suspended issuer cannot issue certificates');
         if (!issuer.schemes.includes(input.scheme)) {
-          throw new AppError('scheme_not_approved', `the issuer is not approved for ${input.scheme}`);
+          throw new AppError(
+            'scheme_not_approved',
+            `the issuer is not approved for ${input.scheme}`,
+          );
         }
         const signer = await this.vault.currentSigner(tx, issuerId);
         const id = randomUUID();
@@ -90,7 +98,12 @@ export class CertificatesService {
           createdAt: at,
         };
         const credential = await signCredentialJws(
-          buildCredentialPayload({ certificate: draft, issuerName: issuer.name, baseUrl: this.baseUrl, issuedAt: at }),
+          buildCredentialPayload({
+            certificate: draft,
+            issuerName: issuer.name,
+            baseUrl: this.baseUrl,
+            issuedAt: at,
+          }),
           signer,
         );
         const certificate = await q.insertCertificate(tx, { ...draft, credential });
@@ -107,13 +120,20 @@ export class CertificatesService {
       return this.issued(result.certificate, result.issuer, at);
     } catch (error) {
       if (isUniqueViolation(error, 'certificates_issuer_number_unique')) {
-        throw new AppError('duplicate_number', `this issuer already has a certificate numbered ${input.number}`);
+        throw new AppError(
+          'duplicate_number',
+          `this issuer already has a certificate numbered ${input.number}`,
+        );
       }
       throw error;
     }
   }
 
-  private issued(certificate: CertificateRow, issuer: Parameters<typeof certificateView>[1], now: Date): IssuedCertificate {
+  private issued(
+    certificate: CertificateRow,
+    issuer: Parameters<typeof certificateView>[1],
+    now: Date,
+  ): IssuedCertificate {
     return {
       ...certificateView(certificate, issuer, now),
       credential: certificate.credential,
@@ -135,7 +155,11 @@ export class CertificatesService {
   async changeStatus(
     principal: Principal,
     id: string,
-    change: { status: CertificateRow['status']; reason: string; signatory: { name: string; title?: string | undefined } },
+    change: {
+      status: CertificateRow['status'];
+      reason: string;
+      signatory: { name: string; title?: string | undefined };
+    },
   ): Promise<IssuedCertificate> {
     const at = this.clock.now();
     await this.db.transaction(async (tx) => {
@@ -145,7 +169,10 @@ export class CertificatesService {
         throw forbidden('only the issuing body may change this certificate');
       }
       if (FINAL_STATUSES.has(certificate.status)) {
-        throw new AppError('status_final', `the certificate is ${certificate.status}; that is final`);
+        throw new AppError(
+          'status_final',
+          `the certificate is ${certificate.status}; that is final`,
+        );
       }
       if (certificate.status === change.status) {
         throw new AppError('conflict', `the certificate is already ${change.status}`);

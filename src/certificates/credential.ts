@@ -12,10 +12,23 @@ const compactParty = (p: PartyJson | null | undefined) =>
   p ? { name: p.name, uscc: p.uscc, country: p.country, address: p.address } : undefined;
 
 /** The signed content of a certificate, in a form that survives a JSON round trip unchanged. */
-export function credentialSubjectOf(cert: Pick<
-  CertificateRow,
-  'number' | 'scheme' | 'holder' | 'manufacturer' | 'factories' | 'scope' | 'standards' | 'validFrom' | 'validUntil' | 'quantity' | 'purpose' | 'signatory'
->): Record<string, unknown> {
+export function credentialSubjectOf(
+  cert: Pick<
+    CertificateRow,
+    | 'number'
+    | 'scheme'
+    | 'holder'
+    | 'manufacturer'
+    | 'factories'
+    | 'scope'
+    | 'standards'
+    | 'validFrom'
+    | 'validUntil'
+    | 'quantity'
+    | 'purpose'
+    | 'signatory'
+  >,
+): Record<string, unknown> {
   return JSON.parse(
     JSON.stringify({
       type: 'CertifiedProductOrOrganization',
@@ -41,7 +54,8 @@ export const credentialId = (certificateId: string) => `urn:uuid:${certificateId
 export const issuerUrl = (baseUrl: string, issuerId: string) => `${baseUrl}/v1/issuers/${issuerId}`;
 
 export function buildCredentialPayload(args: {
-  certificate: CertificateRow | (Omit<CertificateRow, 'credential' | 'createdAt'> & { createdAt?: Date });
+  certificate:
+    CertificateRow | (Omit<CertificateRow, 'credential' | 'createdAt'> & { createdAt?: Date });
   issuerName: string;
   baseUrl: string;
   issuedAt: Date;

@@ -1,6 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseCredentialJws, signCredentialJws, verifyCredentialSignature, type ParsedCredentialJws } from './credential-jws';
+import {
+  parseCredentialJws,
+  signCredentialJws,
+  verifyCredentialSignature,
+  type ParsedCredentialJws,
+} from './credential-jws';
 import { generateSigningKey, jwkThumbprint } from './ed25519';
 
 const VECTORS = new URL('../../../shared/vectors/', import.meta.url);
@@ -16,7 +21,10 @@ const parsedWith = (message: Uint8Array, signature: Uint8Array): ParsedCredentia
 });
 
 interface WycheproofFile {
-  testGroups: { publicKey: { pk: string }; tests: { tcId: number; msg: string; sig: string; result: string }[] }[];
+  testGroups: {
+    publicKey: { pk: string };
+    tests: { tcId: number; msg: string; sig: string; result: string }[];
+  }[];
 }
 
 describe('credential signature check on the public vectors', () => {
@@ -28,7 +36,8 @@ describe('credential signature check on the public vectors', () => {
         const signature = hex(test.sig);
         // The JWS parser refuses any signature that is not 64 bytes before it reaches the verifier.
         const accepted =
-          signature.length === 64 && verifyCredentialSignature(parsedWith(hex(test.msg), signature), hex(group.publicKey.pk));
+          signature.length === 64 &&
+          verifyCredentialSignature(parsedWith(hex(test.msg), signature), hex(group.publicKey.pk));
         expect(accepted, `tcId ${test.tcId}`).toBe(test.result === 'valid');
         count++;
       }
@@ -38,14 +47,18 @@ describe('credential signature check on the public vectors', () => {
 
   it('accepts every RFC 8032 §7.1 signature', () => {
     const vectors = read<{ pub: string; msg: string; sig: string }[]>('rfc8032-ed25519.json');
-    for (const v of vectors) expect(verifyCredentialSignature(parsedWith(hex(v.msg), hex(v.sig)), hex(v.pub))).toBe(true);
+    for (const v of vectors)
+      expect(verifyCredentialSignature(parsedWith(hex(v.msg), hex(v.sig)), hex(v.pub))).toBe(true);
   });
 
   it('rejects all 196 ZIP-215 small-order cases', () => {
     const vectors = read<{ vk_bytes: string; sig_bytes: string }[]>('zip215.json');
     expect(vectors).toHaveLength(196);
     const message = new TextEncoder().encode('Zcash');
-    for (const v of vectors) expect(verifyCredentialSignature(parsedWith(message, hex(v.sig_bytes)), hex(v.vk_bytes))).toBe(false);
+    for (const v of vectors)
+      expect(
+        verifyCredentialSignature(parsedWith(message, hex(v.sig_bytes)), hex(v.vk_bytes)),
+      ).toBe(false);
   });
 });
 
@@ -83,6 +96,9 @@ describe('parseCredentialJws', () => {
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
     const sibling = alphabet[alphabet.indexOf(s.at(-1)!) ^ 1]!;
     expect(Buffer.from(s.slice(0, -1) + sibling, 'base64url')).toEqual(Buffer.from(s, 'base64url'));
-    expect(parseCredentialJws(`${h}.${p}.${s.slice(0, -1)}${sibling}`)).toMatchObject({ ok: false, problem: 'bad_base64url' });
+    expect(parseCredentialJws(`${h}.${p}.${s.slice(0, -1)}${sibling}`)).toMatchObject({
+      ok: false,
+      problem: 'bad_base64url',
+    });
   });
 });

@@ -26,7 +26,8 @@ export type CredentialFormatProblem =
   | 'wrong_typ';
 
 /** Header rules whose violation is an attack (refused as a bad signature, not mere garbage). */
-export type CredentialPolicyViolation = 'alg_not_eddsa' | 'key_in_header' | 'crit_not_understood' | 'unencoded_payload';
+export type CredentialPolicyViolation =
+  'alg_not_eddsa' | 'key_in_header' | 'crit_not_understood' | 'unencoded_payload';
 
 export interface ParsedCredentialJws {
   header: Record<string, unknown> & { kid: string };
@@ -51,15 +52,19 @@ function decodeB64url(segment: string): Uint8Array | null {
 function parseJsonObject(bytes: Uint8Array): Record<string, unknown> | null {
   try {
     const value: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-    return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+    return value && typeof value === 'object' && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : null;
   } catch {
     return null;
   }
 }
 
 export function parseCredentialJws(jws: string): ParseResult {
-  const format = (problem: CredentialFormatProblem) => ({ ok: false, kind: 'format', problem }) as const;
-  const policy = (problem: CredentialPolicyViolation) => ({ ok: false, kind: 'policy', problem }) as const;
+  const format = (problem: CredentialFormatProblem) =>
+    ({ ok: false, kind: 'format', problem }) as const;
+  const policy = (problem: CredentialPolicyViolation) =>
+    ({ ok: false, kind: 'policy', problem }) as const;
   if (jws.length > MAX_CREDENTIAL_LENGTH) return format('too_long');
   const parts = jws.trim().split('.');
   if (parts.length !== 3) return format('not_compact_jws');
@@ -96,7 +101,10 @@ export function parseCredentialJws(jws: string): ParseResult {
 }
 
 /** The same strict Ed25519 rule as every other path (vectors in ../shared/vectors). */
-export function verifyCredentialSignature(parsed: ParsedCredentialJws, publicKey: Uint8Array): boolean {
+export function verifyCredentialSignature(
+  parsed: ParsedCredentialJws,
+  publicKey: Uint8Array,
+): boolean {
   return verifyEd25519(publicKey, parsed.signingInput, parsed.signature);
 }
 
@@ -106,7 +114,11 @@ const privateKeys = new Map<string, KeyObject>();
 function privateKeyObject(kid: string, seed: Uint8Array): KeyObject {
   let key = privateKeys.get(kid);
   if (!key) {
-    key = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+    key = createPrivateKey({
+      key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]),
+      format: 'der',
+      type: 'pkcs8',
+    });
     if (privateKeys.size >= 256) privateKeys.clear();
     privateKeys.set(kid, key);
   }

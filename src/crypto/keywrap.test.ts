@@ -14,7 +14,9 @@ describe('key wrapping', () => {
 
   it('refuses another KEK, other associated data (a wrapped key moved to another row) and any flipped bit', () => {
     const wrapped = wrapKey(kek, seed, 'issuer-a:kid-1');
-    expect(() => unwrapKey(new Uint8Array(randomBytes(32)), wrapped, 'issuer-a:kid-1')).toThrow(KeyWrapError);
+    expect(() => unwrapKey(new Uint8Array(randomBytes(32)), wrapped, 'issuer-a:kid-1')).toThrow(
+      KeyWrapError,
+    );
     expect(() => unwrapKey(kek, wrapped, 'issuer-b:kid-1')).toThrow(KeyWrapError);
     for (let i = 0; i < wrapped.length; i += 7) {
       const tampered = wrapped.slice();

@@ -17,7 +17,11 @@ function checkKek(kek: Uint8Array): Uint8Array {
   return kek;
 }
 
-export function wrapKey(kek: Uint8Array, plaintext: Uint8Array, associatedData: string): Uint8Array {
+export function wrapKey(
+  kek: Uint8Array,
+  plaintext: Uint8Array,
+  associatedData: string,
+): Uint8Array {
   const nonce = randomBytes(NONCE_BYTES);
   const cipher = createCipheriv('aes-256-gcm', checkKek(kek), nonce);
   cipher.setAAD(Buffer.from(associatedData, 'utf8'));
@@ -25,7 +29,11 @@ export function wrapKey(kek: Uint8Array, plaintext: Uint8Array, associatedData: 
   return new Uint8Array(Buffer.concat([nonce, body, cipher.getAuthTag()]));
 }
 
-export function unwrapKey(kek: Uint8Array, wrapped: Uint8Array, associatedData: string): Uint8Array {
+export function unwrapKey(
+  kek: Uint8Array,
+  wrapped: Uint8Array,
+  associatedData: string,
+): Uint8Array {
   if (wrapped.length < NONCE_BYTES + TAG_BYTES + 1) throw new KeyWrapError('wrapped key too short');
   const nonce = wrapped.subarray(0, NONCE_BYTES);
   const tag = wrapped.subarray(wrapped.length - TAG_BYTES);

@@ -9,7 +9,11 @@ import * as schema from './schema/index';
 export type Schema = typeof schema;
 /** The one database interface the features use: node-postgres and PGlite both implement it. */
 export type Database = PgDatabase<PgQueryResultHKT, Schema>;
-export type Transaction = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>;
+export type Transaction = PgTransaction<
+  PgQueryResultHKT,
+  Schema,
+  ExtractTablesWithRelations<Schema>
+>;
 /** Either the database or a transaction on it: query functions accept both. */
 export type Queryable = Database | Transaction;
 

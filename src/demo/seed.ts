@@ -15,15 +15,33 @@ const IMPORTER_USCC = '9144030071526726XG';
 const signatory = { name: '张三', title: 'Certification decision maker' };
 
 function demoCertificates(): IssueCertificateInput[] {
-  const holder = { name: '深圳示例电子有限公司 Shenzhen Example Electronics Co., Ltd.', uscc: HOLDER_USCC, country: 'CN', address: '广东省深圳市南山区' };
+  const holder = {
+    name: '深圳示例电子有限公司 Shenzhen Example Electronics Co., Ltd.',
+    uscc: HOLDER_USCC,
+    country: 'CN',
+    address: '广东省深圳市南山区',
+  };
   return [
     {
       number: '2024010901234567',
       scheme: 'CCC',
       holder,
       manufacturer: holder,
-      factories: [{ name: '深圳示例电子有限公司宝安工厂', uscc: HOLDER_USCC, country: 'CN', address: '广东省深圳市宝安区' }],
-      scope: [{ product: '便携式计算机 Laptop computer', models: ['X1-100', 'X1-2*'], hsCode: '8471300000' }],
+      factories: [
+        {
+          name: '深圳示例电子有限公司宝安工厂',
+          uscc: HOLDER_USCC,
+          country: 'CN',
+          address: '广东省深圳市宝安区',
+        },
+      ],
+      scope: [
+        {
+          product: '便携式计算机 Laptop computer',
+          models: ['X1-100', 'X1-2*'],
+          hsCode: '8471300000',
+        },
+      ],
       standards: ['GB 4943.1-2022', 'GB/T 9254.1-2021'],
       validFrom: '2024-01-09',
       validUntil: '2029-01-08',
@@ -32,7 +50,12 @@ function demoCertificates(): IssueCertificateInput[] {
     {
       number: '001OP2400123',
       scheme: 'ORGANIC',
-      holder: { name: '福建武夷山示例茶业有限公司 Wuyishan Example Tea Co., Ltd.', uscc: IMPORTER_USCC, country: 'CN', address: '福建省南平市武夷山市' },
+      holder: {
+        name: '福建武夷山示例茶业有限公司 Wuyishan Example Tea Co., Ltd.',
+        uscc: IMPORTER_USCC,
+        country: 'CN',
+        address: '福建省南平市武夷山市',
+      },
       factories: [],
       scope: [{ product: '有机茶 Organic tea (大红袍)', models: ['DHP-250G', 'DHP-500G'] }],
       standards: ['GB/T 19630-2019'],
@@ -45,7 +68,12 @@ function demoCertificates(): IssueCertificateInput[] {
       scheme: 'ISO9001',
       holder,
       factories: [],
-      scope: [{ product: '电子产品的设计与生产 Design and manufacture of electronic products', models: ['*'] }],
+      scope: [
+        {
+          product: '电子产品的设计与生产 Design and manufacture of electronic products',
+          models: ['*'],
+        },
+      ],
       standards: ['GB/T 19001-2016 / ISO 9001:2015'],
       validFrom: '2024-06-01',
       validUntil: '2027-05-31',
@@ -58,10 +86,20 @@ function demoExemption(): IssueCertificateInput {
   return {
     number: 'MZ2026-440300-0001',
     scheme: 'CCC_EXEMPTION',
-    holder: { name: '深圳示例进出口有限公司 Shenzhen Example Import Co., Ltd.', uscc: IMPORTER_USCC, country: 'CN' },
+    holder: {
+      name: '深圳示例进出口有限公司 Shenzhen Example Import Co., Ltd.',
+      uscc: IMPORTER_USCC,
+      country: 'CN',
+    },
     manufacturer: { name: 'Example GmbH', country: 'DE' },
     factories: [],
-    scope: [{ product: '测试用样品 Test samples: network switch', models: ['SW-48*'], hsCode: '8517622990' }],
+    scope: [
+      {
+        product: '测试用样品 Test samples: network switch',
+        models: ['SW-48*'],
+        hsCode: '8517622990',
+      },
+    ],
     standards: [],
     validFrom: '2026-01-01',
     validUntil: '2027-12-31',
@@ -79,7 +117,11 @@ export async function seedDemo(deps: AppDeps & { services: Services }): Promise<
   const { services, db, config } = deps;
   const base = config.publicBaseUrl;
   const [existing] = await db.select().from(issuers).where(eq(issuers.name, DEMO_BODY)).limit(1);
-  const [existingAuthority] = await db.select().from(issuers).where(eq(issuers.name, DEMO_AUTHORITY)).limit(1);
+  const [existingAuthority] = await db
+    .select()
+    .from(issuers)
+    .where(eq(issuers.name, DEMO_AUTHORITY))
+    .limit(1);
 
   const body =
     existing ??
@@ -104,16 +146,24 @@ export async function seedDemo(deps: AppDeps & { services: Services }): Promise<
   const customsKey = await mint('customs');
   const supervisorKey = await mint('supervisor');
 
-  let certificate: { id: string; number: string; credential: string; verifyUrl: string } | undefined;
+  let certificate:
+    { id: string; number: string; credential: string; verifyUrl: string } | undefined;
   if (!existing) {
     const principal: Principal = { keyId: bodyKey.id, role: 'issuer', issuerId: body.id };
     for (const input of demoCertificates()) {
       const issued = await services.certificates.issueCertificate(principal, input);
       certificate ??= issued;
     }
-    await services.certificates.issueCertificate({ keyId: authorityKey.id, role: 'issuer', issuerId: authority.id }, demoExemption());
+    await services.certificates.issueCertificate(
+      { keyId: authorityKey.id, role: 'issuer', issuerId: authority.id },
+      demoExemption(),
+    );
   } else {
-    const found = await services.certificates.searchRegistry({ number: demoCertificates()[0]!.number, page: 1, pageSize: 1 });
+    const found = await services.certificates.searchRegistry({
+      number: demoCertificates()[0]!.number,
+      page: 1,
+      pageSize: 1,
+    });
     if (found.items[0]) certificate = await services.certificates.getCertificate(found.items[0].id);
   }
 
@@ -140,7 +190,13 @@ export async function seedDemo(deps: AppDeps & { services: Services }): Promise<
   ];
   if (certificate) {
     lines.push('', `  The CCC certificate's QR code (${certificate.verifyUrl}):`, '');
-    lines.push(await QRCode.toString(certificate.verifyUrl, { type: 'terminal', small: true, errorCorrectionLevel: 'M' }));
+    lines.push(
+      await QRCode.toString(certificate.verifyUrl, {
+        type: 'terminal',
+        small: true,
+        errorCorrectionLevel: 'M',
+      }),
+    );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

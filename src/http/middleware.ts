@@ -74,9 +74,13 @@ export function rateLimit(options: {
     c.header('ratelimit-remaining', String(Math.max(0, options.limit - used)));
     if (used > options.limit) {
       const retryAfterSeconds = Math.max(1, Math.ceil((windowStart + windowMs - t) / 1000));
-      throw new AppError('rate_limited', `more than ${options.limit} requests a minute from this address`, {
-        retryAfterSeconds,
-      });
+      throw new AppError(
+        'rate_limited',
+        `more than ${options.limit} requests a minute from this address`,
+        {
+          retryAfterSeconds,
+        },
+      );
     }
     await next();
   });

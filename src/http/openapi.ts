@@ -52,7 +52,10 @@ export const bearerSecurity = [{ bearerAuth: [] }];
 
 /** `{id}` path parameter: a UUID. */
 export const idParam = z.object({
-  id: z.string().uuid().openapi({ param: { name: 'id', in: 'path' } }),
+  id: z
+    .string()
+    .uuid()
+    .openapi({ param: { name: 'id', in: 'path' } }),
 });
 
 /** A calendar day, `YYYY-MM-DD`, that exists. */

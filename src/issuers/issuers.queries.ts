@@ -66,7 +66,10 @@ export async function insertSigningKey(
   return inserted!;
 }
 
-export async function findSigningKey(db: Queryable, kid: string): Promise<SigningKeyRow | undefined> {
+export async function findSigningKey(
+  db: Queryable,
+  kid: string,
+): Promise<SigningKeyRow | undefined> {
   const [row] = await db.select().from(signingKeys).where(eq(signingKeys.kid, kid)).limit(1);
   return row;
 }
@@ -115,7 +118,11 @@ export async function retireCurrentKeys(db: Queryable, issuerId: string, at: Dat
     .where(and(eq(signingKeys.issuerId, issuerId), eq(signingKeys.status, 'current')));
 }
 
-export async function markKeyCompromised(db: Queryable, kid: string, at: Date): Promise<SigningKeyRow> {
+export async function markKeyCompromised(
+  db: Queryable,
+  kid: string,
+  at: Date,
+): Promise<SigningKeyRow> {
   const [row] = await db
     .update(signingKeys)
     .set({ status: 'compromised', compromisedAt: at })

@@ -64,7 +64,9 @@ const listIssuers = createRoute({
   path: '/v1/issuers',
   tags: ['Issuers and keys'],
   summary: 'List issuers (public)',
-  responses: { 200: { description: 'Issuers', ...json(z.object({ items: z.array(IssuerSchema) })) } },
+  responses: {
+    200: { description: 'Issuers', ...json(z.object({ items: z.array(IssuerSchema) })) },
+  },
 });
 
 const getIssuer = createRoute({

@@ -181,7 +181,8 @@ export class IssuersService {
     const key = await this.db.transaction(async (tx) => {
       const existing = await q.findSigningKey(tx, kid);
       if (!existing || existing.issuerId !== issuerId) throw notFound('signing key');
-      if (existing.status === 'compromised') throw new AppError('conflict', 'the key is already marked compromised');
+      if (existing.status === 'compromised')
+        throw new AppError('conflict', 'the key is already marked compromised');
       const compromised = await q.markKeyCompromised(tx, kid, at);
       let replacement: SigningKeyRow | undefined;
       if (existing.status === 'current') replacement = await this.vault.createKey(tx, issuerId, at);
@@ -201,17 +202,15 @@ export class IssuersService {
   /** `/.well-known/jwks.json`: every issuer's current and retired keys (never compromised ones). */
   async jwks(extraKeys: PublicJwk[] = []): Promise<{ keys: PublicJwk[] }> {
     const rows = await q.listPublishedKeys(this.db);
-    const keys = rows.map(
-      (r): PublicJwk => ({
-        ...ed25519Jwk(r.publicKey),
-        kid: r.kid,
-        use: 'sig',
-        alg: 'EdDSA',
-        issuer: r.issuerId,
-        issuerName: r.issuerName,
-        status: r.status === 'current' ? 'current' : 'retired',
-      }),
-    );
+    const keys = rows.map((r): PublicJwk => ({
+      ...ed25519Jwk(r.publicKey),
+      kid: r.kid,
+      use: 'sig',
+      alg: 'EdDSA',
+      issuer: r.issuerId,
+      issuerName: r.issuerName,
+      status: r.status === 'current' ? 'current' : 'retired',
+    }));
     return { keys: [...keys, ...extraKeys] };
   }
 }

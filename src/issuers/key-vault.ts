@@ -18,7 +18,8 @@ export interface IssuerSigner {
   readonly publicKey: Uint8Array;
 }
 
-const associatedData = (issuerId: string, kid: string) => `certmark/signing-key/v1:${issuerId}:${kid}`;
+const associatedData = (issuerId: string, kid: string) =>
+  `certmark/signing-key/v1:${issuerId}:${kid}`;
 
 /**
  * Custody of issuers' Ed25519 keys: generates them, stores the seed only wrapped under the KEK
@@ -50,7 +51,8 @@ export class KeyVault {
   /** The issuer's current signing key, unwrapped. */
   async currentSigner(db: Queryable, issuerId: string): Promise<IssuerSigner> {
     const row = await findCurrentSigningKey(db, issuerId);
-    if (!row) throw new AppError('conflict', 'the issuer has no current signing key; rotate its key');
+    if (!row)
+      throw new AppError('conflict', 'the issuer has no current signing key; rotate its key');
     return this.signerFromRow(row);
   }
 

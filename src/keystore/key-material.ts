@@ -43,13 +43,18 @@ export function loadKeyMaterial(options: LoadKeyMaterialOptions): KeyMaterial {
         );
       }
       fs.mkdirSync(keysDir, { recursive: true, mode: 0o700 });
-      fs.writeFileSync(file, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+      fs.writeFileSync(file, `${randomBytes(32).toString('base64url')}\n`, {
+        mode: 0o600,
+        flag: 'wx',
+      });
       options.onGenerated?.(file);
     }
     const value = new Uint8Array(Buffer.from(fs.readFileSync(file, 'utf8').trim(), 'base64url'));
     if (value.length !== 32) throw new KeyMaterialError(`${file} must hold 32 bytes, base64url`);
     if (production && DEMO_FINGERPRINTS.has(createHash('sha256').update(value).digest('hex'))) {
-      throw new KeyMaterialError(`${file} holds a demo value from keys.example/; production refuses it`);
+      throw new KeyMaterialError(
+        `${file} holds a demo value from keys.example/; production refuses it`,
+      );
     }
     return value;
   };

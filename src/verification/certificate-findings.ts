@@ -50,13 +50,20 @@ export async function certificateFactsAt(
     db
       .select({ status: certificateStatusEvents.status, reason: certificateStatusEvents.reason })
       .from(certificateStatusEvents)
-      .where(and(eq(certificateStatusEvents.certificateId, found.certificate.id), lte(certificateStatusEvents.at, instant)))
+      .where(
+        and(
+          eq(certificateStatusEvents.certificateId, found.certificate.id),
+          lte(certificateStatusEvents.at, instant),
+        ),
+      )
       .orderBy(desc(certificateStatusEvents.at), desc(certificateStatusEvents.id))
       .limit(1),
     db
       .select({ status: issuerStatusEvents.status })
       .from(issuerStatusEvents)
-      .where(and(eq(issuerStatusEvents.issuerId, found.issuer.id), lte(issuerStatusEvents.at, instant)))
+      .where(
+        and(eq(issuerStatusEvents.issuerId, found.issuer.id), lte(issuerStatusEvents.at, instant)),
+      )
       .orderBy(desc(issuerStatusEvents.at), desc(issuerStatusEvents.id))
       .limit(1),
   ]);
@@ -77,7 +84,10 @@ const statusReasons = {
 } as const;
 
 /** Every finding about a genuine registry record presented in a context (pure). */
-export function certificateFindings(facts: CertificateFacts, context: PresentationContext = {}): Reason[] {
+export function certificateFindings(
+  facts: CertificateFacts,
+  context: PresentationContext = {},
+): Reason[] {
   const { certificate: cert } = facts;
   const reasons: Reason[] = [];
   if (context.presenterUscc !== undefined) {
@@ -85,15 +95,22 @@ export function certificateFindings(facts: CertificateFacts, context: Presentati
     const parties = [cert.holder, cert.manufacturer, ...cert.factories];
     if (!parties.some((p) => p?.uscc && p.uscc.toUpperCase() === presenter)) {
       reasons.push(
-        reason('HOLDER_MISMATCH', 'the presenter is not the holder, the manufacturer or a factory of this certificate'),
+        reason(
+          'HOLDER_MISMATCH',
+          'the presenter is not the holder, the manufacturer or a factory of this certificate',
+        ),
       );
     }
   }
   if (context.model !== undefined && !modelInScope(cert.scope, context.model)) {
-    reasons.push(reason('OUT_OF_SCOPE', `model ${context.model} is not covered by this certificate`));
+    reasons.push(
+      reason('OUT_OF_SCOPE', `model ${context.model} is not covered by this certificate`),
+    );
   }
-  if (facts.day < cert.validFrom) reasons.push(reason('NOT_YET_VALID', `valid only from ${cert.validFrom}`));
-  if (facts.day > cert.validUntil) reasons.push(reason('EXPIRED', `expired after ${cert.validUntil}`));
+  if (facts.day < cert.validFrom)
+    reasons.push(reason('NOT_YET_VALID', `valid only from ${cert.validFrom}`));
+  if (facts.day > cert.validUntil)
+    reasons.push(reason('EXPIRED', `expired after ${cert.validUntil}`));
   if (facts.status !== 'valid') {
     const why = facts.statusReason ? `: ${facts.statusReason}` : '';
     reasons.push(reason(statusReasons[facts.status], `the certificate is ${facts.status}${why}`));

@@ -26,7 +26,13 @@ export type ReasonCode = keyof typeof reasonClasses;
 export type Verdict = 'forged' | 'misused' | 'invalid' | 'suspicious' | 'authentic';
 
 /** Most severe first. */
-export const verdictSeverity: readonly Verdict[] = ['forged', 'misused', 'invalid', 'suspicious', 'authentic'];
+export const verdictSeverity: readonly Verdict[] = [
+  'forged',
+  'misused',
+  'invalid',
+  'suspicious',
+  'authentic',
+];
 
 export interface Reason {
   code: ReasonCode;

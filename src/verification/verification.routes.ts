@@ -7,17 +7,28 @@ import type { VerificationService } from './verification.service';
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 
 export const ReasonSchema = z
-  .object({ code: z.enum(Object.keys(reasonClasses) as [keyof typeof reasonClasses]), message: z.string() })
+  .object({
+    code: z.enum(Object.keys(reasonClasses) as [keyof typeof reasonClasses]),
+    message: z.string(),
+  })
   .openapi('Reason');
-export const VerdictSchema = z.enum(['authentic', 'forged', 'misused', 'invalid', 'suspicious']).openapi('Verdict');
+export const VerdictSchema = z
+  .enum(['authentic', 'forged', 'misused', 'invalid', 'suspicious'])
+  .openapi('Verdict');
 
 const VerifyCertificateBody = z
   .object({
     credential: z.string().min(1).max(1_000_000).optional(),
     number: z.string().trim().min(1).max(64).optional(),
     issuerId: z.string().uuid().optional(),
-    presenter: z.object({ uscc: z.string().trim().min(1).max(64) }).strict().optional(),
-    product: z.object({ model: z.string().trim().min(1).max(100) }).strict().optional(),
+    presenter: z
+      .object({ uscc: z.string().trim().min(1).max(64) })
+      .strict()
+      .optional(),
+    product: z
+      .object({ model: z.string().trim().min(1).max(100) })
+      .strict()
+      .optional(),
     at: z
       .union([isoDate, z.string().datetime({ offset: true })])
       .optional()

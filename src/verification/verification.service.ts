@@ -2,14 +2,26 @@ import { createHash } from 'node:crypto';
 import type { Database } from '../db/client';
 import type { Clock } from '../clock';
 import { canonicalJson } from '../crypto/canonical-json';
-import { parseCredentialJws, verifyCredentialSignature, type ParsedCredentialJws } from '../crypto/credential-jws';
+import {
+  parseCredentialJws,
+  verifyCredentialSignature,
+  type ParsedCredentialJws,
+} from '../crypto/credential-jws';
 import { certificateView, type CertificateView } from '../certificates/certificate-view';
 import { credentialSubjectOf, issuerUrl } from '../certificates/credential';
-import { findCertificate, findCertificatesByNumber, type CertificateWithIssuer } from '../certificates/certificates.queries';
+import {
+  findCertificate,
+  findCertificatesByNumber,
+  type CertificateWithIssuer,
+} from '../certificates/certificates.queries';
 import { AppError } from '../errors';
 import { endOfChinaDay } from '../shared/dates';
 import type { AlertSink } from '../supervision/alert-sink';
-import { certificateFactsAt, certificateFindings, type PresentationContext } from './certificate-findings';
+import {
+  certificateFactsAt,
+  certificateFindings,
+  type PresentationContext,
+} from './certificate-findings';
 import { findKeyWithIssuer } from './verification.queries';
 import { isAlerting, reason, verdictOf, type Reason, type Verdict } from './verdict';
 
@@ -49,13 +61,22 @@ export class VerificationService {
     const now = this.clock.now();
     const historical = request.at !== undefined;
     const instant = request.at ? instantOf(request.at) : now;
-    const context: PresentationContext = { presenterUscc: request.presenter?.uscc, model: request.product?.model };
+    const context: PresentationContext = {
+      presenterUscc: request.presenter?.uscc,
+      model: request.product?.model,
+    };
 
     let check: CredentialCheck;
     if (request.credential !== undefined) {
       check = await this.checkCredential(request.credential);
-      if (check.found && request.number !== undefined && request.number !== check.found.certificate.number) {
-        check.reasons.push(reason('REGISTRY_MISMATCH', 'the number given is not the credential’s number'));
+      if (
+        check.found &&
+        request.number !== undefined &&
+        request.number !== check.found.certificate.number
+      ) {
+        check.reasons.push(
+          reason('REGISTRY_MISMATCH', 'the number given is not the credential’s number'),
+        );
       }
     } else {
       check = await this.lookUpNumber(request.number!, request.issuerId);
@@ -70,7 +91,9 @@ export class VerificationService {
     const answer: CertificateVerification = {
       verdict,
       reasons,
-      ...(check.found ? { certificate: certificateView(check.found.certificate, check.found.issuer, now) } : {}),
+      ...(check.found
+        ? { certificate: certificateView(check.found.certificate, check.found.issuer, now) }
+        : {}),
       checkedAt: now.toISOString(),
       ...(historical ? { at: instant.toISOString() } : {}),
     };
@@ -86,14 +109,30 @@ export class VerificationService {
     const parsed = parseCredentialJws(jws);
     if (!parsed.ok) {
       return parsed.kind === 'policy'
-        ? { reasons: [reason('BAD_SIGNATURE', `refused JWS header (${parsed.problem.replaceAll('_', ' ')})`)] }
-        : { reasons: [reason('MALFORMED', `not a certmark credential (${parsed.problem.replaceAll('_', ' ')})`)] };
+        ? {
+            reasons: [
+              reason(
+                'BAD_SIGNATURE',
+                `refused JWS header (${parsed.problem.replaceAll('_', ' ')})`,
+              ),
+            ],
+          }
+        : {
+            reasons: [
+              reason(
+                'MALFORMED',
+                `not a certmark credential (${parsed.problem.replaceAll('_', ' ')})`,
+              ),
+            ],
+          };
     }
     const credential = parsed.value;
     const keyRow = await findKeyWithIssuer(this.db, credential.header.kid);
     // A compromised key has left the JWKS: what it signs is no longer evidence of anything.
     if (!keyRow || keyRow.key.status === 'compromised') {
-      return { reasons: [reason('UNKNOWN_KEY', 'the signing key is not a published certmark key')] };
+      return {
+        reasons: [reason('UNKNOWN_KEY', 'the signing key is not a published certmark key')],
+      };
     }
     if (!verifyCredentialSignature(credential, keyRow.key.publicKey)) {
       return { reasons: [reason('BAD_SIGNATURE', 'the signature does not verify')] };
@@ -101,11 +140,16 @@ export class VerificationService {
     return this.matchRegistry(credential, keyRow.issuer.id);
   }
 
-  private async matchRegistry(credential: ParsedCredentialJws, keyIssuerId: string): Promise<CredentialCheck> {
+  private async matchRegistry(
+    credential: ParsedCredentialJws,
+    keyIssuerId: string,
+  ): Promise<CredentialCheck> {
     const payload = credential.payload;
     const claimedIssuer = typeof payload.iss === 'string' ? payload.iss : undefined;
     if (claimedIssuer !== issuerUrl(this.baseUrl, keyIssuerId)) {
-      return { reasons: [reason('UNKNOWN_ISSUER', 'the credential names an issuer that did not sign it')] };
+      return {
+        reasons: [reason('UNKNOWN_ISSUER', 'the credential names an issuer that did not sign it')],
+      };
     }
     const id = typeof payload.jti === 'string' ? UUID_URN.exec(payload.jti)?.[1] : undefined;
     const found = id ? await findCertificate(this.db, id.toLowerCase()) : undefined;
@@ -118,22 +162,33 @@ export class VerificationService {
       canonicalJson(signed) !== canonicalJson(credentialSubjectOf(found.certificate))
     ) {
       return {
-        reasons: [reason('REGISTRY_MISMATCH', 'the signed content differs from the registry record')],
+        reasons: [
+          reason('REGISTRY_MISMATCH', 'the signed content differs from the registry record'),
+        ],
         found,
       };
     }
     return { reasons: [], found };
   }
 
-  private async lookUpNumber(number: string, issuerId: string | undefined): Promise<CredentialCheck> {
+  private async lookUpNumber(
+    number: string,
+    issuerId: string | undefined,
+  ): Promise<CredentialCheck> {
     const matches = await findCertificatesByNumber(this.db, { number, issuerId });
     if (matches.length === 0) {
-      return { reasons: [reason('NOT_IN_REGISTRY', `no certificate numbered ${number} in the registry`)] };
+      return {
+        reasons: [reason('NOT_IN_REGISTRY', `no certificate numbered ${number} in the registry`)],
+      };
     }
     if (matches.length > 1) {
-      throw new AppError('ambiguous_number', 'several issuers have a certificate with this number; give issuerId', {
-        issuers: matches.map((m) => ({ id: m.issuer.id, name: m.issuer.name })),
-      });
+      throw new AppError(
+        'ambiguous_number',
+        'several issuers have a certificate with this number; give issuerId',
+        {
+          issuers: matches.map((m) => ({ id: m.issuer.id, name: m.issuer.name })),
+        },
+      );
     }
     return { reasons: [], found: matches[0]! };
   }
@@ -147,7 +202,10 @@ export class VerificationService {
     const subject = check.found
       ? { subjectType: 'certificate' as const, subject: check.found.certificate.id }
       : request.credential !== undefined
-        ? { subjectType: 'credential' as const, subject: createHash('sha256').update(request.credential).digest('hex') }
+        ? {
+            subjectType: 'credential' as const,
+            subject: createHash('sha256').update(request.credential).digest('hex'),
+          }
         : { subjectType: 'code' as const, subject: `number:${request.number}` };
     await this.alerts
       .raise({
@@ -158,7 +216,11 @@ export class VerificationService {
         certificateId: check.found?.certificate.id ?? null,
         channel: 'verify.certificate',
         at,
-        context: { presenter: request.presenter?.uscc, model: request.product?.model, number: request.number },
+        context: {
+          presenter: request.presenter?.uscc,
+          model: request.product?.model,
+          number: request.number,
+        },
       })
       // An alert that cannot be stored must not turn a verification into an error.
       .catch(() => {});

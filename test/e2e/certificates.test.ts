@@ -2,7 +2,13 @@ import jsQR from 'jsqr';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client, createTestContext, type Client, type TestContext } from '../helpers';
-import { USCC, certificateBody, createIssuer, issueCertificate, type IssuerFixture } from '../fixtures';
+import {
+  USCC,
+  certificateBody,
+  createIssuer,
+  issueCertificate,
+  type IssuerFixture,
+} from '../fixtures';
 
 describe('certificates', () => {
   let ctx: TestContext;
@@ -17,7 +23,11 @@ describe('certificates', () => {
   afterAll(async () => ctx.close());
 
   it('issues: 201 with the public view, the credential, the verify URL and QR links', async () => {
-    const res = await api.post('/v1/certificates', certificateBody({ number: 'CERT-ISSUE-1' }), issuer.key);
+    const res = await api.post(
+      '/v1/certificates',
+      certificateBody({ number: 'CERT-ISSUE-1' }),
+      issuer.key,
+    );
     expect(res.status).toBe(201);
     const cert = res.body;
     expect(cert).toMatchObject({
@@ -25,16 +35,26 @@ describe('certificates', () => {
       scheme: 'CCC',
       status: 'valid',
       holder: { uscc: USCC.holder, country: 'CN' },
-      issuer: { id: issuer.id, name: 'China Quality Certification Centre', accreditationNo: 'CNCA-R-2002-001' },
+      issuer: {
+        id: issuer.id,
+        name: 'China Quality Certification Centre',
+        accreditationNo: 'CNCA-R-2002-001',
+      },
       signatory: { name: '张三' },
       validFrom: '2024-01-01',
       validUntil: '2029-01-01',
       verifyUrl: `https://certmark.test/c/${cert.id}`,
-      qr: { svg: `https://certmark.test/v1/certificates/${cert.id}/qr.svg`, png: `https://certmark.test/v1/certificates/${cert.id}/qr.png` },
+      qr: {
+        svg: `https://certmark.test/v1/certificates/${cert.id}/qr.svg`,
+        png: `https://certmark.test/v1/certificates/${cert.id}/qr.png`,
+      },
     });
     expect(cert.credential.split('.')).toHaveLength(3);
     expect(cert).not.toHaveProperty('quantity');
-    expect((await api.get(`/v1/certificates/${cert.id}`)).body).toMatchObject({ id: cert.id, credential: cert.credential });
+    expect((await api.get(`/v1/certificates/${cert.id}`)).body).toMatchObject({
+      id: cert.id,
+      credential: cert.credential,
+    });
   });
 
   it('serves the QR code as SVG and as a PNG that decodes to the verify URL', async () => {
@@ -50,23 +70,46 @@ describe('certificates', () => {
   });
 
   it('exemptions carry quantity, remaining and purpose', async () => {
-    const cert = await issueCertificate(api, issuer.key, { scheme: 'CCC_EXEMPTION', quantity: 120, purpose: 'display_only' });
+    const cert = await issueCertificate(api, issuer.key, {
+      scheme: 'CCC_EXEMPTION',
+      quantity: 120,
+      purpose: 'display_only',
+    });
     expect(cert).toMatchObject({ quantity: 120, remaining: 120, purpose: 'display_only' });
   });
 
   it('keeps a status history with reason and signatory', async () => {
     const cert = await issueCertificate(api, issuer.key);
     const signatory = { name: '李四', title: 'Certification decision maker' };
-    await api.post(`/v1/certificates/${cert.id}/status`, { status: 'suspended', reason: 'failed surveillance', signatory }, issuer.key);
+    await api.post(
+      `/v1/certificates/${cert.id}/status`,
+      { status: 'suspended', reason: 'failed surveillance', signatory },
+      issuer.key,
+    );
     const view = (await api.get(`/v1/certificates/${cert.id}`)).body;
-    expect(view).toMatchObject({ status: 'suspended', statusReason: 'failed surveillance', statusChangedAt: '2026-11-24T10:00:00.000Z' });
+    expect(view).toMatchObject({
+      status: 'suspended',
+      statusReason: 'failed surveillance',
+      statusChangedAt: '2026-11-24T10:00:00.000Z',
+    });
     const history = (await api.get(`/v1/certificates/${cert.id}/status-history`)).body.items;
-    expect(history).toEqual([{ status: 'suspended', reason: 'failed surveillance', signatory, at: '2026-11-24T10:00:00.000Z' }]);
+    expect(history).toEqual([
+      {
+        status: 'suspended',
+        reason: 'failed surveillance',
+        signatory,
+        at: '2026-11-24T10:00:00.000Z',
+      },
+    ]);
   });
 
   it('a suspended issuer cannot issue', async () => {
     const body = await createIssuer(ctx, { name: 'Soon Suspended' });
-    await api.post(`/v1/issuers/${body.id}/status`, { status: 'suspended', reason: 'audit' }, ctx.adminKey);
+    await api.post(
+      `/v1/issuers/${body.id}/status`,
+      { status: 'suspended', reason: 'audit' },
+      ctx.adminKey,
+    );
     const res = await api.post('/v1/certificates', certificateBody(), body.key);
     expect(res.status).toBe(403);
     expect(res.body.code).toBe('issuer_suspended');
@@ -86,11 +129,16 @@ describe('certificates', () => {
     const page1 = (await api.get(`/v1/registry/certificates?issuer=${other.id}&pageSize=2`)).body;
     expect(page1).toMatchObject({ page: 1, pageSize: 2, total: 5 });
     expect(page1.items.map((c: any) => c.number)).toEqual(['ORG-0', 'ORG-1']);
-    const page3 = (await api.get(`/v1/registry/certificates?issuer=${other.id}&pageSize=2&page=3`)).body;
+    const page3 = (await api.get(`/v1/registry/certificates?issuer=${other.id}&pageSize=2&page=3`))
+      .body;
     expect(page3.items.map((c: any) => c.number)).toEqual(['ORG-4']);
     expect((await api.get('/v1/registry/certificates?number=ORG-3')).body.items).toHaveLength(1);
-    expect((await api.get(`/v1/registry/certificates?uscc=${USCC.other}&scheme=ORGANIC`)).body.total).toBe(5);
-    expect((await api.get('/v1/registry/certificates?holder=tea%20garden%202')).body.items[0].number).toBe('ORG-2');
+    expect(
+      (await api.get(`/v1/registry/certificates?uscc=${USCC.other}&scheme=ORGANIC`)).body.total,
+    ).toBe(5);
+    expect(
+      (await api.get('/v1/registry/certificates?holder=tea%20garden%202')).body.items[0].number,
+    ).toBe('ORG-2');
     for (const item of page1.items) {
       expect(item).not.toHaveProperty('credential');
       expect(JSON.stringify(item)).not.toMatch(/wrapped|seed|"d"/);
@@ -98,7 +146,11 @@ describe('certificates', () => {
   });
 
   it('API keys: a revoked key stops working at once; ADMIN_API_KEY is idempotent', async () => {
-    const created = await api.post('/v1/api-keys', { role: 'supervisor', label: 'temp' }, ctx.adminKey);
+    const created = await api.post(
+      '/v1/api-keys',
+      { role: 'supervisor', label: 'temp' },
+      ctx.adminKey,
+    );
     expect(created.body.key).toMatch(/^cm_[A-Za-z0-9_-]{43}$/);
     expect((await api.get('/v1/issuers', created.body.key)).status).toBe(200);
     const listed = (await api.get('/v1/api-keys', ctx.adminKey)).body.items;

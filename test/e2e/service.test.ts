@@ -6,7 +6,14 @@ import { createApp, createServices } from '../../src/app';
 import { fixedClock } from '../../src/clock';
 import { loadConfig } from '../../src/config';
 import { openDatabase } from '../../src/db/client';
-import { client, createTestContext, createTestDatabase, testKeys, TEST_NOW, type TestContext } from '../helpers';
+import {
+  client,
+  createTestContext,
+  createTestDatabase,
+  testKeys,
+  TEST_NOW,
+  type TestContext,
+} from '../helpers';
 import { createIssuer, issueCertificate } from '../fixtures';
 
 describe('service endpoints', () => {
@@ -22,7 +29,13 @@ describe('service endpoints', () => {
     expect((await api.get('/readyz')).body).toEqual({ status: 'ready' });
     const doc = (await api.get('/openapi.json')).body;
     expect(doc.openapi).toBe('3.1.0');
-    for (const path of ['/v1/certificates', '/v1/verify/certificate', '/v1/issuers', '/v1/api-keys', '/v1/registry/certificates']) {
+    for (const path of [
+      '/v1/certificates',
+      '/v1/verify/certificate',
+      '/v1/issuers',
+      '/v1/api-keys',
+      '/v1/registry/certificates',
+    ]) {
       expect(Object.keys(doc.paths)).toContain(path);
     }
     const docs = await api.get('/docs');
@@ -44,7 +57,13 @@ describe('service endpoints', () => {
         done();
       },
     });
-    const deps = { db: ctx.handle.db, config: ctx.config, keys: ctx.keys, clock: ctx.clock, logger: pino({ level: 'info' }, sink) };
+    const deps = {
+      db: ctx.handle.db,
+      config: ctx.config,
+      keys: ctx.keys,
+      clock: ctx.clock,
+      logger: pino({ level: 'info' }, sink),
+    };
     const app = createApp(deps, ctx.services);
     const api = client(app);
     const issuer = await createIssuer({ ...ctx, app });
@@ -54,22 +73,36 @@ describe('service endpoints', () => {
     await api.get(`/v1/registry/certificates?number=${cert.number}`);
     expect(lines).toHaveLength(2);
     const entry = JSON.parse(lines[0]!);
-    expect(entry).toMatchObject({ method: 'POST', path: '/v1/verify/certificate', status: 200, role: 'issuer' });
+    expect(entry).toMatchObject({
+      method: 'POST',
+      path: '/v1/verify/certificate',
+      status: 200,
+      role: 'issuer',
+    });
     const all = lines.join('\n');
     expect(all).not.toContain(issuer.key);
     expect(all).not.toContain(cert.credential.split('.')[2]);
   });
 
   it('limits anonymous requests per address when configured (429 with Retry-After)', async () => {
-    const config = loadConfig({ RATE_LIMIT_PER_MINUTE: '3', PUBLIC_BASE_URL: 'https://certmark.test' });
-    const app = createApp({ db: ctx.handle.db, config, keys: ctx.keys, clock: ctx.clock }, ctx.services);
+    const config = loadConfig({
+      RATE_LIMIT_PER_MINUTE: '3',
+      PUBLIC_BASE_URL: 'https://certmark.test',
+    });
+    const app = createApp(
+      { db: ctx.handle.db, config, keys: ctx.keys, clock: ctx.clock },
+      ctx.services,
+    );
     const statuses: number[] = [];
     for (let i = 0; i < 5; i++) statuses.push((await app.request('/v1/issuers')).status);
     expect(statuses).toEqual([200, 200, 200, 429, 429]);
     const limited = await app.request('/v1/issuers');
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
     // An authenticated caller is accountable by key, not limited by address.
-    expect((await app.request('/v1/api-keys', { headers: { authorization: `Bearer ${ctx.adminKey}` } })).status).toBe(200);
+    expect(
+      (await app.request('/v1/api-keys', { headers: { authorization: `Bearer ${ctx.adminKey}` } }))
+        .status,
+    ).toBe(200);
   });
 });
 
@@ -111,7 +144,13 @@ describe('database outage', () => {
     url.host = `127.0.0.1:${proxy.port}`;
     const handle = await openDatabase({ databaseUrl: url.toString(), dataDir: '' });
     const config = loadConfig({ RATE_LIMIT_PER_MINUTE: '0' });
-    const deps = { db: handle.db, config, keys: testKeys(), clock: fixedClock(TEST_NOW), ping: handle.ping };
+    const deps = {
+      db: handle.db,
+      config,
+      keys: testKeys(),
+      clock: fixedClock(TEST_NOW),
+      ping: handle.ping,
+    };
     const app = createApp(deps, createServices(deps));
     try {
       expect((await app.request('/v1/issuers')).status).toBe(200);

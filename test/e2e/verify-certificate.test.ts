@@ -5,7 +5,8 @@ import { ed25519Jwk, generateSigningKey, jwkThumbprint } from '../../src/crypto/
 import { client, createTestContext, type Client, type TestContext } from '../helpers';
 import { USCC, createIssuer, issueCertificate, type IssuerFixture } from '../fixtures';
 
-const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+const b64 = (v: unknown) =>
+  Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
 
 describe('POST /v1/verify/certificate', () => {
   let ctx: TestContext;
@@ -16,9 +17,14 @@ describe('POST /v1/verify/certificate', () => {
   const verify = async (body: Record<string, unknown>) => {
     const res = await api.post('/v1/verify/certificate', body);
     expect(res.status, res.text).toBe(200);
-    return res.body as { verdict: string; reasons: { code: string; message: string }[]; certificate?: any };
+    return res.body as {
+      verdict: string;
+      reasons: { code: string; message: string }[];
+      certificate?: any;
+    };
   };
-  const codes = (answer: { reasons: { code: string }[] }) => answer.reasons.map((r) => r.code).sort();
+  const codes = (answer: { reasons: { code: string }[] }) =>
+    answer.reasons.map((r) => r.code).sort();
 
   beforeAll(async () => {
     ctx = await createTestContext();
@@ -33,27 +39,52 @@ describe('POST /v1/verify/certificate', () => {
       for (const body of [{ credential: cert.credential }, { number: cert.number }]) {
         const answer = await verify(body);
         expect(answer).toMatchObject({ verdict: 'authentic', reasons: [] });
-        expect(answer.certificate).toMatchObject({ id: cert.id, number: cert.number, status: 'valid' });
+        expect(answer.certificate).toMatchObject({
+          id: cert.id,
+          number: cert.number,
+          status: 'valid',
+        });
       }
     });
 
     it('for the holder, the manufacturer or a factory, and for models in scope (wildcard, any case)', async () => {
       for (const model of ['X1-100', 'x1-100', 'X1-2000', 'x1-2ab']) {
-        expect((await verify({ number: cert.number, presenter: { uscc: USCC.holder }, product: { model } })).verdict).toBe('authentic');
+        expect(
+          (
+            await verify({
+              number: cert.number,
+              presenter: { uscc: USCC.holder },
+              product: { model },
+            })
+          ).verdict,
+        ).toBe('authentic');
       }
     });
 
     it('is verifiable by a third party with jose and the published JWKS', async () => {
       const jwks = await api.get('/.well-known/jwks.json');
-      const { payload, protectedHeader } = await compactVerify(cert.credential, createLocalJWKSet(jwks.body), {
-        algorithms: ['EdDSA'],
-      });
+      const { payload, protectedHeader } = await compactVerify(
+        cert.credential,
+        createLocalJWKSet(jwks.body),
+        {
+          algorithms: ['EdDSA'],
+        },
+      );
       expect(protectedHeader).toEqual({ alg: 'EdDSA', typ: 'vc+jwt', kid: issuer.kid });
       const vc = JSON.parse(new TextDecoder().decode(payload));
       expect(vc['@context'][0]).toBe('https://www.w3.org/ns/credentials/v2');
       expect(vc.type).toContain('VerifiableCredential');
       expect(vc).toHaveProperty('credentialStatus');
-      for (const claim of ['iss', 'jti', 'iat', 'nbf', 'exp', 'validFrom', 'validUntil', 'credentialSubject']) {
+      for (const claim of [
+        'iss',
+        'jti',
+        'iat',
+        'nbf',
+        'exp',
+        'validFrom',
+        'validUntil',
+        'credentialSubject',
+      ]) {
         expect(vc).toHaveProperty(claim);
       }
       expect(vc.jti).toBe(`urn:uuid:${cert.id}`);
@@ -62,7 +93,11 @@ describe('POST /v1/verify/certificate', () => {
 
   describe('forged', () => {
     it('MALFORMED: not a credential at all', async () => {
-      for (const credential of ['hello', 'a.b.c', `${b64({ alg: 'EdDSA', typ: 'vc+jwt', kid: 'x' })}.bm90IGpzb24.${'A'.repeat(86)}`]) {
+      for (const credential of [
+        'hello',
+        'a.b.c',
+        `${b64({ alg: 'EdDSA', typ: 'vc+jwt', kid: 'x' })}.bm90IGpzb24.${'A'.repeat(86)}`,
+      ]) {
         const answer = await verify({ credential });
         expect(answer.verdict).toBe('forged');
         expect(codes(answer)).toEqual(['MALFORMED']);
@@ -97,7 +132,10 @@ describe('POST /v1/verify/certificate', () => {
     it('UNKNOWN_KEY: signed by a key certmark never published', async () => {
       const attacker = generateSigningKey();
       const kid = jwkThumbprint(attacker.publicKey);
-      const key = await importJWK({ ...ed25519Jwk(attacker.publicKey), d: Buffer.from(attacker.seed).toString('base64url') }, 'EdDSA');
+      const key = await importJWK(
+        { ...ed25519Jwk(attacker.publicKey), d: Buffer.from(attacker.seed).toString('base64url') },
+        'EdDSA',
+      );
       const [, p] = cert.credential.split('.');
       const jws = await new CompactSign(Buffer.from(p, 'base64url'))
         .setProtectedHeader({ alg: 'EdDSA', typ: 'vc+jwt', kid })
@@ -111,9 +149,14 @@ describe('POST /v1/verify/certificate', () => {
       const publicX = jwks.keys.find((k: any) => k.kid === issuer.kid).x as string;
       const attacker = generateSigningKey();
       const attackerJwk = ed25519Jwk(attacker.publicKey);
-      const attackerKey = await importJWK({ ...attackerJwk, d: Buffer.from(attacker.seed).toString('base64url') }, 'EdDSA');
+      const attackerKey = await importJWK(
+        { ...attackerJwk, d: Buffer.from(attacker.seed).toString('base64url') },
+        'EdDSA',
+      );
       const signAsAttacker = (header: Record<string, unknown>) =>
-        new CompactSign(Buffer.from(p, 'base64url')).setProtectedHeader(header as any).sign(attackerKey);
+        new CompactSign(Buffer.from(p, 'base64url'))
+          .setProtectedHeader(header as any)
+          .sign(attackerKey);
       const hmacWithPublicKey = (header: Record<string, unknown>) => {
         const input = `${b64(header)}.${p}`;
         return `${input}.${createHmac('sha256', Buffer.from(publicX, 'base64url')).update(input).digest('base64url')}`;
@@ -122,14 +165,38 @@ describe('POST /v1/verify/certificate', () => {
         algNone: `${b64({ alg: 'none', typ: 'vc+jwt', kid: issuer.kid })}.${p}.`,
         algNoneWithSignature: `${b64({ alg: 'none', typ: 'vc+jwt', kid: issuer.kid })}.${p}.${s}`,
         hs256WithPublicKey: hmacWithPublicKey({ alg: 'HS256', typ: 'vc+jwt', kid: issuer.kid }),
-        hs256WithPublicKeyText: hmacWithPublicKey({ alg: 'HS256', typ: 'vc+jwt', kid: issuer.kid, k: publicX }),
+        hs256WithPublicKeyText: hmacWithPublicKey({
+          alg: 'HS256',
+          typ: 'vc+jwt',
+          kid: issuer.kid,
+          k: publicX,
+        }),
         algRelabelled: `${b64({ alg: 'ES256', typ: 'vc+jwt', kid: issuer.kid })}.${p}.${s}`,
-        embeddedJwk: await signAsAttacker({ alg: 'EdDSA', typ: 'vc+jwt', kid: issuer.kid, jwk: attackerJwk }),
-        jku: await signAsAttacker({ alg: 'EdDSA', typ: 'vc+jwt', kid: issuer.kid, jku: 'https://evil.example/jwks.json' }),
-        x5u: await signAsAttacker({ alg: 'EdDSA', typ: 'vc+jwt', kid: issuer.kid, x5u: 'https://evil.example/cert.pem' }),
+        embeddedJwk: await signAsAttacker({
+          alg: 'EdDSA',
+          typ: 'vc+jwt',
+          kid: issuer.kid,
+          jwk: attackerJwk,
+        }),
+        jku: await signAsAttacker({
+          alg: 'EdDSA',
+          typ: 'vc+jwt',
+          kid: issuer.kid,
+          jku: 'https://evil.example/jwks.json',
+        }),
+        x5u: await signAsAttacker({
+          alg: 'EdDSA',
+          typ: 'vc+jwt',
+          kid: issuer.kid,
+          x5u: 'https://evil.example/cert.pem',
+        }),
         unknownCrit: `${b64({ alg: 'EdDSA', typ: 'vc+jwt', kid: issuer.kid, crit: ['exp'], exp: 1 })}.${p}.${s}`,
         unencodedPayload: `${b64({ alg: 'EdDSA', typ: 'vc+jwt', kid: issuer.kid, b64: false, crit: ['b64'] })}.${p}.${s}`,
-        attackerKeyClaimsIssuerKid: await signAsAttacker({ alg: 'EdDSA', typ: 'vc+jwt', kid: issuer.kid }),
+        attackerKeyClaimsIssuerKid: await signAsAttacker({
+          alg: 'EdDSA',
+          typ: 'vc+jwt',
+          kid: issuer.kid,
+        }),
         jsonSerialization: JSON.stringify({ protected: h, payload: p, signature: s }),
         extraComponent: `${h}.${p}.${s}.${s}`,
         extraEmptyComponent: `${h}.${p}.${s}.`,
@@ -167,13 +234,26 @@ describe('POST /v1/verify/certificate', () => {
     it('NOT_IN_REGISTRY and REGISTRY_MISMATCH: a genuine key signing what the registry does not hold', async () => {
       // The issuer's own key (as if stolen or misused outside certmark) signs a fabricated credential.
       const signer = await ctx.services.vault.currentSigner(ctx.handle.db, issuer.id);
-      const key = await importJWK({ ...ed25519Jwk(signer.publicKey), d: Buffer.from(signer.seed).toString('base64url') }, 'EdDSA');
-      const payload = JSON.parse(Buffer.from(cert.credential.split('.')[1], 'base64url').toString());
+      const key = await importJWK(
+        { ...ed25519Jwk(signer.publicKey), d: Buffer.from(signer.seed).toString('base64url') },
+        'EdDSA',
+      );
+      const payload = JSON.parse(
+        Buffer.from(cert.credential.split('.')[1], 'base64url').toString(),
+      );
       const sign = (body: unknown) =>
-        new CompactSign(Buffer.from(JSON.stringify(body))).setProtectedHeader({ alg: 'EdDSA', typ: 'vc+jwt', kid: signer.kid }).sign(key);
+        new CompactSign(Buffer.from(JSON.stringify(body)))
+          .setProtectedHeader({ alg: 'EdDSA', typ: 'vc+jwt', kid: signer.kid })
+          .sign(key);
 
-      const unknownId = { ...payload, id: 'urn:uuid:00000000-0000-4000-8000-000000000000', jti: 'urn:uuid:00000000-0000-4000-8000-000000000000' };
-      expect(codes(await verify({ credential: await sign(unknownId) }))).toEqual(['NOT_IN_REGISTRY']);
+      const unknownId = {
+        ...payload,
+        id: 'urn:uuid:00000000-0000-4000-8000-000000000000',
+        jti: 'urn:uuid:00000000-0000-4000-8000-000000000000',
+      };
+      expect(codes(await verify({ credential: await sign(unknownId) }))).toEqual([
+        'NOT_IN_REGISTRY',
+      ]);
 
       const widened = structuredClone(payload);
       widened.credentialSubject.certificate.scope[0].models = ['*'];
@@ -185,8 +265,13 @@ describe('POST /v1/verify/certificate', () => {
 
     it('UNKNOWN_ISSUER: a credential naming an issuer other than its signer', async () => {
       const signer = await ctx.services.vault.currentSigner(ctx.handle.db, issuer.id);
-      const key = await importJWK({ ...ed25519Jwk(signer.publicKey), d: Buffer.from(signer.seed).toString('base64url') }, 'EdDSA');
-      const payload = JSON.parse(Buffer.from(cert.credential.split('.')[1], 'base64url').toString());
+      const key = await importJWK(
+        { ...ed25519Jwk(signer.publicKey), d: Buffer.from(signer.seed).toString('base64url') },
+        'EdDSA',
+      );
+      const payload = JSON.parse(
+        Buffer.from(cert.credential.split('.')[1], 'base64url').toString(),
+      );
       payload.iss = 'https://certmark.test/v1/issuers/00000000-0000-4000-8000-000000000000';
       const jws = await new CompactSign(Buffer.from(JSON.stringify(payload)))
         .setProtectedHeader({ alg: 'EdDSA', typ: 'vc+jwt', kid: signer.kid })
@@ -213,22 +298,35 @@ describe('POST /v1/verify/certificate', () => {
 
   describe('invalid', () => {
     it('NOT_YET_VALID and EXPIRED by the validity days', async () => {
-      const future = await issueCertificate(api, issuer.key, { validFrom: '2027-01-01', validUntil: '2030-01-01' });
+      const future = await issueCertificate(api, issuer.key, {
+        validFrom: '2027-01-01',
+        validUntil: '2030-01-01',
+      });
       expect(codes(await verify({ credential: future.credential }))).toEqual(['NOT_YET_VALID']);
-      const past = await issueCertificate(api, issuer.key, { validFrom: '2019-01-01', validUntil: '2024-01-01' });
+      const past = await issueCertificate(api, issuer.key, {
+        validFrom: '2019-01-01',
+        validUntil: '2024-01-01',
+      });
       const answer = await verify({ credential: past.credential });
       expect(answer.verdict).toBe('invalid');
       expect(codes(answer)).toEqual(['EXPIRED']);
       expect(answer.certificate.status).toBe('expired');
       // validUntil is the last valid day
-      const lastDay = await issueCertificate(api, issuer.key, { validFrom: '2020-01-01', validUntil: '2026-11-24' });
+      const lastDay = await issueCertificate(api, issuer.key, {
+        validFrom: '2020-01-01',
+        validUntil: '2026-11-24',
+      });
       expect((await verify({ number: lastDay.number })).verdict).toBe('authentic');
     });
 
     it('SUSPENDED, then valid again, then REVOKED; and WITHDRAWN; answered from history with `at`', async () => {
       const c = await issueCertificate(api, issuer.key);
       const change = (status: string) =>
-        api.post(`/v1/certificates/${c.id}/status`, { status, reason: `test ${status}`, signatory: { name: '李四' } }, issuer.key);
+        api.post(
+          `/v1/certificates/${c.id}/status`,
+          { status, reason: `test ${status}`, signatory: { name: '李四' } },
+          issuer.key,
+        );
 
       ctx.clock.set('2026-11-24T10:00:00Z');
       expect((await change('suspended')).status).toBe(200);
@@ -244,14 +342,32 @@ describe('POST /v1/verify/certificate', () => {
       expect((await change('valid')).status).toBe(409);
 
       // The status history answers "was it valid on that day".
-      expect((await verify({ credential: c.credential, at: '2026-11-20' })).verdict).toBe('authentic');
-      expect(codes(await verify({ credential: c.credential, at: '2026-11-25' }))).toEqual(['SUSPENDED']);
-      expect((await verify({ credential: c.credential, at: '2026-11-27' })).verdict).toBe('authentic');
-      expect(codes(await verify({ credential: c.credential, at: '2026-11-28T12:00:00Z' }))).toEqual(['REVOKED']);
-      expect(codes(await verify({ credential: c.credential, at: '2023-06-01' }))).toEqual(['NOT_YET_VALID']);
+      expect((await verify({ credential: c.credential, at: '2026-11-20' })).verdict).toBe(
+        'authentic',
+      );
+      expect(codes(await verify({ credential: c.credential, at: '2026-11-25' }))).toEqual([
+        'SUSPENDED',
+      ]);
+      expect((await verify({ credential: c.credential, at: '2026-11-27' })).verdict).toBe(
+        'authentic',
+      );
+      expect(codes(await verify({ credential: c.credential, at: '2026-11-28T12:00:00Z' }))).toEqual(
+        ['REVOKED'],
+      );
+      expect(codes(await verify({ credential: c.credential, at: '2023-06-01' }))).toEqual([
+        'NOT_YET_VALID',
+      ]);
 
       const w = await issueCertificate(api, issuer.key);
-      expect((await api.post(`/v1/certificates/${w.id}/status`, { status: 'withdrawn', reason: 'holder request', signatory: { name: '王五' } }, issuer.key)).status).toBe(200);
+      expect(
+        (
+          await api.post(
+            `/v1/certificates/${w.id}/status`,
+            { status: 'withdrawn', reason: 'holder request', signatory: { name: '王五' } },
+            issuer.key,
+          )
+        ).status,
+      ).toBe(200);
       expect(codes(await verify({ number: w.number }))).toEqual(['WITHDRAWN']);
       ctx.clock.set('2026-11-24T10:00:00Z');
     });
@@ -260,7 +376,11 @@ describe('POST /v1/verify/certificate', () => {
       const other = await createIssuer(ctx, { name: 'Suspended Body' });
       const c = await issueCertificate(api, other.key, { validUntil: '2025-01-01' });
       ctx.clock.set('2026-11-24T11:00:00Z');
-      const res = await api.post(`/v1/issuers/${other.id}/status`, { status: 'suspended', reason: 'CNCA decision' }, ctx.adminKey);
+      const res = await api.post(
+        `/v1/issuers/${other.id}/status`,
+        { status: 'suspended', reason: 'CNCA decision' },
+        ctx.adminKey,
+      );
       expect(res.status).toBe(200);
       const answer = await verify({ credential: c.credential, presenter: { uscc: USCC.other } });
       expect(answer.verdict).toBe('misused');
@@ -278,7 +398,11 @@ describe('POST /v1/verify/certificate', () => {
       expect((await verify({ credential: before.credential })).verdict).toBe('authentic');
       expect((await verify({ credential: after.credential })).verdict).toBe('authentic');
 
-      const res = await api.post(`/v1/issuers/${body.id}/keys/${body.kid}/compromise`, undefined, ctx.adminKey);
+      const res = await api.post(
+        `/v1/issuers/${body.id}/keys/${body.kid}/compromise`,
+        undefined,
+        ctx.adminKey,
+      );
       expect(res.status).toBe(200);
       expect(codes(await verify({ credential: before.credential }))).toEqual(['UNKNOWN_KEY']);
       expect((await verify({ credential: after.credential })).verdict).toBe('authentic');
@@ -296,6 +420,8 @@ describe('POST /v1/verify/certificate', () => {
     const res = await api.post('/v1/verify/certificate', { number: cert.number });
     expect(res.status).toBe(422);
     expect(res.body.code).toBe('ambiguous_number');
-    expect((await verify({ number: cert.number, issuerId: issuer.id })).certificate.id).toBe(cert.id);
+    expect((await verify({ number: cert.number, issuerId: issuer.id })).certificate.id).toBe(
+      cert.id,
+    );
   });
 });

@@ -21,10 +21,18 @@ describe('bad input', () => {
     return row;
   };
 
-  const expectProblem = (res: Awaited<ReturnType<Client['post']>>, status: number, code?: string) => {
+  const expectProblem = (
+    res: Awaited<ReturnType<Client['post']>>,
+    status: number,
+    code?: string,
+  ) => {
     expect(res.status, res.text).toBe(status);
     expect(res.headers.get('content-type')).toContain('application/problem+json');
-    expect(res.body).toMatchObject({ status, code: expect.any(String), detail: expect.any(String) });
+    expect(res.body).toMatchObject({
+      status,
+      code: expect.any(String),
+      detail: expect.any(String),
+    });
     if (code) expect(res.body.code).toBe(code);
     expect(res.text).not.toMatch(/at \w+ \(|node_modules|SELECT |INSERT |syntax error/i);
   };
@@ -41,11 +49,27 @@ describe('bad input', () => {
     ['number with SQL', { number: "1'; DROP TABLE certificates; --" }, 'number'],
     ['unknown scheme', { scheme: 'CCCC' }, 'scheme'],
     ['holder without USCC in CN', { holder: { name: 'A' } }, 'holder.uscc'],
-    ['USCC with a wrong check character', { holder: { name: 'A', uscc: '914403001922038217' } }, 'holder.uscc'],
-    ['USCC with a wrong organization-code check', { holder: { name: 'A', uscc: '91440300192203822F' } }, 'holder.uscc'],
-    ['USCC with a forbidden letter', { holder: { name: 'A', uscc: '91440300192203821I' } }, 'holder.uscc'],
+    [
+      'USCC with a wrong check character',
+      { holder: { name: 'A', uscc: '914403001922038217' } },
+      'holder.uscc',
+    ],
+    [
+      'USCC with a wrong organization-code check',
+      { holder: { name: 'A', uscc: '91440300192203822F' } },
+      'holder.uscc',
+    ],
+    [
+      'USCC with a forbidden letter',
+      { holder: { name: 'A', uscc: '91440300192203821I' } },
+      'holder.uscc',
+    ],
     ['USCC in lower case', { holder: { name: 'A', uscc: '9144030071526726xg' } }, 'holder.uscc'],
-    ['manufacturer with a bad USCC', { manufacturer: { name: 'M', uscc: '123' } }, 'manufacturer.uscc'],
+    [
+      'manufacturer with a bad USCC',
+      { manufacturer: { name: 'M', uscc: '123' } },
+      'manufacturer.uscc',
+    ],
     ['factory without USCC', { factories: [{ name: 'F' }] }, 'factories.0.uscc'],
     ['country not ISO', { holder: { name: 'A', country: 'China' } }, 'holder.country'],
     ['empty holder name', { holder: { name: ' ', uscc: USCC.holder } }, 'holder.name'],
@@ -53,39 +77,78 @@ describe('bad input', () => {
     ['no scope', { scope: [] }, 'scope'],
     ['scope without models', { scope: [{ product: 'P', models: [] }] }, 'scope.0.models'],
     ['wildcard in the middle', { scope: [{ product: 'P', models: ['X*1'] }] }, 'scope.0.models.0'],
-    ['bad HS code', { scope: [{ product: 'P', models: ['A'], hsCode: '84713' }] }, 'scope.0.hsCode'],
+    [
+      'bad HS code',
+      { scope: [{ product: 'P', models: ['A'], hsCode: '84713' }] },
+      'scope.0.hsCode',
+    ],
     ['validFrom not a date', { validFrom: '2024-13-01' }, 'validFrom'],
     ['validFrom 30 February', { validFrom: '2024-02-30' }, 'validFrom'],
-    ['validUntil before validFrom', { validFrom: '2025-01-01', validUntil: '2024-01-01' }, 'validUntil'],
-    ['validUntil equal to validFrom', { validFrom: '2025-01-01', validUntil: '2025-01-01' }, 'validUntil'],
+    [
+      'validUntil before validFrom',
+      { validFrom: '2025-01-01', validUntil: '2024-01-01' },
+      'validUntil',
+    ],
+    [
+      'validUntil equal to validFrom',
+      { validFrom: '2025-01-01', validUntil: '2025-01-01' },
+      'validUntil',
+    ],
     ['quantity on CCC', { quantity: 10 }, 'quantity'],
     ['purpose on CCC', { purpose: 'display_only' }, 'purpose'],
-    ['exemption without quantity', { scheme: 'CCC_EXEMPTION', purpose: 'display_only' }, 'quantity'],
+    [
+      'exemption without quantity',
+      { scheme: 'CCC_EXEMPTION', purpose: 'display_only' },
+      'quantity',
+    ],
     ['exemption without purpose', { scheme: 'CCC_EXEMPTION', quantity: 5 }, 'purpose'],
-    ['exemption with zero quantity', { scheme: 'CCC_EXEMPTION', quantity: 0, purpose: 'other' }, 'quantity'],
-    ['exemption with fractional quantity', { scheme: 'CCC_EXEMPTION', quantity: 1.5, purpose: 'other' }, 'quantity'],
-    ['exemption with unknown purpose', { scheme: 'CCC_EXEMPTION', quantity: 5, purpose: 'resale' }, 'purpose'],
+    [
+      'exemption with zero quantity',
+      { scheme: 'CCC_EXEMPTION', quantity: 0, purpose: 'other' },
+      'quantity',
+    ],
+    [
+      'exemption with fractional quantity',
+      { scheme: 'CCC_EXEMPTION', quantity: 1.5, purpose: 'other' },
+      'quantity',
+    ],
+    [
+      'exemption with unknown purpose',
+      { scheme: 'CCC_EXEMPTION', quantity: 5, purpose: 'resale' },
+      'purpose',
+    ],
     ['no signatory', { signatory: undefined }, 'signatory'],
     ['unknown field', { discount: true }, ''],
     ['standards not strings', { standards: [1] }, 'standards.0'],
   ];
 
-  it.each(badCertificates)('certificate: %s → 400 with a field error', async (_name, override, path) => {
-    const before = await counts();
-    const res = await api.post('/v1/certificates', certificateBody(override), issuer.key);
-    expectProblem(res, 400, 'validation_failed');
-    if (path) expect(res.body.errors.map((e: { path: string }) => e.path)).toContain(path);
-    expect(await counts()).toEqual(before);
-  });
+  it.each(badCertificates)(
+    'certificate: %s → 400 with a field error',
+    async (_name, override, path) => {
+      const before = await counts();
+      const res = await api.post('/v1/certificates', certificateBody(override), issuer.key);
+      expectProblem(res, 400, 'validation_failed');
+      if (path) expect(res.body.errors.map((e: { path: string }) => e.path)).toContain(path);
+      expect(await counts()).toEqual(before);
+    },
+  );
 
   it('accepts a foreign holder without USCC', async () => {
-    const res = await api.post('/v1/certificates', certificateBody({ holder: { name: 'Acme GmbH', country: 'DE' } }), issuer.key);
+    const res = await api.post(
+      '/v1/certificates',
+      certificateBody({ holder: { name: 'Acme GmbH', country: 'DE' } }),
+      issuer.key,
+    );
     expect(res.status, res.text).toBe(201);
   });
 
   it('refuses a scheme the issuer is not approved for (403) and a duplicate number (409), writing nothing', async () => {
     const before = await counts();
-    expectProblem(await api.post('/v1/certificates', certificateBody({ scheme: 'GAP' }), issuer.key), 403, 'scheme_not_approved');
+    expectProblem(
+      await api.post('/v1/certificates', certificateBody({ scheme: 'GAP' }), issuer.key),
+      403,
+      'scheme_not_approved',
+    );
     expect(await counts()).toEqual(before);
     const body = certificateBody();
     expect((await api.post('/v1/certificates', body, issuer.key)).status).toBe(201);
@@ -109,7 +172,11 @@ describe('bad input', () => {
 
   it('bodies over 1 MiB → 413', async () => {
     const before = await counts();
-    const res = await api.post('/v1/certificates', certificateBody({ standards: ['x'.repeat(1024 * 1024 + 10)] }), issuer.key);
+    const res = await api.post(
+      '/v1/certificates',
+      certificateBody({ standards: ['x'.repeat(1024 * 1024 + 10)] }),
+      issuer.key,
+    );
     expectProblem(res, 413, 'payload_too_large');
     expect(await counts()).toEqual(before);
   });
@@ -117,9 +184,17 @@ describe('bad input', () => {
   it('bad path and query parameters → 400', async () => {
     expectProblem(await api.get('/v1/certificates/not-a-uuid'), 400, 'validation_failed');
     expectProblem(await api.get("/v1/certificates/1' OR '1'='1"), 400);
-    expectProblem(await api.get('/v1/registry/certificates?pageSize=100000'), 400, 'validation_failed');
+    expectProblem(
+      await api.get('/v1/registry/certificates?pageSize=100000'),
+      400,
+      'validation_failed',
+    );
     expectProblem(await api.get('/v1/registry/certificates?scheme=DROP'), 400, 'validation_failed');
-    expectProblem(await api.get('/v1/certificates/00000000-0000-4000-8000-000000000000'), 404, 'not_found');
+    expectProblem(
+      await api.get('/v1/certificates/00000000-0000-4000-8000-000000000000'),
+      404,
+      'not_found',
+    );
     expectProblem(await api.get('/v1/nothing-here'), 404, 'not_found');
   });
 
@@ -129,7 +204,9 @@ describe('bad input', () => {
       expect(res.status, holder).toBe(200);
       expect(res.body.items).toEqual([]);
     }
-    const res = await api.get(`/v1/registry/certificates?holder=${encodeURIComponent('Shenzhen Example')}`);
+    const res = await api.get(
+      `/v1/registry/certificates?holder=${encodeURIComponent('Shenzhen Example')}`,
+    );
     expect(res.body.total).toBeGreaterThan(0);
   });
 
@@ -143,33 +220,83 @@ describe('bad input', () => {
       { name: '', kind: 'certification_body', schemes: ['CCC'] },
       { name: 'X', kind: 'certification_body', schemes: ['CCC'], country: 'cn' },
     ];
-    for (const body of badIssuers) expectProblem(await api.post('/v1/issuers', body, ctx.adminKey), 400, 'validation_failed');
-    expectProblem(await api.post('/v1/api-keys', { role: 'root' }, ctx.adminKey), 400, 'validation_failed');
-    expectProblem(await api.post('/v1/api-keys', { role: 'issuer' }, ctx.adminKey), 400, 'validation_failed');
-    expectProblem(await api.post('/v1/api-keys', { role: 'customs', issuerId: issuer.id }, ctx.adminKey), 400, 'validation_failed');
+    for (const body of badIssuers)
+      expectProblem(await api.post('/v1/issuers', body, ctx.adminKey), 400, 'validation_failed');
     expectProblem(
-      await api.post('/v1/api-keys', { role: 'issuer', issuerId: '00000000-0000-4000-8000-000000000000' }, ctx.adminKey),
+      await api.post('/v1/api-keys', { role: 'root' }, ctx.adminKey),
+      400,
+      'validation_failed',
+    );
+    expectProblem(
+      await api.post('/v1/api-keys', { role: 'issuer' }, ctx.adminKey),
+      400,
+      'validation_failed',
+    );
+    expectProblem(
+      await api.post('/v1/api-keys', { role: 'customs', issuerId: issuer.id }, ctx.adminKey),
+      400,
+      'validation_failed',
+    );
+    expectProblem(
+      await api.post(
+        '/v1/api-keys',
+        { role: 'issuer', issuerId: '00000000-0000-4000-8000-000000000000' },
+        ctx.adminKey,
+      ),
       422,
     );
-    expectProblem(await api.post(`/v1/issuers/${issuer.id}/status`, { status: 'closed' }, ctx.adminKey), 400, 'validation_failed');
+    expectProblem(
+      await api.post(`/v1/issuers/${issuer.id}/status`, { status: 'closed' }, ctx.adminKey),
+      400,
+      'validation_failed',
+    );
     expect(await counts()).toEqual(before);
   });
 
   it('verification requests are validated, well-formed ones always get 200', async () => {
     expectProblem(await api.post('/v1/verify/certificate', {}), 400, 'validation_failed');
-    expectProblem(await api.post('/v1/verify/certificate', { number: 'x', at: 'yesterday' }), 400, 'validation_failed');
-    expectProblem(await api.post('/v1/verify/certificate', { number: 'x', presenter: {} }), 400, 'validation_failed');
-    expectProblem(await api.post('/v1/verify/certificate', { number: 'x', extra: 1 }), 400, 'validation_failed');
-    expect((await api.post('/v1/verify/certificate', { credential: '<script>alert(1)</script>' })).status).toBe(200);
+    expectProblem(
+      await api.post('/v1/verify/certificate', { number: 'x', at: 'yesterday' }),
+      400,
+      'validation_failed',
+    );
+    expectProblem(
+      await api.post('/v1/verify/certificate', { number: 'x', presenter: {} }),
+      400,
+      'validation_failed',
+    );
+    expectProblem(
+      await api.post('/v1/verify/certificate', { number: 'x', extra: 1 }),
+      400,
+      'validation_failed',
+    );
+    expect(
+      (await api.post('/v1/verify/certificate', { credential: '<script>alert(1)</script>' }))
+        .status,
+    ).toBe(200);
   });
 
   it('status changes are validated', async () => {
     const cert = await api.post('/v1/certificates', certificateBody(), issuer.key);
     const path = `/v1/certificates/${cert.body.id}/status`;
-    expectProblem(await api.post(path, { status: 'deleted', reason: 'x', signatory: { name: 'a' } }, issuer.key), 400);
-    expectProblem(await api.post(path, { status: 'suspended', signatory: { name: 'a' } }, issuer.key), 400);
+    expectProblem(
+      await api.post(
+        path,
+        { status: 'deleted', reason: 'x', signatory: { name: 'a' } },
+        issuer.key,
+      ),
+      400,
+    );
+    expectProblem(
+      await api.post(path, { status: 'suspended', signatory: { name: 'a' } }, issuer.key),
+      400,
+    );
     expectProblem(await api.post(path, { status: 'suspended', reason: 'x' }, issuer.key), 400);
-    expectProblem(await api.post(path, { status: 'valid', reason: 'x', signatory: { name: 'a' } }, issuer.key), 409, 'conflict');
+    expectProblem(
+      await api.post(path, { status: 'valid', reason: 'x', signatory: { name: 'a' } }, issuer.key),
+      409,
+      'conflict',
+    );
   });
 
   it('malformed Authorization headers → 401', async () => {

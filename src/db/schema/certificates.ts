@@ -69,7 +69,10 @@ export const certificates = pgTable(
     index('certificates_holder_uscc').on(t.holderUscc),
     index('certificates_scheme').on(t.scheme),
     // The exemption ledger can never go below zero, whatever the code above it does.
-    check('certificates_remaining_non_negative', sql`${t.remaining} IS NULL OR ${t.remaining} >= 0`),
+    check(
+      'certificates_remaining_non_negative',
+      sql`${t.remaining} IS NULL OR ${t.remaining} >= 0`,
+    ),
     check(
       'certificates_remaining_within_quantity',
       sql`${t.remaining} IS NULL OR ${t.remaining} <= ${t.quantity}`,

@@ -27,7 +27,10 @@ export const signingKeys = pgTable(
     retiredAt: timestamp('retired_at', { withTimezone: true }),
     compromisedAt: timestamp('compromised_at', { withTimezone: true }),
   },
-  (t) => [index('signing_keys_issuer').on(t.issuerId), index('signing_keys_mark_key_id').on(t.markKeyId)],
+  (t) => [
+    index('signing_keys_issuer').on(t.issuerId),
+    index('signing_keys_mark_key_id').on(t.markKeyId),
+  ],
 );
 
 export type SigningKeyRow = typeof signingKeys.$inferSelect;
