@@ -1,0 +1,188 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { requireRole } from '../auth/auth.middleware';
+import { bearerSecurity, createRouter, errorResponses } from '../http/openapi';
+import { sinceParam } from '../http/query';
+import { MAX_ENTRIES_PAGE, type AuditService } from './audit.service';
+
+const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
+
+const EntrySchema = z
+  .object({
+    index: z.number().int().openapi({ description: 'Leaf index (seq − 1)' }),
+    seq: z.number().int(),
+    at: z.string(),
+    actorKeyId: z.string().nullable(),
+    actorRole: z.string().nullable(),
+    signatory: z.unknown(),
+    action: z.string(),
+    subjectType: z.string(),
+    subjectId: z.string(),
+    changeDigest: z
+      .string()
+      .openapi({ description: 'SHA-256 of the canonical JSON of the change, hex' }),
+    leafHash: z.string().openapi({ description: 'SHA-256(0x00 ‖ canonical entry), base64' }),
+  })
+  .openapi('TransparencyEntry');
+
+const CheckpointSchema = z
+  .object({
+    treeSize: z.number().int(),
+    rootHash: z.string().openapi({ description: 'RFC 9162 Merkle tree head, base64' }),
+    timestamp: z.string(),
+    kid: z.string().openapi({ description: 'The platform key in /.well-known/jwks.json' }),
+    signature: z.string().openapi({
+      description:
+        'Ed25519 over "certmark/checkpoint/v1\\n<treeSize>\\n<rootHash>\\n<timestamp>\\n" (UTF-8), base64',
+    }),
+  })
+  .openapi('Checkpoint');
+
+/** A leaf index or tree size in a query string. */
+const count = (min: number) =>
+  z.coerce
+    .number()
+    .int()
+    .min(min)
+    .max(Number.MAX_SAFE_INTEGER)
+    .openapi({ type: 'integer', minimum: min });
+
+const listAudit = createRoute({
+  method: 'get',
+  path: '/v1/audit',
+  tags: ['Audit and transparency'],
+  summary: 'The audit log, newest first, with each change (supervisor, paginated)',
+  security: bearerSecurity,
+  middleware: [requireRole('supervisor')],
+  request: {
+    query: z.object({
+      subject: z
+        .string()
+        .trim()
+        .min(1)
+        .max(200)
+        .optional()
+        .openapi({ description: 'The subject id' }),
+      subjectType: z.string().trim().min(1).max(64).optional(),
+      action: z.string().trim().min(1).max(64).optional(),
+      since: sinceParam
+        .optional()
+        .openapi({ type: 'string', description: 'Entries at or after this day or instant' }),
+      page: z.coerce.number().int().min(1).max(100_000).default(1),
+      pageSize: z.coerce.number().int().min(1).max(100).default(20),
+    }),
+  },
+  responses: {
+    200: {
+      description: 'A page of entries',
+      ...json(
+        z.object({
+          items: z.array(EntrySchema.extend({ change: z.unknown() })),
+          page: z.number(),
+          pageSize: z.number(),
+          total: z.number(),
+        }),
+      ),
+    },
+    ...errorResponses,
+  },
+});
+
+const checkpoint = createRoute({
+  method: 'get',
+  path: '/v1/transparency/checkpoint',
+  tags: ['Audit and transparency'],
+  summary: 'The audit log’s current size and Merkle root, signed with the platform key (public)',
+  responses: { 200: { description: 'A signed checkpoint', ...json(CheckpointSchema) } },
+});
+
+const inclusion = createRoute({
+  method: 'get',
+  path: '/v1/transparency/proof/inclusion',
+  tags: ['Audit and transparency'],
+  summary: 'RFC 9162 inclusion proof of leaf `index` in the tree of `size` leaves (public)',
+  request: { query: z.object({ index: count(0), size: count(1) }) },
+  responses: {
+    200: {
+      description: 'The audit path, bottom-up',
+      ...json(
+        z.object({
+          index: z.number(),
+          treeSize: z.number(),
+          leafHash: z.string(),
+          rootHash: z.string(),
+          proof: z.array(z.string()),
+        }),
+      ),
+    },
+    400: errorResponses[400],
+  },
+});
+
+const consistency = createRoute({
+  method: 'get',
+  path: '/v1/transparency/proof/consistency',
+  tags: ['Audit and transparency'],
+  summary: 'RFC 9162 consistency proof between the trees of `from` and `to` leaves (public)',
+  request: { query: z.object({ from: count(1), to: count(1) }) },
+  responses: {
+    200: {
+      description: 'The consistency path',
+      ...json(
+        z.object({
+          from: z.number(),
+          to: z.number(),
+          fromRoot: z.string(),
+          toRoot: z.string(),
+          proof: z.array(z.string()),
+        }),
+      ),
+    },
+    400: errorResponses[400],
+  },
+});
+
+const entries = createRoute({
+  method: 'get',
+  path: '/v1/transparency/entries',
+  tags: ['Audit and transparency'],
+  summary: `Log entries with leaf index in [start, end), at most ${MAX_ENTRIES_PAGE} (public)`,
+  description:
+    'Each entry carries exactly the fields its leaf commits to: leafHash = SHA-256(0x00 ‖ canonical JSON of ' +
+    '{seq, at, actorKeyId, actorRole, signatory, action, subjectType, subjectId, changeDigest}), keys sorted, no whitespace.',
+  request: { query: z.object({ start: count(0), end: count(1) }) },
+  responses: {
+    200: {
+      description: 'The entries (fewer than asked at the end of the log)',
+      ...json(
+        z.object({
+          start: z.number(),
+          end: z.number(),
+          treeSize: z.number(),
+          entries: z.array(EntrySchema),
+        }),
+      ),
+    },
+    400: errorResponses[400],
+  },
+});
+
+export function auditRoutes(service: AuditService) {
+  return createRouter()
+    .openapi(listAudit, async (c) => c.json(await service.search(c.req.valid('query')), 200))
+    .openapi(checkpoint, async (c) => {
+      c.header('cache-control', 'no-store');
+      return c.json(await service.checkpoint(), 200);
+    })
+    .openapi(inclusion, async (c) => {
+      const { index, size } = c.req.valid('query');
+      return c.json(await service.inclusionProof(index, size), 200);
+    })
+    .openapi(consistency, async (c) => {
+      const { from, to } = c.req.valid('query');
+      return c.json(await service.consistencyProof(from, to), 200);
+    })
+    .openapi(entries, async (c) => {
+      const { start, end } = c.req.valid('query');
+      return c.json(await service.entries(start, end), 200);
+    });
+}

@@ -1,0 +1,132 @@
+import { MerkleAccumulator, nodeHash } from '../crypto/merkle';
+import type { LeafRange } from './proof-ranges';
+
+/** Reads the leaf hashes of leaves [from, to), in order; may return fewer at the end of the log. */
+export type LeafReader = (from: number, to: number) => Promise<Uint8Array[]>;
+
+/** Leaves per cached subtree: 2^10, so a million-leaf log keeps ~1,000 roots (32 KB). */
+export const DEFAULT_CHUNK_LEAVES = 1024;
+const READ_BATCH = 50_000;
+
+function isPowerOfTwo(n: number): boolean {
+  if (!Number.isSafeInteger(n) || n < 1) return false;
+  while (n % 2 === 0) n /= 2;
+  return n === 1;
+}
+
+function largestPowerOfTwoBelow(n: number): number {
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return k;
+}
+
+/**
+ * The log's Merkle tree as this instance has read it, append-only: the root of every complete,
+ * aligned chunk of {@link DEFAULT_CHUNK_LEAVES} leaves, and the leaves of the last, incomplete
+ * chunk. A perfect subtree never changes once complete, so nothing here ever needs invalidating;
+ * the tree head and any MTH(D[start:end]) are built from the chunk roots plus at most a chunk's
+ * worth of leaves at each ragged edge — a checkpoint or a proof over a million entries costs
+ * milliseconds, not a pass over every leaf. Catching up reads only the leaves appended since.
+ */
+export class TreeHead {
+  readonly #chunkRoots: Uint8Array[] = [];
+  /** Leaves after the last complete chunk (fewer than chunkLeaves), copied. */
+  #tail: Uint8Array[] = [];
+  #pending: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly read: LeafReader,
+    private readonly chunkLeaves = DEFAULT_CHUNK_LEAVES,
+  ) {
+    if (!isPowerOfTwo(chunkLeaves)) throw new RangeError('chunkLeaves must be a power of two');
+  }
+
+  get size(): number {
+    return this.#chunkRoots.length * this.chunkLeaves + this.#tail.length;
+  }
+
+  /** Reads the leaves appended since the last call; returns the tree's size and root. Serialised. */
+  advance(): Promise<{ size: number; root: Uint8Array }> {
+    const run = this.#pending.then(async () => {
+      for (;;) {
+        const hashes = await this.read(this.size, this.size + READ_BATCH);
+        if (hashes.length === 0) break;
+        for (const hash of hashes) this.#append(hash);
+      }
+      const size = this.size;
+      return {
+        size,
+        root: size === 0 ? new MerkleAccumulator().root() : await this.rangeRoot(0, size),
+      };
+    });
+    this.#pending = run.catch(() => {});
+    return run;
+  }
+
+  #append(hash: Uint8Array): void {
+    this.#tail.push(new Uint8Array(hash));
+    if (this.#tail.length === this.chunkLeaves) {
+      const chunk = new MerkleAccumulator();
+      for (const leaf of this.#tail) chunk.append(leaf);
+      this.#chunkRoots.push(chunk.root());
+      this.#tail = [];
+    }
+  }
+
+  /**
+   * MTH(D[start:end]) (RFC 9162 §2.1.1), from cached chunk roots where the range covers complete
+   * aligned chunks, from the leaves elsewhere. Correct for any range; fast for the ranges proofs
+   * are made of, which are aligned by construction.
+   */
+  async rangeRoot(start: number, end: number): Promise<Uint8Array> {
+    const n = end - start;
+    if (n < 1) throw new RangeError('an empty range has no subtree root');
+    const c = this.chunkLeaves;
+    const cached = this.#chunkRoots.length * c;
+    if (n >= c && isPowerOfTwo(n) && start % n === 0 && end <= cached) {
+      return this.#combineChunks(start / c, n / c);
+    }
+    if (n <= c) {
+      if (start >= cached && end <= this.size)
+        return rootOf(this.#tail.slice(start - cached, end - cached));
+      return rootOf(await this.#readLeaves(start, end));
+    }
+    const k = largestPowerOfTwoBelow(n);
+    return nodeHash(await this.rangeRoot(start, start + k), await this.rangeRoot(start + k, end));
+  }
+
+  /** The roots of `ranges`, in order. */
+  async rangeRoots(ranges: readonly LeafRange[]): Promise<Uint8Array[]> {
+    const roots: Uint8Array[] = [];
+    for (const [start, end] of ranges) roots.push(await this.rangeRoot(start, end));
+    return roots;
+  }
+
+  /** MTH of `count` (a power of two) consecutive chunks: the perfect subtree above them. */
+  #combineChunks(first: number, count: number): Uint8Array {
+    let level = this.#chunkRoots.slice(first, first + count);
+    while (level.length > 1) {
+      const next: Uint8Array[] = [];
+      for (let i = 0; i < level.length; i += 2) next.push(nodeHash(level[i]!, level[i + 1]!));
+      level = next;
+    }
+    return level[0]!;
+  }
+
+  async #readLeaves(start: number, end: number): Promise<Uint8Array[]> {
+    const leaves: Uint8Array[] = [];
+    for (let from = start; from < end;) {
+      const hashes = await this.read(from, Math.min(from + READ_BATCH, end));
+      if (hashes.length === 0) throw new RangeError(`the log has no leaf ${from}`);
+      leaves.push(...hashes);
+      from += hashes.length;
+    }
+    return leaves;
+  }
+}
+
+function rootOf(leaves: readonly Uint8Array[]): Uint8Array {
+  const tree = new MerkleAccumulator();
+  for (const leaf of leaves) tree.append(leaf);
+  return tree.root();
+}

@@ -1,0 +1,216 @@
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { AuditLogVerifier, type AuditVerification } from '../audit/audit-verifier';
+import type { JwksLike } from '../audit/checkpoint';
+
+/**
+ * `certmark audit verify --url <base>`: downloads the JWKS, the signed checkpoint and every entry of
+ * the audit log, page by page, and checks them (src/audit/audit-verifier.ts). Exit code 0 when the
+ * log is intact, 1 when it was tampered with (the first tampered entry is printed), 2 for a usage
+ * or network error.
+ */
+const usage = `usage: certmark audit verify --url <base-url> [options]
+  --since-checkpoint <file>  a checkpoint saved earlier: check that today's log extends it
+  --save-checkpoint <file>   after a successful check, save the checkpoint for next time
+  --page-size <n>            entries per request (1..10000, default 10000)
+  --json                     print the result as JSON
+`;
+
+export interface AuditCommandIo {
+  fetch: (url: string) => Promise<Response>;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+const defaultIo: AuditCommandIo = {
+  fetch: (url) => fetch(url, { headers: { accept: 'application/json' } }),
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+};
+
+class UsageOrNetworkError extends Error {}
+
+async function getJson(io: AuditCommandIo, url: string): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await io.fetch(url);
+  } catch (error) {
+    throw new UsageOrNetworkError(`cannot reach ${url}: ${(error as Error).message}`);
+  }
+  if (!res.ok) throw new UsageOrNetworkError(`${url} answered ${res.status}`);
+  try {
+    return await res.json();
+  } catch {
+    throw new UsageOrNetworkError(`${url} did not answer JSON`);
+  }
+}
+
+export interface RemoteAuditOptions {
+  baseUrl: string;
+  saved?: unknown;
+  pageSize?: number;
+  onProgress?: (verified: number, total: number) => void;
+}
+
+/**
+ * Fetches and verifies a service's audit log. Throws only for network or protocol errors; a
+ * tampered log is a result, not an exception.
+ */
+export async function verifyRemoteAuditLog(
+  io: Pick<AuditCommandIo, 'fetch'>,
+  options: RemoteAuditOptions,
+): Promise<{ result: AuditVerification; checkpoint: unknown }> {
+  const base = options.baseUrl.replace(/\/+$/, '');
+  const pageSize = options.pageSize ?? 10_000;
+  const get = (path: string) => getJson(io as AuditCommandIo, `${base}${path}`);
+  const jwks = (await get('/.well-known/jwks.json')) as JwksLike;
+  if (!jwks || !Array.isArray(jwks.keys))
+    throw new UsageOrNetworkError('the JWKS has no keys array');
+  const checkpoint = (await get('/v1/transparency/checkpoint')) as { treeSize?: unknown };
+  const treeSize = Number.isSafeInteger(checkpoint?.treeSize) ? (checkpoint.treeSize as number) : 0;
+  const savedSize = (options.saved as { treeSize?: unknown } | undefined)?.treeSize;
+  const verifier = new AuditLogVerifier({
+    savedSize: Number.isSafeInteger(savedSize) ? (savedSize as number) : undefined,
+  });
+
+  // One page ahead: the service prepares the next page while this one is being verified.
+  const fetchPage = (start: number): Promise<unknown[]> => {
+    const end = Math.min(start + pageSize, treeSize);
+    const page = get(`/v1/transparency/entries?start=${start}&end=${end}`).then((body) => {
+      const entries = (body as { entries?: unknown } | null)?.entries;
+      if (!Array.isArray(entries))
+        throw new UsageOrNetworkError('an entries page has no entries array');
+      return entries as unknown[];
+    });
+    page.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
+    return page;
+  };
+  let next = treeSize > 0 ? fetchPage(0) : undefined;
+  for (let start = 0; next;) {
+    const entries = await next;
+    start += entries.length;
+    // Fewer entries than signed ends the loop: the verifier reports the size mismatch.
+    next = entries.length > 0 && start < treeSize ? fetchPage(start) : undefined;
+    for (const entry of entries) verifier.add(entry);
+    options.onProgress?.(start, treeSize);
+  }
+
+  let consistencyProof: string[] | undefined;
+  if (
+    Number.isSafeInteger(savedSize) &&
+    (savedSize as number) >= 1 &&
+    (savedSize as number) <= treeSize
+  ) {
+    const proof = (await get(
+      `/v1/transparency/proof/consistency?from=${savedSize as number}&to=${treeSize}`,
+    )) as {
+      proof?: unknown;
+    };
+    consistencyProof = Array.isArray(proof?.proof) ? (proof.proof as string[]) : [];
+  }
+  const result = verifier.finish({
+    jwks,
+    checkpoint,
+    ...(options.saved !== undefined ? { saved: options.saved, consistencyProof } : {}),
+  });
+  return { result, checkpoint };
+}
+
+export async function runAuditCommand(
+  args: string[],
+  io: AuditCommandIo = defaultIo,
+): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== 'verify') {
+    io.stderr(usage);
+    return 2;
+  }
+  let values: {
+    url?: string;
+    'since-checkpoint'?: string;
+    'save-checkpoint'?: string;
+    'page-size'?: string;
+    json?: boolean;
+  };
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: {
+        url: { type: 'string' },
+        'since-checkpoint': { type: 'string' },
+        'save-checkpoint': { type: 'string' },
+        'page-size': { type: 'string' },
+        json: { type: 'boolean' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    io.stderr(`${(error as Error).message}\n${usage}`);
+    return 2;
+  }
+  if (!values.url || !/^https?:\/\//.test(values.url)) {
+    io.stderr(`--url must be an http(s) URL\n${usage}`);
+    return 2;
+  }
+  const pageSize = values['page-size'] === undefined ? 10_000 : Number(values['page-size']);
+  if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > 10_000) {
+    io.stderr(`--page-size must be an integer in 1..10000\n${usage}`);
+    return 2;
+  }
+  let saved: unknown;
+  if (values['since-checkpoint']) {
+    try {
+      saved = JSON.parse(fs.readFileSync(values['since-checkpoint'], 'utf8'));
+    } catch (error) {
+      io.stderr(`cannot read the saved checkpoint: ${(error as Error).message}\n`);
+      return 2;
+    }
+  }
+
+  const started = performance.now();
+  let outcome: Awaited<ReturnType<typeof verifyRemoteAuditLog>>;
+  try {
+    outcome = await verifyRemoteAuditLog(io, { baseUrl: values.url, saved, pageSize });
+  } catch (error) {
+    if (error instanceof UsageOrNetworkError) {
+      io.stderr(`${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const { result, checkpoint } = outcome;
+
+  if (values.json) {
+    io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+  } else if (result.ok) {
+    const c = checkpoint as { timestamp: string; kid: string };
+    io.stdout(
+      `OK: ${result.treeSize} entries, root ${result.rootHash}, checkpoint of ${c.timestamp} signed by ${c.kid}` +
+        (saved !== undefined
+          ? `, consistent with the saved checkpoint of ${(saved as { treeSize: number }).treeSize} entries`
+          : '') +
+        ` (${seconds.toFixed(1)} s)\n`,
+    );
+  } else {
+    if (result.firstTampered) {
+      io.stdout(
+        `TAMPERED: first tampered entry: seq ${result.firstTampered.seq} (${result.firstTampered.code})\n`,
+      );
+    } else {
+      io.stdout('TAMPERED: the log does not match its signed checkpoint\n');
+    }
+    for (const problem of result.problems) io.stdout(`  - ${problem.code}: ${problem.message}\n`);
+  }
+
+  if (result.ok && values['save-checkpoint']) {
+    try {
+      fs.writeFileSync(values['save-checkpoint'], `${JSON.stringify(checkpoint, null, 2)}\n`);
+    } catch (error) {
+      io.stderr(`cannot save the checkpoint: ${(error as Error).message}\n`);
+      return 2;
+    }
+  }
+  return result.ok ? 0 : 1;
+}

@@ -1,0 +1,204 @@
+import { and, count, desc, eq, gte, inArray, sql, type SQL } from 'drizzle-orm';
+import type { Queryable } from '../db/client';
+import { rowsOf } from '../db/client';
+import { alerts, type AlertRow, type AlertSeverity, type AlertStatus } from '../db/schema/alerts';
+import { reports, type ReportRow } from '../db/schema/reports';
+
+export interface UpsertAlertParams {
+  subjectType: string;
+  subject: string;
+  reason: string;
+  severity: AlertSeverity;
+  at: Date;
+  region: string | null;
+  issuerId: string | null;
+  certificateId: string | null;
+  channel: string;
+  verdict: string;
+  reasons: { code: string; message: string }[];
+  context: Record<string, unknown> | null;
+}
+
+/**
+ * Opens an alert, or counts one more finding on the open alert for the same subject and reason.
+ * One statement against the partial unique index, so two service instances raising at once end up
+ * with one open alert whose count is 2, never two alerts or a lost update. `opened` tells the
+ * caller whether this call created the alert (PostgreSQL sets xmax = 0 on a freshly inserted row).
+ */
+export async function upsertOpenAlert(
+  db: Queryable,
+  p: UpsertAlertParams,
+): Promise<{ id: string; opened: boolean }> {
+  const regions = p.region ? [p.region] : [];
+  const result = await db.execute(sql`
+    INSERT INTO alerts (subject_type, subject, reason, severity, status, count, first_seen, last_seen,
+                        regions, issuer_id, certificate_id, channel, verdict, reasons, context)
+    VALUES (${p.subjectType}, ${p.subject}, ${p.reason}, ${p.severity}, 'open', 1, ${p.at}, ${p.at},
+            ${sql`ARRAY[${sql.join(
+              regions.map((r) => sql`${r}`),
+              sql`, `,
+            )}]::text[]`},
+            ${p.issuerId}, ${p.certificateId}, ${p.channel}, ${p.verdict},
+            ${JSON.stringify(p.reasons)}::jsonb, ${p.context === null ? null : JSON.stringify(p.context)}::jsonb)
+    ON CONFLICT (subject_type, subject, reason) WHERE status = 'open'
+    DO UPDATE SET
+      count = alerts.count + 1,
+      last_seen = GREATEST(alerts.last_seen, EXCLUDED.last_seen),
+      regions = ARRAY(SELECT DISTINCT r FROM unnest(alerts.regions || EXCLUDED.regions) AS r ORDER BY r),
+      issuer_id = COALESCE(alerts.issuer_id, EXCLUDED.issuer_id),
+      certificate_id = COALESCE(alerts.certificate_id, EXCLUDED.certificate_id),
+      last_channel = EXCLUDED.channel,
+      last_context = EXCLUDED.context
+    RETURNING id, (xmax = 0) AS opened`);
+  const [row] = rowsOf<{ id: string; opened: boolean }>(result);
+  return { id: row!.id, opened: row!.opened };
+}
+
+export async function findAlert(db: Queryable, id: string): Promise<AlertRow | undefined> {
+  const [row] = await db.select().from(alerts).where(eq(alerts.id, id)).limit(1);
+  return row;
+}
+
+export interface ResolveAlertParams {
+  id: string;
+  note: string;
+  resolvedBy: string | null;
+  at: Date;
+}
+
+/** Resolves an open alert; undefined when it is not open (already resolved, or no such alert). */
+export async function resolveOpenAlert(
+  db: Queryable,
+  p: ResolveAlertParams,
+): Promise<AlertRow | undefined> {
+  const [row] = await db
+    .update(alerts)
+    .set({ status: 'resolved', resolutionNote: p.note, resolvedBy: p.resolvedBy, resolvedAt: p.at })
+    .where(and(eq(alerts.id, p.id), eq(alerts.status, 'open')))
+    .returning();
+  return row;
+}
+
+export interface AlertFilter {
+  status?: AlertStatus | undefined;
+  reason?: string | undefined;
+  issuerId?: string | undefined;
+  /** Alerts seen at or after this instant (their last finding). */
+  since?: Date | undefined;
+}
+
+function alertConditions(f: AlertFilter): SQL | undefined {
+  const conditions: SQL[] = [];
+  if (f.status) conditions.push(eq(alerts.status, f.status));
+  if (f.reason) conditions.push(eq(alerts.reason, f.reason));
+  if (f.issuerId) conditions.push(eq(alerts.issuerId, f.issuerId));
+  if (f.since) conditions.push(gte(alerts.lastSeen, f.since));
+  return conditions.length ? and(...conditions) : undefined;
+}
+
+/** forged first, then misused, then suspicious (SPEC verdict order); the latest first within. */
+const severityRank = sql`CASE ${alerts.severity} WHEN 'forged' THEN 0 WHEN 'misused' THEN 1 ELSE 2 END`;
+
+export async function listAlerts(
+  db: Queryable,
+  params: AlertFilter & { limit: number; offset: number },
+): Promise<{ rows: AlertRow[]; total: number }> {
+  const where = alertConditions(params);
+  const rows = await db
+    .select()
+    .from(alerts)
+    .where(where)
+    .orderBy(severityRank, desc(alerts.lastSeen), desc(alerts.id))
+    .limit(params.limit)
+    .offset(params.offset);
+  const [total] = await db.select({ n: count() }).from(alerts).where(where);
+  return { rows, total: Number(total?.n ?? 0) };
+}
+
+export interface AlertSummaryRow {
+  /** First two digits of a GB/T 2260 code, or null for findings without a region. */
+  province: string | null;
+  reason: string;
+  severity: AlertSeverity;
+  alerts: number;
+  findings: number;
+}
+
+/** Alerts per province and reason: an alert seen in several provinces counts in each. */
+export async function summarizeAlerts(
+  db: Queryable,
+  filter: AlertFilter,
+): Promise<AlertSummaryRow[]> {
+  const where = alertConditions(filter);
+  const result = await db.execute(sql`
+    SELECT left(r.region, 2) AS province, a.reason, a.severity,
+           count(DISTINCT a.id)::int AS alerts, sum(a.count)::int AS findings
+    FROM alerts a
+    LEFT JOIN LATERAL (SELECT DISTINCT left(x, 2) AS region FROM unnest(a.regions) AS x) r ON true
+    ${where ? sql`WHERE a.id IN (SELECT ${alerts.id} FROM ${alerts} WHERE ${where})` : sql``}
+    GROUP BY 1, 2, 3
+    ORDER BY 1 NULLS LAST, 2`);
+  return rowsOf<AlertSummaryRow>(result);
+}
+
+export async function reportsOfAlert(db: Queryable, alertId: string): Promise<ReportRow[]> {
+  return db.select().from(reports).where(eq(reports.alertId, alertId)).orderBy(reports.createdAt);
+}
+
+/** Reports filed against any of `alertIds`, oldest first. */
+export async function reportsOfAlerts(
+  db: Queryable,
+  alertIds: readonly string[],
+): Promise<ReportRow[]> {
+  if (alertIds.length === 0) return [];
+  return db
+    .select()
+    .from(reports)
+    .where(inArray(reports.alertId, [...alertIds]))
+    .orderBy(reports.createdAt);
+}
+
+export async function insertReport(
+  db: Queryable,
+  row: typeof reports.$inferInsert,
+): Promise<ReportRow> {
+  const [inserted] = await db.insert(reports).values(row).returning();
+  return inserted!;
+}
+
+// ---------------------------------------------------------------------------------------------
+// For other features: the clone state of a mark
+// ---------------------------------------------------------------------------------------------
+
+export interface CloneAlertState {
+  /** An open SUSPECTED_CLONE alert exists for the mark. */
+  open: boolean;
+  /** When a supervisor last cleared (resolved) a SUSPECTED_CLONE alert on it, or null. */
+  clearedAt: Date | null;
+}
+
+/**
+ * Whether mark `serial` is under an open SUSPECTED_CLONE alert, and when a supervisor last cleared
+ * one. SPEC: a mark is SUSPECTED_CLONE "from then on, until a supervisor clears it"; clearing is
+ * resolving the alert, so clone detection should only count verifications after `clearedAt`.
+ * Alerts raised by mark verification use subjectType 'mark' and the 16-digit serial as subject.
+ *
+ * @example
+ * const { clearedAt } = await cloneAlertState(db, '1234567890123456');
+ * const scans = await scansSince(db, serial, clearedAt ?? new Date(0));
+ */
+export async function cloneAlertState(db: Queryable, serial: string): Promise<CloneAlertState> {
+  const [row] = rowsOf<{ open: boolean; cleared_at: Date | string | null }>(
+    await db.execute(sql`
+      SELECT bool_or(status = 'open') AS open, max(resolved_at) AS cleared_at
+      FROM alerts
+      WHERE subject_type = 'mark' AND subject = ${serial} AND reason = 'SUSPECTED_CLONE'`),
+  );
+  const cleared = row?.cleared_at ?? null;
+  return { open: row?.open === true, clearedAt: cleared === null ? null : new Date(cleared) };
+}
+
+/** When a supervisor last cleared a suspected clone on mark `serial`, or null (never). */
+export async function clearedCloneAt(db: Queryable, serial: string): Promise<Date | null> {
+  return (await cloneAlertState(db, serial)).clearedAt;
+}

@@ -1,0 +1,327 @@
+import type { Actor } from '../auth/principal';
+import { systemActor } from '../auth/principal';
+import { appendAuditEntry } from '../audit/audit.queries';
+import type { Clock } from '../clock';
+import type { Database, Queryable } from '../db/client';
+import type { AlertRow, AlertSeverity, AlertStatus } from '../db/schema/alerts';
+import { AppError, notFound } from '../errors';
+import { reasonClasses } from '../verification/verdict';
+import type { AlertSignal, AlertSink } from './alert-sink';
+import * as q from './alerts.queries';
+
+/** The reason of an alert opened by a consumer's report (POST /v1/reports). */
+export const REPORTED = 'REPORTED';
+
+/** Reasons an alert can carry: the alerting verification reasons, then a consumer's report. */
+export const alertReasons = [
+  ...Object.entries(reasonClasses)
+    .filter(([, severity]) => severity !== 'invalid')
+    .map(([code]) => code),
+  REPORTED,
+] as string[] as [string, ...string[]];
+
+export interface AlertView {
+  id: string;
+  subjectType: string;
+  subject: string;
+  reason: string;
+  severity: AlertSeverity;
+  status: AlertStatus;
+  count: number;
+  firstSeen: string;
+  lastSeen: string;
+  regions: string[];
+  issuerId: string | null;
+  certificateId: string | null;
+  raisedBy: {
+    channel: string;
+    verdict: string;
+    reasons: { code: string; message: string }[];
+    context: Record<string, unknown> | null;
+  };
+  lastSeenBy: { channel: string; context: Record<string, unknown> | null } | null;
+  resolution: { note: string; by: string | null; at: string } | null;
+}
+
+export interface AlertReportView {
+  id: string;
+  code: string | null;
+  certificateNumber: string | null;
+  description: string;
+  region: string | null;
+  contact: string | null;
+  createdAt: string;
+}
+
+export function alertView(row: AlertRow): AlertView {
+  return {
+    id: row.id,
+    subjectType: row.subjectType,
+    subject: row.subject,
+    reason: row.reason,
+    severity: row.severity,
+    status: row.status,
+    count: row.count,
+    firstSeen: row.firstSeen.toISOString(),
+    lastSeen: row.lastSeen.toISOString(),
+    regions: row.regions,
+    issuerId: row.issuerId,
+    certificateId: row.certificateId,
+    raisedBy: {
+      channel: row.channel,
+      verdict: row.verdict,
+      reasons: row.reasons,
+      context: row.context ?? null,
+    },
+    lastSeenBy: row.lastChannel
+      ? { channel: row.lastChannel, context: row.lastContext ?? null }
+      : null,
+    resolution:
+      row.status === 'resolved' && row.resolvedAt
+        ? { note: row.resolutionNote ?? '', by: row.resolvedBy, at: row.resolvedAt.toISOString() }
+        : null,
+  };
+}
+
+export interface AlertSearch {
+  status?: AlertStatus | undefined;
+  reason?: string | undefined;
+  issuer?: string | undefined;
+  since?: Date | undefined;
+  page: number;
+  pageSize: number;
+}
+
+/** Context values are kept short: an alert is a pointer for a supervisor, not a copy of evidence. */
+const MAX_CONTEXT_STRING = 200;
+
+function boundedContext(
+  context: Record<string, unknown> | undefined,
+): Record<string, unknown> | null {
+  if (!context) return null;
+  const kept: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(context)) {
+    if (value === undefined) continue;
+    kept[key] =
+      typeof value === 'string' && value.length > MAX_CONTEXT_STRING
+        ? `${value.slice(0, MAX_CONTEXT_STRING)}…`
+        : value;
+  }
+  return Object.keys(kept).length ? kept : null;
+}
+
+/** Clears a mark's suspected-clone flag (implemented by the marks feature). */
+export interface CloneClearer {
+  clearSuspectedClone(serial: string, at: Date, actor: Actor): Promise<boolean>;
+}
+
+export interface OpenAlertInput {
+  subjectType: string;
+  subject: string;
+  reason: string;
+  severity: AlertSeverity;
+  at: Date;
+  region?: string | null | undefined;
+  issuerId?: string | null | undefined;
+  certificateId?: string | null | undefined;
+  channel: string;
+  verdict: string;
+  reasons: { code: string; message: string }[];
+  context?: Record<string, unknown> | undefined;
+}
+
+/**
+ * Opens an alert or counts a repeat on the open one, inside the caller's transaction. Opening an
+ * alert is a change and must be audited: the caller passes the result to {@link auditOpenedAlerts}
+ * after its last upsert. A repeat only moves counters and is not audited, so a flood of scans of
+ * one fake cannot flood the audit log.
+ */
+export async function openOrCountAlert(tx: Queryable, input: OpenAlertInput): Promise<OpenedAlert> {
+  const result = await q.upsertOpenAlert(tx, {
+    subjectType: input.subjectType,
+    subject: input.subject,
+    reason: input.reason,
+    severity: input.severity,
+    at: input.at,
+    region: input.region ?? null,
+    issuerId: input.issuerId ?? null,
+    certificateId: input.certificateId ?? null,
+    channel: input.channel,
+    verdict: input.verdict,
+    reasons: input.reasons.map((r) => ({ code: r.code, message: r.message })),
+    context: boundedContext(input.context),
+  });
+  return { ...result, input };
+}
+
+export interface OpenedAlert {
+  id: string;
+  opened: boolean;
+  input: OpenAlertInput;
+}
+
+/**
+ * Audits the alerts a transaction opened. Called after every alert upsert of the transaction: the
+ * audit append takes a log-wide lock, and taking it last means a transaction holding it never waits
+ * for an alert row another transaction holds (which could be waiting for that lock: a deadlock).
+ */
+export async function auditOpenedAlerts(
+  tx: Queryable,
+  actor: Actor,
+  results: readonly OpenedAlert[],
+): Promise<void> {
+  for (const { id, opened, input } of results) {
+    if (!opened) continue;
+    await appendAuditEntry(tx, input.at, {
+      actor,
+      action: 'alert.open',
+      subjectType: 'alert',
+      subjectId: id,
+      change: {
+        subjectType: input.subjectType,
+        subject: input.subject,
+        reason: input.reason,
+        channel: input.channel,
+        issuerId: input.issuerId ?? null,
+        certificateId: input.certificateId ?? null,
+      },
+    });
+  }
+}
+
+/**
+ * Alerts for supervisors (SPEC "Supervision"): every forged, misused and suspicious finding is
+ * kept as one open alert per subject and reason, counting repeats, until a supervisor resolves it.
+ */
+export class AlertsService implements AlertSink {
+  #cloneClearer: CloneClearer | undefined;
+
+  constructor(
+    private readonly db: Database,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * Who clears a mark's suspected-clone flag when a supervisor resolves its SUSPECTED_CLONE alert
+   * (SPEC: a mark is SUSPECTED_CLONE "until a supervisor clears it"). The marks feature registers
+   * itself here (see createServices); without one, marks can still ask {@link cloneAlertState}.
+   */
+  setCloneClearer(clearer: CloneClearer): void {
+    this.#cloneClearer = clearer;
+  }
+
+  /** AlertSink: one alert per reason of the signal whose class is forged, misused or suspicious. */
+  async raise(signal: AlertSignal): Promise<void> {
+    const alerting = signal.reasons.filter((r) => {
+      const severity = reasonClasses[r.code];
+      return severity === 'forged' || severity === 'misused' || severity === 'suspicious';
+    });
+    if (alerting.length === 0) return;
+    // Sorted, so two instances raising the same set lock the index entries in the same order.
+    const distinctCodes = [...new Set(alerting.map((r) => r.code))].sort();
+    await this.db.transaction(async (tx) => {
+      const results: OpenedAlert[] = [];
+      for (const code of distinctCodes) {
+        const result = await openOrCountAlert(tx, {
+          subjectType: signal.subjectType,
+          subject: signal.subject,
+          reason: code,
+          severity: reasonClasses[code] as AlertSeverity,
+          at: signal.at,
+          region: signal.region,
+          issuerId: signal.issuerId,
+          certificateId: signal.certificateId,
+          channel: signal.channel,
+          verdict: signal.verdict,
+          reasons: signal.reasons,
+          context: signal.context,
+        });
+        results.push(result);
+      }
+      await auditOpenedAlerts(tx, systemActor, results);
+    });
+  }
+
+  async listAlerts(search: AlertSearch) {
+    const { rows, total } = await q.listAlerts(this.db, {
+      status: search.status,
+      reason: search.reason,
+      issuerId: search.issuer,
+      since: search.since,
+      limit: search.pageSize,
+      offset: (search.page - 1) * search.pageSize,
+    });
+    return { items: rows.map(alertView), page: search.page, pageSize: search.pageSize, total };
+  }
+
+  /** One alert with the consumer reports filed against it. */
+  async getAlert(id: string): Promise<AlertView & { reports: AlertReportView[] }> {
+    const row = await q.findAlert(this.db, id);
+    if (!row) throw notFound('alert');
+    const reports = await q.reportsOfAlert(this.db, id);
+    return {
+      ...alertView(row),
+      reports: reports.map((r) => ({
+        id: r.id,
+        code: r.code,
+        certificateNumber: r.certificateNumber,
+        description: r.description,
+        region: r.region,
+        contact: r.contact,
+        createdAt: r.createdAt.toISOString(),
+      })),
+    };
+  }
+
+  /** Resolves an open alert with a note; resolving a resolved alert is a conflict (409). */
+  async resolveAlert(actor: Actor, id: string, note: string): Promise<AlertView> {
+    const at = this.clock.now();
+    const open = await q.findAlert(this.db, id);
+    if (!open) throw notFound('alert');
+    // Clearing a suspected clone is what resolving its alert means. It is done first, in the marks
+    // feature's own transaction (it appends to the audit log too, and must not wait for the lock
+    // this transaction would hold): if it fails, nothing is resolved and the supervisor can retry;
+    // if the resolution then loses a race (409), the flag was cleared twice, which is harmless.
+    if (
+      open.status === 'open' &&
+      open.reason === 'SUSPECTED_CLONE' &&
+      open.subjectType === 'mark'
+    ) {
+      await this.#cloneClearer?.clearSuspectedClone(open.subject, at, actor);
+    }
+    const row = await this.db.transaction(async (tx) => {
+      const resolved = await q.resolveOpenAlert(tx, { id, note, resolvedBy: actor.keyId, at });
+      if (!resolved) {
+        const existing = await q.findAlert(tx, id);
+        if (!existing) throw notFound('alert');
+        throw new AppError('alert_already_resolved', 'the alert is already resolved', {
+          resolvedAt: existing.resolvedAt?.toISOString() ?? null,
+        });
+      }
+      await appendAuditEntry(tx, at, {
+        actor,
+        action: 'alert.resolve',
+        subjectType: 'alert',
+        subjectId: id,
+        change: {
+          note,
+          reason: resolved.reason,
+          subjectType: resolved.subjectType,
+          subject: resolved.subject,
+        },
+      });
+      return resolved;
+    });
+    return alertView(row);
+  }
+
+  /** Alerts per province and reason, for the supervisor's page. */
+  async summary(filter: Omit<AlertSearch, 'page' | 'pageSize'>) {
+    return q.summarizeAlerts(this.db, {
+      status: filter.status,
+      reason: filter.reason,
+      issuerId: filter.issuer,
+      since: filter.since,
+    });
+  }
+}

@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import { appendAuditEntry } from '../audit/audit.queries';
+import { systemActor } from '../auth/principal';
+import { findCertificatesByNumber } from '../certificates/certificates.queries';
+import type { Clock } from '../clock';
+import { decodeMarkCode, extractMarkCode } from '../crypto/mark-code';
+import { hasValidSerialCheckDigits } from '../crypto/serial';
+import type { Database, Queryable } from '../db/client';
+import { auditOpenedAlerts, openOrCountAlert, REPORTED } from './alerts.service';
+import { insertReport } from './alerts.queries';
+
+export interface ReportInput {
+  code?: string | undefined;
+  certificateNumber?: string | undefined;
+  description: string;
+  region?: string | undefined;
+  contact?: string | undefined;
+}
+
+interface ReportSubject {
+  subjectType: 'mark' | 'certificate' | 'code' | 'report';
+  subject: string;
+  issuerId: string | null;
+  certificateId: string | null;
+}
+
+/** The mark serial a scanned or typed code names, if it names one (its signature is not checked). */
+function markSerialOf(code: string): string | null {
+  const extracted = extractMarkCode(code);
+  if (!extracted) return null;
+  if (extracted.kind === 'serial')
+    return hasValidSerialCheckDigits(extracted.serial) ? extracted.serial : null;
+  try {
+    return decodeMarkCode(extracted.code).serial;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Consumers' reports of a suspicious product or certificate (SPEC "Supervision"). A report is
+ * filed against what it names — a mark, a registered certificate, an unregistered number — so
+ * reports about one thing, and the verifications that flagged it, meet on the same subject; a
+ * report naming nothing recognisable is its own subject.
+ */
+export class ReportsService {
+  constructor(
+    private readonly db: Database,
+    private readonly clock: Clock,
+  ) {}
+
+  async fileReport(input: ReportInput): Promise<{ id: string; alertId: string }> {
+    const at = this.clock.now();
+    const id = randomUUID();
+    return this.db.transaction(async (tx) => {
+      const target = await this.subjectOf(tx, id, input);
+      const alert = await openOrCountAlert(tx, {
+        ...target,
+        reason: REPORTED,
+        severity: 'suspicious',
+        at,
+        region: input.region,
+        channel: 'report',
+        verdict: 'reported',
+        reasons: [
+          { code: REPORTED, message: 'a consumer reported a suspicious product or certificate' },
+        ],
+        context: { reportId: id, code: input.code, certificateNumber: input.certificateNumber },
+      });
+      await insertReport(tx, {
+        id,
+        code: input.code ?? null,
+        certificateNumber: input.certificateNumber ?? null,
+        description: input.description,
+        region: input.region ?? null,
+        contact: input.contact ?? null,
+        subjectType: target.subjectType,
+        subject: target.subject,
+        alertId: alert.id,
+        createdAt: at,
+      });
+      await auditOpenedAlerts(tx, systemActor, [alert]);
+      // The description and contact stay out of the change: they are the reporter's words and data.
+      await appendAuditEntry(tx, at, {
+        actor: systemActor,
+        action: 'report.create',
+        subjectType: 'report',
+        subjectId: id,
+        change: {
+          alertId: alert.id,
+          subjectType: target.subjectType,
+          subject: target.subject,
+          region: input.region ?? null,
+        },
+      });
+      return { id, alertId: alert.id };
+    });
+  }
+
+  private async subjectOf(
+    tx: Queryable,
+    reportId: string,
+    input: ReportInput,
+  ): Promise<ReportSubject> {
+    let certificate: { id: string; issuerId: string } | null = null;
+    let number: string | null = null;
+    if (input.certificateNumber !== undefined) {
+      number = input.certificateNumber;
+      const matches = await findCertificatesByNumber(tx, { number });
+      if (matches.length === 1)
+        certificate = { id: matches[0]!.certificate.id, issuerId: matches[0]!.issuer.id };
+    }
+    const serial = input.code !== undefined ? markSerialOf(input.code) : null;
+    const linked = {
+      issuerId: certificate?.issuerId ?? null,
+      certificateId: certificate?.id ?? null,
+    };
+    if (serial) return { subjectType: 'mark', subject: serial, ...linked };
+    if (certificate) return { subjectType: 'certificate', subject: certificate.id, ...linked };
+    // The convention of certificate verification for a number the registry does not resolve.
+    if (number !== null) return { subjectType: 'code', subject: `number:${number}`, ...linked };
+    return { subjectType: 'report', subject: reportId, ...linked };
+  }
+}

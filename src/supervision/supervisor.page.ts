@@ -1,0 +1,474 @@
+import { Hono, type Context } from 'hono';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { html, raw } from 'hono/html';
+import type { HtmlEscapedString } from 'hono/utils/html';
+import { auditEntriesForSubjects } from '../audit/audit-log.queries';
+import { findPrincipalByKey } from '../auth/auth.middleware';
+import type { Principal } from '../auth/principal';
+import type { Database } from '../db/client';
+import { alertSeverities, type AlertSeverity, type AlertStatus } from '../db/schema/alerts';
+import type { AppEnv } from '../http/env';
+import type { IssuersService } from '../issuers/issuers.service';
+import { reportsOfAlerts, type AlertSummaryRow } from './alerts.queries';
+import { alertReasons, type AlertsService, type AlertView } from './alerts.service';
+
+/**
+ * The supervisor's page (GET /supervisor): open alerts by severity, with filters, each alert's
+ * details and history, and a summary by region and reason. Server-rendered, read-only, no script.
+ *
+ * Authentication: `Authorization: Bearer <supervisor key>`, or `?key=<supervisor key>` once, which
+ * is exchanged for an HttpOnly, SameSite=Strict cookie scoped to /supervisor and answered with a
+ * redirect that drops the key from the address bar (and from any Referer). The request log only
+ * ever records the path.
+ */
+export const SUPERVISOR_COOKIE = 'certmark_supervisor';
+const SESSION_SECONDS = 8 * 3600;
+/** Alerts shown at once; the API pages through the rest. */
+const PAGE_ALERTS = 300;
+
+export interface SupervisorPageDeps {
+  db: Database;
+  alerts: AlertsService;
+  issuers: IssuersService;
+}
+
+const severityLabels: Record<AlertSeverity, string> = {
+  forged: '伪造 Forged',
+  misused: '冒用 Misused',
+  suspicious: '可疑 Suspicious',
+};
+
+/** GB/T 2260 province-level divisions, by their first two digits. */
+const provinceNames: Record<string, string> = {
+  '11': '北京',
+  '12': '天津',
+  '13': '河北',
+  '14': '山西',
+  '15': '内蒙古',
+  '21': '辽宁',
+  '22': '吉林',
+  '23': '黑龙江',
+  '31': '上海',
+  '32': '江苏',
+  '33': '浙江',
+  '34': '安徽',
+  '35': '福建',
+  '36': '江西',
+  '37': '山东',
+  '41': '河南',
+  '42': '湖北',
+  '43': '湖南',
+  '44': '广东',
+  '45': '广西',
+  '46': '海南',
+  '50': '重庆',
+  '51': '四川',
+  '52': '贵州',
+  '53': '云南',
+  '54': '西藏',
+  '61': '陕西',
+  '62': '甘肃',
+  '63': '青海',
+  '64': '宁夏',
+  '65': '新疆',
+  '71': '台湾',
+  '81': '香港',
+  '82': '澳门',
+};
+
+const STYLE = `
+  :root { color-scheme: light; --forged: #b42318; --misused: #b54708; --suspicious: #175cd3; --line: #d0d5dd; }
+  * { box-sizing: border-box; }
+  body { font: 15px/1.45 system-ui, -apple-system, "PingFang SC", "Microsoft YaHei", sans-serif; margin: 0; color: #101828; background: #f9fafb; }
+  header { background: #101828; color: #fff; padding: 12px 24px; display: flex; justify-content: space-between; align-items: center; }
+  header a { color: #d0d5dd; }
+  main { padding: 16px 24px; max-width: 1280px; margin: auto; }
+  h1 { font-size: 20px; margin: 0; } h2 { font-size: 18px; margin: 24px 0 8px; }
+  form.filters { display: flex; gap: 12px; flex-wrap: wrap; align-items: end; background: #fff; padding: 12px; border: 1px solid var(--line); border-radius: 8px; }
+  label { display: flex; flex-direction: column; font-size: 13px; color: #475467; gap: 2px; }
+  select, input, button { font: inherit; padding: 4px 8px; }
+  button { background: #101828; color: #fff; border: 0; border-radius: 6px; padding: 6px 14px; cursor: pointer; }
+  table { border-collapse: collapse; width: 100%; background: #fff; border: 1px solid var(--line); }
+  th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+  th { background: #f2f4f7; font-size: 13px; }
+  td.time { white-space: nowrap; }
+  td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+  section.severity { border-left: 6px solid; padding-left: 12px; margin-top: 20px; }
+  section.forged { border-color: var(--forged); } section.misused { border-color: var(--misused); } section.suspicious { border-color: var(--suspicious); }
+  section.forged h2 { color: var(--forged); } section.misused h2 { color: var(--misused); } section.suspicious h2 { color: var(--suspicious); }
+  code { font-size: 12px; word-break: break-all; }
+  details summary { cursor: pointer; color: #175cd3; }
+  details dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 8px 0; }
+  details dt { color: #475467; } details dd { margin: 0; }
+  pre { white-space: pre-wrap; word-break: break-all; background: #f2f4f7; padding: 6px; margin: 0; font-size: 12px; }
+  .status-resolved { color: #067647; } .muted { color: #667085; }
+`;
+
+type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
+
+function layout(title: string, body: Html, signedIn: boolean): Html {
+  return html`<!doctype html>
+    <html lang="zh-CN">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <meta name="robots" content="noindex" />
+        <title>${title}</title>
+        <style>
+          ${raw(STYLE)}
+        </style>
+      </head>
+      <body>
+        <header>
+          <h1>certmark · 市场监管 Supervision</h1>
+          ${signedIn ? html`<a href="/supervisor?logout=1">Sign out</a>` : ''}
+        </header>
+        <main>${body}</main>
+      </body>
+    </html>`;
+}
+
+function signInPage(message: string): Html {
+  return layout(
+    'certmark supervision — sign in',
+    html`<p>${message}</p>
+      <form method="get" action="/supervisor" class="filters">
+        <label
+          >Supervisor API key
+          <input type="password" name="key" autocomplete="off" required size="50"
+        /></label>
+        <button type="submit">Sign in</button>
+      </form>`,
+    false,
+  );
+}
+
+const SECURITY_HEADERS: Record<string, string> = {
+  'cache-control': 'no-store',
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'content-security-policy':
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+};
+
+function setSecurityHeaders(c: Context): void {
+  for (const [name, value] of Object.entries(SECURITY_HEADERS)) c.header(name, value);
+}
+
+function isHttps(c: Context): boolean {
+  return new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
+}
+
+interface PageFilters {
+  status: AlertStatus | undefined;
+  reason: string | undefined;
+  issuer: string | undefined;
+}
+
+/** Filters from the query string; anything unknown is ignored rather than refused on a page. */
+function filtersOf(c: Context): PageFilters & { statusChoice: string } {
+  const status = c.req.query('status');
+  const reason = c.req.query('reason');
+  const issuer = c.req.query('issuer');
+  const statusChoice = status === 'resolved' || status === 'all' ? status : 'open';
+  return {
+    statusChoice,
+    status: statusChoice === 'all' ? undefined : (statusChoice as AlertStatus),
+    reason: reason && alertReasons.includes(reason) ? reason : undefined,
+    issuer:
+      issuer && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(issuer)
+        ? issuer.toLowerCase()
+        : undefined,
+  };
+}
+
+function option(value: string, label: string, selected: boolean): Html {
+  return selected
+    ? html`<option value="${value}" selected>${label}</option>`
+    : html`<option value="${value}">${label}</option>`;
+}
+
+function regionLabel(region: string): string {
+  const name = provinceNames[region.slice(0, 2)];
+  return name ? `${region} ${name}` : region;
+}
+
+/** An instant as supervisors read it: China Standard Time (UTC+8), to the second. */
+function chinaTime(iso: string | Date): string {
+  const date = typeof iso === 'string' ? new Date(iso) : iso;
+  return `${new Date(date.getTime() + 8 * 3_600_000).toISOString().slice(0, 19).replace('T', ' ')} CST`;
+}
+
+function json(value: unknown): string {
+  return JSON.stringify(value, null, 1);
+}
+
+export function supervisorPage(deps: SupervisorPageDeps) {
+  const page = new Hono<AppEnv>();
+
+  page.get('/supervisor', async function supervisorPageHandler(c) {
+    setSecurityHeaders(c);
+
+    if (c.req.query('logout') !== undefined) {
+      deleteCookie(c, SUPERVISOR_COOKIE, { path: '/supervisor' });
+      return c.html(signInPage('Signed out.'), 200);
+    }
+
+    const queryKey = c.req.query('key');
+    if (queryKey !== undefined) {
+      const principal = await findPrincipalByKey(deps.db, queryKey);
+      if (!principal) return c.html(signInPage('Unknown or revoked API key.'), 401);
+      if (principal.role !== 'supervisor')
+        return c.html(signInPage('This page is for supervisor keys.'), 403);
+      setCookie(c, SUPERVISOR_COOKIE, queryKey, {
+        httpOnly: true,
+        sameSite: 'Strict',
+        secure: isHttps(c),
+        path: '/supervisor',
+        maxAge: SESSION_SECONDS,
+      });
+      // Drop the key from the address bar and history; keep the filters.
+      const params = new URL(c.req.url).searchParams;
+      params.delete('key');
+      const rest = params.toString();
+      return c.redirect(`/supervisor${rest ? `?${rest}` : ''}`, 303);
+    }
+
+    let principal: Principal | null = c.get('principal');
+    if (!principal) {
+      const cookieKey = getCookie(c, SUPERVISOR_COOKIE);
+      if (cookieKey) {
+        principal = await findPrincipalByKey(deps.db, cookieKey);
+        if (!principal) deleteCookie(c, SUPERVISOR_COOKIE, { path: '/supervisor' });
+      }
+    }
+    if (!principal) return c.html(signInPage('Sign in with a supervisor API key.'), 401);
+    if (principal.role !== 'supervisor')
+      return c.html(signInPage('This page is for supervisor keys.'), 403);
+
+    return c.html(await renderDashboard(deps, filtersOf(c)), 200);
+  });
+
+  return page;
+}
+
+async function renderDashboard(
+  deps: SupervisorPageDeps,
+  filters: PageFilters & { statusChoice: string },
+): Promise<Html> {
+  const [list, summary, issuers] = await Promise.all([
+    deps.alerts.listAlerts({ ...filters, page: 1, pageSize: PAGE_ALERTS }),
+    deps.alerts.summary(filters),
+    deps.issuers.listIssuers(),
+  ]);
+  const ids = list.items.map((a) => a.id);
+  const [reports, history] = await Promise.all([
+    reportsOfAlerts(deps.db, ids),
+    auditEntriesForSubjects(deps.db, 'alert', ids),
+  ]);
+  const issuerNames = new Map(issuers.map((i) => [i.id, i.name]));
+
+  const filterForm = html`<form
+      method="get"
+      action="/supervisor"
+      class="filters"
+      aria-label="Filters"
+    >
+      <label
+        >Status
+        <select name="status">
+          ${option('open', 'Open', filters.statusChoice === 'open')}
+          ${option('resolved', 'Resolved', filters.statusChoice === 'resolved')}
+          ${option('all', 'All', filters.statusChoice === 'all')}
+        </select></label
+      >
+      <label
+        >Reason
+        <select name="reason">
+          ${option('', 'Any reason', !filters.reason)}
+          ${alertReasons.map((r) => option(r, r, filters.reason === r))}
+        </select></label
+      >
+      <label
+        >Issuer
+        <select name="issuer">
+          ${option('', 'Any issuer', !filters.issuer)}
+          ${issuers.map((i) => option(i.id, i.name, filters.issuer === i.id))}
+        </select></label
+      >
+      <button type="submit">Filter</button>
+    </form>
+    <p class="muted">
+      ${list.total}
+      alert(s)${list.total > list.items.length ? `, the ${list.items.length} most severe and recent shown` : ''}.
+    </p>`;
+
+  const sections = alertSeverities.map((severity) => {
+    const items = list.items.filter((a) => a.severity === severity);
+    return html`<section
+      class="severity ${severity}"
+      id="severity-${severity}"
+      data-severity="${severity}"
+    >
+      <h2>${severityLabels[severity]} <span class="muted">(${items.length})</span></h2>
+      ${
+        items.length === 0
+          ? html`<p class="muted">None.</p>`
+          : html`<table>
+              <thead>
+                <tr>
+                  <th>Reason</th>
+                  <th>Subject</th>
+                  <th class="num">Count</th>
+                  <th>First seen</th>
+                  <th>Last seen</th>
+                  <th>Regions</th>
+                  <th>Issuer</th>
+                  <th>Status</th>
+                </tr>
+              </thead>
+              <tbody>
+                ${items.map((a) =>
+                  alertRows(
+                    a,
+                    issuerNames,
+                    reports.filter((r) => r.alertId === a.id),
+                    history.filter((h) => h.subjectId === a.id),
+                  ),
+                )}
+              </tbody>
+            </table>`
+      }
+    </section>`;
+  });
+
+  return layout(
+    'certmark supervision',
+    html`${filterForm}${sections}
+      <h2>By region and reason 按地区和原因</h2>
+      ${summaryTable(summary)}`,
+    true,
+  );
+}
+
+function alertRows(
+  a: AlertView,
+  issuerNames: Map<string, string>,
+  reports: Awaited<ReturnType<typeof reportsOfAlerts>>,
+  history: Awaited<ReturnType<typeof auditEntriesForSubjects>>,
+): Html {
+  const issuer = a.issuerId ? (issuerNames.get(a.issuerId) ?? a.issuerId) : '—';
+  return html`<tr class="alert" data-alert-id="${a.id}" data-reason="${a.reason}">
+      <td><strong>${a.reason}</strong></td>
+      <td><span class="muted">${a.subjectType}</span> <code>${a.subject}</code></td>
+      <td class="num">${a.count}</td>
+      <td class="time">${chinaTime(a.firstSeen)}</td>
+      <td class="time">${chinaTime(a.lastSeen)}</td>
+      <td>${a.regions.length ? a.regions.map(regionLabel).join(', ') : '—'}</td>
+      <td>${issuer}</td>
+      <td class="status-${a.status}">${a.status}</td>
+    </tr>
+    <tr>
+      <td colspan="8">
+        <details>
+          <summary>Details and history</summary>
+          <dl>
+            <dt>Alert id</dt>
+            <dd><code>${a.id}</code></dd>
+            <dt>Certificate</dt>
+            <dd>${a.certificateId ? html`<code>${a.certificateId}</code>` : '—'}</dd>
+            <dt>Raised by</dt>
+            <dd>${a.raisedBy.channel} · verdict ${a.raisedBy.verdict}</dd>
+            <dt>Findings</dt>
+            <dd>
+              ${a.raisedBy.reasons.map((r) => html`<div><strong>${r.code}</strong> ${r.message}</div>`)}
+            </dd>
+            <dt>Context</dt>
+            <dd>${a.raisedBy.context ? html`<pre>${json(a.raisedBy.context)}</pre>` : '—'}</dd>
+            ${
+              a.lastSeenBy
+                ? html`<dt>Latest repeat</dt>
+                    <dd>
+                      ${a.lastSeenBy.channel}${a.lastSeenBy.context ? html`<pre>${json(a.lastSeenBy.context)}</pre>` : ''}
+                    </dd>`
+                : ''
+            }
+            ${
+              a.resolution
+                ? html`<dt>Resolved</dt>
+                    <dd>${chinaTime(a.resolution.at)}: ${a.resolution.note}</dd>`
+                : ''
+            }
+            ${
+              reports.length
+                ? html`<dt>Reports</dt>
+                    <dd>
+                      ${reports.map(
+                        (r) =>
+                          html`<div>
+                            ${chinaTime(r.createdAt)} ${r.region ? regionLabel(r.region) : ''}:
+                            ${r.description}${r.contact ? html` <span class="muted">(contact: ${r.contact})</span>` : ''}
+                          </div>`,
+                      )}
+                    </dd>`
+                : ''
+            }
+            <dt>Audit history</dt>
+            <dd>
+              ${
+                history.length
+                  ? history.map(
+                      (h) =>
+                        html`<div>
+                          #${h.seq} ${chinaTime(h.at)} <strong>${h.action}</strong> by
+                          ${h.actorRole ?? '—'}
+                        </div>`,
+                    )
+                  : '—'
+              }
+            </dd>
+          </dl>
+        </details>
+      </td>
+    </tr>`;
+}
+
+function summaryTable(rows: AlertSummaryRow[]): Html {
+  if (rows.length === 0) return html`<p class="muted">No alerts.</p>`;
+  const reasons = [...new Set(rows.map((r) => r.reason))].sort();
+  const provinces = [...new Set(rows.map((r) => r.province ?? ''))].sort((a, b) =>
+    a === '' ? 1 : b === '' ? -1 : a < b ? -1 : 1,
+  );
+  const cell = (province: string, reason: string) =>
+    rows.find((r) => (r.province ?? '') === province && r.reason === reason);
+  return html`<table id="summary">
+      <thead>
+        <tr>
+          <th>Region</th>
+          ${reasons.map((r) => html`<th class="num">${r}</th>`)}
+          <th class="num">Alerts</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${provinces.map((p) => {
+          const total = rows
+            .filter((r) => (r.province ?? '') === p)
+            .reduce((n, r) => n + r.alerts, 0);
+          return html`<tr>
+            <td>${p ? `${p} ${provinceNames[p] ?? ''}` : 'Unknown region'}</td>
+            ${reasons.map((reason) => {
+              const found = cell(p, reason);
+              return html`<td class="num">
+                ${found ? html`${found.alerts} <span class="muted" title="findings">(${found.findings})</span>` : ''}
+              </td>`;
+            })}
+            <td class="num">${total}</td>
+          </tr>`;
+        })}
+      </tbody>
+    </table>
+    <p class="muted">
+      Cells: alerts (findings). An alert seen in several provinces counts in each.
+    </p>`;
+}

@@ -1,0 +1,573 @@
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixedClock } from '../../src/clock';
+import { openDatabase } from '../../src/db/client';
+import { drawCommitment, recomputeDraw } from '../../src/inspections/draw';
+import { organizationCodeCheckCharacter, usccCheckCharacter } from '../../src/shared/identifiers';
+import { AlertsService } from '../../src/supervision/alerts.service';
+import { cloneAlertState, clearedCloneAt } from '../../src/supervision/alerts.queries';
+import type { AlertSignal } from '../../src/supervision/alert-sink';
+import { client, createTestContext, TEST_NOW, type Client, type TestContext } from '../helpers';
+import {
+  createIssuer,
+  createRoleKey,
+  issueCertificate,
+  USCC,
+  type IssuerFixture,
+} from '../fixtures';
+
+/** A valid USCC registered in `region` (GB 32100 and GB 11714 checks computed). */
+function usccIn(region: string, org8: string): string {
+  const org9 = org8 + organizationCodeCheckCharacter(org8);
+  const first17 = `91${region}${org9}`;
+  return first17 + usccCheckCharacter(first17);
+}
+
+const at = new Date(TEST_NOW);
+
+function signal(overrides: Partial<AlertSignal> = {}): AlertSignal {
+  return {
+    subjectType: 'mark',
+    subject: '1234567890123456',
+    verdict: 'forged',
+    reasons: [{ code: 'BAD_SIGNATURE', message: 'the signature does not verify' }],
+    channel: 'verify.mark',
+    at,
+    ...overrides,
+  };
+}
+
+describe('supervision', () => {
+  let ctx: TestContext;
+  let api: Client;
+  let supervisor: string;
+  let customs: string;
+  let issuer: IssuerFixture;
+  let otherIssuer: IssuerFixture;
+
+  beforeAll(async () => {
+    ctx = await createTestContext();
+    api = client(ctx.app);
+    supervisor = await createRoleKey(ctx, 'supervisor');
+    customs = await createRoleKey(ctx, 'customs');
+    issuer = await createIssuer(ctx);
+    otherIssuer = await createIssuer(ctx, { name: 'Fujian Inspection Certification Co.' });
+  });
+  afterAll(async () => ctx.close());
+
+  describe('alerts', () => {
+    it('raises one alert per alerting reason and counts repeats with distinct regions', async () => {
+      const subject = '1111222233334444';
+      await ctx.services.alerts.raise(
+        signal({
+          subject,
+          verdict: 'misused',
+          reasons: [
+            { code: 'OUT_OF_SCOPE', message: 'model not covered' },
+            { code: 'EXPIRED', message: 'expired' }, // invalid: no alert
+            { code: 'SUSPECTED_CLONE', message: 'scanned in 3 provinces' },
+          ],
+          region: '350100',
+          issuerId: issuer.id,
+          context: { model: 'Z-9' },
+        }),
+      );
+      await ctx.services.alerts.raise(
+        signal({
+          subject,
+          verdict: 'suspicious',
+          reasons: [{ code: 'SUSPECTED_CLONE', message: 'again' }],
+          region: '110000',
+        }),
+      );
+      await ctx.services.alerts.raise(
+        signal({
+          subject,
+          verdict: 'suspicious',
+          reasons: [{ code: 'SUSPECTED_CLONE', message: 'again' }],
+          region: '350100',
+        }),
+      );
+      // authentic and invalid answers raise nothing
+      await ctx.services.alerts.raise(
+        signal({ subject, verdict: 'invalid', reasons: [{ code: 'REVOKED', message: 'revoked' }] }),
+      );
+
+      const res = await api.get(`/v1/alerts?issuer=${issuer.id}`, supervisor);
+      expect(res.status).toBe(200);
+      const mine = res.body.items.filter((a: any) => a.subject === subject);
+      expect(mine.map((a: any) => a.reason).sort()).toEqual(['OUT_OF_SCOPE', 'SUSPECTED_CLONE']);
+      const clone = mine.find((a: any) => a.reason === 'SUSPECTED_CLONE');
+      expect(clone).toMatchObject({
+        count: 3,
+        status: 'open',
+        severity: 'suspicious',
+        regions: ['110000', '350100'],
+        subjectType: 'mark',
+      });
+      expect(clone.raisedBy).toMatchObject({
+        channel: 'verify.mark',
+        verdict: 'misused',
+        context: { model: 'Z-9' },
+      });
+      expect(clone.lastSeenBy.channel).toBe('verify.mark');
+      // forged/misused listed before suspicious
+      const severities = res.body.items.map((a: any) => a.severity);
+      expect(severities.indexOf('misused')).toBeLessThan(severities.indexOf('suspicious'));
+    });
+
+    it('collapses concurrent raises from two service instances into one open alert', async () => {
+      const second = await openDatabase({
+        databaseUrl: ctx.databaseUrl,
+        dataDir: '',
+        maxConnections: 5,
+      });
+      try {
+        const a = ctx.services.alerts;
+        const b = new AlertsService(second.db, fixedClock(TEST_NOW));
+        const s = signal({ subject: 'concurrent-subject', subjectType: 'code' });
+        await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).raise(s)));
+        const list = await api.get('/v1/alerts?reason=BAD_SIGNATURE&pageSize=100', supervisor);
+        const mine = list.body.items.filter((x: any) => x.subject === 'concurrent-subject');
+        expect(mine).toHaveLength(1);
+        expect(mine[0].count).toBe(20);
+        // opening is audited once, repeats are not
+        const audit = await api.get(`/v1/audit?subject=${mine[0].id}`, supervisor);
+        expect(audit.body.items.map((e: any) => e.action)).toEqual(['alert.open']);
+      } finally {
+        await second.close();
+      }
+    });
+
+    it('verification of a forged credential raises an alert', async () => {
+      const verify = await api.post('/v1/verify/certificate', { credential: 'not-a-credential' });
+      expect(verify.status).toBe(200);
+      expect(verify.body.verdict).toBe('forged');
+      const list = await api.get('/v1/alerts?reason=MALFORMED', supervisor);
+      expect(list.body.total).toBeGreaterThanOrEqual(1);
+      expect(list.body.items[0]).toMatchObject({
+        subjectType: 'credential',
+        subject: createHash('sha256').update('not-a-credential').digest('hex'),
+        severity: 'forged',
+      });
+    });
+
+    it('filters by status, reason, issuer and since, and paginates', async () => {
+      const page1 = await api.get('/v1/alerts?status=open&pageSize=1&page=1', supervisor);
+      const page2 = await api.get('/v1/alerts?status=open&pageSize=1&page=2', supervisor);
+      expect(page1.body).toMatchObject({ page: 1, pageSize: 1 });
+      expect(page1.body.total).toBeGreaterThanOrEqual(3);
+      expect(page1.body.items[0].id).not.toBe(page2.body.items[0].id);
+      expect(page1.body.items[0].severity).toBe('forged');
+      const future = await api.get('/v1/alerts?since=2030-01-01', supervisor);
+      expect(future.body.total).toBe(0);
+      const past = await api.get('/v1/alerts?since=2026-11-24T00:00:00Z', supervisor);
+      expect(past.body.total).toBe(page1.body.total);
+      const none = await api.get(`/v1/alerts?issuer=${otherIssuer.id}`, supervisor);
+      expect(none.body.total).toBe(0);
+    });
+
+    it('shows one alert, resolves it with an audit entry, and refuses to resolve it twice', async () => {
+      const serial = '5555666677778888';
+      await ctx.services.alerts.raise(
+        signal({
+          subject: serial,
+          verdict: 'suspicious',
+          reasons: [{ code: 'SUSPECTED_CLONE', message: 'x' }],
+        }),
+      );
+      expect(await cloneAlertState(ctx.handle.db, serial)).toEqual({ open: true, clearedAt: null });
+      const [alert] = (
+        await api.get('/v1/alerts?reason=SUSPECTED_CLONE&status=open&pageSize=100', supervisor)
+      ).body.items.filter((a: any) => a.subject === serial);
+      const one = await api.get(`/v1/alerts/${alert.id}`, supervisor);
+      expect(one.status).toBe(200);
+      expect(one.body).toMatchObject({ id: alert.id, reports: [] });
+
+      ctx.clock.advance(60_000);
+      // Resolving a suspected clone clears the mark's flag through the marks feature.
+      const cleared: unknown[][] = [];
+      ctx.services.alerts.setCloneClearer({
+        clearSuspectedClone: async (...args) => (cleared.push(args), true),
+      });
+      const resolved = await api.post(
+        `/v1/alerts/${alert.id}/resolve`,
+        { note: 'checked on site: genuine, reseller scans' },
+        supervisor,
+      );
+      ctx.services.alerts.setCloneClearer(ctx.services.marks);
+      expect(resolved.status).toBe(200);
+      expect(cleared).toEqual([
+        [serial, ctx.clock.now(), { keyId: expect.any(String), role: 'supervisor' }],
+      ]);
+      expect(resolved.body).toMatchObject({
+        status: 'resolved',
+        resolution: { note: 'checked on site: genuine, reseller scans' },
+      });
+      expect(await cloneAlertState(ctx.handle.db, serial)).toEqual({
+        open: false,
+        clearedAt: new Date(resolved.body.resolution.at),
+      });
+      expect(await clearedCloneAt(ctx.handle.db, serial)).toEqual(
+        new Date(resolved.body.resolution.at),
+      );
+
+      const again = await api.post(`/v1/alerts/${alert.id}/resolve`, { note: 'again' }, supervisor);
+      expect(again.status).toBe(409);
+      expect(again.headers.get('content-type')).toContain('application/problem+json');
+      expect(again.body.code).toBe('alert_already_resolved');
+
+      const audit = await api.get(`/v1/audit?subject=${alert.id}`, supervisor);
+      expect(audit.body.items.map((e: any) => e.action)).toEqual(['alert.resolve', 'alert.open']);
+      expect(audit.body.items[0].change).toMatchObject({
+        note: 'checked on site: genuine, reseller scans',
+      });
+
+      // A new finding after the resolution opens a new alert.
+      await ctx.services.alerts.raise(
+        signal({
+          subject: serial,
+          verdict: 'suspicious',
+          reasons: [{ code: 'SUSPECTED_CLONE', message: 'y' }],
+        }),
+      );
+      expect((await cloneAlertState(ctx.handle.db, serial)).open).toBe(true);
+      ctx.clock.set(TEST_NOW);
+    });
+
+    it('answers 404 and 400 as problem+json', async () => {
+      expect(
+        (await api.get('/v1/alerts/00000000-0000-4000-8000-000000000000', supervisor)).status,
+      ).toBe(404);
+      expect(
+        (
+          await api.post(
+            '/v1/alerts/00000000-0000-4000-8000-000000000000/resolve',
+            { note: 'x' },
+            supervisor,
+          )
+        ).status,
+      ).toBe(404);
+      const badId = await api.get('/v1/alerts/not-a-uuid', supervisor);
+      expect(badId.status).toBe(400);
+      expect(badId.body.code).toBe('validation_failed');
+      for (const query of [
+        'status=closed',
+        'reason=EXPIRED',
+        'issuer=x',
+        'since=yesterday',
+        'page=0',
+        'pageSize=1000',
+      ]) {
+        const res = await api.get(`/v1/alerts?${query}`, supervisor);
+        expect(res.status, query).toBe(400);
+      }
+      const list = await api.get('/v1/alerts?pageSize=1', supervisor);
+      const id = list.body.items[0].id;
+      for (const body of [{}, { note: '' }, { note: 'x'.repeat(2001) }, { note: 'ok', extra: 1 }]) {
+        expect((await api.post(`/v1/alerts/${id}/resolve`, body, supervisor)).status).toBe(400);
+      }
+      expect((await api.post(`/v1/alerts/${id}/resolve`, '{not json', supervisor)).status).toBe(
+        400,
+      );
+    });
+
+    it('is for supervisors only', async () => {
+      const id = '00000000-0000-4000-8000-000000000000';
+      for (const [method, path] of [
+        ['GET', '/v1/alerts'],
+        ['GET', `/v1/alerts/${id}`],
+        ['POST', `/v1/alerts/${id}/resolve`],
+        ['GET', '/v1/audit'],
+        ['POST', '/v1/inspections/draws'],
+      ] as const) {
+        const body = method === 'POST' ? {} : undefined;
+        expect((await api.call(method, path, { body })).status, `${method} ${path} anonymous`).toBe(
+          401,
+        );
+        for (const key of [ctx.adminKey, issuer.key, customs]) {
+          expect((await api.call(method, path, { key, body })).status, `${method} ${path}`).toBe(
+            403,
+          );
+        }
+        expect((await api.call(method, path, { key: 'cm_unknown', body })).status).toBe(401);
+      }
+    });
+  });
+
+  describe('reports', () => {
+    it('files a report against a registered certificate and counts reports on one alert', async () => {
+      const certificate = await issueCertificate(api, issuer.key);
+      const first = await api.post('/v1/reports', {
+        certificateNumber: certificate.number,
+        description: '包装上的证书号查不到对应产品',
+        region: '350100',
+        contact: 'buyer@example.com',
+      });
+      expect(first.status).toBe(201);
+      expect(first.body).toEqual({ id: expect.any(String), alertId: expect.any(String) });
+      const second = await api.post('/v1/reports', {
+        certificateNumber: certificate.number,
+        description: 'same again',
+        region: '440300',
+      });
+      expect(second.body.alertId).toBe(first.body.alertId);
+
+      const alert = await api.get(`/v1/alerts/${first.body.alertId}`, supervisor);
+      expect(alert.body).toMatchObject({
+        subjectType: 'certificate',
+        subject: certificate.id,
+        reason: 'REPORTED',
+        severity: 'suspicious',
+        count: 2,
+        regions: ['350100', '440300'],
+        issuerId: issuer.id,
+        certificateId: certificate.id,
+      });
+      expect(alert.body.reports.map((r: any) => r.description)).toEqual([
+        '包装上的证书号查不到对应产品',
+        'same again',
+      ]);
+      expect(alert.body.reports[0].contact).toBe('buyer@example.com');
+
+      const audit = await api.get(`/v1/audit?subject=${first.body.id}`, supervisor);
+      expect(audit.body.items[0]).toMatchObject({
+        action: 'report.create',
+        subjectType: 'report',
+        actorRole: 'system',
+      });
+      expect(JSON.stringify(audit.body.items[0].change)).not.toContain('buyer@example.com');
+    });
+
+    it('files a report naming a mark serial against the mark, and an unknown code against itself', async () => {
+      const serial = '1234567890123456'.slice(0, 14);
+      // a serial with valid ISO 7064 MOD 97-10 check digits
+      const { serialCheckDigits } = await import('../../src/crypto/serial');
+      const full = serial + serialCheckDigits(serial);
+      const byMark = await api.post('/v1/reports', {
+        code: full,
+        description: 'label looks photocopied',
+      });
+      expect(byMark.status).toBe(201);
+      expect((await api.get(`/v1/alerts/${byMark.body.alertId}`, supervisor)).body).toMatchObject({
+        subjectType: 'mark',
+        subject: full,
+      });
+
+      const unknown = await api.post('/v1/reports', {
+        code: 'https://example.com/whatever',
+        description: 'odd QR code',
+      });
+      expect(unknown.status).toBe(201);
+      expect((await api.get(`/v1/alerts/${unknown.body.alertId}`, supervisor)).body).toMatchObject({
+        subjectType: 'report',
+        subject: unknown.body.id,
+      });
+
+      const unregistered = await api.post('/v1/reports', {
+        certificateNumber: 'NO-SUCH-NUMBER',
+        description: 'fake number',
+      });
+      expect(
+        (await api.get(`/v1/alerts/${unregistered.body.alertId}`, supervisor)).body,
+      ).toMatchObject({ subjectType: 'code', subject: 'number:NO-SUCH-NUMBER' });
+    });
+
+    it('refuses bad reports with field errors and writes nothing', async () => {
+      const before = (
+        await api.get('/v1/alerts?reason=REPORTED&status=open&pageSize=100', supervisor)
+      ).body.total;
+      const cases: [unknown, string][] = [
+        [{ description: 'no subject' }, 'code'],
+        [{ code: 'x', description: '' }, 'description'],
+        [{ code: 'x', description: 'd'.repeat(2001) }, 'description'],
+        [{ code: 'x', description: 'ok', region: '990000' }, 'region'],
+        [{ code: 'x', description: 'ok', region: '3501' }, 'region'],
+        [{ code: 'x', description: 'ok', contact: 'c'.repeat(201) }, 'contact'],
+        [{ code: 'x', description: 'ok', unexpected: true }, '(body)'],
+      ];
+      for (const [body, path] of cases) {
+        const res = await api.post('/v1/reports', body);
+        expect(res.status, JSON.stringify(body)).toBe(400);
+        expect(res.body.code).toBe('validation_failed');
+        expect(res.body.errors.map((e: any) => e.path)).toContain(path);
+      }
+      expect((await api.post('/v1/reports', '[')).status).toBe(400);
+      expect(
+        (await api.get('/v1/alerts?reason=REPORTED&status=open&pageSize=100', supervisor)).body
+          .total,
+      ).toBe(before);
+    });
+  });
+
+  describe('audit log', () => {
+    it('lists entries newest first with changes, filtered by subject and since (supervisor)', async () => {
+      const all = await api.get('/v1/audit?pageSize=5', supervisor);
+      expect(all.status).toBe(200);
+      expect(all.body.total).toBeGreaterThan(5);
+      const seqs = all.body.items.map((e: any) => e.seq);
+      expect(seqs).toEqual([...seqs].sort((a, b) => b - a));
+      expect(all.body.items[0]).toHaveProperty('change');
+      const issuerEntries = await api.get(`/v1/audit?subject=${issuer.id}`, supervisor);
+      expect(issuerEntries.body.items.map((e: any) => e.action)).toContain('issuer.create');
+      expect((await api.get('/v1/audit?since=2031-01-01', supervisor)).body.total).toBe(0);
+      expect((await api.get('/v1/audit?since=nope', supervisor)).status).toBe(400);
+    });
+  });
+
+  describe('random inspection draws', () => {
+    let candidateIds: string[];
+
+    beforeAll(async () => {
+      // Five ORGANIC certificates in Fuzhou (3501xx), two in Shenzhen (440300), one expired.
+      const fuzhou = ['3501000', '3501001', '3501002', '3501003', '3501004'].map((org) =>
+        usccIn('350102', `${org}5`),
+      );
+      candidateIds = [];
+      for (const uscc of fuzhou) {
+        const cert = await issueCertificate(api, issuer.key, {
+          scheme: 'ORGANIC',
+          holder: { name: `Fuzhou Tea Co. ${uscc.slice(-4)}`, uscc },
+          manufacturer: { name: 'Fuzhou Tea', uscc },
+          factories: [{ name: 'Tea garden', uscc }],
+        });
+        candidateIds.push(cert.id);
+      }
+      await issueCertificate(api, issuer.key, { scheme: 'ORGANIC' });
+      await issueCertificate(api, issuer.key, {
+        scheme: 'ORGANIC',
+        holder: { name: 'SZ', uscc: USCC.other },
+      });
+      await issueCertificate(api, issuer.key, {
+        scheme: 'ORGANIC',
+        holder: { name: 'Old', uscc: usccIn('350102', '35019995') },
+        validFrom: '2019-01-01',
+        validUntil: '2020-01-01',
+      });
+      candidateIds.sort();
+    });
+
+    it('commits to the seed, draws reproducibly from the published lists, and publishes the draw', async () => {
+      const res = await api.post(
+        '/v1/inspections/draws',
+        {
+          filter: { scheme: 'ORGANIC', region: '3501' },
+          certificateCount: 3,
+          inspectors: ['王五', '李四', '张三', '赵六'],
+          inspectorCount: 2,
+        },
+        supervisor,
+      );
+      expect(res.status).toBe(201);
+      const draw = res.body;
+      expect(draw).toMatchObject({
+        algorithm: 'certmark-draw/v1',
+        status: 'drawn',
+        candidatesCount: 5,
+        certificateCount: 3,
+        inspectorCount: 2,
+      });
+      expect(draw.candidates).toEqual(candidateIds);
+      expect(draw.inspectors).toEqual(['张三', '李四', '王五', '赵六'].sort());
+      expect(draw.commitment).toBe(drawCommitment(Buffer.from(draw.seed, 'hex')));
+      expect(draw.seed).toMatch(/^[0-9a-f]{64}$/);
+
+      const recomputed = recomputeDraw(draw.seed, draw.candidates, draw.inspectors, 3, 2);
+      expect(draw.selectedCertificates.map((c: any) => c.id)).toEqual(recomputed.certificates);
+      expect(draw.selectedInspectors).toEqual(recomputed.inspectors);
+      expect(new Set(recomputed.certificates).size).toBe(3);
+      for (const c of draw.selectedCertificates) {
+        expect(c.number).toMatch(/^\d+$/);
+        expect(c.holder.name).toMatch(/^Fuzhou Tea Co\./);
+        expect(c.issuer).toEqual({ id: issuer.id, name: 'China Quality Certification Centre' });
+      }
+
+      // Another seed gives another result (for these lists, with overwhelming probability).
+      const otherSeed = createHash('sha256').update(draw.seed).digest('hex');
+      expect(recomputeDraw(otherSeed, draw.candidates, draw.inspectors, 3, 2)).not.toEqual(
+        recomputed,
+      );
+      expect(recomputeDraw(otherSeed, draw.candidates, draw.inspectors, 3, 2)).toEqual(
+        recomputeDraw(otherSeed, draw.candidates, draw.inspectors, 3, 2),
+      );
+
+      // Public: the list and the draw, no key needed.
+      const published = await api.get(`/v1/inspections/draws/${draw.id}`);
+      expect(published.status).toBe(200);
+      expect(published.body).toEqual(draw);
+      const list = await api.get('/v1/inspections/draws');
+      expect(list.body.items[0]).toMatchObject({
+        id: draw.id,
+        candidatesCount: 5,
+        seed: draw.seed,
+      });
+      expect(list.body.items[0].candidates).toBeUndefined();
+
+      // The commitment was audited before the draw.
+      const audit = await api.get(`/v1/audit?subject=${draw.id}`, supervisor);
+      const [drawn, committed] = audit.body.items;
+      expect(committed).toMatchObject({
+        action: 'inspection.commit',
+        change: { commitment: draw.commitment },
+      });
+      expect(drawn).toMatchObject({
+        action: 'inspection.draw',
+        change: { seed: draw.seed, candidatesCount: 5 },
+      });
+      expect(committed.seq).toBeLessThan(drawn.seq);
+    });
+
+    it('draws all candidates when fewer than asked, and none from an empty filter', async () => {
+      const all = await api.post(
+        '/v1/inspections/draws',
+        {
+          filter: { issuerId: issuer.id, region: '350102', scheme: 'ORGANIC' },
+          certificateCount: 50,
+          inspectors: ['A', 'B'],
+          inspectorCount: 2,
+        },
+        supervisor,
+      );
+      expect(all.status).toBe(201);
+      expect([...all.body.selectedCertificates.map((c: any) => c.id)].sort()).toEqual(candidateIds);
+      const none = await api.post(
+        '/v1/inspections/draws',
+        {
+          filter: { issuerId: otherIssuer.id },
+          certificateCount: 5,
+          inspectors: ['A'],
+          inspectorCount: 1,
+        },
+        supervisor,
+      );
+      expect(none.body).toMatchObject({
+        candidatesCount: 0,
+        selectedCertificates: [],
+        selectedInspectors: ['A'],
+      });
+    });
+
+    it('refuses bad draws', async () => {
+      const base = { filter: {}, certificateCount: 1, inspectors: ['A'], inspectorCount: 1 };
+      for (const body of [
+        { ...base, certificateCount: 0 },
+        { ...base, inspectorCount: 2 },
+        { ...base, inspectors: ['A', 'A'], inspectorCount: 2 },
+        { ...base, inspectors: [] },
+        { ...base, filter: { region: '350' } },
+        { ...base, filter: { region: '990100' } },
+        { ...base, filter: { scheme: 'NOPE' } },
+        { ...base, filter: { issuerId: 'x' } },
+        { ...base, extra: 1 },
+      ]) {
+        const res = await api.post('/v1/inspections/draws', body, supervisor);
+        expect(res.status, JSON.stringify(body)).toBe(400);
+        expect(res.headers.get('content-type')).toContain('application/problem+json');
+      }
+      expect(
+        (await api.get('/v1/inspections/draws/00000000-0000-4000-8000-000000000000')).status,
+      ).toBe(404);
+      expect((await api.get('/v1/inspections/draws/nope')).status).toBe(400);
+    });
+  });
+});

@@ -1,0 +1,141 @@
+import fs from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { serve, type ServerType } from '@hono/node-server';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { client, createTestContext, TEST_NOW, type TestContext } from '../helpers';
+import { createIssuer, createRoleKey } from '../fixtures';
+
+/**
+ * The supervisor's page in a real browser (Debian's Chromium driven by playwright-core) against
+ * the app on an ephemeral localhost port. Skipped, saying why, where Chromium is not installed.
+ */
+const CHROMIUM = '/usr/bin/chromium';
+const hasChromium = fs.existsSync(CHROMIUM);
+if (!hasChromium)
+  console.warn(
+    `supervisor page browser test skipped: ${CHROMIUM} not found (apt-get install chromium)`,
+  );
+
+describe.skipIf(!hasChromium)('supervisor page (browser)', () => {
+  let ctx: TestContext;
+  let server: ServerType;
+  let base: string;
+  let browser: Browser;
+  let supervisor: string;
+
+  beforeAll(async () => {
+    ctx = await createTestContext();
+    supervisor = await createRoleKey(ctx, 'supervisor');
+    const issuer = await createIssuer(ctx, { name: 'Fujian <Certification> & Co.' });
+    const at = new Date(TEST_NOW);
+    await ctx.services.alerts.raise({
+      subjectType: 'credential',
+      subject: 'forged-credential-hash',
+      verdict: 'forged',
+      reasons: [{ code: 'BAD_SIGNATURE', message: 'the signature does not verify' }],
+      issuerId: issuer.id,
+      region: '350100',
+      channel: 'verify.certificate',
+      at,
+      context: { presenter: '<script>alert(1)</script>' },
+    });
+    await ctx.services.alerts.raise({
+      subjectType: 'certificate',
+      subject: 'traded-certificate',
+      verdict: 'misused',
+      reasons: [{ code: 'HOLDER_MISMATCH', message: 'the presenter is not the holder' }],
+      region: '440300',
+      channel: 'verify.certificate',
+      at,
+    });
+    await ctx.services.alerts.raise({
+      subjectType: 'mark',
+      subject: '1234567890123456',
+      verdict: 'suspicious',
+      reasons: [{ code: 'SUSPECTED_CLONE', message: 'scanned in 3 provinces within 24 h' }],
+      region: '110000',
+      channel: 'verify.mark',
+      at,
+    });
+    server = await new Promise<ServerType>((resolve) => {
+      const s = serve({ fetch: ctx.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+    });
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise((resolve) => server?.close(resolve));
+    await ctx?.close();
+  });
+
+  it('signs in with ?key= (cookie, key dropped from the URL), groups alerts by severity, filters', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const anonymous = await page.goto(`${base}/supervisor`);
+    expect(anonymous?.status()).toBe(401);
+
+    await page.goto(`${base}/supervisor?key=${encodeURIComponent(supervisor)}`);
+    expect(page.url()).toBe(`${base}/supervisor`);
+    const [cookie] = await page.context().cookies();
+    expect(cookie).toMatchObject({
+      name: 'certmark_supervisor',
+      httpOnly: true,
+      sameSite: 'Strict',
+      path: '/supervisor',
+    });
+
+    const forged = page.locator('section[data-severity="forged"] tr.alert');
+    await expect(forged.count()).resolves.toBe(1);
+    expect(await forged.first().getAttribute('data-reason')).toBe('BAD_SIGNATURE');
+    expect(await forged.first().innerText()).toContain('Fujian <Certification> & Co.');
+    expect(await page.locator('section[data-severity="misused"] tr.alert').count()).toBe(1);
+    expect(await page.locator('section[data-severity="suspicious"] tr.alert').count()).toBe(1);
+    // Severity order on the page: forged, misused, suspicious.
+    expect(
+      await page
+        .locator('section.severity')
+        .evaluateAll((s) => s.map((e) => e.getAttribute('data-severity'))),
+    ).toEqual(['forged', 'misused', 'suspicious']);
+    // Details open; injected context is shown as text, never run.
+    await forged.first().locator('xpath=following-sibling::tr[1]').locator('summary').click();
+    expect(await page.locator('pre', { hasText: '<script>alert(1)</script>' }).count()).toBe(1);
+    expect(await page.locator('#summary').innerText()).toMatch(/35 福建/);
+
+    await page.screenshot({
+      path: path.join('test-output', 'supervisor-page.png'),
+      fullPage: true,
+    });
+
+    await page.selectOption('select[name="reason"]', 'HOLDER_MISMATCH');
+    await Promise.all([
+      page.waitForURL(/reason=HOLDER_MISMATCH/),
+      page.click('button[type="submit"]'),
+    ]);
+    expect(await page.locator('tr.alert').count()).toBe(1);
+    expect(await page.locator('section[data-severity="misused"] tr.alert').count()).toBe(1);
+    expect(await page.locator('section[data-severity="forged"] tr.alert').count()).toBe(0);
+    await page.close();
+  });
+
+  it('accepts a Bearer header and refuses other roles and unknown keys', async () => {
+    const api = client(ctx.app);
+    expect((await api.get('/supervisor', supervisor)).status).toBe(200);
+    expect((await api.get('/supervisor', ctx.adminKey)).status).toBe(403);
+    const wrongRole = await api.get(`/supervisor?key=${encodeURIComponent(ctx.adminKey)}`);
+    expect(wrongRole.status).toBe(403);
+    expect(wrongRole.headers.get('set-cookie')).toBeNull();
+    expect((await api.get('/supervisor?key=cm_nope')).status).toBe(401);
+    const redirect = await api.get(
+      `/supervisor?key=${encodeURIComponent(supervisor)}&reason=SUSPECTED_CLONE`,
+    );
+    expect(redirect.status).toBe(303);
+    expect(redirect.headers.get('location')).toBe('/supervisor?reason=SUSPECTED_CLONE');
+    expect(redirect.headers.get('referrer-policy')).toBe('no-referrer');
+  });
+});
