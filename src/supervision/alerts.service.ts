@@ -5,7 +5,7 @@ import type { Clock } from '../clock';
 import type { Database, Queryable } from '../db/client';
 import type { AlertRow, AlertSeverity, AlertStatus } from '../db/schema/alerts';
 import { AppError, notFound } from '../errors';
-import { reasonClasses } from '../verification/verdict';
+import { reasonClasses, type ReasonCode } from '../verification/verdict';
 import type { AlertSignal, AlertSink } from './alert-sink';
 import * as q from './alerts.queries';
 
@@ -17,6 +17,8 @@ export const alertReasons = [
   ...Object.entries(reasonClasses)
     .filter(([, severity]) => severity !== 'invalid')
     .map(([code]) => code),
+  // Raised only by customs, for an attempt to import more than an exemption still covers.
+  'QUANTITY_EXHAUSTED',
   REPORTED,
 ] as string[] as [string, ...string[]];
 
@@ -193,6 +195,16 @@ export async function auditOpenedAlerts(
  * Alerts for supervisors (SPEC "Supervision"): every forged, misused and suspicious finding is
  * kept as one open alert per subject and reason, counting repeats, until a supervisor resolves it.
  */
+/**
+ * How serious a finding is for supervisors. At the border an attempt to import more than an
+ * exemption still covers is an attempt to misuse it (issue: over-quantity attempts reach
+ * supervisors), although for the verifier the certificate is merely exhausted.
+ */
+function alertSeverityOf(code: ReasonCode, channel: string): string {
+  if (code === 'QUANTITY_EXHAUSTED' && channel === 'customs.consume') return 'misused';
+  return reasonClasses[code];
+}
+
 export class AlertsService implements AlertSink {
   #cloneClearer: CloneClearer | undefined;
 
@@ -211,9 +223,13 @@ export class AlertsService implements AlertSink {
   }
 
   /** AlertSink: one alert per reason of the signal whose class is forged, misused or suspicious. */
+  /**
+   * Raises one open alert per alerting reason (forged, misused, suspicious findings), counting
+   * repeats.
+   */
   async raise(signal: AlertSignal): Promise<void> {
     const alerting = signal.reasons.filter((r) => {
-      const severity = reasonClasses[r.code];
+      const severity = alertSeverityOf(r.code, signal.channel);
       return severity === 'forged' || severity === 'misused' || severity === 'suspicious';
     });
     if (alerting.length === 0) return;
@@ -226,7 +242,7 @@ export class AlertsService implements AlertSink {
           subjectType: signal.subjectType,
           subject: signal.subject,
           reason: code,
-          severity: reasonClasses[code] as AlertSeverity,
+          severity: alertSeverityOf(code, signal.channel) as AlertSeverity,
           at: signal.at,
           region: signal.region,
           issuerId: signal.issuerId,

@@ -643,6 +643,26 @@ describe('customs: CCC exemptions', () => {
         },
       });
     });
+
+    it('with the service as wired, an over-quantity attempt reaches supervisors as misuse', async () => {
+      const wired = client(ctx.app);
+      const exemption = await issueExemption();
+      const body = declaration(exemption, { quantity: 10_000 });
+      const res = await wired.post('/v1/customs/exemptions/consume', body, customs.key);
+      expect(res.body.verdict).toBe('invalid');
+      const list = await wired.get(
+        '/v1/alerts?reason=QUANTITY_EXHAUSTED&pageSize=100',
+        supervisorKey,
+      );
+      const alert = list.body.items.find(
+        (a: { certificateId: string }) => a.certificateId === exemption.id,
+      );
+      expect(alert).toMatchObject({
+        reason: 'QUANTITY_EXHAUSTED',
+        severity: 'misused',
+        status: 'open',
+      });
+    });
   });
 
   it('is described in the OpenAPI document', async () => {
