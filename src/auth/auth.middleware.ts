@@ -22,6 +22,22 @@ export async function findPrincipalByKey(db: Database, key: string): Promise<Pri
   return { keyId: row.id, role: row.role, issuerId: row.issuerId };
 }
 
+/** The principal of an API key by its id, if the key is still active. */
+export async function findPrincipalById(db: Database, id: string): Promise<Principal | null> {
+  const [row] = await db
+    .select({
+      id: apiKeys.id,
+      role: apiKeys.role,
+      issuerId: apiKeys.issuerId,
+      revokedAt: apiKeys.revokedAt,
+    })
+    .from(apiKeys)
+    .where(eq(apiKeys.id, id))
+    .limit(1);
+  if (!row || row.revokedAt) return null;
+  return { keyId: row.id, role: row.role, issuerId: row.issuerId };
+}
+
 /**
  * Resolves `Authorization: Bearer <key>` into the request's principal. A request without the
  * header stays anonymous; a header with an unknown or revoked key is refused at once (401), so a

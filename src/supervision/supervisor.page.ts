@@ -3,7 +3,9 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { html, raw } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import { auditEntriesForSubjects } from '../audit/audit-log.queries';
-import { findPrincipalByKey } from '../auth/auth.middleware';
+import { findPrincipalById, findPrincipalByKey } from '../auth/auth.middleware';
+import { signSession, verifySession } from '../auth/session';
+import type { Clock } from '../clock';
 import type { Principal } from '../auth/principal';
 import type { Database } from '../db/client';
 import { alertSeverities, type AlertSeverity, type AlertStatus } from '../db/schema/alerts';
@@ -16,10 +18,10 @@ import { alertReasons, type AlertsService, type AlertView } from './alerts.servi
  * The supervisor's page (GET /supervisor): open alerts by severity, with filters, each alert's
  * details and history, and a summary by region and reason. Server-rendered, read-only, no script.
  *
- * Authentication: `Authorization: Bearer <supervisor key>`, or `?key=<supervisor key>` once, which
- * is exchanged for an HttpOnly, SameSite=Strict cookie scoped to /supervisor and answered with a
- * redirect that drops the key from the address bar (and from any Referer). The request log only
- * ever records the path.
+ * Authentication: `Authorization: Bearer <supervisor key>`, or the sign-in form, which POSTs the
+ * key once to /supervisor/session and gets an HttpOnly, SameSite=Strict cookie scoped to
+ * /supervisor. The cookie holds a signed, expiring session naming the key by its id — never the key
+ * itself — and the key is checked on every request, so revoking it ends the session.
  */
 export const SUPERVISOR_COOKIE = 'certmark_supervisor';
 const SESSION_SECONDS = 8 * 3600;
@@ -30,6 +32,9 @@ export interface SupervisorPageDeps {
   db: Database;
   alerts: AlertsService;
   issuers: IssuersService;
+  clock: Clock;
+  /** HMAC key for session cookies (see src/auth/session.ts). */
+  sessionSecret: Uint8Array;
 }
 
 const severityLabels: Record<AlertSeverity, string> = {
@@ -132,7 +137,7 @@ function signInPage(message: string): Html {
   return layout(
     'certmark supervision — sign in',
     html`<p>${message}</p>
-      <form method="get" action="/supervisor" class="filters">
+      <form method="post" action="/supervisor/session" class="filters">
         <label
           >Supervisor API key
           <input type="password" name="key" autocomplete="off" required size="50"
@@ -215,39 +220,42 @@ export function supervisorPage(deps: SupervisorPageDeps) {
       return c.html(signInPage('Signed out.'), 200);
     }
 
-    const queryKey = c.req.query('key');
-    if (queryKey !== undefined) {
-      const principal = await findPrincipalByKey(deps.db, queryKey);
-      if (!principal) return c.html(signInPage('Unknown or revoked API key.'), 401);
-      if (principal.role !== 'supervisor')
-        return c.html(signInPage('This page is for supervisor keys.'), 403);
-      setCookie(c, SUPERVISOR_COOKIE, queryKey, {
-        httpOnly: true,
-        sameSite: 'Strict',
-        secure: isHttps(c),
-        path: '/supervisor',
-        maxAge: SESSION_SECONDS,
-      });
-      // Drop the key from the address bar and history; keep the filters.
-      const params = new URL(c.req.url).searchParams;
-      params.delete('key');
-      const rest = params.toString();
-      return c.redirect(`/supervisor${rest ? `?${rest}` : ''}`, 303);
-    }
-
     let principal: Principal | null = c.get('principal');
     if (!principal) {
-      const cookieKey = getCookie(c, SUPERVISOR_COOKIE);
-      if (cookieKey) {
-        principal = await findPrincipalByKey(deps.db, cookieKey);
-        if (!principal) deleteCookie(c, SUPERVISOR_COOKIE, { path: '/supervisor' });
-      }
+      const token = getCookie(c, SUPERVISOR_COOKIE);
+      const session = token ? verifySession(deps.sessionSecret, token, deps.clock.now()) : null;
+      if (session) principal = await findPrincipalById(deps.db, session.keyId);
+      if (token && !principal) deleteCookie(c, SUPERVISOR_COOKIE, { path: '/supervisor' });
     }
     if (!principal) return c.html(signInPage('Sign in with a supervisor API key.'), 401);
     if (principal.role !== 'supervisor')
       return c.html(signInPage('This page is for supervisor keys.'), 403);
 
     return c.html(await renderDashboard(deps, filtersOf(c)), 200);
+  });
+
+  page.post('/supervisor/session', async function signIn(c) {
+    setSecurityHeaders(c);
+    const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+    const key = typeof form.key === 'string' ? form.key.trim() : '';
+    const principal = key ? await findPrincipalByKey(deps.db, key) : null;
+    if (!principal) return c.html(signInPage('Unknown or revoked API key.'), 401);
+    if (principal.role !== 'supervisor')
+      return c.html(signInPage('This page is for supervisor keys.'), 403);
+    const expiresAt = Math.floor(deps.clock.now().getTime() / 1000) + SESSION_SECONDS;
+    setCookie(
+      c,
+      SUPERVISOR_COOKIE,
+      signSession(deps.sessionSecret, { keyId: principal.keyId, expiresAt }),
+      {
+        httpOnly: true,
+        sameSite: 'Strict',
+        secure: isHttps(c),
+        path: '/supervisor',
+        maxAge: SESSION_SECONDS,
+      },
+    );
+    return c.redirect('/supervisor', 303);
   });
 
   return page;

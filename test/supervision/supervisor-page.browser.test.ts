@@ -75,12 +75,13 @@ describe.skipIf(!hasChromium)('supervisor page (browser)', () => {
     await ctx?.close();
   });
 
-  it('signs in with ?key= (cookie, key dropped from the URL), groups alerts by severity, filters', async () => {
+  it('signs in with the form (a signed session cookie, never the key), groups alerts by severity, filters', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const anonymous = await page.goto(`${base}/supervisor`);
     expect(anonymous?.status()).toBe(401);
 
-    await page.goto(`${base}/supervisor?key=${encodeURIComponent(supervisor)}`);
+    await page.fill('input[name="key"]', supervisor);
+    await Promise.all([page.waitForURL(`${base}/supervisor`), page.click('button[type="submit"]')]);
     expect(page.url()).toBe(`${base}/supervisor`);
     const [cookie] = await page.context().cookies();
     expect(cookie).toMatchObject({
@@ -89,6 +90,7 @@ describe.skipIf(!hasChromium)('supervisor page (browser)', () => {
       sameSite: 'Strict',
       path: '/supervisor',
     });
+    expect(cookie!.value).not.toContain(supervisor.slice(3));
 
     const forged = page.locator('section[data-severity="forged"] tr.alert');
     await expect(forged.count()).resolves.toBe(1);
@@ -127,15 +129,23 @@ describe.skipIf(!hasChromium)('supervisor page (browser)', () => {
     const api = client(ctx.app);
     expect((await api.get('/supervisor', supervisor)).status).toBe(200);
     expect((await api.get('/supervisor', ctx.adminKey)).status).toBe(403);
-    const wrongRole = await api.get(`/supervisor?key=${encodeURIComponent(ctx.adminKey)}`);
+    const signIn = (key: string) =>
+      api.call('POST', '/supervisor/session', {
+        body: `key=${encodeURIComponent(key)}`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
+    const wrongRole = await signIn(ctx.adminKey);
     expect(wrongRole.status).toBe(403);
     expect(wrongRole.headers.get('set-cookie')).toBeNull();
-    expect((await api.get('/supervisor?key=cm_nope')).status).toBe(401);
-    const redirect = await api.get(
-      `/supervisor?key=${encodeURIComponent(supervisor)}&reason=SUSPECTED_CLONE`,
-    );
-    expect(redirect.status).toBe(303);
-    expect(redirect.headers.get('location')).toBe('/supervisor?reason=SUSPECTED_CLONE');
-    expect(redirect.headers.get('referrer-policy')).toBe('no-referrer');
+    expect((await signIn('cm_nope')).status).toBe(401);
+    const signedIn = await signIn(supervisor);
+    expect(signedIn.status).toBe(303);
+    expect(signedIn.headers.get('location')).toBe('/supervisor');
+    expect(signedIn.headers.get('referrer-policy')).toBe('no-referrer');
+    const cookie = signedIn.headers.get('set-cookie')!.split(';')[0]!;
+    expect(cookie).not.toContain(supervisor.slice(3));
+    expect((await api.get('/supervisor', undefined, { cookie })).status).toBe(200);
+    // A forged or tampered session is refused.
+    expect((await api.get('/supervisor', undefined, { cookie: `${cookie}x` })).status).toBe(401);
   });
 });
