@@ -3,6 +3,10 @@ import { exemptionPurposes, schemes } from '../shared/schemes';
 import { usccProblem } from '../shared/identifiers';
 import { isoDate } from '../http/openapi';
 
+/** C0 controls other than tab, LF and CR, and DEL: never part of a name or an address. */
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTERS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+
 /** A text field: trimmed, bounded, no control characters. */
 const text = (max: number) =>
   z
@@ -10,11 +14,7 @@ const text = (max: number) =>
     .trim()
     .min(1)
     .max(max)
-    // eslint-disable-next-line no-control-regex
-    .refine(
-      (s) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(s),
-      'must not contain control characters',
-    );
+    .refine((s) => !CONTROL_CHARACTERS.test(s), 'must not contain control characters');
 
 export const PartySchema = z
   .object({
