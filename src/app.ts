@@ -25,7 +25,20 @@ import { VerificationService } from './verification/verification.service';
 import { verificationRoutes } from './verification/verification.routes';
 import { CustomsService } from './customs/customs.service';
 import { customsRoutes } from './customs/customs.routes';
-import { nullAlertSink, type AlertSink } from './supervision/alert-sink';
+import { type AlertSink } from './supervision/alert-sink';
+import { AlertsService } from './supervision/alerts.service';
+import { alertsRoutes } from './supervision/alerts.routes';
+import { ReportsService } from './supervision/reports.service';
+import { reportsRoutes } from './supervision/reports.routes';
+import { supervisorPage } from './supervision/supervisor.page';
+import { deriveSessionSecret } from './auth/session';
+import { AuditService } from './audit/audit.service';
+import { auditRoutes } from './audit/audit.routes';
+import { InspectionsService } from './inspections/inspections.service';
+import { inspectionsRoutes } from './inspections/inspections.routes';
+import { MarksService } from './marks/marks.service';
+import { marksRoutes } from './marks/marks.routes';
+import { webRoutes } from './web/web.routes';
 
 export interface AppDeps {
   db: Database;
@@ -44,21 +57,43 @@ export interface Services {
   certificates: CertificatesService;
   verification: VerificationService;
   customs: CustomsService;
+  alerts: AlertsService;
+  reports: ReportsService;
+  audit: AuditService;
+  inspections: InspectionsService;
+  marks: MarksService;
 }
 
 /** Builds the services from their dependencies; no I/O happens here. */
 export function createServices(deps: AppDeps): Services {
   const { db, clock, config } = deps;
   const vault = new KeyVault(deps.keys.kek);
-  const alertSink: AlertSink = nullAlertSink;
-  return {
+  const alerts = new AlertsService(db, clock);
+  const alertSink: AlertSink = alerts;
+  const services: Services = {
     vault,
     issuers: new IssuersService(db, vault, clock),
     apiKeys: new ApiKeysService(db, clock),
     certificates: new CertificatesService(db, vault, clock, config.publicBaseUrl),
     verification: new VerificationService(db, clock, config.publicBaseUrl, alertSink),
     customs: new CustomsService(db, clock, alertSink),
+    alerts,
+    reports: new ReportsService(db, clock),
+    audit: new AuditService(db, clock, deps.keys.platformSeed),
+    inspections: new InspectionsService(db, clock),
+    marks: new MarksService({
+      db,
+      vault,
+      clock,
+      baseUrl: config.publicBaseUrl,
+      alerts: alertSink,
+      clone: config.clone,
+      logger: deps.logger,
+    }),
   };
+  // Resolving a SUSPECTED_CLONE alert clears the mark's clone flag.
+  alerts.setCloneClearer(services.marks);
+  return services;
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -101,7 +136,9 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       await (deps.ping ?? (() => Promise.resolve()))();
       return c.json({ status: 'ready' });
     } catch {
-      throw new AppError('database_unavailable', 'the database is not reachable', { retryAfterSeconds: 5 });
+      throw new AppError('database_unavailable', 'the database is not reachable', {
+        retryAfterSeconds: 5,
+      });
     }
   });
   app.get('/.well-known/jwks.json', async (c) => {
@@ -114,6 +151,30 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route('/', certificatesRoutes(services.certificates));
   app.route('/', verificationRoutes(services.verification));
   app.route('/', customsRoutes(services.customs));
+  app.route('/', alertsRoutes(services.alerts));
+  app.route('/', reportsRoutes(services.reports));
+  app.route('/', auditRoutes(services.audit));
+  app.route('/', inspectionsRoutes(services.inspections));
+  app.route('/', marksRoutes(services.marks));
+  app.route(
+    '/',
+    webRoutes({
+      marks: services.marks,
+      verification: services.verification,
+      certificates: services.certificates,
+      clock: deps.clock,
+    }),
+  );
+  app.route(
+    '/',
+    supervisorPage({
+      db: deps.db,
+      alerts: services.alerts,
+      issuers: services.issuers,
+      clock: deps.clock,
+      sessionSecret: deriveSessionSecret(deps.keys.kek),
+    }),
+  );
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
@@ -137,15 +198,32 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.onError((error, c) => {
     if (error instanceof AppError) return problemResponse(c, error);
     if (error instanceof HTTPException) {
-      if (error.status === 400) return problemResponse(c, new AppError('malformed_json', 'the body is not valid JSON'));
-      if (error.status === 413) return problemResponse(c, new AppError('payload_too_large', 'request bodies are limited to 1 MiB'));
-      if (error.status === 401) return problemResponse(c, new AppError('unauthorized', 'this endpoint needs an API key'));
+      if (error.status === 400)
+        return problemResponse(c, new AppError('malformed_json', 'the body is not valid JSON'));
+      if (error.status === 413)
+        return problemResponse(
+          c,
+          new AppError('payload_too_large', 'request bodies are limited to 1 MiB'),
+        );
+      if (error.status === 401)
+        return problemResponse(c, new AppError('unauthorized', 'this endpoint needs an API key'));
       return problemResponse(c, new AppError('bad_request', error.message || 'bad request'));
     }
     if (isDatabaseUnavailable(error)) {
-      return problemResponse(c, new AppError('database_unavailable', 'the database is not reachable; retry shortly', { retryAfterSeconds: 5 }));
+      return problemResponse(
+        c,
+        new AppError('database_unavailable', 'the database is not reachable; retry shortly', {
+          retryAfterSeconds: 5,
+        }),
+      );
     }
-    logger.error({ req: c.get('requestId'), err: { name: (error as Error).name, message: (error as Error).message } }, 'unhandled error');
+    logger.error(
+      {
+        req: c.get('requestId'),
+        err: { name: (error as Error).name, message: (error as Error).message },
+      },
+      'unhandled error',
+    );
     return problemResponse(c, new AppError('internal_error', 'an internal error occurred'));
   });
   return app;

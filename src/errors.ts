@@ -9,6 +9,8 @@ export const errorStatus = {
   validation_failed: 400,
   malformed_json: 400,
   invalid_uscc: 400,
+  /** A transparency-log size, index or page outside the log as it is. */
+  invalid_tree_size: 400,
   unauthorized: 401,
   forbidden: 403,
   scheme_not_approved: 403,
@@ -19,12 +21,20 @@ export const errorStatus = {
   duplicate_number: 409,
   status_final: 409,
   declaration_conflict: 409,
+  alert_already_resolved: 409,
+  /** A mark batch still being written (or failed): its marks cannot be listed or printed yet. */
+  batch_not_ready: 409,
+  mark_already_void: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   unprocessable: 422,
   serial_check_failed: 422,
   ambiguous_number: 422,
   not_an_exemption: 422,
+  /** Marks for a product model the certificate does not cover. */
+  model_out_of_scope: 422,
+  /** An inspection draw whose filter matches more certificates than a draw may publish. */
+  too_many_candidates: 422,
   rate_limited: 429,
   internal_error: 500,
   database_unavailable: 503,
@@ -43,7 +53,11 @@ export class AppError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly extra: { errors?: FieldError[]; retryAfterSeconds?: number; [k: string]: unknown } = {},
+    readonly extra: {
+      errors?: FieldError[];
+      retryAfterSeconds?: number;
+      [k: string]: unknown;
+    } = {},
   ) {
     super(message);
     this.status = errorStatus[code];

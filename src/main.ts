@@ -41,6 +41,10 @@ async function main(): Promise<void> {
     await seedDemo({ ...deps, services });
   }
 
+  // Mark batches whose job died with a previous process (a crash, a kill) are filled to the end.
+  const resumed = await services.marks.resumeUnfinishedBatches();
+  if (resumed > 0) logger.info({ batches: resumed }, 'resuming unfinished mark batches');
+
   const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
     logger.info({ port: info.port, url: config.publicBaseUrl }, 'certmark listening');
   });
@@ -48,6 +52,7 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string) => {
     logger.info({ signal }, 'shutting down');
     server.close();
+    await services.marks.close().catch(() => {});
     await database.close().catch(() => {});
     process.exit(0);
   };

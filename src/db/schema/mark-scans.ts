@@ -1,0 +1,36 @@
+import {
+  bigint,
+  bigserial,
+  doublePrecision,
+  index,
+  pgTable,
+  text,
+  timestamp,
+} from 'drizzle-orm/pg-core';
+
+/**
+ * The detailed log of mark verifications (SPEC "Verification": every verification is recorded).
+ * Written in batches from an in-process buffer so recording never slows an answer; the counters
+ * that must be exact live on the mark row. `serial` is whatever serial the request carried, so it
+ * may name no mark (forgeries are logged too); it has no foreign key on purpose.
+ */
+export const markScans = pgTable(
+  'mark_scans',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    serial: bigint('serial', { mode: 'bigint' }),
+    at: timestamp('at', { withTimezone: true }).notNull(),
+    region: text('region'),
+    lat: doublePrecision('lat'),
+    lon: doublePrecision('lon'),
+    /** The API key role of the caller, or null for the public. */
+    callerRole: text('caller_role'),
+    /** 'api' (POST /v1/verify/mark) or 'page' (GET /m/{code}). */
+    channel: text('channel').notNull(),
+    verdict: text('verdict').notNull(),
+    reasons: text('reasons').array().notNull(),
+  },
+  (t) => [index('mark_scans_serial_at').on(t.serial, t.at)],
+);
+
+export type MarkScanRow = typeof markScans.$inferSelect;

@@ -1,0 +1,222 @@
+import type { Logger } from 'pino';
+import type { Database } from '../db/client';
+import type { Clock } from '../clock';
+import { systemActor } from '../auth/principal';
+import { appendAuditEntry } from '../audit/audit.queries';
+import { generateSerial } from '../crypto/serial';
+import { isDatabaseUnavailable } from '../errors';
+import * as q from './marks.queries';
+
+export interface BatchRunnerOptions {
+  /** Marks written per transaction. */
+  readonly chunkSize?: number;
+  /** Batches filled at once by this process; more wait in line. */
+  readonly concurrency?: number;
+  /** How long to wait before retrying when the database is unreachable, and how often. */
+  readonly retryDelayMs?: number;
+  readonly maxRetries?: number;
+  readonly logger?: Logger | undefined;
+}
+
+/** A session-level lock saying "a live process is filling this batch". */
+interface RunLock {
+  release(): Promise<void>;
+}
+
+/** Namespace of the batch advisory locks (the audit log and migrations use other keys). */
+const BATCH_LOCK_NAMESPACE = 'certmark/mark-batch/';
+
+interface PgPoolLike {
+  connect(): Promise<{
+    query(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
+    release(destroy?: boolean): void;
+    on(event: 'error', listener: (error: Error) => void): unknown;
+  }>;
+  totalCount: number;
+}
+
+function pgPoolOf(db: Database): PgPoolLike | undefined {
+  const client = (db as unknown as { $client?: unknown }).$client as
+    Partial<PgPoolLike> | undefined;
+  return client && typeof client.connect === 'function' && typeof client.totalCount === 'number'
+    ? (client as PgPoolLike)
+    : undefined;
+}
+
+/**
+ * Takes the batch's advisory lock on a connection of its own, held for the whole fill. PostgreSQL
+ * releases it when that session ends, so a process killed mid-batch frees its batches at once and
+ * a restarted instance can take them over, while a batch another live instance is filling is left
+ * alone. With the embedded database there is one process: nothing to lock against.
+ */
+async function tryRunLock(db: Database, batchId: string): Promise<RunLock | null> {
+  const pool = pgPoolOf(db);
+  if (!pool) return { release: async () => {} };
+  const connection = await pool.connect();
+  // A dropped connection must not crash the process: the fill then fails or is resumed later.
+  connection.on('error', () => {});
+  const key = `${BATCH_LOCK_NAMESPACE}${batchId}`;
+  try {
+    const { rows } = await connection.query(
+      'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
+      [key],
+    );
+    if (rows[0]?.locked !== true) {
+      connection.release();
+      return null;
+    }
+  } catch (error) {
+    connection.release(true);
+    throw error;
+  }
+  return {
+    release: async () => {
+      try {
+        await connection.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]);
+        connection.release();
+      } catch {
+        connection.release(true);
+      }
+    },
+  };
+}
+
+/**
+ * Fills mark batches in the background. Each chunk is one transaction that locks the batch row,
+ * writes fresh random serials with one multi-row INSERT (a colliding serial is skipped and topped
+ * up by the next chunk) and advances `done` by exactly what was written, so progress is exact and
+ * a batch is never over-filled, however many runners there are. A batch becomes `done` (and its
+ * marks verifiable) only when all `count` marks are written.
+ */
+export class BatchRunner {
+  private readonly active = new Map<string, Promise<void>>();
+  private readonly waiting: { batchId: string; start: () => void }[] = [];
+  private running = 0;
+  private readonly chunkSize: number;
+  private readonly concurrency: number;
+  private readonly retryDelayMs: number;
+  private readonly maxRetries: number;
+
+  constructor(
+    private readonly db: Database,
+    private readonly clock: Clock,
+    private readonly options: BatchRunnerOptions = {},
+  ) {
+    this.chunkSize = options.chunkSize ?? 20_000;
+    this.concurrency = options.concurrency ?? 2;
+    this.retryDelayMs = options.retryDelayMs ?? 2_000;
+    this.maxRetries = options.maxRetries ?? 30;
+  }
+
+  /**
+   * Fills the batch, queued behind others when this process is busy (`now`: at once, for a small
+   * batch a request is waiting for); resolves when the job stops.
+   */
+  fill(batchId: string, options: { now?: boolean } = {}): Promise<void> {
+    const existing = this.active.get(batchId);
+    if (existing) return existing;
+    const job = new Promise<void>((resolve) => {
+      const start = () => {
+        this.running += 1;
+        this.runWithRetries(batchId)
+          .catch((error: unknown) =>
+            this.options.logger?.error({ batchId, err: String(error) }, 'mark batch failed'),
+          )
+          .finally(() => {
+            this.running -= 1;
+            this.active.delete(batchId);
+            this.waiting.shift()?.start();
+            resolve();
+          });
+      };
+      if (options.now || this.running < this.concurrency) start();
+      else this.waiting.push({ batchId, start });
+    });
+    this.active.set(batchId, job);
+    return job;
+  }
+
+  /** Resolves when every batch this process is filling has stopped. */
+  async idle(): Promise<void> {
+    while (this.active.size > 0) await Promise.all([...this.active.values()]);
+  }
+
+  private async runWithRetries(batchId: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.run(batchId);
+        return;
+      } catch (error) {
+        if (isDatabaseUnavailable(error) && attempt < this.maxRetries) {
+          await new Promise((r) => setTimeout(r, this.retryDelayMs));
+          continue;
+        }
+        this.options.logger?.error({ batchId, err: (error as Error).message }, 'mark batch failed');
+        await this.finish(
+          batchId,
+          'failed',
+          'the batch could not be completed; issue a new one',
+        ).catch(() => {});
+        return;
+      }
+    }
+  }
+
+  private async run(batchId: string): Promise<void> {
+    const lock = await tryRunLock(this.db, batchId);
+    if (!lock) return; // a live process is filling it
+    try {
+      const batch = await q.findBatch(this.db, batchId);
+      if (!batch || batch.status === 'done' || batch.status === 'failed') return;
+      if (batch.status === 'pending') await q.startBatch(this.db, batchId);
+      for (;;) {
+        const left = await this.db.transaction(async (tx) => {
+          const state = await q.lockBatchForFill(tx, batchId);
+          if (!state || (state.status !== 'pending' && state.status !== 'running')) return 0;
+          const wanted = Math.min(this.chunkSize, state.count - state.done);
+          if (wanted <= 0) return 0;
+          const written = await q.insertMarkChunk(tx, {
+            batchId,
+            certificateId: state.certificateId,
+            serials: freshSerials(wanted),
+            firstOrdinal: state.lastOrdinal + 1,
+          });
+          return state.count - state.done - written;
+        });
+        if (left <= 0) break;
+        // Let waiting requests run between chunks.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await this.finish(batchId, 'done', null);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Ends a batch (once: a batch already ended stays as it is), with its audit entry. */
+  private async finish(
+    batchId: string,
+    status: 'done' | 'failed',
+    error: string | null,
+  ): Promise<void> {
+    const at = this.clock.now();
+    await this.db.transaction(async (tx) => {
+      const ended = await q.endBatch(tx, { id: batchId, status, at, error });
+      if (ended === undefined) return;
+      await appendAuditEntry(tx, at, {
+        actor: systemActor,
+        action: status === 'done' ? 'mark.batch.done' : 'mark.batch.failed',
+        subjectType: 'mark_batch',
+        subjectId: batchId,
+        change: { status, done: ended.done, ...(error ? { error } : {}) },
+      });
+    });
+  }
+}
+
+/** `n` distinct random serials (14 random digits + ISO 7064 check digits each). */
+function freshSerials(n: number): string[] {
+  const serials = new Set<string>();
+  while (serials.size < n) serials.add(generateSerial());
+  return [...serials];
+}

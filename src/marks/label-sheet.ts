@@ -1,0 +1,72 @@
+import { groupSerial } from './mark-signature';
+import { markQrMatrix, qrPathData } from './mark-qr';
+
+/**
+ * Printable label sheets: A4 pages of mark labels, each the QR code, the serial in groups of four
+ * (what a person types when the QR cannot be scanned) and the certificate it belongs to. Pure SVG
+ * in millimetres, so it prints at true size from any browser or `rsvg-convert`.
+ */
+
+const PAGE_WIDTH_MM = 210;
+const PAGE_HEIGHT_MM = 297;
+const MARGIN_MM = 10;
+const COLUMNS = 4;
+const ROWS = 7;
+/** 28 labels of 47.5 × 38.1 mm a page. */
+export const LABELS_PER_PAGE = COLUMNS * ROWS;
+const CELL_WIDTH_MM = (PAGE_WIDTH_MM - 2 * MARGIN_MM) / COLUMNS;
+const CELL_HEIGHT_MM = (PAGE_HEIGHT_MM - 2 * MARGIN_MM - 10) / ROWS;
+/** QR side including its 4-module quiet zone: ~0.5 mm modules at version 6, fine for phone cameras. */
+const QR_MM = 25;
+
+export interface Label {
+  serial: string;
+  url: string;
+}
+
+export interface LabelSheetInput {
+  labels: readonly Label[];
+  /** Printed under each serial, e.g. "CCC 2024010701234567". */
+  certificateLine: string;
+  /** Footer: which batch, lot and page this is. */
+  footer: string;
+}
+
+const escapeXml = (text: string) =>
+  text.replace(
+    /[<>&"']/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&#39;' })[c]!,
+  );
+
+const mm = (n: number) => Number(n.toFixed(3));
+
+export function labelSheetSvg(input: LabelSheetInput): string {
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${PAGE_WIDTH_MM}mm" height="${PAGE_HEIGHT_MM}mm" viewBox="0 0 ${PAGE_WIDTH_MM} ${PAGE_HEIGHT_MM}">`,
+    `<rect width="${PAGE_WIDTH_MM}" height="${PAGE_HEIGHT_MM}" fill="#fff"/>`,
+    `<g font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" fill="#000" text-anchor="middle">`,
+  ];
+  input.labels.slice(0, LABELS_PER_PAGE).forEach((label, index) => {
+    const x = MARGIN_MM + (index % COLUMNS) * CELL_WIDTH_MM;
+    const y = MARGIN_MM + Math.floor(index / COLUMNS) * CELL_HEIGHT_MM;
+    const matrix = markQrMatrix(label.url);
+    const moduleMm = QR_MM / (matrix.size + 8);
+    const qrX = x + (CELL_WIDTH_MM - QR_MM) / 2;
+    const qrY = y + 2;
+    out.push(
+      `<g>`,
+      // Cutting guide.
+      `<rect x="${mm(x)}" y="${mm(y)}" width="${mm(CELL_WIDTH_MM)}" height="${mm(CELL_HEIGHT_MM)}" fill="none" stroke="#bbb" stroke-width="0.1" stroke-dasharray="1 1"/>`,
+      `<path transform="translate(${mm(qrX + 4 * moduleMm)} ${mm(qrY + 4 * moduleMm)}) scale(${mm(moduleMm)})" shape-rendering="crispEdges" d="${qrPathData(matrix)}"/>`,
+      `<text x="${mm(x + CELL_WIDTH_MM / 2)}" y="${mm(qrY + QR_MM + 3.6)}" font-size="3.4" font-weight="bold">${escapeXml(groupSerial(label.serial))}</text>`,
+      `<text x="${mm(x + CELL_WIDTH_MM / 2)}" y="${mm(qrY + QR_MM + 7.4)}" font-size="2.5">${escapeXml(input.certificateLine)}</text>`,
+      `</g>`,
+    );
+  });
+  out.push(
+    `</g>`,
+    `<text x="${PAGE_WIDTH_MM / 2}" y="${PAGE_HEIGHT_MM - MARGIN_MM / 2}" font-family="sans-serif" font-size="2.5" fill="#555" text-anchor="middle">${escapeXml(input.footer)}</text>`,
+    `</svg>\n`,
+  );
+  return out.join('\n');
+}

@@ -1,0 +1,324 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { principalOf, requireRole } from '../auth/auth.middleware';
+import { CertificateViewSchema } from '../certificates/certificates.schemas';
+import { bearerSecurity, createRouter, errorResponses, idParam } from '../http/openapi';
+import { isValidRegionCode } from '../shared/identifiers';
+import { ReasonSchema, VerdictSchema } from '../verification/verification.routes';
+import type { MarksService } from './marks.service';
+
+const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
+
+/** A text field: trimmed, bounded, no control characters. */
+const text = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    // eslint-disable-next-line no-control-regex
+    .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
+
+const IssueMarksBody = z
+  .object({
+    count: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .openapi({ description: 'Marks to issue, 1 to 1,000,000' }),
+    model: text(100)
+      .refine((m) => !m.includes('*'), 'a single product model, not a pattern')
+      .optional()
+      .openapi({
+        description: 'The product model the marks are for; must be in the certificate’s scope',
+      }),
+    lot: text(100).optional(),
+  })
+  .strict()
+  .openapi('IssueMarks');
+
+const BatchSchema = z
+  .object({
+    batchId: z.string().uuid(),
+    certificateId: z.string().uuid(),
+    count: z.number().int(),
+    done: z.number().int().openapi({ description: 'Marks written so far' }),
+    status: z.enum(['pending', 'running', 'done', 'failed']),
+    model: z.string().nullable(),
+    lot: z.string().nullable(),
+    createdAt: z.string(),
+    finishedAt: z.string().nullable(),
+    links: z.object({ self: z.string(), marks: z.string(), labels: z.string() }),
+  })
+  .openapi('MarkBatch');
+
+const batchParam = z.object({
+  batchId: z
+    .string()
+    .uuid()
+    .openapi({ param: { name: 'batchId', in: 'path' } }),
+});
+const serialParam = z.object({
+  serial: z
+    .string()
+    .regex(/^\d{16}$/, 'must be the 16-digit serial')
+    .openapi({ param: { name: 'serial', in: 'path' }, example: '1234567890123456' }),
+});
+
+const issuerOnly = { security: bearerSecurity, middleware: [requireRole('issuer')] };
+
+const issueMarks = createRoute({
+  method: 'post',
+  path: '/v1/certificates/{id}/marks',
+  tags: ['Marks'],
+  summary: 'Issue a batch of signed product marks for a certificate (owning issuer)',
+  description:
+    'Batches of up to 1,000 marks are written before the answer (201); larger ones in the background (202): follow `links.self` for progress. Marks of a batch verify only once it is `done`.',
+  ...issuerOnly,
+  request: { params: idParam, body: { ...json(IssueMarksBody), required: true } },
+  responses: {
+    201: { description: 'Issued', ...json(BatchSchema) },
+    202: { description: 'Accepted: being written', ...json(BatchSchema) },
+    ...errorResponses,
+    409: { description: 'The certificate is not valid, or the issuer has no current key' },
+    422: { description: 'The model is not in the certificate’s scope' },
+  },
+});
+
+const getBatch = createRoute({
+  method: 'get',
+  path: '/v1/mark-batches/{batchId}',
+  tags: ['Marks'],
+  summary: 'A mark batch’s progress (owning issuer)',
+  ...issuerOnly,
+  request: { params: batchParam },
+  responses: { 200: { description: 'The batch', ...json(BatchSchema) }, ...errorResponses },
+});
+
+const exportMarks = createRoute({
+  method: 'get',
+  path: '/v1/mark-batches/{batchId}/marks',
+  tags: ['Marks'],
+  summary: 'Stream a done batch’s marks: NDJSON, or CSV with `Accept: text/csv` (owning issuer)',
+  ...issuerOnly,
+  request: { params: batchParam },
+  responses: {
+    200: {
+      description: 'One `{"serial","code","url"}` a line (NDJSON), or CSV with a header row',
+      content: {
+        'application/x-ndjson': { schema: z.string() },
+        'text/csv': { schema: z.string() },
+      },
+    },
+    ...errorResponses,
+    409: { description: 'The batch is not done' },
+  },
+});
+
+const labels = createRoute({
+  method: 'get',
+  path: '/v1/mark-batches/{batchId}/labels.svg',
+  tags: ['Marks'],
+  summary: 'A printable A4 label sheet of a done batch, 28 labels a page (owning issuer)',
+  ...issuerOnly,
+  request: {
+    params: batchParam,
+    query: z.object({ page: z.coerce.number().int().min(1).max(1_000_000).default(1) }),
+  },
+  responses: {
+    200: {
+      description: 'One A4 page (SVG, true size)',
+      content: { 'image/svg+xml': { schema: z.string() } },
+    },
+    ...errorResponses,
+    409: { description: 'The batch is not done' },
+  },
+});
+
+const markQr = (format: 'svg' | 'png') =>
+  createRoute({
+    method: 'get',
+    path: `/v1/marks/{serial}/qr.${format}`,
+    tags: ['Marks'],
+    summary: `One mark’s QR code (${format.toUpperCase()}), holding its URL (owning issuer)`,
+    ...issuerOnly,
+    request: { params: serialParam },
+    responses: {
+      200: {
+        description: 'QR code, version ≤ 6 at error correction M',
+        content: { [format === 'svg' ? 'image/svg+xml' : 'image/png']: { schema: z.string() } },
+      },
+      ...errorResponses,
+      422: { description: 'The serial’s check digits fail' },
+    },
+  });
+
+const voidMark = createRoute({
+  method: 'post',
+  path: '/v1/marks/{serial}/void',
+  tags: ['Marks'],
+  summary: 'Void a destroyed, recalled or lost mark (owning issuer)',
+  ...issuerOnly,
+  request: {
+    params: serialParam,
+    body: { ...json(z.object({ reason: text(2000) }).strict()), required: true },
+  },
+  responses: {
+    200: {
+      description: 'Voided',
+      ...json(
+        z.object({
+          serial: z.string(),
+          status: z.literal('void'),
+          voidReason: z.string(),
+          voidedAt: z.string(),
+        }),
+      ),
+    },
+    ...errorResponses,
+    409: { description: 'Already void' },
+  },
+});
+
+export const VerifyMarkBody = z
+  .object({
+    code: z.string().min(1).max(4096).openapi({
+      description:
+        'The mark URL (any letter case), its code, or the 16-digit serial from the label',
+    }),
+    location: z
+      .object({
+        region: z
+          .string()
+          .refine(isValidRegionCode, 'must be a six-digit GB/T 2260 region code')
+          .optional(),
+        lat: z.number().min(-90).max(90).optional(),
+        lon: z.number().min(-180).max(180).optional(),
+      })
+      .strict()
+      .refine((l) => (l.lat === undefined) === (l.lon === undefined), {
+        message: 'give lat and lon together',
+        path: ['lat'],
+      })
+      .optional(),
+    product: z
+      .object({ model: z.string().trim().min(1).max(100) })
+      .strict()
+      .optional(),
+    presenter: z
+      .object({ uscc: z.string().trim().min(1).max(64) })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .openapi('VerifyMark');
+
+export const MarkVerificationSchema = z
+  .object({
+    verdict: VerdictSchema,
+    reasons: z.array(ReasonSchema),
+    certificate: CertificateViewSchema.optional(),
+    mark: z
+      .object({
+        serial: z.string(),
+        status: z.enum(['active', 'void']),
+        scanCount: z.number().int(),
+        firstScan: z.object({ at: z.string(), region: z.string().nullable() }).nullable(),
+        model: z.string().optional(),
+        lot: z.string().optional(),
+      })
+      .optional(),
+    checkedAt: z.string(),
+  })
+  .openapi('MarkVerification');
+
+const verifyMark = createRoute({
+  method: 'post',
+  path: '/v1/verify/mark',
+  tags: ['Verification'],
+  summary: 'Verify a scanned mark or a typed serial (public)',
+  description:
+    'Answers 200 for any well-formed request: the verdict, every finding, the scan count and the first scan. A typed serial whose check digits fail is a typing error: 422 `serial_check_failed`.',
+  request: { body: { ...json(VerifyMarkBody), required: true } },
+  responses: {
+    200: { description: 'The verdict', ...json(MarkVerificationSchema) },
+    400: errorResponses[400],
+    422: { description: 'A typed serial whose check digits fail' },
+  },
+});
+
+export function marksRoutes(service: MarksService) {
+  return createRouter()
+    .openapi(issueMarks, async (c) => {
+      const batch = await service.issueBatch(
+        principalOf(c),
+        c.req.valid('param').id,
+        c.req.valid('json'),
+      );
+      return batch.status === 'done' || batch.status === 'failed'
+        ? c.json(batch, 201)
+        : c.json(batch, 202);
+    })
+    .openapi(getBatch, async (c) =>
+      c.json(await service.getBatch(principalOf(c), c.req.valid('param').batchId), 200),
+    )
+    .openapi(exportMarks, async (c) => {
+      const csv = /\btext\/csv\b/i.test(c.req.header('accept') ?? '');
+      const stream = await service.exportBatch(
+        principalOf(c),
+        c.req.valid('param').batchId,
+        csv ? 'csv' : 'ndjson',
+      );
+      return c.body(stream, 200, {
+        'content-type': csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson',
+        'cache-control': 'no-store',
+        ...(csv
+          ? {
+              'content-disposition': `attachment; filename="marks-${c.req.valid('param').batchId}.csv"`,
+            }
+          : {}),
+      });
+    })
+    .openapi(labels, async (c) => {
+      const { batchId } = c.req.valid('param');
+      const sheet = await service.labelSheet(principalOf(c), batchId, c.req.valid('query').page);
+      return c.body(sheet.svg, 200, {
+        'content-type': 'image/svg+xml',
+        'cache-control': 'no-store',
+        'x-total-pages': String(sheet.pages),
+        ...(sheet.page < sheet.pages
+          ? { link: `</v1/mark-batches/${batchId}/labels.svg?page=${sheet.page + 1}>; rel="next"` }
+          : {}),
+      });
+    })
+    .openapi(markQr('svg'), async (c) => {
+      const svg = await service.markQrSvg(principalOf(c), c.req.valid('param').serial);
+      return c.body(svg, 200, { 'content-type': 'image/svg+xml', 'cache-control': 'no-store' });
+    })
+    .openapi(markQr('png'), async (c) => {
+      const png = await service.markQrPng(principalOf(c), c.req.valid('param').serial);
+      return c.body(new Uint8Array(png), 200, {
+        'content-type': 'image/png',
+        'cache-control': 'no-store',
+      });
+    })
+    .openapi(voidMark, async (c) =>
+      c.json(
+        await service.voidMark(
+          principalOf(c),
+          c.req.valid('param').serial,
+          c.req.valid('json').reason,
+        ),
+        200,
+      ),
+    )
+    .openapi(verifyMark, async (c) =>
+      c.json(
+        await service.verifyMark(c.req.valid('json'), {
+          role: c.get('principal')?.role ?? null,
+          channel: 'api',
+        }),
+        200,
+      ),
+    );
+}

@@ -1,0 +1,642 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Database } from '../db/client';
+import type { MarkBatchRow } from '../db/schema/mark-batches';
+import type { Clock } from '../clock';
+import type { CloneThresholds } from '../config';
+import type { Principal, Actor } from '../auth/principal';
+import { actorOf, systemActor } from '../auth/principal';
+import { appendAuditEntry } from '../audit/audit.queries';
+import { createMarkCode } from '../crypto/mark-code';
+import { hasValidSerialCheckDigits } from '../crypto/serial';
+import { AppError, forbidden, notFound } from '../errors';
+import {
+  certificateView,
+  effectiveStatus,
+  type CertificateView,
+} from '../certificates/certificate-view';
+import { findCertificate } from '../certificates/certificates.queries';
+import { modelInScope } from '../certificates/scope';
+import { findCurrentSigningKey, findSigningKey } from '../issuers/issuers.queries';
+import type { KeyVault } from '../issuers/key-vault';
+import { provinceOf } from '../shared/identifiers';
+import type { AlertSink } from '../supervision/alert-sink';
+import { certificateFactsAt, certificateFindings } from '../verification/certificate-findings';
+import { isAlerting, reason, verdictOf, type Reason, type Verdict } from '../verification/verdict';
+import { BatchRunner } from './batch-runner';
+import { labelSheetSvg, LABELS_PER_PAGE } from './label-sheet';
+import { MarkKeyRing } from './mark-key-ring';
+import { markQrPng, markQrSvg } from './mark-qr';
+import { checkMarkSignature, readScanInput } from './mark-signature';
+import { MarkSignerPool, type MarkSignerPoolOptions } from './mark-signer-pool';
+import * as q from './marks.queries';
+import { ScanRecorder } from './scan-recorder';
+import { ScanBatcher } from './scan-batcher';
+import { CertificateContentCache } from './certificate-content-cache';
+
+export interface IssueBatchInput {
+  count: number;
+  model?: string | undefined;
+  lot?: string | undefined;
+}
+
+export interface BatchView {
+  batchId: string;
+  certificateId: string;
+  count: number;
+  done: number;
+  status: MarkBatchRow['status'];
+  model: string | null;
+  lot: string | null;
+  createdAt: string;
+  finishedAt: string | null;
+  links: { self: string; marks: string; labels: string };
+}
+
+export interface VerifyMarkRequest {
+  /** A mark URL (any letter case), a bare code, or a typed 16-digit serial. */
+  code: string;
+  location?:
+    { region?: string | undefined; lat?: number | undefined; lon?: number | undefined } | undefined;
+  product?: { model: string } | undefined;
+  presenter?: { uscc: string } | undefined;
+}
+
+/** Who asked: for the scan log (the API key's role, or null for the public) and where from. */
+export interface ScanCaller {
+  role: string | null;
+  channel: 'api' | 'page';
+}
+
+export interface MarkView {
+  serial: string;
+  status: 'active' | 'void';
+  scanCount: number;
+  /** When and where the mark was first verified: a buyer whose scan is not the first sees it. */
+  firstScan: { at: string; region: string | null } | null;
+  model?: string;
+  lot?: string;
+}
+
+export interface MarkVerification {
+  verdict: Verdict;
+  reasons: Reason[];
+  certificate?: CertificateView;
+  mark?: MarkView;
+  checkedAt: string;
+}
+
+export interface MarksServiceDeps {
+  db: Database;
+  vault: KeyVault;
+  clock: Clock;
+  /** PUBLIC_BASE_URL: mark URLs are `{baseUrl}/m/{code}`. */
+  baseUrl: string;
+  alerts: AlertSink;
+  clone: CloneThresholds;
+  logger?: Logger | undefined;
+  /** Batches up to this size are written before the answer (201); larger ones in the background (202). */
+  inlineLimit?: number;
+  chunkSize?: number;
+  signer?: MarkSignerPoolOptions;
+  scanFlushIntervalMs?: number;
+}
+
+/** Marks per page when a batch is exported (each page is signed on the worker threads). */
+const EXPORT_PAGE = 10_000;
+
+/**
+ * Product marks: issuing batches of signed serialized QR labels for a certificate, exporting and
+ * printing them, voiding one, and verifying a scanned or typed mark for anyone — with the scan
+ * counted, the first scan remembered and clones detected on the mark row itself.
+ */
+export class MarksService {
+  private readonly db: Database;
+  private readonly clock: Clock;
+  private readonly baseUrl: string;
+  private readonly runner: BatchRunner;
+  private readonly keyRing: MarkKeyRing;
+  private readonly signer: MarkSignerPool;
+  private readonly scans: ScanRecorder;
+  private readonly scanCounter: ScanBatcher;
+  private readonly certificateContent: CertificateContentCache;
+  private readonly inlineLimit: number;
+
+  constructor(private readonly deps: MarksServiceDeps) {
+    this.db = deps.db;
+    this.clock = deps.clock;
+    this.baseUrl = deps.baseUrl;
+    this.inlineLimit = deps.inlineLimit ?? 1_000;
+    this.runner = new BatchRunner(deps.db, deps.clock, {
+      chunkSize: deps.chunkSize,
+      logger: deps.logger,
+    });
+    this.keyRing = new MarkKeyRing(deps.db);
+    this.signer = new MarkSignerPool(deps.signer);
+    this.scans = new ScanRecorder(deps.db, {
+      flushIntervalMs: deps.scanFlushIntervalMs,
+      logger: deps.logger,
+    });
+    this.scanCounter = new ScanBatcher((scans) => q.registerScans(deps.db, scans, deps.clone));
+    this.certificateContent = new CertificateContentCache(deps.db);
+  }
+
+  markUrl(code: string): string {
+    return `${this.baseUrl}/m/${code}`;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Issuing
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * The certificate's issuer orders `count` marks. The batch is recorded (with its audit entry)
+   * at once and filled by a background job; a small batch is filled before answering.
+   */
+  async issueBatch(
+    principal: Principal,
+    certificateId: string,
+    input: IssueBatchInput,
+  ): Promise<BatchView> {
+    const at = this.clock.now();
+    const batch = await this.db.transaction(async (tx) => {
+      const found = await findCertificate(tx, certificateId);
+      if (!found) throw notFound('certificate');
+      if (found.certificate.issuerId !== principal.issuerId) {
+        throw forbidden('only the issuing body may issue marks for this certificate');
+      }
+      if (found.issuer.status !== 'active') {
+        throw new AppError('issuer_suspended', 'a suspended issuer cannot issue marks');
+      }
+      const status = effectiveStatus(found.certificate, at);
+      if (status !== 'valid') {
+        throw new AppError(
+          'conflict',
+          `the certificate is ${status.replaceAll('_', ' ')}: no marks can be issued for it`,
+        );
+      }
+      if (input.model !== undefined && !modelInScope(found.certificate.scope, input.model)) {
+        throw new AppError(
+          'model_out_of_scope',
+          `model ${input.model} is not covered by this certificate`,
+          {
+            errors: [{ path: 'model', message: 'not in the certificate’s scope' }],
+          },
+        );
+      }
+      const key = await findCurrentSigningKey(tx, found.issuer.id);
+      if (!key)
+        throw new AppError('conflict', 'the issuer has no current signing key; rotate its key');
+      const row = await q.insertBatch(tx, {
+        id: randomUUID(),
+        certificateId,
+        issuerId: found.issuer.id,
+        kid: key.kid,
+        count: input.count,
+        model: input.model ?? null,
+        lot: input.lot ?? null,
+        status: 'pending',
+        createdByKeyId: principal.keyId,
+        createdAt: at,
+      });
+      await appendAuditEntry(tx, at, {
+        actor: actorOf(principal),
+        action: 'mark.batch.create',
+        subjectType: 'mark_batch',
+        subjectId: row.id,
+        change: {
+          certificateId,
+          count: input.count,
+          model: input.model ?? null,
+          lot: input.lot ?? null,
+          kid: key.kid,
+        },
+      });
+      return row;
+    });
+    if (batch.count <= this.inlineLimit) {
+      await this.runner.fill(batch.id, { now: true });
+      return this.batchView((await q.findBatch(this.db, batch.id))!);
+    }
+    void this.runner.fill(batch.id);
+    return this.batchView(batch);
+  }
+
+  async getBatch(principal: Principal, batchId: string): Promise<BatchView> {
+    return this.batchView(await this.ownedBatch(principal, batchId));
+  }
+
+  /**
+   * Picks up batches whose job ended with its process (a crash or a kill mid-batch): each is
+   * filled to its count by this process, unless another live instance holds it. Call once at
+   * start; it returns as soon as the jobs are scheduled.
+   */
+  async resumeUnfinishedBatches(): Promise<number> {
+    const ids = await q.unfinishedBatchIds(this.db);
+    for (const id of ids) void this.runner.fill(id);
+    return ids.length;
+  }
+
+  /** Resolves when every batch job of this process has stopped (tests, shutdown). */
+  whenBatchesIdle(): Promise<void> {
+    return this.runner.idle();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Exporting and printing (owning issuer only: whoever holds a code can print copies)
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * A done batch's marks as NDJSON (`{"serial","code","url"}` a line) or CSV, streamed page by page
+   * (keyset on the issuance order) and signed on the fly: memory stays flat for a million marks.
+   */
+  async exportBatch(
+    principal: Principal,
+    batchId: string,
+    format: 'ndjson' | 'csv',
+  ): Promise<ReadableStream<Uint8Array>> {
+    const batch = await this.ownedBatch(principal, batchId);
+    const seed = await this.readyBatchSeed(batch);
+    const render = { format, baseUrl: this.baseUrl };
+    const fetchPage = (after: number) =>
+      q.batchMarksAfter(this.db, { batchId, afterOrdinal: after, limit: EXPORT_PAGE });
+    let nextPage = fetchPage(0);
+    let headerPending = format === 'csv';
+    return new ReadableStream<Uint8Array>(
+      {
+        pull: async (controller) => {
+          const page = await nextPage;
+          if (page.length === 0) {
+            controller.close();
+            return;
+          }
+          // Read the next page while this one is signed.
+          nextPage = fetchPage(page[page.length - 1]!.ordinal);
+          nextPage.catch(() => {});
+          if (headerPending) {
+            controller.enqueue(new TextEncoder().encode('serial,code,url\r\n'));
+            headerPending = false;
+          }
+          const parts = await this.signer.render(
+            seed,
+            batch.kid,
+            page.map((m) => m.serial),
+            render,
+          );
+          for (const part of parts) controller.enqueue(part);
+        },
+      },
+      { highWaterMark: 1 },
+    );
+  }
+
+  /** One A4 page (1-based) of a done batch's labels, as SVG. */
+  async labelSheet(
+    principal: Principal,
+    batchId: string,
+    page: number,
+  ): Promise<{ svg: string; page: number; pages: number }> {
+    const batch = await this.ownedBatch(principal, batchId);
+    const seed = await this.readyBatchSeed(batch);
+    const pages = Math.max(1, Math.ceil(batch.done / LABELS_PER_PAGE));
+    if (page > pages) throw notFound(`page ${page} (the batch has ${pages})`);
+    const [serials, found] = await Promise.all([
+      q.batchMarksPage(this.db, {
+        batchId,
+        offset: (page - 1) * LABELS_PER_PAGE,
+        limit: LABELS_PER_PAGE,
+      }),
+      findCertificate(this.db, batch.certificateId),
+    ]);
+    const codes = await this.signer.sign(seed, batch.kid, serials);
+    const lot = batch.lot ? ` · lot ${batch.lot}` : '';
+    const model = batch.model ? ` · ${batch.model}` : '';
+    return {
+      svg: labelSheetSvg({
+        labels: serials.map((serial, i) => ({ serial, url: this.markUrl(codes[i]!) })),
+        certificateLine: `${found!.certificate.scheme} ${found!.certificate.number}`,
+        footer: `certmark · ${found!.issuer.name} · batch ${batch.id}${model}${lot} · page ${page}/${pages}`,
+      }),
+      page,
+      pages,
+    };
+  }
+
+  /** One mark's QR code as SVG, holding its URL (owning issuer). */
+  async markQrSvg(principal: Principal, serial: string): Promise<string> {
+    return markQrSvg((await this.markCodeFor(principal, serial)).url);
+  }
+
+  /** One mark's QR code as PNG (owning issuer). */
+  async markQrPng(principal: Principal, serial: string): Promise<Buffer> {
+    return markQrPng((await this.markCodeFor(principal, serial)).url);
+  }
+
+  /** One mark's code and URL (owning issuer). */
+  async markCodeFor(
+    principal: Principal,
+    serial: string,
+  ): Promise<{ serial: string; code: string; url: string }> {
+    assertTypedSerial(serial);
+    const mark = await q.findMarkWithBatch(this.db, serial);
+    if (!mark) throw notFound('mark');
+    if (mark.issuerId !== principal.issuerId)
+      throw forbidden('only the issuing body may obtain this mark');
+    const batch = (await q.findBatch(this.db, mark.batchId))!;
+    const seed = await this.readyBatchSeed(batch);
+    const code = createMarkCode({ seed, kid: batch.kid, serial });
+    return { serial, code, url: this.markUrl(code) };
+  }
+
+  /** The owning issuer voids a destroyed, recalled or lost mark: it verifies `invalid`/MARK_VOID. */
+  async voidMark(principal: Principal, serial: string, voidReason: string) {
+    assertTypedSerial(serial);
+    const at = this.clock.now();
+    await this.db.transaction(async (tx) => {
+      const mark = await q.lockMark(tx, serial);
+      if (!mark) throw notFound('mark');
+      if (mark.issuerId !== principal.issuerId)
+        throw forbidden('only the issuing body may void this mark');
+      if (mark.status === 'void')
+        throw new AppError('mark_already_void', 'the mark is already void');
+      await q.voidMark(tx, { serial, reason: voidReason, at });
+      await appendAuditEntry(tx, at, {
+        actor: actorOf(principal),
+        action: 'mark.void',
+        subjectType: 'mark',
+        subjectId: serial,
+        change: { reason: voidReason, batchId: mark.batchId },
+      });
+    });
+    return { serial, status: 'void' as const, voidReason, voidedAt: at.toISOString() };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Verifying
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Anyone verifies a scanned or typed mark. Signature first (against the published keys with the
+   * code's key id), then one atomic statement counts the scan and returns the registry's mark,
+   * batch, certificate, issuer and key; then the certificate's findings, the mark's own (void,
+   * model) and the clone flag. A typed serial has no signature: it is looked up directly.
+   */
+  async verifyMark(request: VerifyMarkRequest, caller: ScanCaller): Promise<MarkVerification> {
+    const now = this.clock.now();
+    const input = readScanInput(request.code);
+    if (input.kind === 'serial_check_failed') {
+      throw new AppError(
+        'serial_check_failed',
+        'the serial’s check digits do not match: check it for a typing error',
+        {
+          errors: [{ path: 'code', message: 'ISO 7064 MOD 97-10 check digits fail' }],
+        },
+      );
+    }
+    const region = request.location?.region ?? null;
+    const lat = request.location?.lat ?? null;
+    const lon = request.location?.lon ?? null;
+    const reasons: Reason[] = [];
+    let hit: q.RegisteredScan | undefined;
+
+    if (input.kind === 'malformed') {
+      reasons.push(reason('MALFORMED', input.message));
+    } else {
+      let kid: string | null = null;
+      if (input.kind === 'code') {
+        const check = checkMarkSignature(
+          input.decoded,
+          await this.keyRing.candidates(input.decoded.keyId),
+        );
+        if (check.ok) kid = check.key.kid;
+        else reasons.push(reason(check.reason, check.message));
+      }
+      if (reasons.length === 0) {
+        const point = lat !== null && lon !== null;
+        hit = await this.scanCounter.register({
+          serial: input.serial,
+          kid,
+          at: now,
+          region,
+          province: region ? provinceOf(region) : null,
+          lat: point ? lat : null,
+          lon: point ? lon : null,
+        });
+        if (!hit) reasons.push(await this.whyNoMark(input.serial, kid));
+        else if (hit.keyIssuerId !== hit.issuerId) {
+          reasons.push(
+            reason(
+              'REGISTRY_MISMATCH',
+              'the mark is signed by a key of another issuer than its certificate’s',
+            ),
+          );
+        }
+      }
+    }
+
+    let certificate: CertificateView | undefined;
+    let mark: MarkView | undefined;
+    if (hit && reasons.length === 0) {
+      const found = await this.certificateContent.current(hit);
+      const facts = await certificateFactsAt(this.db, found, now, { historical: false });
+      const model = request.product?.model;
+      // A mark issued for one model vouches for that model only; one without, for the scope.
+      reasons.push(
+        ...certificateFindings(facts, {
+          presenterUscc: request.presenter?.uscc,
+          model: hit.model ? undefined : model,
+        }),
+      );
+      if (
+        hit.model &&
+        model !== undefined &&
+        model.trim().toUpperCase() !== hit.model.toUpperCase()
+      ) {
+        reasons.push(
+          reason('OUT_OF_SCOPE', `this mark was issued for model ${hit.model}, not ${model}`),
+        );
+      }
+      if (hit.status === 'void')
+        reasons.push(
+          reason('MARK_VOID', 'the issuer has voided this mark (destroyed, recalled or lost)'),
+        );
+      if (hit.cloneFlaggedAt) {
+        reasons.push(
+          reason(
+            'SUSPECTED_CLONE',
+            'this mark has been verified too often or too far apart: it may have been copied',
+          ),
+        );
+      }
+      certificate = certificateView(found.certificate, found.issuer, now);
+      mark = {
+        serial: hit.serial,
+        status: hit.status,
+        scanCount: hit.scanCount,
+        firstScan: hit.firstScanAt
+          ? { at: hit.firstScanAt.toISOString(), region: hit.firstScanRegion }
+          : null,
+        ...(hit.model ? { model: hit.model } : {}),
+        ...(hit.lot ? { lot: hit.lot } : {}),
+      };
+    }
+
+    const verdict = verdictOf(reasons);
+    const answer: MarkVerification = {
+      verdict,
+      reasons,
+      ...(certificate ? { certificate } : {}),
+      ...(mark ? { mark } : {}),
+      checkedAt: now.toISOString(),
+    };
+    const serial = input.kind === 'malformed' ? null : input.serial;
+    this.scans.record({
+      serial,
+      at: now,
+      region,
+      lat,
+      lon,
+      callerRole: caller.role,
+      channel: caller.channel,
+      verdict,
+      reasons: reasons.map((r) => r.code),
+    });
+    if (isAlerting(verdict)) {
+      await this.deps.alerts
+        .raise({
+          ...(serial
+            ? { subjectType: 'mark' as const, subject: serial }
+            : {
+                subjectType: 'code' as const,
+                subject: createHash('sha256').update(request.code).digest('hex'),
+              }),
+          verdict,
+          reasons,
+          issuerId: hit?.issuerId ?? null,
+          certificateId: hit?.certificateId ?? null,
+          region,
+          channel: 'verify.mark',
+          at: now,
+          context: {
+            model: request.product?.model,
+            presenter: request.presenter?.uscc,
+            lat: lat ?? undefined,
+            lon: lon ?? undefined,
+            scanCount: mark?.scanCount,
+          },
+        })
+        // An alert that cannot be stored must not turn a verification into an error.
+        .catch(() => {});
+    }
+    return answer;
+  }
+
+  /**
+   * A supervisor cleared a suspected clone (the alert resolution calls this): the flag and the
+   * counting window are reset, so the mark is judged afresh from `at`. False when no such mark.
+   */
+  async clearSuspectedClone(
+    serial: string,
+    at: Date = this.clock.now(),
+    actor: Actor = systemActor,
+  ): Promise<boolean> {
+    if (!hasValidSerialCheckDigits(serial)) return false;
+    return this.db.transaction(async (tx) => {
+      const cleared = await q.clearCloneFlag(tx, { serial, at });
+      if (cleared) {
+        await appendAuditEntry(tx, at, {
+          actor,
+          action: 'mark.clone.clear',
+          subjectType: 'mark',
+          subjectId: serial,
+          change: { clearedAt: at.toISOString() },
+        });
+      }
+      return cleared;
+    });
+  }
+
+  /** Writes the buffered scan log now (tests, shutdown). */
+  flushScanLog(): Promise<void> {
+    return this.scans.flush();
+  }
+
+  async scanLog(serial: string) {
+    return q.scanLogOf(this.db, serial);
+  }
+
+  /** Flushes the scan log and stops the signing workers. */
+  async close(): Promise<void> {
+    await this.scans.flush();
+    await this.signer.close();
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private async whyNoMark(serial: string, kid: string | null): Promise<Reason> {
+    const { mark, key } = await q.explainMiss(this.db, { serial, kid });
+    // A compromised key is no longer published: what it signed proves nothing.
+    if (key?.status === 'compromised')
+      return reason('UNKNOWN_KEY', 'the mark is signed by a withdrawn (compromised) key');
+    if (!mark || mark.batchStatus !== 'done')
+      return reason('NOT_IN_REGISTRY', 'no such mark in the registry');
+    return reason(
+      'REGISTRY_MISMATCH',
+      key && key.issuerId !== mark.issuerId
+        ? 'the mark’s serial belongs to another issuer’s batch'
+        : 'the mark is not signed with the key its batch was issued with',
+    );
+  }
+
+  private async ownedBatch(principal: Principal, batchId: string): Promise<MarkBatchRow> {
+    const batch = await q.findBatch(this.db, batchId);
+    if (!batch) throw notFound('mark batch');
+    if (batch.issuerId !== principal.issuerId)
+      throw forbidden('only the issuing body may see this batch');
+    return batch;
+  }
+
+  /** The seed a finished batch is signed with; its codes are re-derived, never stored. */
+  private async readyBatchSeed(batch: MarkBatchRow): Promise<Uint8Array> {
+    if (batch.status !== 'done') {
+      throw new AppError(
+        'batch_not_ready',
+        `the batch is ${batch.status}: ${batch.done} of ${batch.count} marks written`,
+      );
+    }
+    const key = await findSigningKey(this.db, batch.kid);
+    if (!key || key.status === 'compromised') {
+      throw new AppError(
+        'conflict',
+        'the batch’s signing key is compromised: its marks no longer verify; issue a new batch',
+      );
+    }
+    return this.deps.vault.signerFromRow(key).seed;
+  }
+
+  private batchView(batch: MarkBatchRow): BatchView {
+    const self = `${this.baseUrl}/v1/mark-batches/${batch.id}`;
+    return {
+      batchId: batch.id,
+      certificateId: batch.certificateId,
+      count: batch.count,
+      done: batch.done,
+      status: batch.status,
+      model: batch.model,
+      lot: batch.lot,
+      createdAt: batch.createdAt.toISOString(),
+      finishedAt: batch.finishedAt?.toISOString() ?? null,
+      links: { self, marks: `${self}/marks`, labels: `${self}/labels.svg?page=1` },
+    };
+  }
+}
+
+/** A serial in a path: 16 digits (the route checks that); failed check digits are a typing error. */
+function assertTypedSerial(serial: string): void {
+  if (!hasValidSerialCheckDigits(serial)) {
+    throw new AppError(
+      'serial_check_failed',
+      'the serial’s check digits do not match: check it for a typing error',
+    );
+  }
+}

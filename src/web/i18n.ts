@@ -1,0 +1,234 @@
+import type { ReasonCode, Verdict } from '../verification/verdict';
+
+/**
+ * The consumer pages' words, in Chinese (the default: the products are sold in China) and English.
+ * Reasons are translated from their stable codes, never from the API's English messages.
+ */
+export type Lang = 'zh' | 'en';
+
+/**
+ * `?lang=` wins; otherwise English when the browser prefers English to Chinese (RFC 9110 section
+ * 12.5.4 Accept-Language, q-values honoured), else Chinese.
+ */
+export function pickLang(query: string | undefined, acceptLanguage: string | undefined): Lang {
+  if (query === 'en' || query === 'zh') return query;
+  if (!acceptLanguage) return 'zh';
+  let best: { lang: Lang; q: number } | undefined;
+  for (const part of acceptLanguage.split(',').slice(0, 20)) {
+    const [tag = '', ...params] = part.trim().toLowerCase().split(';');
+    const qParam = params.find((p) => p.trim().startsWith('q='));
+    const q = qParam ? Number(qParam.trim().slice(2)) : 1;
+    if (!Number.isFinite(q) || q <= 0) continue;
+    const lang: Lang | undefined = tag.startsWith('en')
+      ? 'en'
+      : tag.startsWith('zh')
+        ? 'zh'
+        : undefined;
+    if (lang && (!best || q > best.q)) best = { lang, q };
+  }
+  return best?.lang ?? 'zh';
+}
+
+export const verdictWords: Record<Verdict, Record<Lang, { title: string; sentence: string }>> = {
+  authentic: {
+    zh: { title: '正品', sentence: '该标志真实有效：由认证机构签发，并在登记册中。' },
+    en: {
+      title: 'Genuine',
+      sentence: 'This mark is genuine: issued by the certification body and in the registry.',
+    },
+  },
+  forged: {
+    zh: {
+      title: '伪造',
+      sentence: '该标志不是认证机构签发的，或不在登记册中。请勿信任，可在下方举报。',
+    },
+    en: {
+      title: 'Forged',
+      sentence:
+        'This mark was not issued by a certification body, or is not in the registry. Do not trust it; you can report it below.',
+    },
+  },
+  misused: {
+    zh: { title: '冒用', sentence: '证书真实，但被用于其不覆盖的产品或由非持证企业使用。' },
+    en: {
+      title: 'Misused',
+      sentence:
+        'The certificate is real, but it is used for a product it does not cover or by a company that does not hold it.',
+    },
+  },
+  invalid: {
+    zh: { title: '无效', sentence: '该标志或其证书已失效（过期、暂停、撤销或作废）。' },
+    en: {
+      title: 'Invalid',
+      sentence:
+        'This mark or its certificate is no longer valid (expired, suspended, revoked or voided).',
+    },
+  },
+  suspicious: {
+    zh: {
+      title: '可疑',
+      sentence: '该标志被查验的次数或地点异常，可能被复制。请核对首次查验记录。',
+    },
+    en: {
+      title: 'Suspicious',
+      sentence:
+        'This mark has been checked unusually often or in places far apart: it may have been copied. Compare the first check below.',
+    },
+  },
+};
+
+export const reasonWords: Record<ReasonCode, Record<Lang, string>> = {
+  MALFORMED: {
+    zh: '这不是有效的认证标志或证书。',
+    en: 'This is not a valid certification mark or certificate.',
+  },
+  BAD_SIGNATURE: { zh: '数字签名不正确。', en: 'The digital signature is not correct.' },
+  UNKNOWN_KEY: {
+    zh: '签名密钥不是已公布的认证机构密钥（或已被撤回）。',
+    en: 'The signing key is not a published certification body key (or was withdrawn).',
+  },
+  UNKNOWN_ISSUER: { zh: '签发机构不明。', en: 'The issuer is unknown.' },
+  NOT_IN_REGISTRY: { zh: '登记册中没有此记录。', en: 'There is no such record in the registry.' },
+  REGISTRY_MISMATCH: {
+    zh: '内容与登记册记录不符。',
+    en: 'The content does not match the registry record.',
+  },
+  HOLDER_MISMATCH: {
+    zh: '出示者不是证书持有人、制造商或生产厂。',
+    en: 'The presenter is not the holder, manufacturer or a factory of the certificate.',
+  },
+  OUT_OF_SCOPE: {
+    zh: '该产品型号不在证书范围内，或不是该标志对应的型号。',
+    en: 'The product model is not covered by the certificate, or is not the model this mark was issued for.',
+  },
+  NOT_YET_VALID: { zh: '证书尚未生效。', en: 'The certificate is not valid yet.' },
+  EXPIRED: { zh: '证书已过期。', en: 'The certificate has expired.' },
+  SUSPENDED: { zh: '证书已被暂停。', en: 'The certificate is suspended.' },
+  REVOKED: { zh: '证书已被撤销。', en: 'The certificate is revoked.' },
+  WITHDRAWN: { zh: '证书已被注销。', en: 'The certificate is withdrawn.' },
+  ISSUER_SUSPENDED: { zh: '认证机构已被暂停。', en: 'The certification body is suspended.' },
+  MARK_VOID: {
+    zh: '该标志已被认证机构作废（销毁、召回或遗失）。',
+    en: 'The certification body has voided this mark (destroyed, recalled or lost).',
+  },
+  QUANTITY_EXHAUSTED: { zh: '免办数量已用完。', en: 'The exempted quantity is used up.' },
+  SUSPECTED_CLONE: {
+    zh: '该标志查验次数过多或在相距很远的地点被查验，疑似被复制。',
+    en: 'This mark was checked too many times or in places far apart: it is suspected to be copied.',
+  },
+};
+
+export const statusWords: Record<string, Record<Lang, string>> = {
+  valid: { zh: '有效', en: 'valid' },
+  expired: { zh: '已过期', en: 'expired' },
+  not_yet_valid: { zh: '尚未生效', en: 'not yet valid' },
+  suspended: { zh: '暂停', en: 'suspended' },
+  revoked: { zh: '撤销', en: 'revoked' },
+  withdrawn: { zh: '注销', en: 'withdrawn' },
+  active: { zh: '有效', en: 'active' },
+  void: { zh: '已作废', en: 'void' },
+};
+
+/** GB/T 2260 provinces (first two digits), to name where a mark was first checked. */
+// prettier-ignore
+const provinces: Record<string, [string, string]> = {
+  '11': ['北京', 'Beijing'], '12': ['天津', 'Tianjin'], '13': ['河北', 'Hebei'], '14': ['山西', 'Shanxi'],
+  '15': ['内蒙古', 'Inner Mongolia'], '21': ['辽宁', 'Liaoning'], '22': ['吉林', 'Jilin'],
+  '23': ['黑龙江', 'Heilongjiang'], '31': ['上海', 'Shanghai'], '32': ['江苏', 'Jiangsu'],
+  '33': ['浙江', 'Zhejiang'], '34': ['安徽', 'Anhui'], '35': ['福建', 'Fujian'], '36': ['江西', 'Jiangxi'],
+  '37': ['山东', 'Shandong'], '41': ['河南', 'Henan'], '42': ['湖北', 'Hubei'], '43': ['湖南', 'Hunan'],
+  '44': ['广东', 'Guangdong'], '45': ['广西', 'Guangxi'], '46': ['海南', 'Hainan'], '50': ['重庆', 'Chongqing'],
+  '51': ['四川', 'Sichuan'], '52': ['贵州', 'Guizhou'], '53': ['云南', 'Yunnan'], '54': ['西藏', 'Tibet'],
+  '61': ['陕西', 'Shaanxi'], '62': ['甘肃', 'Gansu'], '63': ['青海', 'Qinghai'], '64': ['宁夏', 'Ningxia'],
+  '65': ['新疆', 'Xinjiang'], '71': ['台湾', 'Taiwan'], '81': ['香港', 'Hong Kong'], '82': ['澳门', 'Macao'],
+};
+
+export function regionName(region: string | null, lang: Lang): string | null {
+  if (!region) return null;
+  const province = provinces[region.slice(0, 2)];
+  return province ? `${province[lang === 'zh' ? 0 : 1]} (${region})` : region;
+}
+
+/** An instant as a reader in China reads it: China Standard Time, to the minute. */
+export function chinaTime(iso: string, lang: Lang): string {
+  const local = new Date(new Date(iso).getTime() + 8 * 3_600_000).toISOString();
+  return `${local.slice(0, 10)} ${local.slice(11, 16)} ${lang === 'zh' ? '(北京时间)' : 'China Standard Time'}`;
+}
+
+export const ui = {
+  zh: {
+    langName: '中文',
+    markTitle: '认证标志查验',
+    certificateTitle: '认证证书查验',
+    reasons: '原因',
+    certificate: '证书',
+    number: '证书编号',
+    scheme: '认证类别',
+    holder: '持证企业',
+    scope: '认证范围',
+    issuer: '认证机构',
+    validity: '有效期',
+    status: '证书状态',
+    mark: '本标志',
+    serial: '序列号',
+    model: '型号',
+    lot: '批次',
+    markStatus: '标志状态',
+    scanCount: '查验次数',
+    firstScan: '首次查验',
+    firstScanNone: '这是首次查验',
+    firstScanHint: '如果您刚买到此产品，却看到更早的查验记录，该标志可能被复制。',
+    unknownPlace: '地点未知',
+    report: '举报可疑产品',
+    reportHelp: '发现假冒或可疑产品？请描述情况，市场监管部门会收到您的举报。',
+    description: '情况描述',
+    region: '所在地区代码（可选，如 350100）',
+    send: '提交举报',
+    sent: '已收到您的举报，谢谢。',
+    sendFailed: '提交失败，请稍后再试。',
+    checkedAt: '查验时间',
+    typoTitle: '序列号有误',
+    typoSentence: '序列号的校验位不对，可能是输入错误。请对照标签重新输入。',
+    to: '至',
+  },
+  en: {
+    langName: 'English',
+    markTitle: 'Certification mark check',
+    certificateTitle: 'Certificate check',
+    reasons: 'Why',
+    certificate: 'Certificate',
+    number: 'Number',
+    scheme: 'Scheme',
+    holder: 'Holder',
+    scope: 'Scope',
+    issuer: 'Certification body',
+    validity: 'Valid',
+    status: 'Status',
+    mark: 'This mark',
+    serial: 'Serial',
+    model: 'Model',
+    lot: 'Lot',
+    markStatus: 'Mark status',
+    scanCount: 'Times checked',
+    firstScan: 'First checked',
+    firstScanNone: 'This is the first check',
+    firstScanHint:
+      'If you just bought this product and see an earlier check, the mark may have been copied.',
+    unknownPlace: 'place unknown',
+    report: 'Report a suspicious product',
+    reportHelp:
+      'Found a fake or suspicious product? Describe it and market regulators will receive your report.',
+    description: 'What you found',
+    region: 'Region code (optional, e.g. 350100)',
+    send: 'Send report',
+    sent: 'Thank you, your report has been received.',
+    sendFailed: 'The report could not be sent; please try again later.',
+    checkedAt: 'Checked at',
+    typoTitle: 'Serial mistyped',
+    typoSentence:
+      'The serial’s check digits do not match: it was probably mistyped. Please compare it with the label.',
+    to: 'to',
+  },
+} as const satisfies Record<Lang, Record<string, string>>;
+
+export type UiWords = (typeof ui)[Lang];

@@ -1,0 +1,187 @@
+import { randomBytes } from 'node:crypto';
+import { html, raw } from 'hono/html';
+import type { HtmlEscapedString } from 'hono/utils/html';
+import type { Verdict } from '../verification/verdict';
+import { ui, verdictWords, type Lang } from './i18n';
+
+/**
+ * The shell of the consumer pages: one column that reads on a 360-pixel phone, the verdict first
+ * in a coloured banner with an icon and one plain sentence, then the details. No external assets;
+ * the inline style and script carry a per-response CSP nonce, and every value is escaped by
+ * hono/html's `html` template.
+ */
+
+type Fragment = HtmlEscapedString | Promise<HtmlEscapedString>;
+
+export type BannerKind = Verdict | 'typo';
+
+const icons: Record<BannerKind, string> = {
+  authentic: '✓',
+  forged: '✗',
+  misused: '!',
+  invalid: '⊘',
+  suspicious: '?',
+  typo: '✎',
+};
+
+const styles = `
+*{box-sizing:border-box}
+body{margin:0;font:16px/1.5 system-ui,-apple-system,"PingFang SC","Noto Sans CJK SC","Microsoft YaHei",sans-serif;color:#1f2328;background:#f3f4f6}
+main{max-width:40rem;margin:0 auto;padding:0.75rem}
+nav.lang{text-align:right;font-size:0.875rem;margin-bottom:0.5rem}
+nav.lang a{color:#0b57d0;padding:0.25rem 0.5rem}
+nav.lang a[aria-current]{color:#1f2328;font-weight:600;text-decoration:none}
+.verdict{display:flex;gap:0.75rem;align-items:center;color:#fff;border-radius:0.75rem;padding:1rem}
+.verdict .icon{flex:none;width:3.25rem;height:3.25rem;border-radius:50%;background:rgba(255,255,255,.22);display:flex;align-items:center;justify-content:center;font-size:2rem;font-weight:700}
+.verdict h1{margin:0;font-size:1.75rem;line-height:1.2}
+.verdict p{margin:0.25rem 0 0}
+.verdict-authentic{background:#1a7f37}
+.verdict-forged{background:#b42318}
+.verdict-misused{background:#c2410c}
+.verdict-invalid{background:#57534e}
+.verdict-suspicious{background:#a16207}
+.verdict-typo{background:#1d4ed8}
+section.card{background:#fff;border-radius:0.75rem;padding:0.75rem 1rem;margin-top:0.75rem}
+section.card h2{font-size:1.05rem;margin:0 0 0.5rem}
+ul.reasons{margin:0;padding-left:1.25rem}
+ul.reasons small{display:block;color:#57606a}
+dl{margin:0;display:grid;grid-template-columns:minmax(5.5rem,auto) 1fr;gap:0.35rem 0.75rem}
+dt{color:#57606a}
+dd{margin:0;overflow-wrap:anywhere}
+.nowrap{white-space:nowrap}
+.hint{color:#57606a;font-size:0.875rem;margin:0.5rem 0 0}
+form label{display:block;margin-top:0.5rem;font-size:0.9rem}
+textarea,input[type=text]{width:100%;font:inherit;padding:0.5rem;border:1px solid #d0d7de;border-radius:0.5rem}
+textarea{min-height:5rem}
+button{margin-top:0.75rem;width:100%;font:inherit;font-weight:600;padding:0.7rem;border:0;border-radius:0.5rem;background:#1f2328;color:#fff}
+footer{color:#57606a;font-size:0.8rem;text-align:center;margin:1rem 0}
+`;
+
+export interface PageShell {
+  lang: Lang;
+  title: string;
+  banner: { kind: BannerKind; title: string; sentence: string };
+  body: Fragment;
+  /** Script run after the page (the report form); gets the nonce. */
+  script?: string;
+  nonce: string;
+}
+
+export function newNonce(): string {
+  return randomBytes(16).toString('base64');
+}
+
+/** The Content-Security-Policy of a page rendered with `nonce`: nothing but itself and the API. */
+export function pageCsp(nonce: string): string {
+  return [
+    "default-src 'none'",
+    `style-src 'nonce-${nonce}'`,
+    `script-src 'nonce-${nonce}'`,
+    "connect-src 'self'",
+    "img-src 'self' data:",
+    "form-action 'self'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+export function bannerOf(verdict: Verdict, lang: Lang) {
+  return { kind: verdict, ...verdictWords[verdict][lang] };
+}
+
+export function page(shell: PageShell): Fragment {
+  const { lang } = shell;
+  const other: Lang = lang === 'zh' ? 'en' : 'zh';
+  return html`<!doctype html>
+    <html lang="${lang === 'zh' ? 'zh-CN' : 'en'}">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <meta name="referrer" content="no-referrer" />
+        <meta name="robots" content="noindex" />
+        <link rel="icon" href="data:," />
+        <title>${shell.banner.title} · ${shell.title}</title>
+        <style nonce="${shell.nonce}">
+          ${raw(styles)}
+        </style>
+      </head>
+      <body>
+        <main>
+          <nav class="lang">
+            <a href="?lang=${lang}" aria-current="true" lang="${lang}">${ui[lang].langName}</a
+            ><a href="?lang=${other}" lang="${other}" hreflang="${other}">${ui[other].langName}</a>
+          </nav>
+          <section
+            class="verdict verdict-${shell.banner.kind}"
+            role="status"
+            data-verdict="${shell.banner.kind}"
+          >
+            <div class="icon" aria-hidden="true">${icons[shell.banner.kind]}</div>
+            <div>
+              <h1>${shell.banner.title}</h1>
+              <p>${shell.banner.sentence}</p>
+            </div>
+          </section>
+          ${shell.body}
+          <footer>certmark · ${shell.title}</footer>
+        </main>
+        ${
+          shell.script
+            ? html`<script nonce="${shell.nonce}">
+                ${raw(shell.script)};
+              </script>`
+            : ''
+        }
+      </body>
+    </html>`;
+}
+
+/** The report form, POSTing JSON to /v1/reports (the subject travels in hidden fields). */
+export function reportForm(
+  lang: Lang,
+  subject: { code?: string; certificateNumber?: string },
+): Fragment {
+  const t = ui[lang];
+  return html`<section class="card" id="report-card">
+    <h2>${t.report}</h2>
+    <p class="hint">${t.reportHelp}</p>
+    <form id="report" data-sent="${t.sent}" data-failed="${t.sendFailed}">
+      ${subject.code ? html`<input type="hidden" name="code" value="${subject.code}" />` : ''}
+      ${subject.certificateNumber ? html`<input type="hidden" name="certificateNumber" value="${subject.certificateNumber}" />` : ''}
+      <label for="report-description">${t.description}</label>
+      <textarea id="report-description" name="description" required maxlength="2000"></textarea>
+      <label for="report-region">${t.region}</label>
+      <input
+        type="text"
+        id="report-region"
+        name="region"
+        inputmode="numeric"
+        pattern="[0-9]{6}"
+        maxlength="6"
+        autocomplete="off"
+      />
+      <button type="submit">${t.send}</button>
+      <p id="report-result" class="hint" role="status"></p>
+    </form>
+  </section>`;
+}
+
+/** Sends the report form as JSON; a static script (no values inside), so the CSP nonce covers it. */
+export const reportScript = `
+(function () {
+  var form = document.getElementById('report');
+  if (!form) return;
+  form.addEventListener('submit', function (event) {
+    event.preventDefault();
+    var out = document.getElementById('report-result');
+    var body = { description: form.elements.description.value.trim() };
+    if (form.elements.code) body.code = form.elements.code.value;
+    if (form.elements.certificateNumber) body.certificateNumber = form.elements.certificateNumber.value;
+    var region = form.elements.region.value.trim();
+    if (region) body.region = region;
+    fetch('/v1/reports', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      .then(function (res) { out.textContent = res.ok ? form.dataset.sent : form.dataset.failed; if (res.ok) form.reset(); })
+      .catch(function () { out.textContent = form.dataset.failed; });
+  });
+})();
+`;

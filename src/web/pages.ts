@@ -1,0 +1,150 @@
+import { html } from 'hono/html';
+import type { HtmlEscapedString } from 'hono/utils/html';
+import type { CertificateView } from '../certificates/certificate-view';
+import { groupSerial } from '../marks/mark-signature';
+import type { MarkVerification } from '../marks/marks.service';
+import type { CertificateVerification } from '../verification/verification.service';
+import type { Reason } from '../verification/verdict';
+import { chinaTime, reasonWords, regionName, statusWords, ui, type Lang } from './i18n';
+import { bannerOf, page, reportForm, reportScript } from './layout';
+
+type Fragment = HtmlEscapedString | Promise<HtmlEscapedString>;
+
+function reasonsCard(reasons: readonly Reason[], lang: Lang): Fragment {
+  if (reasons.length === 0) return html``;
+  return html`<section class="card" id="reasons">
+    <h2>${ui[lang].reasons}</h2>
+    <ul class="reasons">
+      ${reasons.map(
+        (r) =>
+          html`<li data-code="${r.code}">
+            ${reasonWords[r.code][lang]}${lang === 'en' ? html`<small>${r.message}</small>` : ''}
+          </li>`,
+      )}
+    </ul>
+  </section>`;
+}
+
+function certificateCard(certificate: CertificateView, lang: Lang): Fragment {
+  const t = ui[lang];
+  return html`<section class="card" id="certificate">
+    <h2>${t.certificate}</h2>
+    <dl>
+      <dt>${t.holder}</dt>
+      <dd>${certificate.holder.name}</dd>
+      <dt>${t.scope}</dt>
+      <dd>
+        ${certificate.scope.map(
+          (item, i) => html`${i > 0 ? '; ' : ''}${item.product} (${item.models.join(', ')})`,
+        )}
+      </dd>
+      <dt>${t.issuer}</dt>
+      <dd>
+        ${certificate.issuer.name}${certificate.issuer.accreditationNo ? ` · ${certificate.issuer.accreditationNo}` : ''}
+      </dd>
+      <dt>${t.validity}</dt>
+      <dd>
+        <span class="nowrap">${certificate.validFrom}</span> ${t.to}
+        <span class="nowrap">${certificate.validUntil}</span>
+      </dd>
+      <dt>${t.status}</dt>
+      <dd>${statusWords[certificate.status]?.[lang] ?? certificate.status}</dd>
+      <dt>${t.number}</dt>
+      <dd>${certificate.number}</dd>
+      <dt>${t.scheme}</dt>
+      <dd>${certificate.scheme}</dd>
+    </dl>
+  </section>`;
+}
+
+/** GET /m/{code}: the verdict on a scanned mark, then why, the certificate, the mark's history. */
+export function markPage(
+  answer: MarkVerification,
+  options: { lang: Lang; code: string; nonce: string },
+): Fragment {
+  const { lang } = options;
+  const t = ui[lang];
+  const mark = answer.mark;
+  const markCard = mark
+    ? html`<section class="card" id="mark">
+        <h2>${t.mark}</h2>
+        <dl>
+          <dt>${t.serial}</dt>
+          <dd>${groupSerial(mark.serial)}</dd>
+          ${
+            mark.model
+              ? html`<dt>${t.model}</dt>
+                  <dd>${mark.model}</dd>`
+              : ''
+          }
+          ${
+            mark.lot
+              ? html`<dt>${t.lot}</dt>
+                  <dd>${mark.lot}</dd>`
+              : ''
+          }
+          <dt>${t.markStatus}</dt>
+          <dd>${statusWords[mark.status]?.[lang] ?? mark.status}</dd>
+          <dt>${t.scanCount}</dt>
+          <dd id="scan-count">${mark.scanCount}</dd>
+          <dt>${t.firstScan}</dt>
+          <dd id="first-scan">
+            ${
+              mark.firstScan && mark.scanCount > 1
+                ? html`${chinaTime(mark.firstScan.at, lang)},
+                  ${regionName(mark.firstScan.region, lang) ?? t.unknownPlace}`
+                : t.firstScanNone
+            }
+          </dd>
+        </dl>
+        <p class="hint">${t.firstScanHint}</p>
+      </section>`
+    : '';
+  return page({
+    lang,
+    title: t.markTitle,
+    nonce: options.nonce,
+    banner: bannerOf(answer.verdict, lang),
+    body: html`${reasonsCard(answer.reasons, lang)}
+      ${answer.certificate ? certificateCard(answer.certificate, lang) : ''} ${markCard}
+      ${reportForm(lang, { code: options.code })}
+      <section class="card">
+        <p class="hint">${t.checkedAt}: ${chinaTime(answer.checkedAt, lang)}</p>
+      </section>`,
+    script: reportScript,
+  });
+}
+
+/** A typed serial (in a /m/ link) whose check digits fail: a typing error, not a forgery. */
+export function serialTypoPage(options: { lang: Lang; nonce: string }): Fragment {
+  const t = ui[options.lang];
+  return page({
+    lang: options.lang,
+    title: t.markTitle,
+    nonce: options.nonce,
+    banner: { kind: 'typo', title: t.typoTitle, sentence: t.typoSentence },
+    body: html``,
+  });
+}
+
+/** GET /c/{id}: the verdict on a certificate (its QR code's link). */
+export function certificatePage(
+  answer: CertificateVerification,
+  options: { lang: Lang; nonce: string; number?: string | undefined },
+): Fragment {
+  const { lang } = options;
+  const t = ui[lang];
+  return page({
+    lang,
+    title: t.certificateTitle,
+    nonce: options.nonce,
+    banner: bannerOf(answer.verdict, lang),
+    body: html`${reasonsCard(answer.reasons, lang)}
+      ${answer.certificate ? certificateCard(answer.certificate, lang) : ''}
+      ${options.number ? reportForm(lang, { certificateNumber: options.number }) : ''}
+      <section class="card">
+        <p class="hint">${t.checkedAt}: ${chinaTime(answer.checkedAt, lang)}</p>
+      </section>`,
+    script: options.number ? reportScript : undefined,
+  });
+}

@@ -1,0 +1,155 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import type { HtmlEscapedString } from 'hono/utils/html';
+import type { Clock } from '../clock';
+import type { CertificatesService } from '../certificates/certificates.service';
+import { AppError } from '../errors';
+import { createRouter } from '../http/openapi';
+import type { MarksService, VerifyMarkRequest } from '../marks/marks.service';
+import { isValidRegionCode } from '../shared/identifiers';
+import type {
+  CertificateVerification,
+  VerificationService,
+} from '../verification/verification.service';
+import { reason, verdictOf } from '../verification/verdict';
+import { pickLang } from './i18n';
+import { newNonce, pageCsp } from './layout';
+import { certificatePage, markPage, serialTypoPage } from './pages';
+
+export interface WebRoutesDeps {
+  marks: MarksService;
+  verification: VerificationService;
+  certificates: CertificatesService;
+  clock: Clock;
+}
+
+const htmlContent = {
+  'text/html': { schema: z.string() },
+  'application/json': { schema: z.unknown() },
+};
+
+const pageQuery = z.object({
+  lang: z.string().optional(),
+  region: z.string().optional(),
+  lat: z.string().optional(),
+  lon: z.string().optional(),
+});
+
+const markPageRoute = (prefix: 'm' | 'M') =>
+  createRoute({
+    method: 'get',
+    path: `/${prefix}/{code}`,
+    tags: ['Consumer pages'],
+    summary:
+      'The consumer’s page for a scanned mark (public); JSON with `Accept: application/json`',
+    description:
+      'Chinese by default, English with `Accept-Language: en` or `?lang=en`. Viewing it counts as a verification. The QR code holds the URL upper-cased, so `/M/{code}` answers too, and the code is accepted in any letter case.',
+    hide: prefix === 'M',
+    request: { params: z.object({ code: z.string().max(4096) }), query: pageQuery },
+    responses: { 200: { description: 'The verdict page', content: htmlContent } },
+  });
+
+const certificatePageRoute = createRoute({
+  method: 'get',
+  path: '/c/{id}',
+  tags: ['Consumer pages'],
+  summary:
+    'The page a certificate’s QR code links to (public); JSON with `Accept: application/json`',
+  request: { params: z.object({ id: z.string().max(200) }), query: pageQuery },
+  responses: { 200: { description: 'The verdict page', content: htmlContent } },
+});
+
+const wantsJson = (c: Context) => {
+  const accept = c.req.header('accept') ?? '';
+  return /application\/json/i.test(accept) && !/text\/html/i.test(accept);
+};
+
+async function sendPage(
+  c: Context,
+  status: 200 | 422,
+  render: (nonce: string) => HtmlEscapedString | Promise<HtmlEscapedString>,
+) {
+  const nonce = newNonce();
+  return c.html(await render(nonce), status, {
+    'content-security-policy': pageCsp(nonce),
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    vary: 'Accept, Accept-Language',
+  });
+}
+
+/** Where the scanning app says it is (optional query parameters); anything invalid is ignored. */
+function locationOf(query: z.infer<typeof pageQuery>): VerifyMarkRequest['location'] {
+  const region = query.region && isValidRegionCode(query.region) ? query.region : undefined;
+  const lat = Number(query.lat);
+  const lon = Number(query.lon);
+  const point =
+    query.lat !== undefined &&
+    query.lon !== undefined &&
+    Math.abs(lat) <= 90 &&
+    Math.abs(lon) <= 180
+      ? { lat, lon }
+      : {};
+  return region || 'lat' in point ? { region, ...point } : undefined;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The consumer pages: `/m/{code}` (and `/M/{code}`) for marks, `/c/{id}` for certificates. */
+export function webRoutes(deps: WebRoutesDeps) {
+  const router = createRouter();
+  for (const prefix of ['m', 'M'] as const) {
+    router.openapi(markPageRoute(prefix), async (c) => {
+      const { code } = c.req.valid('param');
+      const query = c.req.valid('query');
+      const lang = pickLang(query.lang, c.req.header('accept-language'));
+      try {
+        const answer = await deps.marks.verifyMark(
+          { code, location: locationOf(query) },
+          { role: c.get('principal')?.role ?? null, channel: 'page' },
+        );
+        if (wantsJson(c)) return c.json(answer, 200);
+        return sendPage(c, 200, (nonce) => markPage(answer, { lang, code, nonce }));
+      } catch (error) {
+        if (error instanceof AppError && error.code === 'serial_check_failed' && !wantsJson(c)) {
+          return sendPage(c, 422, (nonce) => serialTypoPage({ lang, nonce }));
+        }
+        throw error;
+      }
+    });
+  }
+  router.openapi(certificatePageRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    const lang = pickLang(c.req.valid('query').lang, c.req.header('accept-language'));
+    const answer = await certificateAnswer(deps, id);
+    if (wantsJson(c)) return c.json(answer, 200);
+    return sendPage(c, 200, (nonce) =>
+      certificatePage(answer, { lang, nonce, number: answer.certificate?.number }),
+    );
+  });
+  return router;
+}
+
+/** The certificate's verdict: its own stored credential verified in full, as anyone would. */
+async function certificateAnswer(
+  deps: WebRoutesDeps,
+  id: string,
+): Promise<CertificateVerification> {
+  const checkedAt = deps.clock.now().toISOString();
+  if (!UUID.test(id)) {
+    const reasons = [reason('MALFORMED', 'not a certificate link')];
+    return { verdict: verdictOf(reasons), reasons, checkedAt };
+  }
+  const issued = await deps.certificates
+    .getCertificate(id.toLowerCase())
+    .catch((error: unknown) => {
+      if (error instanceof AppError && error.code === 'not_found') return undefined;
+      throw error;
+    });
+  if (!issued) {
+    const reasons = [reason('NOT_IN_REGISTRY', 'no such certificate in the registry')];
+    return { verdict: verdictOf(reasons), reasons, checkedAt };
+  }
+  return deps.verification.verifyCertificate({ credential: issued.credential });
+}

@@ -1,0 +1,133 @@
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp, createServices, type Services } from '../../src/app';
+import { openDatabase, rowsOf, type DatabaseHandle } from '../../src/db/client';
+import { client, createTestContext, TEST_NOW, type Client, type TestContext } from '../helpers';
+import { createIssuer, createRoleKey, issueCertificate } from '../fixtures';
+import { issueMarks, type IssuedMark } from './mark-helpers';
+
+/**
+ * Clone detection (SPEC "Verification") with two service instances on two connection pools over
+ * one database, scans alternating between them: the counts and the flag must come out as if there
+ * were one.
+ */
+describe('clone detection across two instances', () => {
+  let ctx: TestContext;
+  let second: { handle: DatabaseHandle; services: Services; api: Client };
+  let apis: Client[];
+  let marks: IssuedMark[];
+  let supervisorKey: string;
+  let scans = 0;
+
+  /** Verifies on the instances in turn. */
+  const scan = (mark: IssuedMark, location?: Record<string, unknown>) =>
+    apis[scans++ % 2]!.post('/v1/verify/mark', {
+      code: mark.code,
+      ...(location ? { location } : {}),
+    });
+  const codes = (res: { body: { reasons: { code: string }[] } }) =>
+    res.body.reasons.map((r) => r.code);
+
+  beforeAll(async () => {
+    ctx = await createTestContext();
+    const handle = await openDatabase({
+      databaseUrl: ctx.databaseUrl,
+      dataDir: '',
+      maxConnections: 5,
+    });
+    const deps = {
+      db: handle.db,
+      config: ctx.config,
+      keys: ctx.keys,
+      clock: ctx.clock,
+      ping: handle.ping,
+    };
+    const services = createServices(deps);
+    second = { handle, services, api: client(createApp(deps, services)) };
+    apis = [client(ctx.app), second.api];
+    const issuer = await createIssuer(ctx);
+    supervisorKey = await createRoleKey(ctx, 'supervisor');
+    const cert = await issueCertificate(apis[0]!, issuer.key);
+    ({ marks } = await issueMarks(apis[0]!, issuer.key, cert.id, { count: 8 }));
+  });
+  afterAll(async () => {
+    await second.services.marks.close();
+    await second.handle.close();
+    await ctx.services.marks.close();
+    await ctx.close();
+  });
+
+  it('counts concurrent scans on both instances exactly, and flags the 21st', async () => {
+    const mark = marks[0]!;
+    const answers = await Promise.all(Array.from({ length: 20 }, () => scan(mark)));
+    expect(answers.every((a) => a.status === 200 && a.body.verdict === 'authentic')).toBe(true);
+    expect(answers.map((a) => a.body.mark.scanCount).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
+    const twentyFirst = await scan(mark);
+    expect(twentyFirst.body.verdict).toBe('suspicious');
+    expect(codes(twentyFirst)).toEqual(['SUSPECTED_CLONE']);
+    expect(twentyFirst.body.mark.scanCount).toBe(21);
+    // From then on, on either instance.
+    expect((await scan(mark)).body.verdict).toBe('suspicious');
+    expect((await scan(mark)).body.verdict).toBe('suspicious');
+    const alerts = await apis[0]!.get(
+      '/v1/alerts?reason=SUSPECTED_CLONE&status=open',
+      supervisorKey,
+    );
+    expect(
+      alerts.body.items.filter((a: { subject: string }) => a.subject === mark.serial),
+    ).toHaveLength(1);
+  });
+
+  it('flags a mark seen in 3 provinces within 24 hours, not 3 provinces over a longer time', async () => {
+    const [flagged, spread] = [marks[1]!, marks[2]!];
+    expect((await scan(flagged, { region: '350100' })).body.verdict).toBe('authentic');
+    expect((await scan(flagged, { region: '350200' })).body.verdict).toBe('authentic');
+    expect((await scan(flagged, { region: '440300' })).body.verdict).toBe('authentic');
+    const third = await scan(flagged, { region: '110105' });
+    expect(codes(third)).toEqual(['SUSPECTED_CLONE']);
+    expect(third.body.mark.firstScan).toEqual({ at: TEST_NOW, region: '350100' });
+
+    expect((await scan(spread, { region: '350100' })).body.verdict).toBe('authentic');
+    ctx.clock.advance(12 * 3_600_000);
+    expect((await scan(spread, { region: '440300' })).body.verdict).toBe('authentic');
+    ctx.clock.advance(13 * 3_600_000); // Fujian is now more than 24 hours ago
+    expect((await scan(spread, { region: '110105' })).body.verdict).toBe('authentic');
+    ctx.clock.set(TEST_NOW);
+  });
+
+  it('flags two scans more than 500 km apart within an hour', async () => {
+    const [far, near] = [marks[3]!, marks[4]!];
+    const beijing = { lat: 39.9042, lon: 116.4074 };
+    const tianjin = { lat: 39.0842, lon: 117.2009 }; // ~110 km
+    const shanghai = { lat: 31.2304, lon: 121.4737 }; // ~1,070 km from Beijing
+    expect((await scan(far, beijing)).body.verdict).toBe('authentic');
+    ctx.clock.advance(30 * 60_000);
+    expect(codes(await scan(far, shanghai))).toEqual(['SUSPECTED_CLONE']);
+    ctx.clock.set(TEST_NOW);
+
+    expect((await scan(near, beijing)).body.verdict).toBe('authentic');
+    expect((await scan(near, tianjin)).body.verdict).toBe('authentic');
+    ctx.clock.advance(2 * 3_600_000); // far, but not within the hour
+    expect((await scan(near, shanghai)).body.verdict).toBe('authentic');
+    ctx.clock.set(TEST_NOW);
+  });
+
+  it('clears a suspected clone (supervisor): the flag and the counting window start afresh', async () => {
+    const mark = marks[0]!;
+    expect(await second.services.marks.clearSuspectedClone(mark.serial, new Date(TEST_NOW))).toBe(
+      true,
+    );
+    const after = await scan(mark);
+    expect(after.body.verdict).toBe('authentic');
+    expect(after.body.mark.scanCount).toBe(24);
+    const audit = rowsOf<{ action: string }>(
+      await ctx.handle.db.execute(
+        sql`SELECT action FROM audit_log WHERE subject_id = ${mark.serial}`,
+      ),
+    );
+    expect(audit.map((a) => a.action)).toEqual(['mark.clone.clear']);
+    expect(await ctx.services.marks.clearSuspectedClone('0000000000000097')).toBe(false);
+  });
+});

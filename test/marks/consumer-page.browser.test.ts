@@ -1,0 +1,229 @@
+import fs from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { serve, type ServerType } from '@hono/node-server';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { client, createTestContext, type Client, type TestContext } from '../helpers';
+import { createIssuer, issueCertificate, type IssuerFixture } from '../fixtures';
+import { issueMarks, tamperCode, type IssuedMark } from './mark-helpers';
+
+/**
+ * The consumer's page for a scanned mark (GET /m/{code}) and a certificate (GET /c/{id}): what the
+ * server sends (languages, JSON, escaping, CSP), then what a person sees on a 360-pixel phone in a
+ * real browser (Debian's Chromium driven by playwright-core). Screenshots go to test-output/.
+ */
+const CHROMIUM = '/usr/bin/chromium';
+const hasChromium = fs.existsSync(CHROMIUM);
+if (!hasChromium)
+  console.warn(
+    `consumer page browser test skipped: ${CHROMIUM} not found (apt-get install chromium)`,
+  );
+const SCREENSHOTS = path.resolve('test-output/consumer-page');
+/** What a person reads: white space as the browser collapses it. */
+const readable = (text: string | null) => (text ?? '').replace(/\s+/g, ' ').trim();
+
+describe('consumer pages', () => {
+  let ctx: TestContext;
+  let api: Client;
+  let issuer: IssuerFixture;
+  let cert: { id: string; number: string };
+  let marks: IssuedMark[];
+
+  beforeAll(async () => {
+    ctx = await createTestContext();
+    api = client(ctx.app);
+    issuer = await createIssuer(ctx);
+    cert = await issueCertificate(api, issuer.key, {
+      holder: { name: 'Example <img src=x onerror=alert(1)> & Co.', uscc: '914403001922038216' },
+    });
+    ({ marks } = await issueMarks(api, issuer.key, cert.id, { count: 6, model: 'X1-100' }));
+  });
+  afterAll(async () => {
+    await ctx.services.marks.close();
+    await ctx.close();
+  });
+
+  describe('as served', () => {
+    it('is Chinese by default, English by Accept-Language or ?lang=en, escaped, under a strict CSP', async () => {
+      const zh = await api.get(`/m/${marks[0]!.code}`);
+      expect(zh.status).toBe(200);
+      expect(zh.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(zh.text).toContain('<html lang="zh-CN">');
+      expect(zh.text).toContain('<h1>正品</h1>');
+      expect(zh.text).toContain('name="viewport" content="width=device-width, initial-scale=1"');
+      expect(zh.text).toContain('Example &lt;img src=x onerror=alert(1)&gt; &amp; Co.');
+      expect(zh.text).not.toContain('<img');
+      const csp = zh.headers.get('content-security-policy')!;
+      expect(csp).toContain("default-src 'none'");
+      const nonce = /script-src 'nonce-([^']+)'/.exec(csp)![1]!;
+      expect(zh.text).toContain(`<script nonce="${nonce}">`);
+
+      const en = await api.get(`/m/${marks[0]!.code}`, undefined, {
+        'accept-language': 'en-GB,en;q=0.9,zh;q=0.5',
+      });
+      expect(en.text).toContain('<html lang="en">');
+      expect(en.text).toContain('<h1>Genuine</h1>');
+      expect((await api.get(`/m/${marks[0]!.code}?lang=en`)).text).toContain('<h1>Genuine</h1>');
+      const zhPreferred = await api.get(`/m/${marks[0]!.code}`, undefined, {
+        'accept-language': 'zh-CN,zh;q=0.9,en;q=0.8',
+      });
+      expect(zhPreferred.text).toContain('<h1>正品</h1>');
+    });
+
+    it('answers JSON with Accept: application/json, at /M/ and in any case, and counts each view', async () => {
+      const mark = marks[1]!;
+      const first = await api.get(`/M/${mark.code}`, undefined, { accept: 'application/json' });
+      expect(first.body).toMatchObject({
+        verdict: 'authentic',
+        mark: { serial: mark.serial, scanCount: 1 },
+      });
+      const second = await api.get(`/m/${mark.code.toLowerCase()}?region=350100`, undefined, {
+        accept: 'application/json',
+      });
+      expect(second.body.mark.scanCount).toBe(2);
+      await ctx.services.marks.flushScanLog();
+      const log = await ctx.services.marks.scanLog(mark.serial);
+      expect(log.map((e) => [e.channel, e.region])).toEqual([
+        ['page', null],
+        ['page', '350100'],
+      ]);
+    });
+
+    it('shows a forged code as forged, and a mistyped serial as a typing error (422)', async () => {
+      const forged = await api.get(`/m/${tamperCode(marks[0]!.code, 70, 4)}`);
+      expect(forged.status).toBe(200);
+      expect(forged.text).toContain('<h1>伪造</h1>');
+      expect(forged.text).toContain('data-code="BAD_SIGNATURE"');
+      const serial = marks[0]!.serial;
+      const typo = await api.get(`/m/${serial.slice(0, 15)}${(Number(serial[15]) + 1) % 10}`);
+      expect(typo.status).toBe(422);
+      expect(typo.text).toContain('序列号有误');
+    });
+
+    it('shows a certificate’s verdict at /c/{id}', async () => {
+      const page = await api.get(`/c/${cert.id}?lang=en`);
+      expect(page.status).toBe(200);
+      expect(page.text).toContain('<h1>Genuine</h1>');
+      expect(page.text).toContain(cert.number);
+      const json = await api.get(`/c/${cert.id}`, undefined, { accept: 'application/json' });
+      expect(json.body).toMatchObject({ verdict: 'authentic', certificate: { id: cert.id } });
+      expect((await api.get(`/c/${crypto.randomUUID()}`)).text).toContain('<h1>伪造</h1>');
+      expect((await api.get(`/c/nonsense`)).text).toContain('<h1>伪造</h1>');
+    });
+  });
+
+  describe.skipIf(!hasChromium)('in a browser on a phone', () => {
+    let server: ServerType;
+    let base: string;
+    let browser: Browser;
+
+    beforeAll(async () => {
+      fs.mkdirSync(SCREENSHOTS, { recursive: true });
+      server = await new Promise<ServerType>((resolve) => {
+        const s = serve({ fetch: ctx.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+      });
+      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+      });
+    });
+    afterAll(async () => {
+      await browser?.close();
+      await new Promise((resolve) => server?.close(resolve));
+    });
+
+    /** Opens a page as a phone would and returns what a person sees at the top. */
+    async function look(url: string, screenshot: string) {
+      const page = await browser.newPage({
+        viewport: { width: 360, height: 740 },
+        locale: 'zh-CN',
+      });
+      const errors: string[] = [];
+      page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+      await page.goto(base + url);
+      const banner = page.locator('section.verdict');
+      const seen = {
+        page,
+        title: readable(await banner.locator('h1').textContent()),
+        className: await banner.getAttribute('class'),
+        background: await banner.evaluate((el) => getComputedStyle(el).backgroundColor),
+        reasons: (await page.locator('#reasons li').allTextContents()).map(readable),
+        // Nothing wider than the phone: no sideways scrolling.
+        overflow: await page.evaluate(
+          () => document.documentElement.scrollWidth - window.innerWidth,
+        ),
+        errors,
+      };
+      await page.screenshot({ path: path.join(SCREENSHOTS, `${screenshot}.png`), fullPage: true });
+      return seen;
+    }
+
+    it('shows a genuine mark as 正品 in green, with the certificate and the first check', async () => {
+      const seen = await look(`/m/${marks[2]!.code}`, 'genuine');
+      expect(seen.title).toBe('正品');
+      expect(seen.className).toContain('verdict-authentic');
+      expect(seen.background).toBe('rgb(26, 127, 55)');
+      expect(seen.reasons).toEqual([]);
+      expect(seen.overflow).toBeLessThanOrEqual(0);
+      expect(seen.errors).toEqual([]);
+      expect(readable(await seen.page.locator('#certificate').textContent())).toContain(
+        'China Quality Certification Centre',
+      );
+      expect(readable(await seen.page.locator('#first-scan').textContent())).toBe('这是首次查验');
+      // The language switch.
+      await seen.page.getByRole('link', { name: 'English' }).click();
+      await seen.page.waitForURL(/lang=en/);
+      expect(readable(await seen.page.locator('section.verdict h1').textContent())).toBe('Genuine');
+      expect(readable(await seen.page.locator('#first-scan').textContent())).toMatch(
+        /^2026-11-24 18:00 China Standard Time/,
+      );
+      await seen.page.close();
+    });
+
+    it('shows a forged mark as 伪造 in red, and lets the person report it', async () => {
+      const forgedCode = tamperCode(marks[3]!.code, 60, 1);
+      const seen = await look(`/m/${forgedCode}`, 'forged');
+      expect(seen.title).toBe('伪造');
+      expect(seen.className).toContain('verdict-forged');
+      expect(seen.background).toBe('rgb(180, 35, 24)');
+      expect(seen.reasons).toEqual(['数字签名不正确。']);
+      expect(seen.overflow).toBeLessThanOrEqual(0);
+      await seen.page.fill('#report-description', '在市场买到的，标签模糊');
+      await seen.page.fill('#report-region', '350100');
+      await seen.page.click('#report button[type=submit]');
+      await expect
+        .poll(() => seen.page.locator('#report-result').textContent())
+        .toBe('已收到您的举报，谢谢。');
+      expect(seen.errors).toEqual([]);
+      await seen.page.close();
+    });
+
+    it('shows a voided mark as 无效', async () => {
+      const mark = marks[4]!;
+      await api.post(`/v1/marks/${mark.serial}/void`, { reason: 'recalled' }, issuer.key);
+      const seen = await look(`/m/${mark.code}`, 'voided');
+      expect(seen.title).toBe('无效');
+      expect(seen.className).toContain('verdict-invalid');
+      expect(seen.reasons).toEqual(['该标志已被认证机构作废（销毁、召回或遗失）。']);
+      await seen.page.close();
+    });
+
+    it('shows a cloned mark as 可疑 in amber, with where it was first checked', async () => {
+      const mark = marks[5]!;
+      await api.post('/v1/verify/mark', { code: mark.code, location: { region: '350100' } });
+      ctx.clock.advance(3_600_000);
+      for (let i = 0; i < 20; i++) await api.post('/v1/verify/mark', { code: mark.code });
+      const seen = await look(`/m/${mark.code}`, 'cloned');
+      expect(seen.title).toBe('可疑');
+      expect(seen.className).toContain('verdict-suspicious');
+      expect(seen.background).toBe('rgb(161, 98, 7)');
+      expect(readable(await seen.page.locator('#scan-count').textContent())).toBe('22');
+      expect(readable(await seen.page.locator('#first-scan').textContent())).toBe(
+        '2026-11-24 18:00 (北京时间), 福建 (350100)',
+      );
+      await seen.page.close();
+    });
+  });
+});

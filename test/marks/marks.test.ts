@@ -1,0 +1,598 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { sql } from 'drizzle-orm';
+import jsQR from 'jsqr';
+import { PNG } from 'pngjs';
+import QRCode from 'qrcode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMarkCode, decodeMarkCode } from '../../src/crypto/mark-code';
+import { generateSerial, hasValidSerialCheckDigits } from '../../src/crypto/serial';
+import { createApp, createServices, type Services } from '../../src/app';
+import { fixedClock } from '../../src/clock';
+import { loadConfig } from '../../src/config';
+import { openDatabase, rowsOf, type DatabaseHandle } from '../../src/db/client';
+import { findCurrentSigningKey } from '../../src/issuers/issuers.queries';
+import { markQrSegments } from '../../src/marks/mark-qr';
+import {
+  client,
+  createTestContext,
+  testKeys,
+  TEST_NOW,
+  type Client,
+  type TestContext,
+} from '../helpers';
+import {
+  createIssuer,
+  createRoleKey,
+  issueCertificate,
+  USCC,
+  type IssuerFixture,
+} from '../fixtures';
+import {
+  exportMarks,
+  issueMarks,
+  setBatchStatus,
+  tamperCode,
+  type IssuedMark,
+} from './mark-helpers';
+
+const run = promisify(execFile);
+
+describe('product marks', () => {
+  let ctx: TestContext;
+  let api: Client;
+  let issuer: IssuerFixture;
+  let otherIssuer: IssuerFixture;
+  let supervisorKey: string;
+  let cert: { id: string; number: string };
+  let batch: { batchId: string; marks: IssuedMark[] };
+
+  const verify = (body: Record<string, unknown>, key?: string) =>
+    api.post('/v1/verify/mark', body, key);
+  const auditActions = async (subjectId: string) =>
+    rowsOf<{ action: string }>(
+      await ctx.handle.db.execute(
+        sql`SELECT action FROM audit_log WHERE subject_id = ${subjectId} ORDER BY seq`,
+      ),
+    ).map((r) => r.action);
+  /** A code for `serial` signed with the issuer's current key, whether or not the mark exists. */
+  const signWith = async (issuerId: string, serial: string) => {
+    const key = await findCurrentSigningKey(ctx.handle.db, issuerId);
+    const signer = ctx.services.vault.signerFromRow(key!);
+    return createMarkCode({ seed: signer.seed, kid: signer.kid, serial });
+  };
+
+  beforeAll(async () => {
+    ctx = await createTestContext();
+    api = client(ctx.app);
+    issuer = await createIssuer(ctx);
+    otherIssuer = await createIssuer(ctx, { name: 'Other Certification Body' });
+    supervisorKey = await createRoleKey(ctx, 'supervisor');
+    cert = await issueCertificate(api, issuer.key);
+    batch = await issueMarks(api, issuer.key, cert.id, { count: 5, model: 'X1-100', lot: 'LOT-7' });
+  });
+  afterAll(async () => {
+    await ctx.services.marks.close();
+    await ctx.close();
+  });
+
+  describe('issuing', () => {
+    it('writes a small batch before answering (201) and records it in the audit log', async () => {
+      const res = await api.get(`/v1/mark-batches/${batch.batchId}`, issuer.key);
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({
+        batchId: batch.batchId,
+        count: 5,
+        done: 5,
+        status: 'done',
+        model: 'X1-100',
+        lot: 'LOT-7',
+      });
+      expect(await auditActions(batch.batchId)).toEqual(['mark.batch.create', 'mark.batch.done']);
+    });
+
+    it('streams NDJSON whose codes carry the serials, and the same marks as CSV', async () => {
+      expect(batch.marks).toHaveLength(5);
+      for (const mark of batch.marks) {
+        expect(hasValidSerialCheckDigits(mark.serial)).toBe(true);
+        expect(decodeMarkCode(mark.code).serial).toBe(mark.serial);
+        expect(mark.url).toBe(`https://certmark.test/m/${mark.code}`);
+      }
+      expect(new Set(batch.marks.map((m) => m.serial)).size).toBe(5);
+      const csv = await api.get(`/v1/mark-batches/${batch.batchId}/marks`, issuer.key, {
+        accept: 'text/csv',
+      });
+      expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
+      const lines = csv.text.trim().split('\r\n');
+      expect(lines[0]).toBe('serial,code,url');
+      expect(lines.slice(1)).toEqual(batch.marks.map((m) => `${m.serial},${m.code},${m.url}`));
+    });
+
+    it('accepts a large batch (202), fills it in the background, and signs its export on workers', async () => {
+      const res = await api.post(`/v1/certificates/${cert.id}/marks`, { count: 4_500 }, issuer.key);
+      expect(res.status).toBe(202);
+      expect(['pending', 'running']).toContain(res.body.status);
+      await ctx.services.marks.whenBatchesIdle();
+      const progress = await api.get(`/v1/mark-batches/${res.body.batchId}`, issuer.key);
+      expect(progress.body).toMatchObject({ status: 'done', done: 4_500 });
+      const marks = await exportMarks(api, issuer.key, res.body.batchId);
+      expect(marks).toHaveLength(4_500);
+      expect(new Set(marks.map((m) => m.serial)).size).toBe(4_500);
+      // Worker-signed codes are the same codes the service verifies.
+      const sample = marks[4_321]!;
+      expect(decodeMarkCode(sample.code).serial).toBe(sample.serial);
+      expect(sample.code).toBe(await signWith(issuer.id, sample.serial));
+      expect((await verify({ code: sample.url })).body.verdict).toBe('authentic');
+    });
+
+    it('prints an A4 label sheet: QR, grouped serial and certificate number', async () => {
+      const res = await api.get(`/v1/mark-batches/${batch.batchId}/labels.svg?page=1`, issuer.key);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('image/svg+xml');
+      expect(res.headers.get('x-total-pages')).toBe('1');
+      expect(res.text).toContain('width="210mm" height="297mm"');
+      for (const mark of batch.marks)
+        expect(res.text).toContain(mark.serial.replace(/(\d{4})(?=\d)/g, '$1 '));
+      expect(res.text).toContain(`CCC ${cert.number}`);
+      expect(
+        (await api.get(`/v1/mark-batches/${batch.batchId}/labels.svg?page=2`, issuer.key)).status,
+      ).toBe(404);
+    });
+
+    it('renders a mark’s QR holding the upper-cased URL in alphanumeric mode, version ≤ 6', async () => {
+      const mark = batch.marks[0]!;
+      const res = await ctx.app.request(`/v1/marks/${mark.serial}/qr.png`, {
+        headers: { authorization: `Bearer ${issuer.key}` },
+      });
+      expect(res.status).toBe(200);
+      const png = PNG.sync.read(Buffer.from(await res.arrayBuffer()));
+      const decoded = jsQR(new Uint8ClampedArray(png.data), png.width, png.height);
+      expect(decoded?.data).toBe(mark.url.toUpperCase());
+      const svg = await api.get(`/v1/marks/${mark.serial}/qr.svg`, issuer.key);
+      expect(svg.headers.get('content-type')).toBe('image/svg+xml');
+      // SPEC: a base URL of up to 30 characters fits version 6 at level M.
+      const base30 = 'https://verify.certmark.gov.cn';
+      expect(base30).toHaveLength(30);
+      const qr = QRCode.create(markQrSegments(`${base30}/m/${mark.code}`), {
+        errorCorrectionLevel: 'M',
+      });
+      expect(qr.version).toBeLessThanOrEqual(6);
+      expect(qr.segments.map((s) => s.mode.id)).toEqual(['Alphanumeric']);
+      // The upper-cased URL is what a phone opens: it verifies.
+      expect(
+        (await api.get(`/M/${mark.code}`, undefined, { accept: 'application/json' })).body.verdict,
+      ).toBe('authentic');
+    });
+
+    it('refuses a model outside the certificate’s scope and bad input, writing nothing', async () => {
+      const count = async () =>
+        Number(
+          rowsOf<{ n: string }>(
+            await ctx.handle.db.execute(sql`SELECT count(*) AS n FROM mark_batches`),
+          )[0]!.n,
+        );
+      const before = await count();
+      const outOfScope = await api.post(
+        `/v1/certificates/${cert.id}/marks`,
+        { count: 2, model: 'Z9-000' },
+        issuer.key,
+      );
+      expect(outOfScope.status).toBe(422);
+      expect(outOfScope.headers.get('content-type')).toBe('application/problem+json');
+      expect(outOfScope.body.code).toBe('model_out_of_scope');
+      for (const body of [
+        { count: 0 },
+        { count: 1_000_001 },
+        { count: 1.5 },
+        {},
+        { count: 2, extra: 1 },
+        { count: 2, model: 'X1-*' },
+      ]) {
+        const res = await api.post(`/v1/certificates/${cert.id}/marks`, body, issuer.key);
+        expect(res.status, JSON.stringify(body)).toBe(400);
+        expect(res.body.code).toBe('validation_failed');
+      }
+      expect(
+        (await api.post(`/v1/certificates/not-a-uuid/marks`, { count: 2 }, issuer.key)).status,
+      ).toBe(400);
+      expect(
+        (await api.post(`/v1/certificates/${crypto.randomUUID()}/marks`, { count: 2 }, issuer.key))
+          .status,
+      ).toBe(404);
+      const revoked = await issueCertificate(api, issuer.key);
+      await api.post(
+        `/v1/certificates/${revoked.id}/status`,
+        { status: 'revoked', reason: 'test', signatory: { name: '李四' } },
+        issuer.key,
+      );
+      expect(
+        (await api.post(`/v1/certificates/${revoked.id}/marks`, { count: 2 }, issuer.key)).status,
+      ).toBe(409);
+      expect(await count()).toBe(before);
+    });
+  });
+
+  describe('access', () => {
+    it('lets only the owning issuer issue, read, export, print and void', async () => {
+      const admin = ctx.adminKey;
+      const { batchId } = batch;
+      const serial = batch.marks[1]!.serial;
+      const calls: [string, string, unknown?][] = [
+        ['POST', `/v1/certificates/${cert.id}/marks`, { count: 1 }],
+        ['GET', `/v1/mark-batches/${batchId}`],
+        ['GET', `/v1/mark-batches/${batchId}/marks`],
+        ['GET', `/v1/mark-batches/${batchId}/labels.svg`],
+        ['GET', `/v1/marks/${serial}/qr.svg`],
+        ['GET', `/v1/marks/${serial}/qr.png`],
+        ['POST', `/v1/marks/${serial}/void`, { reason: 'lost' }],
+      ];
+      for (const [method, url, body] of calls) {
+        const anonymous = await api.call(method, url, { body });
+        expect(anonymous.status, `${method} ${url} anonymous`).toBe(401);
+        expect(anonymous.headers.get('content-type')).toBe('application/problem+json');
+        expect(
+          (await api.call(method, url, { body, key: otherIssuer.key })).status,
+          `${method} ${url} other issuer`,
+        ).toBe(403);
+        expect(
+          (await api.call(method, url, { body, key: admin })).status,
+          `${method} ${url} admin`,
+        ).toBe(403);
+        expect(
+          (await api.call(method, url, { body, key: supervisorKey })).status,
+          `${method} ${url} supervisor`,
+        ).toBe(403);
+      }
+      expect((await verify({ code: batch.marks[1]!.code })).body.mark.status).toBe('active');
+    });
+
+    it('answers a typed serial with bad check digits 422 in a path', async () => {
+      const serial = batch.marks[0]!.serial;
+      const typo = serial.slice(0, 15) + String((Number(serial[15]) + 1) % 10);
+      const res = await api.get(`/v1/marks/${typo}/qr.svg`, issuer.key);
+      expect(res.status).toBe(422);
+      expect(res.body.code).toBe('serial_check_failed');
+      expect((await api.get(`/v1/marks/12345/qr.svg`, issuer.key)).status).toBe(400);
+    });
+  });
+
+  describe('verifying', () => {
+    it('answers a genuine mark authentic, counting scans and remembering the first', async () => {
+      const mark = batch.marks[2]!;
+      const first = await verify({ code: mark.url, location: { region: '350100' } });
+      expect(first.status).toBe(200);
+      expect(first.body).toMatchObject({
+        verdict: 'authentic',
+        reasons: [],
+        mark: {
+          serial: mark.serial,
+          status: 'active',
+          scanCount: 1,
+          model: 'X1-100',
+          lot: 'LOT-7',
+        },
+        certificate: { id: cert.id, number: cert.number, status: 'valid' },
+        checkedAt: '2026-11-24T10:00:00.000Z',
+      });
+      expect(first.body.mark.firstScan).toEqual({
+        at: '2026-11-24T10:00:00.000Z',
+        region: '350100',
+      });
+      ctx.clock.advance(60_000);
+      // Any form of the same mark: the URL lower-cased, the bare code, the typed serial in groups.
+      for (const code of [
+        mark.url.toLowerCase(),
+        ` ${mark.code} `,
+        mark.serial.replace(/(\d{4})(?=\d)/g, '$1 '),
+      ]) {
+        const again = await verify({ code, location: { region: '350200' } });
+        expect(again.body.verdict, code).toBe('authentic');
+        expect(again.body.mark.firstScan).toEqual({
+          at: '2026-11-24T10:00:00.000Z',
+          region: '350100',
+        });
+      }
+      const last = await verify({ code: mark.code });
+      expect(last.body.mark.scanCount).toBe(5);
+      ctx.clock.set('2026-11-24T10:00:00.000Z');
+    });
+
+    it('records every verification in the scan log, with the caller’s role', async () => {
+      const mark = batch.marks[3]!;
+      await verify(
+        { code: mark.code, location: { region: '110105', lat: 39.9, lon: 116.4 } },
+        supervisorKey,
+      );
+      await verify({ code: mark.serial });
+      await ctx.services.marks.flushScanLog();
+      const log = await ctx.services.marks.scanLog(mark.serial);
+      expect(log).toHaveLength(2);
+      expect(log[0]).toMatchObject({
+        region: '110105',
+        lat: 39.9,
+        lon: 116.4,
+        callerRole: 'supervisor',
+        channel: 'api',
+        verdict: 'authentic',
+        reasons: [],
+      });
+      expect(log[1]).toMatchObject({ region: null, callerRole: null, verdict: 'authentic' });
+    });
+
+    it('answers a typed serial with failed check digits 422 serial_check_failed', async () => {
+      const serial = batch.marks[0]!.serial;
+      const typo = serial.slice(0, 14) + serial[15] + serial[14];
+      if (typo === serial) return;
+      const res = await verify({ code: typo });
+      expect(res.status).toBe(422);
+      expect(res.body.code).toBe('serial_check_failed');
+    });
+
+    it('finds forgeries: MALFORMED, BAD_SIGNATURE, UNKNOWN_KEY, NOT_IN_REGISTRY, REGISTRY_MISMATCH', async () => {
+      const mark = batch.marks[0]!;
+      const reasonOf = async (code: string) => {
+        const res = await verify({ code });
+        expect(res.status).toBe(200);
+        expect(res.body.verdict).toBe('forged');
+        expect(res.body.mark).toBeUndefined();
+        expect(res.body.certificate).toBeUndefined();
+        return res.body.reasons.map((r: { code: string }) => r.code);
+      };
+      expect(await reasonOf('hello')).toEqual(['MALFORMED']);
+      expect(await reasonOf('A'.repeat(120))).toEqual(['MALFORMED']);
+      expect(await reasonOf('https://certmark.test/m/' + mark.code.slice(1))).toEqual([
+        'MALFORMED',
+      ]);
+      expect(await reasonOf(tamperCode(mark.code, 0, 0x03))).toEqual(['MALFORMED']);
+      expect(await reasonOf(tamperCode(mark.code, 74, 1))).toEqual(['BAD_SIGNATURE']);
+      expect(await reasonOf(tamperCode(mark.code, 1, 0xff))).toEqual(['UNKNOWN_KEY']);
+      // A valid signature over a serial nobody issued.
+      expect(await reasonOf(await signWith(issuer.id, generateSerial()))).toEqual([
+        'NOT_IN_REGISTRY',
+      ]);
+      // Another issuer signs this issuer's serial.
+      expect(await reasonOf(await signWith(otherIssuer.id, mark.serial))).toEqual([
+        'REGISTRY_MISMATCH',
+      ]);
+    });
+
+    it('does not verify marks of an unfinished batch', async () => {
+      const mark = batch.marks[4]!;
+      await setBatchStatus(ctx, batch.batchId, 'running');
+      try {
+        const res = await verify({ code: mark.code });
+        expect(res.body.verdict).toBe('forged');
+        expect(res.body.reasons.map((r: { code: string }) => r.code)).toEqual(['NOT_IN_REGISTRY']);
+        expect((await verify({ code: mark.serial })).body.reasons[0].code).toBe('NOT_IN_REGISTRY');
+      } finally {
+        await setBatchStatus(ctx, batch.batchId, 'done');
+      }
+    });
+
+    it('reports misuse: another model, a presenter who is not a party', async () => {
+      const mark = batch.marks[4]!;
+      const otherModel = await verify({ code: mark.code, product: { model: 'X1-250' } });
+      expect(otherModel.body.verdict).toBe('misused');
+      expect(otherModel.body.reasons.map((r: { code: string }) => r.code)).toEqual([
+        'OUT_OF_SCOPE',
+      ]);
+      expect((await verify({ code: mark.code, product: { model: 'x1-100' } })).body.verdict).toBe(
+        'authentic',
+      );
+      const presenter = await verify({ code: mark.code, presenter: { uscc: USCC.other } });
+      expect(presenter.body.reasons.map((r: { code: string }) => r.code)).toEqual([
+        'HOLDER_MISMATCH',
+      ]);
+      // A mark without a model vouches for the certificate's scope.
+      const scoped = await issueMarks(api, issuer.key, cert.id, { count: 1 });
+      const code = scoped.marks[0]!.code;
+      expect((await verify({ code, product: { model: 'X1-250' } })).body.verdict).toBe('authentic');
+      expect((await verify({ code, product: { model: 'Z9' } })).body.reasons[0].code).toBe(
+        'OUT_OF_SCOPE',
+      );
+    });
+
+    it('follows the certificate: suspended is invalid', async () => {
+      const suspendedCert = await issueCertificate(api, issuer.key);
+      const { marks } = await issueMarks(api, issuer.key, suspendedCert.id, { count: 1 });
+      await api.post(
+        `/v1/certificates/${suspendedCert.id}/status`,
+        { status: 'suspended', reason: 'audit', signatory: { name: '李四' } },
+        issuer.key,
+      );
+      const res = await verify({ code: marks[0]!.code });
+      expect(res.body.verdict).toBe('invalid');
+      expect(res.body.reasons.map((r: { code: string }) => r.code)).toEqual(['SUSPENDED']);
+      expect(res.body.certificate.status).toBe('suspended');
+    });
+
+    it('voids a mark (owning issuer, audited): it then verifies invalid/MARK_VOID', async () => {
+      const mark = batch.marks[1]!;
+      const res = await api.post(
+        `/v1/marks/${mark.serial}/void`,
+        { reason: 'label destroyed' },
+        issuer.key,
+      );
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({
+        serial: mark.serial,
+        status: 'void',
+        voidReason: 'label destroyed',
+      });
+      const again = await api.post(
+        `/v1/marks/${mark.serial}/void`,
+        { reason: 'again' },
+        issuer.key,
+      );
+      expect(again.status).toBe(409);
+      expect((await api.post(`/v1/marks/${mark.serial}/void`, {}, issuer.key)).status).toBe(400);
+      const verified = await verify({ code: mark.code });
+      expect(verified.body.verdict).toBe('invalid');
+      expect(verified.body.reasons.map((r: { code: string }) => r.code)).toEqual(['MARK_VOID']);
+      expect(verified.body.mark.status).toBe('void');
+      expect(await auditActions(mark.serial)).toEqual(['mark.void']);
+    });
+
+    it('keeps verifying marks after a key rotation; new batches use the new key', async () => {
+      const rotating = await createIssuer(ctx, { name: 'Rotating Body' });
+      const rotatingCert = await issueCertificate(api, rotating.key);
+      const before = await issueMarks(api, rotating.key, rotatingCert.id, { count: 1 });
+      const rotated = await api.post(`/v1/issuers/${rotating.id}/keys/rotate`, {}, rotating.key);
+      expect(rotated.status).toBe(201);
+      const after = await issueMarks(api, rotating.key, rotatingCert.id, { count: 1 });
+      expect((await verify({ code: before.marks[0]!.code })).body.verdict).toBe('authentic');
+      expect((await verify({ code: after.marks[0]!.code })).body.verdict).toBe('authentic');
+      const keyIdOf = (code: string) => Buffer.from(decodeMarkCode(code).keyId).toString('hex');
+      expect(keyIdOf(after.marks[0]!.code)).not.toBe(keyIdOf(before.marks[0]!.code));
+    });
+
+    it('stops verifying the marks of a compromised key at once (UNKNOWN_KEY)', async () => {
+      const victim = await createIssuer(ctx, { name: 'Victim Body' });
+      const victimCert = await issueCertificate(api, victim.key);
+      const { marks } = await issueMarks(api, victim.key, victimCert.id, { count: 1 });
+      expect((await verify({ code: marks[0]!.code })).body.verdict).toBe('authentic');
+      const compromised = await api.post(
+        `/v1/issuers/${victim.id}/keys/${victim.kid}/compromise`,
+        {},
+        ctx.adminKey,
+      );
+      expect(compromised.status).toBe(200);
+      const res = await verify({ code: marks[0]!.code });
+      expect(res.body.verdict).toBe('forged');
+      expect(res.body.reasons.map((r: { code: string }) => r.code)).toEqual(['UNKNOWN_KEY']);
+    });
+
+    it('raises an alert for supervisors on a forged answer', async () => {
+      const forged = await signWith(issuer.id, generateSerial());
+      const serial = decodeMarkCode(forged).serial;
+      await verify({ code: forged, location: { region: '440300' } });
+      const alerts = await api.get('/v1/alerts?status=open&pageSize=100', supervisorKey);
+      expect(alerts.status).toBe(200);
+      const alert = alerts.body.items.find((a: { subject: string }) => a.subject === serial);
+      expect(alert).toMatchObject({ subjectType: 'mark', reason: 'NOT_IN_REGISTRY' });
+    });
+
+    it('refuses bad input with problem+json', async () => {
+      for (const body of [
+        {},
+        { code: '' },
+        { code: 1 },
+        { code: 'x', location: { region: '999999' } },
+        { code: 'x', location: { lat: 10 } },
+        { code: 'x', location: { lat: 91, lon: 0 } },
+        { code: 'x', extra: true },
+      ]) {
+        const res = await verify(body);
+        expect(res.status, JSON.stringify(body)).toBe(400);
+        expect(res.headers.get('content-type')).toBe('application/problem+json');
+      }
+      const malformed = await api.post('/v1/verify/mark', '{"code":', undefined);
+      expect(malformed.status).toBe(400);
+    });
+  });
+
+  it('describes the mark endpoints in /openapi.json', async () => {
+    const doc = await api.get('/openapi.json');
+    for (const path of [
+      '/v1/certificates/{id}/marks',
+      '/v1/mark-batches/{batchId}',
+      '/v1/mark-batches/{batchId}/marks',
+      '/v1/mark-batches/{batchId}/labels.svg',
+      '/v1/marks/{serial}/qr.svg',
+      '/v1/marks/{serial}/void',
+      '/v1/verify/mark',
+      '/m/{code}',
+      '/c/{id}',
+    ]) {
+      expect(doc.body.paths[path], path).toBeDefined();
+    }
+  });
+
+  describe('offline CLI', () => {
+    it('checks a real code (exit 0) and a tampered one (exit 1) with the JWKS alone', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-cli-'));
+      const jwksFile = path.join(dir, 'jwks.json');
+      fs.writeFileSync(jwksFile, (await api.get('/.well-known/jwks.json')).text);
+      const cli = (code: string) =>
+        run(process.execPath, ['bin/certmark.js', 'verify', code, '--jwks', jwksFile], {
+          cwd: process.cwd(),
+        }).then(
+          (r) => ({ code: 0, stdout: r.stdout }),
+          (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+        );
+      const mark = batch.marks[0]!;
+      const [good, bad] = await Promise.all([
+        cli(mark.url.toUpperCase()),
+        cli(tamperCode(mark.code, 40, 0x10)),
+      ]);
+      expect(good.code).toBe(0);
+      expect(good.stdout).toMatch(
+        /^authentic-signature: mark \d{4} \d{4} \d{4} \d{4} is signed by China Quality Certification Centre/,
+      );
+      expect(bad.code).toBe(1);
+      expect(bad.stdout).toMatch(/^forged: BAD_SIGNATURE/);
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+  });
+});
+
+describe('product marks on the embedded database (PGlite)', () => {
+  let handle: DatabaseHandle;
+  let services: Services;
+  let api: Client;
+  beforeAll(async () => {
+    handle = await openDatabase({ databaseUrl: undefined, dataDir: 'memory://' });
+    const deps = {
+      db: handle.db,
+      config: loadConfig({ RATE_LIMIT_PER_MINUTE: '0', PUBLIC_BASE_URL: 'https://certmark.test' }),
+      keys: testKeys(),
+      clock: fixedClock(TEST_NOW),
+      ping: handle.ping,
+    };
+    services = createServices(deps);
+    api = client(createApp(deps, services));
+  });
+  afterAll(async () => {
+    await services.marks.close();
+    await handle.close();
+  });
+
+  it('issues in the background, exports, verifies, counts and flags clones', async () => {
+    const admin = 'cm_pglite-marks-admin-key-00000000000000000000';
+    await services.apiKeys.ensureAdminKey(admin);
+    const issuer = await api.post(
+      '/v1/issuers',
+      { name: 'PGlite Body', kind: 'certification_body', schemes: ['CCC'] },
+      admin,
+    );
+    const key = (
+      await api.post('/v1/api-keys', { role: 'issuer', issuerId: issuer.body.id }, admin)
+    ).body.key;
+    const cert = await issueCertificate(api, key);
+    const accepted = await api.post(`/v1/certificates/${cert.id}/marks`, { count: 2_500 }, key);
+    expect(accepted.status).toBe(202);
+    await services.marks.whenBatchesIdle();
+    const marks = await exportMarks(api, key, accepted.body.batchId);
+    expect(new Set(marks.map((m) => m.serial)).size).toBe(2_500);
+    const mark = marks[1_234]!;
+    const regions = ['350100', '440300', '110105'];
+    const verdicts = [];
+    for (const region of regions)
+      verdicts.push(
+        (await api.post('/v1/verify/mark', { code: mark.url, location: { region } })).body,
+      );
+    expect(verdicts.map((v) => v.verdict)).toEqual(['authentic', 'authentic', 'suspicious']);
+    expect(verdicts[2].mark).toMatchObject({ scanCount: 3, firstScan: { region: '350100' } });
+    expect((await api.post('/v1/verify/mark', { code: mark.serial })).body.mark.scanCount).toBe(4);
+    await services.marks.flushScanLog();
+    expect((await services.marks.scanLog(mark.serial)).map((e) => e.verdict)).toEqual([
+      'authentic',
+      'authentic',
+      'suspicious',
+      'suspicious',
+    ]);
+  });
+});
