@@ -1,56 +1,30 @@
 /**
- * Credential verifications per second through HTTP (one process, PostgreSQL, autocannon, 50
- * connections), beside jose's bare `jwtVerify` rate on the same credentials in the same run.
+ * Credential verifications per second through HTTP: the service in its own process on PostgreSQL,
+ * autocannon at 50 connections from this process, every request one of 200 credentials. Beside it,
+ * in the same run, jose's bare `jwtVerify` rate on the same credentials (one thread, no HTTP).
  *
  *   npx tsx bench/credential-verify.ts [seconds=10]
  */
-import { randomBytes } from 'node:crypto';
-import { serve } from '@hono/node-server';
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import autocannon from 'autocannon';
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import pg from 'pg';
-import { createApp, createServices } from '../src/app';
-import { systemClock } from '../src/clock';
-import { loadConfig } from '../src/config';
-import { openDatabase } from '../src/db/client';
-import type { Principal } from '../src/auth/principal';
-import { systemActor } from '../src/auth/principal';
+import { setUpMarkBench } from './mark-bench-setup';
+import { cpuSeconds, freePort, start } from './lib/process';
 
 const seconds = Number(process.argv[2] ?? 10);
-const serverUrl = new URL(
-  process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
-);
-const dbName = `certmark_bench_${randomBytes(3).toString('hex')}`;
 
 async function main() {
-  const admin = new pg.Client({ connectionString: serverUrl.toString() });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${dbName}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${dbName}`;
-  const handle = await openDatabase({ databaseUrl: url.toString(), dataDir: '' });
+  const bench = await setUpMarkBench();
+  const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-bench-keys-'));
+  let service: ChildProcess | undefined;
   try {
-    const config = loadConfig({ RATE_LIMIT_PER_MINUTE: '0', LOG_LEVEL: 'silent' });
-    const keys = {
-      kek: new Uint8Array(randomBytes(32)),
-      platformSeed: new Uint8Array(randomBytes(32)),
-    };
-    const deps = { db: handle.db, config, keys, clock: systemClock };
-    const services = createServices(deps);
-    const issuer = await services.issuers.createIssuer(systemActor, {
-      name: 'Bench Body',
-      kind: 'certification_body',
-      schemes: ['CCC'],
-    });
-    const principal: Principal = {
-      keyId: '00000000-0000-4000-8000-000000000000',
-      role: 'issuer',
-      issuerId: issuer.id,
-    };
     const credentials: string[] = [];
     for (let i = 0; i < 200; i++) {
-      const cert = await services.certificates.issueCertificate(principal, {
-        number: `BENCH${String(i).padStart(6, '0')}`,
+      const cert = await bench.services.certificates.issueCertificate(bench.principal, {
+        number: `CRED${String(i).padStart(6, '0')}`,
         scheme: 'CCC',
         holder: { name: 'Bench Holder', uscc: '914403001922038216', country: 'CN' },
         factories: [],
@@ -63,8 +37,8 @@ async function main() {
       credentials.push(cert.credential);
     }
 
-    // Baseline: jose's bare jwtVerify on the same credentials, same process, same run.
-    const jwks = createLocalJWKSet(await services.issuers.jwks());
+    // Baseline: jose's jwtVerify on the same credentials, one thread, same run.
+    const jwks = createLocalJWKSet(await bench.services.issuers.jwks());
     const until = performance.now() + seconds * 1000;
     let bare = 0;
     while (performance.now() < until) {
@@ -73,39 +47,53 @@ async function main() {
     }
     const bareRate = bare / seconds;
 
-    const app = createApp(deps, services);
-    const server = serve({ fetch: app.fetch, port: 0 });
-    await new Promise((r) => server.once('listening', r));
-    const port = (server.address() as { port: number }).port;
-    const requests = credentials.map((credential) => ({
-      method: 'POST' as const,
-      path: '/v1/verify/certificate',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ credential }),
-    }));
+    const port = await freePort();
+    service = await start(
+      ['src/main.ts'],
+      {
+        DATABASE_URL: bench.url,
+        PORT: String(port),
+        KEYS_DIR: keysDir,
+        RATE_LIMIT_PER_MINUTE: '0',
+        LOG_LEVEL: 'info',
+        ADMIN_API_KEY: 'cm_bench-admin-key-000000000000000000000000000',
+        PUBLIC_BASE_URL: 'https://certmark.test',
+      },
+      (line) => line.includes('certmark listening'),
+    );
+    const bodies = credentials.map((credential) => JSON.stringify({ credential }));
+    let next = 0;
+    const cpuBefore = cpuSeconds((pid) => pid === service!.pid);
     const result = await autocannon({
       url: `http://127.0.0.1:${port}`,
       connections: 50,
       duration: seconds,
-      requests,
+      requests: [
+        {
+          method: 'POST',
+          path: '/v1/verify/certificate',
+          headers: { 'content-type': 'application/json' },
+          setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length] }),
+        },
+      ],
     });
-    server.close();
+    const serverCpu = (cpuSeconds((pid) => pid === service!.pid) - cpuBefore) / seconds;
 
-    const ok = result['2xx'];
     console.log(
-      `credential verification through HTTP (PostgreSQL, 1 process, 50 connections, ${seconds}s)`,
+      `credential verification through HTTP (PostgreSQL, 1 service process, 50 connections, ${seconds}s)`,
     );
     console.log(
-      `  requests/s   ${result.requests.average.toFixed(0)}  (2xx ${ok}, non-2xx ${result.non2xx}, errors ${result.errors})`,
+      `  requests/s   ${result.requests.average.toFixed(0)}  (2xx ${result['2xx']}, non-2xx ${result.non2xx}, errors ${result.errors})`,
     );
     console.log(`  latency      p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms`);
-    console.log(`jose jwtVerify, bare (same credentials, same run)`);
+    console.log(`  service CPU  ${(serverCpu * 100).toFixed(0)}% of one core`);
+    console.log(`jose jwtVerify, bare (same credentials, same run, one thread)`);
     console.log(`  verifies/s   ${bareRate.toFixed(0)}`);
     console.log(`ratio HTTP / bare jwtVerify: ${(result.requests.average / bareRate).toFixed(2)}`);
   } finally {
-    await handle.close();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await admin.end();
+    service?.kill('SIGTERM');
+    await bench.drop();
+    fs.rmSync(keysDir, { recursive: true, force: true });
   }
 }
 

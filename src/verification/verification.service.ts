@@ -10,7 +10,6 @@ import {
 import { certificateView, type CertificateView } from '../certificates/certificate-view';
 import { credentialSubjectOf, issuerUrl } from '../certificates/credential';
 import {
-  findCertificate,
   findCertificatesByNumber,
   type CertificateWithIssuer,
 } from '../certificates/certificates.queries';
@@ -22,7 +21,7 @@ import {
   certificateFindings,
   type PresentationContext,
 } from './certificate-findings';
-import { findKeyWithIssuer } from './verification.queries';
+import { findCertificateForVerification, findVerificationKey } from './verification.queries';
 import { isAlerting, reason, verdictOf, type Reason, type Verdict } from './verdict';
 
 export interface VerifyCertificateRequest {
@@ -127,23 +126,30 @@ export class VerificationService {
           };
     }
     const credential = parsed.value;
-    const keyRow = await findKeyWithIssuer(this.db, credential.header.kid);
+    // The registry record is fetched beside the key: both are needed on the genuine path.
+    const certificateId = certificateIdOf(credential.payload);
+    const [key, found] = await Promise.all([
+      findVerificationKey(this.db, credential.header.kid),
+      certificateId ? findCertificateForVerification(this.db, certificateId) : undefined,
+    ]);
     // A compromised key has left the JWKS: what it signs is no longer evidence of anything.
-    if (!keyRow || keyRow.key.status === 'compromised') {
+    if (!key || key.status === 'compromised') {
       return {
         reasons: [reason('UNKNOWN_KEY', 'the signing key is not a published certmark key')],
       };
     }
-    if (!verifyCredentialSignature(credential, keyRow.key.publicKey)) {
+    if (!verifyCredentialSignature(credential, key.publicKey)) {
       return { reasons: [reason('BAD_SIGNATURE', 'the signature does not verify')] };
     }
-    return this.matchRegistry(credential, keyRow.issuer.id);
+    return this.matchRegistry(jws, credential, key.issuerId, found);
   }
 
-  private async matchRegistry(
+  private matchRegistry(
+    jws: string,
     credential: ParsedCredentialJws,
     keyIssuerId: string,
-  ): Promise<CredentialCheck> {
+    found: CertificateWithIssuer | undefined,
+  ): CredentialCheck {
     const payload = credential.payload;
     const claimedIssuer = typeof payload.iss === 'string' ? payload.iss : undefined;
     if (claimedIssuer !== issuerUrl(this.baseUrl, keyIssuerId)) {
@@ -151,11 +157,12 @@ export class VerificationService {
         reasons: [reason('UNKNOWN_ISSUER', 'the credential names an issuer that did not sign it')],
       };
     }
-    const id = typeof payload.jti === 'string' ? UUID_URN.exec(payload.jti)?.[1] : undefined;
-    const found = id ? await findCertificate(this.db, id.toLowerCase()) : undefined;
     if (!found || found.certificate.issuerId !== keyIssuerId) {
       return { reasons: [reason('NOT_IN_REGISTRY', 'no such certificate in the registry')] };
     }
+    // The very credential the registry issued needs no comparison; any other genuine signature
+    // (an older or re-signed credential) must carry exactly the registry's content.
+    if (jws.trim() === found.certificate.credential) return { reasons: [], found };
     const signed = payload.credentialSubject;
     if (
       payload.id !== payload.jti ||
@@ -225,6 +232,13 @@ export class VerificationService {
       // An alert that cannot be stored must not turn a verification into an error.
       .catch(() => {});
   }
+}
+
+/** The certificate id a credential claims (its `jti`, `urn:uuid:<id>`). */
+function certificateIdOf(payload: Record<string, unknown>): string | undefined {
+  return typeof payload.jti === 'string'
+    ? UUID_URN.exec(payload.jti)?.[1]?.toLowerCase()
+    : undefined;
 }
 
 /** `at` as an instant: a bare day means the end of that day in China Standard Time. */

@@ -1,0 +1,61 @@
+/**
+ * Process helpers for benchmarks: a free port, a child service process, CPU accounting from /proc.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import readline from 'node:readline';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts a child; resolves when `ready` sees its line on stdout (at once without `ready`). */
+export async function start(
+  args: string[],
+  env: Record<string, string>,
+  ready?: (line: string) => boolean,
+): Promise<ChildProcess> {
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  child.stdout!.resume();
+  if (!ready) return child;
+  await new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}`)));
+    readline
+      .createInterface({ input: child.stdout! })
+      .on('line', (line) => ready(line) && resolve());
+  });
+  return child;
+}
+
+/** CPU seconds used so far by the processes `match` selects (Linux /proc; 0 elsewhere). */
+export function cpuSeconds(match: (pid: number, comm: string) => boolean): number {
+  let ticks = 0;
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+  } catch {
+    return 0;
+  }
+  for (const entry of entries) {
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (!match(Number(entry), comm)) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+    } catch {
+      // the process ended
+    }
+  }
+  return ticks / 100;
+}
