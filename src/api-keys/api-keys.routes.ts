@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { principalOf, requireRole } from '../auth/auth.middleware';
 import { actorOf } from '../auth/principal';
 import { roles } from '../db/schema/api-keys';
-import { bearerSecurity, createRouter, errorResponses, idParam } from '../http/openapi';
+import { bearerSecurity, createRouter, errorResponses, idParam, json } from '../http/openapi';
 import type { ApiKeysService } from './api-keys.service';
 
 const ApiKeySchema = z
@@ -17,7 +17,6 @@ const ApiKeySchema = z
   })
   .openapi('ApiKey');
 
-const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 const adminOnly = { security: bearerSecurity, middleware: [requireRole('admin')] };
 
 const createKey = createRoute({

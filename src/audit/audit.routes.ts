@@ -1,10 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { requireRole } from '../auth/auth.middleware';
-import { bearerSecurity, createRouter, errorResponses } from '../http/openapi';
+import { bearerSecurity, createRouter, errorResponses, json } from '../http/openapi';
 import { sinceParam } from '../http/query';
 import { MAX_ENTRIES_PAGE, type AuditService } from './audit.service';
-
-const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 
 const EntrySchema = z
   .object({

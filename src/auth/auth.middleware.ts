@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { eq, type SQL } from 'drizzle-orm';
 import { createMiddleware } from 'hono/factory';
 import type { Database } from '../db/client';
 import { apiKeys, type Role } from '../db/schema/api-keys';
@@ -7,7 +7,7 @@ import type { AppEnv } from '../http/env';
 import { hashApiKey } from './api-key';
 import type { Principal } from './principal';
 
-export async function findPrincipalByKey(db: Database, key: string): Promise<Principal | null> {
+async function findActivePrincipal(db: Database, where: SQL): Promise<Principal | null> {
   const [row] = await db
     .select({
       id: apiKeys.id,
@@ -16,26 +16,20 @@ export async function findPrincipalByKey(db: Database, key: string): Promise<Pri
       revokedAt: apiKeys.revokedAt,
     })
     .from(apiKeys)
-    .where(eq(apiKeys.keyHash, hashApiKey(key)))
+    .where(where)
     .limit(1);
   if (!row || row.revokedAt) return null;
   return { keyId: row.id, role: row.role, issuerId: row.issuerId };
 }
 
+/** The principal of an API key by its value, if the key is still active. */
+export function findPrincipalByKey(db: Database, key: string): Promise<Principal | null> {
+  return findActivePrincipal(db, eq(apiKeys.keyHash, hashApiKey(key)));
+}
+
 /** The principal of an API key by its id, if the key is still active. */
-export async function findPrincipalById(db: Database, id: string): Promise<Principal | null> {
-  const [row] = await db
-    .select({
-      id: apiKeys.id,
-      role: apiKeys.role,
-      issuerId: apiKeys.issuerId,
-      revokedAt: apiKeys.revokedAt,
-    })
-    .from(apiKeys)
-    .where(eq(apiKeys.id, id))
-    .limit(1);
-  if (!row || row.revokedAt) return null;
-  return { keyId: row.id, role: row.role, issuerId: row.issuerId };
+export function findPrincipalById(db: Database, id: string): Promise<Principal | null> {
+  return findActivePrincipal(db, eq(apiKeys.id, id));
 }
 
 /**

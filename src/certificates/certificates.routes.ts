@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { principalOf, requireRole } from '../auth/auth.middleware';
-import { bearerSecurity, createRouter, errorResponses, idParam } from '../http/openapi';
+import { bearerSecurity, createRouter, errorResponses, idParam, json } from '../http/openapi';
 import { schemes } from '../shared/schemes';
 import { qrPng, qrSvg } from './qr';
 import {
@@ -9,8 +9,6 @@ import {
   IssueCertificateBody,
 } from './certificates.schemas';
 import type { CertificatesService } from './certificates.service';
-
-const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 
 const IssuedCertificateSchema = CertificateViewSchema.extend({
   credential: z.string().openapi({ description: 'The signed credential: a `vc+jwt` compact JWS' }),

@@ -8,13 +8,12 @@ import {
   errorResponses,
   idParam,
   problemSchema,
+  json,
 } from '../http/openapi';
 import { isValidDeclarationNo, usccProblem } from '../shared/identifiers';
 import { ReasonSchema, VerdictSchema } from '../verification/verification.routes';
 import { reasonClasses } from '../verification/verdict';
 import type { CustomsService } from './customs.service';
-
-const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 
 const problem = (description: string) => ({
   description,

@@ -24,6 +24,11 @@ export function createRouter(): OpenAPIHono<AppEnv> {
   return new OpenAPIHono<AppEnv>({ defaultHook });
 }
 
+/** A JSON body or response described by `schema`, for route definitions. */
+export const json = <T extends z.ZodType>(schema: T) => ({
+  content: { 'application/json': { schema } },
+});
+
 /** Reusable OpenAPI response descriptions. */
 export const problemSchema = z
   .object({

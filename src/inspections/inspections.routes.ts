@@ -1,13 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { principalOf, requireRole } from '../auth/auth.middleware';
 import { actorOf } from '../auth/principal';
-import { bearerSecurity, createRouter, errorResponses, idParam } from '../http/openapi';
+import { bearerSecurity, createRouter, errorResponses, idParam, json } from '../http/openapi';
 import { isValidRegionCode } from '../shared/identifiers';
 import { schemes } from '../shared/schemes';
 import type { InspectionsService } from './inspections.service';
 import { DRAW_ALGORITHM } from './draw';
-
-const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 
 /** A GB/T 2260 prefix: a province (2 digits), prefecture (4) or county (6) under a real province. */
 const regionPrefix = z

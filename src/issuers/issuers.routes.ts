@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { requireRole, principalOf } from '../auth/auth.middleware';
 import { actorOf } from '../auth/principal';
 import { forbidden } from '../errors';
-import { bearerSecurity, createRouter, errorResponses, idParam } from '../http/openapi';
+import { bearerSecurity, createRouter, errorResponses, idParam, json } from '../http/openapi';
 import { schemes } from '../shared/schemes';
 import type { IssuersService } from './issuers.service';
 
@@ -45,8 +45,6 @@ const CreateIssuerBody = z
   })
   .strict()
   .openapi('CreateIssuer');
-
-const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 
 const createIssuer = createRoute({
   method: 'post',

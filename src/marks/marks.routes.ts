@@ -1,12 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { principalOf, requireRole } from '../auth/auth.middleware';
 import { CertificateViewSchema } from '../certificates/certificates.schemas';
-import { bearerSecurity, createRouter, errorResponses, idParam } from '../http/openapi';
+import { bearerSecurity, createRouter, errorResponses, idParam, json } from '../http/openapi';
 import { isValidRegionCode } from '../shared/identifiers';
 import { ReasonSchema, VerdictSchema } from '../verification/verification.routes';
 import type { MarksService } from './marks.service';
-
-const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 
 /** A text field: trimmed, bounded, no control characters. */
 const text = (max: number) =>

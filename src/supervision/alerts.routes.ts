@@ -8,6 +8,7 @@ import {
   errorResponses,
   idParam,
   problemSchema,
+  json,
 } from '../http/openapi';
 import { sinceParam } from '../http/query';
 import type { AlertsService } from './alerts.service';
@@ -62,8 +63,6 @@ const AlertDetailSchema = AlertSchema.extend({
     }),
   ),
 }).openapi('AlertDetail');
-
-const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 
 const listAlerts = createRoute({
   method: 'get',

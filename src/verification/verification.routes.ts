@@ -1,10 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { CertificateViewSchema } from '../certificates/certificates.schemas';
-import { createRouter, errorResponses, isoDate } from '../http/openapi';
+import { createRouter, errorResponses, isoDate, json } from '../http/openapi';
 import { reasonClasses } from './verdict';
 import type { VerificationService } from './verification.service';
-
-const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 
 export const ReasonSchema = z
   .object({
