@@ -148,12 +148,26 @@ export async function seedDemo(deps: AppDeps & { services: Services }): Promise<
 
   let certificate:
     { id: string; number: string; credential: string; verifyUrl: string } | undefined;
+  let markUrl: string | undefined;
   if (!existing) {
     const principal: Principal = { keyId: bodyKey.id, role: 'issuer', issuerId: body.id };
     for (const input of demoCertificates()) {
       const issued = await services.certificates.issueCertificate(principal, input);
       certificate ??= issued;
     }
+    // A few product marks on the CCC certificate, so a scan can be tried at once.
+    const batch = await services.marks.issueBatch(principal, certificate!.id, {
+      count: 5,
+      model: 'X1-100',
+    });
+    await services.marks.whenBatchesIdle();
+    const reader = (
+      await services.marks.exportBatch(principal, batch.batchId, 'ndjson')
+    ).getReader();
+    const { value } = await reader.read();
+    await reader.cancel();
+    const firstLine = new TextDecoder().decode(value).split('\n')[0];
+    if (firstLine) markUrl = (JSON.parse(firstLine) as { url: string }).url;
     await services.certificates.issueCertificate(
       { keyId: authorityKey.id, role: 'issuer', issuerId: authority.id },
       demoExemption(),
@@ -187,7 +201,18 @@ export async function seedDemo(deps: AppDeps & { services: Services }): Promise<
     `    curl -X POST ${base}/v1/customs/exemptions/consume -H 'authorization: Bearer ${customsKey.key}' \\`,
     `         -H 'content-type: application/json' -d '{"number":"MZ2026-440300-0001","declarationNo":"531620261000012345","quantity":20,"importerUscc":"${IMPORTER_USCC}","model":"SW-4810"}'`,
     `    curl ${base}/.well-known/jwks.json`,
+    `    open ${base}/supervisor                 supervisor's page (sign in with the supervisor key)`,
   ];
+  if (markUrl) {
+    lines.push('', `  A product mark (open it on a phone, or scan the QR below): ${markUrl}`, '');
+    lines.push(
+      await QRCode.toString(markUrl.toUpperCase(), {
+        type: 'terminal',
+        small: true,
+        errorCorrectionLevel: 'M',
+      }),
+    );
+  }
   if (certificate) {
     lines.push('', `  The CCC certificate's QR code (${certificate.verifyUrl}):`, '');
     lines.push(
