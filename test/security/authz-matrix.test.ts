@@ -30,6 +30,8 @@ interface Row {
   /** Builds a fresh request (mutations need a fresh subject per caller). */
   request: () => Promise<{ path: string; body?: unknown }>;
   allowed: Caller[];
+  /** An HTML page: its refusals are pages too, not problem+json. */
+  page?: boolean;
 }
 
 describe('authorization matrix', () => {
@@ -39,13 +41,30 @@ describe('authorization matrix', () => {
   let b: IssuerFixture;
   const keys = {} as Record<Caller, string | undefined>;
   let certA: any;
+  let exemptionA: any;
+  let batchA: string;
+  let markCodes: { serial: string; code: string; url: string }[];
+  let nextMark = 0;
+  let declarations = 0;
 
   beforeAll(async () => {
     ctx = await createTestContext();
     api = client(ctx.app);
-    a = await createIssuer(ctx, { name: 'Issuer A' });
+    a = await createIssuer(ctx, { name: 'Issuer A', schemes: ['CCC', 'CCC_EXEMPTION'] });
     b = await createIssuer(ctx, { name: 'Issuer B' });
     certA = await issueCertificate(api, a.key);
+    exemptionA = await issueCertificate(api, a.key, {
+      scheme: 'CCC_EXEMPTION',
+      quantity: 1_000_000,
+      purpose: 'display_only',
+    });
+    const batch = await api.post(`/v1/certificates/${certA.id}/marks`, { count: 40 }, a.key);
+    batchA = batch.body.batchId;
+    const exported = await api.get(`/v1/mark-batches/${batchA}/marks`, a.key);
+    markCodes = exported.text
+      .trim()
+      .split('\n')
+      .map((line: string) => JSON.parse(line));
     const revoked = await api.post('/v1/api-keys', { role: 'supervisor' }, ctx.adminKey);
     await api.delete(`/v1/api-keys/${revoked.body.id}`, ctx.adminKey);
     Object.assign(keys, {
@@ -188,6 +207,180 @@ describe('authorization matrix', () => {
       request: async () => ({ path: '/openapi.json' }),
       allowed: everyone,
     },
+
+    // Marks
+    {
+      name: 'issue marks (owning issuer)',
+      method: 'POST',
+      request: async () => ({ path: `/v1/certificates/${certA.id}/marks`, body: { count: 1 } }),
+      allowed: ['issuerA'],
+    },
+    {
+      name: 'mark batch progress',
+      method: 'GET',
+      request: async () => ({ path: `/v1/mark-batches/${batchA}` }),
+      allowed: ['issuerA'],
+    },
+    {
+      name: 'mark batch export',
+      method: 'GET',
+      request: async () => ({ path: `/v1/mark-batches/${batchA}/marks` }),
+      allowed: ['issuerA'],
+    },
+    {
+      name: 'mark label sheet',
+      method: 'GET',
+      request: async () => ({ path: `/v1/mark-batches/${batchA}/labels.svg` }),
+      allowed: ['issuerA'],
+    },
+    {
+      name: 'mark QR svg',
+      method: 'GET',
+      request: async () => ({ path: `/v1/marks/${markCodes[0]!.serial}/qr.svg` }),
+      allowed: ['issuerA'],
+    },
+    {
+      name: 'mark QR png',
+      method: 'GET',
+      request: async () => ({ path: `/v1/marks/${markCodes[0]!.serial}/qr.png` }),
+      allowed: ['issuerA'],
+    },
+    {
+      name: 'void a mark',
+      method: 'POST',
+      request: async () => ({
+        path: `/v1/marks/${markCodes[1 + nextMark++]!.serial}/void`,
+        body: { reason: 'destroyed' },
+      }),
+      allowed: ['issuerA'],
+    },
+    {
+      name: 'verify a mark',
+      method: 'POST',
+      request: async () => ({ path: '/v1/verify/mark', body: { code: markCodes[0]!.url } }),
+      allowed: everyone,
+    },
+    {
+      name: 'scan page',
+      method: 'GET',
+      request: async () => ({ path: `/m/${markCodes[0]!.code}` }),
+      allowed: everyone,
+    },
+    {
+      name: 'certificate page',
+      method: 'GET',
+      request: async () => ({ path: `/c/${certA.id}` }),
+      allowed: everyone,
+    },
+
+    // Customs
+    {
+      name: 'consume an exemption',
+      method: 'POST',
+      request: async () => ({
+        path: '/v1/customs/exemptions/consume',
+        body: {
+          number: exemptionA.number,
+          declarationNo: `53162026${String(++declarations).padStart(10, '0')}`,
+          quantity: 1,
+          importerUscc: exemptionA.holder.uscc,
+        },
+      }),
+      allowed: ['customs'],
+    },
+    {
+      name: 'exemption ledger',
+      method: 'GET',
+      request: async () => ({ path: `/v1/customs/exemptions/${exemptionA.id}/consumptions` }),
+      allowed: ['customs', 'supervisor', 'issuerA'],
+    },
+    {
+      name: 'customs refusals',
+      method: 'GET',
+      request: async () => ({ path: '/v1/customs/refusals' }),
+      allowed: ['customs', 'supervisor'],
+    },
+
+    // Supervision
+    {
+      name: 'report a product',
+      method: 'POST',
+      request: async () => ({
+        path: '/v1/reports',
+        body: { certificateNumber: certA.number, description: 'looks fake' },
+      }),
+      allowed: everyone,
+    },
+    {
+      name: 'list alerts',
+      method: 'GET',
+      request: async () => ({ path: '/v1/alerts' }),
+      allowed: ['supervisor'],
+    },
+    {
+      name: 'resolve an alert',
+      method: 'POST',
+      request: async () => {
+        const report = await api.post('/v1/reports', {
+          certificateNumber: `NOPE-${++declarations}`,
+          description: 'x',
+        });
+        return { path: `/v1/alerts/${report.body.alertId}/resolve`, body: { note: 'checked' } };
+      },
+      allowed: ['supervisor'],
+    },
+    {
+      name: 'audit log',
+      method: 'GET',
+      request: async () => ({ path: '/v1/audit' }),
+      allowed: ['supervisor'],
+    },
+    {
+      name: 'transparency checkpoint',
+      method: 'GET',
+      request: async () => ({ path: '/v1/transparency/checkpoint' }),
+      allowed: everyone,
+    },
+    {
+      name: 'transparency entries',
+      method: 'GET',
+      request: async () => ({ path: '/v1/transparency/entries?start=0&end=2' }),
+      allowed: everyone,
+    },
+    {
+      name: 'inclusion proof',
+      method: 'GET',
+      request: async () => ({ path: '/v1/transparency/proof/inclusion?index=0&size=2' }),
+      allowed: everyone,
+    },
+    {
+      name: 'consistency proof',
+      method: 'GET',
+      request: async () => ({ path: '/v1/transparency/proof/consistency?from=1&to=2' }),
+      allowed: everyone,
+    },
+    {
+      name: 'inspection draw',
+      method: 'POST',
+      request: async () => ({
+        path: '/v1/inspections/draws',
+        body: { certificateCount: 1, inspectors: ['王检查', '李检查'], inspectorCount: 1 },
+      }),
+      allowed: ['supervisor'],
+    },
+    {
+      name: 'published draws',
+      method: 'GET',
+      request: async () => ({ path: '/v1/inspections/draws' }),
+      allowed: everyone,
+    },
+    {
+      name: 'supervisor page',
+      method: 'GET',
+      request: async () => ({ path: '/supervisor' }),
+      allowed: ['supervisor'],
+      page: true,
+    },
   ];
 
   for (const row of rows) {
@@ -202,10 +395,12 @@ describe('authorization matrix', () => {
             expect(res.status, res.text).toBeLessThan(300);
           } else if (caller === 'anonymous' || caller === 'revoked') {
             expect(res.status, res.text).toBe(401);
-            expect(res.headers.get('content-type')).toContain('application/problem+json');
+            if (!row.page || caller === 'revoked') {
+              expect(res.headers.get('content-type')).toContain('application/problem+json');
+            }
           } else {
             expect([403, 404], res.text).toContain(res.status);
-            expect(res.body.code).toMatch(/forbidden|not_found/);
+            if (!row.page) expect(res.body.code).toMatch(/forbidden|not_found/);
           }
         });
       }
