@@ -9,7 +9,7 @@ import {
   leafHashesByIndex,
   searchAuditLog,
 } from './audit-log.queries';
-import { consistencyProofRanges, inclusionProofRanges } from './proof-ranges';
+import { consistencyProofRanges, inclusionProofRanges } from '../crypto/merkle';
 import { TreeHead } from './tree-head';
 
 /** Largest page of /v1/transparency/entries: about 4 MB of JSON. */

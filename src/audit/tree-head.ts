@@ -1,5 +1,4 @@
-import { MerkleAccumulator, nodeHash } from '../crypto/merkle';
-import type { LeafRange } from './proof-ranges';
+import { MerkleAccumulator, nodeHash, type LeafRange } from '../crypto/merkle';
 
 /** Reads the leaf hashes of leaves [from, to), in order; may return fewer at the end of the log. */
 export type LeafReader = (from: number, to: number) => Promise<Uint8Array[]>;

@@ -201,28 +201,7 @@ export function inclusionProof(
   size = leafHashes.length,
 ): Uint8Array[] {
   requireTreeSize(size, leafHashes.length, 'size');
-  if (!Number.isSafeInteger(index) || index < 0 || index >= size) {
-    throw new RangeError(`index must be an integer in [0, ${size}), got ${index}`);
-  }
-  // Walk down from the root, recording the sibling at each split; the RFC lists them bottom-up.
-  const siblings: Uint8Array[] = [];
-  let start = 0;
-  let end = size;
-  let m = index;
-  while (end - start > 1) {
-    const k = largestPowerOfTwoBelow(end - start);
-    if (m < k) {
-      // PATH(m, D[0:k]) : MTH(D[k:n])
-      siblings.push(rangeRoot(leafHashes, start + k, end));
-      end = start + k;
-    } else {
-      // PATH(m - k, D[k:n]) : MTH(D[0:k])
-      siblings.push(rangeRoot(leafHashes, start, start + k));
-      start += k;
-      m -= k;
-    }
-  }
-  return siblings.reverse();
+  return inclusionProofRanges(index, size).map(([from, to]) => rangeRoot(leafHashes, from, to));
 }
 
 /**
@@ -239,10 +218,55 @@ export function consistencyProof(
   size2 = leafHashes.length,
 ): Uint8Array[] {
   requireTreeSize(size2, leafHashes.length, 'size2');
+  return consistencyProofRanges(size1, size2).map(([from, to]) => rangeRoot(leafHashes, from, to));
+}
+
+/** A half-open range of leaf indices [start, end): a proof component is MTH(D[start:end]). */
+export type LeafRange = readonly [start: number, end: number];
+
+/**
+ * PATH(index, D[0:size]) of RFC 9162 §2.1.3.1 as the leaf ranges whose subtree roots make it,
+ * bottom-up: a caller holding cached subtree roots (a large log) need not rehash every leaf.
+ */
+export function inclusionProofRanges(index: number, size: number): LeafRange[] {
+  if (!Number.isSafeInteger(size) || size < 1)
+    throw new RangeError('size must be a positive integer');
+  if (!Number.isSafeInteger(index) || index < 0 || index >= size) {
+    throw new RangeError(`index must be an integer in [0, ${size}), got ${index}`);
+  }
+  // Walk down from the root, recording the sibling at each split; the RFC lists them bottom-up.
+  const ranges: LeafRange[] = [];
+  let start = 0;
+  let end = size;
+  let m = index;
+  while (end - start > 1) {
+    const k = largestPowerOfTwoBelow(end - start);
+    if (m < k) {
+      // PATH(m, D[0:k]) : MTH(D[k:n])
+      ranges.push([start + k, end]);
+      end = start + k;
+    } else {
+      // PATH(m - k, D[k:n]) : MTH(D[0:k])
+      ranges.push([start, start + k]);
+      start += k;
+      m -= k;
+    }
+  }
+  return ranges.reverse();
+}
+
+/**
+ * PROOF(size1, D[0:size2]) = SUBPROOF(size1, D[0:size2], true) of RFC 9162 §2.1.4.1 as leaf
+ * ranges, in the order the verifier consumes them; empty when the sizes are equal. A proof from
+ * the empty tree is refused: it would prove nothing.
+ */
+export function consistencyProofRanges(size1: number, size2: number): LeafRange[] {
+  if (!Number.isSafeInteger(size2) || size2 < 1)
+    throw new RangeError('size2 must be a positive integer');
   if (!Number.isSafeInteger(size1) || size1 < 1 || size1 > size2) {
     throw new RangeError(`size1 must be an integer in [1, ${size2}], got ${size1}`);
   }
-  const nodes: Uint8Array[] = [];
+  const ranges: LeafRange[] = [];
   let start = 0;
   let end = size2;
   let m = size1;
@@ -252,19 +276,19 @@ export function consistencyProof(
     const k = largestPowerOfTwoBelow(end - start);
     if (m <= k) {
       // SUBPROOF(m, D[0:k], b) : MTH(D[k:n])
-      nodes.push(rangeRoot(leafHashes, start + k, end));
+      ranges.push([start + k, end]);
       end = start + k;
     } else {
       // SUBPROOF(m - k, D[k:n], false) : MTH(D[0:k])
-      nodes.push(rangeRoot(leafHashes, start, start + k));
+      ranges.push([start, start + k]);
       start += k;
       m -= k;
       mIsOldRoot = false;
     }
   }
   // SUBPROOF(m, D[m], false) = {MTH(D[m])}; SUBPROOF(m, D[m], true) = {}.
-  if (!mIsOldRoot) nodes.push(rangeRoot(leafHashes, start, end));
-  return nodes.reverse();
+  if (!mIsOldRoot) ranges.push([start, end]);
+  return ranges.reverse();
 }
 
 // ---------------------------------------------------------------------------------------------

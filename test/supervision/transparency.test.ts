@@ -6,13 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, createServices } from '../../src/app';
 import { recomputeLeafHash, verifyAuditLog } from '../../src/audit/audit-verifier';
 import { checkpointText, verifyCheckpoint } from '../../src/audit/checkpoint';
-import { consistencyProofRanges, inclusionProofRanges } from '../../src/audit/proof-ranges';
 import { TreeHead } from '../../src/audit/tree-head';
 import { runAuditCommand, verifyRemoteAuditLog, type AuditCommandIo } from '../../src/cli/audit';
 import { verifyEd25519 } from '../../src/crypto/ed25519';
 import {
   consistencyProof,
+  consistencyProofRanges,
   inclusionProof,
+  inclusionProofRanges,
   leafHash,
   rootHash,
   verifyConsistency,
