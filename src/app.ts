@@ -19,6 +19,8 @@ import { issuersRoutes } from './issuers/issuers.routes';
 import { ApiKeysService } from './api-keys/api-keys.service';
 import { apiKeysRoutes } from './api-keys/api-keys.routes';
 import { platformJwk } from './keystore/platform-key';
+import { healthRoutes } from './http/health.routes';
+import { jwksRoutes } from './issuers/jwks.routes';
 import { CertificatesService } from './certificates/certificates.service';
 import { certificatesRoutes } from './certificates/certificates.routes';
 import { VerificationService } from './verification/verification.service';
@@ -130,22 +132,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   // Public endpoints are limited per client address; authenticated callers are accountable by key.
   app.use('*', async (c, next) => (c.get('principal') ? next() : limit(c, next)));
 
-  app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.get('/readyz', async (c) => {
-    try {
-      await (deps.ping ?? (() => Promise.resolve()))();
-      return c.json({ status: 'ready' });
-    } catch {
-      throw new AppError('database_unavailable', 'the database is not reachable', {
-        retryAfterSeconds: 5,
-      });
-    }
-  });
-  app.get('/.well-known/jwks.json', async (c) => {
-    c.header('cache-control', 'public, max-age=60');
-    return c.json(await services.issuers.jwks([platformJwk(deps.keys.platformSeed)]));
-  });
-
+  app.route('/', healthRoutes(deps.ping ?? (() => Promise.resolve())));
+  app.route('/', jwksRoutes(services.issuers, platformJwk(deps.keys.platformSeed)));
   app.route('/', issuersRoutes(services.issuers));
   app.route('/', apiKeysRoutes(services.apiKeys));
   app.route('/', certificatesRoutes(services.certificates));
@@ -175,6 +163,35 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       sessionSecret: deriveSessionSecret(deps.keys.kek),
     }),
   );
+
+  // Server-rendered pages that are not zod routes, described for completeness.
+  const html = { 'text/html': { schema: { type: 'string' as const } } };
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/supervisor',
+    tags: ['Supervision'],
+    summary:
+      'The supervisor’s page: open alerts by severity, filters, summary by region (supervisor)',
+    security: [{ bearerAuth: [] }],
+    responses: {
+      200: { description: 'The page', content: html },
+      401: { description: 'Sign-in page', content: html },
+    },
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'post',
+    path: '/supervisor/session',
+    tags: ['Supervision'],
+    summary: 'Sign in to the supervisor’s page with a supervisor key (form field `key`)',
+    responses: { 303: { description: 'Signed in: a session cookie, redirect to /supervisor' } },
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/docs',
+    tags: ['Service'],
+    summary: 'This document, interactive',
+    responses: { 200: { description: 'The page', content: html } },
+  });
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',

@@ -11,7 +11,8 @@ const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   PUBLIC_BASE_URL: z.string().url().optional(),
   KEYS_DIR: z.string().min(1).default('./keys'),
-  ADMIN_API_KEY: z.string().min(16).optional(),
+  // Operator-chosen; main.ts warns when it is shorter than a generated key's 128 bits.
+  ADMIN_API_KEY: z.string().min(1).optional(),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(120),
   NODE_ENV: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),

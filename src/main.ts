@@ -26,6 +26,11 @@ async function main(): Promise<void> {
   const app = createApp(deps, services);
 
   if (config.adminApiKey) {
+    if (config.adminApiKey.length < 22) {
+      logger.warn(
+        'ADMIN_API_KEY is shorter than 22 characters (128 bits of base64): use a random key',
+      );
+    }
     await services.apiKeys.ensureAdminKey(config.adminApiKey);
   } else if (!(await services.apiKeys.hasActiveAdminKey())) {
     // First start: an admin key so the operator can create issuers. Shown once, never stored in clear.

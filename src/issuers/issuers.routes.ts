@@ -9,6 +9,9 @@ import type { IssuersService } from './issuers.service';
 const KeySchema = z
   .object({
     kid: z.string(),
+    publicKey: z
+      .object({ kty: z.literal('OKP'), crv: z.literal('Ed25519'), x: z.string(), kid: z.string() })
+      .openapi({ description: 'The public key as an RFC 8037 JWK' }),
     status: z.enum(['current', 'retired', 'compromised']),
     createdAt: z.string(),
     retiredAt: z.string().nullable(),

@@ -11,10 +11,19 @@ import * as q from './issuers.queries';
 
 export interface IssuerKeyView {
   kid: string;
+  /** The public key (RFC 8037 OKP JWK): what verifiers trust for this kid. */
+  publicKey: PublicKeyJwk;
   status: SigningKeyRow['status'];
   createdAt: string;
   retiredAt: string | null;
   compromisedAt: string | null;
+}
+
+export interface PublicKeyJwk {
+  kty: 'OKP';
+  crv: 'Ed25519';
+  x: string;
+  kid: string;
 }
 
 export interface IssuerView {
@@ -57,6 +66,7 @@ const iso = (d: Date | null) => (d ? d.toISOString() : null);
 export function keyView(k: SigningKeyRow): IssuerKeyView {
   return {
     kid: k.kid,
+    publicKey: { ...ed25519Jwk(k.publicKey), kid: k.kid },
     status: k.status,
     createdAt: k.createdAt.toISOString(),
     retiredAt: iso(k.retiredAt),

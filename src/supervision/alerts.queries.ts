@@ -61,7 +61,7 @@ export async function findAlert(db: Queryable, id: string): Promise<AlertRow | u
 
 export interface ResolveAlertParams {
   id: string;
-  note: string;
+  note: string | null;
   resolvedBy: string | null;
   at: Date;
 }

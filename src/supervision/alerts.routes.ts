@@ -45,7 +45,7 @@ export const AlertSchema = z
       .object({ channel: z.string(), context: z.record(z.string(), z.unknown()).nullable() })
       .nullable(),
     resolution: z
-      .object({ note: z.string(), by: z.string().nullable(), at: z.string() })
+      .object({ note: z.string().nullable(), by: z.string().nullable(), at: z.string() })
       .nullable(),
   })
   .openapi('Alert');
@@ -122,11 +122,12 @@ const resolveAlert = createRoute({
     body: {
       ...json(
         z
-          .object({ note: z.string().trim().min(1).max(2000) })
+          .object({ note: z.string().trim().min(1).max(2000).optional() })
           .strict()
           .openapi('ResolveAlert'),
       ),
-      required: true,
+      // SPEC: the resolution itself needs no body; a note is welcome.
+      required: false,
     },
   },
   responses: {
@@ -148,7 +149,7 @@ export function alertsRoutes(service: AlertsService) {
         await service.resolveAlert(
           actorOf(principalOf(c)),
           c.req.valid('param').id,
-          c.req.valid('json').note,
+          c.req.valid('json')?.note ?? null,
         ),
         200,
       ),

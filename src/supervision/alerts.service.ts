@@ -42,7 +42,7 @@ export interface AlertView {
     context: Record<string, unknown> | null;
   };
   lastSeenBy: { channel: string; context: Record<string, unknown> | null } | null;
-  resolution: { note: string; by: string | null; at: string } | null;
+  resolution: { note: string | null; by: string | null; at: string } | null;
 }
 
 export interface AlertReportView {
@@ -80,7 +80,7 @@ export function alertView(row: AlertRow): AlertView {
       : null,
     resolution:
       row.status === 'resolved' && row.resolvedAt
-        ? { note: row.resolutionNote ?? '', by: row.resolvedBy, at: row.resolvedAt.toISOString() }
+        ? { note: row.resolutionNote, by: row.resolvedBy, at: row.resolvedAt.toISOString() }
         : null,
   };
 }
@@ -289,8 +289,8 @@ export class AlertsService implements AlertSink {
     };
   }
 
-  /** Resolves an open alert with a note; resolving a resolved alert is a conflict (409). */
-  async resolveAlert(actor: Actor, id: string, note: string): Promise<AlertView> {
+  /** Resolves an open alert, with a note if given; resolving a resolved alert is a conflict (409). */
+  async resolveAlert(actor: Actor, id: string, note: string | null): Promise<AlertView> {
     const at = this.clock.now();
     const open = await q.findAlert(this.db, id);
     if (!open) throw notFound('alert');

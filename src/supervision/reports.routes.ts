@@ -13,6 +13,13 @@ const ReportBody = z
       .optional()
       .openapi({ description: 'The mark URL, code or serial on the product' }),
     certificateNumber: z.string().trim().min(1).max(64).optional(),
+    number: z
+      .string()
+      .trim()
+      .min(1)
+      .max(64)
+      .optional()
+      .openapi({ description: 'Alias of certificateNumber, as the rest of the API names it' }),
     description: z.string().trim().min(1).max(2000),
     region: z
       .string()
@@ -21,6 +28,10 @@ const ReportBody = z
     contact: z.string().trim().min(1).max(200).optional(),
   })
   .strict()
+  .transform(({ number, ...report }) => ({
+    ...report,
+    certificateNumber: report.certificateNumber ?? number,
+  }))
   .refine((b) => b.code !== undefined || b.certificateNumber !== undefined, {
     message: 'give the code on the product or the certificate number (or both)',
     path: ['code'],

@@ -30,11 +30,21 @@ describe('service endpoints', () => {
     const doc = (await api.get('/openapi.json')).body;
     expect(doc.openapi).toBe('3.1.0');
     for (const path of [
+      '/healthz',
+      '/readyz',
+      '/.well-known/jwks.json',
       '/v1/certificates',
       '/v1/verify/certificate',
+      '/v1/verify/mark',
       '/v1/issuers',
       '/v1/api-keys',
       '/v1/registry/certificates',
+      '/v1/customs/exemptions/consume',
+      '/v1/alerts/{id}/resolve',
+      '/v1/transparency/checkpoint',
+      '/v1/inspections/draws',
+      '/m/{code}',
+      '/supervisor',
     ]) {
       expect(Object.keys(doc.paths)).toContain(path);
     }

@@ -167,6 +167,21 @@ describe('supervision', () => {
       expect(none.body.total).toBe(0);
     });
 
+    it('files a report by `number` and resolves its alert without a body', async () => {
+      const report = await api.post('/v1/reports', {
+        number: 'FAKE-CCC-0042',
+        description: 'certificate number printed on a charger',
+      });
+      expect(report.status).toBe(201);
+      const alert = await api.get(`/v1/alerts/${report.body.alertId}`, supervisor);
+      expect(alert.body).toMatchObject({ subject: 'number:FAKE-CCC-0042', status: 'open' });
+      const resolved = await api.call('POST', `/v1/alerts/${report.body.alertId}/resolve`, {
+        key: supervisor,
+      });
+      expect(resolved.status, resolved.text).toBe(200);
+      expect(resolved.body).toMatchObject({ status: 'resolved', resolution: { note: null } });
+    });
+
     it('shows one alert, resolves it with an audit entry, and refuses to resolve it twice', async () => {
       const serial = '5555666677778888';
       await ctx.services.alerts.raise(
@@ -264,7 +279,7 @@ describe('supervision', () => {
       }
       const list = await api.get('/v1/alerts?pageSize=1', supervisor);
       const id = list.body.items[0].id;
-      for (const body of [{}, { note: '' }, { note: 'x'.repeat(2001) }, { note: 'ok', extra: 1 }]) {
+      for (const body of [{ note: '' }, { note: 'x'.repeat(2001) }, { note: 'ok', extra: 1 }]) {
         expect((await api.post(`/v1/alerts/${id}/resolve`, body, supervisor)).status).toBe(400);
       }
       expect((await api.post(`/v1/alerts/${id}/resolve`, '{not json', supervisor)).status).toBe(

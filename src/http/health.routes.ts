@@ -1,0 +1,41 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { AppError } from '../errors';
+import { createRouter, json, problemSchema } from './openapi';
+
+const health = createRoute({
+  method: 'get',
+  path: '/healthz',
+  tags: ['Service'],
+  summary: 'The process is up',
+  responses: { 200: { description: 'Up', ...json(z.object({ status: z.literal('ok') })) } },
+});
+
+const ready = createRoute({
+  method: 'get',
+  path: '/readyz',
+  tags: ['Service'],
+  summary: 'The database answers',
+  responses: {
+    200: { description: 'Ready', ...json(z.object({ status: z.literal('ready') })) },
+    503: {
+      description: 'The database is not reachable (with Retry-After)',
+      content: { 'application/problem+json': { schema: problemSchema } },
+    },
+  },
+});
+
+/** Liveness and readiness; `ping` throws when the database cannot answer. */
+export function healthRoutes(ping: () => Promise<void>) {
+  return createRouter()
+    .openapi(health, (c) => c.json({ status: 'ok' as const }, 200))
+    .openapi(ready, async (c) => {
+      try {
+        await ping();
+      } catch {
+        throw new AppError('database_unavailable', 'the database is not reachable', {
+          retryAfterSeconds: 5,
+        });
+      }
+      return c.json({ status: 'ready' as const }, 200);
+    });
+}
