@@ -1,19 +1,15 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { jwkThumbprint, markKeyId } from '../crypto/ed25519';
-import {
-  checkMarkSignature,
-  groupSerial,
-  readScanInput,
-  type MarkKeyCandidate,
-} from '../marks/mark-signature';
+import { groupSerial } from '../crypto/mark-scan';
+import { verifyMarkOffline, type Jwks } from '../crypto/offline-mark';
 
 /**
  * `certmark verify <code-or-url> --jwks <file>`: checks a mark with no network (SPEC "Product
- * marks": a mark can be verified offline with the JWKS alone, signature and issuer). Uses the pure
- * JavaScript verifier (`@noble/ed25519`, zip215: false) through the same functions as the online
- * service. Exit code 0 when the signature holds under a published issuer key, 1 when the mark is
- * forged (or cannot be checked offline), 2 for a usage error or an unreadable JWKS.
+ * marks": a mark can be verified offline with the JWKS alone, signature and issuer). Runs the
+ * browser's code (../crypto/offline-mark: `@noble/ed25519`, zip215: false), which reads input and
+ * picks the signer with the same functions as the online service. Exit code 0 when the signature
+ * holds under a published issuer key, 1 when the mark is forged (or cannot be checked offline), 2
+ * for a usage error or an unreadable JWKS.
  *
  * What it cannot tell offline: whether the mark is in the registry, voided, cloned, or its
  * certificate still valid. The online service answers those.
@@ -34,14 +30,6 @@ const defaultIo: VerifyCommandIo = {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
 };
-
-/** A JWKS entry that can have signed a mark: an issuer's Ed25519 key whose kid is its thumbprint. */
-export interface OfflineMarkKey extends MarkKeyCandidate {
-  readonly issuer: string;
-  readonly issuerName: string;
-  readonly status: string;
-  readonly markKeyId: string;
-}
 
 export type OfflineVerdict =
   | {
@@ -67,87 +55,37 @@ export type OfflineVerdict =
 
 class UsageError extends Error {}
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/**
- * The mark-signing keys of a JWKS. Skipped: keys that are not Ed25519, whose kid is not the RFC 7638
- * thumbprint of their `x` (a kid is what binds a mark's 3-byte key id to a key), whose key a
- * verifier must refuse (small order, non-canonical), that are compromised, or that belong to no
- * issuer (the platform's own key signs checkpoints, never marks).
- */
-export function markKeysOfJwks(jwks: unknown): OfflineMarkKey[] {
-  const keys = (jwks as { keys?: unknown })?.keys;
-  if (!Array.isArray(keys)) throw new UsageError('the JWKS has no "keys" array');
-  const result: OfflineMarkKey[] = [];
-  for (const jwk of keys as Record<string, unknown>[]) {
-    if (
-      jwk?.kty !== 'OKP' ||
-      jwk.crv !== 'Ed25519' ||
-      typeof jwk.x !== 'string' ||
-      typeof jwk.kid !== 'string'
-    )
-      continue;
-    if (jwk.status === 'compromised' || typeof jwk.issuer !== 'string' || !UUID.test(jwk.issuer))
-      continue;
-    const publicKey = new Uint8Array(Buffer.from(jwk.x, 'base64url'));
-    try {
-      if (jwkThumbprint(publicKey) !== jwk.kid) continue;
-    } catch {
-      continue; // an unacceptable public key
-    }
-    result.push({
-      kid: jwk.kid,
-      publicKey,
-      issuer: jwk.issuer,
-      issuerName: typeof jwk.issuerName === 'string' ? jwk.issuerName : jwk.issuer,
-      status: typeof jwk.status === 'string' ? jwk.status : 'unknown',
-      markKeyId: Buffer.from(markKeyId(jwk.kid)).toString('hex'),
-    });
-  }
-  return result;
+/** The JWKS of a file's text; a UsageError when it has no "keys" array. */
+function parseJwks(text: string): Jwks {
+  const jwks = JSON.parse(text) as { keys?: unknown } | null;
+  if (!Array.isArray(jwks?.keys)) throw new UsageError('the JWKS has no "keys" array');
+  return jwks as Jwks;
 }
 
-/** Checks a scanned mark against a JWKS, offline. */
-export function verifyMarkOffline(input: string, keys: readonly OfflineMarkKey[]): OfflineVerdict {
-  const scanned = readScanInput(input);
-  switch (scanned.kind) {
-    case 'malformed':
-      return { verdict: 'forged', reason: 'MALFORMED', message: scanned.message };
-    case 'serial_check_failed':
-      return {
-        verdict: 'not-checkable',
-        reason: 'SERIAL_CHECK_FAILED',
-        message: 'the serial’s check digits fail: probably a typing error',
-        serial: scanned.serial,
-      };
-    case 'serial':
-      return {
-        verdict: 'not-checkable',
-        reason: 'SERIAL_ONLY',
-        message: 'a typed serial carries no signature: check it online',
-        serial: scanned.serial,
-      };
-    case 'code': {
-      const keyIdHex = Buffer.from(scanned.decoded.keyId).toString('hex');
-      const candidates = keys.filter((k) => k.markKeyId === keyIdHex);
-      const check = checkMarkSignature(scanned.decoded, candidates, { offline: true });
-      if (!check.ok)
-        return {
-          verdict: 'forged',
-          reason: check.reason,
-          message: check.message,
-          serial: scanned.serial,
-        };
-      return {
-        verdict: 'authentic-signature',
-        serial: scanned.serial,
-        kid: check.key.kid,
-        issuer: check.key.issuer,
-        issuerName: check.key.issuerName,
-        keyStatus: check.key.status,
-      };
-    }
+/** Checks a scanned mark against a JWKS, offline: the CLI's verdict. */
+export function offlineVerdict(input: string, jwks: Jwks): OfflineVerdict {
+  const result = verifyMarkOffline(input, jwks);
+  if (result.ok) {
+    return {
+      verdict: 'authentic-signature',
+      serial: result.serial,
+      kid: result.kid,
+      issuer: result.issuer,
+      issuerName: result.issuerName,
+      keyStatus: result.keyStatus,
+    };
   }
+  if (result.reason === 'NOT_CHECKABLE_OFFLINE') {
+    return {
+      verdict: 'not-checkable',
+      reason: result.detail,
+      message: result.message,
+      serial: result.serial,
+    };
+  }
+  return result.serial === undefined
+    ? { verdict: 'forged', reason: result.reason, message: result.message }
+    : { verdict: 'forged', reason: result.reason, message: result.message, serial: result.serial };
 }
 
 export async function runVerifyCommand(
@@ -178,9 +116,9 @@ export async function runVerifyCommand(
     io.stderr(usage);
     return 2;
   }
-  let keys: OfflineMarkKey[];
+  let jwks: Jwks;
   try {
-    keys = markKeysOfJwks(JSON.parse(io.readFile(parsed.values.jwks)));
+    jwks = parseJwks(io.readFile(parsed.values.jwks));
   } catch (error) {
     const why =
       error instanceof UsageError
@@ -190,7 +128,7 @@ export async function runVerifyCommand(
     return 2;
   }
 
-  const result = verifyMarkOffline(input, keys);
+  const result = offlineVerdict(input, jwks);
   if (parsed.values.json) {
     io.stdout(`${JSON.stringify(result)}\n`);
   } else if (result.verdict === 'authentic-signature') {

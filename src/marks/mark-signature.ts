@@ -1,66 +1,28 @@
 import {
-  decodeMarkCode,
-  extractMarkCode,
   verifyMarkSignature,
   type DecodedMarkCode,
   type MarkVerifyOptions,
 } from '../crypto/mark-code';
-import { isCryptoError } from '../crypto/errors';
-import { hasValidSerialCheckDigits } from '../crypto/serial';
+import {
+  findMarkSigner,
+  type MarkKeyCandidate,
+  type MarkSignatureCheck,
+} from '../crypto/mark-scan';
 
 /**
  * Reading what a person scanned or typed, and checking a mark's signature against candidate keys.
  * Pure (no database, no HTTP): the online verifier (POST /v1/verify/mark, GET /m/{code}) and the
- * offline CLI (`certmark verify`) call exactly these functions, so they cannot disagree.
+ * offline CLI (`certmark verify`) call exactly these functions, so they cannot disagree. The
+ * browser-safe part lives in ../crypto/mark-scan (re-exported here); this module adds the choice
+ * of the online (OpenSSL) or offline (pure-JS) verifier.
  */
-
-export type ScanInput =
-  /** Not a mark at all (or an unknown version): a forgery, MALFORMED. */
-  | { kind: 'malformed'; message: string }
-  /** A typed serial whose ISO 7064 check digits fail: a typing error, answered 422. */
-  | { kind: 'serial_check_failed'; serial: string }
-  /** A typed serial with valid check digits: looked up directly, there is no signature to check. */
-  | { kind: 'serial'; serial: string }
-  /** A signed code (from a URL or bare), decoded but not yet verified. */
-  | { kind: 'code'; serial: string; decoded: DecodedMarkCode };
-
-export function readScanInput(input: string): ScanInput {
-  const extracted = extractMarkCode(input);
-  if (!extracted) {
-    return {
-      kind: 'malformed',
-      message: 'not a certmark mark: neither a mark URL, a code nor a 16-digit serial',
-    };
-  }
-  if (extracted.kind === 'serial') {
-    return hasValidSerialCheckDigits(extracted.serial)
-      ? { kind: 'serial', serial: extracted.serial }
-      : { kind: 'serial_check_failed', serial: extracted.serial };
-  }
-  try {
-    const decoded = decodeMarkCode(extracted.code);
-    return { kind: 'code', serial: decoded.serial, decoded };
-  } catch (error) {
-    if (isCryptoError(error, 'unknown_mark_version')) {
-      return {
-        kind: 'malformed',
-        message: 'the code is of a mark version this service does not know',
-      };
-    }
-    if (isCryptoError(error))
-      return { kind: 'malformed', message: `not a certmark mark: ${error.message}` };
-    throw error;
-  }
-}
-
-/** A public key that may have signed a mark: its 3-byte mark key id matched the code's. */
-export interface MarkKeyCandidate {
-  readonly kid: string;
-  readonly publicKey: Uint8Array;
-}
-
-export type MarkSignatureCheck<K extends MarkKeyCandidate> =
-  { ok: true; key: K } | { ok: false; reason: 'UNKNOWN_KEY' | 'BAD_SIGNATURE'; message: string };
+export {
+  groupSerial,
+  readScanInput,
+  type MarkKeyCandidate,
+  type MarkSignatureCheck,
+  type ScanInput,
+} from '../crypto/mark-scan';
 
 /**
  * Whether one of `candidates` signed the mark. The code carries only 3 bytes of the key id, so two
@@ -74,20 +36,7 @@ export function checkMarkSignature<K extends MarkKeyCandidate>(
   candidates: readonly K[],
   options: MarkVerifyOptions = {},
 ): MarkSignatureCheck<K> {
-  if (candidates.length === 0) {
-    return {
-      ok: false,
-      reason: 'UNKNOWN_KEY',
-      message: 'no published certmark key has this mark’s key id',
-    };
-  }
-  for (const key of candidates) {
-    if (verifyMarkSignature(decoded, key.publicKey, options)) return { ok: true, key };
-  }
-  return { ok: false, reason: 'BAD_SIGNATURE', message: 'the mark’s signature does not verify' };
-}
-
-/** The serial as printed under a label, in groups of four: "1234 5678 9012 3456". */
-export function groupSerial(serial: string, separator = ' '): string {
-  return serial.replace(/(\d{4})(?=\d)/g, `$1${separator}`);
+  return findMarkSigner(decoded, candidates, (d, publicKey) =>
+    verifyMarkSignature(d, publicKey, options),
+  );
 }
