@@ -27,6 +27,7 @@ export interface PublishedEntry {
   subjectType: string;
   subjectId: string;
   changeDigest: string;
+  /** SHA-256(0x00 || auditLeafData(entry)), base64. */
   leafHash: string;
 }
 

@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { requireRole } from '../auth/auth.middleware';
-import { bearerSecurity, createRouter, errorResponses, json } from '../http/openapi';
+import { bearerSecurity, createRouter, errorResponses, json, pageQuery } from '../http/openapi';
 import { sinceParam } from '../http/query';
 import { MAX_ENTRIES_PAGE, type AuditService } from './audit.service';
 
@@ -65,8 +65,7 @@ const listAudit = createRoute({
       since: sinceParam
         .optional()
         .openapi({ type: 'string', description: 'Entries at or after this day or instant' }),
-      page: z.coerce.number().int().min(1).max(100_000).default(1),
-      pageSize: z.coerce.number().int().min(1).max(100).default(20),
+      ...pageQuery,
     }),
   },
   responses: {

@@ -1,3 +1,4 @@
+import type { PublishedEntry } from './audit-verifier';
 import type { Clock } from '../clock';
 import type { Database } from '../db/client';
 import type { AuditLogRow } from '../db/schema/audit-log';
@@ -18,20 +19,12 @@ export const MAX_ENTRIES_PAGE = 10_000;
 const b64 = (bytes: Uint8Array) =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 
-/** An entry as the public sees it: exactly the fields its Merkle leaf commits to, and the leaf. */
-export interface TransparencyEntry {
+/**
+ * An entry as the public sees it: exactly the fields its Merkle leaf commits to and the leaf
+ * (the shape the verifier reads), with its index in the tree.
+ */
+export interface TransparencyEntry extends PublishedEntry {
   index: number;
-  seq: number;
-  at: string;
-  actorKeyId: string | null;
-  actorRole: string | null;
-  signatory: unknown;
-  action: string;
-  subjectType: string;
-  subjectId: string;
-  changeDigest: string;
-  /** SHA-256(0x00 || auditLeafData(entry)), base64. */
-  leafHash: string;
 }
 
 export function transparencyEntry(row: AuditLogRow): TransparencyEntry {

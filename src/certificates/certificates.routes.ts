@@ -1,6 +1,13 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { principalOf, requireRole } from '../auth/auth.middleware';
-import { bearerSecurity, createRouter, errorResponses, idParam, json } from '../http/openapi';
+import {
+  bearerSecurity,
+  createRouter,
+  errorResponses,
+  idParam,
+  json,
+  pageQuery,
+} from '../http/openapi';
 import { schemes } from '../shared/schemes';
 import { qrPng, qrSvg } from './qr';
 import {
@@ -116,8 +123,7 @@ const search = createRoute({
       holder: z.string().trim().min(1).max(200).optional(),
       scheme: z.enum(schemes).optional(),
       issuer: z.string().uuid().optional(),
-      page: z.coerce.number().int().min(1).max(100_000).default(1),
-      pageSize: z.coerce.number().int().min(1).max(100).default(20),
+      ...pageQuery,
     }),
   },
   responses: {

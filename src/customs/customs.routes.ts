@@ -9,6 +9,7 @@ import {
   idParam,
   problemSchema,
   json,
+  pageQuery,
 } from '../http/openapi';
 import { isValidDeclarationNo, usccProblem } from '../shared/identifiers';
 import { ReasonSchema, VerdictSchema } from '../verification/verification.routes';
@@ -143,8 +144,7 @@ const ledger = createRoute({
     params: idParam,
     query: z.object({
       status: z.enum([...consumptionStatuses, 'all']).default('consumed'),
-      page: z.coerce.number().int().min(1).max(100_000).default(1),
-      pageSize: z.coerce.number().int().min(1).max(100).default(20),
+      ...pageQuery,
     }),
   },
   responses: {
@@ -183,8 +183,7 @@ const refusals = createRoute({
     query: z.object({
       reason: z.enum(Object.keys(reasonClasses) as [keyof typeof reasonClasses]).optional(),
       issuer: z.string().uuid().optional(),
-      page: z.coerce.number().int().min(1).max(100_000).default(1),
-      pageSize: z.coerce.number().int().min(1).max(100).default(20),
+      ...pageQuery,
     }),
   },
   responses: {

@@ -24,6 +24,12 @@ export function createRouter(): OpenAPIHono<AppEnv> {
   return new OpenAPIHono<AppEnv>({ defaultHook });
 }
 
+/** `page` and `pageSize` of every paginated list (spread into a query schema): 100 a page at most. */
+export const pageQuery = {
+  page: z.coerce.number().int().min(1).max(100_000).default(1),
+  pageSize: z.coerce.number().int().min(1).max(100).default(20),
+};
+
 /** A JSON body or response described by `schema`, for route definitions. */
 export const json = <T extends z.ZodType>(schema: T) => ({
   content: { 'application/json': { schema } },

@@ -1,7 +1,14 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { principalOf, requireRole } from '../auth/auth.middleware';
 import { actorOf } from '../auth/principal';
-import { bearerSecurity, createRouter, errorResponses, idParam, json } from '../http/openapi';
+import {
+  bearerSecurity,
+  createRouter,
+  errorResponses,
+  idParam,
+  json,
+  pageQuery,
+} from '../http/openapi';
 import { isValidRegionCode } from '../shared/identifiers';
 import { schemes } from '../shared/schemes';
 import type { InspectionsService } from './inspections.service';
@@ -98,8 +105,7 @@ const listDraws = createRoute({
   summary: 'Published inspection draws, newest first (public, 一公开)',
   request: {
     query: z.object({
-      page: z.coerce.number().int().min(1).max(100_000).default(1),
-      pageSize: z.coerce.number().int().min(1).max(100).default(20),
+      ...pageQuery,
     }),
   },
   responses: {

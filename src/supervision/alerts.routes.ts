@@ -9,6 +9,7 @@ import {
   idParam,
   problemSchema,
   json,
+  pageQuery,
 } from '../http/openapi';
 import { sinceParam } from '../http/query';
 import type { AlertsService } from './alerts.service';
@@ -79,8 +80,7 @@ const listAlerts = createRoute({
       since: sinceParam
         .optional()
         .openapi({ type: 'string', description: 'Alerts seen since this day or instant' }),
-      page: z.coerce.number().int().min(1).max(100_000).default(1),
-      pageSize: z.coerce.number().int().min(1).max(100).default(20),
+      ...pageQuery,
     }),
   },
   responses: {
