@@ -1,7 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { Scalar } from '@scalar/hono-api-reference';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { Context } from 'hono';
 import pino, { type Logger } from 'pino';
@@ -11,7 +10,7 @@ import type { Database } from './db/client';
 import type { KeyMaterial } from './keystore/key-material';
 import { AppError, isDatabaseUnavailable, problemResponse } from './errors';
 import type { AppEnv } from './http/env';
-import { rateLimit, requestId, requestLog } from './http/middleware';
+import { bodyLimit, rateLimit, requestId, requestLog } from './http/middleware';
 import { authenticate } from './auth/auth.middleware';
 import { KeyVault } from './issuers/key-vault';
 import { IssuersService } from './issuers/issuers.service';
@@ -118,15 +117,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
 
   app.use('*', requestId());
   app.use('*', requestLog({ logger }));
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw new AppError('payload_too_large', 'request bodies are limited to 1 MiB');
-      },
-    }),
-  );
+  app.use('*', bodyLimit({ maxBytes: MAX_BODY_BYTES }));
   app.use('*', authenticate({ db: deps.db }));
   const limit = rateLimit({ limit: deps.config.rateLimitPerMinute, clientAddress });
   // Public endpoints are limited per client address; authenticated callers are accountable by key.

@@ -1,3 +1,6 @@
+import http, { type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../../src/db/client';
@@ -179,6 +182,46 @@ describe('bad input', () => {
     );
     expectProblem(res, 413, 'payload_too_large');
     expect(await counts()).toEqual(before);
+  });
+
+  it('over real HTTP: a declared or a chunked body over 1 MiB → 413; a chunked small one is read', async () => {
+    const server = await new Promise<ServerType>((resolve) => {
+      const s = serve({ fetch: ctx.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+    });
+    const { port } = server.address() as AddressInfo;
+    const post = (chunks: string[], headers: Record<string, string>) =>
+      new Promise<{ status: number; body: { code?: string; verdict?: string } }>(
+        (resolve, reject) => {
+          const req = http.request(
+            { host: '127.0.0.1', port, method: 'POST', path: '/v1/verify/mark', headers },
+            (res) => {
+              let text = '';
+              res.setEncoding('utf8');
+              res.on('data', (d: string) => (text += d));
+              res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+            },
+          );
+          req.on('error', reject);
+          for (const chunk of chunks) req.write(chunk);
+          req.end();
+        },
+      );
+    try {
+      const big = JSON.stringify({ code: 'A'.repeat(1024 * 1024 + 10) });
+      const json = { 'content-type': 'application/json' };
+      const declared = await post([big], {
+        ...json,
+        'content-length': String(Buffer.byteLength(big)),
+      });
+      expect(declared).toMatchObject({ status: 413, body: { code: 'payload_too_large' } });
+      const chunked = await post([big.slice(0, 600_000), big.slice(600_000)], json);
+      expect(chunked).toMatchObject({ status: 413, body: { code: 'payload_too_large' } });
+      const small = await post(['{"code":', '"NOT-A-MARK"}'], json);
+      expect(small).toMatchObject({ status: 200, body: { verdict: 'forged' } });
+    } finally {
+      (server as Server).closeAllConnections();
+      await new Promise((done) => server.close(done));
+    }
   });
 
   it('bad path and query parameters → 400', async () => {
