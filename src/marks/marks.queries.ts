@@ -315,9 +315,9 @@ const EARTH_RADIUS_KM = 6371.0088;
  * The verification hot path: counts a set of scans, each on its mark, and decides their clone flags
  * in one statement. Everything happens on the mark row under its row lock and every expression
  * reads the row as locked, so counts and flags are exact with any number of instances sharing the
- * database. No row comes back for a scan with no such mark in a finished batch, or (for a signed
- * code) whose batch was signed with another key or whose key is compromised (`explainMiss` then
- * says which). The scans travel as one JSON parameter, so the statement is the same for 1 or 64.
+ * database. No row comes back for a scan with no such mark in a finished batch, whose batch's key
+ * is compromised (scanned or typed alike), or (for a signed code) whose batch was signed with
+ * another key (`explainMiss` then says which). The scans travel as one JSON parameter, so the statement is the same for 1 or 64.
  * A serial must appear at most once per call (UPDATE … FROM applies one source row per target row).
  *
  * Parameters: $1 max scans, $2 province window (ms), $3 max provinces, $4 max distance (km),
@@ -361,7 +361,7 @@ FROM jsonb_to_recordset($6::jsonb)
   JOIN issuers AS i ON i.id = c.issuer_id
   JOIN signing_keys AS k ON k.kid = b.kid
 WHERE m.serial = s.serial AND b.id = m.batch_id AND b.status = 'done'
-  AND (s.kid IS NULL OR (b.kid = s.kid AND k.status <> 'compromised'))
+  AND k.status <> 'compromised' AND (s.kid IS NULL OR b.kid = s.kid)
 RETURNING lpad(m.serial::text, 16, '0') AS "serial", m.status AS "status", m.scan_count AS "scanCount",
   m.first_scan_at AS "firstScanAt", m.first_scan_region AS "firstScanRegion", m.clone_flagged_at AS "cloneFlaggedAt",
   b.model AS "model", b.lot AS "lot", k.issuer_id AS "keyIssuerId",
@@ -432,17 +432,20 @@ export async function registerScans(
 
 /**
  * Why a scan found no mark (the slow path, forgeries only): whether the serial exists in a finished
- * batch, which key and issuer signed that batch, and the status of the key that signed the code.
+ * batch, which key (and its status) and issuer signed that batch, and the status of the key that
+ * signed the code.
  */
 export async function explainMiss(db: Queryable, params: { serial: string; kid: string | null }) {
   const [mark] = await db
     .select({
       batchStatus: markBatches.status,
       batchKid: markBatches.kid,
+      batchKeyStatus: signingKeys.status,
       issuerId: markBatches.issuerId,
     })
     .from(marks)
     .innerJoin(markBatches, eq(markBatches.id, marks.batchId))
+    .innerJoin(signingKeys, eq(signingKeys.kid, markBatches.kid))
     .where(eq(marks.serial, BigInt(params.serial)))
     .limit(1);
   const [key] = params.kid

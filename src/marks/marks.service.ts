@@ -580,6 +580,13 @@ export class MarksService {
       return reason('UNKNOWN_KEY', 'the mark is signed by a withdrawn (compromised) key');
     if (!mark || mark.batchStatus !== 'done')
       return reason('NOT_IN_REGISTRY', 'no such mark in the registry');
+    // Its label could have been printed by whoever holds the leaked key: the typed serial of such
+    // a mark vouches no more than its scanned code does.
+    if (mark.batchKeyStatus === 'compromised')
+      return reason(
+        'UNKNOWN_KEY',
+        'the mark’s batch was signed with a key since withdrawn as compromised',
+      );
     return reason(
       'REGISTRY_MISMATCH',
       key && key.issuerId !== mark.issuerId

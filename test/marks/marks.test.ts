@@ -449,20 +449,30 @@ describe('product marks', () => {
       expect(keyIdOf(after.marks[0]!.code)).not.toBe(keyIdOf(before.marks[0]!.code));
     });
 
-    it('stops verifying the marks of a compromised key at once (UNKNOWN_KEY)', async () => {
+    it('stops verifying the marks of a compromised key at once, scanned or typed (UNKNOWN_KEY)', async () => {
       const victim = await createIssuer(ctx, { name: 'Victim Body' });
       const victimCert = await issueCertificate(api, victim.key);
       const { marks } = await issueMarks(api, victim.key, victimCert.id, { count: 1 });
-      expect((await verify({ code: marks[0]!.code })).body.verdict).toBe('authentic');
+      const { code, serial } = marks[0]!;
+      expect((await verify({ code })).body.verdict).toBe('authentic');
+      expect((await verify({ code: serial })).body.verdict).toBe('authentic');
       const compromised = await api.post(
         `/v1/issuers/${victim.id}/keys/${victim.kid}/compromise`,
         {},
         ctx.adminKey,
       );
       expect(compromised.status).toBe(200);
-      const res = await verify({ code: marks[0]!.code });
-      expect(res.body.verdict).toBe('forged');
-      expect(res.body.reasons.map((r: { code: string }) => r.code)).toEqual(['UNKNOWN_KEY']);
+      // Whoever holds the key can sign any serial: a label of that batch proves nothing any more,
+      // whether its code is scanned or its serial typed.
+      for (const input of [code, serial]) {
+        const res = await verify({ code: input });
+        expect(res.body.verdict, input).toBe('forged');
+        expect(res.body.reasons.map((r: { code: string }) => r.code)).toEqual(['UNKNOWN_KEY']);
+        expect(res.body.mark, input).toBeUndefined();
+      }
+      // A fresh batch under the new current key verifies again.
+      const fresh = await issueMarks(api, victim.key, victimCert.id, { count: 1 });
+      expect((await verify({ code: fresh.marks[0]!.serial })).body.verdict).toBe('authentic');
     });
 
     it('raises an alert for supervisors on a forged answer', async () => {
