@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import { serve } from '@hono/node-server';
 import pg from 'pg';
 import { createApp, createServices, type App, type Services } from '../src/app';
 import { fixedClock } from '../src/clock';
@@ -118,3 +120,26 @@ export function client(app: App) {
 
 export type Client = ReturnType<typeof client>;
 export type { Json };
+
+/** An app served over real HTTP on an ephemeral localhost port (what `app.request()` skips). */
+export interface Listening {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export function listen(app: App): Promise<Listening> {
+  return new Promise((resolve) => {
+    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) =>
+      resolve({
+        url: `http://127.0.0.1:${info.port}`,
+        port: info.port,
+        close: () =>
+          new Promise((done) => {
+            (server as Server).closeAllConnections();
+            server.close(() => done());
+          }),
+      }),
+    );
+  });
+}

@@ -1,10 +1,15 @@
-import type { Server } from 'node:http';
-import { serve } from '@hono/node-server';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, createServices, type App } from '../../src/app';
+import { createApp, createServices } from '../../src/app';
 import { openDatabase, rowsOf, type DatabaseHandle } from '../../src/db/client';
-import { client, createTestContext, type Client, type TestContext } from '../helpers';
+import {
+  client,
+  createTestContext,
+  listen,
+  type Client,
+  type Listening,
+  type TestContext,
+} from '../helpers';
 import {
   createIssuer,
   createRoleKey,
@@ -18,26 +23,6 @@ import {
  * Two instances (two pools, two HTTP servers) on the same test database; requests go over real
  * HTTP, alternating between them.
  */
-
-interface Instance {
-  url: string;
-  close(): Promise<void>;
-}
-
-function listen(app: App): Promise<Instance> {
-  return new Promise((resolve) => {
-    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) =>
-      resolve({
-        url: `http://127.0.0.1:${info.port}`,
-        close: () =>
-          new Promise((done) => {
-            (server as Server).closeAllConnections();
-            server.close(() => done());
-          }),
-      }),
-    );
-  });
-}
 
 interface Answer {
   status: number;
@@ -82,7 +67,7 @@ describe('customs: exact under concurrency, two instances', () => {
   let ctx: TestContext;
   let api: Client;
   let second: DatabaseHandle;
-  let instances: Instance[];
+  let instances: Listening[];
   let authority: IssuerFixture;
   let customsKey: string;
 

@@ -1,10 +1,16 @@
 import fs from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { serve, type ServerType } from '@hono/node-server';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client, createTestContext, type Client, type TestContext } from '../helpers';
+import { hasChromium, launchChromium } from '../browser';
+import {
+  client,
+  createTestContext,
+  listen,
+  type Client,
+  type Listening,
+  type TestContext,
+} from '../helpers';
 import { createIssuer, issueCertificate, type IssuerFixture } from '../fixtures';
 import { issueMarks, tamperCode, type IssuedMark } from './mark-helpers';
 
@@ -13,12 +19,7 @@ import { issueMarks, tamperCode, type IssuedMark } from './mark-helpers';
  * server sends (languages, JSON, escaping, CSP), then what a person sees on a 360-pixel phone in a
  * real browser (Debian's Chromium driven by playwright-core). Screenshots go to test-output/.
  */
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = fs.existsSync(CHROMIUM);
-if (!hasChromium)
-  console.warn(
-    `consumer page browser test skipped: ${CHROMIUM} not found (apt-get install chromium)`,
-  );
+const browserAvailable = hasChromium('consumer page browser test');
 const SCREENSHOTS = path.resolve('test-output/consumer-page');
 /** What a person reads: white space as the browser collapses it. */
 const readable = (text: string | null) => (text ?? '').replace(/\s+/g, ' ').trim();
@@ -113,25 +114,20 @@ describe('consumer pages', () => {
     });
   });
 
-  describe.skipIf(!hasChromium)('in a browser on a phone', () => {
-    let server: ServerType;
+  describe.skipIf(!browserAvailable)('in a browser on a phone', () => {
+    let server: Listening;
     let base: string;
     let browser: Browser;
 
     beforeAll(async () => {
       fs.mkdirSync(SCREENSHOTS, { recursive: true });
-      server = await new Promise<ServerType>((resolve) => {
-        const s = serve({ fetch: ctx.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
-      });
-      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-      });
+      server = await listen(ctx.app);
+      base = server.url;
+      browser = await launchChromium();
     });
     afterAll(async () => {
       await browser?.close();
-      await new Promise((resolve) => server?.close(resolve));
+      await server?.close();
     });
 
     /** Opens a page as a phone would and returns what a person sees at the top. */

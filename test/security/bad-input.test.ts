@@ -1,10 +1,8 @@
-import http, { type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
+import http from 'node:http';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../../src/db/client';
-import { client, createTestContext, type Client, type TestContext } from '../helpers';
+import { client, createTestContext, listen, type Client, type TestContext } from '../helpers';
 import { USCC, certificateBody, createIssuer, type IssuerFixture } from '../fixtures';
 
 /** Every bad input: a 4xx problem+json with a machine code, never a 5xx, nothing written. */
@@ -185,10 +183,8 @@ describe('bad input', () => {
   });
 
   it('over real HTTP: a declared or a chunked body over 1 MiB → 413; a chunked small one is read', async () => {
-    const server = await new Promise<ServerType>((resolve) => {
-      const s = serve({ fetch: ctx.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
-    });
-    const { port } = server.address() as AddressInfo;
+    const server = await listen(ctx.app);
+    const { port } = server;
     const post = (chunks: string[], headers: Record<string, string>) =>
       new Promise<{ status: number; body: { code?: string; verdict?: string } }>(
         (resolve, reject) => {
@@ -219,8 +215,7 @@ describe('bad input', () => {
       const small = await post(['{"code":', '"NOT-A-MARK"}'], json);
       expect(small).toMatchObject({ status: 200, body: { verdict: 'forged' } });
     } finally {
-      (server as Server).closeAllConnections();
-      await new Promise((done) => server.close(done));
+      await server.close();
     }
   });
 

@@ -1,26 +1,26 @@
-import fs from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { serve, type ServerType } from '@hono/node-server';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client, createTestContext, TEST_NOW, type TestContext } from '../helpers';
+import { hasChromium, launchChromium } from '../browser';
+import {
+  client,
+  createTestContext,
+  listen,
+  TEST_NOW,
+  type Listening,
+  type TestContext,
+} from '../helpers';
 import { createIssuer, createRoleKey } from '../fixtures';
 
 /**
  * The supervisor's page in a real browser (Debian's Chromium driven by playwright-core) against
  * the app on an ephemeral localhost port. Skipped, saying why, where Chromium is not installed.
  */
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = fs.existsSync(CHROMIUM);
-if (!hasChromium)
-  console.warn(
-    `supervisor page browser test skipped: ${CHROMIUM} not found (apt-get install chromium)`,
-  );
+const browserAvailable = hasChromium('supervisor page browser test');
 
-describe.skipIf(!hasChromium)('supervisor page (browser)', () => {
+describe.skipIf(!browserAvailable)('supervisor page (browser)', () => {
   let ctx: TestContext;
-  let server: ServerType;
+  let server: Listening;
   let base: string;
   let browser: Browser;
   let supervisor: string;
@@ -59,19 +59,14 @@ describe.skipIf(!hasChromium)('supervisor page (browser)', () => {
       channel: 'verify.mark',
       at,
     });
-    server = await new Promise<ServerType>((resolve) => {
-      const s = serve({ fetch: ctx.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
-    });
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    server = await listen(ctx.app);
+    base = server.url;
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
     await browser?.close();
-    await new Promise((resolve) => server?.close(resolve));
+    await server?.close();
     await ctx?.close();
   });
 
