@@ -16,7 +16,7 @@ import {
   verifyEd25519,
   verifyEd25519Offline,
 } from './ed25519';
-import { CryptoError, type CryptoErrorCode } from './errors';
+import { expectCryptoError } from '../../test/crypto-errors';
 
 // Public vectors are read in place (vectors/README.md: copy nothing into the project).
 const VECTORS = new URL('../../../shared/vectors/', import.meta.url);
@@ -34,17 +34,6 @@ function nobleStrict(publicKey: Uint8Array, message: Uint8Array, signature: Uint
   } catch {
     return false;
   }
-}
-
-function expectCryptoError(action: () => unknown, code: CryptoErrorCode): void {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(CryptoError);
-    expect((error as CryptoError).code).toBe(code);
-    return;
-  }
-  expect.unreachable(`expected CryptoError ${code}`);
 }
 
 const L = 2n ** 252n + 27742317777372353535851937790883648493n;

@@ -8,7 +8,8 @@ import {
   signEd25519,
   verifyEd25519,
 } from './ed25519';
-import { CryptoError, type CryptoErrorCode } from './errors';
+import { CryptoError } from './errors';
+import { expectCryptoError } from '../../test/crypto-errors';
 import {
   createMarkCode,
   decodeMarkCode,
@@ -18,17 +19,6 @@ import {
   verifyMarkSignature,
 } from './mark-code';
 import { generateSerial, serialCheckDigits, serialToBytes } from './serial';
-
-function expectCryptoError(action: () => unknown, code: CryptoErrorCode): void {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(CryptoError);
-    expect((error as CryptoError).code).toBe(code);
-    return;
-  }
-  expect.unreachable(`expected CryptoError ${code}`);
-}
 
 const toHex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 const encode = (payload: Uint8Array) => base32nopad.encode(payload);

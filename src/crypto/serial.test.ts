@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CryptoError, type CryptoErrorCode } from './errors';
+import { expectCryptoError } from '../../test/crypto-errors';
 import {
   assertValidSerial,
   generateSerial,
@@ -10,17 +10,6 @@ import {
   serialToBigInt,
   serialToBytes,
 } from './serial';
-
-function expectCryptoError(action: () => unknown, code: CryptoErrorCode): void {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(CryptoError);
-    expect((error as CryptoError).code).toBe(code);
-    return;
-  }
-  expect.unreachable(`expected CryptoError ${code}`);
-}
 
 const withCheck = (body: string) => body + serialCheckDigits(body);
 
