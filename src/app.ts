@@ -69,13 +69,14 @@ export interface Services {
 export function createServices(deps: AppDeps): Services {
   const { db, clock, config } = deps;
   const vault = new KeyVault(deps.keys.kek);
+  const certificates = new CertificatesService(db, vault, clock, config.publicBaseUrl);
   const alerts = new AlertsService(db, clock);
   const alertSink: AlertSink = alerts;
   const services: Services = {
     vault,
-    issuers: new IssuersService(db, vault, clock),
+    issuers: new IssuersService(db, vault, clock, certificates),
     apiKeys: new ApiKeysService(db, clock),
-    certificates: new CertificatesService(db, vault, clock, config.publicBaseUrl),
+    certificates,
     verification: new VerificationService(db, clock, config.publicBaseUrl, alertSink),
     customs: new CustomsService(db, clock, alertSink),
     alerts,

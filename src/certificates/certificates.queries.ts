@@ -1,4 +1,4 @@
-import { and, asc, count, eq, ilike, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, eq, gt, ilike, or, sql, type SQL } from 'drizzle-orm';
 import type { Queryable } from '../db/client';
 import {
   certificates,
@@ -33,6 +33,38 @@ export async function findCertificate(
     .where(eq(certificates.id, id))
     .limit(1);
   return row;
+}
+
+/**
+ * The next certificates (by id, after `afterId`) whose credential is signed with `kid`: a key
+ * that was declared compromised has its certificates re-signed a page at a time.
+ */
+export async function certificatesSignedWith(
+  db: Queryable,
+  params: { kid: string; afterId: string | null; limit: number },
+): Promise<CertificateRow[]> {
+  return db
+    .select()
+    .from(certificates)
+    .where(
+      and(
+        eq(certificates.kid, params.kid),
+        params.afterId ? gt(certificates.id, params.afterId) : undefined,
+      ),
+    )
+    .orderBy(asc(certificates.id))
+    .limit(params.limit);
+}
+
+/** A certificate's credential, signed anew (its content is unchanged). */
+export async function replaceCredential(
+  db: Queryable,
+  params: { id: string; credential: string; kid: string },
+): Promise<void> {
+  await db
+    .update(certificates)
+    .set({ credential: params.credential, kid: params.kid })
+    .where(eq(certificates.id, params.id));
 }
 
 /** Certificates with this number (numbers are unique per issuer, not globally). */

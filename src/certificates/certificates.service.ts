@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Database } from '../db/client';
+import type { Database, Queryable } from '../db/client';
 import type { CertificateRow } from '../db/schema/certificates';
 import type { Clock } from '../clock';
 import type { Principal } from '../auth/principal';
@@ -29,6 +29,9 @@ export interface RegistrySearch {
   page: number;
   pageSize: number;
 }
+
+/** Certificates re-signed per page after a key compromise (bounds memory, not the transaction). */
+const RESIGN_PAGE_SIZE = 500;
 
 /** `revoked` and `withdrawn` end a certificate's life: nothing leaves them. */
 const FINAL_STATUSES = new Set(['revoked', 'withdrawn']);
@@ -143,6 +146,46 @@ export class CertificatesService {
         png: `${this.baseUrl}/v1/certificates/${certificate.id}/qr.png`,
       },
     };
+  }
+
+  /**
+   * A signing key was declared compromised: every credential it signed is signed again, unchanged
+   * in content, with the issuer's current key (in the caller's transaction). The registry, not the
+   * key, is the truth about a certificate, so a valid certificate stays valid and its page and
+   * `GET /v1/certificates/{id}` carry a credential that verifies; the copies signed with the leaked
+   * key answer `UNKNOWN_KEY` from now on. Returns how many were re-signed.
+   */
+  async resignCredentialsOf(
+    tx: Queryable,
+    params: { issuerId: string; compromisedKid: string; at: Date },
+  ): Promise<number> {
+    const issuer = await findIssuer(tx, params.issuerId);
+    if (!issuer) return 0;
+    const signer = await this.vault.currentSigner(tx, params.issuerId);
+    let resigned = 0;
+    let afterId: string | null = null;
+    for (;;) {
+      const page = await q.certificatesSignedWith(tx, {
+        kid: params.compromisedKid,
+        afterId,
+        limit: RESIGN_PAGE_SIZE,
+      });
+      for (const certificate of page) {
+        const credential = await signCredentialJws(
+          buildCredentialPayload({
+            certificate,
+            issuerName: issuer.name,
+            baseUrl: this.baseUrl,
+            issuedAt: params.at,
+          }),
+          signer,
+        );
+        await q.replaceCredential(tx, { id: certificate.id, credential, kid: signer.kid });
+      }
+      resigned += page.length;
+      if (page.length < RESIGN_PAGE_SIZE) return resigned;
+      afterId = page[page.length - 1]!.id;
+    }
   }
 
   async getCertificate(id: string): Promise<IssuedCertificate> {

@@ -1,4 +1,4 @@
-import type { Database } from '../db/client';
+import type { Database, Queryable } from '../db/client';
 import type { IssuerRow } from '../db/schema/issuers';
 import type { SigningKeyRow } from '../db/schema/signing-keys';
 import type { Clock } from '../clock';
@@ -91,11 +91,20 @@ export function issuerView(issuer: IssuerRow, keys: SigningKeyRow[]): IssuerView
 }
 
 /** Issuers, their approval scope and status, and the life cycle of their signing keys. */
+/** Who signs certificates again when a key is declared compromised (the certificates feature). */
+export interface CredentialResigner {
+  resignCredentialsOf(
+    tx: Queryable,
+    params: { issuerId: string; compromisedKid: string; at: Date },
+  ): Promise<number>;
+}
+
 export class IssuersService {
   constructor(
     private readonly db: Database,
     private readonly vault: KeyVault,
     private readonly clock: Clock,
+    private readonly credentials: CredentialResigner,
   ) {}
 
   async createIssuer(actor: Actor, input: CreateIssuerInput): Promise<IssuerView> {
@@ -184,7 +193,8 @@ export class IssuersService {
 
   /**
    * A compromised key leaves the JWKS and stops verifying. If it was the current key, the issuer
-   * gets a fresh one so it can keep issuing.
+   * gets a fresh one so it can keep issuing; the certificates it signed are signed again with the
+   * issuer's current key (marks cannot be: their labels are printed, and answer `UNKNOWN_KEY`).
    */
   async compromiseKey(actor: Actor, issuerId: string, kid: string): Promise<IssuerKeyView> {
     const at = this.clock.now();
@@ -196,12 +206,17 @@ export class IssuersService {
       const compromised = await q.markKeyCompromised(tx, kid, at);
       let replacement: SigningKeyRow | undefined;
       if (existing.status === 'current') replacement = await this.vault.createKey(tx, issuerId, at);
+      const resignedCertificates = await this.credentials.resignCredentialsOf(tx, {
+        issuerId,
+        compromisedKid: kid,
+        at,
+      });
       await appendAuditEntry(tx, at, {
         actor,
         action: 'key.compromise',
         subjectType: 'issuer',
         subjectId: issuerId,
-        change: { kid, replacementKid: replacement?.kid ?? null },
+        change: { kid, replacementKid: replacement?.kid ?? null, resignedCertificates },
       });
       return compromised;
     });

@@ -68,13 +68,20 @@ export class VerificationService {
     let check: CredentialCheck;
     if (request.credential !== undefined) {
       check = await this.checkCredential(request.credential);
-      if (
-        check.found &&
-        request.number !== undefined &&
-        request.number !== check.found.certificate.number
-      ) {
+      // A credential offered as some other certificate is passed off as what it is not.
+      const certificate = check.found?.certificate;
+      if (certificate && request.number !== undefined && request.number !== certificate.number) {
         check.reasons.push(
           reason('REGISTRY_MISMATCH', 'the number given is not the credential’s number'),
+        );
+      }
+      if (
+        certificate &&
+        request.issuerId !== undefined &&
+        request.issuerId.toLowerCase() !== certificate.issuerId
+      ) {
+        check.reasons.push(
+          reason('REGISTRY_MISMATCH', 'the issuer given is not the credential’s issuer'),
         );
       }
     } else {

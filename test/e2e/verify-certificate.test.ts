@@ -3,7 +3,13 @@ import { CompactSign, compactVerify, createLocalJWKSet, importJWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ed25519Jwk, generateSigningKey, jwkThumbprint } from '../../src/crypto/ed25519';
 import { client, createTestContext, type Client, type TestContext } from '../helpers';
-import { USCC, createIssuer, issueCertificate, type IssuerFixture } from '../fixtures';
+import {
+  USCC,
+  createIssuer,
+  createRoleKey,
+  issueCertificate,
+  type IssuerFixture,
+} from '../fixtures';
 
 const b64 = (v: unknown) =>
   Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
@@ -263,6 +269,18 @@ describe('POST /v1/verify/certificate', () => {
       expect(answer.certificate.scope[0].models).toEqual(['X1-100', 'X1-2*']);
     });
 
+    it('REGISTRY_MISMATCH: a genuine credential presented as another number or another issuer’s', async () => {
+      expect(codes(await verify({ credential: cert.credential, number: cert.number }))).toEqual([]);
+      expect(codes(await verify({ credential: cert.credential, issuerId: issuer.id }))).toEqual([]);
+      const other = await createIssuer(ctx, { name: 'Named Body' });
+      for (const claim of [{ number: 'NOT-ITS-NUMBER' }, { issuerId: other.id }]) {
+        const answer = await verify({ credential: cert.credential, ...claim });
+        expect(answer.verdict, JSON.stringify(claim)).toBe('forged');
+        expect(codes(answer)).toEqual(['REGISTRY_MISMATCH']);
+        expect(answer.certificate.id).toBe(cert.id);
+      }
+    });
+
     it('UNKNOWN_ISSUER: a credential naming an issuer other than its signer', async () => {
       const signer = await ctx.services.vault.currentSigner(ctx.handle.db, issuer.id);
       const key = await importJWK(
@@ -411,6 +429,53 @@ describe('POST /v1/verify/certificate', () => {
       expect(kids).not.toContain(body.kid);
       expect(kids).toContain(rotated.body.kid);
       for (const k of jwks.keys) expect(Object.keys(k)).not.toContain('d');
+    });
+
+    it('a compromised key’s certificates are signed again with the current key: the registry’s copy, its page and the number verify', async () => {
+      const body = await createIssuer(ctx, { name: 'Leaking Body' });
+      const leaked = await issueCertificate(api, body.key);
+      const revoked = await issueCertificate(api, body.key);
+      await api.post(
+        `/v1/certificates/${revoked.id}/status`,
+        { status: 'revoked', reason: 'audit failed', signatory: { name: '李四' } },
+        body.key,
+      );
+      const res = await api.post(
+        `/v1/issuers/${body.id}/keys/${body.kid}/compromise`,
+        undefined,
+        ctx.adminKey,
+      );
+      expect(res.status).toBe(200);
+      // The copy signed with the leaked key proves nothing any more…
+      expect(codes(await verify({ credential: leaked.credential }))).toEqual(['UNKNOWN_KEY']);
+      // …but the certificate is still valid, and the registry hands out a credential that says so.
+      const current = (await api.get(`/v1/certificates/${leaked.id}`)).body;
+      expect(current.credential).not.toBe(leaked.credential);
+      const header = JSON.parse(
+        Buffer.from(current.credential.split('.')[0], 'base64url').toString('utf8'),
+      );
+      expect(header.kid).not.toBe(body.kid);
+      const jwks = (await api.get('/.well-known/jwks.json')).body;
+      expect(jwks.keys.map((k: { kid: string }) => k.kid)).toContain(header.kid);
+      expect(await verify({ credential: current.credential })).toMatchObject({
+        verdict: 'authentic',
+        certificate: { id: leaked.id },
+      });
+      const page = await api.get(`/c/${leaked.id}`, undefined, { accept: 'application/json' });
+      expect(page.body.verdict).toBe('authentic');
+      expect((await verify({ number: leaked.number, issuerId: body.id })).verdict).toBe(
+        'authentic',
+      );
+      // Re-signing changes no status: a revoked certificate stays revoked under the new key.
+      const again = (await api.get(`/v1/certificates/${revoked.id}`)).body;
+      expect(codes(await verify({ credential: again.credential }))).toEqual(['REVOKED']);
+      // The audit entry of the compromise says how many were re-signed.
+      const audit = await api.get(
+        `/v1/audit?action=key.compromise&subject=${body.id}`,
+        await createRoleKey(ctx, 'supervisor'),
+      );
+      const entry = audit.body.items.find((e: { action: string }) => e.action === 'key.compromise');
+      expect(entry.change).toMatchObject({ kid: body.kid, resignedCertificates: 2 });
     });
   });
 
