@@ -134,6 +134,8 @@ export interface SearchCertificatesParams {
   holder?: string | undefined;
   scheme?: string | undefined;
   issuerId?: string | undefined;
+  /** Part of the issuer's name, or its accreditation number exactly. */
+  issuerName?: string | undefined;
   limit: number;
   offset: number;
 }
@@ -148,6 +150,14 @@ export async function searchCertificates(
   if (p.number) conditions.push(eq(certificates.number, p.number));
   if (p.scheme) conditions.push(eq(certificates.scheme, p.scheme));
   if (p.issuerId) conditions.push(eq(certificates.issuerId, p.issuerId));
+  if (p.issuerName) {
+    conditions.push(
+      or(
+        ilike(issuers.name, `%${escapeLike(p.issuerName)}%`),
+        eq(issuers.accreditationNo, p.issuerName),
+      )!,
+    );
+  }
   if (p.holder) conditions.push(ilike(certificates.holderName, `%${escapeLike(p.holder)}%`));
   if (p.uscc) {
     conditions.push(
@@ -168,7 +178,11 @@ export async function searchCertificates(
       .orderBy(asc(certificates.number), asc(certificates.id))
       .limit(p.limit)
       .offset(p.offset),
-    db.select({ n: count() }).from(certificates).where(where),
+    db
+      .select({ n: count() })
+      .from(certificates)
+      .innerJoin(issuers, eq(issuers.id, certificates.issuerId))
+      .where(where),
   ]);
   return { rows, total: total?.n ?? 0 };
 }

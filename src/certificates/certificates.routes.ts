@@ -122,7 +122,9 @@ const search = createRoute({
         .optional(),
       holder: z.string().trim().min(1).max(200).optional(),
       scheme: z.enum(schemes).optional(),
-      issuer: z.string().uuid().optional(),
+      issuer: z.string().trim().min(1).max(200).optional().openapi({
+        description: 'The issuer’s id, or part of its name, or its accreditation number',
+      }),
       ...pageQuery,
     }),
   },

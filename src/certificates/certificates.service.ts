@@ -30,6 +30,8 @@ export interface RegistrySearch {
   pageSize: number;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** Certificates re-signed per page after a key compromise (bounds memory, not the transaction). */
 const RESIGN_PAGE_SIZE = 500;
 
@@ -251,7 +253,10 @@ export class CertificatesService {
       uscc: search.uscc,
       holder: search.holder,
       scheme: search.scheme,
-      issuerId: search.issuer,
+      // The issuer by id, or (as a member of the public would search) by name or accreditation.
+      ...(search.issuer && UUID.test(search.issuer)
+        ? { issuerId: search.issuer }
+        : { issuerName: search.issuer }),
       limit: search.pageSize,
       offset: (search.page - 1) * search.pageSize,
     });

@@ -132,6 +132,13 @@ describe('certificates', () => {
     const page3 = (await api.get(`/v1/registry/certificates?issuer=${other.id}&pageSize=2&page=3`))
       .body;
     expect(page3.items.map((c: any) => c.number)).toEqual(['ORG-4']);
+    // The public searches an issuer by (part of) its name, in any case, as well as by id.
+    const byName = (await api.get('/v1/registry/certificates?issuer=registry%20BODY&pageSize=2'))
+      .body;
+    expect(byName).toMatchObject({ total: 5 });
+    expect(byName.items.map((c: any) => c.issuer.id)).toEqual([other.id, other.id]);
+    expect((await api.get('/v1/registry/certificates?issuer=No%20Such%20Body')).body.total).toBe(0);
+    expect((await api.get('/v1/registry/certificates?issuer=%25')).body.total).toBe(0);
     expect((await api.get('/v1/registry/certificates?number=ORG-3')).body.items).toHaveLength(1);
     expect(
       (await api.get(`/v1/registry/certificates?uscc=${USCC.other}&scheme=ORGANIC`)).body.total,
