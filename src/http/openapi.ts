@@ -2,6 +2,7 @@ import { OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Hook } from '@hono/zod-openapi';
 import { validationFailed, type FieldError } from '../errors';
 import type { AppEnv } from './env';
+import { isValidRegionCode } from '../shared/identifiers';
 
 /** Zod issues → the SPEC's `errors: [{ path, message }]`. */
 export function fieldErrors(issues: readonly z.core.$ZodIssue[], prefix = ''): FieldError[] {
@@ -77,3 +78,19 @@ export const isoDate = z
     const d = new Date(`${s}T00:00:00Z`);
     return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === s;
   }, 'must be a real calendar date');
+
+/** Where a scan or a report was made: a GB/T 2260 region and/or coordinates (WGS 84). */
+export const locationSchema = z
+  .object({
+    region: z
+      .string()
+      .refine(isValidRegionCode, 'must be a six-digit GB/T 2260 region code')
+      .optional(),
+    lat: z.number().min(-90).max(90).optional(),
+    lon: z.number().min(-180).max(180).optional(),
+  })
+  .strict()
+  .refine((l) => (l.lat === undefined) === (l.lon === undefined), {
+    message: 'give lat and lon together',
+    path: ['lat'],
+  });

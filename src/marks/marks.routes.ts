@@ -1,8 +1,14 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { principalOf, requireRole } from '../auth/auth.middleware';
 import { CertificateViewSchema } from '../certificates/certificates.schemas';
-import { bearerSecurity, createRouter, errorResponses, idParam, json } from '../http/openapi';
-import { isValidRegionCode } from '../shared/identifiers';
+import {
+  bearerSecurity,
+  createRouter,
+  errorResponses,
+  idParam,
+  json,
+  locationSchema,
+} from '../http/openapi';
 import { ReasonSchema, VerdictSchema } from '../verification/verification.routes';
 import type { MarksService } from './marks.service';
 
@@ -184,21 +190,7 @@ export const VerifyMarkBody = z
       description:
         'The mark URL (any letter case), its code, or the 16-digit serial from the label',
     }),
-    location: z
-      .object({
-        region: z
-          .string()
-          .refine(isValidRegionCode, 'must be a six-digit GB/T 2260 region code')
-          .optional(),
-        lat: z.number().min(-90).max(90).optional(),
-        lon: z.number().min(-180).max(180).optional(),
-      })
-      .strict()
-      .refine((l) => (l.lat === undefined) === (l.lon === undefined), {
-        message: 'give lat and lon together',
-        path: ['lat'],
-      })
-      .optional(),
+    location: locationSchema.optional(),
     product: z
       .object({ model: z.string().trim().min(1).max(100) })
       .strict()

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { createRouter, errorResponses } from '../http/openapi';
+import { createRouter, errorResponses, locationSchema } from '../http/openapi';
 import { isValidRegionCode } from '../shared/identifiers';
 import type { ReportsService } from './reports.service';
 
@@ -20,17 +20,39 @@ const ReportBody = z
       .max(64)
       .optional()
       .openapi({ description: 'Alias of certificateNumber, as the rest of the API names it' }),
-    description: z.string().trim().min(1).max(2000),
+    issuerId: z
+      .string()
+      .uuid()
+      .optional()
+      .openapi({ description: 'The certificate’s issuer, when several issuers use its number' }),
+    description: z.string().trim().min(1).max(2000).optional(),
+    message: z
+      .string()
+      .trim()
+      .min(1)
+      .max(2000)
+      .optional()
+      .openapi({ description: 'Alias of description' }),
     region: z
       .string()
       .refine(isValidRegionCode, 'must be a six-digit GB/T 2260 region code')
       .optional(),
+    location: locationSchema
+      .optional()
+      .openapi({ description: 'Where, as `POST /v1/verify/mark` takes it' }),
     contact: z.string().trim().min(1).max(200).optional(),
   })
-  .strict()
-  .transform(({ number, ...report }) => ({
+  // The SPEC leaves a report's fields open: a consumer's app may send more than these, and a
+  // report must not be lost over a field this service does not keep.
+  .strip()
+  .transform(({ number, message, location, region, ...report }) => ({
     ...report,
     certificateNumber: report.certificateNumber ?? number,
+    description: report.description ?? message,
+    region: region ?? location?.region,
+    ...(location?.lat !== undefined && location.lon !== undefined
+      ? { point: { lat: location.lat, lon: location.lon } }
+      : {}),
   }))
   .refine((b) => b.code !== undefined || b.certificateNumber !== undefined, {
     message: 'give the code on the product or the certificate number (or both)',

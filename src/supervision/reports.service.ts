@@ -12,8 +12,12 @@ import { insertReport } from './alerts.queries';
 export interface ReportInput {
   code?: string | undefined;
   certificateNumber?: string | undefined;
-  description: string;
+  /** Picks the certificate when several issuers use its number. */
+  issuerId?: string | undefined;
+  /** The reporter's words; a report may name the product and nothing more. */
+  description?: string | undefined;
   region?: string | undefined;
+  point?: { lat: number; lon: number } | undefined;
   contact?: string | undefined;
 }
 
@@ -65,13 +69,18 @@ export class ReportsService {
         reasons: [
           { code: REPORTED, message: 'a consumer reported a suspicious product or certificate' },
         ],
-        context: { reportId: id, code: input.code, certificateNumber: input.certificateNumber },
+        context: {
+          reportId: id,
+          code: input.code,
+          certificateNumber: input.certificateNumber,
+          ...input.point,
+        },
       });
       await insertReport(tx, {
         id,
         code: input.code ?? null,
         certificateNumber: input.certificateNumber ?? null,
-        description: input.description,
+        description: input.description ?? '',
         region: input.region ?? null,
         contact: input.contact ?? null,
         subjectType: target.subjectType,
@@ -106,7 +115,7 @@ export class ReportsService {
     let number: string | null = null;
     if (input.certificateNumber !== undefined) {
       number = input.certificateNumber;
-      const matches = await findCertificatesByNumber(tx, { number });
+      const matches = await findCertificatesByNumber(tx, { number, issuerId: input.issuerId });
       if (matches.length === 1)
         certificate = { id: matches[0]!.certificate.id, issuerId: matches[0]!.issuer.id };
     }

@@ -388,6 +388,31 @@ describe('supervision', () => {
       ).toMatchObject({ subjectType: 'code', subject: 'number:NO-SUCH-NUMBER' });
     });
 
+    it('takes a report as a consumer’s app may send it: words optional, a location, fields it does not keep', async () => {
+      const shared = await issueCertificate(api, issuer.key, { number: 'SHARED-0001' });
+      const second = await createIssuer(ctx, { name: 'Second Reporting Body' });
+      await issueCertificate(api, second.key, { number: 'SHARED-0001' });
+      const res = await api.post('/v1/reports', {
+        number: 'SHARED-0001',
+        issuerId: issuer.id,
+        message: 'sold on a market stall',
+        location: { region: '350100', lat: 26.07, lon: 119.3 },
+        photos: ['ignored.jpg'],
+      });
+      expect(res.status, res.text).toBe(201);
+      const alert = (await api.get(`/v1/alerts/${res.body.alertId}`, supervisor)).body;
+      expect(alert).toMatchObject({
+        subjectType: 'certificate',
+        subject: shared.id,
+        issuerId: issuer.id,
+        regions: ['350100'],
+        raisedBy: { context: { lat: 26.07, lon: 119.3 } },
+        reports: [{ id: res.body.id, description: 'sold on a market stall' }],
+      });
+      const bare = await api.post('/v1/reports', { code: '1234567890123456' });
+      expect(bare.status, bare.text).toBe(201);
+    });
+
     it('refuses bad reports with field errors and writes nothing', async () => {
       const before = (
         await api.get('/v1/alerts?reason=REPORTED&status=open&pageSize=100', supervisor)
@@ -399,7 +424,9 @@ describe('supervision', () => {
         [{ code: 'x', description: 'ok', region: '990000' }, 'region'],
         [{ code: 'x', description: 'ok', region: '3501' }, 'region'],
         [{ code: 'x', description: 'ok', contact: 'c'.repeat(201) }, 'contact'],
-        [{ code: 'x', description: 'ok', unexpected: true }, '(body)'],
+        [{ code: 'x', location: { region: '990000' } }, 'location.region'],
+        [{ code: 'x', location: { lat: 10 } }, 'location.lat'],
+        [{ code: 'x', issuerId: 'not-an-id', number: 'N' }, 'issuerId'],
       ];
       for (const [body, path] of cases) {
         const res = await api.post('/v1/reports', body);
