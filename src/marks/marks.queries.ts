@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, inArray, sql } from 'drizzle-orm';
 import type { Database, Queryable } from '../db/client';
 import { rowsOf } from '../db/client';
 import { certificates, type CertificateStatus } from '../db/schema/certificates';
@@ -189,6 +189,8 @@ export async function findMarkWithBatch(db: Queryable, serial: string) {
       issuerId: markBatches.issuerId,
       batchStatus: markBatches.status,
       certificateNumber: certificates.number,
+      scanCount: marks.scanCount,
+      cloneFlaggedAt: marks.cloneFlaggedAt,
     })
     .from(marks)
     .innerJoin(markBatches, eq(markBatches.id, marks.batchId))
@@ -502,6 +504,25 @@ export async function insertScanLog(db: Database, entries: readonly ScanLogEntry
        caller_role text, channel text, verdict text, reasons text[])`,
     [rows],
   );
+}
+
+/** A page of a mark's scan log, newest first, and how many entries it has in all. */
+export async function scanLogPage(
+  db: Queryable,
+  params: { serial: string; limit: number; offset: number },
+) {
+  const bySerial = eq(markScans.serial, BigInt(params.serial));
+  const [rows, [total]] = await Promise.all([
+    db
+      .select()
+      .from(markScans)
+      .where(bySerial)
+      .orderBy(desc(markScans.at), desc(markScans.id))
+      .limit(params.limit)
+      .offset(params.offset),
+    db.select({ n: count() }).from(markScans).where(bySerial),
+  ]);
+  return { rows, total: total?.n ?? 0 };
 }
 
 export async function scanLogOf(db: Queryable, serial: string) {

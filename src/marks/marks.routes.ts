@@ -8,6 +8,7 @@ import {
   idParam,
   json,
   locationSchema,
+  pageQuery,
 } from '../http/openapi';
 import { ReasonSchema, VerdictSchema } from '../verification/verification.routes';
 import type { MarksService } from './marks.service';
@@ -157,6 +158,45 @@ const markQr = (format: 'svg' | 'png') =>
     },
   });
 
+const ScanEntrySchema = z.object({
+  at: z.string(),
+  region: z.string().nullable(),
+  lat: z.number().nullable(),
+  lon: z.number().nullable(),
+  callerRole: z.string().nullable().openapi({ description: 'The API key’s role; null: public' }),
+  channel: z.enum(['api', 'page']),
+  verdict: VerdictSchema,
+  reasons: z.array(z.string()),
+});
+
+const markScans = createRoute({
+  method: 'get',
+  path: '/v1/marks/{serial}/scans',
+  tags: ['Marks'],
+  summary: 'Where and when a mark was verified, newest first (supervisor, owning issuer)',
+  security: bearerSecurity,
+  middleware: [requireRole('supervisor', 'issuer')],
+  request: { params: serialParam, query: z.object(pageQuery) },
+  responses: {
+    200: {
+      description: 'A page of the mark’s scan log',
+      ...json(
+        z.object({
+          serial: z.string(),
+          scanCount: z.number().int(),
+          suspectedCloneSince: z.string().nullable(),
+          items: z.array(ScanEntrySchema),
+          page: z.number(),
+          pageSize: z.number(),
+          total: z.number(),
+        }),
+      ),
+    },
+    ...errorResponses,
+    422: { description: 'The serial’s check digits fail' },
+  },
+});
+
 const voidMark = createRoute({
   method: 'post',
   path: '/v1/marks/{serial}/void',
@@ -292,6 +332,16 @@ export function marksRoutes(service: MarksService) {
         'cache-control': 'no-store',
       });
     })
+    .openapi(markScans, async (c) =>
+      c.json(
+        await service.scanHistory(
+          principalOf(c),
+          c.req.valid('param').serial,
+          c.req.valid('query'),
+        ),
+        200,
+      ),
+    )
     .openapi(voidMark, async (c) =>
       c.json(
         await service.voidMark(

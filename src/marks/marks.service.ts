@@ -348,6 +348,45 @@ export class MarksService {
     return { serial, code, url: this.markUrl(code) };
   }
 
+  /**
+   * Where and when a mark was verified, newest first (supervisors, and the owning issuer): what a
+   * clone hunt starts from. Verifications of the last ~100 ms may still be in the write buffer.
+   */
+  async scanHistory(
+    principal: Principal,
+    serial: string,
+    paging: { page: number; pageSize: number },
+  ) {
+    assertTypedSerial(serial);
+    const mark = await q.findMarkWithBatch(this.db, serial);
+    if (!mark) throw notFound('mark');
+    if (principal.role === 'issuer' && mark.issuerId !== principal.issuerId)
+      throw forbidden('only the issuing body and supervisors may see this mark’s scans');
+    const { rows, total } = await q.scanLogPage(this.db, {
+      serial,
+      limit: paging.pageSize,
+      offset: (paging.page - 1) * paging.pageSize,
+    });
+    return {
+      serial,
+      scanCount: mark.scanCount,
+      suspectedCloneSince: mark.cloneFlaggedAt?.toISOString() ?? null,
+      items: rows.map((r) => ({
+        at: r.at.toISOString(),
+        region: r.region,
+        lat: r.lat,
+        lon: r.lon,
+        callerRole: r.callerRole,
+        channel: r.channel,
+        verdict: r.verdict,
+        reasons: r.reasons,
+      })),
+      page: paging.page,
+      pageSize: paging.pageSize,
+      total,
+    };
+  }
+
   /** The owning issuer voids a destroyed, recalled or lost mark: it verifies `invalid`/MARK_VOID. */
   async voidMark(principal: Principal, serial: string, voidReason: string) {
     assertTypedSerial(serial);

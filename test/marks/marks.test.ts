@@ -308,9 +308,18 @@ describe('product marks', () => {
       );
       await verify({ code: mark.serial });
       await ctx.services.marks.flushScanLog();
-      const log = await ctx.services.marks.scanLog(mark.serial);
-      expect(log).toHaveLength(2);
-      expect(log[0]).toMatchObject({
+      // Supervisors (and the owning issuer) read it newest first.
+      const res = await api.get(`/v1/marks/${mark.serial}/scans`, supervisorKey);
+      expect(res.status, res.text).toBe(200);
+      expect(res.body).toMatchObject({
+        serial: mark.serial,
+        scanCount: 2,
+        suspectedCloneSince: null,
+        total: 2,
+      });
+      const [newest, oldest] = res.body.items;
+      expect(oldest).toEqual({
+        at: '2026-11-24T10:00:00.000Z',
         region: '110105',
         lat: 39.9,
         lon: 116.4,
@@ -319,7 +328,9 @@ describe('product marks', () => {
         verdict: 'authentic',
         reasons: [],
       });
-      expect(log[1]).toMatchObject({ region: null, callerRole: null, verdict: 'authentic' });
+      expect(newest).toMatchObject({ region: null, callerRole: null, verdict: 'authentic' });
+      const paged = await api.get(`/v1/marks/${mark.serial}/scans?pageSize=1&page=2`, issuer.key);
+      expect(paged.body).toMatchObject({ total: 2, items: [{ region: '110105' }] });
     });
 
     it('answers a typed serial with failed check digits 422 serial_check_failed', async () => {

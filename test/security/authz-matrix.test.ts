@@ -246,6 +246,12 @@ describe('authorization matrix', () => {
       allowed: ['issuerA'],
     },
     {
+      name: 'mark scan log',
+      method: 'GET',
+      request: async () => ({ path: `/v1/marks/${markCodes[0]!.serial}/scans` }),
+      allowed: ['issuerA', 'supervisor'],
+    },
+    {
       name: 'void a mark',
       method: 'POST',
       request: async () => ({
