@@ -13,6 +13,7 @@ import { buildCredentialPayload } from './credential';
 import { certificateView, type CertificateView } from './certificate-view';
 import type { IssueCertificateInput } from './certificates.schemas';
 import * as q from './certificates.queries';
+import { isUuid } from '../shared/identifiers';
 
 export interface IssuedCertificate extends CertificateView {
   credential: string;
@@ -29,8 +30,6 @@ export interface RegistrySearch {
   page: number;
   pageSize: number;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Certificates re-signed per page after a key compromise (bounds memory, not the transaction). */
 const RESIGN_PAGE_SIZE = 500;
@@ -254,7 +253,7 @@ export class CertificatesService {
       holder: search.holder,
       scheme: search.scheme,
       // The issuer by id, or (as a member of the public would search) by name or accreditation.
-      ...(search.issuer && UUID.test(search.issuer)
+      ...(search.issuer && isUuid(search.issuer)
         ? { issuerId: search.issuer }
         : { issuerName: search.issuer }),
       limit: search.pageSize,

@@ -90,7 +90,6 @@ export function issuerView(issuer: IssuerRow, keys: SigningKeyRow[]): IssuerView
   };
 }
 
-/** Issuers, their approval scope and status, and the life cycle of their signing keys. */
 /** Who signs certificates again when a key is declared compromised (the certificates feature). */
 export interface CredentialResigner {
   resignCredentialsOf(
@@ -99,6 +98,7 @@ export interface CredentialResigner {
   ): Promise<number>;
 }
 
+/** Issuers, their approval scope and status, and the life cycle of their signing keys. */
 export class IssuersService {
   constructor(
     private readonly db: Database,

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import {
+  isUuid,
   isValidDeclarationNo,
   isValidRegionCode,
   isValidUscc,
@@ -158,4 +159,18 @@ describe('customs declaration numbers', () => {
   ])('%s is refused', (_label, declarationNo) => {
     expect(isValidDeclarationNo(declarationNo)).toBe(false);
   });
+});
+
+describe('ids', () => {
+  test.each(['0f8fad5b-d9cb-469f-a165-70867728950e', '0F8FAD5B-D9CB-469F-A165-70867728950E'])(
+    '%s is a UUID',
+    (id) => expect(isUuid(id)).toBe(true),
+  );
+
+  test.each([
+    ['braces', '{0f8fad5b-d9cb-469f-a165-70867728950e}'],
+    ['no hyphens', '0f8fad5bd9cb469fa16570867728950e'],
+    ['trailing newline', '0f8fad5b-d9cb-469f-a165-70867728950e\n'],
+    ['a name', 'Registry Body'],
+  ])('%s is not', (_label, id) => expect(isUuid(id)).toBe(false));
 });

@@ -152,3 +152,8 @@ export function provinceOf(region: string): string {
 export function isValidDeclarationNo(declarationNo: string): boolean {
   return typeof declarationNo === 'string' && /^\d{18}$/.test(declarationNo);
 }
+
+/** An RFC 9562 UUID in its canonical text form (any letter case): the ids of this service. */
+export function isUuid(value: string): boolean {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
+}

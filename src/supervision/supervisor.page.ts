@@ -13,6 +13,7 @@ import type { AppEnv } from '../http/env';
 import type { IssuersService } from '../issuers/issuers.service';
 import { reportsOfAlerts, type AlertSummaryRow } from './alerts.queries';
 import { alertReasons, type AlertsService, type AlertView } from './alerts.service';
+import { isUuid } from '../shared/identifiers';
 
 /**
  * The supervisor's page (GET /supervisor): open alerts by severity, with filters, each alert's
@@ -181,10 +182,7 @@ function filtersOf(c: Context): PageFilters & { statusChoice: string } {
     statusChoice,
     status: statusChoice === 'all' ? undefined : (statusChoice as AlertStatus),
     reason: reason && alertReasons.includes(reason) ? reason : undefined,
-    issuer:
-      issuer && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(issuer)
-        ? issuer.toLowerCase()
-        : undefined,
+    issuer: issuer && isUuid(issuer) ? issuer.toLowerCase() : undefined,
   };
 }
 

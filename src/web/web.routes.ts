@@ -6,7 +6,7 @@ import type { CertificatesService } from '../certificates/certificates.service';
 import { AppError } from '../errors';
 import { createRouter } from '../http/openapi';
 import type { MarksService, VerifyMarkRequest } from '../marks/marks.service';
-import { isValidRegionCode } from '../shared/identifiers';
+import { isUuid, isValidRegionCode } from '../shared/identifiers';
 import type {
   CertificateVerification,
   VerificationService,
@@ -94,8 +94,6 @@ function locationOf(query: z.infer<typeof pageQuery>): VerifyMarkRequest['locati
   return region || 'lat' in point ? { region, ...point } : undefined;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** The consumer pages: `/m/{code}` (and `/M/{code}`) for marks, `/c/{id}` for certificates. */
 export function webRoutes(deps: WebRoutesDeps) {
   const router = createRouter();
@@ -137,7 +135,7 @@ async function certificateAnswer(
   id: string,
 ): Promise<CertificateVerification> {
   const checkedAt = deps.clock.now().toISOString();
-  if (!UUID.test(id)) {
+  if (!isUuid(id)) {
     const reasons = [reason('MALFORMED', 'not a certificate link')];
     return { verdict: verdictOf(reasons), reasons, checkedAt };
   }
