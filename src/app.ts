@@ -142,6 +142,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       marks: services.marks,
       verification: services.verification,
       certificates: services.certificates,
+      jwks: () => services.issuers.jwks(),
       clock: deps.clock,
     }),
   );

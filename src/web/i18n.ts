@@ -190,6 +190,18 @@ export const ui = {
     typoTitle: '序列号有误',
     typoSentence: '序列号的校验位不对，可能是输入错误。请对照标签重新输入。',
     to: '至',
+    offlineTitle: '离线核验',
+    offlineSentence: '在本浏览器中核验标志的签名和签发机构，无需联网。保存此页面即可离线使用。',
+    offlineInput: '标志网址或代码（扫描二维码所得）',
+    offlineCheck: '核验',
+    offlineKeys: '已载入的认证机构公钥',
+    offlineKeysAsOf: '公钥截至',
+    offlineLimits:
+      '离线只能确认标志由认证机构签发；标志是否作废、被复制，证书是否仍然有效，请联网后再查验。',
+    offlineGenuineTitle: '签名真实',
+    offlineGenuineSentence: '此标志由以下认证机构签发：',
+    offlineSerialTitle: '无法离线核验',
+    offlineSerialSentence: '手工输入的序列号没有签名，无法离线核验。请扫描二维码，或联网查验。',
   },
   en: {
     langName: 'English',
@@ -228,6 +240,20 @@ export const ui = {
     typoSentence:
       'The serial’s check digits do not match: it was probably mistyped. Please compare it with the label.',
     to: 'to',
+    offlineTitle: 'Offline check',
+    offlineSentence:
+      'Checks a mark’s signature and issuer in this browser, with no network. Save this page to use it offline.',
+    offlineInput: 'The mark’s URL or code (what its QR code holds)',
+    offlineCheck: 'Check',
+    offlineKeys: 'Certification body keys on this page',
+    offlineKeysAsOf: 'keys as of',
+    offlineLimits:
+      'Offline, only the signature can be confirmed: whether the mark was voided or copied, and whether its certificate is still valid, needs an online check.',
+    offlineGenuineTitle: 'Genuine signature',
+    offlineGenuineSentence: 'This mark was issued by:',
+    offlineSerialTitle: 'Cannot check offline',
+    offlineSerialSentence:
+      'A typed serial carries no signature, so it cannot be checked offline. Scan the QR code, or check online.',
   },
 } as const satisfies Record<Lang, Record<string, string>>;
 

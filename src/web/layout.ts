@@ -13,15 +13,16 @@ import { ui, verdictWords, type Lang } from './i18n';
 
 type Fragment = HtmlEscapedString | Promise<HtmlEscapedString>;
 
-export type BannerKind = Verdict | 'typo';
+export type BannerKind = Verdict | 'typo' | 'check';
 
-const icons: Record<BannerKind, string> = {
+export const bannerIcons: Record<BannerKind, string> = {
   authentic: '✓',
   forged: '✗',
   misused: '!',
   invalid: '⊘',
   suspicious: '?',
   typo: '✎',
+  check: '⌕',
 };
 
 const styles = `
@@ -40,7 +41,7 @@ nav.lang a[aria-current]{color:#1f2328;font-weight:600;text-decoration:none}
 .verdict-misused{background:#c2410c}
 .verdict-invalid{background:#57534e}
 .verdict-suspicious{background:#a16207}
-.verdict-typo{background:#1d4ed8}
+.verdict-typo,.verdict-check{background:#1d4ed8}
 section.card{background:#fff;border-radius:0.75rem;padding:0.75rem 1rem;margin-top:0.75rem}
 section.card h2{font-size:1.05rem;margin:0 0 0.5rem}
 ul.reasons{margin:0;padding-left:1.25rem}
@@ -116,7 +117,7 @@ export function page(shell: PageShell): Fragment {
             role="status"
             data-verdict="${shell.banner.kind}"
           >
-            <div class="icon" aria-hidden="true">${icons[shell.banner.kind]}</div>
+            <div class="icon" aria-hidden="true">${bannerIcons[shell.banner.kind]}</div>
             <div>
               <h1>${shell.banner.title}</h1>
               <p>${shell.banner.sentence}</p>

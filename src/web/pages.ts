@@ -1,12 +1,20 @@
-import { html } from 'hono/html';
+import { html, raw } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import type { CertificateView } from '../certificates/certificate-view';
 import { groupSerial } from '../marks/mark-signature';
 import type { MarkVerification } from '../marks/marks.service';
 import type { CertificateVerification } from '../verification/verification.service';
 import type { Reason } from '../verification/verdict';
-import { chinaTime, reasonWords, regionName, statusWords, ui, type Lang } from './i18n';
-import { bannerOf, page, reportForm, reportScript } from './layout';
+import {
+  chinaTime,
+  reasonWords,
+  regionName,
+  statusWords,
+  ui,
+  verdictWords,
+  type Lang,
+} from './i18n';
+import { bannerIcons, bannerOf, page, reportForm, reportScript } from './layout';
 
 type Fragment = HtmlEscapedString | Promise<HtmlEscapedString>;
 
@@ -148,3 +156,96 @@ export function certificatePage(
     script: options.number ? reportScript : undefined,
   });
 }
+
+/** JSON placed in a `<script>` data block: `<`, `>` and `&` escaped so no text can end the block. */
+function scriptJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[<>&\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+/**
+ * GET /verify/offline: a self-contained page that checks a mark's signature and issuer in the
+ * browser (SPEC "Product marks": offline with the JWKS alone). It carries the verifier (the CLI's
+ * module, bundled) and a snapshot of the published keys, so a saved copy works with no network.
+ */
+export function offlinePage(options: {
+  lang: Lang;
+  nonce: string;
+  jwks: { keys: readonly unknown[] };
+  keysAsOf: string;
+  verifier: string;
+}): Fragment {
+  const { lang } = options;
+  const t = ui[lang];
+  const words = {
+    genuine: { title: t.offlineGenuineTitle, sentence: t.offlineGenuineSentence },
+    forged: verdictWords.forged[lang].title,
+    reasons: {
+      MALFORMED: reasonWords.MALFORMED[lang],
+      BAD_SIGNATURE: reasonWords.BAD_SIGNATURE[lang],
+      UNKNOWN_KEY: reasonWords.UNKNOWN_KEY[lang],
+    },
+    serial: { title: t.offlineSerialTitle, sentence: t.offlineSerialSentence },
+    typo: { title: t.typoTitle, sentence: t.typoSentence },
+    icons: bannerIcons,
+  };
+  return page({
+    lang,
+    title: t.offlineTitle,
+    nonce: options.nonce,
+    banner: { kind: 'check', title: t.offlineTitle, sentence: t.offlineSentence },
+    body: html`<section class="card">
+        <form id="offline-check">
+          <label for="offline-code">${t.offlineInput}</label>
+          <textarea id="offline-code" autocomplete="off" spellcheck="false"></textarea>
+          <button type="submit">${t.offlineCheck}</button>
+        </form>
+        <p class="hint">${t.offlineLimits}</p>
+      </section>
+      <section class="card">
+        <p class="hint">
+          ${t.offlineKeys}: ${options.jwks.keys.length} · ${t.offlineKeysAsOf}
+          ${chinaTime(options.keysAsOf, lang)}
+        </p>
+      </section>
+      <script type="application/json" id="certmark-jwks">
+        ${raw(scriptJson(options.jwks))}
+      </script>
+      <script type="application/json" id="certmark-words">
+        ${raw(scriptJson(words))}
+      </script>`,
+    script: `${options.verifier}\n${offlineScript}`,
+  });
+}
+
+/** Reads the code, runs the bundled verifier, and shows its answer in the banner. */
+const offlineScript = `(function () {
+  var read = function (id) { return JSON.parse(document.getElementById(id).textContent); };
+  var jwks = read('certmark-jwks');
+  var words = read('certmark-words');
+  var banner = document.querySelector('section.verdict');
+  function show(kind, title, sentence) {
+    banner.className = 'verdict verdict-' + kind;
+    banner.setAttribute('data-verdict', kind);
+    banner.querySelector('.icon').textContent = words.icons[kind];
+    banner.querySelector('h1').textContent = title;
+    banner.querySelector('p').textContent = sentence;
+  }
+  document.getElementById('offline-check').addEventListener('submit', function (event) {
+    event.preventDefault();
+    var result = certmarkOffline.verifyMarkOffline(
+      document.getElementById('offline-code').value.trim(), jwks);
+    if (result.ok) {
+      show('authentic', words.genuine.title,
+        words.genuine.sentence + ' ' + result.issuerName + ' (' + result.serial + ')');
+    } else if (result.reason === 'NOT_CHECKABLE_OFFLINE') {
+      var typo = result.detail === 'SERIAL_CHECK_FAILED';
+      show(typo ? 'typo' : 'check', (typo ? words.typo : words.serial).title,
+        (typo ? words.typo : words.serial).sentence);
+    } else {
+      show('forged', words.forged, words.reasons[result.reason]);
+    }
+  });
+})()`;

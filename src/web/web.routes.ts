@@ -14,12 +14,15 @@ import type {
 import { reason, verdictOf } from '../verification/verdict';
 import { pickLang } from './i18n';
 import { newNonce, pageCsp } from './layout';
-import { certificatePage, markPage, serialTypoPage } from './pages';
+import { offlineVerifierBundle } from './offline-verifier';
+import { certificatePage, markPage, offlinePage, serialTypoPage } from './pages';
 
 export interface WebRoutesDeps {
   marks: MarksService;
   verification: VerificationService;
   certificates: CertificatesService;
+  /** The published keys, as `/.well-known/jwks.json` serves them. */
+  jwks: () => Promise<{ keys: readonly unknown[] }>;
   clock: Clock;
 }
 
@@ -57,6 +60,19 @@ const certificatePageRoute = createRoute({
     'The page a certificate’s QR code links to (public); JSON with `Accept: application/json`',
   request: { params: z.object({ id: z.string().max(200) }), query: pageQuery },
   responses: { 200: { description: 'The verdict page', content: htmlContent } },
+});
+
+const offlinePageRoute = createRoute({
+  method: 'get',
+  path: '/verify/offline',
+  tags: ['Consumer pages'],
+  summary: 'A page that checks a mark’s signature and issuer in the browser, offline (public)',
+  description:
+    'Self-contained: it carries the offline verifier (the same module as `certmark verify`, on `@noble/ed25519`) and a snapshot of the published keys, so a saved copy works with no network. It cannot tell whether a mark is void or cloned, or its certificate still valid.',
+  request: { query: z.object({ lang: z.string().optional() }) },
+  responses: {
+    200: { description: 'The page', content: { 'text/html': { schema: z.string() } } },
+  },
 });
 
 const wantsJson = (c: Context) => {
@@ -117,6 +133,12 @@ export function webRoutes(deps: WebRoutesDeps) {
       }
     });
   }
+  router.openapi(offlinePageRoute, async (c) => {
+    const lang = pickLang(c.req.valid('query').lang, c.req.header('accept-language'));
+    const [jwks, verifier] = await Promise.all([deps.jwks(), offlineVerifierBundle()]);
+    const keysAsOf = deps.clock.now().toISOString();
+    return sendPage(c, 200, (nonce) => offlinePage({ lang, nonce, jwks, keysAsOf, verifier }));
+  });
   router.openapi(certificatePageRoute, async (c) => {
     const { id } = c.req.valid('param');
     const lang = pickLang(c.req.valid('query').lang, c.req.header('accept-language'));

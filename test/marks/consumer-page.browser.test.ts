@@ -102,6 +102,27 @@ describe('consumer pages', () => {
       expect(typo.text).toContain('序列号有误');
     });
 
+    it('serves the offline page with the published keys escaped into it, under the same CSP', async () => {
+      const hostileName = 'Body </script><script>alert(1)</script> & Co';
+      const hostile = await createIssuer(ctx, { name: hostileName });
+      const res = await api.get('/verify/offline?lang=en');
+      expect(res.status).toBe(200);
+      expect(res.text).toContain('<h1>Offline check</h1>');
+      expect(res.text).not.toContain('<script>alert(1)');
+      const csp = res.headers.get('content-security-policy')!;
+      const nonce = /script-src 'nonce-([^']+)'/.exec(csp)![1]!;
+      expect(res.text).toContain(`<script nonce="${nonce}">`);
+      const embedded = /<script type="application\/json" id="certmark-jwks">([^<]*)<\/script>/.exec(
+        res.text,
+      )![1]!;
+      const jwks = JSON.parse(embedded) as { keys: { kid: string; issuerName: string }[] };
+      expect(jwks.keys).toContainEqual(
+        expect.objectContaining({ kid: hostile.kid, issuerName: hostileName }),
+      );
+      expect(jwks.keys).toContainEqual(expect.objectContaining({ kid: issuer.kid }));
+      expect(JSON.stringify(jwks)).not.toMatch(/"d"/);
+    });
+
     it('shows a certificate’s verdict at /c/{id}', async () => {
       const page = await api.get(`/c/${cert.id}?lang=en`);
       expect(page.status).toBe(200);
@@ -204,6 +225,59 @@ describe('consumer pages', () => {
       expect(seen.className).toContain('verdict-invalid');
       expect(seen.reasons).toEqual(['该标志已被认证机构作废（销毁、召回或遗失）。']);
       await seen.page.close();
+    });
+
+    it('checks marks in the browser with no network on /verify/offline, and so does a saved copy', async () => {
+      const page = await browser.newPage({
+        viewport: { width: 360, height: 740 },
+        locale: 'zh-CN',
+      });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(`${base}/verify/offline`);
+      const requests: string[] = [];
+      page.on('request', (r) => requests.push(r.url()));
+      await page.context().setOffline(true);
+      const banner = page.locator('section.verdict');
+      const check = async (input: string) => {
+        await page.fill('#offline-code', input);
+        await page.click('#offline-check button[type=submit]');
+        return {
+          verdict: await banner.getAttribute('data-verdict'),
+          text: readable(await banner.textContent()),
+        };
+      };
+      const genuine = await check(marks[0]!.url.toLowerCase());
+      expect(genuine.verdict).toBe('authentic');
+      expect(genuine.text).toContain('签名真实');
+      expect(genuine.text).toContain('China Quality Certification Centre');
+      expect(genuine.text).toContain(marks[0]!.serial);
+      await page.screenshot({
+        path: path.join(SCREENSHOTS, 'offline-genuine.png'),
+        fullPage: true,
+      });
+      expect(await check(tamperCode(marks[0]!.code, 70, 4))).toMatchObject({
+        verdict: 'forged',
+        text: expect.stringContaining('数字签名不正确。'),
+      });
+      expect((await check('not a mark')).verdict).toBe('forged');
+      expect(await check(marks[0]!.serial)).toMatchObject({
+        verdict: 'check',
+        text: expect.stringContaining('无法离线核验'),
+      });
+      expect(requests).toEqual([]);
+
+      // A copy saved to disk: the same page with nothing served, still offline.
+      const saved = await page.content();
+      const copy = await browser.newPage();
+      await copy.context().setOffline(true);
+      await copy.setContent(saved);
+      await copy.fill('#offline-code', marks[1]!.code);
+      await copy.click('#offline-check button[type=submit]');
+      expect(await copy.locator('section.verdict').getAttribute('data-verdict')).toBe('authentic');
+      expect(errors).toEqual([]);
+      await copy.close();
+      await page.close();
     });
 
     it('shows a cloned mark as 可疑 in amber, with where it was first checked', async () => {

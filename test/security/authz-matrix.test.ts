@@ -273,6 +273,13 @@ describe('authorization matrix', () => {
       allowed: everyone,
     },
     {
+      name: 'offline verification page',
+      method: 'GET',
+      request: async () => ({ path: '/verify/offline' }),
+      allowed: everyone,
+      page: true,
+    },
+    {
       name: 'certificate page',
       method: 'GET',
       request: async () => ({ path: `/c/${certA.id}` }),
