@@ -277,7 +277,6 @@ describe('authorization matrix', () => {
       method: 'GET',
       request: async () => ({ path: '/verify/offline' }),
       allowed: everyone,
-      page: true,
     },
     {
       name: 'certificate page',
