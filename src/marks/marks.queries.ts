@@ -525,6 +525,37 @@ export async function scanLogPage(
   return { rows, total: total?.n ?? 0 };
 }
 
+export interface RecentScan {
+  serial: string;
+  at: Date;
+  region: string | null;
+  lat: number | null;
+  lon: number | null;
+  channel: string;
+  verdict: string;
+}
+
+/** The latest `perMark` scans of each of `serials`, newest first (the supervisor's page). */
+export async function recentScansOf(
+  db: Queryable,
+  params: { serials: readonly string[]; perMark: number },
+): Promise<RecentScan[]> {
+  if (params.serials.length === 0) return [];
+  const serialArray = `{${params.serials.join(',')}}`;
+  const rows = rowsOf<RecentScan & { at: Date | string }>(
+    await db.execute(sql`
+      SELECT lpad(s.serial::text, 16, '0') AS serial, r.at, r.region, r.lat, r.lon, r.channel, r.verdict
+      FROM unnest(${serialArray}::bigint[]) AS s(serial)
+      CROSS JOIN LATERAL (
+        SELECT at, region, lat, lon, channel, verdict FROM ${markScans}
+        WHERE ${markScans.serial} = s.serial
+        ORDER BY at DESC, id DESC LIMIT ${params.perMark}
+      ) AS r
+      ORDER BY s.serial, r.at DESC`),
+  );
+  return rows.map((r) => ({ ...r, at: new Date(r.at) }));
+}
+
 export async function scanLogOf(db: Queryable, serial: string) {
   return db
     .select()

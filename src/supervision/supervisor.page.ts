@@ -13,6 +13,7 @@ import type { AppEnv } from '../http/env';
 import type { IssuersService } from '../issuers/issuers.service';
 import { reportsOfAlerts, type AlertSummaryRow } from './alerts.queries';
 import { alertReasons, type AlertsService, type AlertView } from './alerts.service';
+import { recentScansOf, type RecentScan } from '../marks/marks.queries';
 import { isUuid } from '../shared/identifiers';
 
 /**
@@ -28,6 +29,8 @@ export const SUPERVISOR_COOKIE = 'certmark_supervisor';
 const SESSION_SECONDS = 8 * 3600;
 /** Alerts shown at once; the API pages through the rest. */
 const PAGE_ALERTS = 300;
+/** A mark alert shows its latest checks (the rest: GET /v1/marks/{serial}/scans). */
+const RECENT_SCANS = 10;
 
 export interface SupervisorPageDeps {
   db: Database;
@@ -269,9 +272,15 @@ async function renderDashboard(
     deps.issuers.listIssuers(),
   ]);
   const ids = list.items.map((a) => a.id);
-  const [reports, history] = await Promise.all([
+  const markSerials = new Set(
+    list.items
+      .filter((a) => a.subjectType === 'mark' && /^\d{16}$/.test(a.subject))
+      .map((a) => a.subject),
+  );
+  const [reports, history, scans] = await Promise.all([
     reportsOfAlerts(deps.db, ids),
     auditEntriesForSubjects(deps.db, 'alert', ids),
+    recentScansOf(deps.db, { serials: [...markSerials], perMark: RECENT_SCANS }),
   ]);
   const issuerNames = new Map(issuers.map((i) => [i.id, i.name]));
 
@@ -341,6 +350,7 @@ async function renderDashboard(
                     issuerNames,
                     reports.filter((r) => r.alertId === a.id),
                     history.filter((h) => h.subjectId === a.id),
+                    a.subjectType === 'mark' ? scans.filter((x) => x.serial === a.subject) : [],
                   ),
                 )}
               </tbody>
@@ -363,6 +373,7 @@ function alertRows(
   issuerNames: Map<string, string>,
   reports: Awaited<ReturnType<typeof reportsOfAlerts>>,
   history: Awaited<ReturnType<typeof auditEntriesForSubjects>>,
+  scans: RecentScan[],
 ): Html {
   const issuer = a.issuerId ? (issuerNames.get(a.issuerId) ?? a.issuerId) : '—';
   return html`<tr class="alert" data-alert-id="${a.id}" data-reason="${a.reason}">
@@ -417,6 +428,24 @@ function alertRows(
                             ${r.description}${r.contact ? html` <span class="muted">(contact: ${r.contact})</span>` : ''}
                           </div>`,
                       )}
+                    </dd>`
+                : ''
+            }
+            ${
+              scans.length
+                ? html`<dt>Latest checks 最近查验</dt>
+                    <dd class="scans">
+                      ${scans.map(
+                        (x) =>
+                          html`<div>
+                            ${chinaTime(x.at)} ·
+                            ${x.region ? regionLabel(x.region) : html`<span class="muted">no region</span>`}${x.lat !== null && x.lon !== null ? html` · ${x.lat.toFixed(3)}, ${x.lon.toFixed(3)}` : ''}
+                            · ${x.channel} · ${x.verdict}
+                          </div>`,
+                      )}
+                      <div class="muted">
+                        All of them: <code>GET /v1/marks/${a.subject}/scans</code>
+                      </div>
                     </dd>`
                 : ''
             }

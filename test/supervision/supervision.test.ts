@@ -8,6 +8,7 @@ import { AlertsService } from '../../src/supervision/alerts.service';
 import { cloneAlertState, clearedCloneAt } from '../../src/supervision/alerts.queries';
 import type { AlertSignal } from '../../src/supervision/alert-sink';
 import { client, createTestContext, TEST_NOW, type Client, type TestContext } from '../helpers';
+import { issueMarks } from '../marks/mark-helpers';
 import {
   createIssuer,
   createRoleKey,
@@ -165,6 +166,29 @@ describe('supervision', () => {
       expect(past.body.total).toBe(page1.body.total);
       const none = await api.get(`/v1/alerts?issuer=${otherIssuer.id}`, supervisor);
       expect(none.body.total).toBe(0);
+    });
+
+    it('shows a cloned mark’s latest checks on the supervisor page, where and when', async () => {
+      const body = await createIssuer(ctx, { name: 'Clone Hunt Body' });
+      const certificate = await issueCertificate(api, body.key);
+      const [mark] = (await issueMarks(api, body.key, certificate.id, { count: 1 })).marks;
+      for (const region of ['350100', '110105', '440300']) {
+        await api.post('/v1/verify/mark', { code: mark!.code, location: { region } });
+      }
+      await api.post('/v1/verify/mark', {
+        code: mark!.code,
+        location: { region: '440300', lat: 22.543, lon: 114.058 },
+      });
+      await ctx.services.marks.flushScanLog();
+      const page = await api.get('/supervisor?reason=SUSPECTED_CLONE', supervisor);
+      expect(page.status).toBe(200);
+      const row = page.text.slice(page.text.indexOf(`<code>${mark!.serial}</code>`));
+      expect(row).toContain('Latest checks');
+      const checks = row.slice(row.indexOf('Latest checks'), row.indexOf('Audit history'));
+      expect(checks.match(/<div>/g)).toHaveLength(4);
+      for (const region of ['350100', '110105', '440300']) expect(checks).toContain(region);
+      expect(checks).toContain('22.543, 114.058');
+      expect(checks).toContain(`GET /v1/marks/${mark!.serial}/scans`);
     });
 
     it('files a report by `number` and resolves its alert without a body', async () => {
