@@ -202,6 +202,7 @@ export async function seedDemo(deps: AppDeps & { services: Services }): Promise<
     `         -H 'content-type: application/json' -d '{"number":"MZ2026-440300-0001","declarationNo":"531620261000012345","quantity":20,"importerUscc":"${IMPORTER_USCC}","model":"SW-4810"}'`,
     `    curl ${base}/.well-known/jwks.json`,
     `    open ${base}/supervisor                 supervisor's page (sign in with the supervisor key)`,
+    `    open ${base}/verify/offline             check a mark in the browser with no network (save the page)`,
   ];
   if (markUrl) {
     lines.push('', `  A product mark (open it on a phone, or scan the QR below): ${markUrl}`, '');
