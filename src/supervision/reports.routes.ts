@@ -13,6 +13,11 @@ const ReportBody = z
       .optional()
       .openapi({ description: 'The mark URL, code or serial on the product' }),
     certificateNumber: z.string().trim().min(1).max(64).optional(),
+    certificateId: z
+      .string()
+      .uuid()
+      .optional()
+      .openapi({ description: 'The certificate’s id (as in its page’s link, /c/{id})' }),
     number: z
       .string()
       .trim()
@@ -54,10 +59,18 @@ const ReportBody = z
       ? { point: { lat: location.lat, lon: location.lon } }
       : {}),
   }))
-  .refine((b) => b.code !== undefined || b.certificateNumber !== undefined, {
-    message: 'give the code on the product or the certificate number (or both)',
-    path: ['code'],
-  })
+  .refine(
+    (b) =>
+      b.code !== undefined ||
+      b.certificateNumber !== undefined ||
+      b.certificateId !== undefined ||
+      b.description !== undefined,
+    {
+      message:
+        'say what you report: the code on the product, the certificate’s number or id, or a description',
+      path: ['code'],
+    },
+  )
   .openapi('Report');
 
 const fileReport = createRoute({

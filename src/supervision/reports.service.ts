@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { appendAuditEntry } from '../audit/audit.queries';
 import { systemActor } from '../auth/principal';
-import { findCertificatesByNumber } from '../certificates/certificates.queries';
+import { findCertificate, findCertificatesByNumber } from '../certificates/certificates.queries';
 import type { Clock } from '../clock';
 import { decodeMarkCode, extractMarkCode } from '../crypto/mark-code';
 import { hasValidSerialCheckDigits } from '../crypto/serial';
@@ -12,6 +12,7 @@ import { insertReport } from './alerts.queries';
 export interface ReportInput {
   code?: string | undefined;
   certificateNumber?: string | undefined;
+  certificateId?: string | undefined;
   /** Picks the certificate when several issuers use its number. */
   issuerId?: string | undefined;
   /** The reporter's words; a report may name the product and nothing more. */
@@ -73,6 +74,7 @@ export class ReportsService {
           reportId: id,
           code: input.code,
           certificateNumber: input.certificateNumber,
+          certificateId: input.certificateId,
           ...input.point,
         },
       });
@@ -113,7 +115,11 @@ export class ReportsService {
   ): Promise<ReportSubject> {
     let certificate: { id: string; issuerId: string } | null = null;
     let number: string | null = null;
-    if (input.certificateNumber !== undefined) {
+    if (input.certificateId !== undefined) {
+      const found = await findCertificate(tx, input.certificateId);
+      if (found) certificate = { id: found.certificate.id, issuerId: found.issuer.id };
+    }
+    if (!certificate && input.certificateNumber !== undefined) {
       number = input.certificateNumber;
       const matches = await findCertificatesByNumber(tx, { number, issuerId: input.issuerId });
       if (matches.length === 1)

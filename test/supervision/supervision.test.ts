@@ -435,6 +435,18 @@ describe('supervision', () => {
       });
       const bare = await api.post('/v1/reports', { code: '1234567890123456' });
       expect(bare.status, bare.text).toBe(201);
+      // By the certificate's id (its page's link), or in words alone.
+      const byId = await api.post('/v1/reports', { certificateId: shared.id });
+      expect((await api.get(`/v1/alerts/${byId.body.alertId}`, supervisor)).body).toMatchObject({
+        subjectType: 'certificate',
+        subject: shared.id,
+      });
+      const words = await api.post('/v1/reports', { description: 'fake chargers at a market' });
+      expect(words.status, words.text).toBe(201);
+      expect((await api.get(`/v1/alerts/${words.body.alertId}`, supervisor)).body).toMatchObject({
+        subjectType: 'report',
+        subject: words.body.id,
+      });
     });
 
     it('refuses bad reports with field errors and writes nothing', async () => {
@@ -442,7 +454,9 @@ describe('supervision', () => {
         await api.get('/v1/alerts?reason=REPORTED&status=open&pageSize=100', supervisor)
       ).body.total;
       const cases: [unknown, string][] = [
-        [{ description: 'no subject' }, 'code'],
+        [{}, 'code'],
+        [{ contact: 'me@example.com' }, 'code'],
+        [{ certificateId: 'nope', description: 'x' }, 'certificateId'],
         [{ code: 'x', description: '' }, 'description'],
         [{ code: 'x', description: 'd'.repeat(2001) }, 'description'],
         [{ code: 'x', description: 'ok', region: '990000' }, 'region'],
