@@ -367,6 +367,12 @@ export class MarksService {
       limit: paging.pageSize,
       offset: (paging.page - 1) * paging.pageSize,
     });
+    // Where a consumer stood is personal data: an issuer sees it to about 10 km, enough to see a
+    // clone's spread; supervisors see it as recorded.
+    const place =
+      principal.role === 'supervisor'
+        ? (degrees: number | null) => degrees
+        : (degrees: number | null) => (degrees === null ? null : Math.round(degrees * 10) / 10);
     return {
       serial,
       scanCount: mark.scanCount,
@@ -374,8 +380,8 @@ export class MarksService {
       items: rows.map((r) => ({
         at: r.at.toISOString(),
         region: r.region,
-        lat: r.lat,
-        lon: r.lon,
+        lat: place(r.lat),
+        lon: place(r.lon),
         callerRole: r.callerRole,
         channel: r.channel,
         verdict: r.verdict,

@@ -303,7 +303,7 @@ describe('product marks', () => {
     it('records every verification in the scan log, with the caller’s role', async () => {
       const mark = batch.marks[3]!;
       await verify(
-        { code: mark.code, location: { region: '110105', lat: 39.9, lon: 116.4 } },
+        { code: mark.code, location: { region: '110105', lat: 39.9042, lon: 116.4074 } },
         supervisorKey,
       );
       await verify({ code: mark.serial });
@@ -321,16 +321,20 @@ describe('product marks', () => {
       expect(oldest).toEqual({
         at: '2026-11-24T10:00:00.000Z',
         region: '110105',
-        lat: 39.9,
-        lon: 116.4,
+        lat: 39.9042,
+        lon: 116.4074,
         callerRole: 'supervisor',
         channel: 'api',
         verdict: 'authentic',
         reasons: [],
       });
       expect(newest).toMatchObject({ region: null, callerRole: null, verdict: 'authentic' });
+      // The owning issuer pages through it too, with the consumer's place coarsened to ~10 km.
       const paged = await api.get(`/v1/marks/${mark.serial}/scans?pageSize=1&page=2`, issuer.key);
-      expect(paged.body).toMatchObject({ total: 2, items: [{ region: '110105' }] });
+      expect(paged.body).toMatchObject({
+        total: 2,
+        items: [{ region: '110105', lat: 39.9, lon: 116.4 }],
+      });
     });
 
     it('answers a typed serial with failed check digits 422 serial_check_failed', async () => {
