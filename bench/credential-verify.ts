@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import { setUpMarkBench } from './mark-bench-setup';
+import { benchCertificate, setUpMarkBench } from './mark-bench-setup';
 import { cpuSeconds, freePort, start } from './lib/process';
 
 const seconds = Number(process.argv[2] ?? 10);
@@ -23,17 +23,10 @@ async function main() {
   try {
     const credentials: string[] = [];
     for (let i = 0; i < 200; i++) {
-      const cert = await bench.services.certificates.issueCertificate(bench.principal, {
-        number: `CRED${String(i).padStart(6, '0')}`,
-        scheme: 'CCC',
-        holder: { name: 'Bench Holder', uscc: '914403001922038216', country: 'CN' },
-        factories: [],
-        scope: [{ product: 'Laptop', models: ['X1-*'] }],
-        standards: ['GB 4943.1-2022'],
-        validFrom: '2024-01-01',
-        validUntil: '2030-01-01',
-        signatory: { name: 'Bench' },
-      });
+      const cert = await bench.services.certificates.issueCertificate(
+        bench.principal,
+        benchCertificate(`CRED${String(i).padStart(6, '0')}`),
+      );
       credentials.push(cert.credential);
     }
 

@@ -21,6 +21,21 @@ export interface MarkBench {
   drop(): Promise<void>;
 }
 
+/** A valid CCC certificate of the bench's issuer, numbered `number`. */
+export function benchCertificate(number: string) {
+  return {
+    number,
+    scheme: 'CCC' as const,
+    holder: { name: 'Bench Holder', uscc: '914403001922038216', country: 'CN' },
+    factories: [],
+    scope: [{ product: 'Laptop', models: ['X1-*'] }],
+    standards: ['GB 4943.1-2022'],
+    validFrom: '2024-01-01',
+    validUntil: '2030-01-01',
+    signatory: { name: 'Bench' },
+  };
+}
+
 export async function setUpMarkBench(env: Record<string, string> = {}): Promise<MarkBench> {
   const server = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
   const name = `certmark_bench_${randomBytes(3).toString('hex')}`;
@@ -53,17 +68,10 @@ export async function setUpMarkBench(env: Record<string, string> = {}): Promise<
     role: 'issuer',
     issuerId: issuer.id,
   };
-  const cert = await services.certificates.issueCertificate(principal, {
-    number: 'BENCH000001',
-    scheme: 'CCC',
-    holder: { name: 'Bench Holder', uscc: '914403001922038216', country: 'CN' },
-    factories: [],
-    scope: [{ product: 'Laptop', models: ['X1-*'] }],
-    standards: ['GB 4943.1-2022'],
-    validFrom: '2024-01-01',
-    validUntil: '2030-01-01',
-    signatory: { name: 'Bench' },
-  });
+  const cert = await services.certificates.issueCertificate(
+    principal,
+    benchCertificate('BENCH000001'),
+  );
   return {
     url: url.toString(),
     handle,
