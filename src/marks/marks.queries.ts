@@ -319,7 +319,8 @@ const EARTH_RADIUS_KM = 6371.0088;
  * reads the row as locked, so counts and flags are exact with any number of instances sharing the
  * database. No row comes back for a scan with no such mark in a finished batch, whose batch's key
  * is compromised (scanned or typed alike), or (for a signed code) whose batch was signed with
- * another key (`explainMiss` then says which). The scans travel as one JSON parameter, so the statement is the same for 1 or 64.
+ * another key (`explainMiss` then says which). The scans travel as one JSON parameter, so the
+ * statement is the same for 1 or 64.
  * A serial must appear at most once per call (UPDATE … FROM applies one source row per target row).
  *
  * Parameters: $1 max scans, $2 province window (ms), $3 max provinces, $4 max distance (km),

@@ -435,14 +435,7 @@ function alertRows(
               scans.length
                 ? html`<dt>Latest checks 最近查验</dt>
                     <dd class="scans">
-                      ${scans.map(
-                        (x) =>
-                          html`<div>
-                            ${chinaTime(x.at)} ·
-                            ${x.region ? regionLabel(x.region) : html`<span class="muted">no region</span>`}${x.lat !== null && x.lon !== null ? html` · ${x.lat.toFixed(3)}, ${x.lon.toFixed(3)}` : ''}
-                            · ${x.channel} · ${x.verdict}
-                          </div>`,
-                      )}
+                      ${scans.map((x) => html`<div>${scanLine(x)}</div>`)}
                       <div class="muted">
                         All of them: <code>GET /v1/marks/${a.subject}/scans</code>
                       </div>
@@ -467,6 +460,16 @@ function alertRows(
         </details>
       </td>
     </tr>`;
+}
+
+/** One check of a mark: when, where (region, coordinates), through which channel, with what verdict. */
+function scanLine(scan: RecentScan): Html {
+  const where = scan.region ? regionLabel(scan.region) : html`<span class="muted">no region</span>`;
+  const point =
+    scan.lat !== null && scan.lon !== null
+      ? ` · ${scan.lat.toFixed(3)}, ${scan.lon.toFixed(3)}`
+      : '';
+  return html`${chinaTime(scan.at)} · ${where}${point} · ${scan.channel} · ${scan.verdict}`;
 }
 
 function summaryTable(rows: AlertSummaryRow[]): Html {
