@@ -8,7 +8,7 @@ import {
 } from './credential-jws';
 import { generateSigningKey, jwkThumbprint } from './ed25519';
 
-const VECTORS = new URL('../../../shared/vectors/', import.meta.url);
+const VECTORS = new URL('../../test/vectors/', import.meta.url);
 const read = <T>(name: string): T => JSON.parse(readFileSync(new URL(name, VECTORS), 'utf8')) as T;
 const hex = (s: string) => new Uint8Array(Buffer.from(s, 'hex'));
 

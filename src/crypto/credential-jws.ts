@@ -100,7 +100,7 @@ export function parseCredentialJws(jws: string): ParseResult {
   };
 }
 
-/** The same strict Ed25519 rule as every other path (vectors in ../shared/vectors). */
+/** The same strict Ed25519 rule as every other path (vectors in test/vectors). */
 export function verifyCredentialSignature(
   parsed: ParsedCredentialJws,
   publicKey: Uint8Array,

@@ -18,8 +18,8 @@ import {
 } from './ed25519';
 import { expectCryptoError } from '../../test/crypto-errors';
 
-// Public vectors are read in place (vectors/README.md: copy nothing into the project).
-const VECTORS = new URL('../../../shared/vectors/', import.meta.url);
+// Public vectors kept in test/vectors (their provenance is in test/vectors/README.md).
+const VECTORS = new URL('../../test/vectors/', import.meta.url);
 const readVectors = <T>(name: string): T =>
   JSON.parse(readFileSync(new URL(name, VECTORS), 'utf8')) as T;
 

@@ -16,8 +16,8 @@ import {
   verifyInclusion,
 } from './merkle';
 
-// transparency-dev/merkle's test data, read in place from the shared vectors (never copied).
-const vectorsDir = fileURLToPath(new URL('../../../shared/vectors/merkle/', import.meta.url));
+// transparency-dev/merkle's test data, kept in test/vectors/merkle (provenance in test/vectors/README.md).
+const vectorsDir = fileURLToPath(new URL('../../test/vectors/merkle/', import.meta.url));
 
 function listJson(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true })

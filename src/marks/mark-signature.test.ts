@@ -7,8 +7,8 @@ import { checkMarkSignature, groupSerial, readScanInput } from './mark-signature
 import { renderMarkLines } from './mark-lines';
 import { MarkSignerPool, signInline } from './mark-signer-pool';
 
-// Public vectors are read in place (vectors/README.md: copy nothing into the project).
-const VECTORS = new URL('../../../shared/vectors/', import.meta.url);
+// Public vectors kept in test/vectors (their provenance is in test/vectors/README.md).
+const VECTORS = new URL('../../test/vectors/', import.meta.url);
 const readVectors = <T>(name: string): T =>
   JSON.parse(readFileSync(new URL(name, VECTORS), 'utf8')) as T;
 const hex = (value: string) => new Uint8Array(Buffer.from(value, 'hex'));
