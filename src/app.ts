@@ -33,6 +33,7 @@ import { ReportsService } from './supervision/reports.service';
 import { reportsRoutes } from './supervision/reports.routes';
 import { supervisorPage } from './supervision/supervisor.page';
 import { deriveSessionSecret } from './auth/session';
+import { PageSessions } from './auth/page-sessions';
 import { AuditService } from './audit/audit.service';
 import { auditRoutes } from './audit/audit.routes';
 import { InspectionsService } from './inspections/inspections.service';
@@ -63,6 +64,8 @@ export interface Services {
   audit: AuditService;
   inspections: InspectionsService;
   marks: MarksService;
+  /** Signed-in browser sessions of the server-rendered pages. */
+  pageSessions: PageSessions;
 }
 
 /** Builds the services from their dependencies; no I/O happens here. */
@@ -83,6 +86,7 @@ export function createServices(deps: AppDeps): Services {
     reports: new ReportsService(db, clock),
     audit: new AuditService(db, clock, deps.keys.platformSeed),
     inspections: new InspectionsService(db, clock),
+    pageSessions: new PageSessions(db, clock, deriveSessionSecret(deps.keys.kek)),
     marks: new MarksService({
       db,
       vault,
@@ -153,7 +157,9 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       alerts: services.alerts,
       issuers: services.issuers,
       clock: deps.clock,
+      sessions: services.pageSessions,
       sessionSecret: deriveSessionSecret(deps.keys.kek),
+      publicBaseUrl: deps.config.publicBaseUrl,
     }),
   );
 
@@ -175,8 +181,27 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     method: 'post',
     path: '/supervisor/session',
     tags: ['Supervision'],
-    summary: 'Sign in to the supervisor’s page with a supervisor key (form field `key`)',
-    responses: { 303: { description: 'Signed in: a session cookie, redirect to /supervisor' } },
+    summary:
+      'Sign in to the supervisor’s page with a supervisor key (form fields `key` and the page’s `form_token`)',
+    responses: {
+      303: { description: 'Signed in: a session cookie, redirect to /supervisor' },
+      401: { description: 'Unknown or revoked key: the sign-in page', content: html },
+      403: {
+        description: 'Another role’s key, or a form from another origin or without its token',
+        content: html,
+      },
+    },
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'post',
+    path: '/supervisor/sign-out',
+    tags: ['Supervision'],
+    summary:
+      'Sign out of the supervisor’s page: the session ends on the server (form field `form_token`)',
+    responses: {
+      200: { description: 'Signed out: the sign-in page', content: html },
+      403: { description: 'A form from another origin or without its token', content: html },
+    },
   });
   app.openAPIRegistry.registerPath({
     method: 'get',

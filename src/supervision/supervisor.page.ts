@@ -3,8 +3,9 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { html, raw } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import { auditEntriesForSubjects } from '../audit/audit-log.queries';
-import { findPrincipalById, findPrincipalByKey } from '../auth/auth.middleware';
-import { signSession, verifySession } from '../auth/session';
+import { findPrincipalByKey } from '../auth/auth.middleware';
+import type { PageSessions } from '../auth/page-sessions';
+import { formToken, isFormToken, newFormNonce } from '../auth/session';
 import type { Clock } from '../clock';
 import type { Principal } from '../auth/principal';
 import type { Database } from '../db/client';
@@ -22,10 +23,13 @@ import { isUuid } from '../shared/identifiers';
  *
  * Authentication: `Authorization: Bearer <supervisor key>`, or the sign-in form, which POSTs the
  * key once to /supervisor/session and gets an HttpOnly, SameSite=Strict cookie scoped to
- * /supervisor. The cookie holds a signed, expiring session naming the key by its id — never the key
- * itself — and the key is checked on every request, so revoking it ends the session.
+ * /supervisor. The cookie names a session record (never the key itself); signing out
+ * (POST /supervisor/sign-out) ends the record, and revoking the key ends every session it opened.
+ * Both forms carry a signed double-submit token and are refused from another origin (login CSRF).
  */
 export const SUPERVISOR_COOKIE = 'certmark_supervisor';
+/** The nonce cookie of the page's forms (see src/auth/session.ts, signed double-submit). */
+export const SUPERVISOR_FORM_COOKIE = 'certmark_supervisor_form';
 const SESSION_SECONDS = 8 * 3600;
 /** Alerts shown at once; the API pages through the rest. */
 const PAGE_ALERTS = 300;
@@ -37,8 +41,11 @@ export interface SupervisorPageDeps {
   alerts: AlertsService;
   issuers: IssuersService;
   clock: Clock;
-  /** HMAC key for session cookies (see src/auth/session.ts). */
+  sessions: PageSessions;
+  /** HMAC key for the forms' tokens (see src/auth/session.ts). */
   sessionSecret: Uint8Array;
+  /** PUBLIC_BASE_URL: a form POST must come from this origin (or the request's own). */
+  publicBaseUrl: string;
 }
 
 const severityLabels: Record<AlertSeverity, string> = {
@@ -90,7 +97,7 @@ const STYLE = `
   * { box-sizing: border-box; }
   body { font: 15px/1.45 system-ui, -apple-system, "PingFang SC", "Microsoft YaHei", sans-serif; margin: 0; color: #101828; background: #f9fafb; }
   header { background: #101828; color: #fff; padding: 12px 24px; display: flex; justify-content: space-between; align-items: center; }
-  header a { color: #d0d5dd; }
+  header a { color: #d0d5dd; } header form { margin: 0; } button.sign-out { background: #344054; }
   main { padding: 16px 24px; max-width: 1280px; margin: auto; }
   h1 { font-size: 20px; margin: 0; } h2 { font-size: 18px; margin: 24px 0 8px; }
   form.filters { display: flex; gap: 12px; flex-wrap: wrap; align-items: end; background: #fff; padding: 12px; border: 1px solid var(--line); border-radius: 8px; }
@@ -115,7 +122,10 @@ const STYLE = `
 
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 
-function layout(title: string, body: Html, signedIn: boolean): Html {
+/** The page's forms send this hidden field; it must match the browser's form cookie. */
+const FORM_FIELD = 'form_token';
+
+function layout(title: string, body: Html, signedIn: { formToken: string } | null): Html {
   return html`<!doctype html>
     <html lang="zh-CN">
       <head>
@@ -130,25 +140,33 @@ function layout(title: string, body: Html, signedIn: boolean): Html {
       <body>
         <header>
           <h1>certmark · 市场监管 Supervision</h1>
-          ${signedIn ? html`<a href="/supervisor?logout=1">Sign out</a>` : ''}
+          ${
+            signedIn
+              ? html`<form method="post" action="/supervisor/sign-out">
+                  <input type="hidden" name="${FORM_FIELD}" value="${signedIn.formToken}" />
+                  <button type="submit" class="sign-out">Sign out</button>
+                </form>`
+              : ''
+          }
         </header>
         <main>${body}</main>
       </body>
     </html>`;
 }
 
-function signInPage(message: string): Html {
+function signInPage(message: string, token: string): Html {
   return layout(
     'certmark supervision — sign in',
     html`<p>${message}</p>
       <form method="post" action="/supervisor/session" class="filters">
+        <input type="hidden" name="${FORM_FIELD}" value="${token}" />
         <label
           >Supervisor API key
           <input type="password" name="key" autocomplete="off" required size="50"
         /></label>
         <button type="submit">Sign in</button>
       </form>`,
-    false,
+    null,
   );
 }
 
@@ -210,53 +228,101 @@ function json(value: unknown): string {
   return JSON.stringify(value, null, 1);
 }
 
+/**
+ * The form nonce of this browser: the cookie's if it has a well-formed one, else a new one set now.
+ * Returns the token the page's forms carry.
+ */
+function pageFormToken(c: Context, secret: Uint8Array): string {
+  let nonce = getCookie(c, SUPERVISOR_FORM_COOKIE);
+  if (!nonce || !/^[A-Za-z0-9_-]{43}$/.test(nonce)) {
+    nonce = newFormNonce();
+    setCookie(c, SUPERVISOR_FORM_COOKIE, nonce, {
+      httpOnly: true,
+      sameSite: 'Strict',
+      secure: isHttps(c),
+      path: '/supervisor',
+    });
+  }
+  return formToken(secret, nonce);
+}
+
+/**
+ * Whether a form POST comes from this service's own page: an `Origin` (or, without one,
+ * `Sec-Fetch-Site`) naming this origin, and the signed double-submit token of the browser's cookie.
+ * Under this page's `Referrer-Policy: no-referrer` browsers send `Origin: null`, which says
+ * nothing: then `Sec-Fetch-Site` and the token decide.
+ */
+function isOwnForm(c: Context, deps: SupervisorPageDeps, form: Record<string, unknown>): boolean {
+  const origin = c.req.header('origin');
+  if (origin !== undefined && origin !== 'null') {
+    const own = [new URL(c.req.url).origin, new URL(deps.publicBaseUrl).origin];
+    if (!own.includes(origin)) return false;
+  } else {
+    const site = c.req.header('sec-fetch-site');
+    if (site !== undefined && site !== 'same-origin' && site !== 'none') return false;
+  }
+  return isFormToken(deps.sessionSecret, getCookie(c, SUPERVISOR_FORM_COOKIE), form[FORM_FIELD]);
+}
+
+const readForm = (c: Context) =>
+  c.req.parseBody().catch(() => ({}) as Record<string, unknown>) as Promise<
+    Record<string, unknown>
+  >;
+
 export function supervisorPage(deps: SupervisorPageDeps) {
   const page = new Hono<AppEnv>();
+  const signIn = (c: Context, message: string, status: 200 | 401 | 403) =>
+    c.html(signInPage(message, pageFormToken(c, deps.sessionSecret)), status);
 
   page.get('/supervisor', async function supervisorPageHandler(c) {
     setSecurityHeaders(c);
-
-    if (c.req.query('logout') !== undefined) {
-      deleteCookie(c, SUPERVISOR_COOKIE, { path: '/supervisor' });
-      return c.html(signInPage('Signed out.'), 200);
-    }
-
     let principal: Principal | null = c.get('principal');
     if (!principal) {
       const token = getCookie(c, SUPERVISOR_COOKIE);
-      const session = token ? verifySession(deps.sessionSecret, token, deps.clock.now()) : null;
-      if (session) principal = await findPrincipalById(deps.db, session.keyId);
+      if (token) principal = await deps.sessions.principalOf(token);
       if (token && !principal) deleteCookie(c, SUPERVISOR_COOKIE, { path: '/supervisor' });
     }
-    if (!principal) return c.html(signInPage('Sign in with a supervisor API key.'), 401);
-    if (principal.role !== 'supervisor')
-      return c.html(signInPage('This page is for supervisor keys.'), 403);
+    if (!principal) return signIn(c, 'Sign in with a supervisor API key.', 401);
+    if (principal.role !== 'supervisor') return signIn(c, 'This page is for supervisor keys.', 403);
 
-    return c.html(await renderDashboard(deps, filtersOf(c)), 200);
+    const token = pageFormToken(c, deps.sessionSecret);
+    return c.html(await renderDashboard(deps, filtersOf(c), token), 200);
   });
 
-  page.post('/supervisor/session', async function signIn(c) {
+  page.post('/supervisor/session', async function signInHandler(c) {
     setSecurityHeaders(c);
-    const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+    const form = await readForm(c);
+    if (!isOwnForm(c, deps, form))
+      return signIn(
+        c,
+        'This sign-in form has expired or came from another site: sign in here.',
+        403,
+      );
     const key = typeof form.key === 'string' ? form.key.trim() : '';
     const principal = key ? await findPrincipalByKey(deps.db, key) : null;
-    if (!principal) return c.html(signInPage('Unknown or revoked API key.'), 401);
-    if (principal.role !== 'supervisor')
-      return c.html(signInPage('This page is for supervisor keys.'), 403);
-    const expiresAt = Math.floor(deps.clock.now().getTime() / 1000) + SESSION_SECONDS;
-    setCookie(
-      c,
-      SUPERVISOR_COOKIE,
-      signSession(deps.sessionSecret, { keyId: principal.keyId, expiresAt }),
-      {
-        httpOnly: true,
-        sameSite: 'Strict',
-        secure: isHttps(c),
-        path: '/supervisor',
-        maxAge: SESSION_SECONDS,
-      },
-    );
+    if (!principal) return signIn(c, 'Unknown or revoked API key.', 401);
+    if (principal.role !== 'supervisor') return signIn(c, 'This page is for supervisor keys.', 403);
+    const session = await deps.sessions.start(principal, SESSION_SECONDS);
+    setCookie(c, SUPERVISOR_COOKIE, session.token, {
+      httpOnly: true,
+      sameSite: 'Strict',
+      secure: isHttps(c),
+      path: '/supervisor',
+      maxAge: SESSION_SECONDS,
+    });
     return c.redirect('/supervisor', 303);
+  });
+
+  page.post('/supervisor/sign-out', async function signOutHandler(c) {
+    setSecurityHeaders(c);
+    const form = await readForm(c);
+    // A cross-site POST must not sign a supervisor out either.
+    if (!isOwnForm(c, deps, form))
+      return signIn(c, 'This form has expired or came from another site.', 403);
+    const token = getCookie(c, SUPERVISOR_COOKIE);
+    if (token) await deps.sessions.end(token);
+    deleteCookie(c, SUPERVISOR_COOKIE, { path: '/supervisor' });
+    return signIn(c, 'Signed out.', 200);
   });
 
   return page;
@@ -265,6 +331,7 @@ export function supervisorPage(deps: SupervisorPageDeps) {
 async function renderDashboard(
   deps: SupervisorPageDeps,
   filters: PageFilters & { statusChoice: string },
+  formToken: string,
 ): Promise<Html> {
   const [list, summary, issuers] = await Promise.all([
     deps.alerts.listAlerts({ ...filters, page: 1, pageSize: PAGE_ALERTS }),
@@ -364,7 +431,7 @@ async function renderDashboard(
     html`${filterForm}${sections}
       <h2>By region and reason 按地区和原因</h2>
       ${summaryTable(summary)}`,
-    true,
+    { formToken },
   );
 }
 

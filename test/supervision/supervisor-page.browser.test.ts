@@ -78,7 +78,7 @@ describe.skipIf(!browserAvailable)('supervisor page (browser)', () => {
     await page.fill('input[name="key"]', supervisor);
     await Promise.all([page.waitForURL(`${base}/supervisor`), page.click('button[type="submit"]')]);
     expect(page.url()).toBe(`${base}/supervisor`);
-    const [cookie] = await page.context().cookies();
+    const cookie = (await page.context().cookies()).find((c) => c.name === 'certmark_supervisor');
     expect(cookie).toMatchObject({
       name: 'certmark_supervisor',
       httpOnly: true,
@@ -112,7 +112,7 @@ describe.skipIf(!browserAvailable)('supervisor page (browser)', () => {
     await page.selectOption('select[name="reason"]', 'HOLDER_MISMATCH');
     await Promise.all([
       page.waitForURL(/reason=HOLDER_MISMATCH/),
-      page.click('button[type="submit"]'),
+      page.click('form.filters button[type="submit"]'),
     ]);
     expect(await page.locator('tr.alert').count()).toBe(1);
     expect(await page.locator('section[data-severity="misused"] tr.alert').count()).toBe(1);
@@ -124,10 +124,18 @@ describe.skipIf(!browserAvailable)('supervisor page (browser)', () => {
     const api = client(ctx.app);
     expect((await api.get('/supervisor', supervisor)).status).toBe(200);
     expect((await api.get('/supervisor', ctx.adminKey)).status).toBe(403);
+    // What the sign-in page gives a browser: its form cookie and the form's token.
+    const form = await api.get('/supervisor');
+    const formCookie = form.headers.getSetCookie()[0]!.split(';')[0]!;
+    const token = /name="form_token" value="([^"]+)"/.exec(form.text)![1]!;
     const signIn = (key: string) =>
       api.call('POST', '/supervisor/session', {
-        body: `key=${encodeURIComponent(key)}`,
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: `key=${encodeURIComponent(key)}&form_token=${token}`,
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          cookie: formCookie,
+          origin: 'https://certmark.test',
+        },
       });
     const wrongRole = await signIn(ctx.adminKey);
     expect(wrongRole.status).toBe(403);

@@ -12,3 +12,4 @@ export * from './inspection-draws';
 export * from './mark-batches';
 export * from './marks';
 export * from './mark-scans';
+export * from './page-sessions';
