@@ -41,6 +41,7 @@ import { inspectionsRoutes } from './inspections/inspections.routes';
 import { MarksService } from './marks/marks.service';
 import { marksRoutes } from './marks/marks.routes';
 import { webRoutes } from './web/web.routes';
+import { deriveRepeatViewsSecret } from './web/repeat-views';
 
 export interface AppDeps {
   db: Database;
@@ -148,6 +149,11 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       certificates: services.certificates,
       jwks: () => services.issuers.jwks(),
       clock: deps.clock,
+      repeatViews: {
+        secret: deriveRepeatViewsSecret(deps.keys.kek),
+        windowMs: deps.config.scanRepeatWindowMs,
+        secureCookie: deps.config.publicBaseUrl.startsWith('https:'),
+      },
     }),
   );
   app.route(

@@ -21,6 +21,7 @@ const envSchema = z.object({
   CLONE_PROVINCE_WINDOW_HOURS: z.coerce.number().positive().default(24),
   CLONE_MAX_DISTANCE_KM: z.coerce.number().positive().default(500),
   CLONE_DISTANCE_WINDOW_MINUTES: z.coerce.number().positive().default(60),
+  SCAN_REPEAT_WINDOW_HOURS: z.coerce.number().min(0).default(24),
 });
 
 export interface CloneThresholds {
@@ -45,6 +46,11 @@ export interface Config {
   readonly production: boolean;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
   readonly clone: CloneThresholds;
+  /**
+   * Views of one mark's page from one browser within this window count once toward its scan count
+   * and the clone thresholds (all are still logged); 0 counts every view.
+   */
+  readonly scanRepeatWindowMs: number;
 }
 
 export class ConfigError extends Error {
@@ -75,5 +81,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxDistanceKm: e.CLONE_MAX_DISTANCE_KM,
       distanceWindowMs: e.CLONE_DISTANCE_WINDOW_MINUTES * 60_000,
     }),
+    scanRepeatWindowMs: e.SCAN_REPEAT_WINDOW_HOURS * 3_600_000,
   });
 }

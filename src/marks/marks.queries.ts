@@ -313,6 +313,15 @@ const MAX_RECENT_POINTS = 32;
 /** Mean Earth radius (IUGG), km: haversine distances. */
 const EARTH_RADIUS_KM = 6371.0088;
 
+/** What a scanned mark's statements return (`RegisteredScan`), over m, b, c, i and k. */
+const SCANNED_MARK_COLUMNS = `lpad(m.serial::text, 16, '0') AS "serial", m.status AS "status", m.scan_count AS "scanCount",
+  m.first_scan_at AS "firstScanAt", m.first_scan_region AS "firstScanRegion", m.clone_flagged_at AS "cloneFlaggedAt",
+  b.model AS "model", b.lot AS "lot", k.issuer_id AS "keyIssuerId",
+  c.id AS "certificateId", c.status AS "certificateStatus", c.status_reason AS "certificateStatusReason",
+  c.status_changed_at AS "certificateStatusChangedAt", c.remaining AS "remaining",
+  i.id AS "issuerId", i.status AS "issuerStatus", i.status_reason AS "issuerStatusReason",
+  i.status_changed_at AS "issuerStatusChangedAt"`;
+
 /**
  * The verification hot path: counts a set of scans, each on its mark, and decides their clone flags
  * in one statement. Everything happens on the mark row under its row lock and every expression
@@ -365,13 +374,22 @@ FROM jsonb_to_recordset($6::jsonb)
   JOIN signing_keys AS k ON k.kid = b.kid
 WHERE m.serial = s.serial AND b.id = m.batch_id AND b.status = 'done'
   AND k.status <> 'compromised' AND (s.kid IS NULL OR b.kid = s.kid)
-RETURNING lpad(m.serial::text, 16, '0') AS "serial", m.status AS "status", m.scan_count AS "scanCount",
-  m.first_scan_at AS "firstScanAt", m.first_scan_region AS "firstScanRegion", m.clone_flagged_at AS "cloneFlaggedAt",
-  b.model AS "model", b.lot AS "lot", k.issuer_id AS "keyIssuerId",
-  c.id AS "certificateId", c.status AS "certificateStatus", c.status_reason AS "certificateStatusReason",
-  c.status_changed_at AS "certificateStatusChangedAt", c.remaining AS "remaining",
-  i.id AS "issuerId", i.status AS "issuerStatus", i.status_reason AS "issuerStatusReason",
-  i.status_changed_at AS "issuerStatusChangedAt"`;
+RETURNING ${SCANNED_MARK_COLUMNS}`;
+
+/**
+ * A view that does not count (the same browser again within the window): the mark as
+ * `REGISTER_SCANS_SQL` would return it, under the same conditions, changing nothing.
+ * Parameters: $1 the serial, $2 the key whose signature was verified (null for a typed serial).
+ */
+const LOOKUP_SCANNED_MARK_SQL = `
+SELECT ${SCANNED_MARK_COLUMNS}
+FROM marks AS m
+  JOIN mark_batches AS b ON b.id = m.batch_id
+  JOIN certificates AS c ON c.id = b.certificate_id
+  JOIN issuers AS i ON i.id = c.issuer_id
+  JOIN signing_keys AS k ON k.kid = b.kid
+WHERE m.serial = $1::bigint AND b.status = 'done'
+  AND k.status <> 'compromised' AND ($2::text IS NULL OR b.kid = $2::text)`;
 
 interface ClientLike {
   query(
@@ -433,6 +451,21 @@ export async function registerScans(
   return registered;
 }
 
+/** The mark a scan names, as a counted scan would return it, without counting (a repeat view). */
+export async function lookupScannedMark(
+  db: Database,
+  params: { serial: string; kid: string | null },
+): Promise<RegisteredScan | undefined> {
+  const [row] = await clientQuery<RegisteredScan & { remaining: number | string | null }>(
+    db,
+    'marks_lookup_scanned',
+    LOOKUP_SCANNED_MARK_SQL,
+    [params.serial, params.kid],
+  );
+  if (row && row.remaining !== null) row.remaining = Number(row.remaining);
+  return row;
+}
+
 /**
  * Why a scan found no mark (the slow path, forgeries only): whether the serial exists in a finished
  * batch, which key (and its status) and issuer signed that batch, and the status of the key that
@@ -475,6 +508,8 @@ export interface ScanLogEntry {
   channel: 'api' | 'page';
   verdict: string;
   reasons: string[];
+  /** False for a repeat view that did not count toward the scan count and clone thresholds. */
+  counted: boolean;
 }
 
 /**
@@ -494,15 +529,16 @@ export async function insertScanLog(db: Database, entries: readonly ScanLogEntry
       channel: e.channel,
       verdict: e.verdict,
       reasons: e.reasons,
+      counted: e.counted,
     })),
   );
   await clientQuery(
     db,
     'marks_insert_scan_log',
-    `INSERT INTO mark_scans (serial, at, region, lat, lon, caller_role, channel, verdict, reasons)
-     SELECT serial, at, region, lat, lon, caller_role, channel, verdict, reasons
+    `INSERT INTO mark_scans (serial, at, region, lat, lon, caller_role, channel, verdict, reasons, counted)
+     SELECT serial, at, region, lat, lon, caller_role, channel, verdict, reasons, counted
      FROM jsonb_to_recordset($1::jsonb) AS s(serial bigint, at timestamptz, region text, lat float8, lon float8,
-       caller_role text, channel text, verdict text, reasons text[])`,
+       caller_role text, channel text, verdict text, reasons text[], counted boolean)`,
     [rows],
   );
 }

@@ -167,6 +167,10 @@ const ScanEntrySchema = z.object({
   channel: z.enum(['api', 'page']),
   verdict: VerdictSchema,
   reasons: z.array(z.string()),
+  counted: z.boolean().openapi({
+    description:
+      'False for a repeat view of the mark’s page from the same browser within the window: logged, not counted toward the scan count or the clone thresholds',
+  }),
 });
 
 const markScans = createRoute({

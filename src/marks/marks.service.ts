@@ -66,6 +66,11 @@ export interface VerifyMarkRequest {
 export interface ScanCaller {
   role: string | null;
   channel: 'api' | 'page';
+  /**
+   * Whether this caller's view of the mark was already counted within the window (the page's
+   * repeat-view cookie): such a view is logged and answered but neither counted nor alerted again.
+   */
+  repeatView?: ((serial: string) => boolean) | undefined;
 }
 
 export interface MarkView {
@@ -386,6 +391,7 @@ export class MarksService {
         channel: r.channel,
         verdict: r.verdict,
         reasons: r.reasons,
+        counted: r.counted,
       })),
       page: paging.page,
       pageSize: paging.pageSize,
@@ -443,6 +449,7 @@ export class MarksService {
     const lon = request.location?.lon ?? null;
     const reasons: Reason[] = [];
     let hit: q.RegisteredScan | undefined;
+    let repeat = false;
 
     if (input.kind === 'malformed') {
       reasons.push(reason('MALFORMED', input.message));
@@ -458,15 +465,18 @@ export class MarksService {
       }
       if (reasons.length === 0) {
         const point = lat !== null && lon !== null;
-        hit = await this.scanCounter.register({
-          serial: input.serial,
-          kid,
-          at: now,
-          region,
-          province: region ? provinceOf(region) : null,
-          lat: point ? lat : null,
-          lon: point ? lon : null,
-        });
+        repeat = caller.repeatView?.(input.serial) ?? false;
+        hit = repeat
+          ? await q.lookupScannedMark(this.db, { serial: input.serial, kid })
+          : await this.scanCounter.register({
+              serial: input.serial,
+              kid,
+              at: now,
+              region,
+              province: region ? provinceOf(region) : null,
+              lat: point ? lat : null,
+              lon: point ? lon : null,
+            });
         if (!hit) reasons.push(await this.whyNoMark(input.serial, kid));
         else if (hit.keyIssuerId !== hit.issuerId) {
           reasons.push(
@@ -545,8 +555,10 @@ export class MarksService {
       channel: caller.channel,
       verdict,
       reasons: reasons.map((r) => r.code),
+      counted: !repeat,
     });
-    if (isAlerting(verdict)) {
+    // One person looking again is not another sighting: their first view raised (or counted) it.
+    if (isAlerting(verdict) && !repeat) {
       await this.deps.alerts
         .raise({
           ...(serial

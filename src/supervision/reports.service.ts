@@ -134,6 +134,9 @@ export class ReportsService {
     if (certificate) return { subjectType: 'certificate', subject: certificate.id, ...linked };
     // The convention of certificate verification for a number the registry does not resolve.
     if (number !== null) return { subjectType: 'code', subject: `number:${number}`, ...linked };
+    // A certificate link (/c/{id}) to no registered certificate: reports of it meet on the id.
+    if (input.certificateId !== undefined)
+      return { subjectType: 'code', subject: `certificate:${input.certificateId}`, ...linked };
     return { subjectType: 'report', subject: reportId, ...linked };
   }
 }

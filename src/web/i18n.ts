@@ -77,6 +77,62 @@ export const verdictWords: Record<Verdict, Record<Lang, { title: string; sentenc
   },
 };
 
+/**
+ * The banner of a certificate's page (`/c/{id}`, its QR code's link): it speaks of a certificate,
+ * not of a product's mark.
+ */
+export const certificateVerdictWords: Record<
+  Verdict,
+  Record<Lang, { title: string; sentence: string }>
+> = {
+  authentic: {
+    zh: { title: '真实有效', sentence: '该证书真实有效：由认证机构签发，并在登记册中。' },
+    en: {
+      title: 'Genuine',
+      sentence:
+        'This certificate is genuine and valid: issued by the certification body and in the registry.',
+    },
+  },
+  forged: {
+    zh: {
+      title: '伪造',
+      sentence: '该证书不是认证机构签发的，或不在登记册中。请勿信任，可在下方举报。',
+    },
+    en: {
+      title: 'Forged',
+      sentence:
+        'This certificate was not issued by a certification body, or is not in the registry. Do not trust it; you can report it below.',
+    },
+  },
+  misused: {
+    zh: { title: '冒用', sentence: '证书真实，但被用于其不覆盖的产品或由非持证企业使用。' },
+    en: {
+      title: 'Misused',
+      sentence:
+        'The certificate is real, but it is used for a product it does not cover or by a company that does not hold it.',
+    },
+  },
+  invalid: {
+    zh: {
+      title: '无效',
+      sentence: '该证书已失效（过期、暂停、撤销或注销），或其认证机构已被暂停。',
+    },
+    en: {
+      title: 'Invalid',
+      sentence:
+        'This certificate is no longer valid (expired, suspended, revoked or withdrawn), or its certification body is suspended.',
+    },
+  },
+  suspicious: {
+    zh: { title: '可疑', sentence: '该证书的使用情况异常，请谨慎核对，可在下方举报。' },
+    en: {
+      title: 'Suspicious',
+      sentence:
+        'This certificate’s use looks unusual: check it with care; you can report it below.',
+    },
+  },
+};
+
 export const reasonWords: Record<ReasonCode, Record<Lang, string>> = {
   MALFORMED: {
     zh: '这不是有效的认证标志或证书。',

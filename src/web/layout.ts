@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { html, raw } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import type { Verdict } from '../verification/verdict';
-import { ui, verdictWords, type Lang } from './i18n';
+import { certificateVerdictWords, ui, verdictWords, type Lang } from './i18n';
 
 /**
  * The shell of the consumer pages: one column that reads on a 360-pixel phone, the verdict first
@@ -86,8 +86,10 @@ export function pageCsp(nonce: string): string {
   ].join('; ');
 }
 
-export function bannerOf(verdict: Verdict, lang: Lang) {
-  return { kind: verdict, ...verdictWords[verdict][lang] };
+/** The verdict banner of a mark's page, or (`subject: 'certificate'`) of a certificate's. */
+export function bannerOf(verdict: Verdict, lang: Lang, subject: 'mark' | 'certificate' = 'mark') {
+  const words = subject === 'certificate' ? certificateVerdictWords : verdictWords;
+  return { kind: verdict, ...words[verdict][lang] };
 }
 
 export function page(shell: PageShell): Fragment {
@@ -140,7 +142,7 @@ export function page(shell: PageShell): Fragment {
 /** The report form, POSTing JSON to /v1/reports (the subject travels in hidden fields). */
 export function reportForm(
   lang: Lang,
-  subject: { code?: string; certificateNumber?: string },
+  subject: { code?: string; certificateNumber?: string; certificateId?: string },
 ): Fragment {
   const t = ui[lang];
   return html`<section class="card" id="report-card">
@@ -149,6 +151,7 @@ export function reportForm(
     <form id="report" data-sent="${t.sent}" data-failed="${t.sendFailed}">
       ${subject.code ? html`<input type="hidden" name="code" value="${subject.code}" />` : ''}
       ${subject.certificateNumber ? html`<input type="hidden" name="certificateNumber" value="${subject.certificateNumber}" />` : ''}
+      ${subject.certificateId ? html`<input type="hidden" name="certificateId" value="${subject.certificateId}" />` : ''}
       <label for="report-description">${t.description}</label>
       <textarea id="report-description" name="description" required maxlength="2000"></textarea>
       <label for="report-region">${t.region}</label>
@@ -178,6 +181,7 @@ export const reportScript = `
     var body = { description: form.elements.description.value.trim() };
     if (form.elements.code) body.code = form.elements.code.value;
     if (form.elements.certificateNumber) body.certificateNumber = form.elements.certificateNumber.value;
+    if (form.elements.certificateId) body.certificateId = form.elements.certificateId.value;
     var region = form.elements.region.value.trim();
     if (region) body.region = region;
     fetch('/v1/reports', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })

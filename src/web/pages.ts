@@ -135,10 +135,14 @@ export function serialTypoPage(options: { lang: Lang; nonce: string }): Fragment
   });
 }
 
-/** GET /c/{id}: the verdict on a certificate (its QR code's link). */
+/**
+ * GET /c/{id}: the verdict on a certificate (its QR code's link), and the report form on every
+ * answer — a link to no certificate is what a forger's label would carry, so it is reported by the
+ * id it names (or in words alone when the link holds no id at all).
+ */
 export function certificatePage(
   answer: CertificateVerification,
-  options: { lang: Lang; nonce: string; number?: string | undefined },
+  options: { lang: Lang; nonce: string; reportAbout: { certificateId?: string } },
 ): Fragment {
   const { lang } = options;
   const t = ui[lang];
@@ -146,14 +150,14 @@ export function certificatePage(
     lang,
     title: t.certificateTitle,
     nonce: options.nonce,
-    banner: bannerOf(answer.verdict, lang),
+    banner: bannerOf(answer.verdict, lang, 'certificate'),
     body: html`${reasonsCard(answer.reasons, lang)}
       ${answer.certificate ? certificateCard(answer.certificate, lang) : ''}
-      ${options.number ? reportForm(lang, { certificateNumber: options.number }) : ''}
+      ${reportForm(lang, options.reportAbout)}
       <section class="card">
         <p class="hint">${t.checkedAt}: ${chinaTime(answer.checkedAt, lang)}</p>
       </section>`,
-    script: options.number ? reportScript : undefined,
+    script: reportScript,
   });
 }
 

@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { getCookie, setCookie } from 'hono/cookie';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import type { Clock } from '../clock';
 import type { CertificatesService } from '../certificates/certificates.service';
@@ -16,6 +17,7 @@ import { pickLang } from './i18n';
 import { newNonce, pageCsp } from './layout';
 import { offlineVerifierBundle } from './offline-verifier';
 import { certificatePage, markPage, offlinePage, serialTypoPage } from './pages';
+import { REPEAT_VIEWS_COOKIE, RepeatViews } from './repeat-views';
 
 export interface WebRoutesDeps {
   marks: MarksService;
@@ -24,6 +26,8 @@ export interface WebRoutesDeps {
   /** The published keys, as `/.well-known/jwks.json` serves them. */
   jwks: () => Promise<{ keys: readonly unknown[] }>;
   clock: Clock;
+  /** Views of one mark from one browser within `windowMs` count once (0: every view counts). */
+  repeatViews: { secret: Uint8Array; windowMs: number; secureCookie: boolean };
 }
 
 const htmlContent = {
@@ -46,7 +50,7 @@ const markPageRoute = (prefix: 'm' | 'M') =>
     summary:
       'The consumer’s page for a scanned mark (public); JSON with `Accept: application/json`',
     description:
-      'Chinese by default, English with `Accept-Language: en` or `?lang=en`. Viewing it counts as a verification. The QR code holds the URL upper-cased, so `/M/{code}` answers too, and the code is accepted in any letter case.',
+      'Chinese by default, English with `Accept-Language: en` or `?lang=en`. Viewing it counts as a verification, once per browser within a window (`SCAN_REPEAT_WINDOW_HOURS`): the page keeps a first-party cookie `cm_views` of the marks it was counted for, and a repeat view is logged but not counted. The QR code holds the URL upper-cased, so `/M/{code}` answers too, and the code is accepted in any letter case.',
     hide: prefix === 'M',
     request: { params: z.object({ code: z.string().max(4096) }), query: pageQuery },
     responses: { 200: { description: 'The verdict page', content: htmlContent } },
@@ -118,11 +122,28 @@ export function webRoutes(deps: WebRoutesDeps) {
       const { code } = c.req.valid('param');
       const query = c.req.valid('query');
       const lang = pickLang(query.lang, c.req.header('accept-language'));
+      const now = deps.clock.now();
+      const { secret, windowMs, secureCookie } = deps.repeatViews;
+      const views = RepeatViews.read(secret, windowMs, getCookie(c, REPEAT_VIEWS_COOKIE));
       try {
         const answer = await deps.marks.verifyMark(
           { code, location: locationOf(query) },
-          { role: c.get('principal')?.role ?? null, channel: 'page' },
+          {
+            role: c.get('principal')?.role ?? null,
+            channel: 'page',
+            repeatView: windowMs > 0 ? (serial) => views.seen(serial, now) : undefined,
+          },
         );
+        const serial = answer.mark?.serial;
+        if (windowMs > 0 && serial && !views.seen(serial, now)) {
+          setCookie(c, REPEAT_VIEWS_COOKIE, views.with(serial, now).serialize(), {
+            path: '/',
+            httpOnly: true,
+            secure: secureCookie,
+            sameSite: 'Lax',
+            maxAge: Math.ceil(windowMs / 1000),
+          });
+        }
         if (wantsJson(c)) return c.json(answer, 200);
         return sendPage(c, 200, (nonce) => markPage(answer, { lang, code, nonce }));
       } catch (error) {
@@ -144,9 +165,10 @@ export function webRoutes(deps: WebRoutesDeps) {
     const lang = pickLang(c.req.valid('query').lang, c.req.header('accept-language'));
     const answer = await certificateAnswer(deps, id);
     if (wantsJson(c)) return c.json(answer, 200);
-    return sendPage(c, 200, (nonce) =>
-      certificatePage(answer, { lang, nonce, number: answer.certificate?.number }),
-    );
+    // By id, known or not (an id is exact where a number may be shared); a link with no id at all
+    // is reported in words alone.
+    const reportAbout = isUuid(id) ? { certificateId: id.toLowerCase() } : {};
+    return sendPage(c, 200, (nonce) => certificatePage(answer, { lang, nonce, reportAbout }));
   });
   return router;
 }

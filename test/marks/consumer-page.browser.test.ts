@@ -11,7 +11,7 @@ import {
   type Listening,
   type TestContext,
 } from '../helpers';
-import { createIssuer, issueCertificate, type IssuerFixture } from '../fixtures';
+import { createIssuer, createRoleKey, issueCertificate, type IssuerFixture } from '../fixtures';
 import { issueMarks, tamperCode, type IssuedMark } from './mark-helpers';
 
 /**
@@ -123,11 +123,17 @@ describe('consumer pages', () => {
       expect(JSON.stringify(jwks)).not.toMatch(/"d"/);
     });
 
-    it('shows a certificate’s verdict at /c/{id}', async () => {
+    it('shows a certificate’s verdict at /c/{id}, in words about a certificate', async () => {
       const page = await api.get(`/c/${cert.id}?lang=en`);
       expect(page.status).toBe(200);
       expect(page.text).toContain('<h1>Genuine</h1>');
+      expect(page.text).toContain('This certificate is genuine and valid');
+      expect(page.text).not.toMatch(/this mark/i);
       expect(page.text).toContain(cert.number);
+      const zh = await api.get(`/c/${cert.id}`);
+      expect(zh.text).toContain('<h1>真实有效</h1>');
+      expect(zh.text).toContain('该证书真实有效');
+      expect(zh.text).not.toContain('该标志');
       const json = await api.get(`/c/${cert.id}`, undefined, { accept: 'application/json' });
       expect(json.body).toMatchObject({ verdict: 'authentic', certificate: { id: cert.id } });
       expect((await api.get(`/c/${crypto.randomUUID()}`)).text).toContain('<h1>伪造</h1>');
@@ -189,13 +195,23 @@ describe('consumer pages', () => {
         'China Quality Certification Centre',
       );
       expect(readable(await seen.page.locator('#first-scan').textContent())).toBe('这是首次查验');
-      // The language switch.
+      // The language switch: the same person looking again, so the mark is not checked twice.
       await seen.page.getByRole('link', { name: 'English' }).click();
       await seen.page.waitForURL(/lang=en/);
       expect(readable(await seen.page.locator('section.verdict h1').textContent())).toBe('Genuine');
-      expect(readable(await seen.page.locator('#first-scan').textContent())).toMatch(
+      expect(readable(await seen.page.locator('#scan-count').textContent())).toBe('1');
+      expect(readable(await seen.page.locator('#first-scan').textContent())).toBe(
+        'This is the first check',
+      );
+      await seen.page.reload();
+      expect(readable(await seen.page.locator('#scan-count').textContent())).toBe('1');
+      // Someone else (another browser) is a second check, and sees the first.
+      const other = await look(`/m/${marks[2]!.code}?lang=en`, 'genuine-second-person');
+      expect(readable(await other.page.locator('#scan-count').textContent())).toBe('2');
+      expect(readable(await other.page.locator('#first-scan').textContent())).toMatch(
         /^2026-11-24 18:00 China Standard Time/,
       );
+      await other.page.close();
       await seen.page.close();
     });
 
@@ -215,6 +231,32 @@ describe('consumer pages', () => {
         .toBe('已收到您的举报，谢谢。');
       expect(seen.errors).toEqual([]);
       await seen.page.close();
+    });
+
+    it('offers the report form it promises on an unknown certificate link, and files the report', async () => {
+      const unknownId = crypto.randomUUID();
+      const seen = await look(`/c/${unknownId}`, 'certificate-unknown');
+      expect(seen.title).toBe('伪造');
+      expect(readable(await seen.page.locator('section.verdict p').textContent())).toContain(
+        '该证书不是认证机构签发的',
+      );
+      expect(seen.overflow).toBeLessThanOrEqual(0);
+      await seen.page.fill('#report-description', '产品上的证书二维码打开后查无此证');
+      await seen.page.click('#report button[type=submit]');
+      await expect
+        .poll(() => seen.page.locator('#report-result').textContent())
+        .toBe('已收到您的举报，谢谢。');
+      expect(seen.errors).toEqual([]);
+      await seen.page.close();
+      const supervisor = await createRoleKey(ctx, 'supervisor');
+      const alerts = await api.get('/v1/alerts?reason=REPORTED', supervisor);
+      expect(alerts.body.items).toContainEqual(
+        expect.objectContaining({ subjectType: 'code', subject: `certificate:${unknownId}` }),
+      );
+      // A link with no id at all still offers the form (a report in words alone).
+      const nonsense = await api.get('/c/nonsense');
+      expect(nonsense.text).toContain('id="report"');
+      expect(nonsense.text).not.toContain('name="certificateId"');
     });
 
     it('shows a voided mark as 无效', async () => {

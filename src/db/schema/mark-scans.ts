@@ -1,6 +1,7 @@
 import {
   bigint,
   bigserial,
+  boolean,
   doublePrecision,
   index,
   pgTable,
@@ -29,6 +30,11 @@ export const markScans = pgTable(
     channel: text('channel').notNull(),
     verdict: text('verdict').notNull(),
     reasons: text('reasons').array().notNull(),
+    /**
+     * False for a repeat view of the mark's page from the same browser within the window: logged,
+     * but not counted toward the scan count and the clone thresholds.
+     */
+    counted: boolean('counted').notNull().default(true),
   },
   (t) => [index('mark_scans_serial_at').on(t.serial, t.at)],
 );

@@ -1,0 +1,1 @@
+ALTER TABLE "mark_scans" ADD COLUMN "counted" boolean DEFAULT true NOT NULL;

@@ -1,0 +1,138 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { client, createTestContext, type Client, type TestContext } from '../helpers';
+import { createIssuer, createRoleKey, issueCertificate, type IssuerFixture } from '../fixtures';
+import { issueMarks, type IssuedMark } from './mark-helpers';
+
+/**
+ * Scans that count people: one browser looking at one mark's page again within the window counts
+ * once toward the scan count and the clone thresholds, and every view is still logged. The browser
+ * is a cookie jar here (what a browser keeps between page loads); the API counts as before.
+ */
+describe('repeat views of a mark’s page', () => {
+  let ctx: TestContext;
+  let api: Client;
+  let issuer: IssuerFixture;
+  let marks: IssuedMark[];
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ CLONE_MAX_SCANS: '3' });
+    api = client(ctx.app);
+    issuer = await createIssuer(ctx);
+    const cert = await issueCertificate(api, issuer.key);
+    ({ marks } = await issueMarks(api, issuer.key, cert.id, { count: 4 }));
+  });
+  afterAll(async () => {
+    await ctx.services.marks.close();
+    await ctx.close();
+  });
+
+  /** A browser: sends back the cookies it was given. */
+  function browser() {
+    let cookie: string | undefined;
+    return async (path: string) => {
+      const res = await api.get(path, undefined, {
+        accept: 'application/json',
+        ...(cookie ? { cookie } : {}),
+      });
+      const set = res.headers.get('set-cookie');
+      if (set) cookie = set.split(';')[0];
+      return { ...res, setCookie: set };
+    };
+  }
+
+  it('counts a reload and a language switch once, logs all three, and sets a first-party cookie', async () => {
+    const mark = marks[0]!;
+    const open = browser();
+    const first = await open(`/m/${mark.code}`);
+    expect(first.body.mark.scanCount).toBe(1);
+    expect(first.setCookie).toMatch(/^cm_views=[A-Za-z0-9_-]+; Max-Age=86400; Path=\//);
+    expect(first.setCookie).toContain('HttpOnly');
+    expect(first.setCookie).toContain('Secure');
+    expect(first.setCookie).toContain('SameSite=Lax');
+    const reload = await open(`/m/${mark.code}`);
+    const switched = await open(`/M/${mark.code}?lang=en`);
+    expect([reload.body.mark.scanCount, switched.body.mark.scanCount]).toEqual([1, 1]);
+    expect(reload.setCookie).toBeNull();
+
+    await ctx.services.marks.flushScanLog();
+    const log = await ctx.services.marks.scanLog(mark.serial);
+    expect(log.map((e) => [e.channel, e.counted, e.verdict])).toEqual([
+      ['page', true, 'authentic'],
+      ['page', false, 'authentic'],
+      ['page', false, 'authentic'],
+    ]);
+    const supervisor = await createRoleKey(ctx, 'supervisor');
+    const history = await api.get(`/v1/marks/${mark.serial}/scans`, supervisor);
+    expect(history.body.items.map((i: { counted: boolean }) => i.counted)).toEqual([
+      false,
+      false,
+      true,
+    ]);
+  });
+
+  it('counts other browsers, the API, and the same browser again after the window', async () => {
+    const mark = marks[1]!;
+    const mine = browser();
+    expect((await mine(`/m/${mark.code}`)).body.mark.scanCount).toBe(1);
+    expect((await browser()(`/m/${mark.code}`)).body.mark.scanCount).toBe(2);
+    const viaApi = await api.post('/v1/verify/mark', { code: mark.code });
+    expect(viaApi.body.mark.scanCount).toBe(3);
+    expect((await mine(`/m/${mark.code}`)).body.mark.scanCount).toBe(3);
+    ctx.clock.advance(24 * 3_600_000);
+    const later = await mine(`/m/${mark.code}`);
+    expect(later.body.mark.scanCount).toBe(4);
+    expect(later.setCookie).toMatch(/^cm_views=/);
+  });
+
+  it('keeps one buyer’s reloads away from the clone threshold, which other buyers still reach', async () => {
+    const mark = marks[2]!;
+    const buyer = browser();
+    for (let i = 0; i < 10; i++) {
+      const view = await buyer(`/m/${mark.code}`);
+      expect(view.body).toMatchObject({ verdict: 'authentic', mark: { scanCount: 1 } });
+    }
+    // Three more people (CLONE_MAX_SCANS is 3 here): the fourth counted view is a suspected clone.
+    for (let i = 0; i < 2; i++) await browser()(`/m/${mark.code}`);
+    const fourth = await browser()(`/m/${mark.code}`);
+    expect(fourth.body).toMatchObject({ verdict: 'suspicious', mark: { scanCount: 4 } });
+    // The first buyer now sees the flag too, still without counting, and raises no second sighting.
+    const alerts = async () =>
+      (
+        await api.get('/v1/alerts?reason=SUSPECTED_CLONE', await createRoleKey(ctx, 'supervisor'))
+      ).body.items.filter((a: { subject: string }) => a.subject === mark.serial);
+    const before = await alerts();
+    expect(before).toHaveLength(1);
+    const again = await buyer(`/m/${mark.code}`);
+    expect(again.body).toMatchObject({ verdict: 'suspicious', mark: { scanCount: 4 } });
+    const after = await alerts();
+    expect(after[0].count).toBe(before[0].count);
+  });
+
+  it('counts a view whose cookie was tampered with, and every view when the window is 0', async () => {
+    const mark = marks[3]!;
+    const open = browser();
+    const first = await open(`/m/${mark.code}`);
+    const value = first.setCookie!.split(';')[0]!.slice('cm_views='.length);
+    const tampered = `cm_views=${value.slice(0, -2)}${value.endsWith('AA') ? 'AB' : 'AA'}`;
+    const res = await api.get(`/m/${mark.code}`, undefined, {
+      accept: 'application/json',
+      cookie: tampered,
+    });
+    expect(res.body.mark.scanCount).toBe(2);
+
+    const off = await createTestContext({ SCAN_REPEAT_WINDOW_HOURS: '0' });
+    try {
+      const offApi = client(off.app);
+      const offIssuer = await createIssuer(off);
+      const cert = await issueCertificate(offApi, offIssuer.key);
+      const [offMark] = (await issueMarks(offApi, offIssuer.key, cert.id, { count: 1 })).marks;
+      const a = await offApi.get(`/m/${offMark!.code}`, undefined, { accept: 'application/json' });
+      expect(a.headers.get('set-cookie')).toBeNull();
+      const b = await offApi.get(`/m/${offMark!.code}`, undefined, { accept: 'application/json' });
+      expect(b.body.mark.scanCount).toBe(2);
+    } finally {
+      await off.services.marks.close();
+      await off.close();
+    }
+  });
+});
