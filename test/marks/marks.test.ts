@@ -327,6 +327,7 @@ describe('product marks', () => {
         channel: 'api',
         verdict: 'authentic',
         reasons: [],
+        counted: true,
       });
       expect(newest).toMatchObject({ region: null, callerRole: null, verdict: 'authentic' });
       // The owning issuer pages through it too, with the consumer's place coarsened to ~10 km.
