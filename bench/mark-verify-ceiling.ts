@@ -8,8 +8,8 @@
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { openDatabase } from '../src/db/client';
-import { checkMarkSignature, readScanInput } from '../src/marks/mark-signature';
-import { listMarkKeys } from '../src/marks/marks.queries';
+import { checkMarkSignature, readScanInput } from '../src/verification/mark-signature';
+import { listMarkKeys } from '../src/verification/mark-verification.queries';
 
 async function main() {
   const handle = await openDatabase({ databaseUrl: process.env.DATABASE_URL, dataDir: '' });

@@ -24,9 +24,10 @@ import { CertificatesService } from './certificates/certificates.service';
 import { certificatesRoutes } from './certificates/certificates.routes';
 import { VerificationService } from './verification/verification.service';
 import { verificationRoutes } from './verification/verification.routes';
+import { MarkVerificationService } from './verification/mark-verification.service';
 import { CustomsService } from './customs/customs.service';
 import { customsRoutes } from './customs/customs.routes';
-import { type AlertSink } from './supervision/alert-sink';
+import { type AlertSink } from './verification/alert-sink';
 import { AlertsService } from './supervision/alerts.service';
 import { alertsRoutes } from './supervision/alerts.routes';
 import { ReportsService } from './supervision/reports.service';
@@ -59,6 +60,7 @@ export interface Services {
   vault: KeyVault;
   certificates: CertificatesService;
   verification: VerificationService;
+  markVerification: MarkVerificationService;
   customs: CustomsService;
   alerts: AlertsService;
   reports: ReportsService;
@@ -82,6 +84,13 @@ export function createServices(deps: AppDeps): Services {
     apiKeys: new ApiKeysService(db, clock),
     certificates,
     verification: new VerificationService(db, clock, config.publicBaseUrl, alertSink),
+    markVerification: new MarkVerificationService({
+      db,
+      clock,
+      alerts: alertSink,
+      clone: config.clone,
+      logger: deps.logger,
+    }),
     customs: new CustomsService(db, clock, alertSink),
     alerts,
     reports: new ReportsService(db, clock),
@@ -93,8 +102,6 @@ export function createServices(deps: AppDeps): Services {
       vault,
       clock,
       baseUrl: config.publicBaseUrl,
-      alerts: alertSink,
-      clone: config.clone,
       logger: deps.logger,
     }),
   };
@@ -134,7 +141,10 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route('/', issuersRoutes(services.issuers));
   app.route('/', apiKeysRoutes(services.apiKeys));
   app.route('/', certificatesRoutes(services.certificates));
-  app.route('/', verificationRoutes(services.verification));
+  app.route(
+    '/',
+    verificationRoutes({ certificates: services.verification, marks: services.markVerification }),
+  );
   app.route('/', customsRoutes(services.customs));
   app.route('/', alertsRoutes(services.alerts));
   app.route('/', reportsRoutes(services.reports));
@@ -144,7 +154,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route(
     '/',
     webRoutes({
-      marks: services.marks,
+      markVerification: services.markVerification,
       verification: services.verification,
       certificates: services.certificates,
       jwks: () => services.issuers.jwks(),

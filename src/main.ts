@@ -58,6 +58,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'shutting down');
     server.close();
     await services.marks.close().catch(() => {});
+    await services.markVerification.close().catch(() => {});
     await database.close().catch(() => {});
     process.exit(0);
   };

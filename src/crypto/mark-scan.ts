@@ -5,7 +5,7 @@ import { hasValidSerialCheckDigits } from './serial';
 /**
  * Reading what a person scanned or typed, and trying a mark's signature against candidate keys.
  * Pure and browser-safe (no `node:` import): the online verifier (POST /v1/verify/mark,
- * GET /m/{code}, through ../marks/mark-signature), the offline CLI (`certmark verify`) and the
+ * GET /m/{code}, through ../verification/mark-signature), the offline CLI (`certmark verify`) and the
  * browser bundle (./offline-mark) all read input and pick the signer with these functions, so they
  * cannot disagree.
  */

@@ -12,7 +12,7 @@ import {
   pageQuery,
 } from '../http/openapi';
 import { isValidDeclarationNo, usccProblem } from '../shared/identifiers';
-import { ReasonSchema, VerdictSchema } from '../verification/verification.routes';
+import { ReasonSchema, VerdictSchema } from '../verification/verification.schemas';
 import { reasonClasses } from '../verification/verdict';
 import type { CustomsService } from './customs.service';
 

@@ -13,7 +13,7 @@ import {
 } from '../certificates/certificates.queries';
 import { AppError, forbidden, isUniqueViolation, notFound } from '../errors';
 import { chinaDay } from '../shared/dates';
-import type { AlertSink } from '../supervision/alert-sink';
+import type { AlertSink } from '../verification/alert-sink';
 import { certificateFactsAt, certificateFindings } from '../verification/certificate-findings';
 import type { CertificateVerification } from '../verification/verification.service';
 import { isAlerting, reason, verdictOf, type Reason } from '../verification/verdict';

@@ -108,3 +108,28 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
 export function rowsOf<T>(result: unknown): T[] {
   return (result as { rows: T[] }).rows;
 }
+
+interface ClientLike {
+  query(
+    config: { name?: string; text: string; values: unknown[] } | string,
+    values?: unknown[],
+  ): Promise<{ rows: unknown[] }>;
+}
+
+/**
+ * Runs one hand-written statement on the driver's own client: node-postgres prepares it once per
+ * connection under `name` (no parse or plan per call); PGlite runs it as it is.
+ */
+export async function clientQuery<T>(
+  db: Database,
+  name: string,
+  text: string,
+  values: unknown[],
+): Promise<T[]> {
+  const client = (db as unknown as { $client: ClientLike & { totalCount?: number } }).$client;
+  const result =
+    typeof client.totalCount === 'number'
+      ? await client.query({ name, text, values })
+      : await client.query(text, values);
+  return result.rows as T[];
+}

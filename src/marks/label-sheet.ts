@@ -1,4 +1,4 @@
-import { groupSerial } from './mark-signature';
+import { groupSerial } from '../crypto/mark-scan';
 import { markQrMatrix, qrPathData } from './mark-qr';
 
 /**

@@ -1,16 +1,14 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { principalOf, requireRole } from '../auth/auth.middleware';
-import { CertificateViewSchema } from '../certificates/certificates.schemas';
 import {
   bearerSecurity,
   createRouter,
   errorResponses,
   idParam,
   json,
-  locationSchema,
   pageQuery,
 } from '../http/openapi';
-import { ReasonSchema, VerdictSchema } from '../verification/verification.routes';
+import { VerdictSchema } from '../verification/verification.schemas';
 import type { MarksService } from './marks.service';
 
 /** A text field: trimmed, bounded, no control characters. */
@@ -228,59 +226,6 @@ const voidMark = createRoute({
   },
 });
 
-export const VerifyMarkBody = z
-  .object({
-    code: z.string().min(1).max(4096).openapi({
-      description:
-        'The mark URL (any letter case), its code, or the 16-digit serial from the label',
-    }),
-    location: locationSchema.optional(),
-    product: z
-      .object({ model: z.string().trim().min(1).max(100) })
-      .strict()
-      .optional(),
-    presenter: z
-      .object({ uscc: z.string().trim().min(1).max(64) })
-      .strict()
-      .optional(),
-  })
-  .strict()
-  .openapi('VerifyMark');
-
-export const MarkVerificationSchema = z
-  .object({
-    verdict: VerdictSchema,
-    reasons: z.array(ReasonSchema),
-    certificate: CertificateViewSchema.optional(),
-    mark: z
-      .object({
-        serial: z.string(),
-        status: z.enum(['active', 'void']),
-        scanCount: z.number().int(),
-        firstScan: z.object({ at: z.string(), region: z.string().nullable() }).nullable(),
-        model: z.string().optional(),
-        lot: z.string().optional(),
-      })
-      .optional(),
-    checkedAt: z.string(),
-  })
-  .openapi('MarkVerification');
-
-const verifyMark = createRoute({
-  method: 'post',
-  path: '/v1/verify/mark',
-  tags: ['Verification'],
-  summary: 'Verify a scanned mark or a typed serial (public)',
-  description:
-    'Answers 200 for any well-formed request: the verdict, every finding, the scan count and the first scan. A typed serial whose check digits fail is a typing error: 422 `serial_check_failed`.',
-  request: { body: { ...json(VerifyMarkBody), required: true } },
-  responses: {
-    200: { description: 'The verdict', ...json(MarkVerificationSchema) },
-    400: errorResponses[400],
-    422: { description: 'A typed serial whose check digits fail' },
-  },
-});
-
 export function marksRoutes(service: MarksService) {
   return createRouter()
     .openapi(issueMarks, async (c) => {
@@ -353,15 +298,6 @@ export function marksRoutes(service: MarksService) {
           c.req.valid('param').serial,
           c.req.valid('json').reason,
         ),
-        200,
-      ),
-    )
-    .openapi(verifyMark, async (c) =>
-      c.json(
-        await service.verifyMark(c.req.valid('json'), {
-          role: c.get('principal')?.role ?? null,
-          channel: 'api',
-        }),
         200,
       ),
     );

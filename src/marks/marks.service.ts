@@ -1,38 +1,24 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Database } from '../db/client';
 import type { MarkBatchRow } from '../db/schema/mark-batches';
 import type { Clock } from '../clock';
-import type { CloneThresholds } from '../config';
 import type { Principal, Actor } from '../auth/principal';
 import { actorOf, systemActor } from '../auth/principal';
 import { appendAuditEntry } from '../audit/audit.queries';
 import { createMarkCode } from '../crypto/mark-code';
 import { hasValidSerialCheckDigits } from '../crypto/serial';
 import { AppError, forbidden, notFound } from '../errors';
-import {
-  certificateView,
-  effectiveStatus,
-  type CertificateView,
-} from '../certificates/certificate-view';
+import { effectiveStatus } from '../certificates/certificate-view';
 import { findCertificate } from '../certificates/certificates.queries';
 import { modelInScope } from '../certificates/scope';
 import { findCurrentSigningKey, findSigningKey } from '../issuers/issuers.queries';
 import type { KeyVault } from '../issuers/key-vault';
-import { provinceOf } from '../shared/identifiers';
-import type { AlertSink } from '../supervision/alert-sink';
-import { certificateFactsAt, certificateFindings } from '../verification/certificate-findings';
-import { isAlerting, reason, verdictOf, type Reason, type Verdict } from '../verification/verdict';
 import { BatchRunner } from './batch-runner';
 import { labelSheetSvg, LABELS_PER_PAGE } from './label-sheet';
-import { MarkKeyRing } from './mark-key-ring';
 import { markQrPng, markQrSvg } from './mark-qr';
-import { checkMarkSignature, readScanInput } from './mark-signature';
 import { MarkSignerPool, type MarkSignerPoolOptions } from './mark-signer-pool';
 import * as q from './marks.queries';
-import { ScanRecorder } from './scan-recorder';
-import { ScanBatcher } from './scan-batcher';
-import { CertificateContentCache } from './certificate-content-cache';
 
 export interface IssueBatchInput {
   count: number;
@@ -53,58 +39,17 @@ export interface BatchView {
   links: { self: string; marks: string; labels: string };
 }
 
-export interface VerifyMarkRequest {
-  /** A mark URL (any letter case), a bare code, or a typed 16-digit serial. */
-  code: string;
-  location?:
-    { region?: string | undefined; lat?: number | undefined; lon?: number | undefined } | undefined;
-  product?: { model: string } | undefined;
-  presenter?: { uscc: string } | undefined;
-}
-
-/** Who asked: for the scan log (the API key's role, or null for the public) and where from. */
-export interface ScanCaller {
-  role: string | null;
-  channel: 'api' | 'page';
-  /**
-   * Whether this caller's view of the mark was already counted within the window (the page's
-   * repeat-view cookie): such a view is logged and answered but neither counted nor alerted again.
-   */
-  repeatView?: ((serial: string) => boolean) | undefined;
-}
-
-export interface MarkView {
-  serial: string;
-  status: 'active' | 'void';
-  scanCount: number;
-  /** When and where the mark was first verified: a buyer whose scan is not the first sees it. */
-  firstScan: { at: string; region: string | null } | null;
-  model?: string;
-  lot?: string;
-}
-
-export interface MarkVerification {
-  verdict: Verdict;
-  reasons: Reason[];
-  certificate?: CertificateView;
-  mark?: MarkView;
-  checkedAt: string;
-}
-
 export interface MarksServiceDeps {
   db: Database;
   vault: KeyVault;
   clock: Clock;
   /** PUBLIC_BASE_URL: mark URLs are `{baseUrl}/m/{code}`. */
   baseUrl: string;
-  alerts: AlertSink;
-  clone: CloneThresholds;
   logger?: Logger | undefined;
   /** Batches up to this size are written before the answer (201); larger ones in the background (202). */
   inlineLimit?: number;
   chunkSize?: number;
   signer?: MarkSignerPoolOptions;
-  scanFlushIntervalMs?: number;
 }
 
 /** Marks per page when a batch is exported (each page is signed on the worker threads). */
@@ -112,19 +57,15 @@ const EXPORT_PAGE = 10_000;
 
 /**
  * Product marks: issuing batches of signed serialized QR labels for a certificate, exporting and
- * printing them, voiding one, and verifying a scanned or typed mark for anyone — with the scan
- * counted, the first scan remembered and clones detected on the mark row itself.
+ * printing them, voiding one, its scan log, and clearing a suspected clone. Verifying a mark is
+ * verification's (../verification/mark-verification.service).
  */
 export class MarksService {
   private readonly db: Database;
   private readonly clock: Clock;
   private readonly baseUrl: string;
   private readonly runner: BatchRunner;
-  private readonly keyRing: MarkKeyRing;
   private readonly signer: MarkSignerPool;
-  private readonly scans: ScanRecorder;
-  private readonly scanCounter: ScanBatcher;
-  private readonly certificateContent: CertificateContentCache;
   private readonly inlineLimit: number;
 
   constructor(private readonly deps: MarksServiceDeps) {
@@ -136,14 +77,7 @@ export class MarksService {
       chunkSize: deps.chunkSize,
       logger: deps.logger,
     });
-    this.keyRing = new MarkKeyRing(deps.db);
     this.signer = new MarkSignerPool(deps.signer);
-    this.scans = new ScanRecorder(deps.db, {
-      flushIntervalMs: deps.scanFlushIntervalMs,
-      logger: deps.logger,
-    });
-    this.scanCounter = new ScanBatcher((scans) => q.registerScans(deps.db, scans, deps.clone));
-    this.certificateContent = new CertificateContentCache(deps.db);
   }
 
   markUrl(code: string): string {
@@ -422,172 +356,6 @@ export class MarksService {
     return { serial, status: 'void' as const, voidReason, voidedAt: at.toISOString() };
   }
 
-  // -------------------------------------------------------------------------------------------
-  // Verifying
-  // -------------------------------------------------------------------------------------------
-
-  /**
-   * Anyone verifies a scanned or typed mark. Signature first (against the published keys with the
-   * code's key id), then one atomic statement counts the scan and returns the registry's mark,
-   * batch, certificate, issuer and key; then the certificate's findings, the mark's own (void,
-   * model) and the clone flag. A typed serial has no signature: it is looked up directly.
-   */
-  async verifyMark(request: VerifyMarkRequest, caller: ScanCaller): Promise<MarkVerification> {
-    const now = this.clock.now();
-    const input = readScanInput(request.code);
-    if (input.kind === 'serial_check_failed') {
-      throw new AppError(
-        'serial_check_failed',
-        'the serial’s check digits do not match: check it for a typing error',
-        {
-          errors: [{ path: 'code', message: 'ISO 7064 MOD 97-10 check digits fail' }],
-        },
-      );
-    }
-    const region = request.location?.region ?? null;
-    const lat = request.location?.lat ?? null;
-    const lon = request.location?.lon ?? null;
-    const reasons: Reason[] = [];
-    let hit: q.RegisteredScan | undefined;
-    let repeat = false;
-
-    if (input.kind === 'malformed') {
-      reasons.push(reason('MALFORMED', input.message));
-    } else {
-      let kid: string | null = null;
-      if (input.kind === 'code') {
-        const check = checkMarkSignature(
-          input.decoded,
-          await this.keyRing.candidates(input.decoded.keyId),
-        );
-        if (check.ok) kid = check.key.kid;
-        else reasons.push(reason(check.reason, check.message));
-      }
-      if (reasons.length === 0) {
-        const point = lat !== null && lon !== null;
-        repeat = caller.repeatView?.(input.serial) ?? false;
-        hit = repeat
-          ? await q.lookupScannedMark(this.db, { serial: input.serial, kid })
-          : await this.scanCounter.register({
-              serial: input.serial,
-              kid,
-              at: now,
-              region,
-              province: region ? provinceOf(region) : null,
-              lat: point ? lat : null,
-              lon: point ? lon : null,
-            });
-        if (!hit) reasons.push(await this.whyNoMark(input.serial, kid));
-        else if (hit.keyIssuerId !== hit.issuerId) {
-          reasons.push(
-            reason(
-              'REGISTRY_MISMATCH',
-              'the mark is signed by a key of another issuer than its certificate’s',
-            ),
-          );
-        }
-      }
-    }
-
-    let certificate: CertificateView | undefined;
-    let mark: MarkView | undefined;
-    if (hit && reasons.length === 0) {
-      const found = await this.certificateContent.current(hit);
-      const facts = await certificateFactsAt(this.db, found, now, { historical: false });
-      const model = request.product?.model;
-      // A mark issued for one model vouches for that model only; one without, for the scope.
-      reasons.push(
-        ...certificateFindings(facts, {
-          presenterUscc: request.presenter?.uscc,
-          model: hit.model ? undefined : model,
-        }),
-      );
-      if (
-        hit.model &&
-        model !== undefined &&
-        model.trim().toUpperCase() !== hit.model.toUpperCase()
-      ) {
-        reasons.push(
-          reason('OUT_OF_SCOPE', `this mark was issued for model ${hit.model}, not ${model}`),
-        );
-      }
-      if (hit.status === 'void')
-        reasons.push(
-          reason('MARK_VOID', 'the issuer has voided this mark (destroyed, recalled or lost)'),
-        );
-      if (hit.cloneFlaggedAt) {
-        reasons.push(
-          reason(
-            'SUSPECTED_CLONE',
-            'this mark has been verified too often or too far apart: it may have been copied',
-          ),
-        );
-      }
-      certificate = certificateView(found.certificate, found.issuer, now);
-      mark = {
-        serial: hit.serial,
-        status: hit.status,
-        scanCount: hit.scanCount,
-        firstScan: hit.firstScanAt
-          ? { at: hit.firstScanAt.toISOString(), region: hit.firstScanRegion }
-          : null,
-        ...(hit.model ? { model: hit.model } : {}),
-        ...(hit.lot ? { lot: hit.lot } : {}),
-      };
-    }
-
-    const verdict = verdictOf(reasons);
-    const answer: MarkVerification = {
-      verdict,
-      reasons,
-      ...(certificate ? { certificate } : {}),
-      ...(mark ? { mark } : {}),
-      checkedAt: now.toISOString(),
-    };
-    const serial = input.kind === 'malformed' ? null : input.serial;
-    this.scans.record({
-      serial,
-      at: now,
-      region,
-      lat,
-      lon,
-      callerRole: caller.role,
-      channel: caller.channel,
-      verdict,
-      reasons: reasons.map((r) => r.code),
-      counted: !repeat,
-    });
-    // One person looking again is not another sighting: their first view raised (or counted) it.
-    if (isAlerting(verdict) && !repeat) {
-      await this.deps.alerts
-        .raise({
-          ...(serial
-            ? { subjectType: 'mark' as const, subject: serial }
-            : {
-                subjectType: 'code' as const,
-                subject: createHash('sha256').update(request.code).digest('hex'),
-              }),
-          verdict,
-          reasons,
-          issuerId: hit?.issuerId ?? null,
-          certificateId: hit?.certificateId ?? null,
-          region,
-          channel: 'verify.mark',
-          at: now,
-          context: {
-            model: request.product?.model,
-            presenter: request.presenter?.uscc,
-            lat: lat ?? undefined,
-            lon: lon ?? undefined,
-            scanCount: mark?.scanCount,
-          },
-        })
-        // An alert that cannot be stored must not turn a verification into an error.
-        .catch(() => {});
-    }
-    return answer;
-  }
-
   /**
    * A supervisor cleared a suspected clone (the alert resolution calls this): the flag and the
    * counting window are reset, so the mark is judged afresh from `at`. False when no such mark.
@@ -613,44 +381,12 @@ export class MarksService {
     });
   }
 
-  /** Writes the buffered scan log now (tests, shutdown). */
-  flushScanLog(): Promise<void> {
-    return this.scans.flush();
-  }
-
-  async scanLog(serial: string) {
-    return q.scanLogOf(this.db, serial);
-  }
-
-  /** Flushes the scan log and stops the signing workers. */
+  /** Stops the signing workers. */
   async close(): Promise<void> {
-    await this.scans.flush();
     await this.signer.close();
   }
 
   // -------------------------------------------------------------------------------------------
-
-  private async whyNoMark(serial: string, kid: string | null): Promise<Reason> {
-    const { mark, key } = await q.explainMiss(this.db, { serial, kid });
-    // A compromised key is no longer published: what it signed proves nothing.
-    if (key?.status === 'compromised')
-      return reason('UNKNOWN_KEY', 'the mark is signed by a withdrawn (compromised) key');
-    if (!mark || mark.batchStatus !== 'done')
-      return reason('NOT_IN_REGISTRY', 'no such mark in the registry');
-    // Its label could have been printed by whoever holds the leaked key: the typed serial of such
-    // a mark vouches no more than its scanned code does.
-    if (mark.batchKeyStatus === 'compromised')
-      return reason(
-        'UNKNOWN_KEY',
-        'the mark’s batch was signed with a key since withdrawn as compromised',
-      );
-    return reason(
-      'REGISTRY_MISMATCH',
-      key && key.issuerId !== mark.issuerId
-        ? 'the mark’s serial belongs to another issuer’s batch'
-        : 'the mark is not signed with the key its batch was issued with',
-    );
-  }
 
   private async ownedBatch(principal: Principal, batchId: string): Promise<MarkBatchRow> {
     const batch = await q.findBatch(this.db, batchId);

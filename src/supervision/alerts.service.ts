@@ -6,7 +6,7 @@ import type { Database, Queryable } from '../db/client';
 import type { AlertRow, AlertSeverity, AlertStatus } from '../db/schema/alerts';
 import { AppError, notFound } from '../errors';
 import { reasonClasses, type ReasonCode } from '../verification/verdict';
-import type { AlertSignal, AlertSink } from './alert-sink';
+import type { AlertSignal, AlertSink } from '../verification/alert-sink';
 import * as q from './alerts.queries';
 
 /** The reason of an alert opened by a consumer's report (POST /v1/reports). */

@@ -1,53 +1,13 @@
-import { createRoute, z } from '@hono/zod-openapi';
-import { CertificateViewSchema } from '../certificates/certificates.schemas';
-import { createRouter, errorResponses, isoDate, json } from '../http/openapi';
-import { reasonClasses } from './verdict';
+import { createRoute } from '@hono/zod-openapi';
+import { createRouter, errorResponses, json } from '../http/openapi';
+import type { MarkVerificationService } from './mark-verification.service';
 import type { VerificationService } from './verification.service';
-
-export const ReasonSchema = z
-  .object({
-    code: z.enum(Object.keys(reasonClasses) as [keyof typeof reasonClasses]),
-    message: z.string(),
-  })
-  .openapi('Reason');
-export const VerdictSchema = z
-  .enum(['authentic', 'forged', 'misused', 'invalid', 'suspicious'])
-  .openapi('Verdict');
-
-const VerifyCertificateBody = z
-  .object({
-    credential: z.string().min(1).max(1_000_000).optional(),
-    number: z.string().trim().min(1).max(64).optional(),
-    issuerId: z.string().uuid().optional(),
-    presenter: z
-      .object({ uscc: z.string().trim().min(1).max(64) })
-      .strict()
-      .optional(),
-    product: z
-      .object({ model: z.string().trim().min(1).max(100) })
-      .strict()
-      .optional(),
-    at: z
-      .union([isoDate, z.string().datetime({ offset: true })])
-      .optional()
-      .openapi({ description: 'A day (YYYY-MM-DD) or an instant: was it valid then?' }),
-  })
-  .strict()
-  .refine((b) => b.credential !== undefined || b.number !== undefined, {
-    message: 'give a credential or a certificate number',
-    path: ['credential'],
-  })
-  .openapi('VerifyCertificate');
-
-const CertificateVerificationSchema = z
-  .object({
-    verdict: VerdictSchema,
-    reasons: z.array(ReasonSchema),
-    certificate: CertificateViewSchema.optional(),
-    checkedAt: z.string(),
-    at: z.string().optional(),
-  })
-  .openapi('CertificateVerification');
+import {
+  CertificateVerificationSchema,
+  MarkVerificationSchema,
+  VerifyCertificateBody,
+  VerifyMarkBody,
+} from './verification.schemas';
 
 const verifyCertificate = createRoute({
   method: 'post',
@@ -64,8 +24,36 @@ const verifyCertificate = createRoute({
   },
 });
 
-export function verificationRoutes(service: VerificationService) {
-  return createRouter().openapi(verifyCertificate, async (c) =>
-    c.json(await service.verifyCertificate(c.req.valid('json')), 200),
-  );
+const verifyMark = createRoute({
+  method: 'post',
+  path: '/v1/verify/mark',
+  tags: ['Verification'],
+  summary: 'Verify a scanned mark or a typed serial (public)',
+  description:
+    'Answers 200 for any well-formed request: the verdict, every finding, the scan count and the first scan. A typed serial whose check digits fail is a typing error: 422 `serial_check_failed`.',
+  request: { body: { ...json(VerifyMarkBody), required: true } },
+  responses: {
+    200: { description: 'The verdict', ...json(MarkVerificationSchema) },
+    400: errorResponses[400],
+    422: { description: 'A typed serial whose check digits fail' },
+  },
+});
+
+export function verificationRoutes(services: {
+  certificates: VerificationService;
+  marks: MarkVerificationService;
+}) {
+  return createRouter()
+    .openapi(verifyCertificate, async (c) =>
+      c.json(await services.certificates.verifyCertificate(c.req.valid('json')), 200),
+    )
+    .openapi(verifyMark, async (c) =>
+      c.json(
+        await services.marks.verifyMark(c.req.valid('json'), {
+          role: c.get('principal')?.role ?? null,
+          channel: 'api',
+        }),
+        200,
+      ),
+    );
 }

@@ -15,7 +15,7 @@ import {
 } from '../certificates/certificates.queries';
 import { AppError } from '../errors';
 import { endOfChinaDay } from '../shared/dates';
-import type { AlertSink } from '../supervision/alert-sink';
+import type { AlertSink } from './alert-sink';
 import {
   certificateFactsAt,
   certificateFindings,

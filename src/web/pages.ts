@@ -1,8 +1,8 @@
 import { html, raw } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import type { CertificateView } from '../certificates/certificate-view';
-import { groupSerial } from '../marks/mark-signature';
-import type { MarkVerification } from '../marks/marks.service';
+import { groupSerial } from '../crypto/mark-scan';
+import type { MarkVerification } from '../verification/mark-verification.service';
 import type { CertificateVerification } from '../verification/verification.service';
 import type { Reason } from '../verification/verdict';
 import {

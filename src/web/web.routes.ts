@@ -6,7 +6,10 @@ import type { Clock } from '../clock';
 import type { CertificatesService } from '../certificates/certificates.service';
 import { AppError } from '../errors';
 import { createRouter } from '../http/openapi';
-import type { MarksService, VerifyMarkRequest } from '../marks/marks.service';
+import type {
+  MarkVerificationService,
+  VerifyMarkRequest,
+} from '../verification/mark-verification.service';
 import { isUuid, isValidRegionCode } from '../shared/identifiers';
 import type {
   CertificateVerification,
@@ -20,7 +23,7 @@ import { certificatePage, markPage, offlinePage, serialTypoPage } from './pages'
 import { REPEAT_VIEWS_COOKIE, RepeatViews } from './repeat-views';
 
 export interface WebRoutesDeps {
-  marks: MarksService;
+  markVerification: MarkVerificationService;
   verification: VerificationService;
   certificates: CertificatesService;
   /** The published keys, as `/.well-known/jwks.json` serves them. */
@@ -126,7 +129,7 @@ export function webRoutes(deps: WebRoutesDeps) {
       const { secret, windowMs, secureCookie } = deps.repeatViews;
       const views = RepeatViews.read(secret, windowMs, getCookie(c, REPEAT_VIEWS_COOKIE));
       try {
-        const answer = await deps.marks.verifyMark(
+        const answer = await deps.markVerification.verifyMark(
           { code, location: locationOf(query) },
           {
             role: c.get('principal')?.role ?? null,

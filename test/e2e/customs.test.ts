@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, createServices, type App } from '../../src/app';
 import { rowsOf } from '../../src/db/client';
 import { CustomsService } from '../../src/customs/customs.service';
-import type { AlertSignal, AlertSink } from '../../src/supervision/alert-sink';
+import type { AlertSignal, AlertSink } from '../../src/verification/alert-sink';
 import { client, createTestContext, type Client, type TestContext } from '../helpers';
 import {
   createIssuer,

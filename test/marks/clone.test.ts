@@ -52,8 +52,10 @@ describe('clone detection across two instances', () => {
   });
   afterAll(async () => {
     await second.services.marks.close();
+    await second.services.markVerification.close();
     await second.handle.close();
     await ctx.services.marks.close();
+    await ctx.services.markVerification.close();
     await ctx.close();
   });
 

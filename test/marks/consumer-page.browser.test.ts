@@ -42,6 +42,7 @@ describe('consumer pages', () => {
   });
   afterAll(async () => {
     await ctx.services.marks.close();
+    await ctx.services.markVerification.close();
     await ctx.close();
   });
 
@@ -83,8 +84,8 @@ describe('consumer pages', () => {
         accept: 'application/json',
       });
       expect(second.body.mark.scanCount).toBe(2);
-      await ctx.services.marks.flushScanLog();
-      const log = await ctx.services.marks.scanLog(mark.serial);
+      await ctx.services.markVerification.flushScanLog();
+      const log = await ctx.services.markVerification.scanLog(mark.serial);
       expect(log.map((e) => [e.channel, e.region])).toEqual([
         ['page', null],
         ['page', '350100'],

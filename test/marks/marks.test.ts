@@ -76,6 +76,7 @@ describe('product marks', () => {
   });
   afterAll(async () => {
     await ctx.services.marks.close();
+    await ctx.services.markVerification.close();
     await ctx.close();
   });
 
@@ -307,7 +308,7 @@ describe('product marks', () => {
         supervisorKey,
       );
       await verify({ code: mark.serial });
-      await ctx.services.marks.flushScanLog();
+      await ctx.services.markVerification.flushScanLog();
       // Supervisors (and the owning issuer) read it newest first.
       const res = await api.get(`/v1/marks/${mark.serial}/scans`, supervisorKey);
       expect(res.status, res.text).toBe(200);
@@ -583,6 +584,7 @@ describe('product marks on the embedded database (PGlite)', () => {
   });
   afterAll(async () => {
     await services.marks.close();
+    await services.markVerification.close();
     await handle.close();
   });
 
@@ -613,8 +615,8 @@ describe('product marks on the embedded database (PGlite)', () => {
     expect(verdicts.map((v) => v.verdict)).toEqual(['authentic', 'authentic', 'suspicious']);
     expect(verdicts[2].mark).toMatchObject({ scanCount: 3, firstScan: { region: '350100' } });
     expect((await api.post('/v1/verify/mark', { code: mark.serial })).body.mark.scanCount).toBe(4);
-    await services.marks.flushScanLog();
-    expect((await services.marks.scanLog(mark.serial)).map((e) => e.verdict)).toEqual([
+    await services.markVerification.flushScanLog();
+    expect((await services.markVerification.scanLog(mark.serial)).map((e) => e.verdict)).toEqual([
       'authentic',
       'authentic',
       'suspicious',

@@ -23,6 +23,7 @@ describe('repeat views of a mark’s page', () => {
   });
   afterAll(async () => {
     await ctx.services.marks.close();
+    await ctx.services.markVerification.close();
     await ctx.close();
   });
 
@@ -54,8 +55,8 @@ describe('repeat views of a mark’s page', () => {
     expect([reload.body.mark.scanCount, switched.body.mark.scanCount]).toEqual([1, 1]);
     expect(reload.setCookie).toBeNull();
 
-    await ctx.services.marks.flushScanLog();
-    const log = await ctx.services.marks.scanLog(mark.serial);
+    await ctx.services.markVerification.flushScanLog();
+    const log = await ctx.services.markVerification.scanLog(mark.serial);
     expect(log.map((e) => [e.channel, e.counted, e.verdict])).toEqual([
       ['page', true, 'authentic'],
       ['page', false, 'authentic'],
@@ -132,6 +133,7 @@ describe('repeat views of a mark’s page', () => {
       expect(b.body.mark.scanCount).toBe(2);
     } finally {
       await off.services.marks.close();
+      await off.services.markVerification.close();
       await off.close();
     }
   });

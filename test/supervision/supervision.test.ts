@@ -6,7 +6,7 @@ import { drawCommitment, recomputeDraw } from '../../src/inspections/draw';
 import { organizationCodeCheckCharacter, usccCheckCharacter } from '../../src/shared/identifiers';
 import { AlertsService } from '../../src/supervision/alerts.service';
 import { cloneAlertState, clearedCloneAt } from '../../src/supervision/alerts.queries';
-import type { AlertSignal } from '../../src/supervision/alert-sink';
+import type { AlertSignal } from '../../src/verification/alert-sink';
 import { client, createTestContext, TEST_NOW, type Client, type TestContext } from '../helpers';
 import { issueMarks } from '../marks/mark-helpers';
 import {
@@ -179,7 +179,7 @@ describe('supervision', () => {
         code: mark!.code,
         location: { region: '440300', lat: 22.543, lon: 114.058 },
       });
-      await ctx.services.marks.flushScanLog();
+      await ctx.services.markVerification.flushScanLog();
       const page = await api.get('/supervisor?reason=SUSPECTED_CLONE', supervisor);
       expect(page.status).toBe(200);
       const row = page.text.slice(page.text.indexOf(`<code>${mark!.serial}</code>`));

@@ -1,11 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { generateSigningKey, jwkThumbprint, markKeyId } from '../crypto/ed25519';
-import { MARK_VERSION, type DecodedMarkCode } from '../crypto/mark-code';
+import { createMarkCode, MARK_VERSION, type DecodedMarkCode } from '../crypto/mark-code';
 import { generateSerial } from '../crypto/serial';
 import { checkMarkSignature, groupSerial, readScanInput } from './mark-signature';
-import { renderMarkLines } from './mark-lines';
-import { MarkSignerPool, signInline } from './mark-signer-pool';
 
 // Public vectors kept in test/vectors (their provenance is in test/vectors/README.md).
 const VECTORS = new URL('../../test/vectors/', import.meta.url);
@@ -99,10 +97,10 @@ describe('checkMarkSignature on marks', () => {
   const kid = jwkThumbprint(key.publicKey);
   const other = generateSigningKey();
   const serial = generateSerial();
-  const [code] = signInline(key.seed, kid, [serial]);
+  const code = createMarkCode({ seed: key.seed, kid, serial });
 
   it('tries every candidate sharing the key id and names the signer', () => {
-    const scanned = readScanInput(code!);
+    const scanned = readScanInput(code);
     if (scanned.kind !== 'code') throw new Error('expected a code');
     expect(Buffer.from(scanned.decoded.keyId)).toEqual(Buffer.from(markKeyId(kid)));
     const impostor = { kid: 'impostor', publicKey: other.publicKey };
@@ -127,30 +125,5 @@ describe('checkMarkSignature on marks', () => {
     const typo = serial.slice(0, 15) + String((Number(serial[15]) + 1) % 10);
     expect(readScanInput(typo)).toEqual({ kind: 'serial_check_failed', serial: typo });
     expect(readScanInput('not a mark').kind).toBe('malformed');
-  });
-});
-
-describe('MarkSignerPool', () => {
-  it('signs on worker threads the same codes as inline signing', async () => {
-    const key = generateSigningKey();
-    const kid = jwkThumbprint(key.publicKey);
-    const serials = Array.from({ length: 3_000 }, () => generateSerial());
-    const pool = new MarkSignerPool({ size: 2, inlineBelow: 100 });
-    try {
-      const codes = await pool.sign(key.seed, kid, serials);
-      expect(pool.stats()).toMatchObject({ workers: 2, signedOnWorkers: 3_000, fallenBack: false });
-      expect(codes).toEqual(signInline(key.seed, kid, serials));
-      // Export lines rendered on the workers are the lines rendered here.
-      const parts = await pool.render(key.seed, kid, serials, {
-        format: 'csv',
-        baseUrl: 'https://x.cn',
-      });
-      expect(Buffer.concat(parts).toString('utf8')).toBe(
-        renderMarkLines(serials, codes, 'csv', 'https://x.cn'),
-      );
-      expect(pool.stats().signedOnWorkers).toBe(6_000);
-    } finally {
-      await pool.close();
-    }
   });
 });

@@ -1,7 +1,7 @@
 import type { Queryable } from '../db/client';
 import type { SigningKeyRow } from '../db/schema/signing-keys';
 import type { MarkKeyCandidate } from './mark-signature';
-import { listMarkKeys } from './marks.queries';
+import { listMarkKeys } from './mark-verification.queries';
 
 export interface MarkKey extends MarkKeyCandidate {
   readonly issuerId: string;

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Database } from '../db/client';
-import { insertScanLog, type ScanLogEntry } from './marks.queries';
+import { insertScanLog, type ScanLogEntry } from './mark-verification.queries';
 
 export interface ScanRecorderOptions {
   /** How long an entry may wait in the buffer. */

@@ -1,4 +1,4 @@
-import type { Reason, Verdict } from '../verification/verdict';
+import type { Reason, Verdict } from './verdict';
 
 /** What a verification (or a customs check) tells supervisors about one alerting finding set. */
 export interface AlertSignal {

@@ -1,0 +1,298 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Database } from '../db/client';
+import type { Clock } from '../clock';
+import type { CloneThresholds } from '../config';
+import { AppError } from '../errors';
+import { certificateView, type CertificateView } from '../certificates/certificate-view';
+import { provinceOf } from '../shared/identifiers';
+import type { AlertSink } from './alert-sink';
+import { CertificateContentCache } from './certificate-content-cache';
+import { certificateFactsAt, certificateFindings } from './certificate-findings';
+import { MarkKeyRing } from './mark-key-ring';
+import { checkMarkSignature, readScanInput } from './mark-signature';
+import {
+  explainMiss,
+  lookupScannedMark,
+  registerScans,
+  scanLogOf,
+  type RegisteredScan,
+} from './mark-verification.queries';
+import { ScanBatcher } from './scan-batcher';
+import { ScanRecorder } from './scan-recorder';
+import { isAlerting, reason, verdictOf, type Reason, type Verdict } from './verdict';
+
+export interface VerifyMarkRequest {
+  /** A mark URL (any letter case), a bare code, or a typed 16-digit serial. */
+  code: string;
+  location?:
+    { region?: string | undefined; lat?: number | undefined; lon?: number | undefined } | undefined;
+  product?: { model: string } | undefined;
+  presenter?: { uscc: string } | undefined;
+}
+
+/** Who asked: for the scan log (the API key's role, or null for the public) and where from. */
+export interface ScanCaller {
+  role: string | null;
+  channel: 'api' | 'page';
+  /**
+   * Whether this caller's view of the mark was already counted within the window (the page's
+   * repeat-view cookie): such a view is logged and answered but neither counted nor alerted again.
+   */
+  repeatView?: ((serial: string) => boolean) | undefined;
+}
+
+export interface MarkView {
+  serial: string;
+  status: 'active' | 'void';
+  scanCount: number;
+  /** When and where the mark was first verified: a buyer whose scan is not the first sees it. */
+  firstScan: { at: string; region: string | null } | null;
+  model?: string;
+  lot?: string;
+}
+
+export interface MarkVerification {
+  verdict: Verdict;
+  reasons: Reason[];
+  certificate?: CertificateView;
+  mark?: MarkView;
+  checkedAt: string;
+}
+
+export interface MarkVerificationDeps {
+  db: Database;
+  clock: Clock;
+  alerts: AlertSink;
+  clone: CloneThresholds;
+  logger?: Logger | undefined;
+  scanFlushIntervalMs?: number;
+}
+
+/**
+ * Verifying a scanned or typed mark for anyone (POST /v1/verify/mark, GET /m/{code}): the
+ * signature against the published keys, the scan counted and the clone flag decided on the mark
+ * row itself, the certificate's findings, the mark's own, and an alert for supervisors when the
+ * answer is not one they can ignore.
+ */
+export class MarkVerificationService {
+  private readonly db: Database;
+  private readonly clock: Clock;
+  private readonly alerts: AlertSink;
+  private readonly keyRing: MarkKeyRing;
+  private readonly scans: ScanRecorder;
+  private readonly scanCounter: ScanBatcher;
+  private readonly certificateContent: CertificateContentCache;
+
+  constructor(deps: MarkVerificationDeps) {
+    this.db = deps.db;
+    this.clock = deps.clock;
+    this.alerts = deps.alerts;
+    this.keyRing = new MarkKeyRing(deps.db);
+    this.scans = new ScanRecorder(deps.db, {
+      flushIntervalMs: deps.scanFlushIntervalMs,
+      logger: deps.logger,
+    });
+    this.scanCounter = new ScanBatcher((scans) => registerScans(deps.db, scans, deps.clone));
+    this.certificateContent = new CertificateContentCache(deps.db);
+  }
+
+  /**
+   * Anyone verifies a scanned or typed mark. Signature first (against the published keys with the
+   * code's key id), then one atomic statement counts the scan and returns the registry's mark,
+   * batch, certificate, issuer and key; then the certificate's findings, the mark's own (void,
+   * model) and the clone flag. A typed serial has no signature: it is looked up directly.
+   */
+  async verifyMark(request: VerifyMarkRequest, caller: ScanCaller): Promise<MarkVerification> {
+    const now = this.clock.now();
+    const input = readScanInput(request.code);
+    if (input.kind === 'serial_check_failed') {
+      throw new AppError(
+        'serial_check_failed',
+        'the serial’s check digits do not match: check it for a typing error',
+        {
+          errors: [{ path: 'code', message: 'ISO 7064 MOD 97-10 check digits fail' }],
+        },
+      );
+    }
+    const region = request.location?.region ?? null;
+    const lat = request.location?.lat ?? null;
+    const lon = request.location?.lon ?? null;
+    const reasons: Reason[] = [];
+    let hit: RegisteredScan | undefined;
+    let repeat = false;
+
+    if (input.kind === 'malformed') {
+      reasons.push(reason('MALFORMED', input.message));
+    } else {
+      let kid: string | null = null;
+      if (input.kind === 'code') {
+        const check = checkMarkSignature(
+          input.decoded,
+          await this.keyRing.candidates(input.decoded.keyId),
+        );
+        if (check.ok) kid = check.key.kid;
+        else reasons.push(reason(check.reason, check.message));
+      }
+      if (reasons.length === 0) {
+        const point = lat !== null && lon !== null;
+        repeat = caller.repeatView?.(input.serial) ?? false;
+        hit = repeat
+          ? await lookupScannedMark(this.db, { serial: input.serial, kid })
+          : await this.scanCounter.register({
+              serial: input.serial,
+              kid,
+              at: now,
+              region,
+              province: region ? provinceOf(region) : null,
+              lat: point ? lat : null,
+              lon: point ? lon : null,
+            });
+        if (!hit) reasons.push(await this.whyNoMark(input.serial, kid));
+        else if (hit.keyIssuerId !== hit.issuerId) {
+          reasons.push(
+            reason(
+              'REGISTRY_MISMATCH',
+              'the mark is signed by a key of another issuer than its certificate’s',
+            ),
+          );
+        }
+      }
+    }
+
+    let certificate: CertificateView | undefined;
+    let mark: MarkView | undefined;
+    if (hit && reasons.length === 0) {
+      const found = await this.certificateContent.current(hit);
+      const facts = await certificateFactsAt(this.db, found, now, { historical: false });
+      const model = request.product?.model;
+      // A mark issued for one model vouches for that model only; one without, for the scope.
+      reasons.push(
+        ...certificateFindings(facts, {
+          presenterUscc: request.presenter?.uscc,
+          model: hit.model ? undefined : model,
+        }),
+      );
+      if (
+        hit.model &&
+        model !== undefined &&
+        model.trim().toUpperCase() !== hit.model.toUpperCase()
+      ) {
+        reasons.push(
+          reason('OUT_OF_SCOPE', `this mark was issued for model ${hit.model}, not ${model}`),
+        );
+      }
+      if (hit.status === 'void')
+        reasons.push(
+          reason('MARK_VOID', 'the issuer has voided this mark (destroyed, recalled or lost)'),
+        );
+      if (hit.cloneFlaggedAt) {
+        reasons.push(
+          reason(
+            'SUSPECTED_CLONE',
+            'this mark has been verified too often or too far apart: it may have been copied',
+          ),
+        );
+      }
+      certificate = certificateView(found.certificate, found.issuer, now);
+      mark = {
+        serial: hit.serial,
+        status: hit.status,
+        scanCount: hit.scanCount,
+        firstScan: hit.firstScanAt
+          ? { at: hit.firstScanAt.toISOString(), region: hit.firstScanRegion }
+          : null,
+        ...(hit.model ? { model: hit.model } : {}),
+        ...(hit.lot ? { lot: hit.lot } : {}),
+      };
+    }
+
+    const verdict = verdictOf(reasons);
+    const answer: MarkVerification = {
+      verdict,
+      reasons,
+      ...(certificate ? { certificate } : {}),
+      ...(mark ? { mark } : {}),
+      checkedAt: now.toISOString(),
+    };
+    const serial = input.kind === 'malformed' ? null : input.serial;
+    this.scans.record({
+      serial,
+      at: now,
+      region,
+      lat,
+      lon,
+      callerRole: caller.role,
+      channel: caller.channel,
+      verdict,
+      reasons: reasons.map((r) => r.code),
+      counted: !repeat,
+    });
+    // One person looking again is not another sighting: their first view raised (or counted) it.
+    if (isAlerting(verdict) && !repeat) {
+      await this.alerts
+        .raise({
+          ...(serial
+            ? { subjectType: 'mark' as const, subject: serial }
+            : {
+                subjectType: 'code' as const,
+                subject: createHash('sha256').update(request.code).digest('hex'),
+              }),
+          verdict,
+          reasons,
+          issuerId: hit?.issuerId ?? null,
+          certificateId: hit?.certificateId ?? null,
+          region,
+          channel: 'verify.mark',
+          at: now,
+          context: {
+            model: request.product?.model,
+            presenter: request.presenter?.uscc,
+            lat: lat ?? undefined,
+            lon: lon ?? undefined,
+            scanCount: mark?.scanCount,
+          },
+        })
+        // An alert that cannot be stored must not turn a verification into an error.
+        .catch(() => {});
+    }
+    return answer;
+  }
+
+  /** Writes the buffered scan log now (tests, shutdown). */
+  flushScanLog(): Promise<void> {
+    return this.scans.flush();
+  }
+
+  /** A mark's whole scan log, oldest first (tests). */
+  async scanLog(serial: string) {
+    return scanLogOf(this.db, serial);
+  }
+
+  /** Flushes the scan log (shutdown). */
+  async close(): Promise<void> {
+    await this.scans.flush();
+  }
+
+  private async whyNoMark(serial: string, kid: string | null): Promise<Reason> {
+    const { mark, key } = await explainMiss(this.db, { serial, kid });
+    // A compromised key is no longer published: what it signed proves nothing.
+    if (key?.status === 'compromised')
+      return reason('UNKNOWN_KEY', 'the mark is signed by a withdrawn (compromised) key');
+    if (!mark || mark.batchStatus !== 'done')
+      return reason('NOT_IN_REGISTRY', 'no such mark in the registry');
+    // Its label could have been printed by whoever holds the leaked key: the typed serial of such
+    // a mark vouches no more than its scanned code does.
+    if (mark.batchKeyStatus === 'compromised')
+      return reason(
+        'UNKNOWN_KEY',
+        'the mark’s batch was signed with a key since withdrawn as compromised',
+      );
+    return reason(
+      'REGISTRY_MISMATCH',
+      key && key.issuerId !== mark.issuerId
+        ? 'the mark’s serial belongs to another issuer’s batch'
+        : 'the mark is not signed with the key its batch was issued with',
+    );
+  }
+}
