@@ -22,6 +22,7 @@ import { healthRoutes } from './http/health.routes';
 import { jwksRoutes } from './issuers/jwks.routes';
 import { CertificatesService } from './certificates/certificates.service';
 import { certificatesRoutes } from './certificates/certificates.routes';
+import { credentialsRoutes } from './credentials/credentials.routes';
 import { VerificationService } from './verification/verification.service';
 import { verificationRoutes } from './verification/verification.routes';
 import { MarkVerificationService } from './verification/mark-verification.service';
@@ -141,6 +142,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route('/', issuersRoutes(services.issuers));
   app.route('/', apiKeysRoutes(services.apiKeys));
   app.route('/', certificatesRoutes(services.certificates));
+  app.route('/', credentialsRoutes(deps.config.publicBaseUrl));
   app.route(
     '/',
     verificationRoutes({ certificates: services.verification, marks: services.markVerification }),

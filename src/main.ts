@@ -50,6 +50,20 @@ async function main(): Promise<void> {
   const resumed = await services.marks.resumeUnfinishedBatches();
   if (resumed > 0) logger.info({ batches: resumed }, 'resuming unfinished mark batches');
 
+  // Credentials signed in an older format are signed again in the background; until then the
+  // stored copy still verifies (the registry is the truth).
+  void services.certificates
+    .upgradeCredentials()
+    .then((resigned) => {
+      if (resigned > 0) logger.info({ resigned }, 'credentials signed again in the current format');
+    })
+    .catch((error: unknown) =>
+      logger.error(
+        { err: (error as Error).message },
+        'credential upgrade failed; retried at next start',
+      ),
+    );
+
   const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
     logger.info({ port: info.port, url: config.publicBaseUrl }, 'certmark listening');
   });

@@ -1,5 +1,5 @@
-import { and, asc, count, eq, gt, ilike, or, sql, type SQL } from 'drizzle-orm';
-import type { Queryable } from '../db/client';
+import { and, asc, count, eq, gt, ilike, lt, or, sql, type SQL } from 'drizzle-orm';
+import { rowsOf, type Queryable } from '../db/client';
 import {
   certificates,
   type CertificateRow,
@@ -56,15 +56,46 @@ export async function certificatesSignedWith(
     .limit(params.limit);
 }
 
-/** A certificate's credential, signed anew (its content is unchanged). */
+/** A certificate's credential, signed anew (its content is unchanged), in `format`. */
 export async function replaceCredential(
   db: Queryable,
-  params: { id: string; credential: string; kid: string },
+  params: { id: string; credential: string; kid: string; format: number },
 ): Promise<void> {
   await db
     .update(certificates)
-    .set({ credential: params.credential, kid: params.kid })
+    .set({ credential: params.credential, kid: params.kid, credentialFormat: params.format })
     .where(eq(certificates.id, params.id));
+}
+
+/** Arbitrary but fixed: one instance at a time upgrades credentials ("cred"). */
+const CREDENTIAL_UPGRADE_LOCK_ID = 0x63_72_65_64;
+
+/** Whether this transaction holds the credential-upgrade lock (never waits for it). */
+export async function tryLockCredentialUpgrade(tx: Queryable): Promise<boolean> {
+  const [row] = rowsOf<{ locked: boolean }>(
+    await tx.execute(
+      sql`SELECT pg_try_advisory_xact_lock(${CREDENTIAL_UPGRADE_LOCK_ID}) AS locked`,
+    ),
+  );
+  return row?.locked === true;
+}
+
+/**
+ * Up to `limit` certificates whose credential is in a format older than `format`, with their
+ * issuer, locked for update (skipping rows a status change holds: the next page gets them).
+ */
+export async function lockOutdatedCredentials(
+  tx: Queryable,
+  params: { format: number; limit: number },
+): Promise<CertificateWithIssuer[]> {
+  return tx
+    .select({ certificate: certificates, issuer: issuers })
+    .from(certificates)
+    .innerJoin(issuers, eq(issuers.id, certificates.issuerId))
+    .where(lt(certificates.credentialFormat, params.format))
+    .orderBy(asc(certificates.id))
+    .limit(params.limit)
+    .for('update', { of: certificates, skipLocked: true });
 }
 
 /** Certificates with this number (numbers are unique per issuer, not globally). */

@@ -3,13 +3,13 @@ import type { Database, Queryable } from '../db/client';
 import type { CertificateRow } from '../db/schema/certificates';
 import type { Clock } from '../clock';
 import type { Principal } from '../auth/principal';
-import { actorOf } from '../auth/principal';
+import { actorOf, systemActor } from '../auth/principal';
 import { appendAuditEntry } from '../audit/audit.queries';
 import { signCredentialJws } from '../crypto/credential-jws';
 import { AppError, forbidden, isUniqueViolation, notFound } from '../errors';
 import { findIssuer } from '../issuers/issuers.queries';
 import type { KeyVault } from '../issuers/key-vault';
-import { buildCredentialPayload } from './credential';
+import { buildCredentialPayload, CREDENTIAL_FORMAT } from './credential';
 import { certificateView, type CertificateView } from './certificate-view';
 import type { IssueCertificateInput } from './certificates.schemas';
 import * as q from './certificates.queries';
@@ -76,7 +76,7 @@ export class CertificatesService {
         }
         const signer = await this.vault.currentSigner(tx, issuerId);
         const id = randomUUID();
-        const draft: Omit<CertificateRow, 'credential'> = {
+        const draft: Omit<CertificateRow, 'credential' | 'credentialFormat'> = {
           id,
           issuerId,
           number: input.number,
@@ -110,7 +110,11 @@ export class CertificatesService {
           }),
           signer,
         );
-        const certificate = await q.insertCertificate(tx, { ...draft, credential });
+        const certificate = await q.insertCertificate(tx, {
+          ...draft,
+          credential,
+          credentialFormat: CREDENTIAL_FORMAT,
+        });
         await appendAuditEntry(tx, at, {
           actor: actorOf(principal),
           action: 'certificate.issue',
@@ -181,11 +185,72 @@ export class CertificatesService {
           }),
           signer,
         );
-        await q.replaceCredential(tx, { id: certificate.id, credential, kid: signer.kid });
+        await q.replaceCredential(tx, {
+          id: certificate.id,
+          credential,
+          kid: signer.kid,
+          format: CREDENTIAL_FORMAT,
+        });
       }
       resigned += page.length;
       if (page.length < RESIGN_PAGE_SIZE) return resigned;
       afterId = page[page.length - 1]!.id;
+    }
+  }
+
+  /**
+   * Signs again, with the issuer's current key, every credential stored in an older format
+   * (`CREDENTIAL_FORMAT`): same certificate content, today's claims. Runs at start, a page at a
+   * time, each page in its own transaction with one audit entry per issuer saying how many of its
+   * credentials were signed again; rows are locked as they are re-signed, so a status change in
+   * flight waits for its page (or the page for it). One instance at a time does the work (an
+   * advisory lock); the others find nothing left or skip. Returns how many were re-signed.
+   */
+  async upgradeCredentials(options: { pageSize?: number } = {}): Promise<number> {
+    const pageSize = options.pageSize ?? RESIGN_PAGE_SIZE;
+    let upgraded = 0;
+    for (;;) {
+      const count = await this.db.transaction(async (tx) => {
+        if (!(await q.tryLockCredentialUpgrade(tx))) return 0;
+        const page = await q.lockOutdatedCredentials(tx, {
+          format: CREDENTIAL_FORMAT,
+          limit: pageSize,
+        });
+        if (page.length === 0) return 0;
+        const at = this.clock.now();
+        const perIssuer = new Map<string, number>();
+        for (const { certificate, issuer } of page) {
+          const signer = await this.vault.currentSigner(tx, issuer.id);
+          const credential = await signCredentialJws(
+            buildCredentialPayload({
+              certificate,
+              issuerName: issuer.name,
+              baseUrl: this.baseUrl,
+              issuedAt: at,
+            }),
+            signer,
+          );
+          await q.replaceCredential(tx, {
+            id: certificate.id,
+            credential,
+            kid: signer.kid,
+            format: CREDENTIAL_FORMAT,
+          });
+          perIssuer.set(issuer.id, (perIssuer.get(issuer.id) ?? 0) + 1);
+        }
+        for (const [issuerId, resigned] of perIssuer) {
+          await appendAuditEntry(tx, at, {
+            actor: systemActor,
+            action: 'certificate.credentials.upgrade',
+            subjectType: 'issuer',
+            subjectId: issuerId,
+            change: { format: CREDENTIAL_FORMAT, resigned },
+          });
+        }
+        return page.length;
+      });
+      upgraded += count;
+      if (count < pageSize) return upgraded;
     }
   }
 

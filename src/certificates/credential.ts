@@ -1,4 +1,5 @@
 import type { CertificateRow, PartyJson } from '../db/schema/certificates';
+import { contextUrl, VC_V2_CONTEXT } from '../credentials/context';
 import { endOfChinaDay, startOfChinaDay } from '../shared/dates';
 
 /**
@@ -53,25 +54,41 @@ export function credentialSubjectOf(
 export const credentialId = (certificateId: string) => `urn:uuid:${certificateId}`;
 export const issuerUrl = (baseUrl: string, issuerId: string) => `${baseUrl}/v1/issuers/${issuerId}`;
 
+/**
+ * The credential format a certificate's stored credential is in. Credentials of an older format
+ * are signed again (same content, current claims) by `CertificatesService.upgradeCredentials`.
+ * 2: VC-JOSE-COSE claims (`cty: vc`, no `nbf`, no `exp`), the certmark JSON-LD context.
+ */
+export const CREDENTIAL_FORMAT = 2;
+
+/**
+ * The credential of a certificate as signed (VC-JOSE-COSE §3.1.1): the VC itself, plus `iss`
+ * (= `issuer.id`), `jti` (= `id`) and `iat`, the signing time. The certificate's validity is the
+ * credential's `validFrom`/`validUntil`; `iat`/`exp` are about the signature (VC-JOSE-COSE says so),
+ * so there is no `nbf` (NOT RECOMMENDED there) and no `exp`: the signature does not expire, and a
+ * standard JWT library with default time checks accepts an expired certificate's credential —
+ * that the certificate is expired is the verifier's finding, from `validUntil` and its status.
+ */
 export function buildCredentialPayload(args: {
   certificate:
-    CertificateRow | (Omit<CertificateRow, 'credential' | 'createdAt'> & { createdAt?: Date });
+    | CertificateRow
+    | (Omit<CertificateRow, 'credential' | 'credentialFormat' | 'createdAt'> & {
+        createdAt?: Date;
+      });
   issuerName: string;
   baseUrl: string;
   issuedAt: Date;
 }): Record<string, unknown> {
   const { certificate: cert, baseUrl } = args;
-  const validFrom = startOfChinaDay(cert.validFrom);
-  const validUntil = endOfChinaDay(cert.validUntil);
   const issuer = issuerUrl(baseUrl, cert.issuerId);
   const id = credentialId(cert.id);
   return {
-    '@context': ['https://www.w3.org/ns/credentials/v2'],
+    '@context': [VC_V2_CONTEXT, contextUrl(baseUrl)],
     type: ['VerifiableCredential', CREDENTIAL_TYPE],
     id,
     issuer: { id: issuer, name: args.issuerName },
-    validFrom: validFrom.toISOString(),
-    validUntil: validUntil.toISOString(),
+    validFrom: startOfChinaDay(cert.validFrom).toISOString(),
+    validUntil: endOfChinaDay(cert.validUntil).toISOString(),
     credentialSubject: credentialSubjectOf(cert),
     credentialStatus: {
       id: `${baseUrl}/v1/certificates/${cert.id}`,
@@ -80,7 +97,5 @@ export function buildCredentialPayload(args: {
     iss: issuer,
     jti: id,
     iat: Math.floor(args.issuedAt.getTime() / 1000),
-    nbf: Math.floor(validFrom.getTime() / 1000),
-    exp: Math.floor(validUntil.getTime() / 1000),
   };
 }

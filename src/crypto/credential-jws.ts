@@ -4,7 +4,7 @@ import { verifyEd25519 } from './ed25519';
 
 /**
  * Credentials as compact JWS (RFC 7515) with VC-JOSE-COSE: protected header
- * `{ alg: "EdDSA", typ: "vc+jwt", kid }`. Verification is deliberately narrower than JWS allows:
+ * `{ alg: "EdDSA", typ: "vc+jwt", cty: "vc", kid }` (§3.1.1: `cty` SHOULD be `vc` when present). Verification is deliberately narrower than JWS allows:
  * every header a forger could use to smuggle in a key or an algorithm is refused.
  */
 
@@ -125,12 +125,12 @@ function privateKeyObject(kid: string, seed: Uint8Array): KeyObject {
   return key;
 }
 
-/** Signs a credential payload as `vc+jwt` with jose. */
+/** Signs a credential payload as `vc+jwt` (content type `vc`) with jose. */
 export async function signCredentialJws(
   payload: Record<string, unknown>,
   signer: { kid: string; seed: Uint8Array },
 ): Promise<string> {
   return new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
-    .setProtectedHeader({ alg: 'EdDSA', typ: 'vc+jwt', kid: signer.kid })
+    .setProtectedHeader({ alg: 'EdDSA', typ: 'vc+jwt', cty: 'vc', kid: signer.kid })
     .sign(privateKeyObject(signer.kid, signer.seed));
 }

@@ -76,24 +76,20 @@ describe('POST /v1/verify/certificate', () => {
           algorithms: ['EdDSA'],
         },
       );
-      expect(protectedHeader).toEqual({ alg: 'EdDSA', typ: 'vc+jwt', kid: issuer.kid });
+      expect(protectedHeader).toEqual({ alg: 'EdDSA', typ: 'vc+jwt', cty: 'vc', kid: issuer.kid });
       const vc = JSON.parse(new TextDecoder().decode(payload));
       expect(vc['@context'][0]).toBe('https://www.w3.org/ns/credentials/v2');
       expect(vc.type).toContain('VerifiableCredential');
       expect(vc).toHaveProperty('credentialStatus');
-      for (const claim of [
-        'iss',
-        'jti',
-        'iat',
-        'nbf',
-        'exp',
-        'validFrom',
-        'validUntil',
-        'credentialSubject',
-      ]) {
+      for (const claim of ['iss', 'jti', 'iat', 'validFrom', 'validUntil', 'credentialSubject']) {
         expect(vc).toHaveProperty(claim);
       }
+      // VC-JOSE-COSE §3.1.1: iat/exp are the signature's; nbf is NOT RECOMMENDED.
+      expect(vc).not.toHaveProperty('nbf');
+      expect(vc).not.toHaveProperty('exp');
       expect(vc.jti).toBe(`urn:uuid:${cert.id}`);
+      expect(vc.id).toBe(vc.jti);
+      expect(vc.iss).toBe(vc.issuer.id);
     });
   });
 

@@ -202,6 +202,12 @@ describe('authorization matrix', () => {
       allowed: everyone,
     },
     {
+      name: 'JSON-LD context',
+      method: 'GET',
+      request: async () => ({ path: '/ns/certmark/v1' }),
+      allowed: everyone,
+    },
+    {
       name: 'OpenAPI',
       method: 'GET',
       request: async () => ({ path: '/openapi.json' }),

@@ -6,6 +6,7 @@ import {
   integer,
   jsonb,
   pgTable,
+  smallint,
   text,
   timestamp,
   unique,
@@ -61,6 +62,11 @@ export const certificates = pgTable(
     statusChangedAt: timestamp('status_changed_at', { withTimezone: true }),
     kid: text('kid').notNull(),
     credential: text('credential').notNull(),
+    /**
+     * The format the stored credential is in (`CREDENTIAL_FORMAT` in certificates/credential.ts):
+     * credentials of an older format are signed again at start.
+     */
+    credentialFormat: smallint('credential_format').notNull().default(1),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [

@@ -1,0 +1,1 @@
+ALTER TABLE "certificates" ADD COLUMN "credential_format" smallint DEFAULT 1 NOT NULL;
