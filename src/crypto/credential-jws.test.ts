@@ -73,7 +73,12 @@ describe('parseCredentialJws', () => {
     const parsed = parseCredentialJws(jws);
     expect(parsed.ok).toBe(true);
     if (!parsed.ok) return;
-    expect(parsed.value.header).toEqual({ alg: 'EdDSA', typ: 'vc+jwt', kid: signer.kid });
+    expect(parsed.value.header).toEqual({
+      alg: 'EdDSA',
+      typ: 'vc+jwt',
+      cty: 'vc',
+      kid: signer.kid,
+    });
     expect(verifyCredentialSignature(parsed.value, signer.publicKey)).toBe(true);
   });
 
