@@ -11,6 +11,7 @@ import type { KeyMaterial } from './keystore/key-material';
 import { AppError, isDatabaseUnavailable, problemResponse } from './errors';
 import type { AppEnv } from './http/env';
 import { bodyLimit, rateLimit, requestId, requestLog } from './http/middleware';
+import { allowedMethods } from './http/allowed-methods';
 import { authenticate } from './auth/auth.middleware';
 import { KeyVault } from './issuers/key-vault';
 import { IssuersService } from './issuers/issuers.service';
@@ -245,7 +246,12 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   });
   app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'certmark API' }));
 
-  app.notFound(() => {
+  const methodsFor = allowedMethods(app);
+  app.notFound((c) => {
+    const allow = methodsFor(c.req.path);
+    if (allow.length > 0) {
+      throw new AppError('method_not_allowed', `${c.req.method} is not allowed here`, { allow });
+    }
     throw new AppError('not_found', 'no such endpoint');
   });
   app.onError((error, c) => {
@@ -260,6 +266,14 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
         );
       if (error.status === 401)
         return problemResponse(c, new AppError('unauthorized', 'this endpoint needs an API key'));
+      if (error.status === 415)
+        return problemResponse(
+          c,
+          new AppError(
+            'unsupported_media_type',
+            `this operation does not take a body of type ${c.req.header('content-type') ?? '(none)'}`,
+          ),
+        );
       return problemResponse(c, new AppError('bad_request', error.message || 'bad request'));
     }
     if (isDatabaseUnavailable(error)) {

@@ -16,16 +16,31 @@ export const errorStatus = {
   scheme_not_approved: 403,
   issuer_suspended: 403,
   not_found: 404,
+  /** The path exists but not with this method: the answer carries `Allow`. */
   method_not_allowed: 405,
-  conflict: 409,
   duplicate_number: 409,
   status_final: 409,
+  /** A status change to the status the certificate already has. */
+  status_unchanged: 409,
+  /** Marks asked for a certificate that is not valid now (suspended, expired, revoked…). */
+  certificate_not_valid: 409,
+  /** The issuer has no current signing key (every key retired or compromised): rotate first. */
+  no_signing_key: 409,
+  /** A key that is already marked compromised. */
+  key_already_compromised: 409,
+  /** Exporting or printing a batch whose signing key was declared compromised since. */
+  batch_key_compromised: 409,
+  /** An inspection draw that another request drew first. */
+  draw_already_made: 409,
+  /** Concurrent deductions kept changing the exemption; the same declaration can be sent again. */
+  exemption_contended: 409,
   declaration_conflict: 409,
   alert_already_resolved: 409,
   /** A mark batch still being written (or failed): its marks cannot be listed or printed yet. */
   batch_not_ready: 409,
   mark_already_void: 409,
   payload_too_large: 413,
+  /** A body in a media type the operation does not take (e.g. not `application/json`). */
   unsupported_media_type: 415,
   unprocessable: 422,
   serial_check_failed: 422,
@@ -47,17 +62,34 @@ export interface FieldError {
   message: string;
 }
 
+/**
+ * The members a problem may carry beside the RFC 9457 ones (RFC 9457 §3.2 extension members).
+ * Each is named here, so no caller can put an arbitrary value (a row, a key) into an answer.
+ */
+export interface ProblemExtensions {
+  /** Field errors of a `validation_failed` (or other 4xx about named fields). */
+  errors?: FieldError[];
+  /** `ambiguous_number`: the issuers holding the number, to pick `issuerId` from. */
+  issuers?: { id: string; name: string }[];
+  /** `alert_already_resolved`: when it was resolved. */
+  resolvedAt?: string | null;
+}
+
+/** What an AppError carries: extension members for the body, and what becomes a header. */
+export interface AppErrorDetails extends ProblemExtensions {
+  /** `Retry-After` in seconds (429, 503). */
+  retryAfterSeconds?: number;
+  /** `Allow`: the methods the path answers (405). */
+  allow?: readonly string[];
+}
+
 export class AppError extends Error {
   override readonly name = 'AppError';
   readonly status: number;
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly extra: {
-      errors?: FieldError[];
-      retryAfterSeconds?: number;
-      [k: string]: unknown;
-    } = {},
+    readonly details: AppErrorDetails = {},
   ) {
     super(message);
     this.status = errorStatus[code];
@@ -75,8 +107,9 @@ const titles: Partial<Record<ErrorCode, string>> = {
   unauthorized: 'Unauthorized',
   forbidden: 'Forbidden',
   not_found: 'Not found',
-  conflict: 'Conflict',
+  method_not_allowed: 'Method not allowed',
   payload_too_large: 'Payload too large',
+  unsupported_media_type: 'Unsupported media type',
   rate_limited: 'Too many requests',
   internal_error: 'Internal error',
   database_unavailable: 'Service unavailable',
@@ -84,7 +117,8 @@ const titles: Partial<Record<ErrorCode, string>> = {
 
 /** Writes the problem+json body for an AppError; never includes a stack, SQL or key material. */
 export function problemResponse(c: Context, error: AppError): Response {
-  const { retryAfterSeconds, ...extra } = error.extra;
+  const { errors, issuers, resolvedAt, retryAfterSeconds, allow } = error.details;
+  const extensions: ProblemExtensions = { errors, issuers, resolvedAt };
   const requestId = c.get('requestId') as string | undefined;
   const body = {
     type: `https://certmark.dev/problems/${error.code}`,
@@ -94,11 +128,12 @@ export function problemResponse(c: Context, error: AppError): Response {
     detail: error.message,
     instance: c.req.path,
     requestId,
-    ...extra,
+    ...extensions,
   };
   const headers: Record<string, string> = { 'content-type': 'application/problem+json' };
   if (requestId) headers['x-request-id'] = requestId;
   if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
+  if (allow) headers.allow = allow.join(', ');
   if (error.code === 'unauthorized') headers['www-authenticate'] = 'Bearer realm="certmark"';
   return new Response(JSON.stringify(body), { status: error.status, headers });
 }

@@ -3,7 +3,6 @@ import { createHash, randomBytes } from 'node:crypto';
 /** `cm_` + 32 random bytes (256 bits) in base64url: far above the SPEC's 128-bit floor. */
 const KEY_PREFIX = 'cm_';
 const KEY_BYTES = 32;
-const KEY_PATTERN = /^cm_[A-Za-z0-9_-]{43}$/;
 
 export function generateApiKey(): string {
   return KEY_PREFIX + randomBytes(KEY_BYTES).toString('base64url');
@@ -20,8 +19,4 @@ export function hashApiKey(key: string): Uint8Array {
 /** The part of a key safe to show in listings. */
 export function apiKeyPrefix(key: string): string {
   return key.slice(0, 10);
-}
-
-export function looksLikeApiKey(value: string): boolean {
-  return KEY_PATTERN.test(value) || value.length >= 16;
 }

@@ -284,7 +284,7 @@ export class CertificatesService {
         );
       }
       if (certificate.status === change.status) {
-        throw new AppError('conflict', `the certificate is already ${change.status}`);
+        throw new AppError('status_unchanged', `the certificate is already ${change.status}`);
       }
       await q.updateCertificateStatus(tx, { id, ...change, at, actorKeyId: principal.keyId });
       await appendAuditEntry(tx, at, {

@@ -230,7 +230,7 @@ export class CustomsService {
       reasons = await this.exemptionFindings(tx, current, request, now);
       if (reasons.length === 0 && attempt >= MAX_DEDUCTION_ATTEMPTS) {
         throw new AppError(
-          'conflict',
+          'exemption_contended',
           'the exemption kept changing while being consumed; retry the declaration',
         );
       }

@@ -151,7 +151,7 @@ export class InspectionsService {
         selectedInspectors: result.inspectors,
         drawnAt,
       });
-      if (!drawn) throw new AppError('conflict', 'the draw was already made');
+      if (!drawn) throw new AppError('draw_already_made', 'the draw was already made');
       await appendAuditEntry(tx, drawnAt, {
         actor,
         action: 'inspection.draw',

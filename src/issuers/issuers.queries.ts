@@ -50,14 +50,6 @@ export async function setIssuerStatus(db: Queryable, p: SetIssuerStatusParams): 
   return row!;
 }
 
-export async function issuerStatusHistory(db: Queryable, issuerId: string) {
-  return db
-    .select()
-    .from(issuerStatusEvents)
-    .where(eq(issuerStatusEvents.issuerId, issuerId))
-    .orderBy(asc(issuerStatusEvents.at), asc(issuerStatusEvents.id));
-}
-
 export async function insertSigningKey(
   db: Queryable,
   row: Omit<SigningKeyRow, 'createdAt' | 'retiredAt' | 'compromisedAt'> & { createdAt: Date },

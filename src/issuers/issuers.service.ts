@@ -202,7 +202,7 @@ export class IssuersService {
       const existing = await q.findSigningKey(tx, kid);
       if (!existing || existing.issuerId !== issuerId) throw notFound('signing key');
       if (existing.status === 'compromised')
-        throw new AppError('conflict', 'the key is already marked compromised');
+        throw new AppError('key_already_compromised', 'the key is already marked compromised');
       const compromised = await q.markKeyCompromised(tx, kid, at);
       let replacement: SigningKeyRow | undefined;
       if (existing.status === 'current') replacement = await this.vault.createKey(tx, issuerId, at);

@@ -52,7 +52,7 @@ export class KeyVault {
   async currentSigner(db: Queryable, issuerId: string): Promise<IssuerSigner> {
     const row = await findCurrentSigningKey(db, issuerId);
     if (!row)
-      throw new AppError('conflict', 'the issuer has no current signing key; rotate its key');
+      throw new AppError('no_signing_key', 'the issuer has no current signing key; rotate its key');
     return this.signerFromRow(row);
   }
 

@@ -110,7 +110,7 @@ export class MarksService {
       const status = effectiveStatus(found.certificate, at);
       if (status !== 'valid') {
         throw new AppError(
-          'conflict',
+          'certificate_not_valid',
           `the certificate is ${status.replaceAll('_', ' ')}: no marks can be issued for it`,
         );
       }
@@ -125,7 +125,10 @@ export class MarksService {
       }
       const key = await findCurrentSigningKey(tx, found.issuer.id);
       if (!key)
-        throw new AppError('conflict', 'the issuer has no current signing key; rotate its key');
+        throw new AppError(
+          'no_signing_key',
+          'the issuer has no current signing key; rotate its key',
+        );
       const row = await q.insertBatch(tx, {
         id: randomUUID(),
         certificateId,
@@ -407,7 +410,7 @@ export class MarksService {
     const key = await findSigningKey(this.db, batch.kid);
     if (!key || key.status === 'compromised') {
       throw new AppError(
-        'conflict',
+        'batch_key_compromised',
         'the batch’s signing key is compromised: its marks no longer verify; issue a new batch',
       );
     }

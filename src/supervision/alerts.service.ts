@@ -192,10 +192,6 @@ export async function auditOpenedAlerts(
 }
 
 /**
- * Alerts for supervisors (SPEC "Supervision"): every forged, misused and suspicious finding is
- * kept as one open alert per subject and reason, counting repeats, until a supervisor resolves it.
- */
-/**
  * How serious a finding is for supervisors. At the border an attempt to import more than an
  * exemption still covers is an attempt to misuse it (issue: over-quantity attempts reach
  * supervisors), although for the verifier the certificate is merely exhausted.
@@ -205,6 +201,10 @@ function alertSeverityOf(code: ReasonCode, channel: string): string {
   return reasonClasses[code];
 }
 
+/**
+ * Alerts for supervisors (SPEC "Supervision"): every forged, misused and suspicious finding is
+ * kept as one open alert per subject and reason, counting repeats, until a supervisor resolves it.
+ */
 export class AlertsService implements AlertSink {
   #cloneClearer: CloneClearer | undefined;
 
@@ -216,16 +216,15 @@ export class AlertsService implements AlertSink {
   /**
    * Who clears a mark's suspected-clone flag when a supervisor resolves its SUSPECTED_CLONE alert
    * (SPEC: a mark is SUSPECTED_CLONE "until a supervisor clears it"). The marks feature registers
-   * itself here (see createServices); without one, marks can still ask {@link cloneAlertState}.
+   * itself here (see createServices).
    */
   setCloneClearer(clearer: CloneClearer): void {
     this.#cloneClearer = clearer;
   }
 
-  /** AlertSink: one alert per reason of the signal whose class is forged, misused or suspicious. */
   /**
-   * Raises one open alert per alerting reason (forged, misused, suspicious findings), counting
-   * repeats.
+   * AlertSink: opens one alert per reason of the signal whose severity is forged, misused or
+   * suspicious, or counts a repeat on the open one.
    */
   async raise(signal: AlertSignal): Promise<void> {
     const alerting = signal.reasons.filter((r) => {
@@ -289,7 +288,7 @@ export class AlertsService implements AlertSink {
     };
   }
 
-  /** Resolves an open alert, with a note if given; resolving a resolved alert is a conflict (409). */
+  /** Resolves an open alert, with a note if given; a resolved one is 409 `alert_already_resolved`. */
   async resolveAlert(actor: Actor, id: string, note: string | null): Promise<AlertView> {
     const at = this.clock.now();
     const open = await q.findAlert(this.db, id);

@@ -24,6 +24,3 @@ export interface AlertSignal {
 export interface AlertSink {
   raise(signal: AlertSignal): Promise<void>;
 }
-
-/** Drops everything: for contexts without supervision. */
-export const nullAlertSink: AlertSink = { raise: async () => {} };

@@ -1,8 +1,7 @@
-import { asc, eq } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import type { Database, Queryable } from '../db/client';
 import { clientQuery } from '../db/client';
 import { markBatches } from '../db/schema/mark-batches';
-import { markScans } from '../db/schema/mark-scans';
 import { marks } from '../db/schema/marks';
 import type { CertificateStatus } from '../db/schema/certificates';
 import { signingKeys } from '../db/schema/signing-keys';
@@ -278,13 +277,4 @@ export async function insertScanLog(db: Database, entries: readonly ScanLogEntry
        caller_role text, channel text, verdict text, reasons text[], counted boolean)`,
     [rows],
   );
-}
-
-/** A mark's whole scan log, oldest first. */
-export async function scanLogOf(db: Queryable, serial: string) {
-  return db
-    .select()
-    .from(markScans)
-    .where(eq(markScans.serial, BigInt(serial)))
-    .orderBy(asc(markScans.at), asc(markScans.id));
 }

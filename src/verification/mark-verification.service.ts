@@ -15,7 +15,6 @@ import {
   explainMiss,
   lookupScannedMark,
   registerScans,
-  scanLogOf,
   type RegisteredScan,
 } from './mark-verification.queries';
 import { ScanBatcher } from './scan-batcher';
@@ -262,11 +261,6 @@ export class MarkVerificationService {
   /** Writes the buffered scan log now (tests, shutdown). */
   flushScanLog(): Promise<void> {
     return this.scans.flush();
-  }
-
-  /** A mark's whole scan log, oldest first (tests). */
-  async scanLog(serial: string) {
-    return scanLogOf(this.db, serial);
   }
 
   /** Flushes the scan log (shutdown). */

@@ -353,7 +353,8 @@ describe('POST /v1/verify/certificate', () => {
       const revoked = await verify({ credential: c.credential });
       expect(revoked.verdict).toBe('invalid');
       expect(codes(revoked)).toEqual(['REVOKED']);
-      expect((await change('valid')).status).toBe(409);
+      expect((await change('valid')).body.code).toBe('status_final');
+      expect((await change('revoked')).body.code).toBe('status_final');
 
       // The status history answers "was it valid on that day".
       expect((await verify({ credential: c.credential, at: '2026-11-20' })).verdict).toBe(

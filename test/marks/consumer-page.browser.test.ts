@@ -85,10 +85,15 @@ describe('consumer pages', () => {
       });
       expect(second.body.mark.scanCount).toBe(2);
       await ctx.services.markVerification.flushScanLog();
-      const log = await ctx.services.markVerification.scanLog(mark.serial);
-      expect(log.map((e) => [e.channel, e.region])).toEqual([
-        ['page', null],
+      const log = await api.get(`/v1/marks/${mark.serial}/scans`, issuer.key);
+      expect(
+        log.body.items.map((e: { channel: string; region: string | null }) => [
+          e.channel,
+          e.region,
+        ]),
+      ).toEqual([
         ['page', '350100'],
+        ['page', null],
       ]);
     });
 

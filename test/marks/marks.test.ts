@@ -209,9 +209,13 @@ describe('product marks', () => {
         { status: 'revoked', reason: 'test', signatory: { name: '李四' } },
         issuer.key,
       );
-      expect(
-        (await api.post(`/v1/certificates/${revoked.id}/marks`, { count: 2 }, issuer.key)).status,
-      ).toBe(409);
+      const refused = await api.post(
+        `/v1/certificates/${revoked.id}/marks`,
+        { count: 2 },
+        issuer.key,
+      );
+      expect(refused.status).toBe(409);
+      expect(refused.body.code).toBe('certificate_not_valid');
       expect(await count()).toBe(before);
     });
   });
@@ -469,7 +473,7 @@ describe('product marks', () => {
     it('stops verifying the marks of a compromised key at once, scanned or typed (UNKNOWN_KEY)', async () => {
       const victim = await createIssuer(ctx, { name: 'Victim Body' });
       const victimCert = await issueCertificate(api, victim.key);
-      const { marks } = await issueMarks(api, victim.key, victimCert.id, { count: 1 });
+      const { batchId, marks } = await issueMarks(api, victim.key, victimCert.id, { count: 1 });
       const { code, serial } = marks[0]!;
       expect((await verify({ code })).body.verdict).toBe('authentic');
       expect((await verify({ code: serial })).body.verdict).toBe('authentic');
@@ -479,6 +483,15 @@ describe('product marks', () => {
         ctx.adminKey,
       );
       expect(compromised.status).toBe(200);
+      const again = await api.post(
+        `/v1/issuers/${victim.id}/keys/${victim.kid}/compromise`,
+        {},
+        ctx.adminKey,
+      );
+      expect([again.status, again.body.code]).toEqual([409, 'key_already_compromised']);
+      // Its labels cannot be exported or printed again.
+      const exported = await api.get(`/v1/mark-batches/${batchId}/marks`, victim.key);
+      expect([exported.status, exported.body.code]).toEqual([409, 'batch_key_compromised']);
       // Whoever holds the key can sign any serial: a label of that batch proves nothing any more,
       // whether its code is scanned or its serial typed.
       for (const input of [code, serial]) {
@@ -616,11 +629,12 @@ describe('product marks on the embedded database (PGlite)', () => {
     expect(verdicts[2].mark).toMatchObject({ scanCount: 3, firstScan: { region: '350100' } });
     expect((await api.post('/v1/verify/mark', { code: mark.serial })).body.mark.scanCount).toBe(4);
     await services.markVerification.flushScanLog();
-    expect((await services.markVerification.scanLog(mark.serial)).map((e) => e.verdict)).toEqual([
-      'authentic',
-      'authentic',
+    const log = await api.get(`/v1/marks/${mark.serial}/scans`, key);
+    expect(log.body.items.map((e: { verdict: string }) => e.verdict)).toEqual([
       'suspicious',
       'suspicious',
+      'authentic',
+      'authentic',
     ]);
   });
 });

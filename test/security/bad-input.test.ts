@@ -38,6 +38,11 @@ describe('bad input', () => {
     expect(res.text).not.toMatch(/at \w+ \(|node_modules|SELECT |INSERT |syntax error/i);
   };
 
+  const parsed = async (res: Response) => {
+    const text = await res.text();
+    return { text, body: JSON.parse(text) };
+  };
+
   beforeAll(async () => {
     ctx = await createTestContext();
     api = client(ctx.app);
@@ -158,17 +163,61 @@ describe('bad input', () => {
     expect(await counts()).toEqual(after);
   });
 
-  it('malformed JSON → 400 malformed_json; a wrong content type → 400', async () => {
+  it('malformed JSON → 400 malformed_json', async () => {
     for (const raw of ['{"number": ', '{number: 1}', 'null', '[]', '"text"']) {
       const res = await api.call('POST', '/v1/certificates', { key: issuer.key, body: raw });
       expect(res.status, raw).toBe(400);
       expect(res.headers.get('content-type')).toContain('application/problem+json');
     }
-    const res = await api.call('POST', '/v1/verify/certificate', {
-      body: JSON.stringify({ number: 'x' }),
-      headers: { 'content-type': 'text/plain' },
+  });
+
+  it('a body that is not JSON, or has no content type → 415 unsupported_media_type, nothing written', async () => {
+    const before = await counts();
+    const body = JSON.stringify(certificateBody());
+    for (const contentType of ['text/plain', 'application/x-www-form-urlencoded', 'text/csv']) {
+      const res = await api.call('POST', '/v1/certificates', {
+        key: issuer.key,
+        body,
+        headers: { 'content-type': contentType },
+      });
+      expectProblem(res, 415, 'unsupported_media_type');
+    }
+    // Bytes with no Content-Type at all.
+    const bare = await ctx.app.request('/v1/verify/certificate', {
+      method: 'POST',
+      body: new TextEncoder().encode(JSON.stringify({ number: 'x' })),
     });
-    expect(res.status).toBe(400);
+    expectProblem(
+      { status: bare.status, headers: bare.headers, ...(await parsed(bare)) },
+      415,
+      'unsupported_media_type',
+    );
+    expect(await counts()).toEqual(before);
+    // A JSON flavour (RFC 6839 +json) and parameters are still JSON.
+    const flavoured = await api.call('POST', '/v1/verify/certificate', {
+      body: JSON.stringify({ number: 'x' }),
+      headers: { 'content-type': 'application/merge-patch+json; charset=utf-8' },
+    });
+    expect(flavoured.status).toBe(200);
+  });
+
+  it('a known path with another method → 405 method_not_allowed with Allow', async () => {
+    const cases: [string, string, string][] = [
+      ['DELETE', '/v1/verify/certificate', 'POST'],
+      ['GET', '/v1/verify/mark', 'POST'],
+      ['PUT', '/v1/certificates/00000000-0000-4000-8000-000000000000', 'GET, HEAD'],
+      ['POST', '/healthz', 'GET, HEAD'],
+      ['PATCH', '/v1/api-keys', 'GET, HEAD, POST'],
+      ['GET', '/v1/api-keys/00000000-0000-4000-8000-000000000000', 'DELETE'],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await api.call(method, path, { key: ctx.adminKey });
+      expectProblem(res, 405, 'method_not_allowed');
+      expect(res.headers.get('allow'), `${method} ${path}`).toBe(allow);
+    }
+    // Unknown paths stay 404, and an allowed method is not refused.
+    expectProblem(await api.call('DELETE', '/v1/nothing-here'), 404, 'not_found');
+    expect((await api.call('HEAD', '/healthz')).status).toBe(200);
   });
 
   it('bodies over 1 MiB → 413', async () => {
@@ -333,7 +382,7 @@ describe('bad input', () => {
     expectProblem(
       await api.post(path, { status: 'valid', reason: 'x', signatory: { name: 'a' } }, issuer.key),
       409,
-      'conflict',
+      'status_unchanged',
     );
   });
 
