@@ -12,6 +12,7 @@ import { AppError, isDatabaseUnavailable, problemResponse } from './errors';
 import type { AppEnv } from './http/env';
 import { bodyLimit, rateLimit, requestId, requestLog } from './http/middleware';
 import { allowedMethods } from './http/allowed-methods';
+import { problemContent, problems, publicAccess } from './http/openapi';
 import { authenticate } from './auth/auth.middleware';
 import { KeyVault } from './issuers/key-vault';
 import { IssuersService } from './issuers/issuers.service';
@@ -34,7 +35,7 @@ import { AlertsService } from './supervision/alerts.service';
 import { alertsRoutes } from './supervision/alerts.routes';
 import { ReportsService } from './supervision/reports.service';
 import { reportsRoutes } from './supervision/reports.routes';
-import { supervisorPage } from './supervision/supervisor.page';
+import { SUPERVISOR_COOKIE, supervisorPage } from './supervision/supervisor.page';
 import { deriveSessionSecret } from './auth/session';
 import { PageSessions } from './auth/page-sessions';
 import { AuditService } from './audit/audit.service';
@@ -182,26 +183,42 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     }),
   );
 
-  // Server-rendered pages that are not zod routes, described for completeness.
+  // Server-rendered pages that are not zod routes, described for completeness. Their own refusals
+  // are pages; what the middleware refuses first (an unknown bearer key, the rate limit, the
+  // database) is a problem like anywhere else.
   const html = { 'text/html': { schema: { type: 'string' as const } } };
+  app.openAPIRegistry.registerComponent('securitySchemes', 'supervisorSession', {
+    type: 'apiKey',
+    in: 'cookie',
+    name: SUPERVISOR_COOKIE,
+    description: 'The session cookie `POST /supervisor/session` sets',
+  });
   app.openAPIRegistry.registerPath({
+    operationId: 'getSupervisorPage',
     method: 'get',
     path: '/supervisor',
     tags: ['Supervision'],
     summary:
       'The supervisor’s page: open alerts by severity, filters, summary by region (supervisor)',
-    security: [{ bearerAuth: [] }],
+    security: [{ bearerAuth: [] }, { supervisorSession: [] }],
     responses: {
       200: { description: 'The page', content: html },
-      401: { description: 'Sign-in page', content: html },
+      401: {
+        description: 'The sign-in page; a problem when the bearer key sent is unknown',
+        content: { ...html, ...problemContent },
+      },
+      403: { description: 'Not a supervisor’s key: the sign-in page', content: html },
+      ...problems(503),
     },
   });
   app.openAPIRegistry.registerPath({
+    operationId: 'signInSupervisor',
     method: 'post',
     path: '/supervisor/session',
     tags: ['Supervision'],
     summary:
       'Sign in to the supervisor’s page with a supervisor key (form fields `key` and the page’s `form_token`)',
+    security: publicAccess,
     responses: {
       303: { description: 'Signed in: a session cookie, redirect to /supervisor' },
       401: { description: 'Unknown or revoked key: the sign-in page', content: html },
@@ -209,25 +226,31 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
         description: 'Another role’s key, or a form from another origin or without its token',
         content: html,
       },
+      ...problems(413, 429, 503),
     },
   });
   app.openAPIRegistry.registerPath({
+    operationId: 'signOutSupervisor',
     method: 'post',
     path: '/supervisor/sign-out',
     tags: ['Supervision'],
     summary:
       'Sign out of the supervisor’s page: the session ends on the server (form field `form_token`)',
+    security: publicAccess,
     responses: {
       200: { description: 'Signed out: the sign-in page', content: html },
       403: { description: 'A form from another origin or without its token', content: html },
+      ...problems(413, 429, 503),
     },
   });
   app.openAPIRegistry.registerPath({
+    operationId: 'getApiReference',
     method: 'get',
     path: '/docs',
     tags: ['Service'],
     summary: 'This document, interactive',
-    responses: { 200: { description: 'The page', content: html } },
+    security: publicAccess,
+    responses: { 200: { description: 'The page', content: html }, ...problems(429) },
   });
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
@@ -237,6 +260,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   });
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
+    servers: [{ url: deps.config.publicBaseUrl }],
     info: {
       title: 'certmark',
       version: '1.0.0',

@@ -57,6 +57,9 @@ export const errorStatus = {
 
 export type ErrorCode = keyof typeof errorStatus;
 
+/** Every code, for the closed enum of the OpenAPI problem schema. */
+export const errorCodes = Object.keys(errorStatus) as [ErrorCode, ...ErrorCode[]];
+
 export interface FieldError {
   path: string;
   message: string;

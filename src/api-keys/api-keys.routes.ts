@@ -1,8 +1,15 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { principalOf, requireRole } from '../auth/auth.middleware';
 import { actorOf } from '../auth/principal';
 import { roles } from '../db/schema/api-keys';
-import { bearerSecurity, createRouter, errorResponses, idParam, json } from '../http/openapi';
+import {
+  bearerSecurity,
+  createRouter,
+  defineRoute,
+  idParam,
+  json,
+  problems,
+} from '../http/openapi';
 import type { ApiKeysService } from './api-keys.service';
 
 const ApiKeySchema = z
@@ -19,7 +26,8 @@ const ApiKeySchema = z
 
 const adminOnly = { security: bearerSecurity, middleware: [requireRole('admin')] };
 
-const createKey = createRoute({
+const createKey = defineRoute({
+  operationId: 'createApiKey',
   method: 'post',
   path: '/v1/api-keys',
   tags: ['API keys'],
@@ -41,11 +49,12 @@ const createKey = createRoute({
   },
   responses: {
     201: { description: 'Created', ...json(ApiKeySchema.extend({ key: z.string() })) },
-    ...errorResponses,
+    ...problems({ 422: 'No such issuer (`unprocessable`)' }),
   },
 });
 
-const listKeys = createRoute({
+const listKeys = defineRoute({
+  operationId: 'listApiKeys',
   method: 'get',
   path: '/v1/api-keys',
   tags: ['API keys'],
@@ -53,18 +62,18 @@ const listKeys = createRoute({
   ...adminOnly,
   responses: {
     200: { description: 'Keys', ...json(z.object({ items: z.array(ApiKeySchema) })) },
-    ...errorResponses,
   },
 });
 
-const revokeKey = createRoute({
+const revokeKey = defineRoute({
+  operationId: 'revokeApiKey',
   method: 'delete',
   path: '/v1/api-keys/{id}',
   tags: ['API keys'],
   summary: 'Revoke an API key (admin)',
   ...adminOnly,
   request: { params: idParam },
-  responses: { 200: { description: 'Revoked', ...json(ApiKeySchema) }, ...errorResponses },
+  responses: { 200: { description: 'Revoked', ...json(ApiKeySchema) }, ...problems(404) },
 });
 
 export function apiKeysRoutes(service: ApiKeysService) {

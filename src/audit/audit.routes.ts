@@ -1,6 +1,14 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { requireRole } from '../auth/auth.middleware';
-import { bearerSecurity, createRouter, errorResponses, json, pageQuery } from '../http/openapi';
+import {
+  bearerSecurity,
+  createRouter,
+  defineRoute,
+  json,
+  pageQuery,
+  problems,
+  publicAccess,
+} from '../http/openapi';
 import { sinceParam } from '../http/query';
 import { MAX_ENTRIES_PAGE, type AuditService } from './audit.service';
 
@@ -44,7 +52,8 @@ const count = (min: number) =>
     .max(Number.MAX_SAFE_INTEGER)
     .openapi({ type: 'integer', minimum: min });
 
-const listAudit = createRoute({
+const listAudit = defineRoute({
+  operationId: 'listAuditEntries',
   method: 'get',
   path: '/v1/audit',
   tags: ['Audit and transparency'],
@@ -80,21 +89,24 @@ const listAudit = createRoute({
         }),
       ),
     },
-    ...errorResponses,
   },
 });
 
-const checkpoint = createRoute({
+const checkpoint = defineRoute({
+  operationId: 'getTransparencyCheckpoint',
   method: 'get',
   path: '/v1/transparency/checkpoint',
+  security: publicAccess,
   tags: ['Audit and transparency'],
   summary: 'The audit log’s current size and Merkle root, signed with the platform key (public)',
   responses: { 200: { description: 'A signed checkpoint', ...json(CheckpointSchema) } },
 });
 
-const inclusion = createRoute({
+const inclusion = defineRoute({
+  operationId: 'getInclusionProof',
   method: 'get',
   path: '/v1/transparency/proof/inclusion',
+  security: publicAccess,
   tags: ['Audit and transparency'],
   summary: 'RFC 9162 inclusion proof of leaf `index` in the tree of `size` leaves (public)',
   request: { query: z.object({ index: count(0), size: count(1) }) },
@@ -111,13 +123,17 @@ const inclusion = createRoute({
         }),
       ),
     },
-    400: errorResponses[400],
+    ...problems({
+      400: 'Invalid input (`validation_failed`), or a size or index outside the log (`invalid_tree_size`)',
+    }),
   },
 });
 
-const consistency = createRoute({
+const consistency = defineRoute({
+  operationId: 'getConsistencyProof',
   method: 'get',
   path: '/v1/transparency/proof/consistency',
+  security: publicAccess,
   tags: ['Audit and transparency'],
   summary: 'RFC 9162 consistency proof between the trees of `from` and `to` leaves (public)',
   request: { query: z.object({ from: count(1), to: count(1) }) },
@@ -134,13 +150,17 @@ const consistency = createRoute({
         }),
       ),
     },
-    400: errorResponses[400],
+    ...problems({
+      400: 'Invalid input (`validation_failed`), or a size or index outside the log (`invalid_tree_size`)',
+    }),
   },
 });
 
-const entries = createRoute({
+const entries = defineRoute({
+  operationId: 'listTransparencyEntries',
   method: 'get',
   path: '/v1/transparency/entries',
+  security: publicAccess,
   tags: ['Audit and transparency'],
   summary: `Log entries with leaf index in [start, end), at most ${MAX_ENTRIES_PAGE} (public)`,
   description:
@@ -159,7 +179,9 @@ const entries = createRoute({
         }),
       ),
     },
-    400: errorResponses[400],
+    ...problems({
+      400: 'Invalid input (`validation_failed`), or a size or index outside the log (`invalid_tree_size`)',
+    }),
   },
 });
 

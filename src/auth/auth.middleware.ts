@@ -58,7 +58,7 @@ export function authenticate(options: { db: Database }) {
 /**
  * Lets the request through only for a principal with one of `roles`: no key → 401, another role → 403.
  *
- * @example createRoute({ ..., middleware: [requireRole('admin')] })
+ * @example defineRoute({ ..., middleware: [requireRole('admin')] })
  */
 export function requireRole(...roles: Role[]) {
   return createMiddleware<AppEnv>(async function requireRoleOf(c, next) {

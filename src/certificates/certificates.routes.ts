@@ -1,12 +1,14 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { principalOf, requireRole } from '../auth/auth.middleware';
 import {
   bearerSecurity,
   createRouter,
-  errorResponses,
+  defineRoute,
   idParam,
   json,
   pageQuery,
+  problems,
+  publicAccess,
 } from '../http/openapi';
 import { schemes } from '../shared/schemes';
 import { qrPng, qrSvg } from './qr';
@@ -23,7 +25,8 @@ const IssuedCertificateSchema = CertificateViewSchema.extend({
   qr: z.object({ svg: z.string().url(), png: z.string().url() }),
 }).openapi('IssuedCertificate');
 
-const issue = createRoute({
+const issue = defineRoute({
+  operationId: 'issueCertificate',
   method: 'post',
   path: '/v1/certificates',
   tags: ['Certificates'],
@@ -33,26 +36,32 @@ const issue = createRoute({
   request: { body: { ...json(IssueCertificateBody), required: true } },
   responses: {
     201: { description: 'Issued', ...json(IssuedCertificateSchema) },
-    ...errorResponses,
-    409: { description: 'Duplicate number for this issuer' },
+    ...problems({
+      403: 'Not an issuer key (`forbidden`), a scheme the issuer is not approved for (`scheme_not_approved`), or a suspended issuer (`issuer_suspended`)',
+      409: 'This issuer already has a certificate with this number (`duplicate_number`)',
+    }),
   },
 });
 
-const get = createRoute({
+const get = defineRoute({
+  operationId: 'getCertificate',
   method: 'get',
   path: '/v1/certificates/{id}',
+  security: publicAccess,
   tags: ['Certificates'],
   summary: 'A certificate’s public view (public)',
   request: { params: idParam },
   responses: {
     200: { description: 'The certificate', ...json(IssuedCertificateSchema) },
-    ...errorResponses,
+    ...problems(404),
   },
 });
 
-const history = createRoute({
+const history = defineRoute({
+  operationId: 'getCertificateStatusHistory',
   method: 'get',
   path: '/v1/certificates/{id}/status-history',
+  security: publicAccess,
   tags: ['Certificates'],
   summary: 'Every status change of a certificate (public)',
   request: { params: idParam },
@@ -72,11 +81,12 @@ const history = createRoute({
         }),
       ),
     },
-    ...errorResponses,
+    ...problems(404),
   },
 });
 
-const changeStatus = createRoute({
+const changeStatus = defineRoute({
+  operationId: 'changeCertificateStatus',
   method: 'post',
   path: '/v1/certificates/{id}/status',
   tags: ['Certificates'],
@@ -86,15 +96,19 @@ const changeStatus = createRoute({
   request: { params: idParam, body: { ...json(ChangeStatusBody), required: true } },
   responses: {
     200: { description: 'Updated', ...json(IssuedCertificateSchema) },
-    ...errorResponses,
-    409: { description: 'Revoked and withdrawn are final' },
+    ...problems(404, {
+      403: 'Another issuer’s certificate (`forbidden`)',
+      409: 'Revoked and withdrawn are final (`status_final`); the status it already has (`status_unchanged`)',
+    }),
   },
 });
 
 const qr = (format: 'svg' | 'png') =>
-  createRoute({
+  defineRoute({
+    operationId: `getCertificateQr${format === 'svg' ? 'Svg' : 'Png'}`,
     method: 'get',
     path: `/v1/certificates/{id}/qr.${format}`,
+    security: publicAccess,
     tags: ['Certificates'],
     summary: `The certificate’s QR code (${format.toUpperCase()}) holding its verify URL (public)`,
     request: { params: idParam },
@@ -103,13 +117,15 @@ const qr = (format: 'svg' | 'png') =>
         description: 'QR code',
         content: { [format === 'svg' ? 'image/svg+xml' : 'image/png']: { schema: z.string() } },
       },
-      ...errorResponses,
+      ...problems(404),
     },
   });
 
-const search = createRoute({
+const search = defineRoute({
+  operationId: 'searchRegistry',
   method: 'get',
   path: '/v1/registry/certificates',
+  security: publicAccess,
   tags: ['Registry'],
   summary: 'Search the public register of certificates (public, paginated)',
   request: {
@@ -140,7 +156,6 @@ const search = createRoute({
         }),
       ),
     },
-    ...errorResponses,
   },
 });
 

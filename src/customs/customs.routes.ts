@@ -1,25 +1,20 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { principalOf, requireRole } from '../auth/auth.middleware';
 import { CertificateViewSchema } from '../certificates/certificates.schemas';
 import { consumptionStatuses } from '../db/schema/customs-consumptions';
 import {
   bearerSecurity,
   createRouter,
-  errorResponses,
+  defineRoute,
   idParam,
-  problemSchema,
   json,
   pageQuery,
+  problems,
 } from '../http/openapi';
 import { isValidDeclarationNo, usccProblem } from '../shared/identifiers';
 import { ReasonSchema, VerdictSchema } from '../verification/verification.schemas';
 import { reasonClasses } from '../verification/verdict';
 import type { CustomsService } from './customs.service';
-
-const problem = (description: string) => ({
-  description,
-  content: { 'application/problem+json': { schema: problemSchema } },
-});
 
 /** A short free text: trimmed, bounded, no control characters. */
 const shortText = (max: number) =>
@@ -113,7 +108,8 @@ const ConsumptionEntrySchema = z
   })
   .openapi('ExemptionConsumptionEntry');
 
-const consume = createRoute({
+const consume = defineRoute({
+  operationId: 'consumeExemption',
   method: 'post',
   path: '/v1/customs/exemptions/consume',
   tags: ['Customs'],
@@ -125,13 +121,15 @@ const consume = createRoute({
   request: { body: { ...json(ConsumeExemptionBody), required: true } },
   responses: {
     200: { description: 'The decision', ...json(ExemptionConsumptionSchema) },
-    ...errorResponses,
-    409: problem('The declaration number was already decided with other content'),
-    422: problem('Not a CCC exemption, or a number held by several issuers without issuerId'),
+    ...problems({
+      409: 'The declaration number was already decided with other content (`declaration_conflict`), or concurrent deductions kept changing the exemption: send it again (`exemption_contended`)',
+      422: 'Not a CCC exemption (`not_an_exemption`), or a number held by several issuers without issuerId (`ambiguous_number`)',
+    }),
   },
 });
 
-const ledger = createRoute({
+const ledger = defineRoute({
+  operationId: 'listExemptionConsumptions',
   method: 'get',
   path: '/v1/customs/exemptions/{id}/consumptions',
   tags: ['Customs'],
@@ -165,12 +163,15 @@ const ledger = createRoute({
         }),
       ),
     },
-    ...errorResponses,
-    422: problem('The certificate is not a CCC exemption'),
+    ...problems(404, {
+      403: 'Another issuer’s exemption (`forbidden`)',
+      422: 'The certificate is not a CCC exemption (`not_an_exemption`)',
+    }),
   },
 });
 
-const refusals = createRoute({
+const refusals = defineRoute({
+  operationId: 'listCustomsRefusals',
   method: 'get',
   path: '/v1/customs/refusals',
   tags: ['Customs'],
@@ -206,7 +207,6 @@ const refusals = createRoute({
         }),
       ),
     },
-    ...errorResponses,
   },
 });
 

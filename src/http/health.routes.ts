@@ -1,26 +1,26 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { AppError } from '../errors';
-import { createRouter, json, problemSchema } from './openapi';
+import { createRouter, defineRoute, json, publicAccess } from './openapi';
 
-const health = createRoute({
+const health = defineRoute({
+  operationId: 'getHealth',
   method: 'get',
   path: '/healthz',
+  security: publicAccess,
   tags: ['Service'],
   summary: 'The process is up',
   responses: { 200: { description: 'Up', ...json(z.object({ status: z.literal('ok') })) } },
 });
 
-const ready = createRoute({
+const ready = defineRoute({
+  operationId: 'getReadiness',
   method: 'get',
   path: '/readyz',
+  security: publicAccess,
   tags: ['Service'],
   summary: 'The database answers',
   responses: {
     200: { description: 'Ready', ...json(z.object({ status: z.literal('ready') })) },
-    503: {
-      description: 'The database is not reachable (with Retry-After)',
-      content: { 'application/problem+json': { schema: problemSchema } },
-    },
   },
 });
 

@@ -1,6 +1,6 @@
-import { OpenAPIHono, z } from '@hono/zod-openapi';
-import type { Hook } from '@hono/zod-openapi';
-import { validationFailed, type FieldError } from '../errors';
+import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import type { Hook, RouteConfig } from '@hono/zod-openapi';
+import { errorCodes, validationFailed, type FieldError } from '../errors';
 import type { AppEnv } from './env';
 import { isValidRegionCode } from '../shared/identifiers';
 
@@ -36,31 +36,159 @@ export const json = <T extends z.ZodType>(schema: T) => ({
   content: { 'application/json': { schema } },
 });
 
-/** Reusable OpenAPI response descriptions. */
+/** RFC 9457 problem details, as `problemResponse` (src/errors.ts) writes them. */
 export const problemSchema = z
   .object({
-    type: z.string(),
+    type: z.string().openapi({ format: 'uri', example: 'https://certmark.dev/problems/not_found' }),
     title: z.string(),
-    status: z.number(),
-    code: z.string(),
+    status: z.number().int(),
+    code: z
+      .enum(errorCodes)
+      .openapi({ description: 'A stable machine code, one of a closed list' }),
     detail: z.string(),
-    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    instance: z.string().optional().openapi({ description: 'The request path' }),
+    requestId: z.string().optional(),
+    errors: z
+      .array(z.object({ path: z.string(), message: z.string() }))
+      .optional()
+      .openapi({ description: 'Field errors (`validation_failed` and field-level 422s)' }),
+    issuers: z
+      .array(z.object({ id: z.string(), name: z.string() }))
+      .optional()
+      .openapi({ description: '`ambiguous_number`: the issuers holding the number' }),
+    resolvedAt: z
+      .string()
+      .nullable()
+      .optional()
+      .openapi({ description: '`alert_already_resolved`: when' }),
   })
   .openapi('Problem');
 
-const problem = (description: string) => ({
-  description,
-  content: { 'application/problem+json': { schema: problemSchema } },
-});
+type ResponseConfig = Exclude<RouteConfig['responses'][string], { $ref: string }>;
 
-export const errorResponses = {
-  400: problem('Invalid input'),
-  401: problem('No or unknown API key'),
-  403: problem('The API key may not do this'),
-  404: problem('Not found'),
-} as const;
+/** The 4xx and 5xx statuses this service answers with a problem. */
+export type ProblemStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 503;
 
+const problemDescriptions: Record<ProblemStatus, string> = {
+  400: 'Invalid input: `validation_failed` with `errors`, or `malformed_json`',
+  401: 'No API key, or an unknown or revoked one (`unauthorized`)',
+  403: 'The API key may not do this (`forbidden`)',
+  404: 'Not found',
+  409: 'In conflict with the current state',
+  413: 'The body is over 1 MiB (`payload_too_large`)',
+  415: 'The body is not in a media type this operation takes (`unsupported_media_type`)',
+  422: 'Well-formed but not processable',
+  429: 'Too many anonymous requests from this address (`rate_limited`); see `Retry-After`',
+  503: 'The database is not reachable (`database_unavailable`); see `Retry-After`',
+};
+
+const retryAfter = {
+  'Retry-After': {
+    description: 'Seconds to wait before trying again',
+    schema: { type: 'integer' as const, minimum: 1 },
+  },
+};
+
+/** The `content` of a problem answer (beside another media type, e.g. a page's `text/html`). */
+export const problemContent = { 'application/problem+json': { schema: problemSchema } };
+
+/** One problem answer, for a route's `responses`. */
+export function problem(description: string, status?: ProblemStatus): ResponseConfig {
+  return {
+    description,
+    ...(status === 429 || status === 503 ? { headers: retryAfter } : {}),
+    content: problemContent,
+  };
+}
+
+/**
+ * Problem answers for a route's `responses`, by status with the usual description, or with the
+ * route's own description (say which `code`s it answers).
+ *
+ * @example
+ * responses: {
+ *   200: { description: 'The certificate', ...json(CertificateSchema) },
+ *   ...problems(404, { 409: 'The certificate is revoked or withdrawn (`status_final`)' }),
+ * }
+ */
+export function problems(
+  ...answers: (ProblemStatus | Partial<Record<ProblemStatus, string>>)[]
+): Partial<Record<ProblemStatus, ResponseConfig>> {
+  const responses: Partial<Record<ProblemStatus, ResponseConfig>> = {};
+  for (const answer of answers) {
+    if (typeof answer === 'number') {
+      responses[answer] = problem(problemDescriptions[answer], answer);
+    } else {
+      for (const [status, description] of Object.entries(answer)) {
+        const code = Number(status) as ProblemStatus;
+        responses[code] = problem(description, code);
+      }
+    }
+  }
+  return responses;
+}
+
+/** `security` of an operation anyone may call (an empty list: no requirement). */
+export const publicAccess: { [scheme: string]: string[] }[] = [];
+/** `security` of an operation that needs an API key. */
 export const bearerSecurity = [{ bearerAuth: [] }];
+
+type OperationConfig = Omit<RouteConfig, 'path'> & {
+  path: string;
+  /** A stable name for client generators: a verb and the thing, `issueCertificate`. */
+  operationId: string;
+  /** `publicAccess` or `bearerSecurity`: every operation says which. */
+  security: { [scheme: string]: string[] }[];
+};
+
+/**
+ * The answers the middleware gives on every operation, documented where they apply, so a route
+ * lists only its own: 400 where there is input to validate, 401 (a key, when sent, must be valid,
+ * even on public operations), 403 where a key is needed, 413 and 415 where there is a body, 429 on
+ * public operations (the rate limit is for anonymous callers), 503 everywhere.
+ */
+function middlewareProblems(
+  config: OperationConfig,
+): Partial<Record<ProblemStatus, ResponseConfig>> {
+  const isPublic = config.security.length === 0;
+  const request = config.request ?? {};
+  const hasInput = Boolean(request.params ?? request.query ?? request.body ?? request.headers);
+  return {
+    ...(hasInput ? problems(400) : {}),
+    ...problems(
+      isPublic
+        ? { 401: 'An unknown or revoked API key was sent (this operation needs none)' }
+        : 401,
+    ),
+    ...(isPublic ? {} : problems(403)),
+    ...(request.body ? problems(413, 415) : {}),
+    ...(isPublic ? problems(429) : {}),
+    ...problems(503),
+  };
+}
+
+/**
+ * `createRoute` for a documented operation: an `operationId` and `security` are required, and the
+ * problem answers of the middleware are added to the route's own `responses`.
+ *
+ * @example
+ * const get = defineRoute({
+ *   operationId: 'getCertificate',
+ *   method: 'get',
+ *   path: '/v1/certificates/{id}',
+ *   security: publicAccess,
+ *   request: { params: idParam },
+ *   responses: { 200: { description: 'The certificate', ...json(Schema) }, ...problems(404) },
+ * });
+ */
+export function defineRoute<P extends string, R extends OperationConfig & { path: P }>(
+  config: R,
+): ReturnType<typeof createRoute<P, R>> {
+  return createRoute<P, R>({
+    ...config,
+    responses: { ...middlewareProblems(config), ...config.responses },
+  });
+}
 
 /** `{id}` path parameter: a UUID. */
 export const idParam = z.object({

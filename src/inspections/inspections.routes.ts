@@ -1,13 +1,15 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { principalOf, requireRole } from '../auth/auth.middleware';
 import { actorOf } from '../auth/principal';
 import {
   bearerSecurity,
   createRouter,
-  errorResponses,
+  defineRoute,
   idParam,
   json,
   pageQuery,
+  problems,
+  publicAccess,
 } from '../http/openapi';
 import { isValidRegionCode } from '../shared/identifiers';
 import { schemes } from '../shared/schemes';
@@ -86,7 +88,8 @@ const DrawSchema = z
   })
   .openapi('InspectionDraw');
 
-const createDraw = createRoute({
+const createDraw = defineRoute({
+  operationId: 'createInspectionDraw',
   method: 'post',
   path: '/v1/inspections/draws',
   tags: ['Supervision'],
@@ -95,12 +98,20 @@ const createDraw = createRoute({
   security: bearerSecurity,
   middleware: [requireRole('supervisor')],
   request: { body: { ...json(CreateDrawBody), required: true } },
-  responses: { 201: { description: 'The published draw', ...json(DrawSchema) }, ...errorResponses },
+  responses: {
+    201: { description: 'The published draw', ...json(DrawSchema) },
+    ...problems({
+      409: 'Another request made this draw first (`draw_already_made`)',
+      422: 'The filter matches more certificates than a draw may publish (`too_many_candidates`)',
+    }),
+  },
 });
 
-const listDraws = createRoute({
+const listDraws = defineRoute({
+  operationId: 'listInspectionDraws',
   method: 'get',
   path: '/v1/inspections/draws',
+  security: publicAccess,
   tags: ['Supervision'],
   summary: 'Published inspection draws, newest first (public, 一公开)',
   request: {
@@ -120,20 +131,20 @@ const listDraws = createRoute({
         }),
       ),
     },
-    400: errorResponses[400],
   },
 });
 
-const getDraw = createRoute({
+const getDraw = defineRoute({
+  operationId: 'getInspectionDraw',
   method: 'get',
   path: '/v1/inspections/draws/{id}',
+  security: publicAccess,
   tags: ['Supervision'],
   summary: 'One published draw with its candidate list, seed and result (public)',
   request: { params: idParam },
   responses: {
     200: { description: 'The draw', ...json(DrawSchema) },
-    400: errorResponses[400],
-    404: errorResponses[404],
+    ...problems(404),
   },
 });
 

@@ -1,8 +1,16 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { requireRole, principalOf } from '../auth/auth.middleware';
 import { actorOf } from '../auth/principal';
 import { forbidden } from '../errors';
-import { bearerSecurity, createRouter, errorResponses, idParam, json } from '../http/openapi';
+import {
+  bearerSecurity,
+  createRouter,
+  defineRoute,
+  idParam,
+  json,
+  problems,
+  publicAccess,
+} from '../http/openapi';
 import { schemes } from '../shared/schemes';
 import type { IssuersService } from './issuers.service';
 
@@ -49,7 +57,8 @@ const CreateIssuerBody = z
   .strict()
   .openapi('CreateIssuer');
 
-const createIssuer = createRoute({
+const createIssuer = defineRoute({
+  operationId: 'createIssuer',
   method: 'post',
   path: '/v1/issuers',
   tags: ['Issuers and keys'],
@@ -57,12 +66,14 @@ const createIssuer = createRoute({
   security: bearerSecurity,
   middleware: [requireRole('admin')],
   request: { body: { ...json(CreateIssuerBody), required: true } },
-  responses: { 201: { description: 'Created', ...json(IssuerSchema) }, ...errorResponses },
+  responses: { 201: { description: 'Created', ...json(IssuerSchema) } },
 });
 
-const listIssuers = createRoute({
+const listIssuers = defineRoute({
+  operationId: 'listIssuers',
   method: 'get',
   path: '/v1/issuers',
+  security: publicAccess,
   tags: ['Issuers and keys'],
   summary: 'List issuers (public)',
   responses: {
@@ -70,16 +81,19 @@ const listIssuers = createRoute({
   },
 });
 
-const getIssuer = createRoute({
+const getIssuer = defineRoute({
+  operationId: 'getIssuer',
   method: 'get',
   path: '/v1/issuers/{id}',
+  security: publicAccess,
   tags: ['Issuers and keys'],
   summary: 'One issuer (public)',
   request: { params: idParam },
-  responses: { 200: { description: 'The issuer', ...json(IssuerSchema) }, ...errorResponses },
+  responses: { 200: { description: 'The issuer', ...json(IssuerSchema) }, ...problems(404) },
 });
 
-const setIssuerStatus = createRoute({
+const setIssuerStatus = defineRoute({
+  operationId: 'changeIssuerStatus',
   method: 'post',
   path: '/v1/issuers/{id}/status',
   tags: ['Issuers and keys'],
@@ -100,10 +114,11 @@ const setIssuerStatus = createRoute({
       required: true,
     },
   },
-  responses: { 200: { description: 'Updated', ...json(IssuerSchema) }, ...errorResponses },
+  responses: { 200: { description: 'Updated', ...json(IssuerSchema) }, ...problems(404) },
 });
 
-const rotateKey = createRoute({
+const rotateKey = defineRoute({
+  operationId: 'rotateIssuerKey',
   method: 'post',
   path: '/v1/issuers/{id}/keys/rotate',
   tags: ['Issuers and keys'],
@@ -111,10 +126,14 @@ const rotateKey = createRoute({
   security: bearerSecurity,
   middleware: [requireRole('admin', 'issuer')],
   request: { params: idParam },
-  responses: { 201: { description: 'The new key', ...json(KeySchema) }, ...errorResponses },
+  responses: {
+    201: { description: 'The new key', ...json(KeySchema) },
+    ...problems(404, { 403: 'Another issuer’s key, or a role that may not rotate (`forbidden`)' }),
+  },
 });
 
-const compromiseKey = createRoute({
+const compromiseKey = defineRoute({
+  operationId: 'compromiseIssuerKey',
   method: 'post',
   path: '/v1/issuers/{id}/keys/{kid}/compromise',
   tags: ['Issuers and keys'],
@@ -127,7 +146,10 @@ const compromiseKey = createRoute({
       kid: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be an RFC 7638 thumbprint'),
     }),
   },
-  responses: { 200: { description: 'The key', ...json(KeySchema) }, ...errorResponses },
+  responses: {
+    200: { description: 'The key', ...json(KeySchema) },
+    ...problems(404, { 409: 'The key is already marked compromised (`key_already_compromised`)' }),
+  },
 });
 
 export function issuersRoutes(service: IssuersService) {

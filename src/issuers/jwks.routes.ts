@@ -1,5 +1,5 @@
-import { createRoute, z } from '@hono/zod-openapi';
-import { createRouter, json } from '../http/openapi';
+import { z } from '@hono/zod-openapi';
+import { createRouter, defineRoute, json, publicAccess } from '../http/openapi';
 import type { IssuersService, PublicJwk } from './issuers.service';
 
 const JwkSchema = z
@@ -18,9 +18,11 @@ const JwkSchema = z
   })
   .openapi('PublishedKey');
 
-const jwks = createRoute({
+const jwks = defineRoute({
+  operationId: 'getJwks',
   method: 'get',
   path: '/.well-known/jwks.json',
+  security: publicAccess,
   tags: ['Issuers and keys'],
   summary:
     'Every issuer’s current and retired public keys, and the platform key (never a compromised key)',

@@ -1,12 +1,13 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { principalOf, requireRole } from '../auth/auth.middleware';
 import {
   bearerSecurity,
   createRouter,
-  errorResponses,
+  defineRoute,
   idParam,
   json,
   pageQuery,
+  problems,
 } from '../http/openapi';
 import { VerdictSchema } from '../verification/verification.schemas';
 import type { MarksService } from './marks.service';
@@ -70,7 +71,8 @@ const serialParam = z.object({
 
 const issuerOnly = { security: bearerSecurity, middleware: [requireRole('issuer')] };
 
-const issueMarks = createRoute({
+const issueMarks = defineRoute({
+  operationId: 'issueMarks',
   method: 'post',
   path: '/v1/certificates/{id}/marks',
   tags: ['Marks'],
@@ -82,23 +84,27 @@ const issueMarks = createRoute({
   responses: {
     201: { description: 'Issued', ...json(BatchSchema) },
     202: { description: 'Accepted: being written', ...json(BatchSchema) },
-    ...errorResponses,
-    409: { description: 'The certificate is not valid, or the issuer has no current key' },
-    422: { description: 'The model is not in the certificate’s scope' },
+    ...problems(404, {
+      403: 'Another issuer’s certificate (`forbidden`), or a suspended issuer (`issuer_suspended`)',
+      409: 'The certificate is not valid now (`certificate_not_valid`), or the issuer has no current key (`no_signing_key`)',
+      422: 'The model is not in the certificate’s scope (`model_out_of_scope`)',
+    }),
   },
 });
 
-const getBatch = createRoute({
+const getBatch = defineRoute({
+  operationId: 'getMarkBatch',
   method: 'get',
   path: '/v1/mark-batches/{batchId}',
   tags: ['Marks'],
   summary: 'A mark batch’s progress (owning issuer)',
   ...issuerOnly,
   request: { params: batchParam },
-  responses: { 200: { description: 'The batch', ...json(BatchSchema) }, ...errorResponses },
+  responses: { 200: { description: 'The batch', ...json(BatchSchema) }, ...problems(404) },
 });
 
-const exportMarks = createRoute({
+const exportMarks = defineRoute({
+  operationId: 'exportMarkBatch',
   method: 'get',
   path: '/v1/mark-batches/{batchId}/marks',
   tags: ['Marks'],
@@ -113,12 +119,14 @@ const exportMarks = createRoute({
         'text/csv': { schema: z.string() },
       },
     },
-    ...errorResponses,
-    409: { description: 'The batch is not done' },
+    ...problems(404, {
+      409: 'The batch is not done (`batch_not_ready`), or its key was declared compromised (`batch_key_compromised`)',
+    }),
   },
 });
 
-const labels = createRoute({
+const labels = defineRoute({
+  operationId: 'getMarkBatchLabelsSvg',
   method: 'get',
   path: '/v1/mark-batches/{batchId}/labels.svg',
   tags: ['Marks'],
@@ -133,13 +141,15 @@ const labels = createRoute({
       description: 'One A4 page (SVG, true size)',
       content: { 'image/svg+xml': { schema: z.string() } },
     },
-    ...errorResponses,
-    409: { description: 'The batch is not done' },
+    ...problems(404, {
+      409: 'The batch is not done (`batch_not_ready`), or its key was declared compromised (`batch_key_compromised`)',
+    }),
   },
 });
 
 const markQr = (format: 'svg' | 'png') =>
-  createRoute({
+  defineRoute({
+    operationId: `getMarkQr${format === 'svg' ? 'Svg' : 'Png'}`,
     method: 'get',
     path: `/v1/marks/{serial}/qr.${format}`,
     tags: ['Marks'],
@@ -151,8 +161,7 @@ const markQr = (format: 'svg' | 'png') =>
         description: 'QR code, version ≤ 6 at error correction M',
         content: { [format === 'svg' ? 'image/svg+xml' : 'image/png']: { schema: z.string() } },
       },
-      ...errorResponses,
-      422: { description: 'The serial’s check digits fail' },
+      ...problems(404, { 422: 'The serial’s check digits fail (`serial_check_failed`)' }),
     },
   });
 
@@ -171,7 +180,8 @@ const ScanEntrySchema = z.object({
   }),
 });
 
-const markScans = createRoute({
+const markScans = defineRoute({
+  operationId: 'listMarkScans',
   method: 'get',
   path: '/v1/marks/{serial}/scans',
   tags: ['Marks'],
@@ -194,12 +204,15 @@ const markScans = createRoute({
         }),
       ),
     },
-    ...errorResponses,
-    422: { description: 'The serial’s check digits fail' },
+    ...problems(404, {
+      403: 'Another issuer’s mark, or a role that may not read scans (`forbidden`)',
+      422: 'The serial’s check digits fail (`serial_check_failed`)',
+    }),
   },
 });
 
-const voidMark = createRoute({
+const voidMark = defineRoute({
+  operationId: 'voidMark',
   method: 'post',
   path: '/v1/marks/{serial}/void',
   tags: ['Marks'],
@@ -221,8 +234,7 @@ const voidMark = createRoute({
         }),
       ),
     },
-    ...errorResponses,
-    409: { description: 'Already void' },
+    ...problems(404, { 409: 'The mark is already void (`mark_already_void`)' }),
   },
 });
 

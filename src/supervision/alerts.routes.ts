@@ -1,15 +1,15 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { principalOf, requireRole } from '../auth/auth.middleware';
 import { actorOf } from '../auth/principal';
 import { alertSeverities, alertStatuses } from '../db/schema/alerts';
 import {
   bearerSecurity,
   createRouter,
-  errorResponses,
+  defineRoute,
   idParam,
-  problemSchema,
   json,
   pageQuery,
+  problems,
 } from '../http/openapi';
 import { sinceParam } from '../http/query';
 import type { AlertsService } from './alerts.service';
@@ -65,7 +65,8 @@ const AlertDetailSchema = AlertSchema.extend({
   ),
 }).openapi('AlertDetail');
 
-const listAlerts = createRoute({
+const listAlerts = defineRoute({
+  operationId: 'listAlerts',
   method: 'get',
   path: '/v1/alerts',
   tags: ['Supervision'],
@@ -95,11 +96,11 @@ const listAlerts = createRoute({
         }),
       ),
     },
-    ...errorResponses,
   },
 });
 
-const getAlert = createRoute({
+const getAlert = defineRoute({
+  operationId: 'getAlert',
   method: 'get',
   path: '/v1/alerts/{id}',
   tags: ['Supervision'],
@@ -107,10 +108,11 @@ const getAlert = createRoute({
   security: bearerSecurity,
   middleware: [requireRole('supervisor')],
   request: { params: idParam },
-  responses: { 200: { description: 'The alert', ...json(AlertDetailSchema) }, ...errorResponses },
+  responses: { 200: { description: 'The alert', ...json(AlertDetailSchema) }, ...problems(404) },
 });
 
-const resolveAlert = createRoute({
+const resolveAlert = defineRoute({
+  operationId: 'resolveAlert',
   method: 'post',
   path: '/v1/alerts/{id}/resolve',
   tags: ['Supervision'],
@@ -132,11 +134,7 @@ const resolveAlert = createRoute({
   },
   responses: {
     200: { description: 'The resolved alert', ...json(AlertSchema) },
-    ...errorResponses,
-    409: {
-      description: 'Already resolved',
-      content: { 'application/problem+json': { schema: problemSchema } },
-    },
+    ...problems(404, { 409: 'The alert is already resolved (`alert_already_resolved`)' }),
   },
 });
 

@@ -1,5 +1,5 @@
-import { createRoute, z } from '@hono/zod-openapi';
-import { createRouter, errorResponses, locationSchema } from '../http/openapi';
+import { z } from '@hono/zod-openapi';
+import { createRouter, defineRoute, locationSchema, publicAccess } from '../http/openapi';
 import { isValidRegionCode } from '../shared/identifiers';
 import type { ReportsService } from './reports.service';
 
@@ -73,9 +73,11 @@ const ReportBody = z
   )
   .openapi('Report');
 
-const fileReport = createRoute({
+const fileReport = defineRoute({
+  operationId: 'fileReport',
   method: 'post',
   path: '/v1/reports',
+  security: publicAccess,
   tags: ['Supervision'],
   summary:
     'Report a suspicious product or certificate (public); it becomes an alert for supervisors',
@@ -89,7 +91,6 @@ const fileReport = createRoute({
         },
       },
     },
-    400: errorResponses[400],
   },
 });
 

@@ -1,5 +1,4 @@
-import { createRoute } from '@hono/zod-openapi';
-import { createRouter, errorResponses, json } from '../http/openapi';
+import { createRouter, defineRoute, json, problems, publicAccess } from '../http/openapi';
 import type { MarkVerificationService } from './mark-verification.service';
 import type { VerificationService } from './verification.service';
 import {
@@ -9,9 +8,11 @@ import {
   VerifyMarkBody,
 } from './verification.schemas';
 
-const verifyCertificate = createRoute({
+const verifyCertificate = defineRoute({
+  operationId: 'verifyCertificate',
   method: 'post',
   path: '/v1/verify/certificate',
+  security: publicAccess,
   tags: ['Verification'],
   summary: 'Verify a credential or a certificate number (public)',
   description:
@@ -19,14 +20,17 @@ const verifyCertificate = createRoute({
   request: { body: { ...json(VerifyCertificateBody), required: true } },
   responses: {
     200: { description: 'The verdict', ...json(CertificateVerificationSchema) },
-    400: errorResponses[400],
-    422: { description: 'The number is held by several issuers: give issuerId' },
+    ...problems({
+      422: 'The number is held by several issuers: give issuerId (`ambiguous_number`, with `issuers`)',
+    }),
   },
 });
 
-const verifyMark = createRoute({
+const verifyMark = defineRoute({
+  operationId: 'verifyMark',
   method: 'post',
   path: '/v1/verify/mark',
+  security: publicAccess,
   tags: ['Verification'],
   summary: 'Verify a scanned mark or a typed serial (public)',
   description:
@@ -34,8 +38,7 @@ const verifyMark = createRoute({
   request: { body: { ...json(VerifyMarkBody), required: true } },
   responses: {
     200: { description: 'The verdict', ...json(MarkVerificationSchema) },
-    400: errorResponses[400],
-    422: { description: 'A typed serial whose check digits fail' },
+    ...problems({ 422: 'A typed serial whose check digits fail (`serial_check_failed`)' }),
   },
 });
 

@@ -1,11 +1,11 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import type { Clock } from '../clock';
 import type { CertificatesService } from '../certificates/certificates.service';
 import { AppError } from '../errors';
-import { createRouter } from '../http/openapi';
+import { createRouter, defineRoute, problemContent, publicAccess } from '../http/openapi';
 import type {
   MarkVerificationService,
   VerifyMarkRequest,
@@ -46,9 +46,11 @@ const pageQuery = z.object({
 });
 
 const markPageRoute = (prefix: 'm' | 'M') =>
-  createRoute({
+  defineRoute({
+    operationId: prefix === 'm' ? 'getMarkPage' : 'getMarkPageUpperCase',
     method: 'get',
     path: `/${prefix}/{code}`,
+    security: publicAccess,
     tags: ['Consumer pages'],
     summary:
       'The consumer’s page for a scanned mark (public); JSON with `Accept: application/json`',
@@ -56,12 +58,21 @@ const markPageRoute = (prefix: 'm' | 'M') =>
       'Chinese by default, English with `Accept-Language: en` or `?lang=en`. Viewing it counts as a verification, once per browser within a window (`SCAN_REPEAT_WINDOW_HOURS`): the page keeps a first-party cookie `cm_views` of the marks it was counted for, and a repeat view is logged but not counted. The QR code holds the URL upper-cased, so `/M/{code}` answers too, and the code is accepted in any letter case.',
     hide: prefix === 'M',
     request: { params: z.object({ code: z.string().max(4096) }), query: pageQuery },
-    responses: { 200: { description: 'The verdict page', content: htmlContent } },
+    responses: {
+      200: { description: 'The verdict page', content: htmlContent },
+      422: {
+        description:
+          'A typed serial whose check digits fail: a page saying so, or a problem (`serial_check_failed`) with `Accept: application/json`',
+        content: { 'text/html': { schema: z.string() }, ...problemContent },
+      },
+    },
   });
 
-const certificatePageRoute = createRoute({
+const certificatePageRoute = defineRoute({
+  operationId: 'getCertificatePage',
   method: 'get',
   path: '/c/{id}',
+  security: publicAccess,
   tags: ['Consumer pages'],
   summary:
     'The page a certificate’s QR code links to (public); JSON with `Accept: application/json`',
@@ -69,9 +80,11 @@ const certificatePageRoute = createRoute({
   responses: { 200: { description: 'The verdict page', content: htmlContent } },
 });
 
-const offlinePageRoute = createRoute({
+const offlinePageRoute = defineRoute({
+  operationId: 'getOfflineVerifierPage',
   method: 'get',
   path: '/verify/offline',
+  security: publicAccess,
   tags: ['Consumer pages'],
   summary: 'A page that checks a mark’s signature and issuer in the browser, offline (public)',
   description:

@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createApp, type App } from '../../src/app';
+import { fixedClock } from '../../src/clock';
+import { loadConfig } from '../../src/config';
+import type { Database } from '../../src/db/client';
+import { errorStatus } from '../../src/errors';
+import { TEST_NOW } from '../helpers';
+
+interface Operation {
+  operationId?: string;
+  security?: Record<string, string[]>[];
+  responses: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }>;
+}
+interface Document {
+  servers?: { url: string }[];
+  paths: Record<string, Record<string, Operation>>;
+  components: {
+    schemas: Record<string, { properties: Record<string, { enum?: string[] }> }>;
+    securitySchemes: Record<string, unknown>;
+  };
+}
+
+/**
+ * The OpenAPI document is the contract client generators read (Redocly's recommended rules run on
+ * it in `npm run check`); these are the certmark rules on top: every operation named and secured,
+ * every refusal a problem with the closed list of codes, every route described.
+ */
+describe('OpenAPI document', () => {
+  let app: App;
+  let doc: Document;
+  const operations: [string, string, Operation][] = [];
+
+  beforeAll(async () => {
+    // Describing the routes needs no database: nothing here may touch it.
+    app = createApp({
+      db: {} as Database,
+      config: loadConfig({ PUBLIC_BASE_URL: 'https://certmark.example.org' }),
+      keys: { kek: new Uint8Array(randomBytes(32)), platformSeed: new Uint8Array(randomBytes(32)) },
+      clock: fixedClock(TEST_NOW),
+    });
+    const res = await app.request('/openapi.json');
+    expect(res.status).toBe(200);
+    doc = (await res.json()) as Document;
+    for (const [path, methods] of Object.entries(doc.paths))
+      for (const [method, operation] of Object.entries(methods))
+        operations.push([method, path, operation]);
+  });
+
+  it('names its server from PUBLIC_BASE_URL', () => {
+    expect(doc.servers).toEqual([{ url: 'https://certmark.example.org' }]);
+  });
+
+  it('gives every operation a unique operationId and a security requirement', () => {
+    expect(operations.length).toBeGreaterThan(40);
+    const ids = operations.map(([method, path, op]) => {
+      expect(op.operationId, `${method} ${path}`).toMatch(/^[a-z][A-Za-z]+$/);
+      expect(Array.isArray(op.security), `${method} ${path} security`).toBe(true);
+      for (const requirement of op.security ?? [])
+        for (const scheme of Object.keys(requirement))
+          expect(doc.components.securitySchemes).toHaveProperty(scheme);
+      return op.operationId;
+    });
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('describes every 4xx as a problem (a page may refuse with a page)', () => {
+    for (const [method, path, op] of operations) {
+      // A page (or a page's form) answers with pages, its refusals too.
+      const isPage = Object.values(op.responses).some((r) => r.content?.['text/html']);
+      for (const [status, response] of Object.entries(op.responses)) {
+        if (!status.startsWith('4')) continue;
+        const where = `${method} ${path} ${status}`;
+        const content = response.content ?? {};
+        const problem = content['application/problem+json'];
+        if (isPage && !problem) {
+          expect(Object.keys(content), where).toEqual(['text/html']);
+          continue;
+        }
+        expect(problem?.schema?.$ref, where).toBe('#/components/schemas/Problem');
+      }
+    }
+  });
+
+  it('lists every error code, and only those, as the problem’s code', () => {
+    expect(doc.components.schemas.Problem!.properties.code!.enum!.sort()).toEqual(
+      Object.keys(errorStatus).sort(),
+    );
+  });
+
+  it('documents every route the service answers', () => {
+    const documented = new Set(
+      operations.map(([method, path]) => `${method.toUpperCase()} ${path}`),
+    );
+    // `/M/{code}` is the upper-case twin of `/m/{code}` (QR alphanumeric mode), hidden on purpose.
+    const undocumented = new Set(['GET /openapi.json', 'GET /M/{code}']);
+    const routed = app.routes
+      .filter((r) => r.method !== 'ALL')
+      .map((r) => `${r.method} ${r.path.replaceAll(/:(\w+)/g, '{$1}')}`)
+      .filter((route) => !undocumented.has(route));
+    expect([...new Set(routed)].filter((route) => !documented.has(route))).toEqual([]);
+  });
+});
