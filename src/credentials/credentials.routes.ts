@@ -1,8 +1,8 @@
-import { createRoute, z } from '@hono/zod-openapi';
-import { createRouter } from '../http/openapi';
+import { z } from '@hono/zod-openapi';
+import { createRouter, defineRoute, publicAccess } from '../http/openapi';
 import { certmarkContext, CONTEXT_PATH } from './context';
 
-const context = createRoute({
+const context = defineRoute({
   method: 'get',
   path: CONTEXT_PATH,
   operationId: 'getJsonLdContext',
@@ -10,7 +10,7 @@ const context = createRoute({
   summary: 'certmark’s JSON-LD context, version 1 (public): every term its credentials use',
   description:
     'Listed after the VC 2.0 context in every certificate credential. `@protected`; a published version never changes.',
-  security: [],
+  security: publicAccess,
   responses: {
     200: {
       description: 'The context (JSON-LD 1.1)',
