@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import pg from 'pg';
+import type { Logger } from 'pino';
 import { createApp, createServices, type App, type Services } from '../src/app';
 import { fixedClock } from '../src/clock';
 import { loadConfig, type Config } from '../src/config';
@@ -49,9 +50,13 @@ export function testKeys(): KeyMaterial {
 
 /**
  * The whole service on its own database with a fixed clock, as `app.request()` sees it.
- * `env` overrides configuration (rate limiting is off unless a test turns it on).
+ * `env` overrides configuration (rate limiting is off unless a test turns it on); `logger`
+ * receives the service's log lines (silent by default).
  */
-export async function createTestContext(env: Record<string, string> = {}): Promise<TestContext> {
+export async function createTestContext(
+  env: Record<string, string> = {},
+  options: { logger?: Logger } = {},
+): Promise<TestContext> {
   const database = await createTestDatabase();
   const handle = await openDatabase({ databaseUrl: database.url, dataDir: '', maxConnections: 10 });
   const config = loadConfig({
@@ -61,7 +66,7 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
   });
   const clock = fixedClock(TEST_NOW);
   const keys = testKeys();
-  const deps = { db: handle.db, config, keys, clock, ping: handle.ping };
+  const deps = { db: handle.db, config, keys, clock, ping: handle.ping, logger: options.logger };
   const services = createServices(deps);
   const app = createApp(deps, services);
   const adminKey = `cm_${randomBytes(32).toString('base64url')}`;

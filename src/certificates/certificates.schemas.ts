@@ -1,5 +1,10 @@
 import { z } from '@hono/zod-openapi';
-import { exemptionPurposes, schemes } from '../shared/schemes';
+import {
+  exemptionPurposeOf,
+  exemptionPurposes,
+  exemptionPurposeWords,
+  schemes,
+} from '../shared/schemes';
 import { usccProblem } from '../shared/identifiers';
 import { isoDate } from '../http/openapi';
 
@@ -67,6 +72,25 @@ export const SignatorySchema = z
   .strict()
   .openapi('Signatory');
 
+/** An exemption's purpose: its code, or the SPEC's words for it, stored as the code. */
+const exemptionPurpose = z
+  .string()
+  .max(100)
+  .transform((text, ctx) => {
+    const code = exemptionPurposeOf(text);
+    if (code) return code;
+    ctx.addIssue({
+      code: 'custom',
+      message: `must be one of ${exemptionPurposes.join(', ')} (or: ${Object.values(exemptionPurposeWords).join(', ')})`,
+    });
+    return z.NEVER;
+  })
+  .openapi({
+    type: 'string',
+    description: `A code (${exemptionPurposes.join(', ')}) or the SPEC's words (${Object.values(exemptionPurposeWords).join(', ')}); answered as the code`,
+    example: 'display_only',
+  });
+
 export const IssueCertificateBody = z
   .object({
     number: z
@@ -82,7 +106,7 @@ export const IssueCertificateBody = z
     validFrom: isoDate,
     validUntil: isoDate,
     quantity: z.number().int().min(1).max(1_000_000_000).optional(),
-    purpose: z.enum(exemptionPurposes).optional(),
+    purpose: exemptionPurpose.optional(),
     signatory: SignatorySchema,
   })
   .strict()

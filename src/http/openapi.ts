@@ -3,6 +3,8 @@ import type { Hook, RouteConfig } from '@hono/zod-openapi';
 import { errorCodes, validationFailed, type FieldError } from '../errors';
 import type { AppEnv } from './env';
 import { isValidRegionCode } from '../shared/identifiers';
+import { findUnstorableText } from '../shared/text';
+import { EARLIEST_DATE, isSaneInstant, LATEST_DATE } from '../shared/dates';
 
 /** Zod issues → the SPEC's `errors: [{ path, message }]`. */
 export function fieldErrors(issues: readonly z.core.$ZodIssue[], prefix = ''): FieldError[] {
@@ -12,11 +14,24 @@ export function fieldErrors(issues: readonly z.core.$ZodIssue[], prefix = ''): F
   }));
 }
 
+/**
+ * Every route's request validation ends here. A failure becomes a 400 naming each field; a value
+ * that passed its field's schema is then checked against the floor no stored or printed string
+ * may go below (NUL, invalid Unicode…, see src/shared/text.ts), in bodies, query strings and path
+ * parameters alike, so no route can forget it.
+ */
 const defaultHook: Hook<unknown, AppEnv, string, unknown> = (result) => {
-  if (!result.success) {
-    const target = (result as { target?: string }).target;
-    const prefix = target === 'json' ? '' : (target ?? '');
-    throw validationFailed(fieldErrors(result.error.issues, prefix));
+  const target = (result as { target?: string }).target;
+  const prefix = target === 'json' ? '' : (target ?? '');
+  if (!result.success) throw validationFailed(fieldErrors(result.error.issues, prefix));
+  const unstorable = findUnstorableText(result.data);
+  if (unstorable) {
+    throw validationFailed([
+      {
+        path: [prefix, ...unstorable.path.map(String)].filter(Boolean).join('.') || '(body)',
+        message: unstorable.message,
+      },
+    ]);
   }
 };
 
@@ -198,14 +213,21 @@ export const idParam = z.object({
     .openapi({ param: { name: 'id', in: 'path' } }),
 });
 
-/** A calendar day, `YYYY-MM-DD`, that exists. */
+/** A calendar day, `YYYY-MM-DD`, that exists, from 1900 to 9999 (see src/shared/dates.ts). */
 export const isoDate = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
   .refine((s) => {
     const d = new Date(`${s}T00:00:00Z`);
     return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === s;
-  }, 'must be a real calendar date');
+  }, 'must be a real calendar date')
+  .refine((s) => s >= EARLIEST_DATE, `must be between ${EARLIEST_DATE} and ${LATEST_DATE}`);
+
+/** An ISO 8601 instant with its offset, from 1900 to 9999 (see src/shared/dates.ts). */
+export const isoInstant = z
+  .string()
+  .datetime({ offset: true })
+  .refine((s) => isSaneInstant(new Date(s)), `must be between ${EARLIEST_DATE} and ${LATEST_DATE}`);
 
 /** Where a scan or a report was made: a GB/T 2260 region and/or coordinates (WGS 84). */
 export const locationSchema = z

@@ -8,6 +8,7 @@ import { AppError, notFound } from '../errors';
 import { reasonClasses, type ReasonCode } from '../verification/verdict';
 import type { AlertSignal, AlertSink } from '../verification/alert-sink';
 import * as q from './alerts.queries';
+import { storableText, unstorableTextProblem } from '../shared/text';
 
 /** The reason of an alert opened by a consumer's report (POST /v1/reports). */
 export const REPORTED = 'REPORTED';
@@ -97,17 +98,28 @@ export interface AlertSearch {
 /** Context values are kept short: an alert is a pointer for a supervisor, not a copy of evidence. */
 const MAX_CONTEXT_STRING = 200;
 
+/**
+ * The context an alert can keep. A value the database cannot store (NUL, invalid Unicode…, see
+ * src/shared/text.ts), or that is not a plain string, finite number or boolean, is dropped: the
+ * alert itself must never be lost over what a forger put in an optional field.
+ */
 function boundedContext(
   context: Record<string, unknown> | undefined,
 ): Record<string, unknown> | null {
   if (!context) return null;
   const kept: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(context)) {
-    if (value === undefined) continue;
-    kept[key] =
-      typeof value === 'string' && value.length > MAX_CONTEXT_STRING
-        ? `${value.slice(0, MAX_CONTEXT_STRING)}…`
-        : value;
+    if (unstorableTextProblem(key)) continue;
+    if (typeof value === 'string') {
+      if (unstorableTextProblem(value)) continue;
+      kept[key] =
+        value.length > MAX_CONTEXT_STRING ? `${value.slice(0, MAX_CONTEXT_STRING)}…` : value;
+    } else if (
+      (typeof value === 'number' && Number.isFinite(value)) ||
+      typeof value === 'boolean'
+    ) {
+      kept[key] = value;
+    }
   }
   return Object.keys(kept).length ? kept : null;
 }
@@ -139,21 +151,35 @@ export interface OpenAlertInput {
  * one fake cannot flood the audit log.
  */
 export async function openOrCountAlert(tx: Queryable, input: OpenAlertInput): Promise<OpenedAlert> {
+  const stored = storableAlertInput(input);
   const result = await q.upsertOpenAlert(tx, {
-    subjectType: input.subjectType,
-    subject: input.subject,
-    reason: input.reason,
-    severity: input.severity,
-    at: input.at,
-    region: input.region ?? null,
-    issuerId: input.issuerId ?? null,
-    certificateId: input.certificateId ?? null,
-    channel: input.channel,
-    verdict: input.verdict,
-    reasons: input.reasons.map((r) => ({ code: r.code, message: r.message })),
-    context: boundedContext(input.context),
+    subjectType: stored.subjectType,
+    subject: stored.subject,
+    reason: stored.reason,
+    severity: stored.severity,
+    at: stored.at,
+    region: stored.region ?? null,
+    issuerId: stored.issuerId ?? null,
+    certificateId: stored.certificateId ?? null,
+    channel: stored.channel,
+    verdict: stored.verdict,
+    reasons: stored.reasons,
+    context: boundedContext(stored.context),
   });
-  return { ...result, input };
+  return { ...result, input: stored };
+}
+
+/**
+ * What of an alert can be stored. Subjects and findings may quote what was presented: they are
+ * kept without the characters the database cannot hold; a region that is not one is dropped.
+ */
+function storableAlertInput(input: OpenAlertInput): OpenAlertInput {
+  return {
+    ...input,
+    subject: storableText(input.subject),
+    region: input.region && !unstorableTextProblem(input.region) ? input.region : null,
+    reasons: input.reasons.map((r) => ({ code: r.code, message: storableText(r.message) })),
+  };
 }
 
 export interface OpenedAlert {

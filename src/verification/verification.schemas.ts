@@ -1,6 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { CertificateViewSchema } from '../certificates/certificates.schemas';
-import { isoDate, locationSchema } from '../http/openapi';
+import { isoDate, isoInstant, locationSchema } from '../http/openapi';
 import { reasonClasses } from './verdict';
 
 /**
@@ -33,7 +33,7 @@ export const VerifyCertificateBody = z
       .strict()
       .optional(),
     at: z
-      .union([isoDate, z.string().datetime({ offset: true })])
+      .union([isoDate, isoInstant])
       .optional()
       .openapi({ description: 'A day (YYYY-MM-DD) or an instant: was it valid then?' }),
   })

@@ -123,6 +123,19 @@ describe('bad input', () => {
       { scheme: 'CCC_EXEMPTION', quantity: 5, purpose: 'resale' },
       'purpose',
     ],
+    ['validFrom before 1900', { validFrom: '1899-12-31' }, 'validFrom'],
+    ['validFrom in year 0', { validFrom: '0000-01-01' }, 'validFrom'],
+    [
+      'NUL in an address',
+      { holder: { name: 'A', uscc: USCC.holder, address: 'x\u0000' } },
+      'holder.address',
+    ],
+    ['a lone surrogate in a standard', { standards: ['GB \ud800'] }, 'standards.0'],
+    [
+      'a noncharacter in a model',
+      { scope: [{ product: 'P', models: ['X\uffff'] }] },
+      'scope.0.models.0',
+    ],
     ['no signatory', { signatory: undefined }, 'signatory'],
     ['unknown field', { discount: true }, ''],
     ['standards not strings', { standards: [1] }, 'standards.0'],
@@ -138,6 +151,45 @@ describe('bad input', () => {
       expect(await counts()).toEqual(before);
     },
   );
+
+  it('takes an exemption purpose in the SPEC’s words and answers its code', async () => {
+    const exemptions = await createIssuer(ctx, {
+      name: 'Exemption Authority',
+      kind: 'exemption_authority',
+      schemes: ['CCC_EXEMPTION'],
+    });
+    const res = await api.post(
+      '/v1/certificates',
+      certificateBody({ scheme: 'CCC_EXEMPTION', quantity: 5, purpose: 'R&D or test samples' }),
+      exemptions.key,
+    );
+    expect(res.status, res.text).toBe(201);
+    expect(res.body.purpose).toBe('rd_or_test_samples');
+  });
+
+  it('refuses out-of-range dates and unstorable text in queries, paths and verifications', async () => {
+    expectProblem(
+      await api.post('/v1/verify/certificate', { number: 'x', at: '1899-12-31' }),
+      400,
+      'validation_failed',
+    );
+    expectProblem(
+      await api.post('/v1/verify/certificate', { number: 'x', at: '1800-01-01T00:00:00Z' }),
+      400,
+      'validation_failed',
+    );
+    const nul = await api.post('/v1/verify/mark', { code: 'x', product: { model: 'a\u0000' } });
+    expectProblem(nul, 400, 'validation_failed');
+    expect(nul.body.errors).toEqual([
+      { path: 'product.model', message: expect.stringMatching(/NUL/) },
+    ]);
+    const query = await api.get('/v1/registry/certificates?holder=a%00b');
+    expectProblem(query, 400, 'validation_failed');
+    expect(query.body.errors[0].path).toBe('query.holder');
+    const path = await api.get('/m/AB%00CD');
+    expectProblem(path, 400, 'validation_failed');
+    expect(path.body.errors[0].path).toBe('param.code');
+  });
 
   it('accepts a foreign holder without USCC', async () => {
     const res = await api.post(
