@@ -11,8 +11,8 @@
  * - U+FFFD: what a decoder leaves where the request's bytes were not valid UTF-8. A certificate
  *   holder's name is never meant to contain it; storing and signing it would record a corruption.
  */
-// eslint-disable-next-line no-control-regex
 const UNSTORABLE =
+  // eslint-disable-next-line no-control-regex
   /[\u0000-\u0008\u000B\u000C\u000E-\u001F]|\p{Cs}|\p{Noncharacter_Code_Point}|\uFFFD/u;
 
 /** Why `text` cannot be stored or printed, or null when it can. */

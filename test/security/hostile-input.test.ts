@@ -395,7 +395,7 @@ describe('hostile input (property-based)', () => {
       kind: 'write',
       request: (m) => ({
         method: 'POST',
-        path: `/v1/alerts/${m.slot % 3 === 2 ? segment(m) : '00000000-0000-4000-8000-000000000000'}/resolve`,
+        path: `/v1/alerts/${m.slot % 3 === 2 ? segment(m) : alertId}/resolve`,
         key: supervisorKey,
         body: mutate({ note: 'checked' }, m),
       }),
