@@ -10,7 +10,7 @@ import type { Database } from './db/client';
 import type { KeyMaterial } from './keystore/key-material';
 import { AppError, isDatabaseUnavailable, problemResponse } from './errors';
 import type { AppEnv } from './http/env';
-import { bodyLimit, rateLimit, requestId, requestLog } from './http/middleware';
+import { bodyLimit, noStoreByDefault, rateLimit, requestId, requestLog } from './http/middleware';
 import { allowedMethods } from './http/allowed-methods';
 import { problemContent, problems, publicAccess } from './http/openapi';
 import { authenticate } from './auth/auth.middleware';
@@ -133,6 +133,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
 
   app.use('*', requestId());
   app.use('*', requestLog({ logger }));
+  app.use('*', noStoreByDefault());
   app.use('*', bodyLimit({ maxBytes: MAX_BODY_BYTES }));
   app.use('*', authenticate({ db: deps.db }));
   const limit = rateLimit({ limit: deps.config.rateLimitPerMinute, clientAddress });

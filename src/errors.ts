@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import { redactPath } from './http/redact';
 
 /**
  * One error model for the whole service (RFC 9457 problem+json). Every failure a client can cause
@@ -129,11 +130,15 @@ export function problemResponse(c: Context, error: AppError): Response {
     status: error.status,
     code: error.code,
     detail: error.message,
-    instance: c.req.path,
+    // The path may hold a mark code (`/m/<code>`): a problem never repeats it whole.
+    instance: redactPath(c.req.path),
     requestId,
     ...extensions,
   };
-  const headers: Record<string, string> = { 'content-type': 'application/problem+json' };
+  const headers: Record<string, string> = {
+    'content-type': 'application/problem+json',
+    'cache-control': 'no-store',
+  };
   if (requestId) headers['x-request-id'] = requestId;
   if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
   if (allow) headers.allow = allow.join(', ');

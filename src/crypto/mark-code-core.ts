@@ -127,17 +127,29 @@ const MAX_INPUT_LENGTH = 4096;
 const TYPED_SERIAL = /^[0-9]+(?:[\s-]+[0-9]+)*$/;
 const URL_CODE_MARKER = '/m/';
 
+/** Printable ASCII: the only alphabet a mark URL or code is ever written in. */
+const PRINTABLE_ASCII = /^[\x20-\x7E]*$/;
+
 /**
  * What a person scanned or typed into the verifier: the mark URL (any letter case, anything
  * ending in `/m/<code>`, an optional trailing slash, query or fragment), a bare code, or a 16-digit
  * serial. Returns the code upper-cased, or the serial digits (check digits NOT examined: the
- * caller answers a failed check as a typing error), or null. Full-width digits and spaces from a
- * CJK input method are folded to ASCII first (NFKC).
+ * caller answers a failed check as a typing error), or null.
+ *
+ * One canonical encoding: a code or URL is ASCII, or it is not a mark. Unicode folding (NFKC)
+ * would read 'Ａ' (full-width), '𝐀' (mathematical bold) and the like as 'A', so a look-alike
+ * copy of a genuine code would verify as the genuine one. Only a typed serial is folded: full-width
+ * digits and spaces are how a CJK input method types it, and a serial carries no signature.
  */
 export function extractMarkCode(input: string): ExtractedMark | null {
   if (typeof input !== 'string' || input.length > MAX_INPUT_LENGTH) return null;
-  const text = input.normalize('NFKC').trim();
+  let text = input.trim();
   if (text.length === 0) return null;
+  if (!PRINTABLE_ASCII.test(text)) {
+    const folded = text.normalize('NFKC').trim();
+    if (!TYPED_SERIAL.test(folded)) return null;
+    text = folded;
+  }
 
   if (CODE_ANY_CASE.test(text)) return { kind: 'code', code: text.toUpperCase() };
 

@@ -256,6 +256,12 @@ describe('extractMarkCode', () => {
       '1234567890123456-',
       '1234_5678_9012_3456',
       'x'.repeat(10_000),
+      // One canonical encoding, ASCII only: look-alike letters are not the genuine code.
+      code.replace(/[A-Z0-9]/g, (c) => String.fromCodePoint(c.charCodeAt(0) + 0xfee0)),
+      code.replace('A', '\u0410'), // Cyrillic А
+      `https://certmark.example.gov.cn/m/${code.replace(/A/g, '\u{1D400}')}`, // mathematical bold A
+      `https://certmark.example.gov.cn\uFF0Fm\uFF0F${code}`, // full-width solidus
+      `https://certmark.example.gov.cn/m/${code}\u200B`, // zero-width space
     ]) {
       expect(extractMarkCode(garbage), garbage).toBeNull();
     }

@@ -3,6 +3,7 @@ import { bodyLimit as streamingBodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
 import type { Logger } from 'pino';
 import { AppError } from '../errors';
+import { redactPath } from './redact';
 import type { AppEnv } from './env';
 
 /**
@@ -40,9 +41,19 @@ export function requestLog(options: { logger: Logger }) {
   });
 }
 
-/** Mark codes in a path (`/m/<code>`) are shortened: a full code would let a reader print copies. */
-export function redactPath(path: string): string {
-  return path.replace(/\/(m|M)\/([A-Za-z2-7]{8})[A-Za-z2-7]+/, '/$1/$2…');
+/**
+ * `Cache-Control: no-store` on every answer that does not choose its own caching. Answers carry
+ * new API keys, mark codes (exports, label sheets, QR codes, the `/m/{code}` page whose URL is the
+ * code) and verdicts that change with a certificate's status: none of it belongs in a shared or a
+ * browser cache. An answer meant to be cached (a certificate's QR code) says so itself.
+ *
+ * @example app.use('*', noStoreByDefault())
+ */
+export function noStoreByDefault() {
+  return createMiddleware<AppEnv>(async function setNoStore(c, next) {
+    await next();
+    if (!c.res.headers.has('cache-control')) c.res.headers.set('cache-control', 'no-store');
+  });
 }
 
 /**

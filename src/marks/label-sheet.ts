@@ -32,11 +32,19 @@ export interface LabelSheetInput {
   footer: string;
 }
 
+/**
+ * Text as XML 1.0 character data: markup escaped, and every character XML cannot hold at all
+ * (C0 controls but tab, LF and CR; lone surrogates; U+FFFE and U+FFFF) left out, so a lot or an
+ * issuer name stored before the text floor existed still yields a well-formed sheet.
+ */
 const escapeXml = (text: string) =>
-  text.replace(
-    /[<>&"']/g,
-    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&#39;' })[c]!,
-  );
+  text
+    // eslint-disable-next-line no-control-regex
+    .replace(/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu, '')
+    .replace(
+      /[<>&"']/g,
+      (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&#39;' })[c]!,
+    );
 
 const mm = (n: number) => Number(n.toFixed(3));
 

@@ -216,7 +216,7 @@ describe('hostile input (property-based)', () => {
 
   /** Lets buffered writes (scan log, alerts) reach the database. */
   async function settle(): Promise<void> {
-    await ctx.services.marks.flushScanLog();
+    await ctx.services.markVerification.flushScanLog();
     const flushAlerts = (ctx.services.alerts as { flush?: () => Promise<void> }).flush;
     await flushAlerts?.call(ctx.services.alerts);
   }
