@@ -56,7 +56,7 @@ describe('Cache-Control on secrets and mark codes', () => {
     expect(res.status).toBe(400);
     expect(res.headers.get('cache-control')).toBe('no-store');
     expect(res.text).not.toContain(code);
-    expect(res.body.instance).toBe(`/m/${code.slice(0, 8)}…`);
+    expect(res.body.instance).toBe(`/m/${code.slice(0, 8)}…\u0000`);
   });
 
   it('leaves an answer that chooses to be cached as it is', async () => {
