@@ -1,7 +1,9 @@
 import fs from 'node:fs';
-import { parseArgs } from 'node:util';
 import { AuditLogVerifier, type AuditVerification } from '../audit/audit-verifier';
 import type { JwksLike } from '../audit/checkpoint';
+import { EXIT, cliVersion, parseCommand } from './command';
+import { defaultRetryPolicy, fetchWithRetry, type RetryPolicy } from './http';
+import { progressBar, type Progress } from './progress';
 
 /**
  * `certmark audit verify --url <base>`: downloads the JWKS, the signed checkpoint and every entry of
@@ -10,22 +12,46 @@ import type { JwksLike } from '../audit/checkpoint';
  * or network error.
  */
 const usage = `usage: certmark audit verify --url <base-url> [options]
+  --url <base-url>           the service, e.g. https://certmark.example.org
   --since-checkpoint <file>  a checkpoint saved earlier: check that today's log extends it
   --save-checkpoint <file>   after a successful check, save the checkpoint for next time
   --page-size <n>            entries per request (1..10000, default 10000)
-  --json                     print the result as JSON
+  --json                     print the result as JSON (no progress bar)
+  -h, --help                 this help
+  --version                  certmark's version
+A busy service (429) or one without its database (503) is asked again after its Retry-After, up to
+${defaultRetryPolicy.attempts} times in all.
+exit codes: 0 intact, 1 tampered, 2 usage or network error
+`;
+
+const groupUsage = `usage: certmark audit <command>
+  verify --url <base-url>   recompute the audit log's Merkle tree and check its signed checkpoint
+(certmark audit verify --help for its options)
 `;
 
 export interface AuditCommandIo {
   fetch: (url: string) => Promise<Response>;
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+  /** How 429 and 503 answers are retried (default: defaultRetryPolicy, real waits). */
+  retry?: RetryPolicy;
+  /** Progress of the download and check (default: a bar on a terminal, nothing otherwise). */
+  progress?: (options: { json: boolean }) => Progress;
 }
 
 const defaultIo: AuditCommandIo = {
   fetch: (url) => fetch(url, { headers: { accept: 'application/json' } }),
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
+  retry: {
+    ...defaultRetryPolicy,
+    onRetry: ({ url, status, waitSeconds, attempt }) =>
+      process.stderr.write(
+        `${url} answered ${status}; retrying in ${waitSeconds} s (attempt ${attempt + 1} of ${defaultRetryPolicy.attempts})\n`,
+      ),
+  },
+  progress: ({ json }) =>
+    progressBar({ label: 'entries', enabled: Boolean(process.stdout.isTTY) && !json }),
 };
 
 class UsageOrNetworkError extends Error {}
@@ -33,7 +59,7 @@ class UsageOrNetworkError extends Error {}
 async function getJson(io: AuditCommandIo, url: string): Promise<unknown> {
   let res: Response;
   try {
-    res = await io.fetch(url);
+    res = await fetchWithRetry(io.fetch, url, io.retry ?? defaultRetryPolicy);
   } catch (error) {
     throw new UsageOrNetworkError(`cannot reach ${url}: ${(error as Error).message}`);
   }
@@ -57,7 +83,7 @@ export interface RemoteAuditOptions {
  * tampered log is a result, not an exception.
  */
 export async function verifyRemoteAuditLog(
-  io: Pick<AuditCommandIo, 'fetch'>,
+  io: Pick<AuditCommandIo, 'fetch' | 'retry'>,
   options: RemoteAuditOptions,
 ): Promise<{ result: AuditVerification; checkpoint: unknown }> {
   const base = options.baseUrl.replace(/\/+$/, '');
@@ -121,20 +147,27 @@ export async function runAuditCommand(
   io: AuditCommandIo = defaultIo,
 ): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub !== 'verify') {
-    io.stderr(usage);
-    return 2;
+  switch (sub) {
+    case 'verify':
+      return runAuditVerify(rest, io);
+    case '--help':
+    case '-h':
+      io.stdout(groupUsage);
+      return EXIT.ok;
+    case '--version':
+      io.stdout(`certmark ${cliVersion()}\n`);
+      return EXIT.ok;
+    default:
+      io.stderr(sub === undefined ? groupUsage : `unknown command: audit ${sub}\n${groupUsage}`);
+      return EXIT.usage;
   }
-  let values: {
-    url?: string;
-    'since-checkpoint'?: string;
-    'save-checkpoint'?: string;
-    'page-size'?: string;
-    json?: boolean;
-  };
-  try {
-    ({ values } = parseArgs({
-      args: rest,
+}
+
+async function runAuditVerify(args: string[], io: AuditCommandIo): Promise<number> {
+  const parsed = parseCommand(
+    args,
+    {
+      usage,
       options: {
         url: { type: 'string' },
         'since-checkpoint': { type: 'string' },
@@ -142,21 +175,25 @@ export async function runAuditCommand(
         'page-size': { type: 'string' },
         json: { type: 'boolean' },
       },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    io.stderr(`${(error as Error).message}\n${usage}`);
-    return 2;
-  }
+    },
+    io,
+  );
+  if (parsed.exit !== undefined) return parsed.exit;
+  const values = parsed.values as {
+    url?: string;
+    'since-checkpoint'?: string;
+    'save-checkpoint'?: string;
+    'page-size'?: string;
+    json?: boolean;
+  };
   if (!values.url || !/^https?:\/\//.test(values.url)) {
     io.stderr(`--url must be an http(s) URL\n${usage}`);
-    return 2;
+    return EXIT.usage;
   }
   const pageSize = values['page-size'] === undefined ? 10_000 : Number(values['page-size']);
   if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > 10_000) {
     io.stderr(`--page-size must be an integer in 1..10000\n${usage}`);
-    return 2;
+    return EXIT.usage;
   }
   let saved: unknown;
   if (values['since-checkpoint']) {
@@ -164,20 +201,28 @@ export async function runAuditCommand(
       saved = JSON.parse(fs.readFileSync(values['since-checkpoint'], 'utf8'));
     } catch (error) {
       io.stderr(`cannot read the saved checkpoint: ${(error as Error).message}\n`);
-      return 2;
+      return EXIT.usage;
     }
   }
 
   const started = performance.now();
+  const progress = io.progress?.({ json: Boolean(values.json) });
   let outcome: Awaited<ReturnType<typeof verifyRemoteAuditLog>>;
   try {
-    outcome = await verifyRemoteAuditLog(io, { baseUrl: values.url, saved, pageSize });
+    outcome = await verifyRemoteAuditLog(io, {
+      baseUrl: values.url,
+      saved,
+      pageSize,
+      onProgress: (verified, total) => progress?.update(verified, total),
+    });
   } catch (error) {
     if (error instanceof UsageOrNetworkError) {
       io.stderr(`${error.message}\n`);
-      return 2;
+      return EXIT.usage;
     }
     throw error;
+  } finally {
+    progress?.stop();
   }
   const seconds = (performance.now() - started) / 1000;
   const { result, checkpoint } = outcome;
@@ -209,8 +254,8 @@ export async function runAuditCommand(
       fs.writeFileSync(values['save-checkpoint'], `${JSON.stringify(checkpoint, null, 2)}\n`);
     } catch (error) {
       io.stderr(`cannot save the checkpoint: ${(error as Error).message}\n`);
-      return 2;
+      return EXIT.usage;
     }
   }
-  return result.ok ? 0 : 1;
+  return result.ok ? EXIT.ok : EXIT.finding;
 }

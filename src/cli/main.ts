@@ -1,12 +1,28 @@
+import { EXIT, cliVersion, type CommandIo } from './command';
+
 /**
- * The `certmark` command line. Each subcommand lives in its own module and returns an exit code.
+ * The `certmark` command line. Each subcommand lives in its own module and returns an exit code;
+ * every command answers `--help`/`-h` and `--version` (./command.ts).
  */
-const usage = `usage:
-  certmark verify <mark-code-or-url> --jwks <file>   check a mark offline (signature and issuer)
-  certmark audit verify --url <base-url>             recompute the audit log's Merkle tree and check it
+const usage = `usage: certmark <command> [options]
+
+commands:
+  verify <mark-code-or-url> --jwks <file-or-url>   check a mark offline (signature and issuer)
+  audit verify --url <base-url>                     recompute the audit log's Merkle tree and check it
+
+options:
+  -h, --help     this help (also after a command: certmark verify --help)
+  --version      certmark's version
+
+exit codes: 0 genuine / intact, 1 forged / tampered, 2 usage or network error
 `;
 
-export async function runCli(argv: string[]): Promise<number> {
+const defaultIo: CommandIo = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+};
+
+export async function runCli(argv: string[], io: CommandIo = defaultIo): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'verify': {
@@ -17,8 +33,16 @@ export async function runCli(argv: string[]): Promise<number> {
       const { runAuditCommand } = await import('./audit');
       return runAuditCommand(rest);
     }
+    case '--help':
+    case '-h':
+    case 'help':
+      io.stdout(usage);
+      return EXIT.ok;
+    case '--version':
+      io.stdout(`certmark ${cliVersion()}\n`);
+      return EXIT.ok;
     default:
-      process.stderr.write(usage);
-      return command === undefined || command === '--help' ? 0 : 2;
+      io.stderr(command === undefined ? usage : `unknown command: ${command}\n${usage}`);
+      return EXIT.usage;
   }
 }

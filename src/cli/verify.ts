@@ -1,7 +1,8 @@
 import fs from 'node:fs';
-import { parseArgs } from 'node:util';
 import { groupSerial } from '../crypto/mark-scan';
 import { verifyMarkOffline, type Jwks } from '../crypto/offline-mark';
+import { EXIT, parseCommand } from './command';
+import { defaultRetryPolicy, fetchWithRetry, type RetryPolicy } from './http';
 
 /**
  * `certmark verify <code-or-url> --jwks <file>`: checks a mark with no network (SPEC "Product
@@ -14,19 +15,31 @@ import { verifyMarkOffline, type Jwks } from '../crypto/offline-mark';
  * What it cannot tell offline: whether the mark is in the registry, voided, cloned, or its
  * certificate still valid. The online service answers those.
  */
-const usage = `usage: certmark verify <mark-code-or-url> --jwks <file> [--json]
-  --jwks <file>   the service's /.well-known/jwks.json, saved beforehand
-  --json          print the result as JSON
+const usage = `usage: certmark verify <mark-code-or-url> --jwks <file-or-url> [--json]
+  --jwks <file-or-url>  the service's /.well-known/jwks.json: a copy saved beforehand (offline), or
+                        its http(s) URL (fetched once; 429 and 503 are retried after Retry-After)
+  --json                print the result as JSON
+  -h, --help            this help
+  --version             certmark's version
+exit codes: 0 genuine signature, 1 forged or not checkable offline, 2 usage error or unreadable JWKS
 `;
 
 export interface VerifyCommandIo {
   readFile: (path: string) => string;
+  fetch: (url: string) => Promise<Response>;
+  retry: RetryPolicy;
   stdout: (text: string) => void;
   stderr: (text: string) => void;
 }
 
 const defaultIo: VerifyCommandIo = {
   readFile: (path) => fs.readFileSync(path, 'utf8'),
+  fetch: (url) => fetch(url, { headers: { accept: 'application/json' } }),
+  retry: {
+    ...defaultRetryPolicy,
+    onRetry: ({ url, status, waitSeconds }) =>
+      process.stderr.write(`${url} answered ${status}; retrying in ${waitSeconds} s\n`),
+  },
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
 };
@@ -62,6 +75,19 @@ function parseJwks(text: string): Jwks {
   return jwks as Jwks;
 }
 
+/** The JWKS named by `--jwks`: fetched when it is an http(s) URL, else read from a file. */
+async function loadJwks(source: string, io: VerifyCommandIo): Promise<Jwks> {
+  if (!/^https?:\/\//i.test(source)) return parseJwks(io.readFile(source));
+  let res: Response;
+  try {
+    res = await fetchWithRetry(io.fetch, source, io.retry);
+  } catch (error) {
+    throw new UsageError(`cannot reach ${source}: ${(error as Error).message}`);
+  }
+  if (!res.ok) throw new UsageError(`${source} answered ${res.status}`);
+  return parseJwks(await res.text());
+}
+
 /** Checks a scanned mark against a JWKS, offline: the CLI's verdict. */
 export function offlineVerdict(input: string, jwks: Jwks): OfflineVerdict {
   const result = verifyMarkOffline(input, jwks);
@@ -92,40 +118,32 @@ export async function runVerifyCommand(
   args: string[],
   io: VerifyCommandIo = defaultIo,
 ): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        jwks: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (error) {
-    io.stderr(`${(error as Error).message}\n${usage}`);
-    return 2;
-  }
-  if (parsed.values.help) {
-    io.stdout(usage);
-    return 0;
-  }
-  const [input, ...extra] = parsed.positionals;
-  if (!input || extra.length > 0 || !parsed.values.jwks) {
-    io.stderr(usage);
-    return 2;
+  const parsed = parseCommand(
+    args,
+    {
+      usage,
+      options: { jwks: { type: 'string' }, json: { type: 'boolean' } },
+      positionals: { min: 1, max: 1 },
+    },
+    io,
+  );
+  if (parsed.exit !== undefined) return parsed.exit;
+  const input = parsed.positionals[0]!;
+  const source = parsed.values.jwks;
+  if (typeof source !== 'string') {
+    io.stderr(`--jwks is required\n${usage}`);
+    return EXIT.usage;
   }
   let jwks: Jwks;
   try {
-    jwks = parseJwks(io.readFile(parsed.values.jwks));
+    jwks = await loadJwks(source, io);
   } catch (error) {
     const why =
       error instanceof UsageError
         ? error.message
-        : `cannot read ${parsed.values.jwks}: ${(error as Error).message}`;
+        : `cannot read ${source}: ${(error as Error).message}`;
     io.stderr(`certmark verify: ${why}\n`);
-    return 2;
+    return EXIT.usage;
   }
 
   const result = offlineVerdict(input, jwks);
@@ -143,5 +161,5 @@ export async function runVerifyCommand(
   } else {
     io.stdout(`cannot check offline: ${result.reason} — ${result.message}\n`);
   }
-  return result.verdict === 'authentic-signature' ? 0 : 1;
+  return result.verdict === 'authentic-signature' ? EXIT.ok : EXIT.finding;
 }
