@@ -10,7 +10,15 @@ import type { Database } from './db/client';
 import type { KeyMaterial } from './keystore/key-material';
 import { AppError, isDatabaseUnavailable, problemResponse } from './errors';
 import type { AppEnv } from './http/env';
-import { bodyLimit, noStoreByDefault, rateLimit, requestId, requestLog } from './http/middleware';
+import {
+  bodyLimit,
+  noStoreByDefault,
+  RateLimiter,
+  rateLimit,
+  requestId,
+  requestLog,
+} from './http/middleware';
+import { clientAddressOf, rateLimitKey } from './http/client-address';
 import { allowedMethods } from './http/allowed-methods';
 import { problemContent, problems, publicAccess } from './http/openapi';
 import { authenticate } from './auth/auth.middleware';
@@ -115,11 +123,11 @@ export function createServices(deps: AppDeps): Services {
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
-function clientAddress(c: Context): string {
+function socketAddress(c: Context): string | undefined {
   try {
-    return getConnInfo(c).remote.address ?? 'unknown';
+    return getConnInfo(c).remote.address;
   } catch {
-    return 'unknown';
+    return undefined;
   }
 }
 
@@ -135,10 +143,15 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.use('*', requestLog({ logger }));
   app.use('*', noStoreByDefault());
   app.use('*', bodyLimit({ maxBytes: MAX_BODY_BYTES }));
-  app.use('*', authenticate({ db: deps.db }));
-  const limit = rateLimit({ limit: deps.config.rateLimitPerMinute, clientAddress });
-  // Public endpoints are limited per client address; authenticated callers are accountable by key.
-  app.use('*', async (c, next) => (c.get('principal') ? next() : limit(c, next)));
+  // Anonymous requests, and requests with a key that is not valid, are limited per client
+  // address (an IPv6 client per /64); authenticated callers are accountable by their key.
+  const limiter = new RateLimiter({ limit: deps.config.rateLimitPerMinute });
+  const clientAddress = (c: Context) =>
+    rateLimitKey(
+      clientAddressOf(socketAddress(c), c.req.header('x-forwarded-for'), deps.config.trustProxy),
+    );
+  app.use('*', authenticate({ db: deps.db, limiter, clientAddress }));
+  app.use('*', rateLimit({ limiter, clientAddress }));
 
   app.route('/', healthRoutes(deps.ping ?? (() => Promise.resolve())));
   app.route('/', jwksRoutes(services.issuers, platformJwk(deps.keys.platformSeed)));

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { parseTrustProxy, type TrustProxy } from './http/client-address';
 
 /**
  * The service's configuration, parsed once from the environment (SPEC "Configuration").
@@ -14,6 +15,7 @@ const envSchema = z.object({
   // Operator-chosen; main.ts warns when it is shorter than a generated key's 128 bits.
   ADMIN_API_KEY: z.string().min(1).optional(),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(120),
+  TRUST_PROXY: z.string().optional(),
   NODE_ENV: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),
   CLONE_MAX_SCANS: z.coerce.number().int().min(1).default(20),
@@ -43,6 +45,8 @@ export interface Config {
   readonly keysDir: string;
   readonly adminApiKey: string | undefined;
   readonly rateLimitPerMinute: number;
+  /** Which forwarding-header entries name the client (see src/http/client-address.ts). */
+  readonly trustProxy: TrustProxy;
   readonly production: boolean;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
   readonly clone: CloneThresholds;
@@ -64,6 +68,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration: ${fields}`);
   }
   const e = parsed.data;
+  let trustProxy: TrustProxy;
+  try {
+    trustProxy = parseTrustProxy(e.TRUST_PROXY);
+  } catch (error) {
+    throw new ConfigError(`invalid configuration: TRUST_PROXY: ${(error as Error).message}`);
+  }
   return Object.freeze({
     databaseUrl: e.DATABASE_URL,
     dataDir: path.resolve(e.DATA_DIR),
@@ -72,6 +82,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keysDir: path.resolve(e.KEYS_DIR),
     adminApiKey: e.ADMIN_API_KEY,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    trustProxy,
     production: e.NODE_ENV === 'production',
     logLevel: e.LOG_LEVEL,
     clone: Object.freeze({

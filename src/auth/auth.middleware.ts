@@ -1,5 +1,7 @@
 import { eq, type SQL } from 'drizzle-orm';
+import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
+import { rateLimited, type RateLimiter } from '../http/middleware';
 import type { Database } from '../db/client';
 import { apiKeys, type Role } from '../db/schema/api-keys';
 import { AppError } from '../errors';
@@ -37,20 +39,49 @@ export function findPrincipalById(db: Database, id: string): Promise<Principal |
  * header stays anonymous; a header with an unknown or revoked key is refused at once (401), so a
  * client never mistakes a dead key for public access.
  *
- * @example app.use('*', authenticate({ db }))
+ * With a `limiter`, a key that is not valid counts against the client's address like an anonymous
+ * request (a junk `Bearer` header is no way around the public limit), and once the address has
+ * used up its window (and as many look-ups again) such a key is refused with 429 before the
+ * database is asked. A key this instance has recently seen valid is always looked up (and its
+ * revocation honoured), so keyed callers behind a busy shared address keep working.
+ *
+ * @example app.use('*', authenticate({ db, limiter, clientAddress }))
  */
-export function authenticate(options: { db: Database }) {
+export function authenticate(options: {
+  db: Database;
+  limiter?: RateLimiter;
+  clientAddress?: (c: Context<AppEnv>) => string;
+  /** Valid key hashes remembered, so a throttled address does not shut out a keyed caller. */
+  maxRememberedKeys?: number;
+}) {
+  const remembered = new Set<string>();
+  const maxRemembered = options.maxRememberedKeys ?? 10_000;
   return createMiddleware<AppEnv>(async function authenticateRequest(c, next) {
     const header = c.req.header('authorization');
     c.set('principal', null);
-    if (header !== undefined) {
-      const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-      if (!match?.[1])
-        throw new AppError('unauthorized', 'Authorization must be "Bearer <api key>"');
-      const principal = await findPrincipalByKey(options.db, match[1]);
-      if (!principal) throw new AppError('unauthorized', 'unknown or revoked API key');
-      c.set('principal', principal);
+    if (header === undefined) return next();
+    const limiter = options.limiter?.enabled ? options.limiter : undefined;
+    const client = limiter ? options.clientAddress!(c) : '';
+    const refuse = (message: string): never => {
+      if (limiter) {
+        const { allowed, retryAfterSeconds } = limiter.hit(client);
+        if (!allowed) throw rateLimited(limiter.limit, retryAfterSeconds);
+      }
+      throw new AppError('unauthorized', message);
+    };
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match?.[1]) return refuse('Authorization must be "Bearer <api key>"');
+    const keyHash = Buffer.from(hashApiKey(match[1])).toString('base64');
+    // An address past its window still gets as many key look-ups again (a keyed caller new to
+    // this instance behind a busy address), then none: junk keys cost at most 2× the limit.
+    if (limiter?.exhausted(client) && !remembered.has(keyHash)) {
+      if (!limiter.hit(`${client} keyed`).allowed) return refuse('unknown or revoked API key');
     }
+    const principal = await findPrincipalByKey(options.db, match[1]);
+    if (!principal) return refuse('unknown or revoked API key');
+    if (remembered.size >= maxRemembered) remembered.clear();
+    remembered.add(keyHash);
+    c.set('principal', principal);
     await next();
   });
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { bodyLimit as streamingBodyLimit } from 'hono/body-limit';
+import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import type { Logger } from 'pino';
 import { AppError } from '../errors';
@@ -57,43 +58,87 @@ export function noStoreByDefault() {
 }
 
 /**
- * Fixed-window rate limit per client address, in memory (bounded: the table is cleared each
- * window, and never holds more than `maxClients` addresses). `limit` 0 turns it off.
+ * A fixed-window count of requests per client, in memory (bounded: the table is cleared each
+ * window and never holds more than `maxClients` clients). `limit` 0 turns it off.
+ */
+export class RateLimiter {
+  readonly limit: number;
+  private readonly windowMs: number;
+  private readonly maxClients: number;
+  private readonly now: () => number;
+  private windowStart: number;
+  private counts = new Map<string, number>();
+
+  constructor(options: {
+    limit: number;
+    windowMs?: number;
+    maxClients?: number;
+    now?: () => number;
+  }) {
+    this.limit = options.limit;
+    this.windowMs = options.windowMs ?? 60_000;
+    this.maxClients = options.maxClients ?? 100_000;
+    this.now = options.now ?? Date.now;
+    this.windowStart = this.now();
+  }
+
+  get enabled(): boolean {
+    return this.limit > 0;
+  }
+
+  /** Counts one request of `client`: how many it has left, and when to retry if none. */
+  hit(client: string): { allowed: boolean; remaining: number; retryAfterSeconds: number } {
+    const t = this.roll();
+    const used = (this.counts.get(client) ?? 0) + 1;
+    if (this.counts.size < this.maxClients || this.counts.has(client))
+      this.counts.set(client, used);
+    return {
+      allowed: !this.enabled || used <= this.limit,
+      remaining: Math.max(0, this.limit - used),
+      retryAfterSeconds: Math.max(1, Math.ceil((this.windowStart + this.windowMs - t) / 1000)),
+    };
+  }
+
+  /** Whether `client` has used up this window (without counting a request). */
+  exhausted(client: string): boolean {
+    this.roll();
+    return this.enabled && (this.counts.get(client) ?? 0) >= this.limit;
+  }
+
+  private roll(): number {
+    const t = this.now();
+    if (t - this.windowStart >= this.windowMs) {
+      this.windowStart = t;
+      this.counts = new Map();
+    }
+    return t;
+  }
+}
+
+/** The problem of a client over its limit (429 with Retry-After). */
+export function rateLimited(limit: number, retryAfterSeconds: number): AppError {
+  return new AppError('rate_limited', `more than ${limit} requests a minute from this address`, {
+    retryAfterSeconds,
+  });
+}
+
+/**
+ * Limits anonymous requests per client address with `limiter` (authenticated callers are
+ * accountable by their key; a request with an invalid key was already counted by authenticate).
+ *
+ * @example app.use('*', rateLimit({ limiter, clientAddress }))
  */
 export function rateLimit(options: {
-  limit: number;
-  windowMs?: number;
-  maxClients?: number;
-  clientAddress: (c: Parameters<Parameters<typeof createMiddleware<AppEnv>>[0]>[0]) => string;
-  now?: () => number;
+  limiter: RateLimiter;
+  clientAddress: (c: Context<AppEnv>) => string;
 }) {
-  const windowMs = options.windowMs ?? 60_000;
-  const maxClients = options.maxClients ?? 100_000;
-  const now = options.now ?? Date.now;
-  let windowStart = now();
-  let counts = new Map<string, number>();
+  const { limiter } = options;
   return createMiddleware<AppEnv>(async function limitRate(c, next) {
-    if (options.limit <= 0) return next();
-    const t = now();
-    if (t - windowStart >= windowMs) {
-      windowStart = t;
-      counts = new Map();
-    }
-    const client = options.clientAddress(c);
-    const used = (counts.get(client) ?? 0) + 1;
-    if (counts.size < maxClients || counts.has(client)) counts.set(client, used);
-    c.header('ratelimit-limit', String(options.limit));
-    c.header('ratelimit-remaining', String(Math.max(0, options.limit - used)));
-    if (used > options.limit) {
-      const retryAfterSeconds = Math.max(1, Math.ceil((windowStart + windowMs - t) / 1000));
-      throw new AppError(
-        'rate_limited',
-        `more than ${options.limit} requests a minute from this address`,
-        {
-          retryAfterSeconds,
-        },
-      );
-    }
+    if (!limiter.enabled || c.get('principal')) return next();
+    const { allowed, remaining, retryAfterSeconds } = limiter.hit(options.clientAddress(c));
+    c.header('ratelimit-limit', String(limiter.limit));
+    c.header('ratelimit-remaining', String(remaining));
+    if (!allowed) throw rateLimited(limiter.limit, retryAfterSeconds);
     await next();
   });
 }

@@ -108,6 +108,9 @@ describe('service endpoints', () => {
     expect(statuses).toEqual([200, 200, 200, 429, 429]);
     const limited = await app.request('/v1/issuers');
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    // A junk key is no way around the limit: it counts like an anonymous request (429, not 401).
+    const junk = await app.request('/v1/issuers', { headers: { authorization: 'Bearer cm_junk' } });
+    expect(junk.status).toBe(429);
     // An authenticated caller is accountable by key, not limited by address.
     expect(
       (await app.request('/v1/api-keys', { headers: { authorization: `Bearer ${ctx.adminKey}` } }))
