@@ -9,6 +9,7 @@ import type { Clock } from './clock';
 import type { Database } from './db/client';
 import type { KeyMaterial } from './keystore/key-material';
 import { AppError, isDatabaseUnavailable, problemResponse } from './errors';
+import { loggableError } from './shared/loggable-error';
 import type { AppEnv } from './http/env';
 import {
   bodyLimit,
@@ -322,13 +323,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
         }),
       );
     }
-    logger.error(
-      {
-        req: c.get('requestId'),
-        err: { name: (error as Error).name, message: (error as Error).message },
-      },
-      'unhandled error',
-    );
+    // Never the error's message as is: a failed query's carries its SQL and parameters.
+    logger.error({ req: c.get('requestId'), err: loggableError(error) }, 'unhandled error');
     return problemResponse(c, new AppError('internal_error', 'an internal error occurred'));
   });
   return app;

@@ -162,6 +162,7 @@ const CONNECTION_ERROR_CODES = new Set([
   '08006',
   '08001',
   '08004',
+  'CERTMARK_DB_UNAVAILABLE', // the database breaker is open (src/db/database-breaker.ts)
 ]);
 
 /** True when an error means "the database is not reachable right now" (answer 503, retry later). */
@@ -171,7 +172,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     if (typeof err.code === 'string' && CONNECTION_ERROR_CODES.has(err.code)) return true;
     if (
       typeof err.message === 'string' &&
-      /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|Client has encountered a connection error/i.test(
+      /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|Client has encountered a connection error|Client was closed and is not queryable/i.test(
         err.message,
       )
     )

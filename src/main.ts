@@ -6,19 +6,32 @@ import { loadConfig } from './config';
 import { openDatabase } from './db/client';
 import { loadKeyMaterial } from './keystore/key-material';
 import { generateApiKey } from './auth/api-key';
+import { loggableError } from './shared/loggable-error';
 
 /**
  * The only place with side effects at start: config → keys → database (migrated) → app → serve.
  */
 async function main(): Promise<void> {
   const config = loadConfig();
-  const logger = pino({ level: config.logLevel, base: { svc: 'certmark' } });
+  const logger = pino({
+    level: config.logLevel,
+    base: { svc: 'certmark' },
+    // Whatever is logged as `err`, never a failed query's SQL and parameters, never a whole token.
+    serializers: { err: loggableError },
+  });
   const keys = loadKeyMaterial({
     keysDir: config.keysDir,
     production: config.production,
     onGenerated: (file) => logger.warn({ file }, 'generated new key material (not for production)'),
   });
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    onAvailabilityChange: (state, why) => {
+      if (state === 'open') logger.warn({ why }, 'database unreachable: answering 503 at once');
+      else logger.info({ why }, 'database reachable again');
+    },
+  });
   logger.info({ database: database.kind }, 'database ready, migrations applied');
 
   const deps = { db: database.db, config, keys, clock: systemClock, logger, ping: database.ping };
@@ -81,7 +94,9 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  // Configuration and key errors are meant for the operator; print the message, not a stack.
-  process.stderr.write(`certmark failed to start: ${(error as Error).message}\n`);
+  // Configuration and key errors are meant for the operator; print the message, not a stack (and
+  // of a database error only its class and SQLSTATE: its message may quote SQL and parameters).
+  const { name, code, message } = loggableError(error);
+  process.stderr.write(`certmark failed to start: ${message ?? `${name} ${code ?? ''}`}\n`);
   process.exit(1);
 });

@@ -38,32 +38,32 @@ export interface OpenDatabaseOptions {
   dataDir: string;
   /** Pool size for PostgreSQL. */
   maxConnections?: number;
+  /** Told when PostgreSQL becomes unreachable (requests then fail fast with 503) and when it is back. */
+  onAvailabilityChange?: (state: 'open' | 'closed', why: string) => void;
 }
 
 /**
  * Opens PostgreSQL when a URL is given, else an embedded PGlite in `dataDir`, and brings the schema
- * up to date. The pg pool gives up connecting after 3 s so a dead database yields a quick 503.
+ * up to date. PostgreSQL sits behind a circuit breaker with bounded timeouts (src/db/postgres-pool.ts)
+ * so an unreachable database yields a quick 503, and recovery needs no restart.
  */
 export async function openDatabase(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
-  if (options.databaseUrl) return openPostgres(options.databaseUrl, options.maxConnections ?? 20);
+  if (options.databaseUrl) return openPostgres(options);
   return openPglite(options.dataDir);
 }
 
-async function openPostgres(url: string, max: number): Promise<DatabaseHandle> {
+async function openPostgres(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
   const { default: pg } = await import('pg');
   const { drizzle } = await import('drizzle-orm/node-postgres');
   const { migrate } = await import('drizzle-orm/node-postgres/migrator');
+  const { createPostgresPool } = await import('./postgres-pool');
   // DATE columns are calendar days: keep them as 'YYYY-MM-DD' strings, never shift them by timezone.
   pg.types.setTypeParser(1082, (value: string) => value);
-  const pool = new pg.Pool({
-    connectionString: url,
-    max,
-    connectionTimeoutMillis: 3_000,
-    idleTimeoutMillis: 30_000,
-    statement_timeout: 15_000,
+  const { pool, breaker } = createPostgresPool({
+    url: options.databaseUrl!,
+    max: options.maxConnections ?? 20,
+    onBreakerChange: options.onAvailabilityChange,
   });
-  // A dropped connection emits 'error' on an idle client; the pool discards it and reconnects.
-  pool.on('error', () => {});
   const db = drizzle(pool, { schema }) as unknown as Database;
 
   const lockClient = await pool.connect();
@@ -80,7 +80,10 @@ async function openPostgres(url: string, max: number): Promise<DatabaseHandle> {
     ping: async () => {
       await pool.query('SELECT 1');
     },
-    close: () => pool.end(),
+    close: async () => {
+      breaker.stop();
+      await pool.end();
+    },
   };
 }
 

@@ -5,6 +5,7 @@ import { systemActor } from '../auth/principal';
 import { appendAuditEntry } from '../audit/audit.queries';
 import { generateSerial } from '../crypto/serial';
 import { isDatabaseUnavailable } from '../errors';
+import { loggableError } from '../shared/loggable-error';
 import * as q from './marks.queries';
 
 export interface BatchRunnerOptions {
@@ -12,10 +13,19 @@ export interface BatchRunnerOptions {
   readonly chunkSize?: number;
   /** Batches filled at once by this process; more wait in line. */
   readonly concurrency?: number;
-  /** How long to wait before retrying when the database is unreachable, and how often. */
+  /**
+   * How long to wait before retrying when the database is unreachable; the wait doubles up to
+   * `maxRetryDelayMs`. An outage never fails a batch: it is filled once the database is back.
+   */
   readonly retryDelayMs?: number;
-  readonly maxRetries?: number;
+  readonly maxRetryDelayMs?: number;
   readonly logger?: Logger | undefined;
+}
+
+/** A fill in progress: `interrupted` resolves when the database first dropped out under it. */
+interface Job {
+  readonly finished: Promise<void>;
+  readonly interrupted: Promise<void>;
 }
 
 /** A session-level lock saying "a live process is filling this batch". */
@@ -89,13 +99,13 @@ async function tryRunLock(db: Database, batchId: string): Promise<RunLock | null
  * marks verifiable) only when all `count` marks are written.
  */
 export class BatchRunner {
-  private readonly active = new Map<string, Promise<void>>();
+  private readonly active = new Map<string, Job>();
   private readonly waiting: { batchId: string; start: () => void }[] = [];
   private running = 0;
   private readonly chunkSize: number;
   private readonly concurrency: number;
   private readonly retryDelayMs: number;
-  private readonly maxRetries: number;
+  private readonly maxRetryDelayMs: number;
 
   constructor(
     private readonly db: Database,
@@ -105,7 +115,7 @@ export class BatchRunner {
     this.chunkSize = options.chunkSize ?? 20_000;
     this.concurrency = options.concurrency ?? 2;
     this.retryDelayMs = options.retryDelayMs ?? 2_000;
-    this.maxRetries = options.maxRetries ?? 30;
+    this.maxRetryDelayMs = options.maxRetryDelayMs ?? 10_000;
   }
 
   /**
@@ -113,14 +123,33 @@ export class BatchRunner {
    * batch a request is waiting for); resolves when the job stops.
    */
   fill(batchId: string, options: { now?: boolean } = {}): Promise<void> {
+    return this.job(batchId, options).finished;
+  }
+
+  /**
+   * Fills a small batch while a request waits: 'done' when the job stopped, or 'deferred' as soon
+   * as the database drops out midway, so the request is answered at once (202, like a large batch)
+   * while the job goes on filling the batch in the background once the database is back.
+   */
+  async fillWhileWaiting(batchId: string): Promise<'done' | 'deferred'> {
+    const job = this.job(batchId, { now: true });
+    return Promise.race([
+      job.finished.then(() => 'done' as const),
+      job.interrupted.then(() => 'deferred' as const),
+    ]);
+  }
+
+  private job(batchId: string, options: { now?: boolean }): Job {
     const existing = this.active.get(batchId);
     if (existing) return existing;
-    const job = new Promise<void>((resolve) => {
+    let interrupt = () => {};
+    const interrupted = new Promise<void>((resolve) => (interrupt = resolve));
+    const finished = new Promise<void>((resolve) => {
       const start = () => {
         this.running += 1;
-        this.runWithRetries(batchId)
+        this.runWithRetries(batchId, interrupt)
           .catch((error: unknown) =>
-            this.options.logger?.error({ batchId, err: String(error) }, 'mark batch failed'),
+            this.options.logger?.error({ batchId, err: loggableError(error) }, 'mark batch failed'),
           )
           .finally(() => {
             this.running -= 1;
@@ -132,26 +161,31 @@ export class BatchRunner {
       if (options.now || this.running < this.concurrency) start();
       else this.waiting.push({ batchId, start });
     });
+    const job = { finished, interrupted };
     this.active.set(batchId, job);
     return job;
   }
 
   /** Resolves when every batch this process is filling has stopped. */
   async idle(): Promise<void> {
-    while (this.active.size > 0) await Promise.all([...this.active.values()]);
+    while (this.active.size > 0)
+      await Promise.all([...this.active.values()].map((j) => j.finished));
   }
 
-  private async runWithRetries(batchId: string): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
+  private async runWithRetries(batchId: string, interrupted: () => void): Promise<void> {
+    for (let delay = this.retryDelayMs; ; delay = Math.min(delay * 2, this.maxRetryDelayMs)) {
       try {
         await this.run(batchId);
         return;
       } catch (error) {
-        if (isDatabaseUnavailable(error) && attempt < this.maxRetries) {
-          await new Promise((r) => setTimeout(r, this.retryDelayMs));
+        // Each chunk is its own transaction: what was written stays, what was not is written on
+        // the next attempt, and the batch becomes `done` only at its exact count.
+        if (isDatabaseUnavailable(error)) {
+          interrupted();
+          await new Promise((r) => setTimeout(r, delay));
           continue;
         }
-        this.options.logger?.error({ batchId, err: (error as Error).message }, 'mark batch failed');
+        this.options.logger?.error({ batchId, err: loggableError(error) }, 'mark batch failed');
         await this.finish(
           batchId,
           'failed',

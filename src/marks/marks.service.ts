@@ -8,7 +8,7 @@ import { actorOf, systemActor } from '../auth/principal';
 import { appendAuditEntry } from '../audit/audit.queries';
 import { createMarkCode } from '../crypto/mark-code';
 import { hasValidSerialCheckDigits } from '../crypto/serial';
-import { AppError, forbidden, notFound } from '../errors';
+import { AppError, forbidden, isDatabaseUnavailable, notFound } from '../errors';
 import { effectiveStatus } from '../certificates/certificate-view';
 import { findCertificate } from '../certificates/certificates.queries';
 import { modelInScope } from '../certificates/scope';
@@ -157,8 +157,16 @@ export class MarksService {
       return row;
     });
     if (batch.count <= this.inlineLimit) {
-      await this.runner.fill(batch.id, { now: true });
-      return this.batchView((await q.findBatch(this.db, batch.id))!);
+      // Recorded already: if the database drops out while filling, the answer is the batch as
+      // recorded (202, filled in the background) rather than a 503 that would leave the issuer
+      // without its batch id.
+      if ((await this.runner.fillWhileWaiting(batch.id)) === 'deferred')
+        return this.batchView(batch);
+      const filled = await q.findBatch(this.db, batch.id).catch((error: unknown) => {
+        if (isDatabaseUnavailable(error)) return undefined;
+        throw error;
+      });
+      return this.batchView(filled ?? batch);
     }
     void this.runner.fill(batch.id);
     return this.batchView(batch);

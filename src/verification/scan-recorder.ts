@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
 import type { Database } from '../db/client';
+import { isDatabaseUnavailable } from '../errors';
+import { loggableError } from '../shared/loggable-error';
 import { insertScanLog, type ScanLogEntry } from './mark-verification.queries';
 
 export interface ScanRecorderOptions {
@@ -9,6 +11,8 @@ export interface ScanRecorderOptions {
   readonly maxBuffered?: number;
   /** Rows per INSERT. */
   readonly rowsPerInsert?: number;
+  /** While the database is unreachable, how often the held entries are tried again. */
+  readonly retryIntervalMs?: number;
   readonly logger?: Logger | undefined;
 }
 
@@ -16,8 +20,14 @@ export interface ScanRecorderOptions {
  * The detailed scan log, written behind the answer: entries wait in a bounded in-process buffer and
  * are flushed every `flushIntervalMs` with multi-row INSERTs, so a verification never waits for
  * its log line. What must be exact across instances (the scan count, the first scan, the clone
- * flag) is not here: it is updated atomically on the mark row while answering. A crash loses at
- * most the last interval of log lines; a database outage drops them (counted in `dropped`).
+ * flag) is not here: it is updated atomically on the mark row while answering.
+ *
+ * What can be lost, and when: while the database is unreachable the entries stay in the buffer and
+ * are written when it is back, so an outage loses nothing unless it outlasts the buffer
+ * (`maxBuffered` entries; the newest are then dropped, counted in `dropped` and logged). A process
+ * that dies loses what is buffered (normally one interval's worth; during an outage, all of it).
+ * A connection reset between an INSERT's commit and its reply makes the retry write those rows
+ * twice: the log is at least once, the counts on the mark row exact.
  */
 export class ScanRecorder {
   private buffer: ScanLogEntry[] = [];
@@ -36,7 +46,10 @@ export class ScanRecorder {
     this.flushIntervalMs = options.flushIntervalMs ?? 100;
     this.maxBuffered = options.maxBuffered ?? 20_000;
     this.rowsPerInsert = options.rowsPerInsert ?? 2_000;
+    this.retryIntervalMs = options.retryIntervalMs ?? 1_000;
   }
+
+  private readonly retryIntervalMs: number;
 
   record(entry: ScanLogEntry): void {
     if (this.buffer.length >= this.maxBuffered) {
@@ -44,14 +57,17 @@ export class ScanRecorder {
       return;
     }
     this.buffer.push(entry);
-    if (!this.timer) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        void this.flush();
-      }, this.flushIntervalMs);
-      // A buffered log line never keeps the process alive on its own.
-      this.timer.unref();
-    }
+    this.schedule(this.flushIntervalMs);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, delayMs);
+    // A buffered log line never keeps the process alive on its own.
+    this.timer.unref();
   }
 
   /** Writes everything buffered so far; resolves when it is written (or dropped). */
@@ -71,12 +87,34 @@ export class ScanRecorder {
       try {
         await insertScanLog(this.db, rows);
       } catch (error) {
+        if (isDatabaseUnavailable(error)) {
+          this.holdForRetry(entries.slice(start));
+          return;
+        }
+        // Not the database's absence: these rows would fail again. Logged without their content.
         this.dropped += rows.length;
         this.options.logger?.warn(
-          { err: (error as Error).message, lost: rows.length },
+          { err: loggableError(error), lost: rows.length },
           'scan log write failed',
         );
       }
     }
+  }
+
+  /** Puts unwritten entries back ahead of newer ones (within the bound) and tries again later. */
+  private holdForRetry(unwritten: ScanLogEntry[]): void {
+    const kept = [...unwritten, ...this.buffer];
+    const overflow = kept.length - this.maxBuffered;
+    if (overflow > 0) {
+      this.dropped += overflow;
+      this.options.logger?.warn(
+        { lost: overflow },
+        'scan log buffer full while the database is unreachable',
+      );
+    }
+    this.buffer = overflow > 0 ? kept.slice(0, this.maxBuffered) : kept;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.schedule(this.retryIntervalMs);
   }
 }

@@ -1,4 +1,3 @@
-import net from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +13,7 @@ import {
   TEST_NOW,
   type TestContext,
 } from '../helpers';
+import { startFaultProxy } from '../fault-proxy';
 import { createIssuer, issueCertificate } from '../fixtures';
 
 describe('service endpoints', () => {
@@ -119,43 +119,12 @@ describe('service endpoints', () => {
   });
 });
 
-/** A TCP proxy in front of PostgreSQL that the test can cut and restore. */
-async function startProxy(target: { host: string; port: number }) {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(target.port, target.host);
-    sockets.add(client).add(upstream);
-    client.pipe(upstream).pipe(client);
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', close).on('close', close);
-    upstream.on('error', close).on('close', close);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  return {
-    port,
-    async cut() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      });
-    },
-    async restore() {
-      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    },
-  };
-}
-
 describe('database outage', () => {
   it('answers 503 with Retry-After within seconds, and recovers by itself', async () => {
     const database = await createTestDatabase();
     const url = new URL(database.url);
-    const proxy = await startProxy({ host: url.hostname, port: Number(url.port || 5432) });
-    url.host = `127.0.0.1:${proxy.port}`;
-    const handle = await openDatabase({ databaseUrl: url.toString(), dataDir: '' });
+    const proxy = await startFaultProxy({ host: url.hostname, port: Number(url.port || 5432) });
+    const handle = await openDatabase({ databaseUrl: proxy.urlFor(database.url), dataDir: '' });
     const config = loadConfig({ RATE_LIMIT_PER_MINUTE: '0' });
     const deps = {
       db: handle.db,
@@ -167,7 +136,8 @@ describe('database outage', () => {
     const app = createApp(deps, createServices(deps));
     try {
       expect((await app.request('/v1/issuers')).status).toBe(200);
-      await proxy.cut();
+      await proxy.refuse();
+      proxy.reset();
       const started = Date.now();
       for (const path of ['/v1/issuers', '/readyz']) {
         const res = await app.request(path);
@@ -178,7 +148,7 @@ describe('database outage', () => {
       }
       expect(Date.now() - started).toBeLessThan(10_000);
       expect((await app.request('/healthz')).status).toBe(200);
-      await proxy.restore();
+      await proxy.heal();
       let status = 0;
       for (let i = 0; i < 20 && status !== 200; i++) {
         status = (await app.request('/v1/issuers')).status;
@@ -186,7 +156,7 @@ describe('database outage', () => {
       }
       expect(status).toBe(200);
     } finally {
-      await proxy.cut().catch(() => {});
+      await proxy.close();
       await handle.close().catch(() => {});
       await database.drop();
     }

@@ -1,15 +1,14 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../../src/db/client';
 import { createTestDatabase } from '../helpers';
 import { certificateBody } from '../fixtures';
 import { openDatabase, type DatabaseHandle } from '../../src/db/client';
+import { startServiceProcess, type ServiceProcess } from '../service-process';
 
 /**
  * A process killed mid-batch (SIGKILL: no shutdown hook runs) leaves a batch that the next start
@@ -19,61 +18,21 @@ import { openDatabase, type DatabaseHandle } from '../../src/db/client';
 
 const COUNT = 500_000;
 
-interface Service {
-  child: ChildProcess;
-  baseUrl: string;
-}
-
 describe('a mark batch survives a killed process', () => {
   let database: { url: string; drop(): Promise<void> };
   let handle: DatabaseHandle;
   let keysDir: string;
   const adminKey = `cm_${randomBytes(32).toString('base64url')}`;
-  const children: ChildProcess[] = [];
+  const services: ServiceProcess[] = [];
 
-  async function startService(): Promise<Service> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      cwd: process.cwd(),
-      env: {
-        PATH: process.env.PATH,
-        DATABASE_URL: database.url,
-        PORT: '0',
-        KEYS_DIR: keysDir,
-        ADMIN_API_KEY: adminKey,
-        PUBLIC_BASE_URL: 'https://certmark.test',
-        RATE_LIMIT_PER_MINUTE: '0',
-        LOG_LEVEL: 'info',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    const stderr: string[] = [];
-    child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`service did not start: ${stderr.join('')}`)),
-        20_000,
-      );
-      child.once('exit', (code) =>
-        reject(new Error(`service exited (${code}): ${stderr.join('')}`)),
-      );
-      readline.createInterface({ input: child.stdout! }).on('line', (line) => {
-        try {
-          const entry = JSON.parse(line) as { msg?: string; port?: number };
-          if (entry.msg === 'certmark listening' && entry.port) {
-            clearTimeout(timer);
-            resolve(entry.port);
-          }
-        } catch {
-          // not a log line
-        }
-      });
-    });
-    return { child, baseUrl: `http://127.0.0.1:${port}` };
+  async function startService(): Promise<ServiceProcess> {
+    const service = await startServiceProcess({ databaseUrl: database.url, keysDir, adminKey });
+    services.push(service);
+    return service;
   }
 
   const call = async (
-    service: Service,
+    service: ServiceProcess,
     method: string,
     url: string,
     key: string | null,
@@ -105,7 +64,7 @@ describe('a mark batch survives a killed process', () => {
     keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-keys-'));
   });
   afterAll(async () => {
-    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    for (const service of services) if (!service.exit) service.child.kill('SIGKILL');
     await handle.close();
     await database.drop();
     fs.rmSync(keysDir, { recursive: true, force: true });

@@ -1,0 +1,191 @@
+/**
+ * A circuit breaker in front of PostgreSQL. Without it, while the database is unreachable every
+ * request waits for its own timeout, and a black hole (packets silently dropped, no reset) has no
+ * timeout at all: PostgreSQL's statement_timeout cannot fire for a query it never received.
+ *
+ * The breaker watches every connect and query it is told about. When the database has answered
+ * nothing for `stallAfterMs` while something waits, or a connection fails, it probes: a fresh
+ * connection and `SELECT 1` within `probeTimeoutMs`. A failed probe opens the breaker: the
+ * operations still waiting are aborted (their connections reset, their callers answered 503) and
+ * new ones are refused at once. While open it probes every `reprobeEveryMs` and closes on the
+ * first answer, so the service recovers by itself within about that long of the database's return.
+ *
+ * A slow query on a healthy database is left alone: the probe answers, and only the query's own
+ * deadline (`queryDeadlineMs`, past the server's statement_timeout) ever ends it.
+ */
+export interface DatabaseBreakerOptions {
+  /** A fresh connection and a trivial query; rejects (or never settles) when the database cannot answer. */
+  probe: () => Promise<void>;
+  /** Nothing answered for this long while an operation waits: probe. */
+  stallAfterMs?: number;
+  /** The probe must answer within this. */
+  probeTimeoutMs?: number;
+  /** While open, probe this often. */
+  reprobeEveryMs?: number;
+  /**
+   * No single operation waits longer than this: its connection is reset. Longer than the server's
+   * statement_timeout, so it only fires when the server could not have answered (one connection
+   * black-holed while the database itself answers probes).
+   */
+  queryDeadlineMs?: number;
+  /** Told when the breaker opens (with why) and closes. */
+  onChange?: (state: 'open' | 'closed', why: string) => void;
+  now?: () => number;
+}
+
+/** The error callers see while the breaker is open (or when it aborted their operation). */
+export class DatabaseUnavailableError extends Error {
+  override readonly name = 'DatabaseUnavailableError';
+  /** Recognised by `isDatabaseUnavailable` like the driver's connection errors. */
+  readonly code = 'CERTMARK_DB_UNAVAILABLE';
+}
+
+/** One connect or query the breaker is watching. */
+export interface WatchedOperation {
+  /** The database answered (rows, or an error of its own such as a constraint violation). */
+  answered(): void;
+  /** The operation failed without an answer from the database (a connection error). */
+  failed(): void;
+  /** Finished either way, without telling anything about the database (an idle client handed out). */
+  done(): void;
+}
+
+interface Watched {
+  readonly startedAt: number;
+  /** Ends the operation now: its caller gets a DatabaseUnavailableError or a connection error. */
+  readonly abort: () => void;
+}
+
+export class DatabaseBreaker {
+  readonly #probe: () => Promise<void>;
+  readonly #stallAfterMs: number;
+  readonly #probeTimeoutMs: number;
+  readonly #reprobeEveryMs: number;
+  readonly #queryDeadlineMs: number;
+  readonly #onChange: DatabaseBreakerOptions['onChange'];
+  readonly #now: () => number;
+  readonly #watched = new Set<Watched>();
+  #open = false;
+  #lastAnswerAt: number;
+  #lastProbeAt = Number.NEGATIVE_INFINITY;
+  #probing: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: DatabaseBreakerOptions) {
+    this.#probe = options.probe;
+    this.#stallAfterMs = options.stallAfterMs ?? 1_000;
+    this.#probeTimeoutMs = options.probeTimeoutMs ?? 1_000;
+    this.#reprobeEveryMs = options.reprobeEveryMs ?? 500;
+    this.#queryDeadlineMs = options.queryDeadlineMs ?? 20_000;
+    this.#onChange = options.onChange;
+    this.#now = options.now ?? Date.now;
+    this.#lastAnswerAt = this.#now();
+  }
+
+  get isOpen(): boolean {
+    return this.#open;
+  }
+
+  /** Throws at once while the breaker is open: a known-dead database is not waited for. */
+  assertClosed(): void {
+    if (this.#open) throw new DatabaseUnavailableError('the database is unreachable');
+  }
+
+  /** Starts watching an operation; `abort` must end it at once (reject it, reset its connection). */
+  watch(abort: () => void): WatchedOperation {
+    const entry: Watched = { startedAt: this.#now(), abort };
+    this.#watched.add(entry);
+    this.#ensureTimer();
+    return {
+      answered: () => {
+        this.#watched.delete(entry);
+        this.#lastAnswerAt = this.#now();
+      },
+      failed: () => {
+        this.#watched.delete(entry);
+        this.suspect();
+      },
+      done: () => {
+        this.#watched.delete(entry);
+      },
+    };
+  }
+
+  /** Something suggests the database is gone (a connection error): probe now, once. */
+  suspect(): void {
+    if (this.#open || this.#probing) return;
+    this.#runProbe('a connection failed');
+  }
+
+  /** Stops the watchdog (at shutdown); waiting operations are left to their own ends. */
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #ensureTimer(): void {
+    if (this.#timer) return;
+    const tickMs = Math.max(50, Math.min(250, this.#stallAfterMs / 4));
+    this.#timer = setInterval(() => this.#tick(), tickMs);
+    // The watchdog never keeps the process alive by itself.
+    this.#timer.unref();
+  }
+
+  #tick(): void {
+    const now = this.#now();
+    if (this.#open) {
+      if (!this.#probing && now - this.#lastProbeAt >= this.#reprobeEveryMs) {
+        this.#runProbe('still unreachable');
+      }
+      return;
+    }
+    if (this.#watched.size === 0) {
+      this.stop();
+      return;
+    }
+    let oldest = now;
+    for (const entry of this.#watched) {
+      if (now - entry.startedAt > this.#queryDeadlineMs) {
+        this.#watched.delete(entry);
+        entry.abort();
+      } else if (entry.startedAt < oldest) oldest = entry.startedAt;
+    }
+    const stalled =
+      now - oldest > this.#stallAfterMs && now - this.#lastAnswerAt > this.#stallAfterMs;
+    if (stalled && !this.#probing) this.#runProbe(`no answer for ${now - this.#lastAnswerAt} ms`);
+  }
+
+  #runProbe(why: string): void {
+    this.#lastProbeAt = this.#now();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('probe timed out')), this.#probeTimeoutMs);
+    });
+    this.#probing = Promise.race([this.#probe(), deadline])
+      .then(
+        () => {
+          this.#lastAnswerAt = this.#now();
+          if (this.#open) {
+            this.#open = false;
+            this.#onChange?.('closed', 'the database answers again');
+          }
+        },
+        () => {
+          if (!this.#open) {
+            this.#open = true;
+            this.#onChange?.('open', why);
+            this.#ensureTimer();
+          }
+          // Whatever still waits is waiting on a dead path: end it now rather than at its timeout.
+          for (const entry of [...this.#watched]) {
+            this.#watched.delete(entry);
+            entry.abort();
+          }
+        },
+      )
+      .finally(() => {
+        clearTimeout(timer);
+        this.#probing = undefined;
+      });
+  }
+}
