@@ -114,4 +114,36 @@ describe('DatabaseBreaker', () => {
     expect(breaker.isOpen).toBe(true);
     breaker.stop();
   });
+
+  it('a probe that times out while other work is answered does not open it (slow, not down)', async () => {
+    const { breaker } = breakerWith(() => new Promise<void>(() => {}));
+    breaker.watch(() => {});
+    await vi.advanceTimersByTimeAsync(1_300);
+    breaker.watch(() => {}).answered();
+    await vi.advanceTimersByTimeAsync(900);
+    expect(breaker.isOpen).toBe(false);
+    breaker.stop();
+  });
+
+  it('gives the probe longer when recent probes were slow, within a bound', async () => {
+    let probeMs = 300;
+    let calls = 0;
+    const { breaker } = breakerWith(
+      () =>
+        new Promise<void>((resolve) => {
+          calls += 1;
+          setTimeout(resolve, probeMs);
+        }),
+    );
+    // A lone slow query: probed every second or so, each probe taking 300 ms.
+    breaker.watch(() => {});
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(calls).toBeGreaterThan(1);
+    expect(breaker.isOpen).toBe(false);
+    // A probe of 1.4 s now passes (5 × 300 ms = 1.5 s allowed), where 1 s was the floor.
+    probeMs = 1_400;
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(breaker.isOpen).toBe(false);
+    breaker.stop();
+  });
 });

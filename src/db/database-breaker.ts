@@ -5,9 +5,9 @@
  *
  * The breaker watches every connect and query it is told about. When the database has answered
  * nothing for `stallAfterMs` while something waits, or a connection fails, it probes: a fresh
- * connection and `SELECT 1` within `probeTimeoutMs`. A failed probe opens the breaker: the
- * operations still waiting are aborted (their connections reset, their callers answered 503) and
- * new ones are refused at once. While open it probes every `reprobeEveryMs` and closes on the
+ * connection and `SELECT 1`. A failed probe opens the breaker (unless something else was answered
+ * meanwhile: then the database is only slow): the operations still waiting are aborted (their
+ * connections reset, their callers answered 503) and new ones are refused at once. While open it probes every `reprobeEveryMs` and closes on the
  * first answer, so the service recovers by itself within about that long of the database's return.
  *
  * A slow query on a healthy database is left alone: the probe answers, and only the query's own
@@ -18,8 +18,12 @@ export interface DatabaseBreakerOptions {
   probe: () => Promise<void>;
   /** Nothing answered for this long while an operation waits: probe. */
   stallAfterMs?: number;
-  /** The probe must answer within this. */
+  /**
+   * The probe must answer within this, or within five times the slowest of the last few probes
+   * when that is longer (a busy machine is slow, not down), but never more than `maxProbeTimeoutMs`.
+   */
   probeTimeoutMs?: number;
+  maxProbeTimeoutMs?: number;
   /** While open, probe this often. */
   reprobeEveryMs?: number;
   /**
@@ -60,6 +64,9 @@ export class DatabaseBreaker {
   readonly #probe: () => Promise<void>;
   readonly #stallAfterMs: number;
   readonly #probeTimeoutMs: number;
+  readonly #maxProbeTimeoutMs: number;
+  /** How long the last successful probes took. */
+  readonly #recentProbeMs: number[] = [];
   readonly #reprobeEveryMs: number;
   readonly #queryDeadlineMs: number;
   readonly #onChange: DatabaseBreakerOptions['onChange'];
@@ -75,6 +82,7 @@ export class DatabaseBreaker {
     this.#probe = options.probe;
     this.#stallAfterMs = options.stallAfterMs ?? 1_000;
     this.#probeTimeoutMs = options.probeTimeoutMs ?? 1_000;
+    this.#maxProbeTimeoutMs = options.maxProbeTimeoutMs ?? 2_500;
     this.#reprobeEveryMs = options.reprobeEveryMs ?? 500;
     this.#queryDeadlineMs = options.queryDeadlineMs ?? 20_000;
     this.#onChange = options.onChange;
@@ -155,22 +163,32 @@ export class DatabaseBreaker {
     if (stalled && !this.#probing) this.#runProbe(`no answer for ${now - this.#lastAnswerAt} ms`);
   }
 
+  #probeDeadlineMs(): number {
+    const slowest = Math.max(0, ...this.#recentProbeMs);
+    return Math.min(this.#maxProbeTimeoutMs, Math.max(this.#probeTimeoutMs, 5 * slowest));
+  }
+
   #runProbe(why: string): void {
-    this.#lastProbeAt = this.#now();
+    const startedAt = this.#now();
+    this.#lastProbeAt = startedAt;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('probe timed out')), this.#probeTimeoutMs);
+      timer = setTimeout(() => reject(new Error('probe timed out')), this.#probeDeadlineMs());
     });
     this.#probing = Promise.race([this.#probe(), deadline])
       .then(
         () => {
           this.#lastAnswerAt = this.#now();
+          this.#recentProbeMs.push(this.#lastAnswerAt - startedAt);
+          if (this.#recentProbeMs.length > 8) this.#recentProbeMs.shift();
           if (this.#open) {
             this.#open = false;
             this.#onChange?.('closed', 'the database answers again');
           }
         },
         () => {
+          // Something else was answered while the probe waited: the database is slow, not gone.
+          if (!this.#open && this.#lastAnswerAt > startedAt) return;
           if (!this.#open) {
             this.#open = true;
             this.#onChange?.('open', why);
