@@ -157,6 +157,8 @@ const CONNECTION_ERROR_CODES = new Set([
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now
   '53300', // too_many_connections
+  '57014', // query_canceled: statement_timeout, an overloaded or stuck server
+  '25P03', // idle_in_transaction_session_timeout ended the session
   '08000',
   '08003',
   '08006',

@@ -72,7 +72,7 @@ async function main(): Promise<void> {
     })
     .catch((error: unknown) =>
       logger.error(
-        { err: (error as Error).message },
+        { err: loggableError(error) },
         'credential upgrade failed; retried at next start',
       ),
     );

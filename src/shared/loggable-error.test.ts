@@ -60,6 +60,10 @@ describe('loggableError', () => {
     expect(logged.name).toBe('TypeError');
     expect(logged.message).toBe('cannot read AEAQCA… with key cm_Zm9…');
     expect(loggableError(`credential ${CREDENTIAL}`).message).not.toContain(CREDENTIAL);
+    // A failed query's message handed on as a string keeps nothing.
+    expect(loggableError(`Failed query: select 1\nparams: ${API_KEY}`)).toEqual({
+      name: 'DrizzleQueryError',
+    });
     // Short words, numbers and ordinary sentences are left as they are.
     expect(redactTokens('batch 42 failed: the database is not reachable')).toBe(
       'batch 42 failed: the database is not reachable',

@@ -43,7 +43,11 @@ function databaseErrorIn(error: unknown): ErrorLike | undefined {
 }
 
 export function loggableError(error: unknown): LoggableError {
-  if (typeof error === 'string') return { name: 'Error', message: redactTokens(error) };
+  if (typeof error === 'string') {
+    // A failed query's message passed on as a string: nothing of it is safe to keep.
+    if (error.startsWith('Failed query:')) return { name: 'DrizzleQueryError' };
+    return { name: 'Error', message: redactTokens(error) };
+  }
   if (!error || typeof error !== 'object') return { name: typeof error };
   const outer = error as ErrorLike;
   // drizzle's DrizzleQueryError leaves `name` as 'Error': its class says more.
