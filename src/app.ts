@@ -34,6 +34,8 @@ import { jwksRoutes } from './issuers/jwks.routes';
 import { CertificatesService } from './certificates/certificates.service';
 import { certificatesRoutes } from './certificates/certificates.routes';
 import { credentialsRoutes } from './credentials/credentials.routes';
+import { StatusListsService } from './status-lists/status-lists.service';
+import { statusListsRoutes } from './status-lists/status-lists.routes';
 import { VerificationService } from './verification/verification.service';
 import { verificationRoutes } from './verification/verification.routes';
 import { MarkVerificationService } from './verification/mark-verification.service';
@@ -71,6 +73,7 @@ export interface Services {
   apiKeys: ApiKeysService;
   vault: KeyVault;
   certificates: CertificatesService;
+  statusLists: StatusListsService;
   verification: VerificationService;
   markVerification: MarkVerificationService;
   customs: CustomsService;
@@ -87,14 +90,16 @@ export interface Services {
 export function createServices(deps: AppDeps): Services {
   const { db, clock, config } = deps;
   const vault = new KeyVault(deps.keys.kek);
-  const certificates = new CertificatesService(db, vault, clock, config.publicBaseUrl);
+  const statusLists = new StatusListsService(db, vault, clock, config.publicBaseUrl);
+  const certificates = new CertificatesService(db, vault, clock, config.publicBaseUrl, statusLists);
   const alerts = new AlertsService(db, clock);
   const alertSink: AlertSink = alerts;
   const services: Services = {
     vault,
-    issuers: new IssuersService(db, vault, clock, certificates),
+    issuers: new IssuersService(db, vault, clock, certificates, statusLists),
     apiKeys: new ApiKeysService(db, clock),
     certificates,
+    statusLists,
     verification: new VerificationService(db, clock, config.publicBaseUrl, alertSink),
     markVerification: new MarkVerificationService({
       db,
@@ -114,6 +119,7 @@ export function createServices(deps: AppDeps): Services {
       vault,
       clock,
       baseUrl: config.publicBaseUrl,
+      statusLists,
       logger: deps.logger,
     }),
   };
@@ -160,6 +166,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route('/', apiKeysRoutes(services.apiKeys));
   app.route('/', certificatesRoutes(services.certificates));
   app.route('/', credentialsRoutes(deps.config.publicBaseUrl));
+  app.route('/', statusListsRoutes(services.statusLists));
   app.route(
     '/',
     verificationRoutes({ certificates: services.verification, marks: services.markVerification }),

@@ -63,10 +63,12 @@ async function main(): Promise<void> {
   const resumed = await services.marks.resumeUnfinishedBatches();
   if (resumed > 0) logger.info({ batches: resumed }, 'resuming unfinished mark batches');
 
-  // Credentials signed in an older format are signed again in the background; until then the
-  // stored copy still verifies (the registry is the truth).
-  void services.certificates
-    .upgradeCredentials()
+  // Credentials signed in an older format are signed again in the background (given their status
+  // list entries), and batches issued before status lists get theirs; until then the stored
+  // credential still verifies (the registry is the truth).
+  void services.marks
+    .giveBatchesStatusLists()
+    .then(() => services.certificates.upgradeCredentials())
     .then((resigned) => {
       if (resigned > 0) logger.info({ resigned }, 'credentials signed again in the current format');
     })

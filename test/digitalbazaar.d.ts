@@ -9,6 +9,9 @@ declare module '@digitalbazaar/vc-bitstring-status-list' {
   export interface BitstringStatusList {
     length: number;
     getStatus(index: number): boolean;
+    setStatus(index: number, status: boolean): void;
+    encode(): Promise<string>;
   }
   export function decodeList(options: { encodedList: string }): Promise<BitstringStatusList>;
+  export function createList(options: { length: number }): Promise<BitstringStatusList>;
 }

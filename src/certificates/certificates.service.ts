@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Database, Queryable } from '../db/client';
 import type { CertificateRow } from '../db/schema/certificates';
+import type { IssuerRow } from '../db/schema/issuers';
 import type { Clock } from '../clock';
 import type { Principal } from '../auth/principal';
 import { actorOf, systemActor } from '../auth/principal';
@@ -8,7 +9,8 @@ import { appendAuditEntry } from '../audit/audit.queries';
 import { signCredentialJws } from '../crypto/credential-jws';
 import { AppError, forbidden, isUniqueViolation, notFound } from '../errors';
 import { findIssuer } from '../issuers/issuers.queries';
-import type { KeyVault } from '../issuers/key-vault';
+import type { IssuerSigner, KeyVault } from '../issuers/key-vault';
+import type { StatusListsService } from '../status-lists/status-lists.service';
 import { buildCredentialPayload, CREDENTIAL_FORMAT } from './credential';
 import { certificateView, type CertificateView } from './certificate-view';
 import type { IssueCertificateInput } from './certificates.schemas';
@@ -48,6 +50,7 @@ export class CertificatesService {
     private readonly vault: KeyVault,
     private readonly clock: Clock,
     private readonly baseUrl: string,
+    private readonly statusLists: StatusListsService,
   ) {}
 
   verifyUrl(id: string): string {
@@ -76,6 +79,7 @@ export class CertificatesService {
         }
         const signer = await this.vault.currentSigner(tx, issuerId);
         const id = randomUUID();
+        const statusEntries = await this.statusLists.chooseCertificateEntries(tx, { issuerId, at });
         const draft: Omit<CertificateRow, 'credential' | 'credentialFormat'> = {
           id,
           issuerId,
@@ -107,6 +111,7 @@ export class CertificatesService {
             issuerName: issuer.name,
             baseUrl: this.baseUrl,
             issuedAt: at,
+            credentialStatus: this.statusLists.entriesJson(statusEntries),
           }),
           signer,
         );
@@ -115,6 +120,7 @@ export class CertificatesService {
           credential,
           credentialFormat: CREDENTIAL_FORMAT,
         });
+        await this.statusLists.recordCertificateEntries(tx, id, statusEntries);
         await appendAuditEntry(tx, at, {
           actor: actorOf(principal),
           action: 'certificate.issue',
@@ -176,15 +182,12 @@ export class CertificatesService {
         limit: RESIGN_PAGE_SIZE,
       });
       for (const certificate of page) {
-        const credential = await signCredentialJws(
-          buildCredentialPayload({
-            certificate,
-            issuerName: issuer.name,
-            baseUrl: this.baseUrl,
-            issuedAt: params.at,
-          }),
+        const credential = await this.signCredential(tx, {
+          certificate,
+          issuer,
           signer,
-        );
+          at: params.at,
+        });
         await q.replaceCredential(tx, {
           id: certificate.id,
           credential,
@@ -221,15 +224,7 @@ export class CertificatesService {
         const perIssuer = new Map<string, number>();
         for (const { certificate, issuer } of page) {
           const signer = await this.vault.currentSigner(tx, issuer.id);
-          const credential = await signCredentialJws(
-            buildCredentialPayload({
-              certificate,
-              issuerName: issuer.name,
-              baseUrl: this.baseUrl,
-              issuedAt: at,
-            }),
-            signer,
-          );
+          const credential = await this.signCredential(tx, { certificate, issuer, signer, at });
           await q.replaceCredential(tx, {
             id: certificate.id,
             credential,
@@ -252,6 +247,42 @@ export class CertificatesService {
       upgraded += count;
       if (count < pageSize) return upgraded;
     }
+  }
+
+  /**
+   * A stored certificate's credential signed anew with `signer`: its status entries, given a pair
+   * (with its bits set from the statuses as they are) if it had none, a credential signed before
+   * status lists.
+   */
+  private async signCredential(
+    tx: Queryable,
+    args: { certificate: CertificateRow; issuer: IssuerRow; signer: IssuerSigner; at: Date },
+  ): Promise<string> {
+    const { certificate, issuer } = args;
+    let entries = await this.statusLists.certificateEntries(tx, certificate.id);
+    if (entries.length === 0) {
+      entries = await this.statusLists.chooseCertificateEntries(tx, {
+        issuerId: issuer.id,
+        at: args.at,
+      });
+      await this.statusLists.recordCertificateEntries(tx, certificate.id, entries);
+      await this.statusLists.recordCertificateStatus(tx, {
+        certificateId: certificate.id,
+        status: certificate.status,
+        issuerSuspended: issuer.status === 'suspended',
+        at: args.at,
+      });
+    }
+    return signCredentialJws(
+      buildCredentialPayload({
+        certificate,
+        issuerName: issuer.name,
+        baseUrl: this.baseUrl,
+        issuedAt: args.at,
+        credentialStatus: this.statusLists.entriesJson(entries),
+      }),
+      args.signer,
+    );
   }
 
   async getCertificate(id: string): Promise<IssuedCertificate> {
@@ -287,6 +318,14 @@ export class CertificatesService {
         throw new AppError('status_unchanged', `the certificate is already ${change.status}`);
       }
       await q.updateCertificateStatus(tx, { id, ...change, at, actorKeyId: principal.keyId });
+      // The status lists change in the same transaction: the 200 below means they say so too.
+      const issuer = await findIssuer(tx, certificate.issuerId);
+      await this.statusLists.recordCertificateStatus(tx, {
+        certificateId: id,
+        status: change.status,
+        issuerSuspended: issuer?.status === 'suspended',
+        at,
+      });
       await appendAuditEntry(tx, at, {
         actor: actorOf(principal),
         action: 'certificate.status',

@@ -1,5 +1,6 @@
 import type { CertificateRow, PartyJson } from '../db/schema/certificates';
 import { contextUrl, VC_V2_CONTEXT } from '../credentials/context';
+import type { StatusEntryJson } from '../status-lists/status-lists.service';
 import { endOfChinaDay, startOfChinaDay } from '../shared/dates';
 
 /**
@@ -58,8 +59,9 @@ export const issuerUrl = (baseUrl: string, issuerId: string) => `${baseUrl}/v1/i
  * The credential format a certificate's stored credential is in. Credentials of an older format
  * are signed again (same content, current claims) by `CertificatesService.upgradeCredentials`.
  * 2: VC-JOSE-COSE claims (`cty: vc`, no `nbf`, no `exp`), the certmark JSON-LD context.
+ * 3: `credentialStatus` is W3C Bitstring Status List entries (revocation, suspension).
  */
-export const CREDENTIAL_FORMAT = 2;
+export const CREDENTIAL_FORMAT = 3;
 
 /**
  * The credential of a certificate as signed (VC-JOSE-COSE §3.1.1): the VC itself, plus `iss`
@@ -78,6 +80,8 @@ export function buildCredentialPayload(args: {
   issuerName: string;
   baseUrl: string;
   issuedAt: Date;
+  /** Its BitstringStatusListEntry objects (revocation, suspension). */
+  credentialStatus: readonly StatusEntryJson[];
 }): Record<string, unknown> {
   const { certificate: cert, baseUrl } = args;
   const issuer = issuerUrl(baseUrl, cert.issuerId);
@@ -90,10 +94,7 @@ export function buildCredentialPayload(args: {
     validFrom: startOfChinaDay(cert.validFrom).toISOString(),
     validUntil: endOfChinaDay(cert.validUntil).toISOString(),
     credentialSubject: credentialSubjectOf(cert),
-    credentialStatus: {
-      id: `${baseUrl}/v1/certificates/${cert.id}`,
-      type: 'CertmarkRegistryStatus',
-    },
+    credentialStatus: args.credentialStatus,
     iss: issuer,
     jti: id,
     iat: Math.floor(args.issuedAt.getTime() / 1000),

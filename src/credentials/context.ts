@@ -44,7 +44,6 @@ export function certmarkContext(baseUrl: string) {
       jti: { '@id': 'https://www.iana.org/assignments/jwt#jti', '@type': '@id' },
       QualityCertificationCredential: { '@id': `${cm}QualityCertificationCredential` },
       CertifiedProductOrOrganization: { '@id': `${cm}CertifiedProductOrOrganization` },
-      CertmarkRegistryStatus: { '@id': `${cm}CertmarkRegistryStatus` },
       certificate: {
         '@id': `${cm}certificate`,
         // A property-scoped context: inside `certificate`, `holder`, `validFrom` and `validUntil`

@@ -98,6 +98,14 @@ export interface CredentialResigner {
   ): Promise<number>;
 }
 
+/** Who records an issuer's suspension in its status lists (the status-lists feature). */
+export interface IssuerStatusRecorder {
+  recordIssuerStatus(
+    tx: Queryable,
+    params: { issuerId: string; suspended: boolean; at: Date },
+  ): Promise<void>;
+}
+
 /** Issuers, their approval scope and status, and the life cycle of their signing keys. */
 export class IssuersService {
   constructor(
@@ -105,6 +113,7 @@ export class IssuersService {
     private readonly vault: KeyVault,
     private readonly clock: Clock,
     private readonly credentials: CredentialResigner,
+    private readonly statusLists: IssuerStatusRecorder,
   ) {}
 
   async createIssuer(actor: Actor, input: CreateIssuerInput): Promise<IssuerView> {
@@ -161,6 +170,13 @@ export class IssuersService {
       const issuer = await q.findIssuer(tx, id);
       if (!issuer) throw notFound('issuer');
       await q.setIssuerStatus(tx, { id, status, reason, at, actorKeyId: actor.keyId });
+      // Offline verifiers learn of it from its certificates' suspension bits, set in this
+      // transaction: the 200 below means the status lists say so too.
+      await this.statusLists.recordIssuerStatus(tx, {
+        issuerId: id,
+        suspended: status === 'suspended',
+        at,
+      });
       await appendAuditEntry(tx, at, {
         actor,
         action: 'issuer.status',

@@ -201,7 +201,13 @@ export async function findMarkWithBatch(db: Queryable, serial: string) {
 
 export async function lockMark(tx: Queryable, serial: string) {
   const [row] = await tx
-    .select({ status: marks.status, batchId: marks.batchId, issuerId: markBatches.issuerId })
+    .select({
+      status: marks.status,
+      batchId: marks.batchId,
+      issuerId: markBatches.issuerId,
+      /** 0-based: the mark's bit in its batch's status list. */
+      position: sql<number>`${marks.ordinal} - 1`,
+    })
     .from(marks)
     .innerJoin(markBatches, eq(markBatches.id, marks.batchId))
     .where(eq(marks.serial, BigInt(serial)))
@@ -218,6 +224,15 @@ export async function voidMark(
     .update(marks)
     .set({ status: 'void', voidReason: params.reason, voidedAt: params.at })
     .where(eq(marks.serial, BigInt(params.serial)));
+}
+
+/** Positions (0-based, in issuance order) of a batch's voided marks: its status list's set bits. */
+export async function voidedPositions(db: Queryable, batchId: string): Promise<number[]> {
+  const rows = await db
+    .select({ position: sql<number>`${marks.ordinal} - 1` })
+    .from(marks)
+    .where(and(eq(marks.batchId, batchId), eq(marks.status, 'void')));
+  return rows.map((r) => Number(r.position));
 }
 
 /**

@@ -52,7 +52,15 @@ const BatchSchema = z
     lot: z.string().nullable(),
     createdAt: z.string(),
     finishedAt: z.string().nullable(),
-    links: z.object({ self: z.string(), marks: z.string(), labels: z.string() }),
+    links: z.object({
+      self: z.string(),
+      marks: z.string(),
+      labels: z.string(),
+      statusList: z.string().optional().openapi({
+        description:
+          'The batch’s W3C Bitstring Status List: one bit per mark by its position in the batch, set when the mark is void',
+      }),
+    }),
   })
   .openapi('MarkBatch');
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Database } from '../db/client';
+import type { Database, Queryable } from '../db/client';
 import type { MarkBatchRow } from '../db/schema/mark-batches';
 import type { Clock } from '../clock';
 import type { Principal, Actor } from '../auth/principal';
@@ -14,6 +14,7 @@ import { findCertificate } from '../certificates/certificates.queries';
 import { modelInScope } from '../certificates/scope';
 import { findCurrentSigningKey, findSigningKey } from '../issuers/issuers.queries';
 import type { KeyVault } from '../issuers/key-vault';
+import type { StatusListsService } from '../status-lists/status-lists.service';
 import { BatchRunner } from './batch-runner';
 import { labelSheetSvg, LABELS_PER_PAGE } from './label-sheet';
 import { markQrPng, markQrSvg } from './mark-qr';
@@ -36,7 +37,7 @@ export interface BatchView {
   lot: string | null;
   createdAt: string;
   finishedAt: string | null;
-  links: { self: string; marks: string; labels: string };
+  links: { self: string; marks: string; labels: string; statusList?: string };
 }
 
 export interface MarksServiceDeps {
@@ -45,6 +46,8 @@ export interface MarksServiceDeps {
   clock: Clock;
   /** PUBLIC_BASE_URL: mark URLs are `{baseUrl}/m/{code}`. */
   baseUrl: string;
+  /** Each batch's W3C status list, whose bits say which marks are void. */
+  statusLists: StatusListsService;
   logger?: Logger | undefined;
   /** Batches up to this size are written before the answer (201); larger ones in the background (202). */
   inlineLimit?: number;
@@ -141,6 +144,12 @@ export class MarksService {
         createdByKeyId: principal.keyId,
         createdAt: at,
       });
+      await this.deps.statusLists.createBatchList(tx, {
+        batchId: row.id,
+        issuerId: found.issuer.id,
+        count: input.count,
+        at,
+      });
       await appendAuditEntry(tx, at, {
         actor: actorOf(principal),
         action: 'mark.batch.create',
@@ -174,6 +183,22 @@ export class MarksService {
 
   async getBatch(principal: Principal, batchId: string): Promise<BatchView> {
     return this.batchView(await this.ownedBatch(principal, batchId));
+  }
+
+  /**
+   * Gives every batch issued before status lists its list, with the bits of its voided marks set.
+   * Call once at start; returns how many batches got one.
+   */
+  async giveBatchesStatusLists(): Promise<number> {
+    let given = 0;
+    for (;;) {
+      const batches = await this.deps.statusLists.batchesWithoutList(100);
+      for (const batch of batches) {
+        await this.db.transaction((tx) => this.giveBatchStatusList(tx, batch.id, this.clock.now()));
+      }
+      given += batches.length;
+      if (batches.length < 100) return given;
+    }
   }
 
   /**
@@ -356,6 +381,13 @@ export class MarksService {
       if (mark.status === 'void')
         throw new AppError('mark_already_void', 'the mark is already void');
       await q.voidMark(tx, { serial, reason: voidReason, at });
+      // The batch's status list says so in the same transaction (offline verifiers read it).
+      const recorded = await this.deps.statusLists.recordMarkVoid(tx, {
+        batchId: mark.batchId,
+        position: mark.position,
+        at,
+      });
+      if (!recorded) await this.giveBatchStatusList(tx, mark.batchId, at);
       await appendAuditEntry(tx, at, {
         actor: actorOf(principal),
         action: 'mark.void',
@@ -425,8 +457,21 @@ export class MarksService {
     return this.deps.vault.signerFromRow(key).seed;
   }
 
-  private batchView(batch: MarkBatchRow): BatchView {
+  /** A batch's status list from its void set (a batch issued before status lists). */
+  private async giveBatchStatusList(tx: Queryable, batchId: string, at: Date): Promise<void> {
+    const batch = (await q.findBatch(tx, batchId))!;
+    await this.deps.statusLists.createBatchList(tx, {
+      batchId,
+      issuerId: batch.issuerId,
+      count: batch.count,
+      at,
+      voided: await q.voidedPositions(tx, batchId),
+    });
+  }
+
+  private async batchView(batch: MarkBatchRow): Promise<BatchView> {
     const self = `${this.baseUrl}/v1/mark-batches/${batch.id}`;
+    const statusList = await this.deps.statusLists.batchListId(batch.id);
     return {
       batchId: batch.id,
       certificateId: batch.certificateId,
@@ -437,7 +482,12 @@ export class MarksService {
       lot: batch.lot,
       createdAt: batch.createdAt.toISOString(),
       finishedAt: batch.finishedAt?.toISOString() ?? null,
-      links: { self, marks: `${self}/marks`, labels: `${self}/labels.svg?page=1` },
+      links: {
+        self,
+        marks: `${self}/marks`,
+        labels: `${self}/labels.svg?page=1`,
+        ...(statusList ? { statusList: this.deps.statusLists.listUrl(statusList) } : {}),
+      },
     };
   }
 }

@@ -1,3 +1,4 @@
+import { decodeList } from '@digitalbazaar/vc-bitstring-status-list';
 import { sql } from 'drizzle-orm';
 import {
   base64url,
@@ -93,8 +94,12 @@ describe('credential claims (VC-JOSE-COSE)', () => {
     const formerJws = await new CompactSign(new TextEncoder().encode(JSON.stringify(former)))
       .setProtectedHeader({ alg: 'EdDSA', typ: 'vc+jwt', kid: signer.kid })
       .sign(key);
+    // …of a certificate revoked back then, before status lists: no entries.
     await ctx.handle.db.execute(
-      sql`UPDATE certificates SET credential = ${formerJws}, credential_format = 1 WHERE id = ${cert.id}`,
+      sql`DELETE FROM status_list_entries WHERE certificate_id = ${cert.id}`,
+    );
+    await ctx.handle.db.execute(
+      sql`UPDATE certificates SET credential = ${formerJws}, credential_format = 1, status = 'revoked' WHERE id = ${cert.id}`,
     );
     ctx.clock.set('2026-11-24T10:05:00.000Z');
     expect(await ctx.services.certificates.upgradeCredentials()).toBe(1);
@@ -107,15 +112,33 @@ describe('credential claims (VC-JOSE-COSE)', () => {
     expect(claims).not.toHaveProperty('nbf');
     expect(claims.iat).toBe(Date.parse('2026-11-24T10:05:00.000Z') / 1000);
     expect(claims.credentialSubject).toEqual(former.credentialSubject);
+    // It now has its status list entries, and its revocation bit says revoked.
+    const [revocation, suspension] = claims.credentialStatus as {
+      statusPurpose: string;
+      statusListIndex: string;
+      statusListCredential: string;
+    }[];
+    expect([revocation!.statusPurpose, suspension!.statusPurpose]).toEqual([
+      'revocation',
+      'suspension',
+    ]);
+    const list = decodeJwt(
+      (await api.get(new URL(revocation!.statusListCredential).pathname)).text,
+    ) as { credentialSubject: { encodedList: string } };
+    expect(
+      (await decodeList({ encodedList: list.credentialSubject.encodedList })).getStatus(
+        Number(revocation!.statusListIndex),
+      ),
+    ).toBe(true);
     const [audit] = rowsOf<{ subject_id: string; change: { resigned: number; format: number } }>(
       await ctx.handle.db.execute(
         sql`SELECT subject_id, change FROM audit_log WHERE action = 'certificate.credentials.upgrade'`,
       ),
     );
-    expect(audit).toMatchObject({ subject_id: issuer.id, change: { resigned: 1, format: 2 } });
-    // The copy a holder kept still verifies: the registry, not the copy, is the truth.
+    expect(audit).toMatchObject({ subject_id: issuer.id, change: { resigned: 1, format: 3 } });
+    // The copy a holder kept still verifies, and says what the registry says.
     const answer = await api.post('/v1/verify/certificate', { credential: formerJws });
-    expect(answer.body.verdict).toBe('authentic');
+    expect(answer.body.reasons.map((r: { code: string }) => r.code)).toEqual(['REVOKED']);
     ctx.clock.set(TEST_NOW);
   });
 });

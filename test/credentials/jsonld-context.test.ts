@@ -91,6 +91,29 @@ describe('JSON-LD: every credential expands with its contexts, nothing dropped',
     expect(loaded.every((url) => documents.has(url))).toBe(true);
   });
 
+  it('a status list credential (certificates’ and a mark batch’s)', async () => {
+    const certificate = await issueCertificate(api, issuer.key);
+    const { credentialStatus } = decodeJwt(certificate.credential) as {
+      credentialStatus: { statusListCredential: string }[];
+    };
+    const batch = await api.post(
+      `/v1/certificates/${certificate.id}/marks`,
+      { count: 2 },
+      issuer.key,
+    );
+    expect(batch.status).toBe(201);
+    for (const url of [
+      ...credentialStatus.map((e) => e.statusListCredential),
+      batch.body.links.statusList as string,
+    ]) {
+      const list = decodeJwt((await api.get(new URL(url).pathname)).text);
+      const text = JSON.stringify(await expand(list));
+      expect(text).toContain('https://www.w3.org/ns/credentials/status#BitstringStatusList"');
+      expect(text).toContain('https://www.w3.org/ns/credentials/status#encodedList');
+      expect(text).toContain('https://www.w3.org/ns/credentials/status#ttl');
+    }
+  });
+
   it('fails in safe mode on a term no context defines (the check can fail)', async () => {
     const credential = decodeJwt((await issueCertificate(api, issuer.key)).credential) as Record<
       string,

@@ -202,6 +202,20 @@ describe('authorization matrix', () => {
       allowed: everyone,
     },
     {
+      name: 'status list',
+      method: 'GET',
+      request: async () => ({
+        path: new URL(
+          (
+            JSON.parse(Buffer.from(certA.credential.split('.')[1], 'base64url').toString()) as {
+              credentialStatus: { statusListCredential: string }[];
+            }
+          ).credentialStatus[0]!.statusListCredential,
+        ).pathname,
+      }),
+      allowed: everyone,
+    },
+    {
       name: 'JSON-LD context',
       method: 'GET',
       request: async () => ({ path: '/ns/certmark/v1' }),

@@ -13,3 +13,4 @@ export * from './mark-batches';
 export * from './marks';
 export * from './mark-scans';
 export * from './page-sessions';
+export * from './status-lists';

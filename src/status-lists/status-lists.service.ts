@@ -1,0 +1,325 @@
+import { createHash, randomInt } from 'node:crypto';
+import type { Database, Queryable } from '../db/client';
+import type { CertificateStatus } from '../db/schema/certificates';
+import type { StatusPurpose } from '../db/schema/status-lists';
+import type { Clock } from '../clock';
+import {
+  emptyBitstring,
+  MIN_STATUS_LIST_LENGTH,
+  setStatusBit,
+} from '../crypto/bitstring-status-list';
+import { signCredentialJws } from '../crypto/credential-jws';
+import { contextUrl, VC_V2_CONTEXT } from '../credentials/context';
+import { AppError, notFound } from '../errors';
+import { findSigningKey } from '../issuers/issuers.queries';
+import type { KeyVault } from '../issuers/key-vault';
+import { encodeStatusList } from './encoded-list';
+import * as q from './status-lists.queries';
+
+/** Entries of a certificate list: the spec's minimum, 16 KiB of bits. */
+export const CERTIFICATE_LIST_LENGTH = MIN_STATUS_LIST_LENGTH;
+/**
+ * Indexes handed out per certificate list before a new one is opened: three quarters, so a random
+ * index is found in a few tries and every list keeps a crowd to hide in.
+ */
+export const CERTIFICATE_LIST_CAPACITY = (CERTIFICATE_LIST_LENGTH * 3) / 4;
+
+export interface StatusListTiming {
+  /** `credentialSubject.ttl` and `Cache-Control: max-age`: how long a copy may be used unasked. */
+  readonly ttlMs: number;
+  /** validUntil − validFrom of a signed list: how long a list copy is evidence at all. */
+  readonly validityMs: number;
+  /** A list is signed again this often even when no bit changed, so validUntil keeps ahead. */
+  readonly resignEveryMs: number;
+}
+
+/** See docs/decisions.md "Status lists". */
+export const DEFAULT_STATUS_LIST_TIMING: StatusListTiming = Object.freeze({
+  ttlMs: 60_000,
+  validityMs: 24 * 3_600_000,
+  resignEveryMs: 3_600_000,
+});
+
+/** A signed list as served: the `vc+jwt`, its entity tag, and how long it may be cached. */
+export interface PublishedList {
+  jwt: string;
+  etag: string;
+  maxAgeSeconds: number;
+  validFrom: Date;
+  validUntil: Date;
+}
+
+/** A certificate's `credentialStatus`: one BitstringStatusListEntry per purpose. */
+export interface StatusEntryJson {
+  id: string;
+  type: 'BitstringStatusListEntry';
+  statusPurpose: StatusPurpose;
+  statusListIndex: string;
+  statusListCredential: string;
+}
+
+const CACHE_LIMIT = 1_024;
+
+/**
+ * W3C Bitstring Status Lists (v1.0) for certificates and mark batches: handing out random,
+ * never-reused indexes, setting bits inside the transaction of each status change, and publishing
+ * each list as a `BitstringStatusListCredential` signed (`vc+jwt`) by its issuer's current key.
+ *
+ * A read compares the list's version (one indexed lookup) with its signed copy in memory and signs
+ * only when a bit changed, the hourly re-signing is due or the issuer's key changed: a status change
+ * is in the list the first read after its transaction commits, and reads cost no signature. The
+ * signing time is derived from the list (the hour, or the change within it), so every instance
+ * signs byte-identical lists and their ETags agree.
+ */
+export class StatusListsService {
+  private readonly signed = new Map<string, PublishedList>();
+  private readonly signing = new Map<string, Promise<PublishedList>>();
+  /** Lists signed by this process (tests and metrics: reads must not sign). */
+  signatures = 0;
+
+  constructor(
+    private readonly db: Database,
+    private readonly vault: KeyVault,
+    private readonly clock: Clock,
+    private readonly baseUrl: string,
+    readonly timing: StatusListTiming = DEFAULT_STATUS_LIST_TIMING,
+  ) {}
+
+  listUrl(id: string): string {
+    return `${this.baseUrl}/v1/status-lists/${id}`;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Writing: inside the callers' transactions
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Chooses a new certificate's entries: a random index never handed out before (§2.1: "assign
+   * indexes randomly") in a revocation and in a suspension list of its issuer, opening a new list
+   * when the issuer's lists are full. The lists stay locked until the transaction ends, so the
+   * indexes are the caller's to record (`recordCertificateEntries`) once the certificate exists.
+   * Both bits are clear: an index is never reused, so nothing was ever set there.
+   */
+  async chooseCertificateEntries(
+    tx: Queryable,
+    params: { issuerId: string; at: Date },
+  ): Promise<q.CertificateEntry[]> {
+    const entries: q.CertificateEntry[] = [];
+    for (const purpose of ['revocation', 'suspension'] as const) {
+      const list =
+        (await q.lockOpenCertificateList(tx, {
+          issuerId: params.issuerId,
+          purpose,
+          capacity: CERTIFICATE_LIST_CAPACITY,
+        })) ??
+        (await q.insertStatusList(tx, {
+          issuerId: params.issuerId,
+          purpose,
+          batchId: null,
+          length: CERTIFICATE_LIST_LENGTH,
+          at: params.at,
+        }))!;
+      entries.push({ listId: list.id, purpose, index: await this.freeIndex(tx, list) });
+    }
+    return entries;
+  }
+
+  /** Records the entries `chooseCertificateEntries` chose, for the certificate now written. */
+  async recordCertificateEntries(
+    tx: Queryable,
+    certificateId: string,
+    entries: readonly q.CertificateEntry[],
+  ): Promise<void> {
+    for (const entry of entries)
+      await q.insertEntry(tx, { listId: entry.listId, index: entry.index, certificateId });
+  }
+
+  /** A certificate's `credentialStatus`: its entries as BitstringStatusListEntry objects. */
+  entriesJson(entries: readonly q.CertificateEntry[]): StatusEntryJson[] {
+    return entries.map((e) => this.entryJson(e));
+  }
+
+  /** A certificate's recorded entries (none for a credential of a format before status lists). */
+  async certificateEntries(db: Queryable, certificateId: string): Promise<q.CertificateEntry[]> {
+    return q.entriesOfCertificate(db, certificateId);
+  }
+
+  /**
+   * A certificate's status changed (or is recorded for the first time): its revocation bit says
+   * revoked or withdrawn (final), its suspension bit says suspended — by itself or because its
+   * issuer is suspended, so that an issuer's suspension is visible offline.
+   */
+  async recordCertificateStatus(
+    tx: Queryable,
+    params: {
+      certificateId: string;
+      status: CertificateStatus;
+      issuerSuspended: boolean;
+      at: Date;
+    },
+  ): Promise<void> {
+    await q.setCertificateBits(tx, {
+      certificateId: params.certificateId,
+      revoked: params.status === 'revoked' || params.status === 'withdrawn',
+      suspended: params.status === 'suspended' || params.issuerSuspended,
+      at: params.at,
+    });
+  }
+
+  /**
+   * An issuer was suspended or reinstated: each of its suspension lists is rewritten so that every
+   * certificate's bit says "suspended" while the issuer is, and afterwards says the certificate's
+   * own suspension again.
+   */
+  async recordIssuerStatus(
+    tx: Queryable,
+    params: { issuerId: string; suspended: boolean; at: Date },
+  ): Promise<void> {
+    for (const list of await q.lockSuspensionLists(tx, params.issuerId)) {
+      const bits = emptyBitstring(list.bits.length * 8);
+      for (const entry of await q.entriesWithStatus(tx, list.id)) {
+        if (params.suspended || entry.status === 'suspended') setStatusBit(bits, entry.index, true);
+      }
+      if (Buffer.compare(Buffer.from(bits), Buffer.from(list.bits)) !== 0)
+        await q.replaceBits(tx, { listId: list.id, bits, at: params.at });
+    }
+  }
+
+  /**
+   * A mark batch's list: one bit per mark by its position in the batch (set: void), at least
+   * 131,072 entries whatever the batch's size. `voided` are the positions already void (a batch
+   * issued before status lists). Returns the list's id, or undefined when the batch has one.
+   */
+  async createBatchList(
+    tx: Queryable,
+    params: { batchId: string; issuerId: string; count: number; at: Date; voided?: number[] },
+  ): Promise<string | undefined> {
+    const length = Math.max(MIN_STATUS_LIST_LENGTH, Math.ceil(params.count / 8) * 8);
+    const bits = emptyBitstring(length);
+    for (const position of params.voided ?? []) setStatusBit(bits, position, true);
+    const list = await q.insertStatusList(tx, {
+      issuerId: params.issuerId,
+      purpose: 'revocation',
+      batchId: params.batchId,
+      length,
+      bits,
+      at: params.at,
+    });
+    return list?.id;
+  }
+
+  /**
+   * A mark was voided: its bit (by its position in the batch) is set in its batch's list. False
+   * when the batch has no list yet (issued before status lists, not yet given one at start).
+   */
+  async recordMarkVoid(
+    tx: Queryable,
+    params: { batchId: string; position: number; at: Date },
+  ): Promise<boolean> {
+    if ((await q.setBatchBit(tx, { ...params, value: true })) > 0) return true;
+    return (await q.findBatchList(tx, params.batchId)) !== undefined;
+  }
+
+  /** Batches issued before status lists, a page at a time (start-up backfill). */
+  batchesWithoutList(limit: number) {
+    return q.batchesWithoutList(this.db, limit);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reading
+  // -------------------------------------------------------------------------------------------
+
+  /** The list as published now: signed again only when needed (see the class comment). */
+  async published(id: string): Promise<PublishedList> {
+    const head = await q.findListHead(this.db, id);
+    if (!head) throw notFound('status list');
+    if (!head.kid) throw new AppError('conflict', 'the list’s issuer has no current signing key');
+    const now = this.clock.now().getTime();
+    const hour = Math.floor(now / this.timing.resignEveryMs) * this.timing.resignEveryMs;
+    // The content is as of its last change: a list signed within the hour of a change says so.
+    const validFrom = Math.max(hour, Math.floor(head.changedAt.getTime() / 1000) * 1000);
+    const cacheKey = `${id}|${head.version}|${validFrom}|${head.kid}`;
+    const cached = this.signed.get(cacheKey);
+    if (cached) return cached;
+    let pending = this.signing.get(cacheKey);
+    if (!pending) {
+      pending = this.sign(head, new Date(validFrom)).finally(() => this.signing.delete(cacheKey));
+      this.signing.set(cacheKey, pending);
+    }
+    const list = await pending;
+    if (this.signed.size >= CACHE_LIMIT) this.signed.delete(this.signed.keys().next().value!);
+    this.signed.set(cacheKey, list);
+    return list;
+  }
+
+  /** The id of a mark batch's list. */
+  async batchListId(batchId: string): Promise<string | undefined> {
+    return (await q.findBatchList(this.db, batchId))?.id;
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private async sign(head: q.ListHead, validFrom: Date): Promise<PublishedList> {
+    const row = await q.listBits(this.db, head.id);
+    if (!row) throw notFound('status list');
+    const key = await findSigningKey(this.db, head.kid!);
+    if (!key) throw notFound('signing key');
+    const signer = this.vault.signerFromRow(key);
+    const validUntil = new Date(validFrom.getTime() + this.timing.validityMs);
+    const url = this.listUrl(head.id);
+    const issuer = `${this.baseUrl}/v1/issuers/${head.issuerId}`;
+    const jwt = await signCredentialJws(
+      {
+        '@context': [VC_V2_CONTEXT, contextUrl(this.baseUrl)],
+        id: url,
+        type: ['VerifiableCredential', 'BitstringStatusListCredential'],
+        issuer,
+        validFrom: validFrom.toISOString(),
+        validUntil: validUntil.toISOString(),
+        credentialSubject: {
+          id: `${url}#list`,
+          type: 'BitstringStatusList',
+          statusPurpose: head.purpose,
+          encodedList: encodeStatusList(row.bits),
+          ttl: this.timing.ttlMs,
+        },
+        // VC-JOSE-COSE: the signature's times; a list is evidence only until its validUntil.
+        iss: issuer,
+        jti: url,
+        iat: Math.floor(validFrom.getTime() / 1000),
+        exp: Math.floor(validUntil.getTime() / 1000),
+      },
+      signer,
+    );
+    this.signatures += 1;
+    return {
+      jwt,
+      etag: `"${createHash('sha256').update(jwt).digest('base64url').slice(0, 27)}"`,
+      maxAgeSeconds: Math.floor(this.timing.ttlMs / 1000),
+      validFrom,
+      validUntil,
+    };
+  }
+
+  private entryJson(entry: q.CertificateEntry): StatusEntryJson {
+    const list = this.listUrl(entry.listId);
+    return {
+      id: `${list}#${entry.index}`,
+      type: 'BitstringStatusListEntry',
+      statusPurpose: entry.purpose,
+      statusListIndex: String(entry.index),
+      statusListCredential: list,
+    };
+  }
+
+  /** A random index of a locked list that it never handed out. */
+  private async freeIndex(tx: Queryable, list: { id: string; length: number }): Promise<number> {
+    // At most three quarters are taken: 32 candidates all taken has odds below 1 in 10,000.
+    for (;;) {
+      const candidates = Array.from({ length: 32 }, () => randomInt(list.length));
+      const taken = await q.takenIndexes(tx, { listId: list.id, candidates });
+      const free = candidates.find((index) => !taken.has(index));
+      if (free !== undefined) return free;
+    }
+  }
+}
