@@ -1,8 +1,8 @@
-import { createRoute, z } from '@hono/zod-openapi';
-import { createRouter, errorResponses, idParam } from '../http/openapi';
+import { z } from '@hono/zod-openapi';
+import { createRouter, defineRoute, idParam, problems, publicAccess } from '../http/openapi';
 import type { StatusListsService } from './status-lists.service';
 
-const getStatusList = createRoute({
+const getStatusList = defineRoute({
   method: 'get',
   path: '/v1/status-lists/{id}',
   operationId: 'getStatusList',
@@ -10,7 +10,7 @@ const getStatusList = createRoute({
   summary: 'A W3C Bitstring Status List, signed by its issuer (public)',
   description:
     'A `BitstringStatusListCredential` secured as `vc+jwt` with the issuer’s current key: a certificate list (revocation or suspension, one bit per certificate at the index its credential names) or a mark batch’s list (one bit per mark by its position in the batch; set: void). `ttl` matches `Cache-Control: max-age`; a status change is in the list as soon as its answer is sent. `If-None-Match` with the current `ETag` answers 304.',
-  security: [],
+  security: publicAccess,
   request: {
     params: idParam,
     headers: z.object({ 'if-none-match': z.string().max(4096).optional() }),
@@ -22,8 +22,7 @@ const getStatusList = createRoute({
       content: { 'application/vc+jwt': { schema: z.string() } },
     },
     304: { description: 'The copy named by If-None-Match is current' },
-    400: errorResponses[400],
-    404: errorResponses[404],
+    ...problems(404, { 409: 'The list’s issuer has no current signing key (`no_signing_key`)' }),
   },
 });
 

@@ -233,7 +233,8 @@ export class StatusListsService {
   async published(id: string): Promise<PublishedList> {
     const head = await q.findListHead(this.db, id);
     if (!head) throw notFound('status list');
-    if (!head.kid) throw new AppError('conflict', 'the list’s issuer has no current signing key');
+    if (!head.kid)
+      throw new AppError('no_signing_key', 'the list’s issuer has no current signing key');
     const now = this.clock.now().getTime();
     const hour = Math.floor(now / this.timing.resignEveryMs) * this.timing.resignEveryMs;
     // The content is as of its last change: a list signed within the hour of a change says so.
