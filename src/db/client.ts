@@ -112,6 +112,12 @@ export function rowsOf<T>(result: unknown): T[] {
   return (result as { rows: T[] }).rows;
 }
 
+/** Rows an INSERT/UPDATE touched, whichever driver ran it (pg: rowCount, PGlite: affectedRows). */
+export function affectedRows(result: unknown): number {
+  const r = result as { rowCount?: number | null; affectedRows?: number };
+  return Number(r.rowCount ?? r.affectedRows ?? 0);
+}
+
 interface ClientLike {
   query(
     config: { name?: string; text: string; values: unknown[] } | string,

@@ -6,7 +6,7 @@ import { appendAuditEntry } from '../audit/audit.queries';
 import { generateSerial } from '../crypto/serial';
 import { isDatabaseUnavailable } from '../errors';
 import { loggableError } from '../shared/loggable-error';
-import * as q from './marks.queries';
+import * as batches from './batches.queries';
 
 export interface BatchRunnerOptions {
   /** Marks written per transaction. */
@@ -200,16 +200,16 @@ export class BatchRunner {
     const lock = await tryRunLock(this.db, batchId);
     if (!lock) return; // a live process is filling it
     try {
-      const batch = await q.findBatch(this.db, batchId);
+      const batch = await batches.findBatch(this.db, batchId);
       if (!batch || batch.status === 'done' || batch.status === 'failed') return;
-      if (batch.status === 'pending') await q.startBatch(this.db, batchId);
+      if (batch.status === 'pending') await batches.startBatch(this.db, batchId);
       for (;;) {
         const left = await this.db.transaction(async (tx) => {
-          const state = await q.lockBatchForFill(tx, batchId);
+          const state = await batches.lockBatchForFill(tx, batchId);
           if (!state || (state.status !== 'pending' && state.status !== 'running')) return 0;
           const wanted = Math.min(this.chunkSize, state.count - state.done);
           if (wanted <= 0) return 0;
-          const written = await q.insertMarkChunk(tx, {
+          const written = await batches.insertMarkChunk(tx, {
             batchId,
             certificateId: state.certificateId,
             serials: freshSerials(wanted),
@@ -235,7 +235,7 @@ export class BatchRunner {
   ): Promise<void> {
     const at = this.clock.now();
     await this.db.transaction(async (tx) => {
-      const ended = await q.endBatch(tx, { id: batchId, status, at, error });
+      const ended = await batches.endBatch(tx, { id: batchId, status, at, error });
       if (ended === undefined) return;
       await appendAuditEntry(tx, at, {
         actor: systemActor,

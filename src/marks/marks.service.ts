@@ -19,7 +19,9 @@ import { BatchRunner } from './batch-runner';
 import { labelSheetSvg, LABELS_PER_PAGE } from './label-sheet';
 import { markQrPng, markQrSvg } from './mark-qr';
 import { MarkSignerPool, type MarkSignerPoolOptions } from './mark-signer-pool';
-import * as q from './marks.queries';
+import * as batches from './batches.queries';
+import * as oneMark from './mark.queries';
+import * as scanLog from './scan-log.queries';
 
 export interface IssueBatchInput {
   count: number;
@@ -132,7 +134,7 @@ export class MarksService {
           'no_signing_key',
           'the issuer has no current signing key; rotate its key',
         );
-      const row = await q.insertBatch(tx, {
+      const row = await batches.insertBatch(tx, {
         id: randomUUID(),
         certificateId,
         issuerId: found.issuer.id,
@@ -171,7 +173,7 @@ export class MarksService {
       // without its batch id.
       if ((await this.runner.fillWhileWaiting(batch.id)) === 'deferred')
         return this.batchView(batch);
-      const filled = await q.findBatch(this.db, batch.id).catch((error: unknown) => {
+      const filled = await batches.findBatch(this.db, batch.id).catch((error: unknown) => {
         if (isDatabaseUnavailable(error)) return undefined;
         throw error;
       });
@@ -207,7 +209,7 @@ export class MarksService {
    * start; it returns as soon as the jobs are scheduled.
    */
   async resumeUnfinishedBatches(): Promise<number> {
-    const ids = await q.unfinishedBatchIds(this.db);
+    const ids = await batches.unfinishedBatchIds(this.db);
     for (const id of ids) void this.runner.fill(id);
     return ids.length;
   }
@@ -234,7 +236,7 @@ export class MarksService {
     const seed = await this.readyBatchSeed(batch);
     const render = { format, baseUrl: this.baseUrl };
     const fetchPage = (after: number) =>
-      q.batchMarksAfter(this.db, { batchId, afterOrdinal: after, limit: EXPORT_PAGE });
+      batches.batchMarksAfter(this.db, { batchId, afterOrdinal: after, limit: EXPORT_PAGE });
     let nextPage = fetchPage(0);
     let headerPending = format === 'csv';
     return new ReadableStream<Uint8Array>(
@@ -276,7 +278,7 @@ export class MarksService {
     const pages = Math.max(1, Math.ceil(batch.done / LABELS_PER_PAGE));
     if (page > pages) throw notFound(`page ${page} (the batch has ${pages})`);
     const [serials, found] = await Promise.all([
-      q.batchMarksPage(this.db, {
+      batches.batchMarksPage(this.db, {
         batchId,
         offset: (page - 1) * LABELS_PER_PAGE,
         limit: LABELS_PER_PAGE,
@@ -313,11 +315,11 @@ export class MarksService {
     serial: string,
   ): Promise<{ serial: string; code: string; url: string }> {
     assertTypedSerial(serial);
-    const mark = await q.findMarkWithBatch(this.db, serial);
+    const mark = await oneMark.findMarkWithBatch(this.db, serial);
     if (!mark) throw notFound('mark');
     if (mark.issuerId !== principal.issuerId)
       throw forbidden('only the issuing body may obtain this mark');
-    const batch = (await q.findBatch(this.db, mark.batchId))!;
+    const batch = (await batches.findBatch(this.db, mark.batchId))!;
     const seed = await this.readyBatchSeed(batch);
     const code = createMarkCode({ seed, kid: batch.kid, serial });
     return { serial, code, url: this.markUrl(code) };
@@ -333,11 +335,11 @@ export class MarksService {
     paging: { page: number; pageSize: number },
   ) {
     assertTypedSerial(serial);
-    const mark = await q.findMarkWithBatch(this.db, serial);
+    const mark = await oneMark.findMarkWithBatch(this.db, serial);
     if (!mark) throw notFound('mark');
     if (principal.role === 'issuer' && mark.issuerId !== principal.issuerId)
       throw forbidden('only the issuing body and supervisors may see this mark’s scans');
-    const { rows, total } = await q.scanLogPage(this.db, {
+    const { rows, total } = await scanLog.scanLogPage(this.db, {
       serial,
       limit: paging.pageSize,
       offset: (paging.page - 1) * paging.pageSize,
@@ -374,13 +376,13 @@ export class MarksService {
     assertTypedSerial(serial);
     const at = this.clock.now();
     await this.db.transaction(async (tx) => {
-      const mark = await q.lockMark(tx, serial);
+      const mark = await oneMark.lockMark(tx, serial);
       if (!mark) throw notFound('mark');
       if (mark.issuerId !== principal.issuerId)
         throw forbidden('only the issuing body may void this mark');
       if (mark.status === 'void')
         throw new AppError('mark_already_void', 'the mark is already void');
-      await q.voidMark(tx, { serial, reason: voidReason, at });
+      await oneMark.voidMark(tx, { serial, reason: voidReason, at });
       // The batch's status list says so in the same transaction (offline verifiers read it).
       const recorded = await this.deps.statusLists.recordMarkVoid(tx, {
         batchId: mark.batchId,
@@ -410,7 +412,7 @@ export class MarksService {
   ): Promise<boolean> {
     if (!hasValidSerialCheckDigits(serial)) return false;
     return this.db.transaction(async (tx) => {
-      const cleared = await q.clearCloneFlag(tx, { serial, at });
+      const cleared = await oneMark.clearCloneFlag(tx, { serial, at });
       if (cleared) {
         await appendAuditEntry(tx, at, {
           actor,
@@ -432,7 +434,7 @@ export class MarksService {
   // -------------------------------------------------------------------------------------------
 
   private async ownedBatch(principal: Principal, batchId: string): Promise<MarkBatchRow> {
-    const batch = await q.findBatch(this.db, batchId);
+    const batch = await batches.findBatch(this.db, batchId);
     if (!batch) throw notFound('mark batch');
     if (batch.issuerId !== principal.issuerId)
       throw forbidden('only the issuing body may see this batch');
@@ -459,13 +461,13 @@ export class MarksService {
 
   /** A batch's status list from its void set (a batch issued before status lists). */
   private async giveBatchStatusList(tx: Queryable, batchId: string, at: Date): Promise<void> {
-    const batch = (await q.findBatch(tx, batchId))!;
+    const batch = (await batches.findBatch(tx, batchId))!;
     await this.deps.statusLists.createBatchList(tx, {
       batchId,
       issuerId: batch.issuerId,
       count: batch.count,
       at,
-      voided: await q.voidedPositions(tx, batchId),
+      voided: await oneMark.voidedPositions(tx, batchId),
     });
   }
 

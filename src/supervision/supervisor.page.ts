@@ -14,7 +14,7 @@ import type { AppEnv } from '../http/env';
 import type { IssuersService } from '../issuers/issuers.service';
 import { reportsOfAlerts, type AlertSummaryRow } from './alerts.queries';
 import { alertReasons, type AlertsService, type AlertView } from './alerts.service';
-import { recentScansOf, type RecentScan } from '../marks/marks.queries';
+import { recentScansOf, type RecentScan } from '../marks/scan-log.queries';
 import { isUuid } from '../shared/identifiers';
 
 /**

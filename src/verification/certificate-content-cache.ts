@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/client';
 import { findCertificate, type CertificateWithIssuer } from '../certificates/certificates.queries';
-import type { RegisteredScan } from './mark-verification.queries';
+import type { RegisteredScan } from './scan-registration.queries';
 
 export interface CertificateContentCacheOptions {
   readonly maxEntries?: number;

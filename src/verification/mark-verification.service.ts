@@ -11,12 +11,8 @@ import { CertificateContentCache } from './certificate-content-cache';
 import { certificateFactsAt, certificateFindings } from './certificate-findings';
 import { MarkKeyRing } from './mark-key-ring';
 import { checkMarkSignature, readScanInput } from './mark-signature';
-import {
-  explainMiss,
-  lookupScannedMark,
-  registerScans,
-  type RegisteredScan,
-} from './mark-verification.queries';
+import { explainMiss } from './mark-verification.queries';
+import { lookupScannedMark, registerScans, type RegisteredScan } from './scan-registration.queries';
 import { ScanBatcher } from './scan-batcher';
 import { ScanRecorder } from './scan-recorder';
 import { isAlerting, reason, verdictOf, type Reason, type Verdict } from './verdict';

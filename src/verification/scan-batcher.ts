@@ -1,4 +1,4 @@
-import type { RegisteredScan, ScanToRegister } from './mark-verification.queries';
+import type { RegisteredScan, ScanToRegister } from './scan-registration.queries';
 
 export interface ScanBatcherOptions {
   /** Statements in flight at once; further scans wait and go together in the next one. */

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Database } from '../db/client';
 import { isDatabaseUnavailable } from '../errors';
 import { loggableError } from '../shared/loggable-error';
-import { insertScanLog, type ScanLogEntry } from './mark-verification.queries';
+import { insertScanLog, type ScanLogEntry } from '../marks/scan-log.queries';
 
 export interface ScanRecorderOptions {
   /** How long an entry may wait in the buffer. */

@@ -1,0 +1,104 @@
+import { count, desc, eq, sql } from 'drizzle-orm';
+import type { Database, Queryable } from '../db/client';
+import { clientQuery, rowsOf } from '../db/client';
+import { markScans } from '../db/schema/mark-scans';
+
+/**
+ * The scan log (`mark_scans`): the writer that verification's buffer flushes into, a mark's history
+ * for its issuer, and the latest scans of many marks for supervisors.
+ */
+
+/** A page of a mark's scan log, newest first, and how many entries it has in all. */
+export async function scanLogPage(
+  db: Queryable,
+  params: { serial: string; limit: number; offset: number },
+) {
+  const bySerial = eq(markScans.serial, BigInt(params.serial));
+  const [rows, [total]] = await Promise.all([
+    db
+      .select()
+      .from(markScans)
+      .where(bySerial)
+      .orderBy(desc(markScans.at), desc(markScans.id))
+      .limit(params.limit)
+      .offset(params.offset),
+    db.select({ n: count() }).from(markScans).where(bySerial),
+  ]);
+  return { rows, total: total?.n ?? 0 };
+}
+
+export interface RecentScan {
+  serial: string;
+  at: Date;
+  region: string | null;
+  lat: number | null;
+  lon: number | null;
+  channel: string;
+  verdict: string;
+}
+
+/** The latest `perMark` scans of each of `serials`, newest first (the supervisor's page). */
+export async function recentScansOf(
+  db: Queryable,
+  params: { serials: readonly string[]; perMark: number },
+): Promise<RecentScan[]> {
+  if (params.serials.length === 0) return [];
+  const serialArray = `{${params.serials.join(',')}}`;
+  const rows = rowsOf<RecentScan & { at: Date | string }>(
+    await db.execute(sql`
+      SELECT lpad(s.serial::text, 16, '0') AS serial, r.at, r.region, r.lat, r.lon, r.channel, r.verdict
+      FROM unnest(${serialArray}::bigint[]) AS s(serial)
+      CROSS JOIN LATERAL (
+        SELECT at, region, lat, lon, channel, verdict FROM ${markScans}
+        WHERE ${markScans.serial} = s.serial
+        ORDER BY at DESC, id DESC LIMIT ${params.perMark}
+      ) AS r
+      ORDER BY s.serial, r.at DESC`),
+  );
+  return rows.map((r) => ({ ...r, at: new Date(r.at) }));
+}
+
+export interface ScanLogEntry {
+  serial: string | null;
+  at: Date;
+  region: string | null;
+  lat: number | null;
+  lon: number | null;
+  callerRole: string | null;
+  channel: 'api' | 'page';
+  verdict: string;
+  reasons: string[];
+  /** False for a repeat view that did not count toward the scan count and clone thresholds. */
+  counted: boolean;
+}
+
+/**
+ * Writes buffered scan log entries in one multi-row INSERT. The rows travel as one JSON parameter:
+ * a few thousand rows a second must not cost a query builder's work per value.
+ */
+export async function insertScanLog(db: Database, entries: readonly ScanLogEntry[]): Promise<void> {
+  if (entries.length === 0) return;
+  const rows = JSON.stringify(
+    entries.map((e) => ({
+      serial: e.serial,
+      at: e.at.toISOString(),
+      region: e.region,
+      lat: e.lat,
+      lon: e.lon,
+      caller_role: e.callerRole,
+      channel: e.channel,
+      verdict: e.verdict,
+      reasons: e.reasons,
+      counted: e.counted,
+    })),
+  );
+  await clientQuery(
+    db,
+    'marks_insert_scan_log',
+    `INSERT INTO mark_scans (serial, at, region, lat, lon, caller_role, channel, verdict, reasons, counted)
+     SELECT serial, at, region, lat, lon, caller_role, channel, verdict, reasons, counted
+     FROM jsonb_to_recordset($1::jsonb) AS s(serial bigint, at timestamptz, region text, lat float8, lon float8,
+       caller_role text, channel text, verdict text, reasons text[], counted boolean)`,
+    [rows],
+  );
+}

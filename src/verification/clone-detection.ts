@@ -1,0 +1,87 @@
+import { sql, type SQL } from 'drizzle-orm';
+import type { CloneThresholds } from '../config';
+
+/**
+ * Clone detection (SPEC "Product marks": a mark verified too often, or from too many provinces or
+ * too far apart within a window, is a suspected clone). It runs inside the statement that counts a
+ * scan (./scan-registration.queries), on the mark row under its row lock, so the decision is exact
+ * however many instances count scans at once. The mark keeps its own window: how many counted
+ * scans since the window began (`window_scan_count`), the provinces seen with their last time
+ * (`recent_provinces`) and the recent coordinates (`recent_points`). A mark is flagged when:
+ *
+ * - its window holds more than `maxScans` counted scans, or
+ * - `maxProvinces` distinct provinces (this scan's included) were seen within `provinceWindowMs`, or
+ * - this scan is more than `maxDistanceKm` (haversine) from any point seen within `distanceWindowMs`.
+ *
+ * The flag, once set, stays until a supervisor clears it; clearing also empties the window
+ * (`clearedCloneWindow`), so the mark is judged afresh.
+ */
+
+/** Recent coordinates kept per mark: enough for any pair within the window to be compared. */
+export const MAX_RECENT_POINTS = 32;
+/** Mean Earth radius (IUGG), km: haversine distances. */
+export const EARTH_RADIUS_KM = 6371.0088;
+
+/** Where the statement holds each threshold (a placeholder such as `$1`, or a literal). */
+export type ThresholdPlaceholders = { readonly [K in keyof CloneThresholds]: string };
+
+/** The thresholds as statement parameters, in the order `CLONE_THRESHOLD_PLACEHOLDERS` numbers them. */
+export function cloneThresholdParameters(thresholds: CloneThresholds): number[] {
+  return [
+    thresholds.maxScans,
+    thresholds.provinceWindowMs,
+    thresholds.maxProvinces,
+    thresholds.maxDistanceKm,
+    thresholds.distanceWindowMs,
+  ];
+}
+
+/** $1 … $5, matching `cloneThresholdParameters`. */
+export const CLONE_THRESHOLD_PLACEHOLDERS: ThresholdPlaceholders = {
+  maxScans: '$1',
+  provinceWindowMs: '$2',
+  maxProvinces: '$3',
+  maxDistanceKm: '$4',
+  distanceWindowMs: '$5',
+};
+
+/**
+ * The SET assignments that move a mark's clone window on by one counted scan and decide its flag.
+ * `m` is the mark row as locked (every expression reads it before the update), `s` the scan with
+ * `province`, `lat`, `lon`, `at` (timestamptz) and `at_ms` (epoch ms, float8).
+ */
+export function cloneDetectionAssignments(t: ThresholdPlaceholders): string {
+  return `
+  window_scan_count = m.window_scan_count + 1,
+  recent_provinces = CASE WHEN s.province IS NULL THEN m.recent_provinces ELSE
+    (SELECT COALESCE(jsonb_object_agg(e.k, e.v), '{}'::jsonb) FROM jsonb_each(m.recent_provinces) AS e(k, v)
+      WHERE (e.v)::float8 > s.at_ms - ${t.provinceWindowMs}::float8)
+    || jsonb_build_object(s.province, s.at_ms) END,
+  recent_points = CASE WHEN s.lat IS NULL OR s.lon IS NULL THEN m.recent_points ELSE
+    (SELECT COALESCE(jsonb_agg(r.pt ORDER BY (r.pt->>2)::float8), '[]'::jsonb) FROM (
+      SELECT e.pt FROM jsonb_array_elements(m.recent_points) AS e(pt)
+      WHERE (e.pt->>2)::float8 > s.at_ms - ${t.distanceWindowMs}::float8
+      ORDER BY (e.pt->>2)::float8 DESC LIMIT ${MAX_RECENT_POINTS - 1}) AS r)
+    || jsonb_build_array(jsonb_build_array(s.lat, s.lon, s.at_ms)) END,
+  clone_flagged_at = COALESCE(m.clone_flagged_at, CASE WHEN
+    m.window_scan_count + 1 > ${t.maxScans}::int
+    OR (s.province IS NOT NULL AND 1 + (SELECT count(*) FROM jsonb_each(m.recent_provinces) AS e(k, v)
+      WHERE (e.v)::float8 > s.at_ms - ${t.provinceWindowMs}::float8 AND e.k <> s.province) >= ${t.maxProvinces}::int)
+    OR (s.lat IS NOT NULL AND s.lon IS NOT NULL AND EXISTS (
+      SELECT 1 FROM jsonb_array_elements(m.recent_points) AS e(pt)
+      WHERE (e.pt->>2)::float8 > s.at_ms - ${t.distanceWindowMs}::float8
+        AND ${2 * EARTH_RADIUS_KM} * asin(sqrt(least(1,
+          power(sin(radians(s.lat - (e.pt->>0)::float8) / 2), 2)
+          + cos(radians(s.lat)) * cos(radians((e.pt->>0)::float8))
+            * power(sin(radians(s.lon - (e.pt->>1)::float8) / 2), 2)))) > ${t.maxDistanceKm}::float8))
+    THEN s.at END)`;
+}
+
+/** An empty clone window (a supervisor cleared the flag): the mark is judged afresh from here. */
+export function clearedCloneWindow(): {
+  windowScanCount: number;
+  recentProvinces: SQL;
+  recentPoints: SQL;
+} {
+  return { windowScanCount: 0, recentProvinces: sql`'{}'::jsonb`, recentPoints: sql`'[]'::jsonb` };
+}

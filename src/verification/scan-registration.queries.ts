@@ -1,0 +1,150 @@
+import type { CertificateStatus } from '../db/schema/certificates';
+import type { CloneThresholds } from '../config';
+import type { Database } from '../db/client';
+import { clientQuery } from '../db/client';
+import {
+  CLONE_THRESHOLD_PLACEHOLDERS,
+  cloneDetectionAssignments,
+  cloneThresholdParameters,
+} from './clone-detection';
+
+/**
+ * Scan registration: the verification hot path's one statement, which counts scans on their marks
+ * and runs clone detection on each, and the same lookup without counting (a repeat view).
+ */
+
+/** One verification to count on its mark. */
+export interface ScanToRegister {
+  serial: string;
+  /** The key whose signature was verified; null for a typed serial (no signature). */
+  kid: string | null;
+  at: Date;
+  region: string | null;
+  province: string | null;
+  lat: number | null;
+  lon: number | null;
+}
+
+/**
+ * What a counted scan returns: the mark after the scan, its batch's model and lot, the signing
+ * key's issuer, and the certificate's and issuer's statuses as they are now (their unchanging
+ * content is cached by the caller).
+ */
+export interface RegisteredScan {
+  serial: string;
+  status: 'active' | 'void';
+  scanCount: number;
+  firstScanAt: Date | null;
+  firstScanRegion: string | null;
+  cloneFlaggedAt: Date | null;
+  model: string | null;
+  lot: string | null;
+  keyIssuerId: string;
+  certificateId: string;
+  certificateStatus: CertificateStatus;
+  certificateStatusReason: string | null;
+  certificateStatusChangedAt: Date | null;
+  remaining: number | null;
+  issuerId: string;
+  issuerStatus: 'active' | 'suspended';
+  issuerStatusReason: string | null;
+  issuerStatusChangedAt: Date | null;
+}
+
+/** What a scanned mark's statements return (`RegisteredScan`), over m, b, c, i and k. */
+const SCANNED_MARK_COLUMNS = `lpad(m.serial::text, 16, '0') AS "serial", m.status AS "status", m.scan_count AS "scanCount",
+  m.first_scan_at AS "firstScanAt", m.first_scan_region AS "firstScanRegion", m.clone_flagged_at AS "cloneFlaggedAt",
+  b.model AS "model", b.lot AS "lot", k.issuer_id AS "keyIssuerId",
+  c.id AS "certificateId", c.status AS "certificateStatus", c.status_reason AS "certificateStatusReason",
+  c.status_changed_at AS "certificateStatusChangedAt", c.remaining AS "remaining",
+  i.id AS "issuerId", i.status AS "issuerStatus", i.status_reason AS "issuerStatusReason",
+  i.status_changed_at AS "issuerStatusChangedAt"`;
+
+/**
+ * The verification hot path: counts a set of scans, each on its mark, and decides their clone flags
+ * in one statement. Everything happens on the mark row under its row lock and every expression
+ * reads the row as locked, so counts and flags are exact with any number of instances sharing the
+ * database. No row comes back for a scan with no such mark in a finished batch, whose batch's key
+ * is compromised (scanned or typed alike), or (for a signed code) whose batch was signed with
+ * another key (`explainMiss` then says which). The scans travel as one JSON parameter, so the
+ * statement is the same for 1 or 64.
+ * A serial must appear at most once per call (UPDATE … FROM applies one source row per target row).
+ *
+ * Parameters: $1 … $5 the clone thresholds (./clone-detection), $6 the scans.
+ */
+const REGISTER_SCANS_SQL = `
+UPDATE marks AS m SET
+  scan_count = m.scan_count + 1,
+  last_scan_at = s.at,
+  first_scan_at = COALESCE(m.first_scan_at, s.at),
+  first_scan_region = CASE WHEN m.first_scan_at IS NULL THEN s.region ELSE m.first_scan_region END,
+  first_scan_lat = CASE WHEN m.first_scan_at IS NULL THEN s.lat ELSE m.first_scan_lat END,
+  first_scan_lon = CASE WHEN m.first_scan_at IS NULL THEN s.lon ELSE m.first_scan_lon END,
+  ${cloneDetectionAssignments(CLONE_THRESHOLD_PLACEHOLDERS)}
+FROM jsonb_to_recordset($6::jsonb)
+    AS s(serial bigint, kid text, region text, province text, lat float8, lon float8, at timestamptz, at_ms float8),
+  mark_batches AS b
+  JOIN certificates AS c ON c.id = b.certificate_id
+  JOIN issuers AS i ON i.id = c.issuer_id
+  JOIN signing_keys AS k ON k.kid = b.kid
+WHERE m.serial = s.serial AND b.id = m.batch_id AND b.status = 'done'
+  AND k.status <> 'compromised' AND (s.kid IS NULL OR b.kid = s.kid)
+RETURNING ${SCANNED_MARK_COLUMNS}`;
+
+/**
+ * A view that does not count (the same browser again within the window): the mark as
+ * `REGISTER_SCANS_SQL` would return it, under the same conditions, changing nothing.
+ * Parameters: $1 the serial, $2 the key whose signature was verified (null for a typed serial).
+ */
+const LOOKUP_SCANNED_MARK_SQL = `
+SELECT ${SCANNED_MARK_COLUMNS}
+FROM marks AS m
+  JOIN mark_batches AS b ON b.id = m.batch_id
+  JOIN certificates AS c ON c.id = b.certificate_id
+  JOIN issuers AS i ON i.id = c.issuer_id
+  JOIN signing_keys AS k ON k.kid = b.kid
+WHERE m.serial = $1::bigint AND b.status = 'done'
+  AND k.status <> 'compromised' AND ($2::text IS NULL OR b.kid = $2::text)`;
+
+export async function registerScans(
+  db: Database,
+  scans: readonly ScanToRegister[],
+  thresholds: CloneThresholds,
+): Promise<RegisteredScan[]> {
+  if (scans.length === 0) return [];
+  const rows = JSON.stringify(
+    scans.map((scan) => ({
+      serial: scan.serial,
+      kid: scan.kid,
+      region: scan.region,
+      province: scan.province,
+      lat: scan.lat,
+      lon: scan.lon,
+      at: scan.at.toISOString(),
+      at_ms: scan.at.getTime(),
+    })),
+  );
+  const registered = await clientQuery<RegisteredScan & { remaining: number | string | null }>(
+    db,
+    'marks_register_scans',
+    REGISTER_SCANS_SQL,
+    [...cloneThresholdParameters(thresholds), rows],
+  );
+  for (const row of registered) if (row.remaining !== null) row.remaining = Number(row.remaining);
+  return registered;
+}
+
+/** The mark a scan names, as a counted scan would return it, without counting (a repeat view). */
+export async function lookupScannedMark(
+  db: Database,
+  params: { serial: string; kid: string | null },
+): Promise<RegisteredScan | undefined> {
+  const [row] = await clientQuery<RegisteredScan & { remaining: number | string | null }>(
+    db,
+    'marks_lookup_scanned',
+    LOOKUP_SCANNED_MARK_SQL,
+    [params.serial, params.kid],
+  );
+  if (row && row.remaining !== null) row.remaining = Number(row.remaining);
+  return row;
+}
