@@ -1,10 +1,9 @@
 import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ExtractTablesWithRelations } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import { sql } from 'drizzle-orm';
 import * as schema from './schema/index';
+import { runtimeFile } from '../shared/runtime-files';
 
 export type Schema = typeof schema;
 /** The one database interface the features use: node-postgres and PGlite both implement it. */
@@ -25,10 +24,12 @@ export interface DatabaseHandle {
   close(): Promise<void>;
 }
 
-export const migrationsFolder = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '../../migrations',
-);
+/** drizzle-kit's migrations: in dist/ when compiled, at the repository root from the sources. */
+function migrationsFolder(): string {
+  const folder = runtimeFile('migrations');
+  if (!folder) throw new Error('the migrations folder is missing (run npm run build again)');
+  return folder;
+}
 
 /** Arbitrary but fixed: serialises migrations when several instances start at once. */
 const MIGRATION_LOCK_ID = 0x63_65_72_74; // "cert"
@@ -69,7 +70,7 @@ async function openPostgres(options: OpenDatabaseOptions): Promise<DatabaseHandl
   const lockClient = await pool.connect();
   try {
     await lockClient.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
-    await migrate(drizzle(lockClient, { schema }), { migrationsFolder });
+    await migrate(drizzle(lockClient, { schema }), { migrationsFolder: migrationsFolder() });
   } finally {
     await lockClient.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]).catch(() => {});
     lockClient.release();
@@ -96,7 +97,7 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
     parsers: { 1082: (value: string) => value },
   });
   const db = drizzle(client, { schema }) as unknown as Database;
-  await migrate(drizzle(client, { schema }), { migrationsFolder });
+  await migrate(drizzle(client, { schema }), { migrationsFolder: migrationsFolder() });
   return {
     db,
     kind: 'pglite',

@@ -1,30 +1,22 @@
+import fs from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { runtimeFile } from '../shared/runtime-files';
 
 /** The offline verifier the CLI runs (pure, browser-safe): the page ships this very module. */
-const ENTRY = fileURLToPath(new URL('../crypto/offline-mark.ts', import.meta.url));
+const ENTRY = new URL('../crypto/offline-mark.ts', import.meta.url);
 
 let bundle: Promise<string> | undefined;
 
 /**
- * `src/crypto/offline-mark.ts` built for a browser, once per process: a script defining the
- * global `certmarkOffline` (`verifyMarkOffline(input, jwks)`), about 50 KB minified. A failed build
- * is not remembered, so the next request tries again.
+ * `src/crypto/offline-mark.ts` built for a browser: a script defining the global `certmarkOffline`
+ * (`verifyMarkOffline(input, jwks)`), about 30 KB minified. The compiled service reads the bundle
+ * `npm run build` made (dist/offline-verifier.js); from the sources it is built once per process
+ * with esbuild, a development dependency. A failed read or build is not remembered, so the next
+ * request tries again.
  */
 export function offlineVerifierBundle(): Promise<string> {
-  bundle ??= build({
-    entryPoints: [ENTRY],
-    bundle: true,
-    format: 'iife',
-    globalName: 'certmarkOffline',
-    platform: 'browser',
-    target: 'es2020',
-    minify: true,
-    write: false,
-    logLevel: 'silent',
-  }).then(
-    (result) => {
-      const script = result.outputFiles[0]!.text;
+  bundle ??= loadBundle().then(
+    (script) => {
       // Inlined into a page: a closing tag in it would end the script element early.
       if (/<\/script/i.test(script))
         throw new Error('the offline verifier bundle contains </script');
@@ -36,4 +28,23 @@ export function offlineVerifierBundle(): Promise<string> {
     },
   );
   return bundle;
+}
+
+async function loadBundle(): Promise<string> {
+  const built = runtimeFile('offline-verifier.js');
+  if (built) return fs.readFile(built, 'utf8');
+  // Same options as scripts/build.mjs.
+  const { build } = await import('esbuild');
+  const result = await build({
+    entryPoints: [fileURLToPath(ENTRY)],
+    bundle: true,
+    format: 'iife',
+    globalName: 'certmarkOffline',
+    platform: 'browser',
+    target: 'es2020',
+    minify: true,
+    write: false,
+    logLevel: 'silent',
+  });
+  return result.outputFiles[0]!.text;
 }

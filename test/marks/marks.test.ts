@@ -557,9 +557,13 @@ describe('product marks', () => {
       const jwksFile = path.join(dir, 'jwks.json');
       fs.writeFileSync(jwksFile, (await api.get('/.well-known/jwks.json')).text);
       const cli = (code: string) =>
-        run(process.execPath, ['bin/certmark.js', 'verify', code, '--jwks', jwksFile], {
-          cwd: process.cwd(),
-        }).then(
+        run(
+          process.execPath,
+          ['--import', 'tsx', 'src/cli/bin.ts', 'verify', code, '--jwks', jwksFile],
+          {
+            cwd: process.cwd(),
+          },
+        ).then(
           (r) => ({ code: 0, stdout: r.stdout }),
           (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
         );
