@@ -1,25 +1,85 @@
 /**
- * Credential verifications per second through HTTP: the service in its own process on PostgreSQL,
- * autocannon at 50 connections from this process, every request one of 200 credentials. Beside it,
- * in the same run, jose's bare `jwtVerify` rate on the same credentials (one thread, no HTTP).
+ * Credential verification under load, against an honest ceiling. `POST /v1/verify/certificate` on
+ * the service (its own process on PostgreSQL, rate limit off), and the same load on a bare Hono
+ * route that runs jose's `jwtVerify` and nothing else (bench/credential-verify-ceiling.ts); beside
+ * them, `jwtVerify` in a loop with no HTTP at all. The service, the route and the loop are each
+ * pinned to core 0, this process (autocannon, 50 connections) to core 1 (taskset); PostgreSQL is
+ * not pinned. Rounds alternate service, route, loop, so ratios within a round compare runs that
+ * saw the same machine. Every request is one of 200 credentials.
+ * Target (issue 14): the service at >= 50 % of bare jwtVerify on one core.
  *
- *   npx tsx bench/credential-verify.ts [seconds=10]
+ *   npx tsx bench/credential-verify.ts [seconds=10] [rounds=3]
  */
-import type { ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import autocannon from 'autocannon';
-import { createLocalJWKSet, jwtVerify } from 'jose';
 import { benchCertificate, setUpMarkBench } from './mark-bench-setup';
-import { cpuSeconds, freePort, start } from './lib/process';
+import { cpuSeconds, freePort, pinSelf, start } from './lib/process';
 
 const seconds = Number(process.argv[2] ?? 10);
+const rounds = Math.max(1, Number(process.argv[3] ?? 3));
+const CONNECTIONS = 50;
+const SERVER_CPU = 0;
+const LOAD_CPU = 1;
+
+async function load(url: string, bodies: string[], duration: number, serverPid: number) {
+  let next = 0;
+  const cpuBefore = cpuSeconds((pid) => pid === serverPid);
+  const result = await autocannon({
+    url,
+    connections: CONNECTIONS,
+    duration,
+    requests: [
+      {
+        method: 'POST',
+        path: '/v1/verify/certificate',
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length] }),
+      },
+    ],
+  });
+  const cpu = (cpuSeconds((pid) => pid === serverPid) - cpuBefore) / duration;
+  return {
+    rps: result.requests.average,
+    line: `${result.requests.average.toFixed(0).padStart(6)} req/s   p50 ${String(result.latency.p50).padStart(3)} ms   p99 ${String(result.latency.p99).padStart(3)} ms   (2xx ${result['2xx']}, non-2xx ${result.non2xx}, errors ${result.errors}; server CPU ${(cpu * 100).toFixed(0)}% of one core)`,
+    p99: result.latency.p99,
+  };
+}
+
+/** jwtVerify in a loop on core SERVER_CPU, no HTTP: verifies per second. */
+async function bareLoop(inputFile: string): Promise<number> {
+  const { stdout } = await promisify(execFile)(
+    'taskset',
+    [
+      '-c',
+      String(SERVER_CPU),
+      process.execPath,
+      '--import',
+      'tsx',
+      'bench/credential-verify-ceiling.ts',
+      '--loop',
+      String(seconds),
+    ],
+    { env: { PATH: process.env.PATH, CEILING_INPUT: inputFile } },
+  );
+  return Number(/verifies\/s (\d+)/.exec(stdout)![1]);
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
 
 async function main() {
+  pinSelf(LOAD_CPU);
   const bench = await setUpMarkBench();
-  const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-bench-keys-'));
-  let service: ChildProcess | undefined;
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-bench-'));
+  const keysDir = path.join(workDir, 'keys');
+  const children: ChildProcess[] = [];
   try {
     const credentials: string[] = [];
     for (let i = 0; i < 200; i++) {
@@ -29,64 +89,81 @@ async function main() {
       );
       credentials.push(cert.credential);
     }
-
-    // Baseline: jose's jwtVerify on the same credentials, one thread, same run.
-    const jwks = createLocalJWKSet(await bench.services.issuers.jwks());
-    const until = performance.now() + seconds * 1000;
-    let bare = 0;
-    while (performance.now() < until) {
-      await jwtVerify(credentials[bare % credentials.length]!, jwks, { algorithms: ['EdDSA'] });
-      bare++;
-    }
-    const bareRate = bare / seconds;
+    const inputFile = path.join(workDir, 'ceiling.json');
+    fs.writeFileSync(
+      inputFile,
+      JSON.stringify({ jwks: await bench.services.issuers.jwks(), credentials }),
+    );
 
     const port = await freePort();
-    service = await start(
-      ['src/main.ts'],
-      {
-        DATABASE_URL: bench.url,
-        PORT: String(port),
-        KEYS_DIR: keysDir,
-        RATE_LIMIT_PER_MINUTE: '0',
-        LOG_LEVEL: 'info',
-        ADMIN_API_KEY: 'cm_bench-admin-key-000000000000000000000000000',
-        PUBLIC_BASE_URL: 'https://certmark.test',
-      },
-      (line) => line.includes('certmark listening'),
-    );
-    const bodies = credentials.map((credential) => JSON.stringify({ credential }));
-    let next = 0;
-    const cpuBefore = cpuSeconds((pid) => pid === service!.pid);
-    const result = await autocannon({
-      url: `http://127.0.0.1:${port}`,
-      connections: 50,
-      duration: seconds,
-      requests: [
+    children.push(
+      await start(
+        ['src/main.ts'],
         {
-          method: 'POST',
-          path: '/v1/verify/certificate',
-          headers: { 'content-type': 'application/json' },
-          setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length] }),
+          DATABASE_URL: bench.url,
+          PORT: String(port),
+          KEYS_DIR: keysDir,
+          RATE_LIMIT_PER_MINUTE: '0',
+          LOG_LEVEL: 'info',
+          ADMIN_API_KEY: 'cm_bench-admin-key-000000000000000000000000000',
+          PUBLIC_BASE_URL: 'https://certmark.test',
         },
-      ],
-    });
-    const serverCpu = (cpuSeconds((pid) => pid === service!.pid) - cpuBefore) / seconds;
+        (line) => line.includes('certmark listening'),
+        { cpu: SERVER_CPU },
+      ),
+    );
+    const ceilingPort = await freePort();
+    children.push(
+      await start(
+        ['bench/credential-verify-ceiling.ts'],
+        { CEILING_INPUT: inputFile, PORT: String(ceilingPort) },
+        (line) => line.startsWith('listening'),
+        { cpu: SERVER_CPU },
+      ),
+    );
+    const [service, ceiling] = children as [ChildProcess, ChildProcess];
+    const serviceUrl = `http://127.0.0.1:${port}`;
+    const ceilingUrl = `http://127.0.0.1:${ceilingPort}`;
+    const bodies = credentials.map((credential) => JSON.stringify({ credential }));
 
     console.log(
-      `credential verification through HTTP (PostgreSQL, 1 service process, 50 connections, ${seconds}s)`,
+      `${rounds} rounds of ${seconds} s each (after 2 s warm-up), ${CONNECTIONS} connections; ` +
+        `service, bare route and bare loop on core ${SERVER_CPU}, autocannon on core ${LOAD_CPU}, PostgreSQL unpinned`,
     );
-    console.log(
-      `  requests/s   ${result.requests.average.toFixed(0)}  (2xx ${result['2xx']}, non-2xx ${result.non2xx}, errors ${result.errors})`,
-    );
-    console.log(`  latency      p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms`);
-    console.log(`  service CPU  ${(serverCpu * 100).toFixed(0)}% of one core`);
-    console.log(`jose jwtVerify, bare (same credentials, same run, one thread)`);
-    console.log(`  verifies/s   ${bareRate.toFixed(0)}`);
-    console.log(`ratio HTTP / bare jwtVerify: ${(result.requests.average / bareRate).toFixed(2)}`);
+    await load(serviceUrl, bodies, 2, service.pid!);
+    await load(ceilingUrl, bodies, 2, ceiling.pid!);
+    const toRoute: number[] = [];
+    const toLoop: number[] = [];
+    const p99s: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const measured = await load(serviceUrl, bodies, seconds, service.pid!);
+      const route = await load(ceilingUrl, bodies, seconds, ceiling.pid!);
+      const loop = await bareLoop(inputFile);
+      toRoute.push(measured.rps / route.rps);
+      toLoop.push(measured.rps / loop);
+      p99s.push(measured.p99);
+      console.log(`round ${round + 1}`);
+      console.log(`  service          ${measured.line}`);
+      console.log(`  bare route       ${route.line}`);
+      console.log(
+        `  bare loop        ${loop.toFixed(0).padStart(6)} verifies/s (jwtVerify, no HTTP)`,
+      );
+      console.log(
+        `  service / bare route ${(100 * toRoute.at(-1)!).toFixed(0)} %, service / bare loop ${(100 * toLoop.at(-1)!).toFixed(0)} %`,
+      );
+    }
+    const pct = (values: number[]) =>
+      `median ${(100 * median(values)).toFixed(0)} % (rounds ${values.map((v) => `${(100 * v).toFixed(0)} %`).join(', ')})`;
+    console.log(`service / bare route: ${pct(toRoute)}`);
+    console.log(`service / bare jwtVerify loop: ${pct(toLoop)}; target >= 50 %`);
+    console.log(`service p99 ${Math.min(...p99s)}–${Math.max(...p99s)} ms`);
   } finally {
-    service?.kill('SIGTERM');
+    for (const child of children) child.kill('SIGTERM');
+    await Promise.all(
+      children.map((child) => new Promise((resolve) => child.once('exit', resolve))),
+    );
     await bench.drop();
-    fs.rmSync(keysDir, { recursive: true, force: true });
+    fs.rmSync(workDir, { recursive: true, force: true });
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * Process helpers for benchmarks: a free port, a child service process, CPU accounting from /proc.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import readline from 'node:readline';
@@ -15,14 +15,21 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Starts a child; resolves when `ready` sees its line on stdout (at once without `ready`). */
+/**
+ * Starts a child; resolves when `ready` sees its line on stdout (at once without `ready`). With
+ * `cpu`, the child (its threads and their children included) runs on that core only (taskset).
+ */
 export async function start(
   args: string[],
   env: Record<string, string>,
   ready?: (line: string) => boolean,
+  options: { cpu?: number } = {},
 ): Promise<ChildProcess> {
   const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], {
+  const command = [process.execPath, ...nodeArgs, '--import', 'tsx', ...args];
+  // taskset execs the command, so the child's pid is node's own.
+  if (options.cpu !== undefined) command.unshift('taskset', '-c', String(options.cpu));
+  const child = spawn(command[0]!, command.slice(1), {
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -35,6 +42,11 @@ export async function start(
       .on('line', (line) => ready(line) && resolve());
   });
   return child;
+}
+
+/** Moves this process, every thread of it, to core `cpu` (the load generator's core). */
+export function pinSelf(cpu: number): void {
+  execFileSync('taskset', ['-a', '-cp', String(cpu), String(process.pid)], { stdio: 'ignore' });
 }
 
 /** CPU seconds used so far by the processes `match` selects (Linux /proc; 0 elsewhere). */
