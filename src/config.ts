@@ -24,6 +24,7 @@ const envSchema = z.object({
   CLONE_MAX_DISTANCE_KM: z.coerce.number().positive().default(500),
   CLONE_DISTANCE_WINDOW_MINUTES: z.coerce.number().positive().default(60),
   SCAN_REPEAT_WINDOW_HOURS: z.coerce.number().min(0).default(24),
+  SCAN_RETENTION_DAYS: z.coerce.number().int().positive().optional(),
 });
 
 export interface CloneThresholds {
@@ -55,6 +56,11 @@ export interface Config {
    * and the clone thresholds (all are still logged); 0 counts every view.
    */
   readonly scanRepeatWindowMs: number;
+  /**
+   * How long the scan log is kept: a month's partition is dropped once its last day is this many
+   * days old. Undefined keeps every scan.
+   */
+  readonly scanRetentionDays: number | undefined;
 }
 
 export class ConfigError extends Error {
@@ -93,5 +99,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       distanceWindowMs: e.CLONE_DISTANCE_WINDOW_MINUTES * 60_000,
     }),
     scanRepeatWindowMs: e.SCAN_REPEAT_WINDOW_HOURS * 3_600_000,
+    scanRetentionDays: e.SCAN_RETENTION_DAYS,
   });
 }

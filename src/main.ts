@@ -7,6 +7,7 @@ import { openDatabase } from './db/client';
 import { loadKeyMaterial } from './keystore/key-material';
 import { generateApiKey } from './auth/api-key';
 import { loggableError } from './shared/loggable-error';
+import { ScanLogPartitions } from './marks/scan-log-partitions';
 
 /**
  * The only place with side effects at start: config → keys → database (migrated) → app → serve.
@@ -79,6 +80,15 @@ async function main(): Promise<void> {
       ),
     );
 
+  // The scan log's monthly partitions: made ahead, and dropped past SCAN_RETENTION_DAYS, hourly.
+  const scanLogPartitions = new ScanLogPartitions({
+    db: database.db,
+    clock: systemClock,
+    retentionDays: config.scanRetentionDays,
+    logger,
+  });
+  scanLogPartitions.start();
+
   const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
     logger.info({ port: info.port, url: config.publicBaseUrl }, 'certmark listening');
   });
@@ -86,6 +96,7 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string) => {
     logger.info({ signal }, 'shutting down');
     server.close();
+    await scanLogPartitions.stop().catch(() => {});
     await services.marks.close().catch(() => {});
     await services.markVerification.close().catch(() => {});
     await database.close().catch(() => {});

@@ -102,3 +102,67 @@ export async function insertScanLog(db: Database, entries: readonly ScanLogEntry
     [rows],
   );
 }
+
+/** Creates the scan log's partition of the month holding `instant` unless it exists (migration 0010). */
+export async function ensureScanLogMonth(db: Database, instant: Date): Promise<boolean> {
+  const [row] = rowsOf<{ created: boolean }>(
+    await db.execute(
+      sql`SELECT mark_scans_ensure_month(${instant.toISOString()}::timestamptz) AS created`,
+    ),
+  );
+  return row?.created === true;
+}
+
+/**
+ * Whether an INSERT into the scan log failed for want of a partition for its month (a clock far
+ * from now, or a month dropped by retention): PostgreSQL's "no partition of relation … found for row".
+ */
+export function isMissingScanLogPartition(error: unknown): boolean {
+  const e = error as { code?: unknown; cause?: { code?: unknown } };
+  return (e.code ?? e.cause?.code) === '23514';
+}
+
+export interface ScanLogPartition {
+  name: string;
+  /** A DETACH … CONCURRENTLY began and did not finish (its session ended): FINALIZE it. */
+  detachPending: boolean;
+}
+
+/** The scan log's partitions. */
+export async function scanLogPartitions(db: Database): Promise<ScanLogPartition[]> {
+  return rowsOf<ScanLogPartition>(
+    await db.execute(sql`
+      SELECT c.relname AS name, i.inhdetachpending AS "detachPending"
+      FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid
+      WHERE i.inhparent = 'mark_scans'::regclass
+      ORDER BY c.relname`),
+  );
+}
+
+/** A partition name as it may appear in a statement: only names this module creates. */
+function partitionIdentifier(name: string): string {
+  if (!/^mark_scans_[a-z0-9_]+$/.test(name)) throw new Error('not a scan log partition name');
+  return `"${name}"`;
+}
+
+/**
+ * Detaches a partition without blocking the scan log: CONCURRENTLY waits for the transactions
+ * using it and takes only a SHARE UPDATE EXCLUSIVE lock on mark_scans (it cannot run inside a
+ * transaction block: `db` must be the database, not a transaction).
+ */
+export async function detachScanLogPartition(
+  db: Database,
+  partition: ScanLogPartition,
+): Promise<void> {
+  const mode = partition.detachPending ? 'FINALIZE' : 'CONCURRENTLY';
+  await db.execute(
+    sql.raw(
+      `ALTER TABLE mark_scans DETACH PARTITION ${partitionIdentifier(partition.name)} ${mode}`,
+    ),
+  );
+}
+
+/** Drops a detached partition (no longer part of mark_scans: nobody reads it through the log). */
+export async function dropDetachedScanLogPartition(db: Database, name: string): Promise<void> {
+  await db.execute(sql.raw(`DROP TABLE IF EXISTS ${partitionIdentifier(name)}`));
+}

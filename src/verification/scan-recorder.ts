@@ -2,7 +2,12 @@ import type { Logger } from 'pino';
 import type { Database } from '../db/client';
 import { isDatabaseUnavailable } from '../errors';
 import { loggableError } from '../shared/loggable-error';
-import { insertScanLog, type ScanLogEntry } from '../marks/scan-log.queries';
+import {
+  ensureScanLogMonth,
+  insertScanLog,
+  isMissingScanLogPartition,
+  type ScanLogEntry,
+} from '../marks/scan-log.queries';
 
 export interface ScanRecorderOptions {
   /** How long an entry may wait in the buffer. */
@@ -85,7 +90,7 @@ export class ScanRecorder {
     for (let start = 0; start < entries.length; start += this.rowsPerInsert) {
       const rows = entries.slice(start, start + this.rowsPerInsert);
       try {
-        await insertScanLog(this.db, rows);
+        await this.insert(rows);
       } catch (error) {
         if (isDatabaseUnavailable(error)) {
           this.holdForRetry(entries.slice(start));
@@ -98,6 +103,23 @@ export class ScanRecorder {
           'scan log write failed',
         );
       }
+    }
+  }
+
+  /**
+   * One multi-row INSERT. Partitions are made months ahead; an entry of a month without one (a
+   * clock far off, a month past retention) has its month created, and the INSERT runs again.
+   */
+  private async insert(rows: ScanLogEntry[]): Promise<void> {
+    try {
+      await insertScanLog(this.db, rows);
+    } catch (error) {
+      if (!isMissingScanLogPartition(error)) throw error;
+      const months = new Map(
+        rows.map((row) => [`${row.at.getUTCFullYear()}-${row.at.getUTCMonth()}`, row.at]),
+      );
+      for (const instant of months.values()) await ensureScanLogMonth(this.db, instant);
+      await insertScanLog(this.db, rows);
     }
   }
 

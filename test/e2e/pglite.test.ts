@@ -6,6 +6,9 @@ import { loadConfig } from '../../src/config';
 import { openDatabase, rowsOf, type DatabaseHandle } from '../../src/db/client';
 import { client, testKeys, TEST_NOW } from '../helpers';
 import { certificateBody } from '../fixtures';
+import { ScanLogPartitions } from '../../src/marks/scan-log-partitions';
+import { scanLogPartitions } from '../../src/marks/scan-log.queries';
+import { ScanRecorder } from '../../src/verification/scan-recorder';
 
 /** The embedded default: the same migrations and the same flow on PGlite (in memory). */
 describe('PGlite smoke', () => {
@@ -46,5 +49,34 @@ describe('PGlite smoke', () => {
     expect(n).toBeGreaterThanOrEqual(3);
     await expect(handle.db.execute(sql`UPDATE audit_log SET action = 'x'`)).rejects.toThrow();
     await expect(handle.db.execute(sql`DELETE FROM audit_log`)).rejects.toThrow();
+  });
+
+  it('partitions the scan log by month and drops months past retention', async () => {
+    const recorder = new ScanRecorder(handle.db);
+    recorder.record({
+      serial: '1234567890123456',
+      at: new Date('2024-05-05T00:00:00Z'),
+      region: null,
+      lat: null,
+      lon: null,
+      callerRole: null,
+      channel: 'api',
+      verdict: 'forged',
+      reasons: ['NOT_IN_REGISTRY'],
+      counted: true,
+    });
+    await recorder.flush();
+    expect(recorder.dropped).toBe(0);
+    expect((await scanLogPartitions(handle.db)).map((p) => p.name)).toContain('mark_scans_2024_05');
+    const partitions = new ScanLogPartitions({
+      db: handle.db,
+      clock: fixedClock('2024-07-20T00:00:00Z'),
+      retentionDays: 30,
+    });
+    expect(await partitions.maintain()).toEqual(['mark_scans_2024_05']);
+    const [left] = rowsOf<{ n: number | string }>(
+      await handle.db.execute(sql`SELECT count(*) AS n FROM mark_scans`),
+    );
+    expect(Number(left!.n)).toBe(0);
   });
 });

@@ -5,6 +5,7 @@ import {
   doublePrecision,
   index,
   pgTable,
+  primaryKey,
   text,
   timestamp,
 } from 'drizzle-orm/pg-core';
@@ -14,11 +15,17 @@ import {
  * Written in batches from an in-process buffer so recording never slows an answer; the counters
  * that must be exact live on the mark row. `serial` is whatever serial the request carried, so it
  * may name no mark (forgeries are logged too); it has no foreign key on purpose.
+ *
+ * Partitioned by range of `at`, one partition per calendar month (UTC), named `mark_scans_YYYY_MM`
+ * (rows from before partitioning: `mark_scans_before_YYYY_MM`). drizzle cannot declare
+ * partitioning: migration 0010 does, and ../../marks/scan-log-partitions.ts creates partitions
+ * ahead and drops those past SCAN_RETENTION_DAYS. The primary key holds `at` because a unique
+ * constraint on a partitioned table must hold the partition key.
  */
 export const markScans = pgTable(
   'mark_scans',
   {
-    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    id: bigserial('id', { mode: 'number' }).notNull(),
     serial: bigint('serial', { mode: 'bigint' }),
     at: timestamp('at', { withTimezone: true }).notNull(),
     region: text('region'),
@@ -36,7 +43,10 @@ export const markScans = pgTable(
      */
     counted: boolean('counted').notNull().default(true),
   },
-  (t) => [index('mark_scans_serial_at').on(t.serial, t.at)],
+  (t) => [
+    primaryKey({ name: 'mark_scans_pkey', columns: [t.id, t.at] }),
+    index('mark_scans_serial_at').on(t.serial, t.at),
+  ],
 );
 
 export type MarkScanRow = typeof markScans.$inferSelect;
