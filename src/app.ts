@@ -161,7 +161,10 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.use('*', rateLimit({ limiter, clientAddress }));
 
   app.route('/', healthRoutes(deps.ping ?? (() => Promise.resolve())));
-  app.route('/', jwksRoutes(services.issuers, platformJwk(deps.keys.platformSeed)));
+  app.route(
+    '/',
+    jwksRoutes(services.issuers, platformJwk(deps.keys.platformSeed), deps.config.publicBaseUrl),
+  );
   app.route('/', issuersRoutes(services.issuers));
   app.route('/', apiKeysRoutes(services.apiKeys));
   app.route('/', certificatesRoutes(services.certificates));

@@ -2,6 +2,7 @@ import type { CertificateRow, PartyJson } from '../db/schema/certificates';
 import { contextUrl, VC_V2_CONTEXT } from '../credentials/context';
 import type { StatusEntryJson } from '../status-lists/status-lists.service';
 import { endOfChinaDay, startOfChinaDay } from '../shared/dates';
+import { issuerUrl } from '../issuers/issuer-url';
 
 /**
  * The W3C Verifiable Credential (Data Model 2.0) for a certificate. `credentialSubject` carries
@@ -53,7 +54,6 @@ export function credentialSubjectOf(
 }
 
 export const credentialId = (certificateId: string) => `urn:uuid:${certificateId}`;
-export const issuerUrl = (baseUrl: string, issuerId: string) => `${baseUrl}/v1/issuers/${issuerId}`;
 
 /**
  * The credential format a certificate's stored credential is in. Credentials of an older format

@@ -5,6 +5,7 @@ import type { Clock } from '../clock';
 import type { Actor } from '../auth/principal';
 import { appendAuditEntry } from '../audit/audit.queries';
 import { ed25519Jwk } from '../crypto/ed25519';
+import { issuerUrl } from './issuer-url';
 import { AppError, notFound } from '../errors';
 import type { KeyVault } from './key-vault';
 import * as q from './issuers.queries';
@@ -55,10 +56,32 @@ export interface PublicJwk {
   kid: string;
   use: 'sig';
   alg: 'EdDSA';
-  /** certmark extensions: whose key it is and whether it still signs. */
+  /** certmark extensions: whose key it is, what it signs, and whether it still signs. */
   issuer: string;
   issuerName: string;
+  /**
+   * `issuer`: an issuer's key (credentials, status lists, marks); `transparency-log`: the
+   * platform's key, which signs the audit log's checkpoints and offline bundles and nothing else.
+   */
+  purpose: 'issuer' | 'transparency-log';
   status: 'current' | 'retired';
+}
+
+/** An issuer's published key (current or retired; a compromised key is never published). */
+function publishedJwk(
+  key: Pick<SigningKeyRow, 'kid' | 'issuerId' | 'publicKey' | 'status'>,
+  issuerName: string,
+): PublicJwk {
+  return {
+    ...ed25519Jwk(key.publicKey),
+    kid: key.kid,
+    use: 'sig',
+    alg: 'EdDSA',
+    issuer: key.issuerId,
+    issuerName,
+    purpose: 'issuer',
+    status: key.status === 'current' ? 'current' : 'retired',
+  };
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
@@ -243,15 +266,33 @@ export class IssuersService {
   /** `/.well-known/jwks.json`: every issuer's current and retired keys (never compromised ones). */
   async jwks(extraKeys: PublicJwk[] = []): Promise<{ keys: PublicJwk[] }> {
     const rows = await q.listPublishedKeys(this.db);
-    const keys = rows.map((r): PublicJwk => ({
-      ...ed25519Jwk(r.publicKey),
-      kid: r.kid,
-      use: 'sig',
-      alg: 'EdDSA',
-      issuer: r.issuerId,
-      issuerName: r.issuerName,
-      status: r.status === 'current' ? 'current' : 'retired',
-    }));
-    return { keys: [...keys, ...extraKeys] };
+    return { keys: [...rows.map((r) => publishedJwk(r, r.issuerName)), ...extraKeys] };
+  }
+
+  /**
+   * One issuer's JWK Set: its current and retired keys only (never a compromised one, never
+   * another issuer's or the platform's), for `GET /v1/issuers/{id}/jwks.json` and its issuer
+   * metadata. A verifier that trusts this issuer trusts nobody else by reading it.
+   */
+  async issuerJwks(issuerId: string): Promise<{ keys: PublicJwk[] }> {
+    const issuer = await q.findIssuer(this.db, issuerId);
+    if (!issuer) throw notFound('issuer');
+    const rows = await q.listIssuerKeys(this.db, [issuerId]);
+    return {
+      keys: rows.filter((r) => r.status !== 'compromised').map((r) => publishedJwk(r, issuer.name)),
+    };
+  }
+
+  /**
+   * JWT VC Issuer Metadata (SD-JWT VC, "JWT VC Issuer Metadata"): `issuer` is identical to the
+   * `iss` of every credential and status list the issuer signs, and the keys are given by value
+   * (`jwks`; the draft allows `jwks` or `jwks_uri`, never both).
+   */
+  async issuerMetadata(
+    issuerId: string,
+    baseUrl: string,
+  ): Promise<{ issuer: string; jwks: { keys: PublicJwk[] } }> {
+    const jwks = await this.issuerJwks(issuerId);
+    return { issuer: issuerUrl(baseUrl, issuerId), jwks };
   }
 }

@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
-import { createRouter, defineRoute, json, publicAccess } from '../http/openapi';
+import { createRouter, defineRoute, idParam, json, problems, publicAccess } from '../http/openapi';
+import { issuerMetadataRoutePath } from './issuer-url';
 import type { IssuersService, PublicJwk } from './issuers.service';
 
 const JwkSchema = z
@@ -12,11 +13,17 @@ const JwkSchema = z
     alg: z.literal('EdDSA'),
     issuer: z
       .string()
-      .openapi({ description: 'The issuer’s id (or "certmark" for the platform key)' }),
+      .openapi({ description: 'The issuer’s id (or "certmark" for the transparency log’s key)' }),
     issuerName: z.string(),
+    purpose: z.enum(['issuer', 'transparency-log']).openapi({
+      description:
+        '`issuer`: signs an issuer’s credentials, status lists and marks; `transparency-log`: the platform key, which signs the audit log’s checkpoints and the offline bundles, never a credential or a mark',
+    }),
     status: z.enum(['current', 'retired']),
   })
   .openapi('PublishedKey');
+
+const JwksSchema = z.object({ keys: z.array(JwkSchema) }).openapi('JwkSet');
 
 const jwks = defineRoute({
   operationId: 'getJwks',
@@ -25,15 +32,74 @@ const jwks = defineRoute({
   security: publicAccess,
   tags: ['Issuers and keys'],
   summary:
-    'Every issuer’s current and retired public keys, and the platform key (never a compromised key)',
+    'Every issuer’s current and retired public keys, and the transparency log’s key (never a compromised key)',
+  description:
+    'The transparency log’s key is the one with `purpose: "transparency-log"` (and `issuer: "certmark"`); every other key is an issuer’s (`purpose: "issuer"`, `issuer` its id). An issuer’s own keys alone: `GET /v1/issuers/{id}/jwks.json`.',
   responses: {
-    200: { description: 'JWK Set (RFC 7517)', ...json(z.object({ keys: z.array(JwkSchema) })) },
+    200: { description: 'JWK Set (RFC 7517)', ...json(JwksSchema) },
   },
 });
 
-export function jwksRoutes(issuers: IssuersService, platformKey: PublicJwk) {
-  return createRouter().openapi(jwks, async (c) => {
-    c.header('cache-control', 'public, max-age=60');
-    return c.json(await issuers.jwks([platformKey]), 200);
+const issuerJwks = defineRoute({
+  operationId: 'getIssuerJwks',
+  method: 'get',
+  path: '/v1/issuers/{id}/jwks.json',
+  security: publicAccess,
+  tags: ['Issuers and keys'],
+  summary: 'One issuer’s current and retired public keys, and no one else’s (public)',
+  request: { params: idParam },
+  responses: {
+    200: { description: 'JWK Set (RFC 7517)', ...json(JwksSchema) },
+    ...problems(404),
+  },
+});
+
+const IssuerMetadataSchema = z
+  .object({
+    issuer: z.string().openapi({
+      description: 'Identical to the `iss` (and `issuer.id`) of what the issuer signs',
+    }),
+    jwks: JwksSchema,
+  })
+  .openapi('JwtVcIssuerMetadata');
+
+const issuerMetadataRoute = (baseUrl: string) =>
+  defineRoute({
+    operationId: 'getJwtVcIssuerMetadata',
+    method: 'get',
+    path: issuerMetadataRoutePath(baseUrl),
+    security: publicAccess,
+    tags: ['Issuers and keys'],
+    summary: 'JWT VC Issuer Metadata of one issuer, with its keys (public)',
+    description:
+      'SD-JWT VC “JWT VC Issuer Metadata”: at the URL formed by inserting `/.well-known/jwt-vc-issuer` between the host and the path of a credential’s `iss` (`{PUBLIC_BASE_URL}/v1/issuers/{id}`). `issuer` is that `iss`; `jwks` holds the issuer’s current and retired keys.',
+    request: { params: idParam },
+    responses: {
+      200: { description: 'The issuer’s metadata', ...json(IssuerMetadataSchema) },
+      ...problems(404),
+    },
   });
+
+/** Keys are public and change rarely; a verifier in a browser (a wallet) may read them. */
+const keyHeaders = {
+  'cache-control': 'public, max-age=60',
+  'access-control-allow-origin': '*',
+} as const;
+
+/**
+ * Where verifiers find keys: the global JWKS (SPEC), an issuer's own JWKS, and its JWT VC Issuer
+ * Metadata derived from `iss`.
+ */
+export function jwksRoutes(issuers: IssuersService, platformKey: PublicJwk, baseUrl: string) {
+  return createRouter()
+    .openapi(jwks, async (c) => {
+      return c.json(await issuers.jwks([platformKey]), 200, keyHeaders);
+    })
+    .openapi(issuerJwks, async (c) => {
+      return c.json(await issuers.issuerJwks(c.req.valid('param').id), 200, keyHeaders);
+    })
+    .openapi(issuerMetadataRoute(baseUrl), async (c) => {
+      const metadata = await issuers.issuerMetadata(c.req.valid('param').id, baseUrl);
+      return c.json(metadata, 200, keyHeaders);
+    });
 }

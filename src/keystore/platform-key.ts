@@ -1,7 +1,10 @@
 import { ed25519Jwk, jwkThumbprint, publicKeyFromSeed } from '../crypto/ed25519';
 import type { PublicJwk } from '../issuers/issuers.service';
 
-/** The platform's own key (signs transparency checkpoints), as published in the JWKS. */
+/**
+ * The platform's own key, as published in the JWKS: it signs the transparency log's checkpoints
+ * and the offline bundles, never a credential or a mark (`purpose: transparency-log`).
+ */
 export function platformJwk(platformSeed: Uint8Array): PublicJwk {
   const publicKey = publicKeyFromSeed(platformSeed);
   return {
@@ -11,6 +14,7 @@ export function platformJwk(platformSeed: Uint8Array): PublicJwk {
     alg: 'EdDSA',
     issuer: 'certmark',
     issuerName: 'certmark transparency log',
+    purpose: 'transparency-log',
     status: 'current',
   };
 }

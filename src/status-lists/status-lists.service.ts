@@ -12,6 +12,7 @@ import { signCredentialJws } from '../crypto/credential-jws';
 import { contextUrl, VC_V2_CONTEXT } from '../credentials/context';
 import { AppError, notFound } from '../errors';
 import { findSigningKey } from '../issuers/issuers.queries';
+import { issuerUrl } from '../issuers/issuer-url';
 import type { KeyVault } from '../issuers/key-vault';
 import { encodeStatusList } from './encoded-list';
 import * as q from './status-lists.queries';
@@ -268,7 +269,7 @@ export class StatusListsService {
     const signer = this.vault.signerFromRow(key);
     const validUntil = new Date(validFrom.getTime() + this.timing.validityMs);
     const url = this.listUrl(head.id);
-    const issuer = `${this.baseUrl}/v1/issuers/${head.issuerId}`;
+    const issuer = issuerUrl(this.baseUrl, head.issuerId);
     const jwt = await signCredentialJws(
       {
         '@context': [VC_V2_CONTEXT, contextUrl(this.baseUrl)],

@@ -8,7 +8,8 @@ import {
   type ParsedCredentialJws,
 } from '../crypto/credential-jws';
 import { certificateView, type CertificateView } from '../certificates/certificate-view';
-import { credentialSubjectOf, issuerUrl } from '../certificates/credential';
+import { credentialSubjectOf } from '../certificates/credential';
+import { issuerUrl } from '../issuers/issuer-url';
 import {
   findCertificatesByNumber,
   type CertificateWithIssuer,

@@ -202,6 +202,18 @@ describe('authorization matrix', () => {
       allowed: everyone,
     },
     {
+      name: 'issuer JWKS',
+      method: 'GET',
+      request: async () => ({ path: `/v1/issuers/${a.id}/jwks.json` }),
+      allowed: everyone,
+    },
+    {
+      name: 'JWT VC issuer metadata',
+      method: 'GET',
+      request: async () => ({ path: `/.well-known/jwt-vc-issuer/v1/issuers/${a.id}` }),
+      allowed: everyone,
+    },
+    {
       name: 'status list',
       method: 'GET',
       request: async () => ({
