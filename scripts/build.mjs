@@ -3,6 +3,7 @@
 // and the files the service reads at run time (migrations) copied beside them. dist/ is then all
 // a deployment needs besides package.json and `npm ci --omit=dev`.
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -47,6 +48,13 @@ await Promise.all([
 ]);
 
 fs.cpSync(path.join(root, 'migrations'), path.join(dist, 'migrations'), { recursive: true });
+// GET /docs serves Scalar's standalone bundle from here (src/http/api-reference.routes.ts), so
+// production needs neither a CDN nor the development dependency it comes from.
+const scalarEntry = createRequire(import.meta.url).resolve('@scalar/api-reference');
+fs.copyFileSync(
+  path.join(path.dirname(scalarEntry), 'browser/standalone.js'),
+  path.join(dist, 'scalar-api-reference.js'),
+);
 
 const files = fs.readdirSync(dist).filter((name) => !name.endsWith('.map'));
 process.stdout.write(`built dist/: ${files.join(', ')}\n`);

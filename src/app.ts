@@ -1,5 +1,4 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { Scalar } from '@scalar/hono-api-reference';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { HTTPException } from 'hono/http-exception';
 import type { Context } from 'hono';
@@ -30,6 +29,7 @@ import { ApiKeysService } from './api-keys/api-keys.service';
 import { apiKeysRoutes } from './api-keys/api-keys.routes';
 import { platformJwk } from './keystore/platform-key';
 import { healthRoutes } from './http/health.routes';
+import { apiReferenceRoutes } from './http/api-reference.routes';
 import { jwksRoutes } from './issuers/jwks.routes';
 import { CertificatesService } from './certificates/certificates.service';
 import { certificatesRoutes } from './certificates/certificates.routes';
@@ -268,15 +268,6 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       ...problems(413, 429, 503),
     },
   });
-  app.openAPIRegistry.registerPath({
-    operationId: 'getApiReference',
-    method: 'get',
-    path: '/docs',
-    tags: ['Service'],
-    summary: 'This document, interactive',
-    security: publicAccess,
-    responses: { 200: { description: 'The page', content: html }, ...problems(429) },
-  });
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
@@ -293,7 +284,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
         'Certificate-authenticity service: signed credentials and QR marks for quality certificates, verification for anyone, CCC exemption checks for customs, supervision.',
     },
   });
-  app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'certmark API' }));
+  app.route('/', apiReferenceRoutes());
 
   const methodsFor = allowedMethods(app);
   app.notFound((c) => {
