@@ -6,6 +6,7 @@ import pino, { type Logger } from 'pino';
 import type { Config } from './config';
 import type { Clock } from './clock';
 import type { Database } from './db/client';
+import { ReadRouter } from './db/read-replica';
 import type { KeyMaterial } from './keystore/key-material';
 import { AppError, isDatabaseUnavailable, problemResponse } from './errors';
 import { loggableError } from './shared/loggable-error';
@@ -66,6 +67,8 @@ export interface AppDeps {
   logger?: Logger;
   /** Pings the database for /readyz. */
   ping?: () => Promise<void>;
+  /** Where public reads go (a replica within its staleness bound); the primary when absent. */
+  reads?: ReadRouter;
 }
 
 export interface Services {
@@ -89,14 +92,29 @@ export interface Services {
 /** Builds the services from their dependencies; no I/O happens here. */
 export function createServices(deps: AppDeps): Services {
   const { db, clock, config } = deps;
+  const reads = deps.reads ?? new ReadRouter({ primary: db });
   const vault = new KeyVault(deps.keys.kek);
-  const statusLists = new StatusListsService(db, vault, clock, config.publicBaseUrl);
-  const certificates = new CertificatesService(db, vault, clock, config.publicBaseUrl, statusLists);
+  const statusLists = new StatusListsService(
+    db,
+    vault,
+    clock,
+    config.publicBaseUrl,
+    undefined,
+    reads,
+  );
+  const certificates = new CertificatesService(
+    db,
+    vault,
+    clock,
+    config.publicBaseUrl,
+    statusLists,
+    reads,
+  );
   const alerts = new AlertsService(db, clock);
   const alertSink: AlertSink = alerts;
   const services: Services = {
     vault,
-    issuers: new IssuersService(db, vault, clock, certificates, statusLists),
+    issuers: new IssuersService(db, vault, clock, certificates, statusLists, reads),
     apiKeys: new ApiKeysService(db, clock),
     certificates,
     statusLists,
@@ -186,7 +204,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       markVerification: services.markVerification,
       verification: services.verification,
       certificates: services.certificates,
-      jwks: () => services.issuers.jwks(),
+      jwks: () => services.issuers.jwks([], 'bounded'),
       clock: deps.clock,
       repeatViews: {
         secret: deriveRepeatViewsSecret(deps.keys.kek),

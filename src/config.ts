@@ -25,6 +25,8 @@ const envSchema = z.object({
   CLONE_DISTANCE_WINDOW_MINUTES: z.coerce.number().positive().default(60),
   SCAN_REPEAT_WINDOW_HOURS: z.coerce.number().min(0).default(24),
   SCAN_RETENTION_DAYS: z.coerce.number().int().positive().optional(),
+  DATABASE_READ_URL: z.string().url().optional(),
+  DATABASE_READ_MAX_STALENESS_SECONDS: z.coerce.number().positive().default(5),
 });
 
 export interface CloneThresholds {
@@ -61,6 +63,10 @@ export interface Config {
    * days old. Undefined keeps every scan.
    */
   readonly scanRetentionDays: number | undefined;
+  /** A PostgreSQL streaming replica for public reads (see src/db/read-replica.ts). */
+  readonly databaseReadUrl: string | undefined;
+  /** Public reads go to the replica only while it is provably at most this far behind. */
+  readonly readMaxStalenessMs: number;
 }
 
 export class ConfigError extends Error {
@@ -100,5 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }),
     scanRepeatWindowMs: e.SCAN_REPEAT_WINDOW_HOURS * 3_600_000,
     scanRetentionDays: e.SCAN_RETENTION_DAYS,
+    databaseReadUrl: e.DATABASE_READ_URL,
+    readMaxStalenessMs: e.DATABASE_READ_MAX_STALENESS_SECONDS * 1_000,
   });
 }

@@ -3,7 +3,8 @@ import pino from 'pino';
 import { createApp, createServices } from './app';
 import { systemClock } from './clock';
 import { loadConfig } from './config';
-import { openDatabase } from './db/client';
+import { openDatabase, openReadReplica } from './db/client';
+import { ReadRouter } from './db/read-replica';
 import { loadKeyMaterial } from './keystore/key-material';
 import { generateApiKey } from './auth/api-key';
 import { loggableError } from './shared/loggable-error';
@@ -35,7 +36,30 @@ async function main(): Promise<void> {
   });
   logger.info({ database: database.kind }, 'database ready, migrations applied');
 
-  const deps = { db: database.db, config, keys, clock: systemClock, logger, ping: database.ping };
+  // Public reads on a replica within the staleness bound, when one is configured (PostgreSQL only).
+  const replica =
+    config.databaseReadUrl && database.kind === 'postgres'
+      ? await openReadReplica({ databaseUrl: config.databaseReadUrl })
+      : undefined;
+  if (config.databaseReadUrl && !replica)
+    logger.warn('DATABASE_READ_URL needs DATABASE_URL (PostgreSQL): public reads stay on PGlite');
+  const reads = new ReadRouter({
+    primary: database.db,
+    replica: replica?.db,
+    maxStalenessMs: config.readMaxStalenessMs,
+    logger,
+  });
+  await reads.start();
+
+  const deps = {
+    db: database.db,
+    config,
+    keys,
+    clock: systemClock,
+    logger,
+    ping: database.ping,
+    reads,
+  };
   const services = createServices(deps);
   const app = createApp(deps, services);
 
@@ -97,6 +121,8 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'shutting down');
     server.close();
     await scanLogPartitions.stop().catch(() => {});
+    await reads.close().catch(() => {});
+    await replica?.close().catch(() => {});
     await services.marks.close().catch(() => {});
     await services.markVerification.close().catch(() => {});
     await database.close().catch(() => {});

@@ -1,3 +1,4 @@
+import { readConsistencyOf } from '../http/env';
 import { z } from '@hono/zod-openapi';
 import { principalOf, requireRole } from '../auth/auth.middleware';
 import {
@@ -164,9 +165,14 @@ export function certificatesRoutes(service: CertificatesService) {
     .openapi(issue, async (c) =>
       c.json(await service.issueCertificate(principalOf(c), c.req.valid('json')), 201),
     )
-    .openapi(get, async (c) => c.json(await service.getCertificate(c.req.valid('param').id), 200))
+    .openapi(get, async (c) =>
+      c.json(await service.getCertificate(c.req.valid('param').id, readConsistencyOf(c)), 200),
+    )
     .openapi(history, async (c) =>
-      c.json({ items: await service.statusHistory(c.req.valid('param').id) }, 200),
+      c.json(
+        { items: await service.statusHistory(c.req.valid('param').id, readConsistencyOf(c)) },
+        200,
+      ),
     )
     .openapi(changeStatus, async (c) =>
       c.json(
@@ -175,18 +181,26 @@ export function certificatesRoutes(service: CertificatesService) {
       ),
     )
     .openapi(qr('svg'), async (c) => {
-      const { verifyUrl } = await service.getCertificate(c.req.valid('param').id);
+      const { verifyUrl } = await service.getCertificate(
+        c.req.valid('param').id,
+        readConsistencyOf(c),
+      );
       return c.body(await qrSvg(verifyUrl), 200, {
         'content-type': 'image/svg+xml',
         'cache-control': 'public, max-age=3600',
       });
     })
     .openapi(qr('png'), async (c) => {
-      const { verifyUrl } = await service.getCertificate(c.req.valid('param').id);
+      const { verifyUrl } = await service.getCertificate(
+        c.req.valid('param').id,
+        readConsistencyOf(c),
+      );
       return c.body(new Uint8Array(await qrPng(verifyUrl)), 200, {
         'content-type': 'image/png',
         'cache-control': 'public, max-age=3600',
       });
     })
-    .openapi(search, async (c) => c.json(await service.searchRegistry(c.req.valid('query')), 200));
+    .openapi(search, async (c) =>
+      c.json(await service.searchRegistry(c.req.valid('query'), readConsistencyOf(c)), 200),
+    );
 }

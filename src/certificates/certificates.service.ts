@@ -1,3 +1,4 @@
+import { ReadRouter, type ReadConsistency } from '../db/read-replica';
 import { randomUUID } from 'node:crypto';
 import type { Database, Queryable } from '../db/client';
 import type { CertificateRow } from '../db/schema/certificates';
@@ -51,6 +52,8 @@ export class CertificatesService {
     private readonly clock: Clock,
     private readonly baseUrl: string,
     private readonly statusLists: StatusListsService,
+    /** Public reads may go to a replica within its staleness bound (src/db/read-replica.ts). */
+    private readonly reads: ReadRouter = new ReadRouter({ primary: db }),
   ) {}
 
   verifyUrl(id: string): string {
@@ -285,8 +288,12 @@ export class CertificatesService {
     );
   }
 
-  async getCertificate(id: string): Promise<IssuedCertificate> {
-    const found = await q.findCertificate(this.db, id);
+  /** `bounded` for a public view; `fresh` (the default) right after a change, and for its author. */
+  async getCertificate(
+    id: string,
+    consistency: ReadConsistency = 'fresh',
+  ): Promise<IssuedCertificate> {
+    const found = await this.reads.read(consistency, (db) => q.findCertificate(db, id));
     if (!found) throw notFound('certificate');
     return this.issued(found.certificate, found.issuer, this.clock.now());
   }
@@ -338,10 +345,12 @@ export class CertificatesService {
     return this.getCertificate(id);
   }
 
-  async statusHistory(id: string) {
-    const found = await q.findCertificate(this.db, id);
+  async statusHistory(id: string, consistency: ReadConsistency = 'fresh') {
+    const { found, events } = await this.reads.read(consistency, async (db) => ({
+      found: await q.findCertificate(db, id),
+      events: await q.certificateStatusHistory(db, id),
+    }));
     if (!found) throw notFound('certificate');
-    const events = await q.certificateStatusHistory(this.db, id);
     return events.map((e) => ({
       status: e.status,
       reason: e.reason,
@@ -350,19 +359,21 @@ export class CertificatesService {
     }));
   }
 
-  async searchRegistry(search: RegistrySearch) {
-    const { rows, total } = await q.searchCertificates(this.db, {
-      number: search.number,
-      uscc: search.uscc,
-      holder: search.holder,
-      scheme: search.scheme,
-      // The issuer by id, or (as a member of the public would search) by name or accreditation.
-      ...(search.issuer && isUuid(search.issuer)
-        ? { issuerId: search.issuer }
-        : { issuerName: search.issuer }),
-      limit: search.pageSize,
-      offset: (search.page - 1) * search.pageSize,
-    });
+  async searchRegistry(search: RegistrySearch, consistency: ReadConsistency = 'fresh') {
+    const { rows, total } = await this.reads.read(consistency, (db) =>
+      q.searchCertificates(db, {
+        number: search.number,
+        uscc: search.uscc,
+        holder: search.holder,
+        scheme: search.scheme,
+        // The issuer by id, or (as a member of the public would search) by name or accreditation.
+        ...(search.issuer && isUuid(search.issuer)
+          ? { issuerId: search.issuer }
+          : { issuerName: search.issuer }),
+        limit: search.pageSize,
+        offset: (search.page - 1) * search.pageSize,
+      }),
+    );
     const now = this.clock.now();
     return {
       items: rows.map((r) => certificateView(r.certificate, r.issuer, now)),

@@ -108,6 +108,34 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
   };
 }
 
+/**
+ * Opens a PostgreSQL streaming replica for reads (DATABASE_READ_URL): the same guarded pool as the
+ * primary's, and no migration (a standby is read-only; it replays the primary's schema).
+ */
+export async function openReadReplica(options: {
+  databaseUrl: string;
+  maxConnections?: number;
+}): Promise<Omit<DatabaseHandle, 'kind'> & { kind: 'postgres' }> {
+  const { drizzle } = await import('drizzle-orm/node-postgres');
+  const { createPostgresPool } = await import('./postgres-pool');
+  const { pool, breaker } = createPostgresPool({
+    url: options.databaseUrl,
+    max: options.maxConnections ?? 10,
+  });
+  const db = drizzle(pool, { schema }) as unknown as Database;
+  return {
+    db,
+    kind: 'postgres',
+    ping: async () => {
+      await pool.query('SELECT 1');
+    },
+    close: async () => {
+      breaker.stop();
+      await pool.end();
+    },
+  };
+}
+
 /** Rows of a raw `db.execute` result, whichever driver produced it. */
 export function rowsOf<T>(result: unknown): T[] {
   return (result as { rows: T[] }).rows;

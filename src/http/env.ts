@@ -1,4 +1,6 @@
+import type { Context } from 'hono';
 import type { Principal } from '../auth/principal';
+import type { ReadConsistency } from '../db/read-replica';
 
 /** Hono context variables set by the service's middleware. */
 export interface AppEnv {
@@ -6,4 +8,14 @@ export interface AppEnv {
     requestId: string;
     principal: Principal | null;
   };
+}
+
+/**
+ * How fresh a public read must be for this caller. Anonymous readers (the public, verifiers,
+ * crawlers) may be answered from a replica within its staleness bound; a caller with an API key
+ * may have just written what it reads (an issuer changing a status and reading the certificate
+ * back), so it reads the primary.
+ */
+export function readConsistencyOf(c: Context<AppEnv>): ReadConsistency {
+  return c.get('principal') ? 'fresh' : 'bounded';
 }

@@ -1,3 +1,4 @@
+import { ReadRouter, type ReadConsistency } from '../db/read-replica';
 import type { Database, Queryable } from '../db/client';
 import type { IssuerRow } from '../db/schema/issuers';
 import type { SigningKeyRow } from '../db/schema/signing-keys';
@@ -137,6 +138,8 @@ export class IssuersService {
     private readonly clock: Clock,
     private readonly credentials: CredentialResigner,
     private readonly statusLists: IssuerStatusRecorder,
+    /** Public reads may go to a replica within its staleness bound (src/db/read-replica.ts). */
+    private readonly reads: ReadRouter = new ReadRouter({ primary: db }),
   ) {}
 
   async createIssuer(actor: Actor, input: CreateIssuerInput): Promise<IssuerView> {
@@ -264,8 +267,11 @@ export class IssuersService {
   }
 
   /** `/.well-known/jwks.json`: every issuer's current and retired keys (never compromised ones). */
-  async jwks(extraKeys: PublicJwk[] = []): Promise<{ keys: PublicJwk[] }> {
-    const rows = await q.listPublishedKeys(this.db);
+  async jwks(
+    extraKeys: PublicJwk[] = [],
+    consistency: ReadConsistency = 'fresh',
+  ): Promise<{ keys: PublicJwk[] }> {
+    const rows = await this.reads.read(consistency, (db) => q.listPublishedKeys(db));
     return { keys: [...rows.map((r) => publishedJwk(r, r.issuerName)), ...extraKeys] };
   }
 
@@ -274,10 +280,15 @@ export class IssuersService {
    * another issuer's or the platform's), for `GET /v1/issuers/{id}/jwks.json` and its issuer
    * metadata. A verifier that trusts this issuer trusts nobody else by reading it.
    */
-  async issuerJwks(issuerId: string): Promise<{ keys: PublicJwk[] }> {
-    const issuer = await q.findIssuer(this.db, issuerId);
+  async issuerJwks(
+    issuerId: string,
+    consistency: ReadConsistency = 'fresh',
+  ): Promise<{ keys: PublicJwk[] }> {
+    const { issuer, rows } = await this.reads.read(consistency, async (db) => ({
+      issuer: await q.findIssuer(db, issuerId),
+      rows: await q.listIssuerKeys(db, [issuerId]),
+    }));
     if (!issuer) throw notFound('issuer');
-    const rows = await q.listIssuerKeys(this.db, [issuerId]);
     return {
       keys: rows.filter((r) => r.status !== 'compromised').map((r) => publishedJwk(r, issuer.name)),
     };
@@ -291,8 +302,9 @@ export class IssuersService {
   async issuerMetadata(
     issuerId: string,
     baseUrl: string,
+    consistency: ReadConsistency = 'fresh',
   ): Promise<{ issuer: string; jwks: { keys: PublicJwk[] } }> {
-    const jwks = await this.issuerJwks(issuerId);
+    const jwks = await this.issuerJwks(issuerId, consistency);
     return { issuer: issuerUrl(baseUrl, issuerId), jwks };
   }
 }

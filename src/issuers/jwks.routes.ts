@@ -1,3 +1,4 @@
+import { readConsistencyOf } from '../http/env';
 import { z } from '@hono/zod-openapi';
 import { createRouter, defineRoute, idParam, json, problems, publicAccess } from '../http/openapi';
 import { issuerMetadataRoutePath } from './issuer-url';
@@ -93,13 +94,21 @@ const keyHeaders = {
 export function jwksRoutes(issuers: IssuersService, platformKey: PublicJwk, baseUrl: string) {
   return createRouter()
     .openapi(jwks, async (c) => {
-      return c.json(await issuers.jwks([platformKey]), 200, keyHeaders);
+      return c.json(await issuers.jwks([platformKey], readConsistencyOf(c)), 200, keyHeaders);
     })
     .openapi(issuerJwks, async (c) => {
-      return c.json(await issuers.issuerJwks(c.req.valid('param').id), 200, keyHeaders);
+      return c.json(
+        await issuers.issuerJwks(c.req.valid('param').id, readConsistencyOf(c)),
+        200,
+        keyHeaders,
+      );
     })
     .openapi(issuerMetadataRoute(baseUrl), async (c) => {
-      const metadata = await issuers.issuerMetadata(c.req.valid('param').id, baseUrl);
+      const metadata = await issuers.issuerMetadata(
+        c.req.valid('param').id,
+        baseUrl,
+        readConsistencyOf(c),
+      );
       return c.json(metadata, 200, keyHeaders);
     });
 }

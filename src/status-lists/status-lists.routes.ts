@@ -1,3 +1,4 @@
+import { readConsistencyOf } from '../http/env';
 import { z } from '@hono/zod-openapi';
 import { createRouter, defineRoute, idParam, problems, publicAccess } from '../http/openapi';
 import type { StatusListsService } from './status-lists.service';
@@ -39,7 +40,7 @@ export function ifNoneMatchHits(header: string | undefined, etag: string): boole
 
 export function statusListsRoutes(service: StatusListsService) {
   return createRouter().openapi(getStatusList, async (c) => {
-    const list = await service.published(c.req.valid('param').id);
+    const list = await service.published(c.req.valid('param').id, readConsistencyOf(c));
     const headers = {
       etag: list.etag,
       'cache-control': `public, max-age=${list.maxAgeSeconds}`,

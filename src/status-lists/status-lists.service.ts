@@ -1,3 +1,4 @@
+import { ReadRouter, type ReadConsistency } from '../db/read-replica';
 import { createHash, randomInt } from 'node:crypto';
 import type { Database, Queryable } from '../db/client';
 import type { CertificateStatus } from '../db/schema/certificates';
@@ -84,6 +85,8 @@ export class StatusListsService {
     private readonly clock: Clock,
     private readonly baseUrl: string,
     readonly timing: StatusListTiming = DEFAULT_STATUS_LIST_TIMING,
+    /** Public reads may go to a replica within its staleness bound (src/db/read-replica.ts). */
+    private readonly reads: ReadRouter = new ReadRouter({ primary: db }),
   ) {}
 
   listUrl(id: string): string {
@@ -231,8 +234,12 @@ export class StatusListsService {
   // -------------------------------------------------------------------------------------------
 
   /** The list as published now: signed again only when needed (see the class comment). */
-  async published(id: string): Promise<PublishedList> {
-    const head = await q.findListHead(this.db, id);
+  async published(id: string, consistency: ReadConsistency = 'fresh'): Promise<PublishedList> {
+    return this.reads.read(consistency, (db) => this.publishedFrom(db, id));
+  }
+
+  private async publishedFrom(db: Queryable, id: string): Promise<PublishedList> {
+    const head = await q.findListHead(db, id);
     if (!head) throw notFound('status list');
     if (!head.kid)
       throw new AppError('no_signing_key', 'the list’s issuer has no current signing key');
@@ -245,7 +252,9 @@ export class StatusListsService {
     if (cached) return cached;
     let pending = this.signing.get(cacheKey);
     if (!pending) {
-      pending = this.sign(head, new Date(validFrom)).finally(() => this.signing.delete(cacheKey));
+      pending = this.sign(db, head, new Date(validFrom)).finally(() =>
+        this.signing.delete(cacheKey),
+      );
       this.signing.set(cacheKey, pending);
     }
     const list = await pending;
@@ -261,10 +270,10 @@ export class StatusListsService {
 
   // -------------------------------------------------------------------------------------------
 
-  private async sign(head: q.ListHead, validFrom: Date): Promise<PublishedList> {
-    const row = await q.listBits(this.db, head.id);
+  private async sign(db: Queryable, head: q.ListHead, validFrom: Date): Promise<PublishedList> {
+    const row = await q.listBits(db, head.id);
     if (!row) throw notFound('status list');
-    const key = await findSigningKey(this.db, head.kid!);
+    const key = await findSigningKey(db, head.kid!);
     if (!key) throw notFound('signing key');
     const signer = this.vault.signerFromRow(key);
     const validUntil = new Date(validFrom.getTime() + this.timing.validityMs);
