@@ -1,0 +1,158 @@
+/**
+ * How mark verification, issuance and storage grow with the number of marks. Issues marks in
+ * batches of up to 1,000,000 until each size is reached, then prints at that size: the issuance
+ * rate of that step, bytes on disk per issued, never-scanned mark (`marks`: heap, TOAST and
+ * indexes, after VACUUM), and `POST /v1/verify/mark` throughput and p99 (service pinned to core 0,
+ * autocannon on core 1, 50 connections, scan recording on) over marks drawn at random from the
+ * whole table, each request a different mark; a second pass over the same marks scans each again
+ * (a share of marks scanned twice, as repeat scans do).
+ * Targets (issue 14): throughput and p99 within 15 % from the smallest to the largest size; <= 40
+ * bytes per never-scanned mark; issuance no slower than today.
+ *
+ *   npx tsx bench/mark-growth.ts [sizes=1000000,10000000] [seconds=10]
+ */
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { sql } from 'drizzle-orm';
+import { createMarkCode } from '../src/crypto/mark-code';
+import { rowsOf } from '../src/db/client';
+import { setUpMarkBench } from './mark-bench-setup';
+import { freePort, pinSelf, start } from './lib/process';
+
+const sizes = (process.argv[2] ?? '1000000,10000000').split(',').map(Number);
+const seconds = Number(process.argv[3] ?? 10);
+const CONNECTIONS = 50;
+const BATCH_MAX = 1_000_000;
+/** Codes drawn per size: more than a pass can verify in `seconds` here. */
+const SAMPLE = 12_000 * seconds;
+
+async function load(url: string, bodies: string[]) {
+  let next = 0;
+  const result = await autocannon({
+    url,
+    connections: CONNECTIONS,
+    duration: seconds,
+    requests: [
+      {
+        method: 'POST',
+        path: '/v1/verify/mark',
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length] }),
+      },
+    ],
+  });
+  return {
+    rps: result.requests.average,
+    p99: result.latency.p99,
+    errors: result.errors + result.non2xx,
+    repeated: Math.max(0, next - bodies.length),
+  };
+}
+
+async function main() {
+  pinSelf(1);
+  const bench = await setUpMarkBench();
+  const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-bench-keys-'));
+  let service: ChildProcess | undefined;
+  const db = bench.handle.db;
+  try {
+    const { services, principal, certificateId } = bench;
+    const signer = await services.vault.currentSigner(db, principal.issuerId!);
+    let issued = 0;
+    console.log(
+      `sizes ${sizes.map((s) => s.toLocaleString('en')).join(', ')}; ${seconds} s per pass, ${CONNECTIONS} connections, service on core 0, autocannon on core 1, PostgreSQL unpinned`,
+    );
+    console.log(
+      'marks        issue marks/s   bytes/mark (heap+idx)   verify req/s  p99   2nd scan req/s  p99',
+    );
+    for (const size of sizes) {
+      const started = performance.now();
+      const from = issued;
+      while (issued < size) {
+        const count = Math.min(BATCH_MAX, size - issued);
+        await services.marks.issueBatch(principal, certificateId, { count });
+        await services.marks.whenBatchesIdle();
+        issued += count;
+      }
+      const issueRate = (issued - from) / ((performance.now() - started) / 1000);
+      await db.execute(sql`VACUUM (ANALYZE) marks`);
+      const [size_] = rowsOf<{ total: string; heap: string; indexes: string; n: string }>(
+        await db.execute(sql`SELECT pg_total_relation_size('marks') AS total,
+          pg_relation_size('marks') AS heap, pg_indexes_size('marks') AS indexes,
+          (SELECT count(*) FROM marks) AS n`),
+      );
+      const n = Number(size_!.n);
+
+      // Marks drawn at random over the whole table (never those scanned at a smaller size).
+      const fraction = Math.min(100, (100 * SAMPLE * 1.3) / n);
+      const serials = rowsOf<{ serial: string }>(
+        await db.execute(
+          sql.raw(`SELECT lpad(serial::text, 16, '0') AS serial FROM marks
+            TABLESAMPLE BERNOULLI (${fraction}) WHERE scan_count = 0 LIMIT ${SAMPLE}`),
+        ),
+      ).map((r) => r.serial);
+      const bodies = serials.map((serial) =>
+        JSON.stringify({ code: createMarkCode({ seed: signer.seed, kid: signer.kid, serial }) }),
+      );
+
+      if (!service) {
+        await services.marks.close();
+        const port = await freePort();
+        service = await start(
+          ['src/main.ts'],
+          {
+            DATABASE_URL: bench.url,
+            PORT: String(port),
+            KEYS_DIR: keysDir,
+            PUBLIC_BASE_URL: 'https://certmark.test',
+            RATE_LIMIT_PER_MINUTE: '0',
+            LOG_LEVEL: 'warn',
+            ADMIN_API_KEY: `cm_${'x'.repeat(40)}`,
+          },
+          undefined,
+          { cpu: 0 },
+        );
+        const url = `http://127.0.0.1:${port}`;
+        for (let i = 0; i < 200; i++) {
+          if (
+            await fetch(`${url}/healthz`).then(
+              (r) => r.ok,
+              () => false,
+            )
+          )
+            break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        (service as ChildProcess & { url?: string }).url = url;
+        // Warm-up on marks no pass uses.
+        await load(url, bodies.splice(0, 20_000));
+      }
+      const url = (service as ChildProcess & { url?: string }).url!;
+      const first = await load(url, bodies);
+      const second = await load(url, bodies);
+      const perMark = Number(size_!.total) / n;
+      console.log(
+        `${n.toLocaleString('en').padStart(11)}  ${Math.round(issueRate).toLocaleString('en').padStart(13)}   ` +
+          `${perMark.toFixed(0).padStart(5)} (${(Number(size_!.heap) / n).toFixed(0)}+${(Number(size_!.indexes) / n).toFixed(0)})`.padEnd(
+            24,
+          ) +
+          `${first.rps.toFixed(0).padStart(12)}  ${String(first.p99).padStart(3)}   ${second.rps.toFixed(0).padStart(14)}  ${String(second.p99).padStart(3)}` +
+          (first.errors + second.errors ? `   (${first.errors + second.errors} errors)` : '') +
+          (first.repeated ? `   (first pass repeated ${first.repeated} marks)` : ''),
+      );
+    }
+  } finally {
+    service?.kill('SIGTERM');
+    if (service) await new Promise((resolve) => service!.once('exit', resolve));
+    await bench.drop();
+    fs.rmSync(keysDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
