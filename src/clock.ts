@@ -20,3 +20,14 @@ export function fixedClock(
     },
   };
 }
+
+/**
+ * The time of a change to a record whose last change was at `previous`: now, or `previous` when this
+ * clock reads earlier (another instance's clock running behind). Read it after taking the record's
+ * row lock: a change that waited for the lock then always carries a later time than the change it
+ * waited for, so a history ordered by time is the order the changes were made in.
+ */
+export function changeTime(clock: Clock, previous: Date | null | undefined): Date {
+  const now = clock.now();
+  return previous && previous.getTime() > now.getTime() ? new Date(previous) : now;
+}

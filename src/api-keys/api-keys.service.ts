@@ -88,11 +88,18 @@ export class ApiKeysService {
   }
 
   async revokeKey(actor: Actor, id: string): Promise<ApiKeyView> {
-    const at = this.clock.now();
     return this.db.transaction(async (tx) => {
-      const [existing] = await tx.select().from(apiKeys).where(eq(apiKeys.id, id)).limit(1);
+      // Locked, then timed: of two revocations at once, the second sees the first's and changes
+      // nothing (one revocation time, one audit entry).
+      const [existing] = await tx
+        .select()
+        .from(apiKeys)
+        .where(eq(apiKeys.id, id))
+        .for('update')
+        .limit(1);
       if (!existing) throw notFound('API key');
       if (existing.revokedAt) return apiKeyView(existing);
+      const at = this.clock.now();
       const [row] = await tx
         .update(apiKeys)
         .set({ revokedAt: at })

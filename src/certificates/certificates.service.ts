@@ -3,13 +3,13 @@ import { randomUUID } from 'node:crypto';
 import type { Database, Queryable } from '../db/client';
 import type { CertificateRow } from '../db/schema/certificates';
 import type { IssuerRow } from '../db/schema/issuers';
-import type { Clock } from '../clock';
+import { changeTime, type Clock } from '../clock';
 import type { Principal } from '../auth/principal';
 import { actorOf, systemActor } from '../auth/principal';
 import { appendAuditEntry } from '../audit/audit.queries';
 import { signCredentialJws } from '../crypto/credential-jws';
 import { AppError, forbidden, isUniqueViolation, notFound } from '../errors';
-import { findIssuer } from '../issuers/issuers.queries';
+import { findIssuer, lockIssuer } from '../issuers/issuers.queries';
 import type { IssuerSigner, KeyVault } from '../issuers/key-vault';
 import type { StatusListsService } from '../status-lists/status-lists.service';
 import { buildCredentialPayload, CREDENTIAL_FORMAT } from './credential';
@@ -308,10 +308,19 @@ export class CertificatesService {
       signatory: { name: string; title?: string | undefined };
     },
   ): Promise<IssuedCertificate> {
-    const at = this.clock.now();
-    await this.db.transaction(async (tx) => {
+    return this.db.transaction(async (tx) => {
+      // The issuer first (as its own changes take it, then its certificates: no deadlock), held so
+      // that its status as committed is the one the suspension bit below agrees with.
+      const issuer = principal.issuerId
+        ? await lockIssuer(tx, principal.issuerId, 'read')
+        : undefined;
       const certificate = await q.lockCertificate(tx, id);
       if (!certificate) throw notFound('certificate');
+      // Its time and its transition are read under the row lock: a change that waited for another
+      // sees that one's outcome and comes after it in the history. Timed before the lock, a
+      // revocation that lost a race to a reinstatement was recorded before it, and verification
+      // `at` now then answered authentic for a revoked certificate.
+      const at = changeTime(this.clock, certificate.statusChangedAt);
       if (certificate.issuerId !== principal.issuerId) {
         throw forbidden('only the issuing body may change this certificate');
       }
@@ -326,7 +335,6 @@ export class CertificatesService {
       }
       await q.updateCertificateStatus(tx, { id, ...change, at, actorKeyId: principal.keyId });
       // The status lists change in the same transaction: the 200 below means they say so too.
-      const issuer = await findIssuer(tx, certificate.issuerId);
       await this.statusLists.recordCertificateStatus(tx, {
         certificateId: id,
         status: change.status,
@@ -341,8 +349,11 @@ export class CertificatesService {
         signatory: change.signatory,
         change: { from: certificate.status, to: change.status, reason: change.reason },
       });
+      // Read back in the transaction: once it commits, the answer needs no further connection (a
+      // 503 for a change that was made would have the official retry it).
+      const changed = (await q.findCertificate(tx, id))!;
+      return this.issued(changed.certificate, changed.issuer, at);
     });
-    return this.getCertificate(id);
   }
 
   async statusHistory(id: string, consistency: ReadConsistency = 'fresh') {

@@ -22,6 +22,27 @@ export async function findIssuer(db: Queryable, id: string): Promise<IssuerRow |
   return row;
 }
 
+/**
+ * An issuer's row, locked. `change`: for a change of the issuer itself (its status, its keys), which
+ * the changes of one issuer take in turn (FOR NO KEY UPDATE, which leaves alone the key-share locks
+ * that inserting its certificates or keys takes). `read`: for work that must see its status as
+ * committed and keep it so until done (a certificate's status change, a verification `at`): it
+ * waits for a change in flight and holds the next one off (FOR SHARE).
+ */
+export async function lockIssuer(
+  db: Queryable,
+  id: string,
+  purpose: 'change' | 'read',
+): Promise<IssuerRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(issuers)
+    .where(eq(issuers.id, id))
+    .for(purpose === 'change' ? 'no key update' : 'share')
+    .limit(1);
+  return row;
+}
+
 export async function listIssuers(db: Queryable): Promise<IssuerRow[]> {
   return db.select().from(issuers).orderBy(asc(issuers.createdAt));
 }

@@ -2,7 +2,7 @@ import { ReadRouter, type ReadConsistency } from '../db/read-replica';
 import type { Database, Queryable } from '../db/client';
 import type { IssuerRow } from '../db/schema/issuers';
 import type { SigningKeyRow } from '../db/schema/signing-keys';
-import type { Clock } from '../clock';
+import { changeTime, type Clock } from '../clock';
 import type { Actor } from '../auth/principal';
 import { appendAuditEntry } from '../audit/audit.queries';
 import { ed25519Jwk } from '../crypto/ed25519';
@@ -191,11 +191,18 @@ export class IssuersService {
     status: IssuerRow['status'],
     reason: string | null,
   ): Promise<IssuerView> {
-    const at = this.clock.now();
-    await this.db.transaction(async (tx) => {
-      const issuer = await q.findIssuer(tx, id);
+    return this.db.transaction(async (tx) => {
+      const issuer = await q.lockIssuer(tx, id, 'change');
       if (!issuer) throw notFound('issuer');
-      await q.setIssuerStatus(tx, { id, status, reason, at, actorKeyId: actor.keyId });
+      // Taken under the lock, so the issuer's history is in the order its changes were made.
+      const at = changeTime(this.clock, issuer.statusChangedAt);
+      const changed = await q.setIssuerStatus(tx, {
+        id,
+        status,
+        reason,
+        at,
+        actorKeyId: actor.keyId,
+      });
       // Offline verifiers learn of it from its certificates' suspension bits, set in this
       // transaction: the 200 below means the status lists say so too.
       await this.statusLists.recordIssuerStatus(tx, {
@@ -210,16 +217,19 @@ export class IssuersService {
         subjectId: id,
         change: { from: issuer.status, to: status, reason },
       });
+      // Read in the transaction: the answer needs no connection after the commit.
+      return issuerView(changed, await q.listIssuerKeys(tx, [id]));
     });
-    return this.getIssuer(id);
   }
 
   /** A new current key; the old one is retired, so what it signed still verifies. */
   async rotateKey(actor: Actor, issuerId: string): Promise<IssuerKeyView> {
-    const at = this.clock.now();
     return this.db.transaction(async (tx) => {
-      const issuer = await q.findIssuer(tx, issuerId);
+      // One key change of an issuer at a time: two rotations (or a rotation and a compromise of
+      // the current key) at once would each retire what they saw and leave two current keys.
+      const issuer = await q.lockIssuer(tx, issuerId, 'change');
       if (!issuer) throw notFound('issuer');
+      const at = this.clock.now();
       await q.retireCurrentKeys(tx, issuerId, at);
       const key = await this.vault.createKey(tx, issuerId, at);
       await appendAuditEntry(tx, at, {
@@ -239,12 +249,14 @@ export class IssuersService {
    * issuer's current key (marks cannot be: their labels are printed, and answer `UNKNOWN_KEY`).
    */
   async compromiseKey(actor: Actor, issuerId: string, kid: string): Promise<IssuerKeyView> {
-    const at = this.clock.now();
     const key = await this.db.transaction(async (tx) => {
+      // Under the issuer's lock, the key's status is as the last key change left it (see rotateKey).
+      if (!(await q.lockIssuer(tx, issuerId, 'change'))) throw notFound('signing key');
       const existing = await q.findSigningKey(tx, kid);
       if (!existing || existing.issuerId !== issuerId) throw notFound('signing key');
       if (existing.status === 'compromised')
         throw new AppError('key_already_compromised', 'the key is already marked compromised');
+      const at = this.clock.now();
       const compromised = await q.markKeyCompromised(tx, kid, at);
       let replacement: SigningKeyRow | undefined;
       if (existing.status === 'current') replacement = await this.vault.createKey(tx, issuerId, at);

@@ -51,6 +51,17 @@ export async function lockMark(tx: Queryable, serial: string) {
   return row;
 }
 
+/** A mark's clone flag, its row locked for clearing it. */
+export async function lockMarkFlag(tx: Queryable, serial: string) {
+  const [row] = await tx
+    .select({ cloneFlaggedAt: marks.cloneFlaggedAt })
+    .from(marks)
+    .where(eq(marks.serial, BigInt(serial)))
+    .for('update')
+    .limit(1);
+  return row;
+}
+
 export async function voidMark(
   tx: Queryable,
   params: { serial: string; reason: string; at: Date },

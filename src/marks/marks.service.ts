@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Database, Queryable } from '../db/client';
 import type { MarkBatchRow } from '../db/schema/mark-batches';
-import type { Clock } from '../clock';
+import { changeTime, type Clock } from '../clock';
 import type { Principal, Actor } from '../auth/principal';
 import { actorOf, systemActor } from '../auth/principal';
 import { appendAuditEntry } from '../audit/audit.queries';
@@ -374,14 +374,15 @@ export class MarksService {
   /** The owning issuer voids a destroyed, recalled or lost mark: it verifies `invalid`/MARK_VOID. */
   async voidMark(principal: Principal, serial: string, voidReason: string) {
     assertTypedSerial(serial);
-    const at = this.clock.now();
-    await this.db.transaction(async (tx) => {
+    const at = await this.db.transaction(async (tx) => {
       const mark = await oneMark.lockMark(tx, serial);
       if (!mark) throw notFound('mark');
       if (mark.issuerId !== principal.issuerId)
         throw forbidden('only the issuing body may void this mark');
       if (mark.status === 'void')
         throw new AppError('mark_already_void', 'the mark is already void');
+      // Timed under the lock, like every status change.
+      const at = this.clock.now();
       await oneMark.voidMark(tx, { serial, reason: voidReason, at });
       // The batch's status list says so in the same transaction (offline verifiers read it).
       const recorded = await this.deps.statusLists.recordMarkVoid(tx, {
@@ -397,21 +398,23 @@ export class MarksService {
         subjectId: serial,
         change: { reason: voidReason, batchId: mark.batchId },
       });
+      return at;
     });
     return { serial, status: 'void' as const, voidReason, voidedAt: at.toISOString() };
   }
 
   /**
    * A supervisor cleared a suspected clone (the alert resolution calls this): the flag and the
-   * counting window are reset, so the mark is judged afresh from `at`. False when no such mark.
+   * counting window are reset, so the mark is judged afresh from now. False when no such mark.
    */
-  async clearSuspectedClone(
-    serial: string,
-    at: Date = this.clock.now(),
-    actor: Actor = systemActor,
-  ): Promise<boolean> {
+  async clearSuspectedClone(serial: string, actor: Actor = systemActor): Promise<boolean> {
     if (!hasValidSerialCheckDigits(serial)) return false;
     return this.db.transaction(async (tx) => {
+      const mark = await oneMark.lockMarkFlag(tx, serial);
+      if (!mark) return false;
+      // Timed under the lock: the clearing comes after the flag it clears (a scan that flags the
+      // mark later is flagged no earlier than this, see REGISTER_SCANS_SQL).
+      const at = changeTime(this.clock, mark.cloneFlaggedAt);
       const cleared = await oneMark.clearCloneFlag(tx, { serial, at });
       if (cleared) {
         await appendAuditEntry(tx, at, {

@@ -66,17 +66,20 @@ export interface ResolveAlertParams {
   at: Date;
 }
 
-/** Resolves an open alert; undefined when it is not open (already resolved, or no such alert). */
-export async function resolveOpenAlert(
-  db: Queryable,
-  p: ResolveAlertParams,
-): Promise<AlertRow | undefined> {
-  const [row] = await db
+/** An alert, locked for a change of its status. */
+export async function lockAlert(tx: Queryable, id: string): Promise<AlertRow | undefined> {
+  const [row] = await tx.select().from(alerts).where(eq(alerts.id, id)).for('update').limit(1);
+  return row;
+}
+
+/** Resolves an alert the caller has locked and found open. */
+export async function resolveAlert(tx: Queryable, p: ResolveAlertParams): Promise<AlertRow> {
+  const [row] = await tx
     .update(alerts)
     .set({ status: 'resolved', resolutionNote: p.note, resolvedBy: p.resolvedBy, resolvedAt: p.at })
-    .where(and(eq(alerts.id, p.id), eq(alerts.status, 'open')))
+    .where(eq(alerts.id, p.id))
     .returning();
-  return row;
+  return row!;
 }
 
 export interface AlertFilter {

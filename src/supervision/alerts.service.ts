@@ -1,7 +1,7 @@
 import type { Actor } from '../auth/principal';
 import { systemActor } from '../auth/principal';
 import { appendAuditEntry } from '../audit/audit.queries';
-import type { Clock } from '../clock';
+import { changeTime, type Clock } from '../clock';
 import type { Database, Queryable } from '../db/client';
 import type { AlertRow, AlertSeverity, AlertStatus } from '../db/schema/alerts';
 import { AppError, notFound } from '../errors';
@@ -126,7 +126,8 @@ function boundedContext(
 
 /** Clears a mark's suspected-clone flag (implemented by the marks feature). */
 export interface CloneClearer {
-  clearSuspectedClone(serial: string, at: Date, actor: Actor): Promise<boolean>;
+  /** Takes its time under the mark's row lock, like every status change. */
+  clearSuspectedClone(serial: string, actor: Actor): Promise<boolean>;
 }
 
 export interface OpenAlertInput {
@@ -316,7 +317,6 @@ export class AlertsService implements AlertSink {
 
   /** Resolves an open alert, with a note if given; a resolved one is 409 `alert_already_resolved`. */
   async resolveAlert(actor: Actor, id: string, note: string | null): Promise<AlertView> {
-    const at = this.clock.now();
     const open = await q.findAlert(this.db, id);
     if (!open) throw notFound('alert');
     // Clearing a suspected clone is what resolving its alert means. It is done first, in the marks
@@ -328,17 +328,20 @@ export class AlertsService implements AlertSink {
       open.reason === 'SUSPECTED_CLONE' &&
       open.subjectType === 'mark'
     ) {
-      await this.#cloneClearer?.clearSuspectedClone(open.subject, at, actor);
+      await this.#cloneClearer?.clearSuspectedClone(open.subject, actor);
     }
     const row = await this.db.transaction(async (tx) => {
-      const resolved = await q.resolveOpenAlert(tx, { id, note, resolvedBy: actor.keyId, at });
-      if (!resolved) {
-        const existing = await q.findAlert(tx, id);
-        if (!existing) throw notFound('alert');
+      // Locked, then checked and timed: the resolution comes after every finding it covers, and of
+      // two at once the second sees the first.
+      const existing = await q.lockAlert(tx, id);
+      if (!existing) throw notFound('alert');
+      if (existing.status !== 'open') {
         throw new AppError('alert_already_resolved', 'the alert is already resolved', {
           resolvedAt: existing.resolvedAt?.toISOString() ?? null,
         });
       }
+      const at = changeTime(this.clock, existing.lastSeen);
+      const resolved = await q.resolveAlert(tx, { id, note, resolvedBy: actor.keyId, at });
       await appendAuditEntry(tx, at, {
         actor,
         action: 'alert.resolve',

@@ -1,10 +1,15 @@
 import { desc, and, eq, lte } from 'drizzle-orm';
 import type { Queryable } from '../db/client';
-import type { CertificateRow, CertificateStatus } from '../db/schema/certificates';
+import {
+  certificates,
+  type CertificateRow,
+  type CertificateStatus,
+} from '../db/schema/certificates';
 import { certificateStatusEvents } from '../db/schema/certificate-status-events';
 import type { IssuerRow } from '../db/schema/issuers';
 import { issuerStatusEvents } from '../db/schema/issuer-status-events';
 import { modelInScope } from '../certificates/scope';
+import { lockIssuer } from '../issuers/issuers.queries';
 import { chinaDay } from '../shared/dates';
 import { reason, type Reason } from './verdict';
 
@@ -46,6 +51,36 @@ export async function certificateFactsAt(
       day,
     };
   }
+  const [certEvent, issuerEvent] = await db.transaction(async (tx) => {
+    // A status change takes its time under its row lock and commits a little later. Reading the
+    // histories under a shared lock of the issuer and the certificate waits for a change in flight,
+    // so an instant after its time is never answered as if it had not happened (which would answer
+    // `authentic` for a moment at which the certificate was revoked). The certificate's lock is the
+    // weakest that a status change (FOR UPDATE) waits for: customs deductions pass it.
+    await lockIssuer(tx, found.issuer.id, 'read');
+    await tx
+      .select({ id: certificates.id })
+      .from(certificates)
+      .where(eq(certificates.id, found.certificate.id))
+      .for('key share');
+    return historyAt(tx, found, instant);
+  });
+  // Before its first change a certificate was valid and its issuer active.
+  return {
+    ...found,
+    status: certEvent?.status ?? 'valid',
+    statusReason: certEvent?.reason ?? null,
+    issuerStatus: issuerEvent?.status ?? 'active',
+    day,
+  };
+}
+
+/** The last change of the certificate's and the issuer's status at or before `instant`. */
+async function historyAt(
+  db: Queryable,
+  found: { certificate: CertificateRow; issuer: IssuerRow },
+  instant: Date,
+) {
   const [[certEvent], [issuerEvent]] = await Promise.all([
     db
       .select({ status: certificateStatusEvents.status, reason: certificateStatusEvents.reason })
@@ -67,14 +102,7 @@ export async function certificateFactsAt(
       .orderBy(desc(issuerStatusEvents.at), desc(issuerStatusEvents.id))
       .limit(1),
   ]);
-  // Before its first change a certificate was valid and its issuer active.
-  return {
-    ...found,
-    status: certEvent?.status ?? 'valid',
-    statusReason: certEvent?.reason ?? null,
-    issuerStatus: issuerEvent?.status ?? 'active',
-    day,
-  };
+  return [certEvent, issuerEvent] as const;
 }
 
 const statusReasons = {

@@ -48,7 +48,9 @@ export const CLONE_THRESHOLD_PLACEHOLDERS: ThresholdPlaceholders = {
 /**
  * The SET assignments that move a mark's clone window on by one counted scan and decide its flag.
  * `m` is the mark row as locked (every expression reads it before the update), `s` the scan with
- * `province`, `lat`, `lon`, `at` (timestamptz) and `at_ms` (epoch ms, float8).
+ * `province`, `lat`, `lon`, `at` (timestamptz) and `at_ms` (epoch ms, float8). A flag is never
+ * dated before the mark's last clearing (a scan timed before a supervisor cleared the mark but
+ * counted after it), so the mark's history stays in order.
  */
 export function cloneDetectionAssignments(t: ThresholdPlaceholders): string {
   return `
@@ -74,7 +76,7 @@ export function cloneDetectionAssignments(t: ThresholdPlaceholders): string {
           power(sin(radians(s.lat - (e.pt->>0)::float8) / 2), 2)
           + cos(radians(s.lat)) * cos(radians((e.pt->>0)::float8))
             * power(sin(radians(s.lon - (e.pt->>1)::float8) / 2), 2)))) > ${t.maxDistanceKm}::float8))
-    THEN s.at END)`;
+    THEN GREATEST(s.at, m.clone_cleared_at) END)`;
 }
 
 /** An empty clone window (a supervisor cleared the flag): the mark is judged afresh from here. */

@@ -118,9 +118,7 @@ describe('clone detection across two instances', () => {
 
   it('clears a suspected clone (supervisor): the flag and the counting window start afresh', async () => {
     const mark = marks[0]!;
-    expect(await second.services.marks.clearSuspectedClone(mark.serial, new Date(TEST_NOW))).toBe(
-      true,
-    );
+    expect(await second.services.marks.clearSuspectedClone(mark.serial)).toBe(true);
     const after = await scan(mark);
     expect(after.body.verdict).toBe('authentic');
     expect(after.body.mark.scanCount).toBe(24);
