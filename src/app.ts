@@ -21,7 +21,7 @@ import {
 } from './http/middleware';
 import { clientAddressOf, rateLimitKey } from './http/client-address';
 import { allowedMethods } from './http/allowed-methods';
-import { problemContent, problems, publicAccess } from './http/openapi';
+import { pageRateLimited, problemContent, problems, publicAccess } from './http/openapi';
 import { authenticate } from './auth/auth.middleware';
 import { KeyVault } from './issuers/key-vault';
 import { IssuersService } from './issuers/issuers.service';
@@ -57,6 +57,7 @@ import { inspectionsRoutes } from './inspections/inspections.routes';
 import { MarksService } from './marks/marks.service';
 import { marksRoutes } from './marks/marks.routes';
 import { webRoutes } from './web/web.routes';
+import { isPageRequest, rateLimitedPageResponse } from './web/page-refusals';
 import { deriveRepeatViewsSecret } from './web/repeat-views';
 
 export interface AppDeps {
@@ -251,6 +252,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
         content: { ...html, ...problemContent },
       },
       403: { description: 'Not a supervisor’s key: the sign-in page', content: html },
+      ...pageRateLimited,
       ...problems(503),
     },
   });
@@ -269,7 +271,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
         description: 'Another role’s key, or a form from another origin or without its token',
         content: html,
       },
-      ...problems(413, 429, 503),
+      ...problems(413, 503),
+      ...pageRateLimited,
     },
   });
   app.openAPIRegistry.registerPath({
@@ -283,7 +286,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     responses: {
       200: { description: 'Signed out: the sign-in page', content: html },
       403: { description: 'A form from another origin or without its token', content: html },
-      ...problems(413, 429, 503),
+      ...problems(413, 503),
+      ...pageRateLimited,
     },
   });
 
@@ -313,6 +317,9 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     throw new AppError('not_found', 'no such endpoint');
   });
   app.onError((error, c) => {
+    // A person opening a page over the public limit reads why in the page's language.
+    if (error instanceof AppError && error.code === 'rate_limited' && isPageRequest(c))
+      return rateLimitedPageResponse(c, error);
     if (error instanceof AppError) return problemResponse(c, error);
     if (error instanceof HTTPException) {
       if (error.status === 400)

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { z } from '@hono/zod-openapi';
 import { Scalar } from '@scalar/hono-api-reference';
 import { runtimeFile } from '../shared/runtime-files';
-import { createRouter, defineRoute, publicAccess } from './openapi';
+import { createRouter, defineRoute, pageRateLimited, publicAccess } from './openapi';
 
 /** Where the page loads the reference UI from: this service, never a CDN (`cdn` is Scalar's name). */
 const SCRIPT_PATH = '/docs/scalar-api-reference.js';
@@ -15,7 +15,10 @@ const page = defineRoute({
   security: publicAccess,
   tags: ['Service'],
   summary: 'This document, interactive (every asset from this service)',
-  responses: { 200: { description: 'The page', content: { 'text/html': { schema: z.string() } } } },
+  responses: {
+    200: { description: 'The page', content: { 'text/html': { schema: z.string() } } },
+    ...pageRateLimited,
+  },
 });
 
 const script = defineRoute({

@@ -117,6 +117,19 @@ export function problem(description: string, status?: ProblemStatus): ResponseCo
 }
 
 /**
+ * The 429 of a server-rendered page: a page in the page's language for a browser, a problem for a
+ * client that asks for JSON (see src/web/page-refusals.ts).
+ */
+export const pageRateLimited: Partial<Record<ProblemStatus, ResponseConfig>> = {
+  429: {
+    description:
+      'Too many anonymous requests from this address: a page saying so in the page’s language, or a problem (`rate_limited`) with `Accept: application/json`; see `Retry-After`',
+    headers: retryAfter,
+    content: { 'text/html': { schema: { type: 'string' } }, ...problemContent },
+  },
+};
+
+/**
  * Problem answers for a route's `responses`, by status with the usual description, or with the
  * route's own description (say which `code`s it answers).
  *

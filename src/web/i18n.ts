@@ -245,6 +245,11 @@ export const ui = {
     checkedAt: '查验时间',
     typoTitle: '序列号有误',
     typoSentence: '序列号的校验位不对，可能是输入错误。请对照标签重新输入。',
+    busyTitle: '请稍后再试',
+    busySentence: '此网络地址的查验请求过多。请稍候再打开此页面。',
+    busyWait: '请等待',
+    seconds: '秒',
+    busyRetry: '重新打开',
     to: '至',
     offlineTitle: '离线核验',
     offlineSentence: '在本浏览器中核验标志的签名和签发机构，无需联网。保存此页面即可离线使用。',
@@ -295,6 +300,12 @@ export const ui = {
     typoTitle: 'Serial mistyped',
     typoSentence:
       'The serial’s check digits do not match: it was probably mistyped. Please compare it with the label.',
+    busyTitle: 'Please try again shortly',
+    busySentence:
+      'Too many requests have come from this network address. Please wait a moment and open this page again.',
+    busyWait: 'Wait',
+    seconds: 's',
+    busyRetry: 'Open again',
     to: 'to',
     offlineTitle: 'Offline check',
     offlineSentence:

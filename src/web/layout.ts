@@ -13,7 +13,7 @@ import { certificateVerdictWords, ui, verdictWords, type Lang } from './i18n';
 
 type Fragment = HtmlEscapedString | Promise<HtmlEscapedString>;
 
-export type BannerKind = Verdict | 'typo' | 'check';
+export type BannerKind = Verdict | 'typo' | 'check' | 'busy';
 
 export const bannerIcons: Record<BannerKind, string> = {
   authentic: '✓',
@@ -23,6 +23,7 @@ export const bannerIcons: Record<BannerKind, string> = {
   suspicious: '?',
   typo: '✎',
   check: '⌕',
+  busy: '⏳',
 };
 
 const styles = `
@@ -41,7 +42,7 @@ nav.lang a[aria-current]{color:#1f2328;font-weight:600;text-decoration:none}
 .verdict-misused{background:#c2410c}
 .verdict-invalid{background:#57534e}
 .verdict-suspicious{background:#a16207}
-.verdict-typo,.verdict-check{background:#1d4ed8}
+.verdict-typo,.verdict-check,.verdict-busy{background:#1d4ed8}
 section.card{background:#fff;border-radius:0.75rem;padding:0.75rem 1rem;margin-top:0.75rem}
 section.card h2{font-size:1.05rem;margin:0 0 0.5rem}
 ul.reasons{margin:0;padding-left:1.25rem}

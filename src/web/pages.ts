@@ -136,6 +136,33 @@ export function serialTypoPage(options: { lang: Lang; nonce: string }): Fragment
 }
 
 /**
+ * Any page refused by the public rate limit (429): the page's language, and how long to wait (the
+ * same figure as the answer's Retry-After), instead of a problem+json a browser would show raw.
+ */
+export function rateLimitedPage(options: {
+  lang: Lang;
+  nonce: string;
+  retryAfterSeconds: number;
+}): Fragment {
+  const t = ui[options.lang];
+  return page({
+    lang: options.lang,
+    title: t.markTitle,
+    nonce: options.nonce,
+    banner: { kind: 'busy', title: t.busyTitle, sentence: t.busySentence },
+    body: html`<section class="card">
+      <dl>
+        <dt>${t.busyWait}</dt>
+        <dd data-retry-after="${options.retryAfterSeconds}">
+          ${options.retryAfterSeconds} ${t.seconds}
+        </dd>
+      </dl>
+      <p class="hint"><a href="">${t.busyRetry}</a></p>
+    </section>`,
+  });
+}
+
+/**
  * GET /c/{id}: the verdict on a certificate (its QR code's link), and the report form on every
  * answer — a link to no certificate is what a forger's label would carry, so it is reported by the
  * id it names (or in words alone when the link holds no id at all).

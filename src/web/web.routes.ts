@@ -5,7 +5,13 @@ import type { HtmlEscapedString } from 'hono/utils/html';
 import type { Clock } from '../clock';
 import type { CertificatesService } from '../certificates/certificates.service';
 import { AppError } from '../errors';
-import { createRouter, defineRoute, problemContent, publicAccess } from '../http/openapi';
+import {
+  createRouter,
+  defineRoute,
+  pageRateLimited,
+  problemContent,
+  publicAccess,
+} from '../http/openapi';
 import type {
   MarkVerificationService,
   VerifyMarkRequest,
@@ -65,6 +71,7 @@ const markPageRoute = (prefix: 'm' | 'M') =>
           'A typed serial whose check digits fail: a page saying so, or a problem (`serial_check_failed`) with `Accept: application/json`',
         content: { 'text/html': { schema: z.string() }, ...problemContent },
       },
+      ...pageRateLimited,
     },
   });
 
@@ -77,7 +84,7 @@ const certificatePageRoute = defineRoute({
   summary:
     'The page a certificate’s QR code links to (public); JSON with `Accept: application/json`',
   request: { params: z.object({ id: z.string().max(200) }), query: pageQuery },
-  responses: { 200: { description: 'The verdict page', content: htmlContent } },
+  responses: { 200: { description: 'The verdict page', content: htmlContent }, ...pageRateLimited },
 });
 
 const offlinePageRoute = defineRoute({
@@ -92,6 +99,7 @@ const offlinePageRoute = defineRoute({
   request: { query: z.object({ lang: z.string().optional() }) },
   responses: {
     200: { description: 'The page', content: { 'text/html': { schema: z.string() } } },
+    ...pageRateLimited,
   },
 });
 

@@ -117,6 +117,68 @@ describe('service endpoints', () => {
         .status,
     ).toBe(200);
   });
+
+  it('answers 429 on a page with a page in its language, and problem+json to the API', async () => {
+    const config = loadConfig({
+      RATE_LIMIT_PER_MINUTE: '1',
+      PUBLIC_BASE_URL: 'https://certmark.test',
+    });
+    const app = createApp(
+      { db: ctx.handle.db, config, keys: ctx.keys, clock: ctx.clock },
+      ctx.services,
+    );
+    const browser = { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' };
+    expect((await app.request('/verify/offline', { headers: browser })).status).toBe(200);
+
+    const pages: { path: string; headers?: Record<string, string>; lang: string; words: string }[] =
+      [
+        { path: '/m/NOTAMARK', lang: 'zh-CN', words: '请稍后再试' },
+        { path: '/M/NOTAMARK?lang=en', lang: 'en', words: 'Please try again shortly' },
+        { path: `/c/${crypto.randomUUID()}`, lang: 'zh-CN', words: '请稍后再试' },
+        {
+          path: '/verify/offline',
+          headers: { 'accept-language': 'en-GB,en;q=0.9' },
+          lang: 'en',
+          words: 'Please try again shortly',
+        },
+        { path: '/supervisor', lang: 'zh-CN', words: '请稍后再试' },
+        { path: '/supervisor?lang=en', lang: 'en', words: 'Please try again shortly' },
+      ];
+    for (const page of pages) {
+      const res = await app.request(page.path, { headers: { ...browser, ...page.headers } });
+      expect(res.status, page.path).toBe(429);
+      expect(res.headers.get('content-type'), page.path).toMatch(/^text\/html/);
+      const retryAfter = Number(res.headers.get('retry-after'));
+      expect(retryAfter, page.path).toBeGreaterThan(0);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+      const body = await res.text();
+      expect(body).toContain(`<html lang="${page.lang}">`);
+      expect(body).toContain(page.words);
+      expect(body).toContain(`data-retry-after="${retryAfter}"`);
+    }
+
+    // A form post to the supervisor's sign-in is a page too.
+    const signIn = await app.request('/supervisor/session', {
+      method: 'POST',
+      headers: { ...browser, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'key=x',
+    });
+    expect(signIn.status).toBe(429);
+    expect(signIn.headers.get('content-type')).toMatch(/^text\/html/);
+
+    // A page asked for JSON, and every API path, keep problem+json.
+    const asJson = await app.request('/m/NOTAMARK', { headers: { accept: 'application/json' } });
+    expect(asJson.status).toBe(429);
+    expect(asJson.headers.get('content-type')).toBe('application/problem+json');
+    expect(((await asJson.json()) as { code: string }).code).toBe('rate_limited');
+    for (const path of ['/v1/issuers', '/v1/verify/mark']) {
+      const api = await app.request(path, { headers: browser });
+      expect(api.status, path).toBe(429);
+      expect(api.headers.get('content-type'), path).toBe('application/problem+json');
+      expect(Number(api.headers.get('retry-after'))).toBeGreaterThan(0);
+    }
+  });
 });
 
 describe('database outage', () => {

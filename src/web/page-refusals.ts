@@ -1,0 +1,51 @@
+import type { Context } from 'hono';
+import type { AppError } from '../errors';
+import { pickLang } from './i18n';
+import { newNonce, pageCsp } from './layout';
+import { rateLimitedPage } from './pages';
+
+/**
+ * The server-rendered pages: a mark's (`/m/…`, `/M/…`), a certificate's (`/c/…`), the offline
+ * verifier, the supervisor's page and its forms, the API reference. Everything else is the API.
+ */
+const PAGE_PATH = /^\/(?:[mMc]\/[^/]+|verify\/offline|supervisor(?:\/[^/]*)?|docs)\/?$/;
+
+/**
+ * Whether `c` asks for a page a person reads in a browser, rather than for JSON. The mark and
+ * certificate pages answer JSON to `Accept: application/json` (without text/html): such a client
+ * gets problem+json like any API caller.
+ */
+export function isPageRequest(c: Context): boolean {
+  if (!PAGE_PATH.test(c.req.path)) return false;
+  const accept = c.req.header('accept') ?? '';
+  return !(/application\/(?:problem\+)?json/i.test(accept) && !/text\/html/i.test(accept));
+}
+
+/**
+ * A page's answer to a request refused with 429 `rate_limited` before it reached the page: the
+ * page's language (`?lang=`, else Accept-Language, else Chinese, as the pages choose) and the
+ * problem's `Retry-After`, with the pages' own security headers.
+ *
+ * @example app.onError((e, c) => isRateLimited(e) && isPageRequest(c) ? rateLimitedPageResponse(c, e) : …)
+ */
+export async function rateLimitedPageResponse(c: Context, error: AppError): Promise<Response> {
+  const lang = pickLang(c.req.query('lang'), c.req.header('accept-language'));
+  const retryAfterSeconds = error.details.retryAfterSeconds ?? 60;
+  const nonce = newNonce();
+  const body = await rateLimitedPage({ lang, nonce, retryAfterSeconds });
+  const requestId = c.get('requestId') as string | undefined;
+  return new Response(body.toString(), {
+    status: 429,
+    headers: {
+      'content-type': 'text/html; charset=UTF-8',
+      'content-language': lang === 'zh' ? 'zh-CN' : 'en',
+      'retry-after': String(retryAfterSeconds),
+      'content-security-policy': pageCsp(nonce),
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      vary: 'Accept, Accept-Language',
+      ...(requestId ? { 'x-request-id': requestId } : {}),
+    },
+  });
+}
