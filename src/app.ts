@@ -51,6 +51,7 @@ import { SUPERVISOR_COOKIE, supervisorPage } from './supervision/supervisor.page
 import { deriveSessionSecret } from './auth/session';
 import { PageSessions } from './auth/page-sessions';
 import { AuditService } from './audit/audit.service';
+import { logRoutes } from './audit/log.routes';
 import { auditRoutes } from './audit/audit.routes';
 import { InspectionsService } from './inspections/inspections.service';
 import { inspectionsRoutes } from './inspections/inspections.routes';
@@ -130,7 +131,7 @@ export function createServices(deps: AppDeps): Services {
     customs: new CustomsService(db, clock, alertSink),
     alerts,
     reports: new ReportsService(db, clock),
-    audit: new AuditService(db, clock, deps.keys.platformSeed),
+    audit: new AuditService(db, clock, deps.keys.platformSeed, config.logOrigin),
     inspections: new InspectionsService(db, clock),
     pageSessions: new PageSessions(db, clock, deriveSessionSecret(deps.keys.kek)),
     marks: new MarksService({
@@ -197,6 +198,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route('/', alertsRoutes(services.alerts));
   app.route('/', reportsRoutes(services.reports));
   app.route('/', auditRoutes(services.audit));
+  app.route('/', logRoutes(services.audit));
   app.route('/', inspectionsRoutes(services.inspections));
   app.route('/', marksRoutes(services.marks));
   app.route(

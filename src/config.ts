@@ -27,6 +27,11 @@ const envSchema = z.object({
   SCAN_RETENTION_DAYS: z.coerce.number().int().positive().optional(),
   DATABASE_READ_URL: z.string().url().optional(),
   DATABASE_READ_MAX_STALENESS_SECONDS: z.coerce.number().positive().default(5),
+  // The audit log's checkpoint origin (C2SP tlog-checkpoint), also its note key name.
+  LOG_ORIGIN: z
+    .string()
+    .regex(/^[^\s+]+$/, 'a key name: no spaces, no "+"')
+    .optional(),
 });
 
 export interface CloneThresholds {
@@ -67,6 +72,12 @@ export interface Config {
   readonly databaseReadUrl: string | undefined;
   /** Public reads go to the replica only while it is provably at most this far behind. */
   readonly readMaxStalenessMs: number;
+  /**
+   * The audit log's checkpoint origin line and note key name: LOG_ORIGIN, else the host and path
+   * of PUBLIC_BASE_URL followed by `/log` (tlog-tiles: the log's URL prefix without its scheme), so
+   * two deployments never sign the same origin.
+   */
+  readonly logOrigin: string;
 }
 
 export class ConfigError extends Error {
@@ -86,11 +97,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   } catch (error) {
     throw new ConfigError(`invalid configuration: TRUST_PROXY: ${(error as Error).message}`);
   }
+  const publicBaseUrl = (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
   return Object.freeze({
     databaseUrl: e.DATABASE_URL,
     dataDir: path.resolve(e.DATA_DIR),
     port: e.PORT,
-    publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    publicBaseUrl,
     keysDir: path.resolve(e.KEYS_DIR),
     adminApiKey: e.ADMIN_API_KEY,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
@@ -108,5 +120,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     scanRetentionDays: e.SCAN_RETENTION_DAYS,
     databaseReadUrl: e.DATABASE_READ_URL,
     readMaxStalenessMs: e.DATABASE_READ_MAX_STALENESS_SECONDS * 1_000,
+    logOrigin: e.LOG_ORIGIN ?? defaultLogOrigin(publicBaseUrl),
   });
+}
+
+/** `https://certmark.example.org/base` → `certmark.example.org/base/log`. */
+function defaultLogOrigin(publicBaseUrl: string): string {
+  const url = new URL(publicBaseUrl);
+  return `${url.host}${url.pathname.replace(/\/+$/, '')}/log`;
 }

@@ -4,6 +4,7 @@ import type { Database } from '../db/client';
 import type { AuditLogRow } from '../db/schema/audit-log';
 import { AppError } from '../errors';
 import { signCheckpoint, type Checkpoint } from './checkpoint';
+import { logVerifierKey, signCheckpointNote } from './checkpoint-note';
 import {
   auditEntriesByIndex,
   auditLogSize,
@@ -64,6 +65,8 @@ export class AuditService {
     private readonly db: Database,
     private readonly clock: Clock,
     private readonly platformSeed: Uint8Array,
+    /** The checkpoint origin line and note key name (config.logOrigin). */
+    readonly origin: string,
   ) {
     // One tree head per instance: it signs checkpoints, and a row rewritten under it (by someone
     // with database superuser rights) cannot change a root it has already signed.
@@ -91,6 +94,17 @@ export class AuditService {
   async checkpoint(): Promise<Checkpoint> {
     const { size, root } = await this.#head.advance();
     return signCheckpoint(this.platformSeed, size, root, this.clock.now());
+  }
+
+  /** The current checkpoint as a C2SP signed note (tlog-checkpoint), signed by the platform key. */
+  async checkpointNote(): Promise<string> {
+    const { size, root } = await this.#head.advance();
+    return signCheckpointNote(this.platformSeed, this.origin, size, root);
+  }
+
+  /** The note verifier key of the log's checkpoints: `<origin>+<key ID>+<base64(0x01 ‖ key)>`. */
+  verifierKey(): string {
+    return logVerifierKey(this.origin, this.platformSeed);
   }
 
   /** The audit path of leaf `index` in the tree of `size` leaves, with that tree's root. */

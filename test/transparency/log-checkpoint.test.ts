@@ -1,0 +1,59 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseCheckpointBody } from '../../src/audit/checkpoint-note';
+import { loadConfig } from '../../src/config';
+import { openNote, parseVerifierKey } from '../../src/crypto/signed-note';
+import { client, createTestContext, type Client, type TestContext } from '../helpers';
+import { createIssuer } from '../fixtures';
+
+describe('GET /log/checkpoint and /log/key (C2SP signed note)', () => {
+  let ctx: TestContext;
+  let api: Client;
+
+  beforeAll(async () => {
+    ctx = await createTestContext();
+    api = client(ctx.app);
+    await createIssuer(ctx, { name: 'Checkpoint Test CB' });
+  });
+  afterAll(() => ctx.close());
+
+  it('serves a checkpoint note that the verifier key of /log/key opens, origin = host + /log', async () => {
+    const key = await api.get('/log/key');
+    expect(key.status).toBe(200);
+    expect(key.headers.get('content-type')).toMatch(/^text\/plain/);
+    const verifier = parseVerifierKey(key.text);
+    expect(verifier.name).toBe('certmark.test/log');
+
+    const res = await api.get('/log/checkpoint');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; charset=utf-8/i);
+    const maxAge = Number(/max-age=(\d+)/.exec(res.headers.get('cache-control') ?? '')?.[1]);
+    expect(maxAge).toBeGreaterThan(0);
+    expect(maxAge).toBeLessThanOrEqual(10);
+
+    const opened = openNote(res.text, [verifier]);
+    const body = parseCheckpointBody(opened.text);
+    expect(body.origin).toBe('certmark.test/log');
+    expect(body.extensions).toEqual([]);
+    // The JSON view speaks of the same tree.
+    const json = (await api.get('/v1/transparency/checkpoint')).body;
+    expect(body.size).toBe(json.treeSize);
+    expect(body.size).toBeGreaterThan(0);
+    expect(Buffer.from(body.root).toString('base64')).toBe(json.rootHash);
+    // The note's text is exactly three lines; a tampered size fails the signature.
+    expect(opened.text.split('\n')).toHaveLength(4);
+    const forged = res.text.replace(`\n${body.size}\n`, `\n${body.size + 1}\n`);
+    expect(() => openNote(forged, [verifier])).toThrow('invalid signature');
+  });
+
+  it('takes LOG_ORIGIN, and a base URL with a path, for the origin', () => {
+    expect(loadConfig({ PUBLIC_BASE_URL: 'https://cm.example.org/base/' }).logOrigin).toBe(
+      'cm.example.org/base/log',
+    );
+    expect(
+      loadConfig({ PUBLIC_BASE_URL: 'https://cm.example.org', LOG_ORIGIN: 'log.example/x' })
+        .logOrigin,
+    ).toBe('log.example/x');
+    expect(() => loadConfig({ LOG_ORIGIN: 'has space' })).toThrow('LOG_ORIGIN');
+    expect(() => loadConfig({ LOG_ORIGIN: 'a+b' })).toThrow('LOG_ORIGIN');
+  });
+});
