@@ -131,7 +131,9 @@ export function createServices(deps: AppDeps): Services {
     customs: new CustomsService(db, clock, alertSink),
     alerts,
     reports: new ReportsService(db, clock),
-    audit: new AuditService(db, clock, deps.keys.platformSeed, config.logOrigin),
+    audit: new AuditService(db, clock, deps.keys.platformSeed, config.logOrigin, {
+      logger: deps.logger,
+    }),
     inspections: new InspectionsService(db, clock),
     pageSessions: new PageSessions(db, clock, deriveSessionSecret(deps.keys.kek)),
     marks: new MarksService({

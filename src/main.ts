@@ -113,6 +113,10 @@ async function main(): Promise<void> {
   });
   scanLogPartitions.start();
 
+  // Audit entries committed by any instance are integrated into the log and checkpointed here
+  // (one sequencer at a time across instances; see src/audit/sequencer.ts).
+  services.audit.startSequencer();
+
   const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
     logger.info({ port: info.port, url: config.publicBaseUrl }, 'certmark listening');
   });
@@ -121,6 +125,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'shutting down');
     server.close();
     await scanLogPartitions.stop().catch(() => {});
+    await services.audit.sequencer.stop().catch(() => {});
     await reads.close().catch(() => {});
     await replica?.close().catch(() => {});
     await services.marks.close().catch(() => {});

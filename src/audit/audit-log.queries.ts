@@ -29,7 +29,7 @@ export async function searchAuditLog(
     .select()
     .from(auditLog)
     .where(where)
-    .orderBy(desc(auditLog.seq))
+    .orderBy(desc(auditLog.id))
     .limit(p.limit)
     .offset(p.offset);
   const [total] = await db.select({ n: count() }).from(auditLog).where(where);
@@ -47,10 +47,10 @@ export async function auditEntriesForSubjects(
     .select()
     .from(auditLog)
     .where(and(eq(auditLog.subjectType, subjectType), inArray(auditLog.subjectId, [...subjectIds])))
-    .orderBy(asc(auditLog.seq));
+    .orderBy(asc(auditLog.id));
 }
 
-/** The number of entries: seqs are dense from 1 (appends are serialised), so MAX(seq). */
+/** The number of integrated entries: the sequencer makes seqs dense from 1, so MAX(seq). */
 export async function auditLogSize(db: Queryable): Promise<number> {
   const [row] = rowsOf<{ size: string | number | null }>(
     await db.execute(sql`SELECT COALESCE(MAX(seq), 0) AS size FROM audit_log`),

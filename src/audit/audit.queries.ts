@@ -1,14 +1,10 @@
 import { createHash } from 'node:crypto';
-import { sql } from 'drizzle-orm';
+import { isNull, sql } from 'drizzle-orm';
 import type { Queryable } from '../db/client';
 import { rowsOf } from '../db/client';
 import { auditLog } from '../db/schema/audit-log';
 import type { Actor } from '../auth/principal';
 import { canonicalJson } from '../crypto/canonical-json';
-import { leafHash } from '../crypto/merkle';
-
-/** Serialises appends so sequence numbers are dense and committed in order (Merkle leaves). */
-const AUDIT_APPEND_LOCK = 0x61_75_64_74; // "audt"
 
 export interface AuditEntryInput {
   actor: Actor;
@@ -47,33 +43,133 @@ export function auditLeafData(entry: {
 }
 
 /**
- * Appends one entry inside the caller's transaction, so the change and its record commit together
- * or not at all. Takes a transaction-scoped advisory lock: the next sequence number is only
- * assigned once the previous append committed, so the log never has gaps or reordering.
+ * Records one entry inside the caller's transaction, so the change and its record commit together
+ * or not at all, exactly once. Takes no lock: writers never wait for each other. The entry has no
+ * position yet; the sequencer (src/audit/sequencer.ts) integrates it into the tree after it commits.
+ * Returns the entry's id.
  */
 export async function appendAuditEntry(
   tx: Queryable,
   at: Date,
   input: AuditEntryInput,
 ): Promise<number> {
-  await tx.execute(sql`SELECT pg_advisory_xact_lock(${AUDIT_APPEND_LOCK})`);
-  const [head] = rowsOf<{ next: string | number }>(
-    await tx.execute(sql`SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM audit_log`),
-  );
-  const seq = Number(head?.next ?? 1);
   const change = input.change ?? null;
   const changeDigest = createHash('sha256').update(canonicalJson(change)).digest('hex');
-  const entry = {
-    seq,
-    at,
-    actorKeyId: input.actor.keyId,
-    actorRole: input.actor.role,
-    signatory: input.signatory ?? null,
-    action: input.action,
-    subjectType: input.subjectType,
-    subjectId: input.subjectId,
-    changeDigest,
+  const [row] = await tx
+    .insert(auditLog)
+    .values({
+      at,
+      actorKeyId: input.actor.keyId,
+      actorRole: input.actor.role,
+      signatory: input.signatory ?? null,
+      action: input.action,
+      subjectType: input.subjectType,
+      subjectId: input.subjectId,
+      changeDigest,
+      change,
+    })
+    .returning({ id: auditLog.id });
+  return row!.id;
+}
+
+/** Serialises sequencers across instances: one integrates at a time (transaction-scoped). */
+const AUDIT_SEQUENCER_LOCK = 0x61_75_64_74; // "audt"
+
+/** An entry committed but not yet integrated, with what its leaf commits to. */
+export interface PendingAuditEntry {
+  id: number;
+  at: Date;
+  actorKeyId: string | null;
+  actorRole: string | null;
+  signatory: unknown;
+  action: string;
+  subjectType: string;
+  subjectId: string;
+  changeDigest: string;
+}
+
+/**
+ * Takes the sequencer lock for the rest of `tx`: waits for it when `wait`, else answers false at
+ * once when another sequencer holds it.
+ */
+export async function takeSequencerLock(tx: Queryable, wait: boolean): Promise<boolean> {
+  if (wait) {
+    await tx.execute(sql`SELECT pg_advisory_xact_lock(${AUDIT_SEQUENCER_LOCK})`);
+    return true;
+  }
+  const [row] = rowsOf<{ locked: boolean }>(
+    await tx.execute(sql`SELECT pg_try_advisory_xact_lock(${AUDIT_SEQUENCER_LOCK}) AS locked`),
+  );
+  return row?.locked === true;
+}
+
+/** Whether any committed entry awaits integration (an index-only look at the pending index). */
+export async function hasPendingEntries(db: Queryable): Promise<boolean> {
+  const rows = rowsOf(await db.execute(sql`SELECT 1 FROM audit_log WHERE seq IS NULL LIMIT 1`));
+  return rows.length > 0;
+}
+
+/** The number of integrated entries: seqs are dense from 1, so MAX(seq) (the unique index's end). */
+export async function integratedSize(tx: Queryable): Promise<number> {
+  const [row] = rowsOf<{ size: string | number | null }>(
+    await tx.execute(sql`SELECT COALESCE(MAX(seq), 0) AS size FROM audit_log`),
+  );
+  return Number(row?.size ?? 0);
+}
+
+/** Up to `limit` committed, unintegrated entries, in id order. */
+export async function pendingEntries(tx: Queryable, limit: number): Promise<PendingAuditEntry[]> {
+  return tx
+    .select({
+      id: auditLog.id,
+      at: auditLog.at,
+      actorKeyId: auditLog.actorKeyId,
+      actorRole: auditLog.actorRole,
+      signatory: auditLog.signatory,
+      action: auditLog.action,
+      subjectType: auditLog.subjectType,
+      subjectId: auditLog.subjectId,
+      changeDigest: auditLog.changeDigest,
+    })
+    .from(auditLog)
+    .where(isNull(auditLog.seq))
+    .orderBy(auditLog.id)
+    .limit(limit);
+}
+
+/**
+ * Gives entries `ids[i]` seq `firstSeq + i` and leaf hash `leaves[i*32 .. i*32+32)`, in one
+ * statement (the append-only trigger allows exactly this update, once per entry).
+ */
+export async function integrateEntries(
+  tx: Queryable,
+  firstSeq: number,
+  ids: readonly number[],
+  leaves: Uint8Array,
+): Promise<void> {
+  if (ids.length === 0) return;
+  await tx.execute(sql`
+    UPDATE audit_log AS a
+    SET seq = ${firstSeq - 1} + v.ord,
+        leaf_hash = substring(${leaves}::bytea from ((v.ord - 1) * 32 + 1)::int for 32)
+    FROM unnest(string_to_array(${ids.join(',')}, ',')::bigint[]) WITH ORDINALITY AS v(id, ord)
+    WHERE a.id = v.id`);
+}
+
+/**
+ * How far sequencing is behind: entries committed but not yet in the tree, and the age in seconds
+ * of the oldest of them (by the database's clock against the entry's time), 0 when none.
+ */
+export async function sequencingLag(
+  db: Queryable,
+): Promise<{ pendingEntries: number; oldestPendingSeconds: number }> {
+  const [row] = rowsOf<{ n: string | number; age: string | number | null }>(
+    await db.execute(sql`
+      SELECT count(*) AS n, EXTRACT(EPOCH FROM (now() - min(at))) AS age
+      FROM audit_log WHERE seq IS NULL`),
+  );
+  return {
+    pendingEntries: Number(row?.n ?? 0),
+    oldestPendingSeconds: Math.max(0, Number(row?.age ?? 0)),
   };
-  await tx.insert(auditLog).values({ ...entry, change, leafHash: leafHash(auditLeafData(entry)) });
-  return seq;
 }

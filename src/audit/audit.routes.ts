@@ -82,7 +82,17 @@ const listAudit = defineRoute({
       description: 'A page of entries',
       ...json(
         z.object({
-          items: z.array(EntrySchema.extend({ change: z.unknown() })),
+          items: z.array(
+            EntrySchema.extend({
+              index: z.number().int().nullable().openapi({
+                description:
+                  'Leaf index (seq − 1); null for an entry committed a moment ago and not yet in the tree',
+              }),
+              seq: z.number().int().nullable(),
+              leafHash: z.string().nullable(),
+              change: z.unknown(),
+            }),
+          ),
           page: z.number(),
           pageSize: z.number(),
           total: z.number(),

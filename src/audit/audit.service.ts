@@ -13,6 +13,10 @@ import {
 } from './audit-log.queries';
 import { consistencyProofRanges, inclusionProofRanges } from '../crypto/merkle';
 import { TreeHead } from './tree-head';
+import { AuditSequencer, type SequencerOptions } from './sequencer';
+import { latestCheckpoint } from './checkpoints.queries';
+import { sequencingLag } from './audit.queries';
+import type { Logger } from 'pino';
 
 /** Largest page of /v1/transparency/entries: about 4 MB of JSON. */
 export const MAX_ENTRIES_PAGE = 10_000;
@@ -28,7 +32,17 @@ export interface TransparencyEntry extends PublishedEntry {
   index: number;
 }
 
+/** A row the sequencer has integrated: it has its position and leaf hash. */
+type IntegratedRow = AuditLogRow & { seq: number; leafHash: Uint8Array };
+
 export function transparencyEntry(row: AuditLogRow): TransparencyEntry {
+  if (row.seq === null || row.leafHash === null) {
+    throw new Error('transparencyEntry: the entry is not integrated yet');
+  }
+  return integratedEntry(row as IntegratedRow);
+}
+
+function integratedEntry(row: IntegratedRow): TransparencyEntry {
   return {
     index: row.seq - 1,
     seq: row.seq,
@@ -41,6 +55,20 @@ export function transparencyEntry(row: AuditLogRow): TransparencyEntry {
     subjectId: row.subjectId,
     changeDigest: row.changeDigest,
     leafHash: b64(row.leafHash),
+  };
+}
+
+/** An entry the sequencer has not integrated yet, as a supervisor's search shows it. */
+function pendingEntry(row: AuditLogRow) {
+  return {
+    at: row.at.toISOString(),
+    actorKeyId: row.actorKeyId,
+    actorRole: row.actorRole,
+    signatory: row.signatory ?? null,
+    action: row.action,
+    subjectType: row.subjectType,
+    subjectId: row.subjectId,
+    changeDigest: row.changeDigest,
   };
 }
 
@@ -60,6 +88,7 @@ export interface AuditSearch {
  */
 export class AuditService {
   readonly #head: TreeHead;
+  readonly sequencer: AuditSequencer;
 
   constructor(
     private readonly db: Database,
@@ -67,13 +96,42 @@ export class AuditService {
     private readonly platformSeed: Uint8Array,
     /** The checkpoint origin line and note key name (config.logOrigin). */
     readonly origin: string,
+    options: { logger?: Logger | undefined; onPublished?: SequencerOptions['onPublished'] } = {},
   ) {
     // One tree head per instance: it signs checkpoints, and a row rewritten under it (by someone
     // with database superuser rights) cannot change a root it has already signed.
     this.#head = new TreeHead((from, to) => leafHashesByIndex(db, from, to));
+    this.sequencer = new AuditSequencer({
+      db,
+      clock,
+      head: this.#head,
+      platformSeed,
+      origin,
+      ...options,
+    });
+  }
+
+  /** Integrates every committed entry and publishes a checkpoint covering them (see AuditSequencer.sync). */
+  sync(): Promise<number> {
+    return this.sequencer.sync();
+  }
+
+  /** Starts integrating in the background (main.ts). */
+  startSequencer(): void {
+    this.sequencer.start();
+  }
+
+  /**
+   * How far the log is behind the writes: committed entries not yet in the tree and the age of the
+   * oldest, in seconds (0 when none). For a gauge ("audit sequencing lag").
+   */
+  sequencingLag(): Promise<{ pendingEntries: number; oldestPendingSeconds: number }> {
+    return sequencingLag(this.db);
   }
 
   async search(search: AuditSearch) {
+    // A supervisor sees the changes just made: integrate what has committed first.
+    await this.sync();
     const { rows, total } = await searchAuditLog(this.db, {
       subject: search.subject,
       subjectType: search.subjectType,
@@ -83,7 +141,12 @@ export class AuditService {
       offset: (search.page - 1) * search.pageSize,
     });
     return {
-      items: rows.map((row) => ({ ...transparencyEntry(row), change: row.change ?? null })),
+      items: rows.map((row) => ({
+        ...(row.seq === null || row.leafHash === null
+          ? { ...pendingEntry(row), index: null, seq: null, leafHash: null }
+          : integratedEntry(row as IntegratedRow)),
+        change: row.change ?? null,
+      })),
       page: search.page,
       pageSize: search.pageSize,
       total,
@@ -92,12 +155,19 @@ export class AuditService {
 
   /** The current tree head, signed with the platform key. */
   async checkpoint(): Promise<Checkpoint> {
+    await this.sync();
     const { size, root } = await this.#head.advance();
     return signCheckpoint(this.platformSeed, size, root, this.clock.now());
   }
 
   /** The current checkpoint as a C2SP signed note (tlog-checkpoint), signed by the platform key. */
   async checkpointNote(): Promise<string> {
+    const latest = await latestCheckpoint(this.db);
+    if (latest) return latest.note;
+    // Nothing signed yet (a new log, or one from before checkpoints were stored).
+    await this.sync();
+    const stored = await latestCheckpoint(this.db);
+    if (stored) return stored.note;
     const { size, root } = await this.#head.advance();
     return signCheckpointNote(this.platformSeed, this.origin, size, root);
   }
@@ -145,12 +215,14 @@ export class AuditService {
     if (end - start > MAX_ENTRIES_PAGE) {
       throw new AppError('invalid_tree_size', `at most ${MAX_ENTRIES_PAGE} entries per page`);
     }
+    await this.sync();
     const treeSize = await auditLogSize(this.db);
     const rows = await auditEntriesByIndex(this.db, start, Math.min(end, treeSize));
     return { start, end: start + rows.length, treeSize, entries: rows.map(transparencyEntry) };
   }
 
   private async requireTreeSize(size: number, field: string): Promise<void> {
+    await this.sync();
     const current = await auditLogSize(this.db);
     if (size < 1 || size > current) {
       throw new AppError(

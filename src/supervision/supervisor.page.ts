@@ -516,7 +516,7 @@ function alertRows(
                   ? history.map(
                       (h) =>
                         html`<div>
-                          #${h.seq} ${chinaTime(h.at)} <strong>${h.action}</strong> by
+                          #${h.seq ?? '—'} ${chinaTime(h.at)} <strong>${h.action}</strong> by
                           ${h.actorRole ?? '—'}
                         </div>`,
                     )

@@ -232,6 +232,7 @@ describe('customs: exact under concurrency, two instances', () => {
     expect(remaining).toBe(revocation!.body.remaining);
     expect(remaining).toBe(quantity - consumed);
     // The audit log's order is commit order: every deduction's entry precedes the revocation's.
+    await ctx.services.audit.sync();
     const [order] = rowsOf<{ revoked_at_seq: string; last_consume_seq: string; consumes: string }>(
       await ctx.handle.db.execute(sql`
         SELECT
@@ -280,6 +281,7 @@ describe('customs: exact under concurrency, two instances', () => {
     expect(answers.filter((a) => codes(a).includes('ISSUER_SUSPENDED')).length).toBe(
       300 - consumed,
     );
+    await ctx.services.audit.sync();
     const [order] = rowsOf<{ suspended_seq: string; last_consume_seq: string }>(
       await ctx.handle.db.execute(sql`
         SELECT

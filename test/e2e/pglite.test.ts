@@ -47,6 +47,10 @@ describe('PGlite smoke', () => {
       await handle.db.execute(sql`SELECT count(*)::int AS n FROM audit_log`),
     ) as [{ n: number }];
     expect(n).toBeGreaterThanOrEqual(3);
+    // The sequencer integrates on PGlite too, and the checkpoint signs every entry.
+    expect(await services.audit.sync()).toBe(n);
+    const checkpoint = await api.get('/log/checkpoint');
+    expect(checkpoint.text.split('\n')[1]).toBe(String(n));
     await expect(handle.db.execute(sql`UPDATE audit_log SET action = 'x'`)).rejects.toThrow();
     await expect(handle.db.execute(sql`DELETE FROM audit_log`)).rejects.toThrow();
   });

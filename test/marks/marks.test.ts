@@ -55,7 +55,7 @@ describe('product marks', () => {
   const auditActions = async (subjectId: string) =>
     rowsOf<{ action: string }>(
       await ctx.handle.db.execute(
-        sql`SELECT action FROM audit_log WHERE subject_id = ${subjectId} ORDER BY seq`,
+        sql`SELECT action FROM audit_log WHERE subject_id = ${subjectId} ORDER BY id`,
       ),
     ).map((r) => r.action);
   /** A code for `serial` signed with the issuer's current key, whether or not the mark exists. */

@@ -305,9 +305,15 @@ describe('audit log and transparency', () => {
   });
 
   it('refuses UPDATE, DELETE and TRUNCATE on audit_log (trigger)', async () => {
+    await ctx.services.audit.sync();
     const db = new pg.Client({ connectionString: ctx.databaseUrl });
     await db.connect();
     try {
+      expect((await db.query(`SELECT 1 FROM audit_log WHERE seq = 1`)).rowCount).toBe(1);
+      // An integrated entry cannot be given another position or leaf.
+      await expect(db.query(`UPDATE audit_log SET seq = 999999 WHERE seq = 1`)).rejects.toThrow(
+        /append-only/,
+      );
       await expect(db.query(`UPDATE audit_log SET action = 'x' WHERE seq = 1`)).rejects.toThrow(
         /append-only/,
       );

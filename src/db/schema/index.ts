@@ -14,3 +14,4 @@ export * from './marks';
 export * from './mark-scans';
 export * from './page-sessions';
 export * from './status-lists';
+export * from './audit-checkpoints';

@@ -1,0 +1,182 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../clock';
+import type { Database } from '../db/client';
+import { HASH_LENGTH, leafHash } from '../crypto/merkle';
+import { loggableError } from '../shared/loggable-error';
+import {
+  auditLeafData,
+  hasPendingEntries,
+  integratedSize,
+  integrateEntries,
+  pendingEntries,
+  takeSequencerLock,
+} from './audit.queries';
+import { signCheckpointNote } from './checkpoint-note';
+import { insertCheckpoint, latestCheckpoint, pruneCheckpoints } from './checkpoints.queries';
+import type { TreeHead } from './tree-head';
+
+/**
+ * The audit log's sequencer: integrates committed entries into the Merkle tree in batches and signs
+ * a checkpoint after each batch (as Sunlight and Tessera do), so that writers never wait for one
+ * another.
+ *
+ * A change's transaction only inserts its entry (src/audit/audit.queries.ts): durable with the
+ * change, exactly once, no lock. One sequencer at a time, across every instance sharing the
+ * database, holds a transaction-scoped advisory lock while it
+ *   1. reads the size of the tree (MAX(seq)),
+ *   2. takes up to BATCH committed entries not yet integrated, in id order,
+ *   3. gives them the next seqs, densely, and their leaf hashes, in one UPDATE,
+ * and commits. If it dies, its transaction rolls back and the entries stay pending for the next
+ * sequencer: nothing is lost or integrated twice (the trigger allows the update once per entry).
+ *
+ * Order: an entry is integrated in the first batch whose snapshot sees it committed, so the log's
+ * order is the order in which entries became visible. An id (a bigserial) is taken when the insert
+ * runs, not when the transaction commits, so a long transaction may commit an entry with a smaller
+ * id after a larger one was integrated; it then simply gets a later seq. Seqs are never assigned to
+ * an entry that is still in flight, so there are no gaps to wait for and no "holes" a late commit
+ * could fall into. What the order guarantees: an entry whose transaction committed before another
+ * transaction began always precedes that transaction's entries (causal order); entries of
+ * concurrent transactions are ordered by id within a batch.
+ *
+ * After a commit it reads the new leaves into the tree head, signs a C2SP checkpoint of the new
+ * size and stores it (audit_checkpoints). A checkpoint lost to a crash between the two is signed by
+ * the next pass, which signs whenever the latest stored checkpoint is smaller than the tree.
+ */
+
+/** Entries per batch: one UPDATE and at most ~1 MB of rows read. */
+export const SEQUENCE_BATCH = 4096;
+/** How often an idle sequencer looks for committed entries (commit → checkpoint stays well under 1 s). */
+export const SEQUENCE_INTERVAL_MS = 100;
+/** Signed checkpoints older than this are pruned (the latest is always kept). */
+const CHECKPOINT_RETENTION_MS = 60 * 60 * 1000;
+
+export interface SequencerOptions {
+  db: Database;
+  clock: Clock;
+  head: TreeHead;
+  platformSeed: Uint8Array;
+  origin: string;
+  logger?: Logger | undefined;
+  /** After each published checkpoint: the ids it newly covers (benchmarks measure latency with it). */
+  onPublished?: ((published: { treeSize: number; ids: readonly number[] }) => void) | undefined;
+  /** Checkpoints smaller than this are kept by pruning (the witness client's need). */
+  keepCheckpointsFrom?: (() => number) | undefined;
+}
+
+export class AuditSequencer {
+  #timer: NodeJS.Timeout | undefined;
+  #running = false;
+  /** The pass in progress in this process, so concurrent callers share it. */
+  #pass: Promise<number> | undefined;
+  #passes = 0;
+
+  constructor(private readonly options: SequencerOptions) {}
+
+  /**
+   * Integrates every entry committed before the call and publishes a checkpoint covering them;
+   * waits for another instance's sequencer if it holds the lock. What a read that must see its own
+   * writes (a supervisor's search, the JSON proofs) calls first. Returns the tree size.
+   */
+  async sync(): Promise<number> {
+    // A pass already running in this process may have started before the caller's commit: wait
+    // for it, then run one of our own if anything is still pending.
+    if (this.#pass) await this.#pass.catch(() => {});
+    for (;;) {
+      const integrated = await this.#once(true);
+      if (integrated < SEQUENCE_BATCH) break;
+    }
+    return this.options.head.size;
+  }
+
+  /** Starts the background loop (main.ts); idempotent. */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    const tick = async () => {
+      if (!this.#running) return;
+      let integrated = 0;
+      try {
+        integrated = await this.#once(false);
+      } catch (error) {
+        this.options.logger?.warn(
+          { err: loggableError(error) },
+          'audit sequencing failed; retrying',
+        );
+      }
+      if (!this.#running) return;
+      // A full batch means more are waiting: go again at once.
+      this.#timer = setTimeout(
+        () => void tick(),
+        integrated >= SEQUENCE_BATCH ? 0 : SEQUENCE_INTERVAL_MS,
+      );
+    };
+    this.#timer = setTimeout(() => void tick(), 0);
+  }
+
+  /** Stops the loop; a pass in progress finishes. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.#pass?.catch(() => {});
+  }
+
+  /** One pass, shared with any caller that arrives while it runs. */
+  #once(wait: boolean): Promise<number> {
+    const pass = (this.#pass ?? Promise.resolve(0))
+      .catch(() => 0)
+      .then(() => this.#integrateAndPublish(wait));
+    this.#pass = pass;
+    // Clears the slot either way; the caller handles the rejection (never an unhandled one here).
+    const clear = () => {
+      if (this.#pass === pass) this.#pass = undefined;
+    };
+    pass.then(clear, clear);
+    return pass;
+  }
+
+  async #integrateAndPublish(wait: boolean): Promise<number> {
+    const { db } = this.options;
+    let ids: number[] = [];
+    if (await hasPendingEntries(db)) {
+      ids = await db.transaction(async (tx) => {
+        if (!(await takeSequencerLock(tx, wait))) return [];
+        const size = await integratedSize(tx);
+        const batch = await pendingEntries(tx, SEQUENCE_BATCH);
+        const leaves = new Uint8Array(batch.length * HASH_LENGTH);
+        batch.forEach((entry, i) => {
+          leaves.set(leafHash(auditLeafData({ ...entry, seq: size + 1 + i })), i * HASH_LENGTH);
+        });
+        await integrateEntries(
+          tx,
+          size + 1,
+          batch.map((e) => e.id),
+          leaves,
+        );
+        return batch.map((e) => e.id);
+      });
+    }
+    const treeSize = await this.#publish();
+    if (ids.length > 0) this.options.onPublished?.({ treeSize, ids });
+    return ids.length;
+  }
+
+  /** Signs and stores a checkpoint of the current tree when the latest stored one is smaller. */
+  async #publish(): Promise<number> {
+    const { db, head, platformSeed, origin, clock } = this.options;
+    const { size, root } = await head.advance();
+    const latest = await latestCheckpoint(db);
+    if (size === 0 || (latest && latest.treeSize >= size)) return size;
+    const signedAt = clock.now();
+    await insertCheckpoint(db, {
+      treeSize: size,
+      rootHash: root,
+      note: signCheckpointNote(platformSeed, origin, size, root),
+      signedAt,
+    });
+    if (++this.#passes % 100 === 0) {
+      const keepFrom = Math.min(size, this.options.keepCheckpointsFrom?.() ?? size);
+      await pruneCheckpoints(db, new Date(signedAt.getTime() - CHECKPOINT_RETENTION_MS), keepFrom);
+    }
+    return size;
+  }
+}

@@ -1,0 +1,184 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appendAuditEntry, auditLeafData } from '../../src/audit/audit.queries';
+import { AuditService } from '../../src/audit/audit.service';
+import { parseCheckpointBody } from '../../src/audit/checkpoint-note';
+import { systemActor } from '../../src/auth/principal';
+import { leafHash, rootHash } from '../../src/crypto/merkle';
+import { openNote, parseVerifierKey } from '../../src/crypto/signed-note';
+import { openDatabase, rowsOf, type DatabaseHandle } from '../../src/db/client';
+import { sql } from 'drizzle-orm';
+import { createTestContext, type TestContext } from '../helpers';
+
+const write = (handle: DatabaseHandle, i: number, fail = false) =>
+  handle.db.transaction(async (tx) => {
+    await appendAuditEntry(tx, new Date(Date.UTC(2026, 10, 24, 10, 0, 0, i)), {
+      actor: systemActor,
+      action: 'test.write',
+      subjectType: 'test',
+      subjectId: `subject-${i}`,
+      change: { i },
+    });
+    if (fail) throw new Error('rolled back');
+  });
+
+interface Row {
+  id: string;
+  seq: string | null;
+  leaf_hash: Uint8Array | null;
+  at: Date;
+  actor_key_id: string | null;
+  actor_role: string | null;
+  signatory: unknown;
+  action: string;
+  subject_type: string;
+  subject_id: string;
+  change_digest: string;
+}
+
+async function logRows(handle: DatabaseHandle): Promise<Row[]> {
+  return rowsOf<Row>(await handle.db.execute(sql`SELECT * FROM audit_log ORDER BY seq NULLS LAST`));
+}
+
+describe('audit sequencing without a global lock', () => {
+  let ctx: TestContext;
+  let second: DatabaseHandle;
+
+  beforeAll(async () => {
+    ctx = await createTestContext();
+    second = await openDatabase({ databaseUrl: ctx.databaseUrl, dataDir: '', maxConnections: 4 });
+  });
+  afterAll(async () => {
+    await second.close();
+    await ctx.close();
+  });
+
+  it('integrates concurrent writes from two instances with two sequencers: dense, each entry once, leaves recompute', async () => {
+    const other = new AuditService(
+      second.db,
+      ctx.clock,
+      ctx.keys.platformSeed,
+      ctx.config.logOrigin,
+    );
+    ctx.services.audit.startSequencer();
+    other.startSequencer();
+    try {
+      // 300 writes, 12 in flight at a time, alternating between the two instances' pools.
+      const settled: PromiseSettledResult<unknown>[] = [];
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 12 }, async () => {
+          while (next < 300) {
+            const i = next++;
+            const [result] = await Promise.allSettled([
+              write(i % 2 ? ctx.handle : second, i, i % 37 === 0),
+            ]);
+            settled.push(result!);
+          }
+        }),
+      );
+      const reasons = settled.flatMap((s) =>
+        s.status === 'rejected' ? [(s.reason as Error).message] : [],
+      );
+      expect(new Set(reasons)).toEqual(new Set(['rolled back']));
+      const committed = settled.filter((s) => s.status === 'fulfilled').length;
+      expect(committed).toBe(300 - Math.ceil(300 / 37));
+      await ctx.services.audit.sync();
+      await other.sync();
+    } finally {
+      await ctx.services.audit.sequencer.stop();
+      await other.sequencer.stop();
+    }
+    const rows = await logRows(ctx.handle);
+    // Rolled-back writes left no entry; every committed one is in the tree exactly once.
+    expect(rows.filter((r) => r.action === 'test.write')).toHaveLength(300 - Math.ceil(300 / 37));
+    expect(rows.every((r) => r.seq !== null && r.leaf_hash !== null)).toBe(true);
+    expect(rows.map((r) => Number(r.seq))).toEqual(rows.map((_, i) => i + 1));
+    for (const r of rows) {
+      const recomputed = leafHash(
+        auditLeafData({
+          seq: Number(r.seq),
+          at: new Date(r.at),
+          actorKeyId: r.actor_key_id,
+          actorRole: r.actor_role,
+          signatory: r.signatory,
+          action: r.action,
+          subjectType: r.subject_type,
+          subjectId: r.subject_id,
+          changeDigest: r.change_digest,
+        }),
+      );
+      expect(Buffer.from(r.leaf_hash!)).toEqual(Buffer.from(recomputed));
+    }
+    // The stored checkpoint signs the whole tree, and the log's key opens it.
+    const note = (await ctx.app.request('/log/checkpoint')).text();
+    const key = parseVerifierKey(await (await ctx.app.request('/log/key')).text());
+    const body = parseCheckpointBody(openNote(await note, [key]).text);
+    expect(body.size).toBe(rows.length);
+    expect(Buffer.from(body.root)).toEqual(
+      Buffer.from(rootHash(rows.map((r) => new Uint8Array(r.leaf_hash!)))),
+    );
+  });
+
+  it('resumes after a sequencer dies holding the lock: nothing lost, nothing twice', async () => {
+    await write(ctx.handle, 1000);
+    await write(ctx.handle, 1001);
+    // A sequencer on another connection takes the lock, gives one entry a seq, and dies.
+    const crashed = new pg.Client({ connectionString: ctx.databaseUrl });
+    await crashed.connect();
+    crashed.on('error', () => {});
+    await crashed.query('BEGIN');
+    await crashed.query(`SELECT pg_advisory_xact_lock(${0x61_75_64_74})`);
+    const before = Number((await crashed.query('SELECT max(seq) AS m FROM audit_log')).rows[0].m);
+    await crashed.query(
+      `UPDATE audit_log SET seq = $1, leaf_hash = '\\x00'::bytea || sha256('x') WHERE id = (SELECT min(id) FROM audit_log WHERE seq IS NULL)`,
+      [before + 1],
+    );
+    const pid = (await crashed.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+    const syncing = ctx.services.audit.sync();
+    const killer = new pg.Client({ connectionString: ctx.databaseUrl });
+    await killer.connect();
+    await killer.query('SELECT pg_terminate_backend($1)', [pid]);
+    await killer.end();
+    await syncing;
+    const rows = await logRows(ctx.handle);
+    expect(rows.map((r) => Number(r.seq))).toEqual(rows.map((_, i) => i + 1));
+    expect(
+      rows.filter((r) => ['subject-1000', 'subject-1001'].includes(r.subject_id)),
+    ).toHaveLength(2);
+    // Leaves recompute: the dead sequencer's fake leaf was rolled back with it.
+    const last = rows.at(-2)!;
+    expect(last.leaf_hash!.length).toBe(32);
+  });
+
+  it('allows the one sequencing update only: a changed field or a second seq is refused', async () => {
+    await write(ctx.handle, 2000);
+    const db = new pg.Client({ connectionString: ctx.databaseUrl });
+    await db.connect();
+    try {
+      const pending = `(SELECT min(id) FROM audit_log WHERE seq IS NULL)`;
+      await expect(
+        db.query(
+          `UPDATE audit_log SET seq = 99999, leaf_hash = sha256('x'), action = 'forged' WHERE id = ${pending}`,
+        ),
+      ).rejects.toThrow(/append-only/);
+      await expect(
+        db.query(`UPDATE audit_log SET action = 'forged' WHERE id = ${pending}`),
+      ).rejects.toThrow(/append-only/);
+    } finally {
+      await db.end();
+    }
+    await ctx.services.audit.sync();
+    const lag = await ctx.services.audit.sequencingLag();
+    expect(lag).toEqual({ pendingEntries: 0, oldestPendingSeconds: 0 });
+  });
+
+  it('reports the sequencing lag while entries wait', async () => {
+    await write(ctx.handle, 3000);
+    const lag = await ctx.services.audit.sequencingLag();
+    expect(lag.pendingEntries).toBe(1);
+    expect(lag.oldestPendingSeconds).toBeGreaterThanOrEqual(0);
+    await ctx.services.audit.sync();
+    expect((await ctx.services.audit.sequencingLag()).pendingEntries).toBe(0);
+  });
+});
