@@ -11,8 +11,15 @@ import {
   leafHashesByIndex,
   searchAuditLog,
 } from './audit-log.queries';
-import { consistencyProofRanges, inclusionProofRanges } from '../crypto/merkle';
+import {
+  consistencyProofRanges,
+  HASH_LENGTH,
+  inclusionProofRanges,
+  rootHash,
+} from '../crypto/merkle';
 import { TreeHead } from './tree-head';
+import { leavesPerHash, TILE_WIDTH, tileExists, type TileAddress } from './tiles';
+import { auditLeafData } from './audit.queries';
 import { AuditSequencer, type SequencerOptions } from './sequencer';
 import { latestCheckpoint } from './checkpoints.queries';
 import { sequencingLag } from './audit.queries';
@@ -175,6 +182,67 @@ export class AuditService {
   /** The note verifier key of the log's checkpoints: `<origin>+<key ID>+<base64(0x01 ‖ key)>`. */
   verifierKey(): string {
     return logVerifierKey(this.origin, this.platformSeed);
+  }
+
+  /** The size of the latest published checkpoint: the tree tiles are served for. */
+  async publishedSize(): Promise<number> {
+    return (await latestCheckpoint(this.db))?.treeSize ?? 0;
+  }
+
+  /**
+   * A tile of the published tree (tlog-tiles): `width` hashes of level `level`, each the root of
+   * 256^level leaves. Undefined when the tile is not (yet) part of the published tree.
+   */
+  async tile(address: TileAddress & { level: number }): Promise<Uint8Array | undefined> {
+    if (!tileExists(address, await this.publishedSize())) return undefined;
+    const span = leavesPerHash(address.level);
+    const first = address.index * TILE_WIDTH;
+    const out = new Uint8Array(address.width * HASH_LENGTH);
+    if (address.level === 0) {
+      const leaves = await leafHashesByIndex(this.db, first, first + address.width);
+      if (leaves.length !== address.width) return undefined;
+      leaves.forEach((leaf, i) => out.set(leaf, i * HASH_LENGTH));
+      return out;
+    }
+    await this.#head.advance();
+    if (address.level === 1) {
+      // 256 subtrees of 256 leaves: one read of their leaves, not 256.
+      const start = first * span;
+      const leaves = await leafHashesByIndex(this.db, start, start + address.width * span);
+      if (leaves.length !== address.width * span) return undefined;
+      for (let i = 0; i < address.width; i++) {
+        out.set(rootHash(leaves.slice(i * span, (i + 1) * span)), i * HASH_LENGTH);
+      }
+      return out;
+    }
+    // 65,536 leaves or more under each hash: aligned ranges the tree head builds from its cache.
+    for (let i = 0; i < address.width; i++) {
+      const start = (first + i) * span;
+      out.set(await this.#head.rangeRoot(start, start + span), i * HASH_LENGTH);
+    }
+    return out;
+  }
+
+  /**
+   * An entry bundle of the published tree (tlog-tiles "Log entries"): each entry's leaf data
+   * (the bytes whose RFC 6962 leaf hash is in the level-0 tile) after its big-endian uint16 length.
+   */
+  async entryBundle(address: TileAddress): Promise<Uint8Array | undefined> {
+    if (!tileExists(address, await this.publishedSize())) return undefined;
+    const first = address.index * TILE_WIDTH;
+    const rows = await auditEntriesByIndex(this.db, first, first + address.width);
+    if (rows.length !== address.width) return undefined;
+    const entries = rows.map((row) => auditLeafData({ ...row, seq: row.seq! }));
+    const out = new Uint8Array(entries.reduce((n, e) => n + 2 + e.length, 0));
+    let offset = 0;
+    for (const entry of entries) {
+      if (entry.length > 0xffff) throw new RangeError('an audit entry is over 65,535 bytes');
+      out[offset] = entry.length >> 8;
+      out[offset + 1] = entry.length & 0xff;
+      out.set(entry, offset + 2);
+      offset += 2 + entry.length;
+    }
+    return out;
   }
 
   /** The audit path of leaf `index` in the tree of `size` leaves, with that tree's root. */

@@ -1,6 +1,9 @@
 import { z } from '@hono/zod-openapi';
-import { createRouter, defineRoute, publicAccess } from '../http/openapi';
+import type { Context } from 'hono';
+import { notFound, validationFailed } from '../errors';
+import { createRouter, defineRoute, problems, publicAccess } from '../http/openapi';
 import type { AuditService } from './audit.service';
+import { parseTilePath, TILE_WIDTH } from './tiles';
 
 /**
  * The audit log as a C2SP transparency log, under `/log`: the checkpoint (tlog-checkpoint, a signed
@@ -56,8 +59,105 @@ const verifierKey = defineRoute({
   },
 });
 
+const OCTETS = 'application/octet-stream';
+/** tlog-tiles: tiles are immutable, "so its caching headers SHOULD be long-lived". */
+const FULL_TILE_CACHE = 'public, max-age=31536000, immutable';
+/** A partial tile never changes either, but the log may stop serving it once the full one exists. */
+const PARTIAL_TILE_CACHE = 'public, max-age=3600';
+
+const tilePathParam = z.object({
+  tilePath: z.string().openapi({
+    param: { name: 'tilePath', in: 'path' },
+    description:
+      '`<N>[.p/<W>]`: the tile index in 3-digit path elements, all but the last prefixed `x` ' +
+      '(1234067 → `x001/x234/067`), and for a partial tile its width 1–255',
+    example: 'x001/x234/067.p/17',
+  }),
+});
+
+const binary = (description: string) => ({
+  description,
+  content: { [OCTETS]: { schema: z.string().openapi({ format: 'binary' }) } },
+});
+
+const tileProblems = problems({
+  400: 'The path is not a tile path as tlog-tiles writes it (`validation_failed`)',
+  404: 'The tile is beyond the published tree (`not_found`)',
+});
+
+const hashTile = defineRoute({
+  operationId: 'getLogTile',
+  method: 'get',
+  path: '/log/tile/{level}/{tilePath}',
+  security: publicAccess,
+  tags: ['Audit and transparency'],
+  summary: 'A Merkle tree tile (C2SP tlog-tiles) (public)',
+  description:
+    'The hashes of tree level 8·L, 32 bytes each: 256 in a full tile (immutable), W in a partial ' +
+    'tile. Level 0 holds leaf hashes, SHA-256(0x00 ‖ entry); level L the roots of the complete ' +
+    'subtrees of 256^L leaves. Tiles exist up to the size of the latest checkpoint.',
+  request: {
+    params: z
+      .object({
+        level: z
+          .string()
+          .openapi({ param: { name: 'level', in: 'path' }, description: '0–63', example: '0' }),
+      })
+      .merge(tilePathParam),
+  },
+  responses: { 200: binary('The tile'), ...tileProblems },
+});
+
+const entryBundle = defineRoute({
+  operationId: 'getLogEntryBundle',
+  method: 'get',
+  path: '/log/tile/entries/{tilePath}',
+  security: publicAccess,
+  tags: ['Audit and transparency'],
+  summary: 'An entry bundle (C2SP tlog-tiles) (public)',
+  description:
+    'The entries of the level-0 tile of the same index, each after its length as a big-endian ' +
+    'uint16. An entry is the canonical JSON of {seq, at, actorKeyId, actorRole, signatory, action, ' +
+    'subjectType, subjectId, changeDigest} (keys sorted, no whitespace, UTF-8); its leaf hash is ' +
+    'SHA-256(0x00 ‖ entry). See the README, "The transparency log".',
+  request: { params: tilePathParam },
+  responses: { 200: binary('The entry bundle'), ...tileProblems },
+});
+
+/**
+ * Tile paths hold slashes, which an OpenAPI path parameter cannot: each route is documented with
+ * defineRoute and answered by a Hono route whose parameter matches the rest of the path.
+ */
+async function answerTile(c: Context, service: AuditService, path: string, entries: boolean) {
+  const address = parseTilePath(entries ? `entries/${path}` : path);
+  if (!address) {
+    throw validationFailed(
+      [{ path: 'tilePath', message: 'must be <N>[.p/<W>] in 3-digit elements, level 0–63' }],
+      'not a tile path as tlog-tiles writes it',
+    );
+  }
+  const body =
+    address.level === 'entries'
+      ? await service.entryBundle(address)
+      : await service.tile({ ...address, level: address.level });
+  if (!body) throw notFound('Tile');
+  return c.body(body as Uint8Array<ArrayBuffer>, 200, {
+    'content-type': OCTETS,
+    'cache-control': address.width === TILE_WIDTH ? FULL_TILE_CACHE : PARTIAL_TILE_CACHE,
+  });
+}
+
 export function logRoutes(service: AuditService) {
-  return createRouter()
+  const router = createRouter();
+  router.openAPIRegistry.registerPath(entryBundle);
+  router.openAPIRegistry.registerPath(hashTile);
+  router.get('/log/tile/entries/:tilePath{.+}', (c) =>
+    answerTile(c, service, c.req.param('tilePath'), true),
+  );
+  router.get('/log/tile/:level{[0-9]+}/:tilePath{.+}', (c) =>
+    answerTile(c, service, `${c.req.param('level')}/${c.req.param('tilePath')}`, false),
+  );
+  return router
     .openapi(checkpoint, async (c) =>
       c.text(await service.checkpointNote(), 200, { 'cache-control': CHECKPOINT_CACHE }),
     )
