@@ -125,6 +125,22 @@ describe('DatabaseBreaker', () => {
     breaker.stop();
   });
 
+  it('while open, gives each probe that ran out of time twice as long as the last, within a bound', async () => {
+    let probeMs = 60_000;
+    const { breaker, changes } = breakerWith(
+      () => new Promise<void>((resolve) => setTimeout(resolve, probeMs)),
+    );
+    breaker.watch(() => {});
+    await vi.advanceTimersByTimeAsync(2_300);
+    expect(breaker.isOpen).toBe(true);
+    // Up but slow to accept a connection (1.8 s): the second probe after opening has 2 s.
+    probeMs = 1_800;
+    await vi.advanceTimersByTimeAsync(6_000);
+    expect(changes).toEqual(['open', 'closed']);
+    expect(breaker.isOpen).toBe(false);
+    breaker.stop();
+  });
+
   it('gives the probe longer when recent probes were slow, within a bound', async () => {
     let probeMs = 300;
     let calls = 0;

@@ -21,6 +21,9 @@ export interface DatabaseBreakerOptions {
   /**
    * The probe must answer within this, or within five times the slowest of the last few probes
    * when that is longer (a busy machine is slow, not down), but never more than `maxProbeTimeoutMs`.
+   * While open, each probe that runs out of time gives the next one twice as long (within the same
+   * bound): a database that is up but slow to accept a connection (a starved machine after a
+   * reset) is found again instead of being refused until the machine calms down.
    */
   probeTimeoutMs?: number;
   maxProbeTimeoutMs?: number;
@@ -60,6 +63,8 @@ interface Watched {
   readonly abort: () => void;
 }
 
+const PROBE_TIMED_OUT = new Error('probe timed out');
+
 export class DatabaseBreaker {
   readonly #probe: () => Promise<void>;
   readonly #stallAfterMs: number;
@@ -75,6 +80,8 @@ export class DatabaseBreaker {
   #open = false;
   #lastAnswerAt: number;
   #lastProbeAt = Number.NEGATIVE_INFINITY;
+  /** Probes in a row that ran out of time while open. */
+  #timedOutProbes = 0;
   #probing: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
 
@@ -165,7 +172,9 @@ export class DatabaseBreaker {
 
   #probeDeadlineMs(): number {
     const slowest = Math.max(0, ...this.#recentProbeMs);
-    return Math.min(this.#maxProbeTimeoutMs, Math.max(this.#probeTimeoutMs, 5 * slowest));
+    const deadline = Math.max(this.#probeTimeoutMs, 5 * slowest);
+    const grown = this.#open ? deadline * 2 ** this.#timedOutProbes : deadline;
+    return Math.min(this.#maxProbeTimeoutMs, grown);
   }
 
   #runProbe(why: string): void {
@@ -173,12 +182,13 @@ export class DatabaseBreaker {
     this.#lastProbeAt = startedAt;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('probe timed out')), this.#probeDeadlineMs());
+      timer = setTimeout(() => reject(PROBE_TIMED_OUT), this.#probeDeadlineMs());
     });
     this.#probing = Promise.race([this.#probe(), deadline])
       .then(
         () => {
           this.#lastAnswerAt = this.#now();
+          this.#timedOutProbes = 0;
           this.#recentProbeMs.push(this.#lastAnswerAt - startedAt);
           if (this.#recentProbeMs.length > 8) this.#recentProbeMs.shift();
           if (this.#open) {
@@ -186,7 +196,8 @@ export class DatabaseBreaker {
             this.#onChange?.('closed', 'the database answers again');
           }
         },
-        () => {
+        (error: unknown) => {
+          if (error === PROBE_TIMED_OUT && this.#open) this.#timedOutProbes += 1;
           // Something else was answered while the probe waited: the database is slow, not gone.
           if (!this.#open && this.#lastAnswerAt > startedAt) return;
           if (!this.#open) {

@@ -25,10 +25,14 @@ export const POSTGRES_TIMEOUTS = {
   serverKeepalives: { idle: 10, interval: 5, count: 3 },
 } as const;
 
-/** How the breaker decides (see DatabaseBreaker): look after 1 s of silence, give the probe 1 s. */
+/**
+ * How the breaker decides (see DatabaseBreaker): look after 1 s of silence, give the probe 1 s
+ * (up to 2.5 s when probes have been slow, or while open and they keep running out of time).
+ */
 export const BREAKER_TIMING = {
   stallAfterMs: 1_000,
   probeTimeoutMs: 1_000,
+  maxProbeTimeoutMs: 2_500,
   reprobeEveryMs: 500,
   /** Past statement_timeout: fires only for a connection the server could not have answered. */
   queryDeadlineMs: POSTGRES_TIMEOUTS.statementMs + 5_000,
@@ -67,7 +71,9 @@ export function createPostgresPool(options: PostgresPoolOptions): GuardedPostgre
   };
   const breaker = new DatabaseBreaker({
     ...BREAKER_TIMING,
-    probe: () => probe(options.url, BREAKER_TIMING.probeTimeoutMs),
+    // The breaker's own deadline decides when a probe has failed; the client's timeouts are only
+    // its backstop (were they shorter, a probe could never be given longer than they allow).
+    probe: () => probe(options.url, BREAKER_TIMING.maxProbeTimeoutMs),
     onChange: options.onBreakerChange,
   });
   const pool = new GuardedPool(

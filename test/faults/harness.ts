@@ -14,9 +14,14 @@ export interface Outcome {
   retryAfter: string | null;
   contentType: string | null;
   body: any;
+  /** The service process that answered (its base URL). */
+  instance?: string;
+  /** What the request was about, for the checks afterwards (a mark's serial, a declaration). */
+  subject?: string;
 }
 
 export interface HttpCaller {
+  readonly baseUrl: string;
   call(
     method: string,
     url: string,
@@ -27,6 +32,7 @@ export interface HttpCaller {
 /** fetch() against a service process, never throwing: a lost request is status 0. */
 export function httpCaller(baseUrl: string): HttpCaller {
   return {
+    baseUrl,
     async call(method, url, options = {}) {
       const startedAt = performance.now();
       const headers: Record<string, string> = {};
@@ -103,7 +109,7 @@ export interface World {
   issuerKey: string;
   customsKey: string;
   supervisorKey: string;
-  certificate: { id: string; number: string };
+  certificate: { id: string; number: string; credential: string };
   exemption: { id: string; number: string; quantity: number };
   marks: { serial: string; code: string }[];
 }
@@ -181,7 +187,11 @@ export async function buildWorld(http: HttpCaller, adminKey: string): Promise<Wo
     issuerKey,
     customsKey,
     supervisorKey,
-    certificate: { id: certificate.id, number: certificate.number },
+    certificate: {
+      id: certificate.id,
+      number: certificate.number,
+      credential: certificate.credential,
+    },
     exemption: { id: exemption.id, number: exemption.number, quantity },
     marks,
   };
@@ -198,17 +208,47 @@ export interface LoadKind {
   send(http: HttpCaller): Promise<Outcome>;
 }
 
+/** Customs deducts one unit of the world's exemption for a declaration. */
+export function consume(http: HttpCaller, world: World, declarationNo: string): Promise<Outcome> {
+  return http.call('POST', '/v1/customs/exemptions/consume', {
+    key: world.customsKey,
+    body: {
+      number: world.exemption.number,
+      declarationNo,
+      quantity: 1,
+      importerUscc: USCC.holder,
+      model: 'X1-100',
+    },
+  });
+}
+
 /** The everyday traffic of the service: consumers, customs, an issuer, the operator's probes. */
 export function everydayTraffic(world: World): LoadKind[] {
   const anyMark = () => world.marks[Math.floor(Math.random() * world.marks.length)]!;
+  const about = async (subject: string, outcome: Promise<Outcome>) => ({
+    ...(await outcome),
+    subject,
+  });
   return [
     {
       kind: 'verify-mark',
-      send: (http) => http.call('POST', '/v1/verify/mark', { body: { code: anyMark().code } }),
+      send: (http) => {
+        const mark = anyMark();
+        return about(
+          mark.serial,
+          http.call('POST', '/v1/verify/mark', { body: { code: mark.code } }),
+        );
+      },
     },
     {
       kind: 'mark-page',
-      send: (http) => http.call('GET', `/m/${anyMark().code}`, { accept: 'application/json' }),
+      send: (http) => {
+        const mark = anyMark();
+        return about(
+          mark.serial,
+          http.call('GET', `/m/${mark.code}`, { accept: 'application/json' }),
+        );
+      },
     },
     {
       kind: 'verify-certificate',
@@ -218,23 +258,24 @@ export function everydayTraffic(world: World): LoadKind[] {
         }),
     },
     {
+      // The whole signed credential travels in the query's parameters: it must never be logged.
+      kind: 'verify-credential',
+      send: (http) =>
+        http.call('POST', '/v1/verify/certificate', {
+          body: { credential: world.certificate.credential },
+        }),
+    },
+    {
       kind: 'registry',
       send: (http) =>
         http.call('GET', `/v1/registry/certificates?number=${world.certificate.number}`),
     },
     {
       kind: 'consume',
-      send: (http) =>
-        http.call('POST', '/v1/customs/exemptions/consume', {
-          key: world.customsKey,
-          body: {
-            number: world.exemption.number,
-            declarationNo: nextDeclarationNo(),
-            quantity: 1,
-            importerUscc: USCC.holder,
-            model: 'X1-100',
-          },
-        }),
+      send: (http) => {
+        const declarationNo = nextDeclarationNo();
+        return about(declarationNo, consume(http, world, declarationNo));
+      },
     },
     {
       kind: 'issue-certificate',
@@ -254,17 +295,22 @@ export function everydayTraffic(world: World): LoadKind[] {
   ];
 }
 
-/** Runs every kind in its own loop until stopped; every outcome is kept in order of its end. */
-export function startLoad(http: HttpCaller, kinds: LoadKind[], pauseMs = 25) {
+/**
+ * Runs every kind in its own loop on each instance until stopped; every outcome is kept in order
+ * of its end.
+ */
+export function startLoad(instances: HttpCaller[], kinds: LoadKind[], pauseMs = 25) {
   const outcomes: Outcome[] = [];
   let stopped = false;
-  const loops = kinds.map(async ({ kind, send }) => {
-    while (!stopped) {
-      const outcome = await send(http);
-      outcomes.push({ ...outcome, kind });
-      await new Promise((resolve) => setTimeout(resolve, pauseMs));
-    }
-  });
+  const loops = instances.flatMap((http) =>
+    kinds.map(async ({ kind, send }) => {
+      while (!stopped) {
+        const outcome = await send(http);
+        outcomes.push({ ...outcome, kind, instance: http.baseUrl });
+        await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      }
+    }),
+  );
   return {
     outcomes,
     async stop() {
@@ -293,6 +339,8 @@ export interface FaultFigures {
   slowest: string;
   /** From the heal to the end of the last failed request: afterwards everything succeeds. */
   msToRecovery: number;
+  /** That last failed request: its kind, status, and when it started (ms after the heal). */
+  lastFailure: string;
   answered: number;
   lost: number;
   byStatus: Record<string, number>;
@@ -310,7 +358,11 @@ export function figuresOf(
     .filter((o) => o.status === 503)
     .reduce((min, o) => Math.min(min, o.endedAt), Number.POSITIVE_INFINITY);
   const failedAfterHeal = outcomes.filter((o) => o.endedAt >= healAt && !succeeded(o));
-  const lastFailure = failedAfterHeal.reduce((max, o) => Math.max(max, o.endedAt), healAt);
+  const lastFailed = failedAfterHeal.reduce<Outcome | undefined>(
+    (last, o) => (!last || o.endedAt > last.endedAt ? o : last),
+    undefined,
+  );
+  const lastFailure = lastFailed?.endedAt ?? healAt;
   const byStatus: Record<string, number> = {};
   for (const o of during) byStatus[o.status] = (byStatus[o.status] ?? 0) + 1;
   const waited = (o: Outcome) => o.endedAt - Math.max(o.startedAt, faultAt);
@@ -326,6 +378,9 @@ export function figuresOf(
       ? `${slowest.kind} ${slowest.status}, from ${Math.round(slowest.startedAt - faultAt)} ms`
       : '',
     msToRecovery: Math.round(lastFailure - healAt),
+    lastFailure: lastFailed
+      ? `${lastFailed.kind} ${lastFailed.status} ${lastFailed.body?.code ?? ''}, from ${Math.round(lastFailed.startedAt - healAt)} ms`
+      : '',
     answered: during.filter((o) => o.status !== 0).length,
     lost: during.filter((o) => o.status === 0).length,
     byStatus,
