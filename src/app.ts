@@ -59,6 +59,8 @@ import { MarksService } from './marks/marks.service';
 import { marksRoutes } from './marks/marks.routes';
 import { webRoutes } from './web/web.routes';
 import { isPageRequest, rateLimitedPageResponse } from './web/page-refusals';
+import { SubscriptionsService } from './subscriptions/subscriptions.service';
+import { subscriptionsRoutes } from './subscriptions/subscriptions.routes';
 import { deriveRepeatViewsSecret } from './web/repeat-views';
 
 export interface AppDeps {
@@ -87,6 +89,7 @@ export interface Services {
   audit: AuditService;
   inspections: InspectionsService;
   marks: MarksService;
+  subscriptions: SubscriptionsService;
   /** Signed-in browser sessions of the server-rendered pages. */
   pageSessions: PageSessions;
 }
@@ -135,6 +138,7 @@ export function createServices(deps: AppDeps): Services {
       logger: deps.logger,
     }),
     inspections: new InspectionsService(db, clock),
+    subscriptions: new SubscriptionsService(db, clock, deps.keys.kek, config.production),
     pageSessions: new PageSessions(db, clock, deriveSessionSecret(deps.keys.kek)),
     marks: new MarksService({
       db,
@@ -203,6 +207,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route('/', logRoutes(services.audit));
   app.route('/', inspectionsRoutes(services.inspections));
   app.route('/', marksRoutes(services.marks));
+  app.route('/', subscriptionsRoutes(services.subscriptions));
   app.route(
     '/',
     webRoutes({

@@ -32,6 +32,8 @@ const envSchema = z.object({
     .string()
     .regex(/^[^\s+]+$/, 'a key name: no spaces, no "+"')
     .optional(),
+  WEBHOOK_TIMEOUT_SECONDS: z.coerce.number().positive().max(60).default(10),
+  WEBHOOK_RETRY_DELAY_SECONDS: z.coerce.number().int().min(1).max(3600).default(6),
 });
 
 export interface CloneThresholds {
@@ -78,6 +80,12 @@ export interface Config {
    * two deployments never sign the same origin.
    */
   readonly logOrigin: string;
+  readonly webhooks: {
+    /** One delivery attempt's limit, connection to answer. */
+    readonly timeoutMs: number;
+    /** The base of the retries' exponential backoff (src/subscriptions/webhook-dispatcher.ts). */
+    readonly retryDelaySeconds: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -121,6 +129,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseReadUrl: e.DATABASE_READ_URL,
     readMaxStalenessMs: e.DATABASE_READ_MAX_STALENESS_SECONDS * 1_000,
     logOrigin: e.LOG_ORIGIN ?? defaultLogOrigin(publicBaseUrl),
+    webhooks: Object.freeze({
+      timeoutMs: e.WEBHOOK_TIMEOUT_SECONDS * 1000,
+      retryDelaySeconds: e.WEBHOOK_RETRY_DELAY_SECONDS,
+    }),
   });
 }
 

@@ -51,6 +51,8 @@ export const errorStatus = {
   model_out_of_scope: 422,
   /** An inspection draw whose filter matches more certificates than a draw may publish. */
   too_many_candidates: 422,
+  /** A webhook URL that is not https, or that reaches a private or local address (SSRF). */
+  webhook_url_refused: 422,
   rate_limited: 429,
   internal_error: 500,
   database_unavailable: 503,

@@ -9,6 +9,7 @@ import { loadKeyMaterial } from './keystore/key-material';
 import { generateApiKey } from './auth/api-key';
 import { loggableError } from './shared/loggable-error';
 import { ScanLogPartitions } from './marks/scan-log-partitions';
+import { WebhookDispatcher } from './subscriptions/webhook-dispatcher';
 
 /**
  * The only place with side effects at start: config → keys → database (migrated) → app → serve.
@@ -112,6 +113,19 @@ async function main(): Promise<void> {
     logger,
   });
   scanLogPartitions.start();
+  // Webhook deliveries: pg-boss with PostgreSQL, an in-process drain with the embedded PGlite.
+  // What was pending when the previous process stopped is sent now.
+  const webhooks = new WebhookDispatcher({
+    db: database.db,
+    kind: database.kind,
+    databaseUrl: config.databaseUrl,
+    kek: keys.kek,
+    production: config.production,
+    timeoutMs: config.webhooks.timeoutMs,
+    retryDelaySeconds: config.webhooks.retryDelaySeconds,
+    logger,
+  });
+  await webhooks.start();
 
   // Audit entries committed by any instance are integrated into the log and checkpointed here
   // (one sequencer at a time across instances; see src/audit/sequencer.ts).
@@ -125,6 +139,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'shutting down');
     server.close();
     await scanLogPartitions.stop().catch(() => {});
+    await webhooks.stop().catch(() => {});
     await services.audit.sequencer.stop().catch(() => {});
     await reads.close().catch(() => {});
     await replica?.close().catch(() => {});

@@ -41,7 +41,7 @@ export async function createIssuer(
 
 export async function createRoleKey(
   ctx: TestContext,
-  role: 'admin' | 'customs' | 'supervisor',
+  role: 'admin' | 'customs' | 'supervisor' | 'subscriber',
 ): Promise<string> {
   const res = await client(ctx.app).post('/v1/api-keys', { role }, ctx.adminKey);
   if (res.status !== 201) throw new Error(`api key: ${res.status} ${res.text}`);

@@ -17,6 +17,7 @@ import { certificateView, type CertificateView } from './certificate-view';
 import type { IssueCertificateInput } from './certificates.schemas';
 import * as q from './certificates.queries';
 import { isUuid } from '../shared/identifiers';
+import { recordEvent } from '../subscriptions/outbox';
 
 export interface IssuedCertificate extends CertificateView {
   credential: string;
@@ -348,6 +349,25 @@ export class CertificatesService {
         subjectId: id,
         signatory: change.signatory,
         change: { from: certificate.status, to: change.status, reason: change.reason },
+      });
+      // Public facts only: subscribers following this certificate receive this very message.
+      await recordEvent(tx, {
+        type: 'certificate.status_changed',
+        at,
+        issuerId: certificate.issuerId,
+        certificateId: id,
+        data: {
+          certificate: {
+            id,
+            number: certificate.number,
+            scheme: certificate.scheme,
+            issuerId: certificate.issuerId,
+            status: change.status,
+            previousStatus: certificate.status,
+            statusReason: change.reason,
+            statusChangedAt: at.toISOString(),
+          },
+        },
       });
       // Read back in the transaction: once it commits, the answer needs no further connection (a
       // 503 for a change that was made would have the official retry it).

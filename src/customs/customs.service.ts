@@ -6,6 +6,7 @@ import { actorOf, type Principal } from '../auth/principal';
 import { appendAuditEntry } from '../audit/audit.queries';
 import { canonicalJson } from '../crypto/canonical-json';
 import { certificateView } from '../certificates/certificate-view';
+import { recordEvent } from '../subscriptions/outbox';
 import {
   findCertificate,
   findCertificatesByNumber,
@@ -287,6 +288,41 @@ export class CustomsService {
         reasons: reasons.map((r) => r.code),
       },
     });
+    const exemption = {
+      id: current.certificate.id,
+      number: current.certificate.number,
+      issuerId: current.certificate.issuerId,
+      quantity: current.certificate.quantity,
+      remaining: remainingAfter,
+    };
+    await recordEvent(tx, {
+      type: 'exemption.consumed',
+      at: now,
+      issuerId: exemption.issuerId,
+      certificateId: exemption.id,
+      data: {
+        certificate: exemption,
+        consumption: {
+          id: row.id,
+          declarationNo: request.declarationNo,
+          quantity: request.quantity,
+          importerUscc: request.importerUscc,
+          port: request.port ?? null,
+          model: request.model ?? null,
+          at: now.toISOString(),
+        },
+      },
+    });
+    if (remainingAfter === 0) {
+      // Public facts only (the registry shows quantity and remaining): subscribers may follow it.
+      await recordEvent(tx, {
+        type: 'exemption.exhausted',
+        at: now,
+        issuerId: exemption.issuerId,
+        certificateId: exemption.id,
+        data: { certificate: exemption, exhaustedAt: now.toISOString() },
+      });
+    }
     return { kind: 'decided', answer };
   }
 

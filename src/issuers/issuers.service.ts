@@ -10,6 +10,7 @@ import { issuerUrl } from './issuer-url';
 import { AppError, notFound } from '../errors';
 import type { KeyVault } from './key-vault';
 import * as q from './issuers.queries';
+import { recordEvent } from '../subscriptions/outbox';
 
 export interface IssuerKeyView {
   kid: string;
@@ -216,6 +217,22 @@ export class IssuersService {
         subjectType: 'issuer',
         subjectId: id,
         change: { from: issuer.status, to: status, reason },
+      });
+      await recordEvent(tx, {
+        type: 'issuer.status_changed',
+        at,
+        issuerId: id,
+        certificateId: null,
+        data: {
+          issuer: {
+            id,
+            name: issuer.name,
+            status,
+            previousStatus: issuer.status,
+            statusReason: reason,
+            statusChangedAt: at.toISOString(),
+          },
+        },
       });
       // Read in the transaction: the answer needs no connection after the commit.
       return issuerView(changed, await q.listIssuerKeys(tx, [id]));

@@ -22,6 +22,7 @@ import { MarkSignerPool, type MarkSignerPoolOptions } from './mark-signer-pool';
 import * as batches from './batches.queries';
 import * as oneMark from './mark.queries';
 import * as scanLog from './scan-log.queries';
+import { recordEvent } from '../subscriptions/outbox';
 
 export interface IssueBatchInput {
   count: number;
@@ -423,6 +424,21 @@ export class MarksService {
           subjectType: 'mark',
           subjectId: serial,
           change: { clearedAt: at.toISOString() },
+        });
+        const owner = await oneMark.findMarkWithBatch(tx, serial);
+        await recordEvent(tx, {
+          type: 'mark.cleared',
+          at,
+          issuerId: owner?.issuerId ?? null,
+          certificateId: owner?.certificateId ?? null,
+          data: {
+            mark: {
+              serial,
+              certificateId: owner?.certificateId ?? null,
+              issuerId: owner?.issuerId ?? null,
+              clearedAt: at.toISOString(),
+            },
+          },
         });
       }
       return cleared;

@@ -9,6 +9,7 @@ import { reasonClasses, type ReasonCode } from '../verification/verdict';
 import type { AlertSignal, AlertSink } from '../verification/alert-sink';
 import * as q from './alerts.queries';
 import { storableText, unstorableTextProblem } from '../shared/text';
+import { recordEvent } from '../subscriptions/outbox';
 
 /** The reason of an alert opened by a consumer's report (POST /v1/reports). */
 export const REPORTED = 'REPORTED';
@@ -190,7 +191,50 @@ export interface OpenedAlert {
 }
 
 /**
- * Audits the alerts a transaction opened. Called after every alert upsert of the transaction: the
+ * Tells subscribers of an opened alert (`alert.opened`), and of a mark newly suspected to be a
+ * clone (`mark.flagged`: its SUSPECTED_CLONE alert opens when the scan that flagged it is judged).
+ */
+async function announceOpenedAlert(tx: Queryable, id: string, input: OpenAlertInput) {
+  const alert = {
+    id,
+    reason: input.reason,
+    severity: input.severity,
+    subjectType: input.subjectType,
+    subject: input.subject,
+    issuerId: input.issuerId ?? null,
+    certificateId: input.certificateId ?? null,
+    region: input.region ?? null,
+    channel: input.channel,
+    openedAt: input.at.toISOString(),
+  };
+  await recordEvent(tx, {
+    type: 'alert.opened',
+    at: input.at,
+    issuerId: alert.issuerId,
+    certificateId: alert.certificateId,
+    data: { alert },
+  });
+  if (input.reason === 'SUSPECTED_CLONE' && input.subjectType === 'mark') {
+    await recordEvent(tx, {
+      type: 'mark.flagged',
+      at: input.at,
+      issuerId: alert.issuerId,
+      certificateId: alert.certificateId,
+      data: {
+        mark: {
+          serial: input.subject,
+          certificateId: alert.certificateId,
+          issuerId: alert.issuerId,
+          flaggedAt: input.at.toISOString(),
+          alertId: id,
+        },
+      },
+    });
+  }
+}
+
+/**
+ * Audits (and announces to subscribers) the alerts a transaction opened. Called after every alert upsert of the transaction: the
  * audit append takes a log-wide lock, and taking it last means a transaction holding it never waits
  * for an alert row another transaction holds (which could be waiting for that lock: a deadlock).
  */
@@ -201,6 +245,7 @@ export async function auditOpenedAlerts(
 ): Promise<void> {
   for (const { id, opened, input } of results) {
     if (!opened) continue;
+    await announceOpenedAlert(tx, id, input);
     await appendAuditEntry(tx, input.at, {
       actor,
       action: 'alert.open',

@@ -1,10 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { Webhook } from 'standardwebhooks';
 import { sql } from 'drizzle-orm';
 import { createApp, createServices } from '../../src/app';
 import { fixedClock } from '../../src/clock';
 import { loadConfig } from '../../src/config';
 import { openDatabase, rowsOf, type DatabaseHandle } from '../../src/db/client';
 import { client, testKeys, TEST_NOW } from '../helpers';
+import { WebhookDispatcher } from '../../src/subscriptions/webhook-dispatcher';
+import { startReceiver } from '../subscriptions/receiver';
 import { certificateBody } from '../fixtures';
 import { ScanLogPartitions } from '../../src/marks/scan-log-partitions';
 import { scanLogPartitions } from '../../src/marks/scan-log.queries';
@@ -82,5 +85,65 @@ describe('PGlite smoke', () => {
       await handle.db.execute(sql`SELECT count(*) AS n FROM mark_scans`),
     );
     expect(Number(left!.n)).toBe(0);
+  });
+
+  it('delivers webhooks with the in-process drain (no pg-boss), retrying after a failure', async () => {
+    const config = loadConfig({ RATE_LIMIT_PER_MINUTE: '0', WEBHOOK_RETRY_DELAY_SECONDS: '1' });
+    const keys = testKeys();
+    const deps = { db: handle.db, config, keys, clock: fixedClock(TEST_NOW), ping: handle.ping };
+    const services = createServices(deps);
+    const app = createApp(deps, services);
+    const admin = 'cm_pglite-webhooks-admin-key-0000000000000000';
+    await services.apiKeys.ensureAdminKey(admin);
+    const api = client(app);
+    const receiver = await startReceiver({ '/hook': ['fail', 'ok'] });
+    onTestFinished(() => receiver.close());
+    const issuer = await api.post(
+      '/v1/issuers',
+      { name: 'PGlite Webhook Body', kind: 'certification_body', schemes: ['CCC'] },
+      admin,
+    );
+    const key = (
+      await api.post('/v1/api-keys', { role: 'issuer', issuerId: issuer.body.id }, admin)
+    ).body.key;
+    const cert = await api.post('/v1/certificates', certificateBody(), key);
+    const sub = await api.post(
+      '/v1/subscriptions',
+      { url: receiver.url('/hook'), events: ['certificate.status_changed'] },
+      key,
+    );
+    expect(sub.status, sub.text).toBe(201);
+    const dispatcher = new WebhookDispatcher({
+      db: handle.db,
+      kind: 'pglite',
+      kek: keys.kek,
+      production: false,
+      timeoutMs: 2_000,
+      retryDelaySeconds: 1,
+      sweepIntervalMs: 200,
+    });
+    await dispatcher.start();
+    onTestFinished(() => dispatcher.stop());
+    const change = await api.post(
+      `/v1/certificates/${cert.body.id}/status`,
+      { status: 'suspended', reason: 'surveillance', signatory: { name: '李四' } },
+      key,
+    );
+    expect(change.status).toBe(200);
+    await receiver.waitFor((r) => r.some((w) => w.answered === 'ok'));
+    const [failed, ok] = receiver.received;
+    expect(failed!.headers['webhook-id']).toBe(ok!.headers['webhook-id']);
+    const message = new Webhook(sub.body.secret).verify(ok!.body, ok!.headers) as any;
+    expect(message.data.certificate.status).toBe('suspended');
+    let log;
+    for (let i = 0; i < 50; i++) {
+      log = await api.get(`/v1/subscriptions/${sub.body.id}/deliveries`, key);
+      if (log.body.items[0].state !== 'pending') break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(log!.body.items[0]).toMatchObject({ state: 'delivered', attempts: 2 });
+    expect(log!.body.items[0].recentAttempts.map((a: { error: string | null }) => a.error)).toEqual(
+      [null, 'http_500'],
+    );
   });
 });

@@ -12,23 +12,42 @@ import {
  * Every endpoint × every kind of caller, from one table. A caller that may not do something gets
  * 401 (no key) or 403/404 (wrong key), never 2xx; a caller that may gets past authorization.
  */
-type Caller = 'anonymous' | 'issuerA' | 'issuerB' | 'customs' | 'supervisor' | 'admin' | 'revoked';
+type Caller =
+  | 'anonymous'
+  | 'issuerA'
+  | 'issuerB'
+  | 'customs'
+  | 'supervisor'
+  | 'subscriber'
+  | 'admin'
+  | 'revoked';
 const callers: Caller[] = [
   'anonymous',
   'issuerA',
   'issuerB',
   'customs',
   'supervisor',
+  'subscriber',
   'admin',
   'revoked',
 ];
-const everyone: Caller[] = ['anonymous', 'issuerA', 'issuerB', 'customs', 'supervisor', 'admin'];
+const everyone: Caller[] = [
+  'anonymous',
+  'issuerA',
+  'issuerB',
+  'customs',
+  'supervisor',
+  'subscriber',
+  'admin',
+];
+/** Every role that may hold webhook subscriptions. */
+const subscribers: Caller[] = ['issuerA', 'issuerB', 'customs', 'supervisor', 'subscriber'];
 
 interface Row {
   name: string;
   method: 'GET' | 'POST' | 'DELETE';
   /** Builds a fresh request (mutations need a fresh subject per caller). */
-  request: () => Promise<{ path: string; body?: unknown }>;
+  request: (caller: Caller) => Promise<{ path: string; body?: unknown }>;
   allowed: Caller[];
   /** An HTML page: its refusals are pages too, not problem+json. */
   page?: boolean;
@@ -73,6 +92,7 @@ describe('authorization matrix', () => {
       issuerB: b.key,
       customs: await createRoleKey(ctx, 'customs'),
       supervisor: await createRoleKey(ctx, 'supervisor'),
+      subscriber: await createRoleKey(ctx, 'subscriber'),
       admin: ctx.adminKey,
       revoked: revoked.body.key,
     });
@@ -80,6 +100,14 @@ describe('authorization matrix', () => {
   afterAll(async () => ctx.close());
 
   const freshCertA = async () => (await issueCertificate(api, a.key)).id as string;
+  const subscriptionOfA = async () => {
+    const res = await api.post(
+      '/v1/subscriptions',
+      { url: 'http://127.0.0.1:9/hook', events: ['certificate.status_changed'] },
+      a.key,
+    );
+    return res.body.id as string;
+  };
 
   const rows: Row[] = [
     {
@@ -419,6 +447,38 @@ describe('authorization matrix', () => {
       allowed: everyone,
     },
     {
+      name: 'create subscription',
+      method: 'POST',
+      // Each role asks for what it may follow: the matrix tests the role gate, not the event list.
+      request: async (caller) => ({
+        path: '/v1/subscriptions',
+        body: {
+          url: 'http://127.0.0.1:9/hook',
+          events: [caller === 'customs' ? 'exemption.consumed' : 'certificate.status_changed'],
+          ...(caller === 'subscriber' ? { filter: { certificates: [certA.id] } } : {}),
+        },
+      }),
+      allowed: subscribers,
+    },
+    {
+      name: 'list subscriptions',
+      method: 'GET',
+      request: async () => ({ path: '/v1/subscriptions' }),
+      allowed: subscribers,
+    },
+    {
+      name: 'delete subscription',
+      method: 'DELETE',
+      request: async () => ({ path: `/v1/subscriptions/${await subscriptionOfA()}` }),
+      allowed: ['issuerA'],
+    },
+    {
+      name: 'subscription deliveries',
+      method: 'GET',
+      request: async () => ({ path: `/v1/subscriptions/${await subscriptionOfA()}/deliveries` }),
+      allowed: ['issuerA'],
+    },
+    {
       name: 'supervisor page',
       method: 'GET',
       request: async () => ({ path: '/supervisor' }),
@@ -432,7 +492,7 @@ describe('authorization matrix', () => {
       for (const caller of callers) {
         const allowed = row.allowed.includes(caller);
         it(`${caller} → ${allowed ? 'allowed' : 'denied'}`, async () => {
-          const { path, body } = await row.request();
+          const { path, body } = await row.request(caller);
           const res = await api.call(row.method, path, { key: keys[caller], body });
           if (allowed) {
             expect(res.status, res.text).toBeGreaterThanOrEqual(200);

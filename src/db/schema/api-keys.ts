@@ -2,7 +2,7 @@ import { index, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { issuers } from './issuers';
 import { bytea } from './signing-keys';
 
-export const roles = ['admin', 'issuer', 'customs', 'supervisor'] as const;
+export const roles = ['admin', 'issuer', 'customs', 'supervisor', 'subscriber'] as const;
 export type Role = (typeof roles)[number];
 
 /** API keys are stored only as their SHA-256 hash: the key itself is shown once, at creation. */

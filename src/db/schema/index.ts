@@ -15,3 +15,4 @@ export * from './mark-scans';
 export * from './page-sessions';
 export * from './status-lists';
 export * from './audit-checkpoints';
+export * from './subscriptions';

@@ -1,0 +1,234 @@
+import { and, desc, eq, inArray, isNull, or, sql } from 'drizzle-orm';
+import { certificates } from '../db/schema/certificates';
+import { issuers } from '../db/schema/issuers';
+import { rowsOf, type Queryable } from '../db/client';
+import {
+  subscriptions,
+  webhookDeliveries,
+  webhookDeliveryAttempts,
+  type DeliveryState,
+  type SubscriptionRow,
+  type WebhookDeliveryAttemptRow,
+  type WebhookDeliveryRow,
+} from '../db/schema/subscriptions';
+
+export type NewSubscription = typeof subscriptions.$inferInsert;
+
+export async function insertSubscription(
+  tx: Queryable,
+  values: NewSubscription,
+): Promise<SubscriptionRow> {
+  const [row] = await tx.insert(subscriptions).values(values).returning();
+  return row!;
+}
+
+export async function findSubscription(
+  db: Queryable,
+  id: string,
+): Promise<SubscriptionRow | undefined> {
+  const [row] = await db.select().from(subscriptions).where(eq(subscriptions.id, id)).limit(1);
+  return row;
+}
+
+/** The live subscriptions of an API key (or of every key of an issuer). */
+export async function listSubscriptions(
+  db: Queryable,
+  owner: { apiKeyId: string; issuerId: string | null },
+): Promise<SubscriptionRow[]> {
+  const ownedBy = owner.issuerId
+    ? sql`(${subscriptions.apiKeyId} = ${owner.apiKeyId} OR (${subscriptions.role} = 'issuer' AND ${subscriptions.issuerId} = ${owner.issuerId}))`
+    : eq(subscriptions.apiKeyId, owner.apiKeyId);
+  return db
+    .select()
+    .from(subscriptions)
+    .where(and(ownedBy, isNull(subscriptions.deletedAt)))
+    .orderBy(desc(subscriptions.createdAt));
+}
+
+/** Ends a subscription: nothing more is written for it, and what was not delivered is cancelled. */
+export async function deleteSubscription(
+  tx: Queryable,
+  params: { id: string; at: Date },
+): Promise<SubscriptionRow | undefined> {
+  const [row] = await tx
+    .update(subscriptions)
+    .set({ deletedAt: params.at })
+    .where(and(eq(subscriptions.id, params.id), isNull(subscriptions.deletedAt)))
+    .returning();
+  if (row) {
+    await tx
+      .update(webhookDeliveries)
+      .set({ state: 'cancelled', nextAttemptAt: null })
+      .where(
+        and(
+          eq(webhookDeliveries.subscriptionId, params.id),
+          eq(webhookDeliveries.state, 'pending'),
+        ),
+      );
+  }
+  return row;
+}
+
+/** Certificates by id or number, for a filter; `issuerId` limits them to one issuer's. */
+export async function certificatesNamed(
+  db: Queryable,
+  params: { ids: string[]; numbers: string[]; issuerId: string | null },
+): Promise<{ id: string; number: string; issuerId: string; issuerName: string }[]> {
+  if (params.ids.length === 0 && params.numbers.length === 0) return [];
+  return db
+    .select({
+      id: certificates.id,
+      number: certificates.number,
+      issuerId: certificates.issuerId,
+      issuerName: issuers.name,
+    })
+    .from(certificates)
+    .innerJoin(issuers, eq(issuers.id, certificates.issuerId))
+    .where(
+      and(
+        or(inArray(certificates.id, params.ids), inArray(certificates.number, params.numbers)),
+        params.issuerId ? eq(certificates.issuerId, params.issuerId) : undefined,
+      ),
+    );
+}
+
+export async function listDeliveries(
+  db: Queryable,
+  params: {
+    subscriptionId: string;
+    state?: DeliveryState | undefined;
+    page: number;
+    pageSize: number;
+  },
+): Promise<{ rows: WebhookDeliveryRow[]; total: number }> {
+  const where = and(
+    eq(webhookDeliveries.subscriptionId, params.subscriptionId),
+    params.state ? eq(webhookDeliveries.state, params.state) : undefined,
+  );
+  const rows = await db
+    .select()
+    .from(webhookDeliveries)
+    .where(where)
+    .orderBy(desc(webhookDeliveries.createdAt), desc(webhookDeliveries.id))
+    .limit(params.pageSize)
+    .offset((params.page - 1) * params.pageSize);
+  const [count] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(webhookDeliveries)
+    .where(where);
+  return { rows, total: Number(count?.n ?? 0) };
+}
+
+/** The latest attempts of each delivery (newest first), at most `perDelivery` each. */
+export async function attemptsOf(
+  db: Queryable,
+  deliveryIds: string[],
+  perDelivery: number,
+): Promise<WebhookDeliveryAttemptRow[]> {
+  if (deliveryIds.length === 0) return [];
+  const rows = await db
+    .select()
+    .from(webhookDeliveryAttempts)
+    .where(inArray(webhookDeliveryAttempts.deliveryId, deliveryIds))
+    .orderBy(desc(webhookDeliveryAttempts.at));
+  const kept = new Map<string, number>();
+  return rows.filter((r) => {
+    const n = kept.get(r.deliveryId) ?? 0;
+    kept.set(r.deliveryId, n + 1);
+    return n < perDelivery;
+  });
+}
+
+// Delivery side -------------------------------------------------------------------------------
+
+/** A delivery with what sending it needs; undefined when there is nothing (left) to send. */
+export async function deliveryToSend(db: Queryable, id: string) {
+  const [row] = await db
+    .select({
+      id: webhookDeliveries.id,
+      state: webhookDeliveries.state,
+      attempts: webhookDeliveries.attempts,
+      payload: webhookDeliveries.payload,
+      subscriptionId: subscriptions.id,
+      url: subscriptions.url,
+      secretWrapped: subscriptions.secretWrapped,
+      deletedAt: subscriptions.deletedAt,
+    })
+    .from(webhookDeliveries)
+    .innerJoin(subscriptions, eq(subscriptions.id, webhookDeliveries.subscriptionId))
+    .where(eq(webhookDeliveries.id, id))
+    .limit(1);
+  return row && row.state === 'pending' && !row.deletedAt ? row : undefined;
+}
+
+/**
+ * Records one attempt and its effect on the delivery: delivered, failed for good, or still pending
+ * (with, for the embedded drain, when to try next).
+ */
+export async function recordAttempt(
+  db: Queryable,
+  params: {
+    deliveryId: string;
+    at: Date;
+    durationMs: number;
+    status: number | null;
+    error: string | null;
+    next: { state: 'delivered' | 'failed' } | { state: 'pending'; nextAttemptAt: Date | null };
+  },
+): Promise<void> {
+  await db.insert(webhookDeliveryAttempts).values({
+    deliveryId: params.deliveryId,
+    at: params.at,
+    durationMs: params.durationMs,
+    status: params.status,
+    error: params.error,
+  });
+  await db
+    .update(webhookDeliveries)
+    .set({
+      state: params.next.state,
+      attempts: sql`${webhookDeliveries.attempts} + 1`,
+      lastAttemptAt: params.at,
+      lastStatus: params.status,
+      lastError: params.error,
+      deliveredAt: params.next.state === 'delivered' ? params.at : null,
+      nextAttemptAt: params.next.state === 'pending' ? params.next.nextAttemptAt : null,
+    })
+    .where(
+      and(eq(webhookDeliveries.id, params.deliveryId), eq(webhookDeliveries.state, 'pending')),
+    );
+}
+
+/**
+ * The relay's batch: pending deliveries not yet handed to the job queue, locked (SKIP LOCKED, so
+ * instances share the work) until the caller's transaction marks them queued.
+ */
+export async function lockUnqueuedDeliveries(tx: Queryable, limit: number): Promise<string[]> {
+  const rows = rowsOf<{ id: string }>(
+    await tx.execute(sql`
+      SELECT id FROM webhook_deliveries
+      WHERE state = 'pending' AND queued_at IS NULL
+      ORDER BY created_at LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED`),
+  );
+  return rows.map((r) => r.id);
+}
+
+export async function markQueued(tx: Queryable, ids: string[], at: Date): Promise<void> {
+  if (ids.length === 0) return;
+  await tx
+    .update(webhookDeliveries)
+    .set({ queuedAt: at })
+    .where(inArray(webhookDeliveries.id, ids));
+}
+
+/** The embedded drain's batch: pending deliveries whose next attempt is due. */
+export async function dueDeliveries(db: Queryable, now: Date, limit: number): Promise<string[]> {
+  const rows = rowsOf<{ id: string }>(
+    await db.execute(sql`
+      SELECT id FROM webhook_deliveries
+      WHERE state = 'pending' AND next_attempt_at <= ${now.toISOString()}::timestamptz
+      ORDER BY next_attempt_at LIMIT ${limit}`),
+  );
+  return rows.map((r) => r.id);
+}
