@@ -34,7 +34,7 @@ await Promise.all([
   }),
   // The page GET /verify/offline inlines (src/web/offline-verifier.ts has the same options).
   build({
-    entryPoints: ['src/crypto/offline-mark.ts'],
+    entryPoints: ['src/web/offline-verifier.entry.ts'],
     absWorkingDir: root,
     bundle: true,
     format: 'iife',

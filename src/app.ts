@@ -37,6 +37,8 @@ import { certificatesRoutes } from './certificates/certificates.routes';
 import { credentialsRoutes } from './credentials/credentials.routes';
 import { StatusListsService } from './status-lists/status-lists.service';
 import { statusListsRoutes } from './status-lists/status-lists.routes';
+import { OfflineBundleService } from './offline-bundle/offline-bundle.service';
+import { offlineBundleRoutes } from './offline-bundle/offline-bundle.routes';
 import { VerificationService } from './verification/verification.service';
 import { verificationRoutes } from './verification/verification.routes';
 import { MarkVerificationService } from './verification/mark-verification.service';
@@ -81,6 +83,7 @@ export interface Services {
   vault: KeyVault;
   certificates: CertificatesService;
   statusLists: StatusListsService;
+  offlineBundle: OfflineBundleService;
   verification: VerificationService;
   markVerification: MarkVerificationService;
   customs: CustomsService;
@@ -117,9 +120,24 @@ export function createServices(deps: AppDeps): Services {
   );
   const alerts = new AlertsService(db, clock);
   const alertSink: AlertSink = alerts;
+  const issuers = new IssuersService(db, vault, clock, certificates, statusLists, reads);
+  const audit = new AuditService(db, clock, deps.keys.platformSeed, config.logOrigin, {
+    logger: deps.logger,
+  });
+  const offlineBundle = new OfflineBundleService({
+    db,
+    clock,
+    baseUrl: config.publicBaseUrl,
+    issuers,
+    statusLists,
+    logKey: { jwk: platformJwk(deps.keys.platformSeed), seed: deps.keys.platformSeed },
+    // The latest checkpoint exactly as GET /log/checkpoint serves it (a C2SP signed note).
+    latestCheckpoint: () => audit.checkpointNote(),
+  });
   const services: Services = {
     vault,
-    issuers: new IssuersService(db, vault, clock, certificates, statusLists, reads),
+    issuers,
+    offlineBundle,
     apiKeys: new ApiKeysService(db, clock),
     certificates,
     statusLists,
@@ -134,9 +152,7 @@ export function createServices(deps: AppDeps): Services {
     customs: new CustomsService(db, clock, alertSink),
     alerts,
     reports: new ReportsService(db, clock),
-    audit: new AuditService(db, clock, deps.keys.platformSeed, config.logOrigin, {
-      logger: deps.logger,
-    }),
+    audit,
     inspections: new InspectionsService(db, clock),
     subscriptions: new SubscriptionsService(db, clock, deps.keys.kek, config.production),
     pageSessions: new PageSessions(db, clock, deriveSessionSecret(deps.keys.kek)),
@@ -196,6 +212,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route('/', certificatesRoutes(services.certificates));
   app.route('/', credentialsRoutes(deps.config.publicBaseUrl));
   app.route('/', statusListsRoutes(services.statusLists));
+  app.route('/', offlineBundleRoutes(services.offlineBundle));
   app.route(
     '/',
     verificationRoutes({ certificates: services.verification, marks: services.markVerification }),
@@ -214,7 +231,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       markVerification: services.markVerification,
       verification: services.verification,
       certificates: services.certificates,
-      jwks: () => services.issuers.jwks([], 'bounded'),
+      offlineBundle: () => services.offlineBundle.bundle(),
       clock: deps.clock,
       repeatViews: {
         secret: deriveRepeatViewsSecret(deps.keys.kek),

@@ -7,14 +7,18 @@ import { EXIT, cliVersion, type CommandIo } from './command';
 const usage = `usage: certmark <command> [options]
 
 commands:
+  verify <mark-or-credential> --bundle <file>        check a mark or certificate credential offline
+                                                    (signature, status bits, dates, status age)
   verify <mark-code-or-url> --jwks <file-or-url>   check a mark offline (signature and issuer)
+  bundle --url <base-url> [--out <file>]           save the service's offline bundle
   audit verify --url <base-url>                     recompute the audit log's Merkle tree and check it
 
 options:
   -h, --help     this help (also after a command: certmark verify --help)
   --version      certmark's version
 
-exit codes: 0 genuine / intact, 1 forged / tampered, 2 usage or network error
+exit codes: 0 genuine / intact, 1 forged / tampered / invalid, 2 usage or network error,
+3 status unknown (verify --bundle: the bundle is too old or does not cover it)
 `;
 
 const defaultIo: CommandIo = {
@@ -28,6 +32,10 @@ export async function runCli(argv: string[], io: CommandIo = defaultIo): Promise
     case 'verify': {
       const { runVerifyCommand } = await import('./verify');
       return runVerifyCommand(rest);
+    }
+    case 'bundle': {
+      const { runBundleCommand } = await import('./bundle');
+      return runBundleCommand(rest);
     }
     case 'audit': {
       const { runAuditCommand } = await import('./audit');

@@ -1,32 +1,47 @@
 import fs from 'node:fs';
 import { groupSerial } from '../crypto/mark-scan';
 import { verifyMarkOffline, type Jwks } from '../crypto/offline-mark';
+import { readOfflineBundle } from '../crypto/offline-bundle';
+import { formatAge, verifyOffline, type OfflineAnswer } from '../verification/offline-verification';
 import { EXIT, parseCommand } from './command';
 import { defaultRetryPolicy, fetchWithRetry, type RetryPolicy } from './http';
 
 /**
- * `certmark verify <code-or-url> --jwks <file>`: checks a mark with no network (SPEC "Product
- * marks": a mark can be verified offline with the JWKS alone, signature and issuer). Runs the
- * browser's code (../crypto/offline-mark: `@noble/ed25519`, zip215: false), which reads input and
- * picks the signer with the same functions as the online service. Exit code 0 when the signature
- * holds under a published issuer key, 1 when the mark is forged (or cannot be checked offline), 2
- * for a usage error or an unreadable JWKS.
+ * `certmark verify`, with no network:
  *
- * What it cannot tell offline: whether the mark is in the registry, voided, cloned, or its
- * certificate still valid. The online service answers those.
+ * - `--bundle <file>` (what `certmark bundle` saved): a scanned mark or a certificate's credential,
+ *   checked against the bundle's keys and status lists (signature, revocation and suspension bits,
+ *   a mark's void bit, validity dates), with the browser's code (../verification/offline-verification).
+ *   Every answer says how old its status information is; past the bundle's limit it says "status
+ *   unknown" (exit 3), never authentic.
+ * - `--jwks <file-or-url>` (SPEC "Product marks": a mark can be verified offline with the JWKS alone):
+ *   a mark's signature and issuer only (../crypto/offline-mark: `@noble/ed25519`, zip215: false).
+ *   What it cannot tell: whether the mark is in the registry, voided, cloned, or its certificate
+ *   still valid.
  */
-const usage = `usage: certmark verify <mark-code-or-url> --jwks <file-or-url> [--json]
+const usage = `usage: certmark verify <mark-code-or-url | credential | @file> --bundle <file> [--log-kid <kid>] [--lang en|zh] [--json]
+       certmark verify <mark-code-or-url> --jwks <file-or-url> [--json]
+  --bundle <file>       an offline bundle saved by \`certmark bundle\`: checks marks and certificate
+                        credentials (signature, status bits, validity dates) and says how old the
+                        status is; @file reads a credential from a file
+  --log-kid <kid>       refuse a bundle not signed by this transparency-log key
+  --lang en|zh          the words of the answer (default en)
   --jwks <file-or-url>  the service's /.well-known/jwks.json: a copy saved beforehand (offline), or
-                        its http(s) URL (fetched once; 429 and 503 are retried after Retry-After)
+                        its http(s) URL (fetched once; 429 and 503 are retried after Retry-After):
+                        a mark's signature and issuer only
   --json                print the result as JSON
   -h, --help            this help
   --version             certmark's version
-exit codes: 0 genuine signature, 1 forged or not checkable offline, 2 usage error or unreadable JWKS
+exit codes: 0 authentic (with --jwks: a genuine signature), 1 forged, invalid or not checkable
+offline, 2 usage error or unreadable bundle/JWKS, 3 status unknown (the bundle is too old or does
+not cover it: check online)
 `;
 
 export interface VerifyCommandIo {
   readFile: (path: string) => string;
   fetch: (url: string) => Promise<Response>;
+  /** The verifier's clock: the bundle's age and the certificate's dates are judged by it. */
+  now?: () => Date;
   retry: RetryPolicy;
   stdout: (text: string) => void;
   stderr: (text: string) => void;
@@ -122,7 +137,13 @@ export async function runVerifyCommand(
     args,
     {
       usage,
-      options: { jwks: { type: 'string' }, json: { type: 'boolean' } },
+      options: {
+        jwks: { type: 'string' },
+        bundle: { type: 'string' },
+        'log-kid': { type: 'string' },
+        lang: { type: 'string' },
+        json: { type: 'boolean' },
+      },
       positionals: { min: 1, max: 1 },
     },
     io,
@@ -130,8 +151,27 @@ export async function runVerifyCommand(
   if (parsed.exit !== undefined) return parsed.exit;
   const input = parsed.positionals[0]!;
   const source = parsed.values.jwks;
+  const bundlePath = parsed.values.bundle;
+  if (typeof bundlePath === 'string') {
+    if (typeof source === 'string') {
+      io.stderr(`--bundle and --jwks are alternatives\n${usage}`);
+      return EXIT.usage;
+    }
+    const lang = parsed.values.lang ?? 'en';
+    if (lang !== 'en' && lang !== 'zh') {
+      io.stderr(`--lang is en or zh\n${usage}`);
+      return EXIT.usage;
+    }
+    const logKid = parsed.values['log-kid'];
+    return verifyWithBundle(input, bundlePath, {
+      io,
+      lang,
+      json: parsed.values.json === true,
+      ...(typeof logKid === 'string' ? { logKid } : {}),
+    });
+  }
   if (typeof source !== 'string') {
-    io.stderr(`--jwks is required\n${usage}`);
+    io.stderr(`--bundle or --jwks is required\n${usage}`);
     return EXIT.usage;
   }
   let jwks: Jwks;
@@ -162,4 +202,90 @@ export async function runVerifyCommand(
     io.stdout(`cannot check offline: ${result.reason} — ${result.message}\n`);
   }
   return result.verdict === 'authentic-signature' ? EXIT.ok : EXIT.finding;
+}
+
+const verdictWords = {
+  en: {
+    authentic: 'authentic',
+    forged: 'forged',
+    invalid: 'invalid',
+    status_unknown: 'status unknown',
+    not_checkable: 'cannot check offline',
+  },
+  zh: {
+    authentic: '真实有效',
+    forged: '伪造',
+    invalid: '无效',
+    status_unknown: '状态未知',
+    not_checkable: '无法离线核验',
+  },
+} as const;
+
+/** The answer in words: the verdict, what was checked, and how old the status information is. */
+export function describeOfflineAnswer(answer: OfflineAnswer, lang: 'en' | 'zh'): string {
+  const zh = lang === 'zh';
+  const lines: string[] = [];
+  const subject =
+    answer.kind === 'credential'
+      ? answer.certificate
+        ? `${zh ? '证书' : 'certificate'} ${answer.certificate.number ?? '?'} (${answer.certificate.scheme ?? '?'})${answer.certificate.holder ? `${zh ? '，持有人 ' : ', holder '}${answer.certificate.holder}` : ''}`
+        : zh
+          ? '证书凭证'
+          : 'certificate credential'
+      : `${zh ? '标志' : 'mark'}${answer.serial ? ` ${groupSerial(answer.serial)}` : ''}`;
+  const by = answer.issuer ? `${zh ? '，签发机构 ' : ', issued by '}${answer.issuer.name}` : '';
+  lines.push(`${verdictWords[lang][answer.verdict]}: ${subject}${by}`);
+  for (const reason of answer.reasons) lines.push(`  ${reason.code}: ${reason.message}`);
+  if (answer.verdict === 'status_unknown')
+    lines.push(
+      zh
+        ? '签名真实，但离线数据包的状态信息已过期或未涵盖此项，无法确定是否已被撤销、暂停或作废。请联网核验。'
+        : 'The signature is genuine, but the bundle’s status information is too old or does not cover it, so whether it was revoked, suspended or voided is not known. Check online.',
+    );
+  const age = formatAge(answer.status.ageSeconds, lang);
+  lines.push(
+    zh
+      ? `状态信息截至 ${answer.status.asOf}（${age}前）；${answer.status.fresh ? `有效至 ${answer.status.freshUntil}` : `已超过时限 ${answer.status.freshUntil}：状态未知`}`
+      : `status information as of ${answer.status.asOf} (${age} old); ${answer.status.fresh ? `fresh until ${answer.status.freshUntil}` : `past its limit ${answer.status.freshUntil}: status unknown`}`,
+  );
+  if (answer.kind === 'mark' && answer.verdict === 'authentic')
+    lines.push(
+      zh
+        ? '离线只核验签名和作废状态；是否被复制（克隆）及其证书状态请联网查验。'
+        : 'Offline, a mark’s signature and void bit are checked; clones and its certificate’s status are checked online.',
+    );
+  return `${lines.join('\n')}\n`;
+}
+
+const EXIT_STATUS_UNKNOWN = 3;
+
+async function verifyWithBundle(
+  input: string,
+  bundlePath: string,
+  options: { io: VerifyCommandIo; lang: 'en' | 'zh'; json: boolean; logKid?: string },
+): Promise<number> {
+  const { io } = options;
+  let bundleText: string;
+  let subject = input;
+  try {
+    bundleText = io.readFile(bundlePath);
+    if (input.startsWith('@')) subject = io.readFile(input.slice(1));
+  } catch (error) {
+    io.stderr(`certmark verify: cannot read ${(error as Error).message}\n`);
+    return EXIT.usage;
+  }
+  const read = readOfflineBundle(
+    bundleText.trim(),
+    options.logKid === undefined ? {} : { logKid: options.logKid },
+  );
+  if (!read.ok) {
+    io.stderr(`certmark verify: the bundle is refused: ${read.message}\n`);
+    return EXIT.usage;
+  }
+  const answer = verifyOffline(subject, read.bundle, (io.now ?? (() => new Date()))());
+  io.stdout(
+    options.json ? `${JSON.stringify(answer)}\n` : describeOfflineAnswer(answer, options.lang),
+  );
+  if (answer.verdict === 'authentic') return EXIT.ok;
+  return answer.verdict === 'status_unknown' ? EXIT_STATUS_UNKNOWN : EXIT.finding;
 }

@@ -2,14 +2,14 @@ import fs from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { runtimeFile } from '../shared/runtime-files';
 
-/** The offline verifier the CLI runs (pure, browser-safe): the page ships this very module. */
-const ENTRY = new URL('../crypto/offline-mark.ts', import.meta.url);
+/** The offline verifier's one entry point (scripts/build.mjs bundles the same file). */
+const ENTRY = new URL('./offline-verifier.entry.ts', import.meta.url);
 
 let bundle: Promise<string> | undefined;
 
 /**
- * `src/crypto/offline-mark.ts` built for a browser: a script defining the global `certmarkOffline`
- * (`verifyMarkOffline(input, jwks)`), about 30 KB minified. The compiled service reads the bundle
+ * `src/web/offline-verifier.entry.ts` built for a browser: a script defining the global
+ * `certmarkOffline` (`readOfflineBundle`, `verifyOffline`, `formatAge`, `verifyMarkOffline`). The compiled service reads the bundle
  * `npm run build` made (dist/offline-verifier.js); from the sources it is built once per process
  * with esbuild, a development dependency. A failed read or build is not remembered, so the next
  * request tries again.

@@ -197,26 +197,49 @@ function scriptJson(value: unknown): string {
 }
 
 /**
- * GET /verify/offline: a self-contained page that checks a mark's signature and issuer in the
- * browser (SPEC "Product marks": offline with the JWKS alone). It carries the verifier (the CLI's
- * module, bundled) and a snapshot of the published keys, so a saved copy works with no network.
+ * GET /verify/offline: a self-contained page that checks marks and certificate credentials in the
+ * browser (SPEC "Offline bundle"). It carries the verifier (the CLI's module, bundled) and an
+ * offline bundle (keys, status lists, the log checkpoint, signed by the log's key), so a saved copy
+ * works with no network; a newer bundle saved by `certmark bundle` can be loaded into it. Every
+ * answer shows how old its status information is, and past the bundle's limit says "status
+ * unknown", never genuine.
  */
 export function offlinePage(options: {
   lang: Lang;
   nonce: string;
-  jwks: { keys: readonly unknown[] };
-  keysAsOf: string;
+  /** The offline bundle (compact JWS) as GET /v1/offline-bundle serves it. */
+  bundle: string;
+  keyCount: number;
+  bundleAsOf: string;
   verifier: string;
 }): Fragment {
   const { lang } = options;
   const t = ui[lang];
   const words = {
+    lang,
     genuine: { title: t.offlineGenuineTitle, sentence: t.offlineGenuineSentence },
+    valid: { title: t.offlineValidTitle, sentence: t.offlineValidSentence },
     forged: verdictWords.forged[lang].title,
+    invalid: verdictWords.invalid[lang].title,
+    unknown: { title: t.offlineUnknownTitle, sentence: t.offlineUnknownSentence },
+    notCovered: { title: t.offlineSerialTitle, sentence: t.offlineNotCoveredSentence },
+    badBundle: t.offlineBadBundle,
     reasons: {
       MALFORMED: reasonWords.MALFORMED[lang],
       BAD_SIGNATURE: reasonWords.BAD_SIGNATURE[lang],
       UNKNOWN_KEY: reasonWords.UNKNOWN_KEY[lang],
+      UNKNOWN_ISSUER: reasonWords.UNKNOWN_ISSUER[lang],
+      NOT_YET_VALID: reasonWords.NOT_YET_VALID[lang],
+      EXPIRED: reasonWords.EXPIRED[lang],
+      REVOKED: t.offlineRevoked,
+      SUSPENDED: t.offlineSuspended,
+      MARK_VOID: reasonWords.MARK_VOID[lang],
+    },
+    age: {
+      asOf: t.offlineStatusAsOf,
+      ago: t.offlineAgo,
+      fresh: t.offlineFreshUntil,
+      stale: t.offlineStale,
     },
     serial: { title: t.offlineSerialTitle, sentence: t.offlineSerialSentence },
     typo: { title: t.typoTitle, sentence: t.typoSentence },
@@ -233,16 +256,19 @@ export function offlinePage(options: {
           <textarea id="offline-code" autocomplete="off" spellcheck="false"></textarea>
           <button type="submit">${t.offlineCheck}</button>
         </form>
+        <p class="hint" id="offline-age"></p>
         <p class="hint">${t.offlineLimits}</p>
       </section>
       <section class="card">
-        <p class="hint">
-          ${t.offlineKeys}: ${options.jwks.keys.length} · ${t.offlineKeysAsOf}
-          ${chinaTime(options.keysAsOf, lang)}
+        <p class="hint" id="offline-bundle-info">
+          ${t.offlineKeys}: ${options.keyCount} · ${t.offlineKeysAsOf}
+          ${chinaTime(options.bundleAsOf, lang)}
         </p>
+        <label for="offline-bundle-file">${t.offlineLoadBundle}</label>
+        <input type="file" id="offline-bundle-file" accept=".jws,.jwt,.txt,application/jose" />
       </section>
-      <script type="application/json" id="certmark-jwks">
-        ${raw(scriptJson(options.jwks))}
+      <script type="application/json" id="certmark-bundle">
+        ${raw(scriptJson(options.bundle))}
       </script>
       <script type="application/json" id="certmark-words">
         ${raw(scriptJson(words))}
@@ -251,32 +277,83 @@ export function offlinePage(options: {
   });
 }
 
-/** Reads the code, runs the bundled verifier, and shows its answer in the banner. */
+/**
+ * Reads the embedded (or a loaded) bundle, runs the bundled verifier as of the browser's clock, and
+ * shows its answer in the banner with the age of its status information.
+ */
 const offlineScript = `(function () {
   var read = function (id) { return JSON.parse(document.getElementById(id).textContent); };
-  var jwks = read('certmark-jwks');
   var words = read('certmark-words');
   var banner = document.querySelector('section.verdict');
-  function show(kind, title, sentence) {
+  var ageLine = document.getElementById('offline-age');
+  var loaded = certmarkOffline.readOfflineBundle(read('certmark-bundle'));
+  var bundle = loaded.ok ? loaded.bundle : null;
+  function show(kind, verdict, title, sentence) {
     banner.className = 'verdict verdict-' + kind;
-    banner.setAttribute('data-verdict', kind);
+    banner.setAttribute('data-verdict', verdict);
     banner.querySelector('.icon').textContent = words.icons[kind];
     banner.querySelector('h1').textContent = title;
     banner.querySelector('p').textContent = sentence;
   }
+  function showAge(status) {
+    var age = certmarkOffline.formatAge(status.ageSeconds, words.lang);
+    ageLine.setAttribute('data-fresh', String(status.fresh));
+    ageLine.textContent = words.age.asOf + ' ' + status.asOf.slice(0, 16).replace('T', ' ') +
+      ' UTC (' + age + words.age.ago + ') · ' +
+      (status.fresh ? words.age.fresh + ' ' + status.freshUntil.slice(0, 16).replace('T', ' ') + ' UTC'
+        : words.age.stale);
+  }
+  function reasonText(answer) {
+    return answer.reasons.map(function (r) { return words.reasons[r.code] || r.message; }).join(' ');
+  }
+  document.getElementById('offline-bundle-file').addEventListener('change', function (event) {
+    var file = event.target.files && event.target.files[0];
+    if (!file) return;
+    var reader = new FileReader();
+    reader.onload = function () {
+      // A loaded bundle must be signed by the same log key as the one this page came with.
+      var next = certmarkOffline.readOfflineBundle(String(reader.result).trim(),
+        { logKid: loaded.ok ? loaded.bundle.logKid : undefined });
+      if (next.ok) {
+        bundle = next.bundle;
+        document.getElementById('offline-bundle-info').textContent =
+          words.age.asOf + ' ' + bundle.createdAt.toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+      } else {
+        show('forged', 'bundle_refused', words.badBundle, next.message);
+      }
+    };
+    reader.readAsText(file);
+  });
   document.getElementById('offline-check').addEventListener('submit', function (event) {
     event.preventDefault();
-    var result = certmarkOffline.verifyMarkOffline(
-      document.getElementById('offline-code').value.trim(), jwks);
-    if (result.ok) {
-      show('authentic', words.genuine.title,
-        words.genuine.sentence + ' ' + result.issuerName + ' (' + result.serial + ')');
-    } else if (result.reason === 'NOT_CHECKABLE_OFFLINE') {
-      var typo = result.detail === 'SERIAL_CHECK_FAILED';
-      show(typo ? 'typo' : 'check', (typo ? words.typo : words.serial).title,
-        (typo ? words.typo : words.serial).sentence);
+    if (!bundle) { show('forged', 'bundle_refused', words.badBundle, loaded.message || ''); return; }
+    var input = document.getElementById('offline-code').value.trim();
+    var answer = certmarkOffline.verifyOffline(input, bundle, new Date());
+    showAge(answer.status);
+    var code = answer.reasons.length ? answer.reasons[0].code : '';
+    if (answer.verdict === 'authentic') {
+      if (answer.kind === 'mark') {
+        show('authentic', 'authentic', words.genuine.title,
+          words.genuine.sentence + ' ' + answer.issuer.name + ' (' + answer.serial + ')');
+      } else {
+        var c = answer.certificate || {};
+        show('authentic', 'authentic', words.valid.title, words.valid.sentence + ' ' +
+          [c.number, c.scheme, c.holder, answer.issuer.name].filter(Boolean).join(' · '));
+      }
+    } else if (answer.verdict === 'forged') {
+      show('forged', 'forged', words.forged, reasonText(answer));
+    } else if (answer.verdict === 'invalid') {
+      show('invalid', 'invalid', words.invalid, reasonText(answer.reasons.some(function (r) {
+        return r.code !== 'STATUS_UNKNOWN'; }) ? { reasons: answer.reasons.filter(function (r) {
+        return r.code !== 'STATUS_UNKNOWN'; }) } : answer));
+    } else if (answer.verdict === 'status_unknown') {
+      show('check', 'status_unknown', words.unknown.title, words.unknown.sentence);
+    } else if (code === 'SERIAL_CHECK_FAILED') {
+      show('typo', 'typo', words.typo.title, words.typo.sentence);
+    } else if (code === 'SERIAL_ONLY') {
+      show('check', 'check', words.serial.title, words.serial.sentence);
     } else {
-      show('forged', words.forged, words.reasons[result.reason]);
+      show('check', 'check', words.notCovered.title, words.notCovered.sentence);
     }
   });
 })()`;

@@ -16,6 +16,7 @@ import type {
   MarkVerificationService,
   VerifyMarkRequest,
 } from '../verification/mark-verification.service';
+import type { SignedBundle } from '../offline-bundle/offline-bundle.service';
 import { isUuid, isValidRegionCode } from '../shared/identifiers';
 import type {
   CertificateVerification,
@@ -32,8 +33,8 @@ export interface WebRoutesDeps {
   markVerification: MarkVerificationService;
   verification: VerificationService;
   certificates: CertificatesService;
-  /** The published keys, as `/.well-known/jwks.json` serves them. */
-  jwks: () => Promise<{ keys: readonly unknown[] }>;
+  /** An offline bundle of every issuer, as `GET /v1/offline-bundle` serves it. */
+  offlineBundle: () => Promise<SignedBundle>;
   clock: Clock;
   /** Views of one mark from one browser within `windowMs` count once (0: every view counts). */
   repeatViews: { secret: Uint8Array; windowMs: number; secureCookie: boolean };
@@ -93,9 +94,10 @@ const offlinePageRoute = defineRoute({
   path: '/verify/offline',
   security: publicAccess,
   tags: ['Consumer pages'],
-  summary: 'A page that checks a mark’s signature and issuer in the browser, offline (public)',
+  summary:
+    'A page that checks marks and certificate credentials in the browser, offline, with a bundle (public)',
   description:
-    'Self-contained: it carries the offline verifier (the same module as `certmark verify`, on `@noble/ed25519`) and a snapshot of the published keys, so a saved copy works with no network. It cannot tell whether a mark is void or cloned, or its certificate still valid.',
+    'Self-contained: it carries the offline verifier (the same module as `certmark verify --bundle`, on `@noble/ed25519`) and an offline bundle (`GET /v1/offline-bundle`: keys, status lists, the log checkpoint), so a saved copy works with no network, and a newer bundle can be loaded into it. It checks signatures, revocation and suspension bits, a mark’s void bit and validity dates; every answer shows how old its status information is, and past the bundle’s limit says “status unknown”. It cannot tell whether a mark is cloned.',
   request: { query: z.object({ lang: z.string().optional() }) },
   responses: {
     200: { description: 'The page', content: { 'text/html': { schema: z.string() } } },
@@ -180,9 +182,17 @@ export function webRoutes(deps: WebRoutesDeps) {
   }
   router.openapi(offlinePageRoute, async (c) => {
     const lang = pickLang(c.req.valid('query').lang, c.req.header('accept-language'));
-    const [jwks, verifier] = await Promise.all([deps.jwks(), offlineVerifierBundle()]);
-    const keysAsOf = deps.clock.now().toISOString();
-    return sendPage(c, 200, (nonce) => offlinePage({ lang, nonce, jwks, keysAsOf, verifier }));
+    const [bundle, verifier] = await Promise.all([deps.offlineBundle(), offlineVerifierBundle()]);
+    return sendPage(c, 200, (nonce) =>
+      offlinePage({
+        lang,
+        nonce,
+        bundle: bundle.jws,
+        keyCount: bundle.keyCount,
+        bundleAsOf: bundle.createdAt.toISOString(),
+        verifier,
+      }),
+    );
   });
   router.openapi(certificatePageRoute, async (c) => {
     const { id } = c.req.valid('param');

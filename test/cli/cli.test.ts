@@ -4,6 +4,7 @@ import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAuditCommand, type AuditCommandIo } from '../../src/cli/audit';
+import { runBundleCommand } from '../../src/cli/bundle';
 import { cliVersion } from '../../src/cli/command';
 import { fetchWithRetry, retryAfterSeconds, type RetryPolicy } from '../../src/cli/http';
 import { runCli } from '../../src/cli/main';
@@ -61,6 +62,18 @@ describe('certmark command line: conventions', () => {
       ['certmark', (args, io) => runCli(args, io)],
       ['certmark verify', (args, io) => runVerifyCommand(args, verifyIo(io))],
       ['certmark audit', (args, io) => runAuditCommand(args, auditIo(io))],
+      [
+        'certmark bundle',
+        (args, io) =>
+          runBundleCommand(args, {
+            ...io,
+            fetch: () => Promise.reject(new Error('no network here')),
+            writeFile: () => {
+              throw new Error('no files here');
+            },
+            now: () => new Date(),
+          }),
+      ],
       ['certmark audit verify', (args, io) => runAuditCommand(['verify', ...args], auditIo(io))],
     ];
 

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { decodeJwt } from 'jose';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasChromium, launchChromium } from '../browser';
@@ -118,10 +119,14 @@ describe('consumer pages', () => {
       const csp = res.headers.get('content-security-policy')!;
       const nonce = /script-src 'nonce-([^']+)'/.exec(csp)![1]!;
       expect(res.text).toContain(`<script nonce="${nonce}">`);
-      const embedded = /<script type="application\/json" id="certmark-jwks">([^<]*)<\/script>/.exec(
-        res.text,
-      )![1]!;
-      const jwks = JSON.parse(embedded) as { keys: { kid: string; issuerName: string }[] };
+      const embedded =
+        /<script type="application\/json" id="certmark-bundle">([^<]*)<\/script>/.exec(
+          res.text,
+        )![1]!;
+      // The page carries an offline bundle; its keys are the published ones.
+      const bundle = JSON.parse(embedded) as string;
+      const jwks = (decodeJwt(bundle) as { jwks: { keys: { kid: string; issuerName: string }[] } })
+        .jwks;
       expect(jwks.keys).toContainEqual(
         expect.objectContaining({ kid: hostile.kid, issuerName: hostileName }),
       );
@@ -282,6 +287,8 @@ describe('consumer pages', () => {
       });
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(e.message));
+      // The page judges its bundle's age by the browser's clock: the service's (fixed) time here.
+      await page.clock.setFixedTime(ctx.clock.now());
       await page.goto(`${base}/verify/offline`);
       const requests: string[] = [];
       page.on('request', (r) => requests.push(r.url()));
@@ -318,6 +325,7 @@ describe('consumer pages', () => {
       // A copy saved to disk: the same page with nothing served, still offline.
       const saved = await page.content();
       const copy = await browser.newPage();
+      await copy.clock.setFixedTime(ctx.clock.now());
       await copy.context().setOffline(true);
       await copy.setContent(saved);
       await copy.fill('#offline-code', marks[1]!.code);

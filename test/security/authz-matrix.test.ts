@@ -256,6 +256,12 @@ describe('authorization matrix', () => {
       allowed: everyone,
     },
     {
+      name: 'offline bundle',
+      method: 'GET',
+      request: async () => ({ path: `/v1/offline-bundle?issuer=${a.id}` }),
+      allowed: everyone,
+    },
+    {
       name: 'JSON-LD context',
       method: 'GET',
       request: async () => ({ path: '/ns/certmark/v1' }),

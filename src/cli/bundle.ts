@@ -1,0 +1,103 @@
+import fs from 'node:fs';
+import { readOfflineBundle } from '../crypto/offline-bundle';
+import { EXIT, parseCommand } from './command';
+import { defaultRetryPolicy, fetchWithRetry, type RetryPolicy } from './http';
+
+/**
+ * `certmark bundle --url <base-url>`: downloads the service's offline bundle (keys, status lists,
+ * the latest log checkpoint, signed by the transparency log's key), checks it as a verifier will,
+ * and saves it for `certmark verify --bundle` with no network.
+ */
+const usage = `usage: certmark bundle --url <base-url> [--issuer <id>]... [--out <file>] [--log-kid <kid>]
+  --url <base-url>   the service, e.g. https://certmark.example
+  --issuer <id>      only this issuer's keys and status lists (repeatable); default every issuer
+  --out <file>       where to save it (default: standard output)
+  --log-kid <kid>    refuse a bundle not signed by this transparency-log key (its kid in the JWKS)
+  -h, --help         this help
+  --version          certmark's version
+exit codes: 0 saved, 1 the bundle does not verify, 2 usage or network error
+`;
+
+export interface BundleCommandIo {
+  fetch: (url: string) => Promise<Response>;
+  writeFile: (path: string, text: string) => void;
+  retry: RetryPolicy;
+  now: () => Date;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+const defaultIo: BundleCommandIo = {
+  fetch: (url) => fetch(url, { headers: { accept: 'application/jose' } }),
+  writeFile: (path, text) => fs.writeFileSync(path, text),
+  retry: {
+    ...defaultRetryPolicy,
+    onRetry: ({ url, status, waitSeconds }) =>
+      process.stderr.write(`${url} answered ${status}; retrying in ${waitSeconds} s\n`),
+  },
+  now: () => new Date(),
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+};
+
+export async function runBundleCommand(
+  args: string[],
+  io: BundleCommandIo = defaultIo,
+): Promise<number> {
+  const parsed = parseCommand(
+    args,
+    {
+      usage,
+      options: {
+        url: { type: 'string' },
+        issuer: { type: 'string', multiple: true },
+        out: { type: 'string' },
+        'log-kid': { type: 'string' },
+      },
+    },
+    io,
+  );
+  if (parsed.exit !== undefined) return parsed.exit;
+  const { url, issuer, out } = parsed.values;
+  const logKid = parsed.values['log-kid'];
+  if (typeof url !== 'string' || !/^https?:\/\//i.test(url)) {
+    io.stderr(`--url must be the service's http(s) address\n${usage}`);
+    return EXIT.usage;
+  }
+  const issuers = Array.isArray(issuer) ? issuer : [];
+  const query = issuers.length > 0 ? `?issuer=${issuers.map(encodeURIComponent).join(',')}` : '';
+  const source = `${url.replace(/\/+$/, '')}/v1/offline-bundle${query}`;
+  let res: Response;
+  try {
+    res = await fetchWithRetry(io.fetch, source, io.retry);
+  } catch (error) {
+    io.stderr(`certmark bundle: cannot reach ${source}: ${(error as Error).message}\n`);
+    return EXIT.usage;
+  }
+  const text = await res.text();
+  if (!res.ok) {
+    let detail = '';
+    try {
+      detail = `: ${(JSON.parse(text) as { detail?: string }).detail ?? ''}`;
+    } catch {
+      // not a problem document
+    }
+    io.stderr(`certmark bundle: ${source} answered ${res.status}${detail}\n`);
+    return EXIT.usage;
+  }
+  const read = readOfflineBundle(text.trim(), typeof logKid === 'string' ? { logKid } : {});
+  if (!read.ok) {
+    io.stderr(`certmark bundle: refused: ${read.message}\n`);
+    return EXIT.finding;
+  }
+  const { bundle } = read;
+  if (typeof out === 'string') io.writeFile(out, `${text.trim()}\n`);
+  else io.stdout(`${text.trim()}\n`);
+  const hours = Math.round((bundle.freshUntil.getTime() - io.now().getTime()) / 360_000) / 10;
+  io.stderr(
+    `offline bundle made ${bundle.createdAt.toISOString()}, status fresh until ${bundle.freshUntil.toISOString()} (${hours} h from now)\n` +
+      `${bundle.keys.length} issuer key(s), ${bundle.lists.size} status list(s), ${bundle.voided.size} voided mark(s); signed by the transparency log's key ${bundle.logKid}\n` +
+      (typeof out === 'string' ? `saved to ${out}\n` : ''),
+  );
+  return EXIT.ok;
+}
