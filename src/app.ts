@@ -118,7 +118,7 @@ export function createServices(deps: AppDeps): Services {
     statusLists,
     reads,
   );
-  const alerts = new AlertsService(db, clock);
+  const alerts = new AlertsService(db, clock, { logger: deps.logger });
   const alertSink: AlertSink = alerts;
   const issuers = new IssuersService(db, vault, clock, certificates, statusLists, reads);
   const audit = new AuditService(db, clock, deps.keys.platformSeed, config.logOrigin, {

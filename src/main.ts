@@ -145,6 +145,7 @@ async function main(): Promise<void> {
     await replica?.close().catch(() => {});
     await services.marks.close().catch(() => {});
     await services.markVerification.close().catch(() => {});
+    await services.alerts.close().catch(() => {});
     await database.close().catch(() => {});
     process.exit(0);
   };

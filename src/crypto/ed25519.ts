@@ -223,31 +223,60 @@ export function signEd25519(seed: Uint8Array, message: Uint8Array): Uint8Array {
  * canonical encoding of [S]B - [k]A, so the cofactored equation holds too); and OpenSSL's "no" is
  * re-checked by noble, which may still say yes for a crafted R or A with a small-order component.
  * A valid signature costs one OpenSSL verification (~60 µs); an invalid one that passes the cheap
- * checks also costs one noble verification (~1 ms): keep public verification rate-limited.
+ * checks also costs one noble verification (~1 ms): keep public verification rate-limited, or use
+ * {@link verifyEd25519ByOpenssl} where a "no" that noble would turn into "yes" cannot matter.
  */
 export function verifyEd25519(
   publicKey: Uint8Array,
   message: Uint8Array,
   signature: Uint8Array,
 ): boolean {
+  const openssl = opensslVerdict(publicKey, message, signature);
+  if (openssl !== 'no') return openssl === 'yes';
+  return nobleStrictVerify(publicKey, message, signature);
+}
+
+/**
+ * The cheap half of {@link verifyEd25519}: true exactly when OpenSSL (after the same cheap checks)
+ * accepts, which implies noble's yes. A false is noble's answer too, except for a signature whose
+ * R or A carries a small-order component: one that satisfies only the cofactored equation
+ * (eprint 2020/1244 cases 4 and 5), which nobody but the key's holder can make. A caller that
+ * knows such a signature could not change its answer (a mark's serial that no batch of the key
+ * holds is forged either way) saves noble's ~1 ms; any other caller uses verifyEd25519.
+ */
+export function verifyEd25519ByOpenssl(
+  publicKey: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  return opensslVerdict(publicKey, message, signature) === 'yes';
+}
+
+/**
+ * 'refused' when a cheap check already gives noble's no (nothing left to ask), else OpenSSL's
+ * answer, of which only 'yes' is final.
+ */
+function opensslVerdict(
+  publicKey: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+): 'yes' | 'no' | 'refused' {
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== ED25519_PUBLIC_KEY_LENGTH) {
-    return false;
+    return 'refused';
   }
   if (!(signature instanceof Uint8Array) || signature.length !== ED25519_SIGNATURE_LENGTH) {
-    return false;
+    return 'refused';
   }
-  if (!(message instanceof Uint8Array)) return false;
-  if (!isReducedScalar(signature)) return false;
+  if (!(message instanceof Uint8Array)) return 'refused';
+  if (!isReducedScalar(signature)) return 'refused';
   // RFC 8032 section 5.1.7 step 1: R must decode; a non-canonical R never equals OpenSSL's
   // re-encoding and noble refuses it, so answer now rather than pay for both.
-  if (pointEncodingFlaw(signature) !== undefined) return false;
+  if (pointEncodingFlaw(signature) !== undefined) return 'refused';
   const key = publicKeyObject(publicKey);
-  if (!key) return false;
-  let opensslSaysValid: boolean;
+  if (!key) return 'refused';
   try {
-    opensslSaysValid = nodeVerify(null, message, key, signature);
+    return nodeVerify(null, message, key, signature) ? 'yes' : 'no';
   } catch {
-    return false;
+    return 'refused';
   }
-  return opensslSaysValid || nobleStrictVerify(publicKey, message, signature);
 }

@@ -418,28 +418,27 @@ export class CustomsService {
   ): Promise<void> {
     const overQuantity = answer.reasons.some((r) => r.code === 'QUANTITY_EXHAUSTED');
     if (!isAlerting(answer.verdict) && !overQuantity) return;
-    await this.alerts
-      .raise({
-        ...(found
-          ? { subjectType: 'certificate' as const, subject: found.certificate.id }
-          : { subjectType: 'code' as const, subject: `number:${request.number}` }),
-        verdict: answer.verdict,
-        reasons: answer.reasons,
-        issuerId: found?.issuer.id ?? null,
-        certificateId: found?.certificate.id ?? null,
-        channel: 'customs.consume',
-        at,
-        context: {
-          declarationNo: request.declarationNo,
-          importer: request.importerUscc,
-          quantity: request.quantity,
-          port: request.port,
-          model: request.model,
-          number: request.number,
-        },
-      })
-      // An alert that cannot be stored must not undo or hide a customs decision already committed.
-      .catch(() => {});
+    // raise() never rejects: an alert that cannot be stored at once is retried (or logged and
+    // counted), and never undoes or hides a customs decision already committed.
+    await this.alerts.raise({
+      ...(found
+        ? { subjectType: 'certificate' as const, subject: found.certificate.id }
+        : { subjectType: 'code' as const, subject: `number:${request.number}` }),
+      verdict: answer.verdict,
+      reasons: answer.reasons,
+      issuerId: found?.issuer.id ?? null,
+      certificateId: found?.certificate.id ?? null,
+      channel: 'customs.consume',
+      at,
+      context: {
+        declarationNo: request.declarationNo,
+        importer: request.importerUscc,
+        quantity: request.quantity,
+        port: request.port,
+        model: request.model,
+        number: request.number,
+      },
+    });
   }
 }
 

@@ -9,46 +9,60 @@ export interface UpsertAlertParams {
   subject: string;
   reason: string;
   severity: AlertSeverity;
-  at: Date;
-  region: string | null;
+  /** How many findings this upsert stands for (a writer merges repeats): 1 for one finding. */
+  count: number;
+  firstSeen: Date;
+  lastSeen: Date;
+  /** Distinct regions of the findings, sorted. */
+  regions: string[];
   issuerId: string | null;
   certificateId: string | null;
+  /** The first finding: where it came from, its verdict, reasons and context. */
   channel: string;
   verdict: string;
   reasons: { code: string; message: string }[];
   context: Record<string, unknown> | null;
+  /** The latest of several findings (its channel and context); null for a single finding. */
+  last: { channel: string; context: Record<string, unknown> | null } | null;
 }
 
 /**
- * Opens an alert, or counts one more finding on the open alert for the same subject and reason.
- * One statement against the partial unique index, so two service instances raising at once end up
- * with one open alert whose count is 2, never two alerts or a lost update. `opened` tells the
- * caller whether this call created the alert (PostgreSQL sets xmax = 0 on a freshly inserted row).
+ * Opens an alert, or counts `count` more findings on the open alert for the same subject and
+ * reason. One statement against the partial unique index, so two service instances raising at
+ * once end up with one open alert whose count is the sum, never two alerts or a lost update.
+ * `opened` tells the caller whether this call created the alert (PostgreSQL sets xmax = 0 on a
+ * freshly inserted row).
  */
 export async function upsertOpenAlert(
   db: Queryable,
   p: UpsertAlertParams,
 ): Promise<{ id: string; opened: boolean }> {
-  const regions = p.region ? [p.region] : [];
+  const json = (value: Record<string, unknown> | null) =>
+    value === null ? null : JSON.stringify(value);
   const result = await db.execute(sql`
     INSERT INTO alerts (subject_type, subject, reason, severity, status, count, first_seen, last_seen,
-                        regions, issuer_id, certificate_id, channel, verdict, reasons, context)
-    VALUES (${p.subjectType}, ${p.subject}, ${p.reason}, ${p.severity}, 'open', 1, ${p.at}, ${p.at},
+                        regions, issuer_id, certificate_id, channel, verdict, reasons, context,
+                        last_channel, last_context)
+    VALUES (${p.subjectType}, ${p.subject}, ${p.reason}, ${p.severity}, 'open', ${p.count},
+            ${p.firstSeen}, ${p.lastSeen},
             ${sql`ARRAY[${sql.join(
-              regions.map((r) => sql`${r}`),
+              p.regions.map((r) => sql`${r}`),
               sql`, `,
             )}]::text[]`},
             ${p.issuerId}, ${p.certificateId}, ${p.channel}, ${p.verdict},
-            ${JSON.stringify(p.reasons)}::jsonb, ${p.context === null ? null : JSON.stringify(p.context)}::jsonb)
+            ${JSON.stringify(p.reasons)}::jsonb, ${json(p.context)}::jsonb,
+            ${p.last?.channel ?? null}, ${json(p.last?.context ?? null)}::jsonb)
     ON CONFLICT (subject_type, subject, reason) WHERE status = 'open'
     DO UPDATE SET
-      count = alerts.count + 1,
+      count = alerts.count + EXCLUDED.count,
       last_seen = GREATEST(alerts.last_seen, EXCLUDED.last_seen),
       regions = ARRAY(SELECT DISTINCT r FROM unnest(alerts.regions || EXCLUDED.regions) AS r ORDER BY r),
       issuer_id = COALESCE(alerts.issuer_id, EXCLUDED.issuer_id),
       certificate_id = COALESCE(alerts.certificate_id, EXCLUDED.certificate_id),
-      last_channel = EXCLUDED.channel,
-      last_context = EXCLUDED.context
+      -- The latest finding of those counted now: the last of several, or the one.
+      last_channel = COALESCE(EXCLUDED.last_channel, EXCLUDED.channel),
+      last_context = CASE WHEN EXCLUDED.last_channel IS NULL THEN EXCLUDED.context
+                          ELSE EXCLUDED.last_context END
     RETURNING id, (xmax = 0) AS opened`);
   const [row] = rowsOf<{ id: string; opened: boolean }>(result);
   return { id: row!.id, opened: row!.opened };

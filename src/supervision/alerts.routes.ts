@@ -20,9 +20,10 @@ const ReasonSchema = z.object({ code: z.string(), message: z.string() });
 export const AlertSchema = z
   .object({
     id: z.string().uuid(),
-    subjectType: z
-      .string()
-      .openapi({ description: 'mark | certificate | credential | code | report' }),
+    subjectType: z.string().openapi({
+      description:
+        'mark | certificate | credential | code | report | signing_key (forgeries claiming a published key, by kid) | unattributed (forgeries claiming none, by channel)',
+    }),
     subject: z.string(),
     reason: z.string(),
     severity: z.enum(alertSeverities),

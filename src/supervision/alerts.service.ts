@@ -1,5 +1,5 @@
+import type { Logger } from 'pino';
 import type { Actor } from '../auth/principal';
-import { systemActor } from '../auth/principal';
 import { appendAuditEntry } from '../audit/audit.queries';
 import { changeTime, type Clock } from '../clock';
 import type { Database, Queryable } from '../db/client';
@@ -8,6 +8,7 @@ import { AppError, notFound } from '../errors';
 import { reasonClasses, type ReasonCode } from '../verification/verdict';
 import type { AlertSignal, AlertSink } from '../verification/alert-sink';
 import * as q from './alerts.queries';
+import { AlertWriter, type AlertWriteStats } from './alert-writer';
 import { storableText, unstorableTextProblem } from '../shared/text';
 import { recordEvent } from '../subscriptions/outbox';
 
@@ -146,27 +147,52 @@ export interface OpenAlertInput {
   context?: Record<string, unknown> | undefined;
 }
 
+/** Several findings of one alert merged before they are written (see AlertWriter). */
+export interface MergedFindings {
+  count: number;
+  firstSeen: Date;
+  lastSeen: Date;
+  regions: readonly string[];
+  /** The latest finding, when there is more than one. */
+  last?: OpenAlertInput | undefined;
+}
+
 /**
- * Opens an alert or counts a repeat on the open one, inside the caller's transaction. Opening an
- * alert is a change and must be audited: the caller passes the result to {@link auditOpenedAlerts}
- * after its last upsert. A repeat only moves counters and is not audited, so a flood of scans of
- * one fake cannot flood the audit log.
+ * Opens an alert or counts a repeat on the open one, inside the caller's transaction: one finding
+ * (`input`), or `merged` findings of which `input` is the first. Opening an alert is a change and
+ * must be audited: the caller passes the result to {@link auditOpenedAlerts} after its last
+ * upsert. A repeat only moves counters and is not audited, so a flood of scans of one fake cannot
+ * flood the audit log.
  */
-export async function openOrCountAlert(tx: Queryable, input: OpenAlertInput): Promise<OpenedAlert> {
+export async function openOrCountAlert(
+  tx: Queryable,
+  input: OpenAlertInput,
+  merged?: MergedFindings,
+): Promise<OpenedAlert> {
   const stored = storableAlertInput(input);
+  const last = merged?.last && storableAlertInput(merged.last);
+  const region = stored.region ?? null;
+  const regions = merged
+    ? merged.regions.filter((r) => !unstorableTextProblem(r))
+    : region
+      ? [region]
+      : [];
   const result = await q.upsertOpenAlert(tx, {
     subjectType: stored.subjectType,
     subject: stored.subject,
     reason: stored.reason,
     severity: stored.severity,
-    at: stored.at,
-    region: stored.region ?? null,
+    count: merged?.count ?? 1,
+    firstSeen: merged?.firstSeen ?? stored.at,
+    lastSeen: merged?.lastSeen ?? stored.at,
+    regions,
     issuerId: stored.issuerId ?? null,
     certificateId: stored.certificateId ?? null,
     channel: stored.channel,
     verdict: stored.verdict,
     reasons: stored.reasons,
     context: boundedContext(stored.context),
+    last: last ? { channel: last.channel, context: boundedContext(last.context) } : null,
   });
   return { ...result, input: stored };
 }
@@ -274,16 +300,47 @@ function alertSeverityOf(code: ReasonCode, channel: string): string {
 }
 
 /**
+ * The findings of a signal, one per alerting reason (forged, misused or suspicious; sorted, so two
+ * instances raising the same set lock the index entries in the same order).
+ */
+export function alertInputsOf(signal: AlertSignal): OpenAlertInput[] {
+  const codes = new Set<ReasonCode>();
+  for (const r of signal.reasons) {
+    const severity = alertSeverityOf(r.code, signal.channel);
+    if (severity === 'forged' || severity === 'misused' || severity === 'suspicious')
+      codes.add(r.code);
+  }
+  return [...codes].sort().map((code) => ({
+    subjectType: signal.subjectType,
+    subject: signal.subject,
+    reason: code,
+    severity: alertSeverityOf(code, signal.channel) as AlertSeverity,
+    at: signal.at,
+    region: signal.region,
+    issuerId: signal.issuerId,
+    certificateId: signal.certificateId,
+    channel: signal.channel,
+    verdict: signal.verdict,
+    reasons: signal.reasons,
+    context: signal.context,
+  }));
+}
+
+/**
  * Alerts for supervisors (SPEC "Supervision"): every forged, misused and suspicious finding is
  * kept as one open alert per subject and reason, counting repeats, until a supervisor resolves it.
  */
 export class AlertsService implements AlertSink {
   #cloneClearer: CloneClearer | undefined;
+  readonly #writer: AlertWriter;
 
   constructor(
     private readonly db: Database,
     private readonly clock: Clock,
-  ) {}
+    options: { logger?: Logger | undefined } = {},
+  ) {
+    this.#writer = new AlertWriter(db, { logger: options.logger });
+  }
 
   /**
    * Who clears a mark's suspected-clone flag when a supervisor resolves its SUSPECTED_CLONE alert
@@ -295,38 +352,27 @@ export class AlertsService implements AlertSink {
   }
 
   /**
-   * AlertSink: opens one alert per reason of the signal whose severity is forged, misused or
-   * suspicious, or counts a repeat on the open one.
+   * AlertSink: one finding per alerting reason of the signal (forged, misused or suspicious),
+   * opening its alert or counting a repeat on the open one, written by group commit (see
+   * AlertWriter). Never rejects: what cannot be written is retried, or logged and counted.
    */
-  async raise(signal: AlertSignal): Promise<void> {
-    const alerting = signal.reasons.filter((r) => {
-      const severity = alertSeverityOf(r.code, signal.channel);
-      return severity === 'forged' || severity === 'misused' || severity === 'suspicious';
-    });
-    if (alerting.length === 0) return;
-    // Sorted, so two instances raising the same set lock the index entries in the same order.
-    const distinctCodes = [...new Set(alerting.map((r) => r.code))].sort();
-    await this.db.transaction(async (tx) => {
-      const results: OpenedAlert[] = [];
-      for (const code of distinctCodes) {
-        const result = await openOrCountAlert(tx, {
-          subjectType: signal.subjectType,
-          subject: signal.subject,
-          reason: code,
-          severity: alertSeverityOf(code, signal.channel) as AlertSeverity,
-          at: signal.at,
-          region: signal.region,
-          issuerId: signal.issuerId,
-          certificateId: signal.certificateId,
-          channel: signal.channel,
-          verdict: signal.verdict,
-          reasons: signal.reasons,
-          context: signal.context,
-        });
-        results.push(result);
-      }
-      await auditOpenedAlerts(tx, systemActor, results);
-    });
+  raise(signal: AlertSignal): Promise<void> {
+    return this.#writer.raise(signal);
+  }
+
+  /** Writes the findings still waiting (tests, shutdown). */
+  flush(): Promise<void> {
+    return this.#writer.flush();
+  }
+
+  /** Findings raised, written, waiting and lost since start. */
+  alertWriteStats(): AlertWriteStats {
+    return this.#writer.stats;
+  }
+
+  /** Shutdown: writes what waits; what cannot be written is logged and counted as lost. */
+  close(): Promise<void> {
+    return this.#writer.close();
   }
 
   async listAlerts(search: AlertSearch) {

@@ -3,6 +3,7 @@ import {
   type DecodedMarkCode,
   type MarkVerifyOptions,
 } from '../crypto/mark-code';
+import { verifyEd25519ByOpenssl } from '../crypto/ed25519';
 import {
   findMarkSigner,
   type MarkKeyCandidate,
@@ -38,5 +39,20 @@ export function checkMarkSignature<K extends MarkKeyCandidate>(
 ): MarkSignatureCheck<K> {
   return findMarkSigner(decoded, candidates, (d, publicKey) =>
     verifyMarkSignature(d, publicKey, options),
+  );
+}
+
+/**
+ * {@link checkMarkSignature} by OpenSSL alone: `ok` and UNKNOWN_KEY are final, BAD_SIGNATURE is
+ * final unless noble's cofactored rule would accept a signature crafted by a key's holder (see
+ * verifyEd25519ByOpenssl). The caller re-checks with checkMarkSignature only where that could
+ * change the verdict: a forger's fresh serial costs one OpenSSL verification, not also noble's.
+ */
+export function checkMarkSignatureByOpenssl<K extends MarkKeyCandidate>(
+  decoded: DecodedMarkCode,
+  candidates: readonly K[],
+): MarkSignatureCheck<K> {
+  return findMarkSigner(decoded, candidates, (d, publicKey) =>
+    verifyEd25519ByOpenssl(publicKey, d.signedMessage, d.signature),
   );
 }

@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { and, eq, inArray } from 'drizzle-orm';
 import type { Queryable } from '../db/client';
 import { markBatches } from '../db/schema/mark-batches';
 import { marks } from '../db/schema/marks';
@@ -49,4 +49,28 @@ export async function explainMiss(db: Queryable, params: { serial: string; kid: 
         .limit(1)
     : [];
   return { mark, key };
+}
+
+/**
+ * Whether `serial` is a mark of a finished batch signed with one of `kids`: the only case in which
+ * a signature OpenSSL refused could still change a scan's verdict (see checkMarkSignatureByOpenssl).
+ */
+export async function isIssuedMarkOf(
+  db: Queryable,
+  params: { serial: string; kids: readonly string[] },
+): Promise<boolean> {
+  if (params.kids.length === 0) return false;
+  const [row] = await db
+    .select({ batchId: marks.batchId })
+    .from(marks)
+    .innerJoin(markBatches, eq(markBatches.id, marks.batchId))
+    .where(
+      and(
+        eq(marks.serial, BigInt(params.serial)),
+        eq(markBatches.status, 'done'),
+        inArray(markBatches.kid, [...params.kids]),
+      ),
+    )
+    .limit(1);
+  return row !== undefined;
 }

@@ -508,11 +508,20 @@ describe('product marks', () => {
     it('raises an alert for supervisors on a forged answer', async () => {
       const forged = await signWith(issuer.id, generateSerial());
       const serial = decodeMarkCode(forged).serial;
+      const { kid } = (await findCurrentSigningKey(ctx.handle.db, issuer.id))!;
       await verify({ code: forged, location: { region: '440300' } });
-      const alerts = await api.get('/v1/alerts?status=open&pageSize=100', supervisorKey);
+      const alerts = await api.get(
+        '/v1/alerts?status=open&reason=NOT_IN_REGISTRY&pageSize=100',
+        supervisorKey,
+      );
       expect(alerts.status).toBe(200);
-      const alert = alerts.body.items.find((a: { subject: string }) => a.subject === serial);
-      expect(alert).toMatchObject({ subjectType: 'mark', reason: 'NOT_IN_REGISTRY' });
+      // A serial no batch holds counts on the key that signed it, with the serial kept.
+      const alert = alerts.body.items.find(
+        (a: { subjectType: string }) => a.subjectType === 'signing_key',
+      );
+      expect(alert).toMatchObject({ subject: kid, reason: 'NOT_IN_REGISTRY', issuerId: issuer.id });
+      expect(alert.regions).toContain('440300');
+      expect((alert.lastSeenBy ?? alert.raisedBy).context.serial).toBe(serial);
     });
 
     it('refuses bad input with problem+json', async () => {

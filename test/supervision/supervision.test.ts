@@ -145,11 +145,17 @@ describe('supervision', () => {
       expect(verify.body.verdict).toBe('forged');
       const list = await api.get('/v1/alerts?reason=MALFORMED', supervisor);
       expect(list.body.total).toBeGreaterThanOrEqual(1);
-      expect(list.body.items[0]).toMatchObject({
-        subjectType: 'credential',
-        subject: createHash('sha256').update('not-a-credential').digest('hex'),
+      // Not a credential of any published key: counted on the channel, with which one it was.
+      const alert = list.body.items.find(
+        (a: any) => a.subjectType === 'unattributed' && a.subject === 'verify.certificate',
+      );
+      expect(alert).toMatchObject({
         severity: 'forged',
+        raisedBy: { channel: 'verify.certificate' },
       });
+      expect((alert.lastSeenBy ?? alert.raisedBy).context.credentialSha256).toBe(
+        createHash('sha256').update('not-a-credential').digest('hex').slice(0, 16),
+      );
     });
 
     it('filters by status, reason, issuer and since, and paginates', async () => {
