@@ -14,6 +14,7 @@ import {
   publicKeyFromSeed,
   signEd25519,
   verifyEd25519,
+  verifyEd25519ByOpenssl,
   verifyEd25519Offline,
 } from './ed25519';
 import { expectCryptoError } from '../../test/crypto-errors';
@@ -224,6 +225,9 @@ describe('eprint 2020/1244 edge cases', () => {
       const expected = nobleStrict(hex(pub_key), hex(message), hex(signature));
       expect(verifyEd25519(hex(pub_key), hex(message), hex(signature))).toBe(expected);
       expect(verifyEd25519Offline(hex(pub_key), hex(message), hex(signature))).toBe(expected);
+      // OpenSSL's half never says yes where noble says no: its yes is final.
+      if (verifyEd25519ByOpenssl(hex(pub_key), hex(message), hex(signature)))
+        expect(expected).toBe(true);
     },
   );
 });
@@ -257,6 +261,11 @@ describe('agreement beyond the vectors', () => {
     expect(nobleStrict(publicKey, message, signature)).toBe(true);
     expect(verifyEd25519(publicKey, message, signature)).toBe(true);
     expect(verifyEd25519Offline(publicKey, message, signature)).toBe(true);
+    // The cheap half says no: the one case its callers must leave to verifyEd25519.
+    expect(verifyEd25519ByOpenssl(publicKey, message, signature)).toBe(false);
+    const { seed: otherSeed } = generateSigningKey();
+    expect(verifyEd25519ByOpenssl(publicKey, message, signEd25519(seed, message))).toBe(true);
+    expect(verifyEd25519ByOpenssl(publicKey, message, signEd25519(otherSeed, message))).toBe(false);
   });
 
   it('agrees with noble on every single-bit flip of a signature and key', () => {
