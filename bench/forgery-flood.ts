@@ -166,10 +166,11 @@ async function main(): Promise<void> {
 
     // Verification needs only the published keys and the registry's rows: the service reads the
     // marks issued above although its KEYS_DIR (and so its KEK) is not the bench's.
-    const jwks = (await (await fetch(`${base}/.well-known/jwks.json`)).json()) as {
-      keys: { kid: string }[];
-    };
-    const kid = jwks.keys[0]!.kid;
+    // The bench issuer's key (the JWKS also lists the platform's transparency-log key).
+    const { rows: keyRows } = await monitor.query<{ kid: string }>(
+      "SELECT kid FROM signing_keys WHERE status = 'current' LIMIT 1",
+    );
+    const kid = keyRows[0]!.kid;
     const stranger = generateSigningKey().seed;
     const forgedUrl = () =>
       `https://certmark.test/m/${createMarkCode({ seed: stranger, kid, serial: generateSerial() })}`;
