@@ -1,7 +1,8 @@
 import QRCode from 'qrcode';
-import { eq } from 'drizzle-orm';
+import { and, asc, eq } from 'drizzle-orm';
 import type { AppDeps, Services } from '../app';
 import { issuers } from '../db/schema/issuers';
+import { markBatches } from '../db/schema/mark-batches';
 import { systemActor, type Principal } from '../auth/principal';
 import type { IssueCertificateInput } from '../certificates/certificates.schemas';
 
@@ -113,6 +114,33 @@ function demoExemption(): IssueCertificateInput {
  * Seeds a small, realistic data set (idempotent: a second run only mints fresh API keys) and
  * prints what to try. Demo data only: never run against a production register.
  */
+/** The first mark of the certificate's first finished batch; five new marks when it has none. */
+async function demoMarkUrl(
+  { db, services }: AppDeps & { services: Services },
+  principal: Principal,
+  certificateId: string,
+): Promise<string | undefined> {
+  const [done] = await db
+    .select({ id: markBatches.id })
+    .from(markBatches)
+    .where(and(eq(markBatches.certificateId, certificateId), eq(markBatches.status, 'done')))
+    .orderBy(asc(markBatches.createdAt))
+    .limit(1);
+  let batchId = done?.id;
+  if (!batchId) {
+    ({ batchId } = await services.marks.issueBatch(principal, certificateId, {
+      count: 5,
+      model: 'X1-100',
+    }));
+    await services.marks.whenBatchesIdle();
+  }
+  const reader = (await services.marks.exportBatch(principal, batchId, 'ndjson')).getReader();
+  const { value } = await reader.read();
+  await reader.cancel();
+  const firstLine = new TextDecoder().decode(value).split('\n')[0];
+  return firstLine ? (JSON.parse(firstLine) as { url: string }).url : undefined;
+}
+
 export async function seedDemo(deps: AppDeps & { services: Services }): Promise<void> {
   const { services, db, config } = deps;
   const base = config.publicBaseUrl;
@@ -155,19 +183,6 @@ export async function seedDemo(deps: AppDeps & { services: Services }): Promise<
       const issued = await services.certificates.issueCertificate(principal, input);
       certificate ??= issued;
     }
-    // A few product marks on the CCC certificate, so a scan can be tried at once.
-    const batch = await services.marks.issueBatch(principal, certificate!.id, {
-      count: 5,
-      model: 'X1-100',
-    });
-    await services.marks.whenBatchesIdle();
-    const reader = (
-      await services.marks.exportBatch(principal, batch.batchId, 'ndjson')
-    ).getReader();
-    const { value } = await reader.read();
-    await reader.cancel();
-    const firstLine = new TextDecoder().decode(value).split('\n')[0];
-    if (firstLine) markUrl = (JSON.parse(firstLine) as { url: string }).url;
     await services.certificates.issueCertificate(
       { keyId: authorityKey.id, role: 'issuer', issuerId: authority.id },
       demoExemption(),
@@ -179,6 +194,11 @@ export async function seedDemo(deps: AppDeps & { services: Services }): Promise<
       pageSize: 1,
     });
     if (found.items[0]) certificate = await services.certificates.getCertificate(found.items[0].id);
+  }
+  // A product mark to scan, on every run: the demo's first finished batch, or a new one.
+  if (certificate) {
+    const principal: Principal = { keyId: bodyKey.id, role: 'issuer', issuerId: body.id };
+    markUrl = await demoMarkUrl(deps, principal, certificate.id);
   }
 
   const lines = [
