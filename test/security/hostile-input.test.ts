@@ -600,7 +600,15 @@ describe('hostile input (property-based)', () => {
           expect(res.text, label).not.toMatch(
             /at \w+ \(|node_modules|SELECT |INSERT |UPDATE |syntax error/,
           );
-          if (res.status >= 400) {
+          const pageAnswer =
+            /^GET \/[mc]\//.test(target.name) &&
+            (res.headers.get('content-type') ?? '').startsWith('text/html');
+          if (res.status >= 400 && pageAnswer) {
+            // A consumer page refuses as a page (a typed serial's typo is a 422 page, a throttled
+            // browser a 429 page); problem+json is for `Accept: application/json`.
+            expect([422, 429], label).toContain(res.status);
+            expect(res.text, label).toMatch(/^<!doctype html>/i);
+          } else if (res.status >= 400) {
             expect(res.headers.get('content-type'), label).toContain('application/problem+json');
             expect(res.body?.code, label).toEqual(expect.any(String));
             if (before) expect(await counts(), label).toEqual(before);
