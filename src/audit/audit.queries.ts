@@ -16,17 +16,7 @@ export interface AuditEntryInput {
 }
 
 /** The bytes a Merkle leaf commits to: every field of the entry, in canonical JSON. */
-export function auditLeafData(entry: {
-  seq: number;
-  at: Date;
-  actorKeyId: string | null;
-  actorRole: string | null;
-  signatory: unknown;
-  action: string;
-  subjectType: string;
-  subjectId: string;
-  changeDigest: string;
-}): Uint8Array {
+export function auditLeafData(entry: AuditLeafFields & { seq: number }): Uint8Array {
   return new TextEncoder().encode(
     canonicalJson({
       seq: entry.seq,
@@ -75,9 +65,8 @@ export async function appendAuditEntry(
 /** Serialises sequencers across instances: one integrates at a time (transaction-scoped). */
 const AUDIT_SEQUENCER_LOCK = 0x61_75_64_74; // "audt"
 
-/** An entry committed but not yet integrated, with what its leaf commits to. */
-export interface PendingAuditEntry {
-  id: number;
+/** What an entry's leaf commits to, besides its position. */
+export interface AuditLeafFields {
   at: Date;
   actorKeyId: string | null;
   actorRole: string | null;
@@ -86,6 +75,11 @@ export interface PendingAuditEntry {
   subjectType: string;
   subjectId: string;
   changeDigest: string;
+}
+
+/** An entry committed but not yet integrated. */
+export interface PendingAuditEntry extends AuditLeafFields {
+  id: number;
 }
 
 /**

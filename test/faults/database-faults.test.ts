@@ -137,6 +137,22 @@ describe('database faults between the service process and PostgreSQL', () => {
     return { outcomes: load.outcomes, faultAt, healAt, figure };
   }
 
+  /** A refused or black-holed database: every request answered honestly and in time, then 200. */
+  function expectOutageAnswered({
+    outcomes,
+    faultAt,
+    healAt,
+    figure,
+  }: Awaited<ReturnType<typeof underFault>>) {
+    expectHonestAnswers(outcomes.filter((o) => o.endedAt >= faultAt));
+    const settled = outcomes.filter((o) => o.startedAt > faultAt + 3_000 && o.endedAt < healAt);
+    expect(settled.filter((o) => o.kind === 'readyz').map((o) => o.status)).toContain(503);
+    expect(settled.every((o) => o.kind === 'healthz' || o.status === 503)).toBe(true);
+    expect(figure.slowestAnswerMs).toBeLessThan(ANSWER_BOUND_MS);
+    expect(figure.lost).toBe(0);
+    expect(figure.msToRecovery).toBeLessThan(RECOVERY_BOUND_MS);
+  }
+
   it('resets of every established connection, with consumes, issuance and batches in flight: the process lives', async () => {
     const { outcomes, faultAt, figure } = await underFault('reset', async () => {
       // A restart or failover: established connections die, three times over.
@@ -151,30 +167,16 @@ describe('database faults between the service process and PostgreSQL', () => {
   }, 60_000);
 
   it('refused (the database down): 503 with Retry-After within seconds, /readyz 503, /healthz 200; then 200 again', async () => {
-    const { outcomes, faultAt, healAt, figure } = await underFault('refuse', async () => {
-      await proxy.refuse();
-      proxy.reset();
-    });
-    expectHonestAnswers(outcomes.filter((o) => o.endedAt >= faultAt));
-    const settled = outcomes.filter((o) => o.startedAt > faultAt + 3_000 && o.endedAt < healAt);
-    expect(settled.filter((o) => o.kind === 'readyz').map((o) => o.status)).toContain(503);
-    expect(settled.every((o) => o.kind === 'healthz' || o.status === 503)).toBe(true);
-    expect(figure.slowestAnswerMs).toBeLessThan(ANSWER_BOUND_MS);
-    expect(figure.lost).toBe(0);
-    expect(figure.msToRecovery).toBeLessThan(RECOVERY_BOUND_MS);
+    expectOutageAnswered(
+      await underFault('refuse', async () => {
+        await proxy.refuse();
+        proxy.reset();
+      }),
+    );
   }, 60_000);
 
   it('black-holed (packets silently held): every request still answered within seconds; then 200 again', async () => {
-    const { outcomes, faultAt, healAt, figure } = await underFault('black hole', () =>
-      proxy.blackhole(),
-    );
-    expectHonestAnswers(outcomes.filter((o) => o.endedAt >= faultAt));
-    const settled = outcomes.filter((o) => o.startedAt > faultAt + 3_000 && o.endedAt < healAt);
-    expect(settled.filter((o) => o.kind === 'readyz').map((o) => o.status)).toContain(503);
-    expect(settled.every((o) => o.kind === 'healthz' || o.status === 503)).toBe(true);
-    expect(figure.slowestAnswerMs).toBeLessThan(ANSWER_BOUND_MS);
-    expect(figure.lost).toBe(0);
-    expect(figure.msToRecovery).toBeLessThan(RECOVERY_BOUND_MS);
+    expectOutageAnswered(await underFault('black hole', () => proxy.blackhole()));
   }, 60_000);
   it('after the faults: each declaration deducted once, no partial batch, no acknowledged scan missing, no secret in the logs', async () => {
     const sql = new pg.Client({ connectionString: database.url });
