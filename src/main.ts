@@ -85,8 +85,9 @@ async function main(): Promise<void> {
     await seedDemo({ ...deps, services });
   }
 
-  // Mark batches whose job died with a previous process (a crash, a kill) are filled to the end.
-  const resumed = await services.marks.resumeUnfinishedBatches();
+  // Mark batches whose job died with a previous process (a crash, a kill), or whose fill never
+  // started (the database dropped out as the batch was recorded), are filled to the end.
+  const resumed = await services.marks.keepBatchesMoving();
   if (resumed > 0) logger.info({ batches: resumed }, 'resuming unfinished mark batches');
 
   // Credentials signed in an older format are signed again in the background (given their status

@@ -26,11 +26,11 @@ export const POSTGRES_TIMEOUTS = {
 } as const;
 
 /**
- * How the breaker decides (see DatabaseBreaker): look after 1 s of silence, give the probe 1 s
+ * How the breaker decides (see DatabaseBreaker): look after 0.75 s of silence, give the probe 1 s
  * (up to 2.5 s when probes have been slow, or while open and they keep running out of time).
  */
 export const BREAKER_TIMING = {
-  stallAfterMs: 1_000,
+  stallAfterMs: 750,
   probeTimeoutMs: 1_000,
   maxProbeTimeoutMs: 2_500,
   reprobeEveryMs: 500,

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, lt, sql } from 'drizzle-orm';
 import type { Queryable } from '../db/client';
 import { affectedRows, rowsOf } from '../db/client';
 import { markBatches, type MarkBatchRow, type MarkBatchStatus } from '../db/schema/mark-batches';
@@ -23,12 +23,23 @@ export async function findBatch(db: Queryable, id: string): Promise<MarkBatchRow
   return row;
 }
 
-/** Batches a job should be filling: pending or running (their runner may have died). */
-export async function unfinishedBatchIds(db: Queryable): Promise<string[]> {
+/**
+ * Batches a job should be filling: pending or running (their runner may have died), optionally only
+ * those recorded before `createdBefore` (a younger one is still being filled by its request).
+ */
+export async function unfinishedBatchIds(
+  db: Queryable,
+  params: { createdBefore?: Date } = {},
+): Promise<string[]> {
+  const unfinished = inArray(markBatches.status, ['pending', 'running']);
   const rows = await db
     .select({ id: markBatches.id })
     .from(markBatches)
-    .where(inArray(markBatches.status, ['pending', 'running']))
+    .where(
+      params.createdBefore
+        ? and(unfinished, lt(markBatches.createdAt, params.createdBefore))
+        : unfinished,
+    )
     .orderBy(asc(markBatches.createdAt));
   return rows.map((r) => r.id);
 }

@@ -9,6 +9,7 @@ import { appendAuditEntry } from '../audit/audit.queries';
 import { createMarkCode } from '../crypto/mark-code';
 import { hasValidSerialCheckDigits } from '../crypto/serial';
 import { AppError, forbidden, isDatabaseUnavailable, notFound } from '../errors';
+import { loggableError } from '../shared/loggable-error';
 import { effectiveStatus } from '../certificates/certificate-view';
 import { findCertificate } from '../certificates/certificates.queries';
 import { modelInScope } from '../certificates/scope';
@@ -73,6 +74,7 @@ export class MarksService {
   private readonly runner: BatchRunner;
   private readonly signer: MarkSignerPool;
   private readonly inlineLimit: number;
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: MarksServiceDeps) {
     this.db = deps.db;
@@ -206,13 +208,35 @@ export class MarksService {
 
   /**
    * Picks up batches whose job ended with its process (a crash or a kill mid-batch): each is
-   * filled to its count by this process, unless another live instance holds it. Call once at
-   * start; it returns as soon as the jobs are scheduled.
+   * filled to its count by this process, unless another live instance holds it. Returns as soon as
+   * the jobs are scheduled, with how many there were.
    */
-  async resumeUnfinishedBatches(): Promise<number> {
-    const ids = await batches.unfinishedBatchIds(this.db);
+  async resumeUnfinishedBatches(options: { createdBefore?: Date } = {}): Promise<number> {
+    const ids = await batches.unfinishedBatchIds(this.db, options);
     for (const id of ids) void this.runner.fill(id);
     return ids.length;
+  }
+
+  /**
+   * Resumes unfinished batches now and then every `everyMs` until close. The sweep is what finishes
+   * a batch whose fill never started: when the database drops out just as the batch's transaction
+   * commits, the issuer is answered 503 but the batch is recorded, and no job of any process holds
+   * it. Batches younger than one interval are left to the request that is filling them; one another
+   * instance is filling is skipped (its advisory lock), so sweeping on every instance is safe.
+   */
+  async keepBatchesMoving(everyMs = 5_000): Promise<number> {
+    const resumed = await this.resumeUnfinishedBatches();
+    const sweep = () =>
+      this.resumeUnfinishedBatches({
+        createdBefore: new Date(this.clock.now().getTime() - everyMs),
+      }).catch((error: unknown) => {
+        // The database is away: the next sweep tries again.
+        if (!isDatabaseUnavailable(error))
+          this.deps.logger?.error({ err: loggableError(error) }, 'mark batch sweep failed');
+      });
+    this.sweeper = setInterval(() => void sweep(), everyMs);
+    this.sweeper.unref();
+    return resumed;
   }
 
   /** Resolves when every batch job of this process has stopped (tests, shutdown). */
@@ -447,6 +471,7 @@ export class MarksService {
 
   /** Stops the signing workers. */
   async close(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
     await this.signer.close();
   }
 

@@ -129,6 +129,35 @@ describe('product marks', () => {
       expect((await verify({ code: sample.url })).body.verdict).toBe('authentic');
     });
 
+    it('finishes a recorded batch whose fill never started, leaving a young one to its request', async () => {
+      // The database dropped out as the batch's transaction committed: the issuer was answered 503,
+      // the batch is recorded and no job holds it. The sweep (keepBatchesMoving) finds it.
+      const model = await api.post(`/v1/certificates/${cert.id}/marks`, { count: 1 }, issuer.key);
+      const recorded = async (ageMs: number) => {
+        const [row] = rowsOf<{ id: string }>(
+          await ctx.handle.db.execute(sql`
+            INSERT INTO mark_batches (id, certificate_id, issuer_id, kid, count, status, created_at)
+            SELECT gen_random_uuid(), certificate_id, issuer_id, kid, 7, 'pending',
+                   ${new Date(Date.parse(TEST_NOW) - ageMs).toISOString()}::timestamptz
+              FROM mark_batches WHERE id = ${model.body.batchId}::uuid
+            RETURNING id`),
+        );
+        return row!.id;
+      };
+      const stranded = await recorded(60_000);
+      const young = await recorded(0);
+      const swept = await ctx.services.marks.resumeUnfinishedBatches({
+        createdBefore: new Date(Date.parse(TEST_NOW) - 5_000),
+      });
+      expect(swept).toBe(1);
+      await ctx.services.marks.whenBatchesIdle();
+      const state = async (id: string) =>
+        (await api.get(`/v1/mark-batches/${id}`, issuer.key)).body as Record<string, unknown>;
+      expect(await state(stranded)).toMatchObject({ status: 'done', done: 7 });
+      expect(await state(young)).toMatchObject({ status: 'pending', done: 0 });
+      await ctx.handle.db.execute(sql`DELETE FROM mark_batches WHERE id = ${young}::uuid`);
+    });
+
     it('prints an A4 label sheet: QR, grouped serial and certificate number', async () => {
       const res = await api.get(`/v1/mark-batches/${batch.batchId}/labels.svg?page=1`, issuer.key);
       expect(res.status).toBe(200);
