@@ -62,6 +62,39 @@ export async function appendAuditEntry(
   return row!.id;
 }
 
+/**
+ * Records many entries at one time inside the caller's transaction (one multi-row insert): the
+ * same entries, each as {@link appendAuditEntry} writes it, for a change made many times at once
+ * (an import's chunk of certificates). Returns their ids, in order.
+ */
+export async function appendAuditEntries(
+  tx: Queryable,
+  at: Date,
+  inputs: readonly AuditEntryInput[],
+): Promise<number[]> {
+  if (inputs.length === 0) return [];
+  const rows = await tx
+    .insert(auditLog)
+    .values(
+      inputs.map((input) => {
+        const change = input.change ?? null;
+        return {
+          at,
+          actorKeyId: input.actor.keyId,
+          actorRole: input.actor.role,
+          signatory: input.signatory ?? null,
+          action: input.action,
+          subjectType: input.subjectType,
+          subjectId: input.subjectId,
+          changeDigest: createHash('sha256').update(canonicalJson(change)).digest('hex'),
+          change,
+        };
+      }),
+    )
+    .returning({ id: auditLog.id });
+  return rows.map((r) => r.id);
+}
+
 /** Serialises sequencers across instances: one integrates at a time (transaction-scoped). */
 const AUDIT_SEQUENCER_LOCK = 0x61_75_64_74; // "audt"
 

@@ -1,4 +1,4 @@
-import { and, asc, count, eq, gt, ilike, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, eq, gt, ilike, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
 import { rowsOf, type Queryable } from '../db/client';
 import {
   certificates,
@@ -20,6 +20,39 @@ export async function insertCertificate(
 ): Promise<CertificateRow> {
   const [inserted] = await db.insert(certificates).values(row).returning();
   return inserted!;
+}
+
+/**
+ * Writes certificates with one multi-row insert; a number the issuer already has is skipped (never
+ * overwritten). Returns the rows written.
+ */
+export async function insertCertificates(
+  db: Queryable,
+  rows: (typeof certificates.$inferInsert)[],
+): Promise<CertificateRow[]> {
+  if (rows.length === 0) return [];
+  return db
+    .insert(certificates)
+    .values(rows)
+    .onConflictDoNothing({ target: [certificates.issuerId, certificates.number] })
+    .returning();
+}
+
+/** The issuer's certificates with these numbers (an import's chunk: which are there already). */
+export async function findIssuerCertificatesByNumbers(
+  db: Queryable,
+  params: { issuerId: string; numbers: readonly string[] },
+): Promise<CertificateRow[]> {
+  if (params.numbers.length === 0) return [];
+  return db
+    .select()
+    .from(certificates)
+    .where(
+      and(
+        eq(certificates.issuerId, params.issuerId),
+        inArray(certificates.number, [...params.numbers]),
+      ),
+    );
 }
 
 export async function findCertificate(

@@ -5,10 +5,10 @@ import type { CertificateRow } from '../db/schema/certificates';
 import type { IssuerRow } from '../db/schema/issuers';
 import { changeTime, type Clock } from '../clock';
 import type { Principal } from '../auth/principal';
-import { actorOf, systemActor } from '../auth/principal';
-import { appendAuditEntry } from '../audit/audit.queries';
+import { actorOf, systemActor, type Actor } from '../auth/principal';
+import { appendAuditEntries, appendAuditEntry } from '../audit/audit.queries';
 import { signCredentialJws } from '../crypto/credential-jws';
-import { AppError, forbidden, isUniqueViolation, notFound } from '../errors';
+import { AppError, forbidden, notFound } from '../errors';
 import { findIssuer, lockIssuer } from '../issuers/issuers.queries';
 import type { IssuerSigner, KeyVault } from '../issuers/key-vault';
 import type { StatusListsService } from '../status-lists/status-lists.service';
@@ -33,6 +33,16 @@ export interface RegistrySearch {
   issuer?: string | undefined;
   page: number;
   pageSize: number;
+}
+
+/** What issuing needs, looked up once however many certificates are issued. */
+export interface Issuance {
+  issuer: IssuerRow;
+  signer: IssuerSigner;
+  actor: Actor;
+  at: Date;
+  /** The import the certificates come from, recorded in their audit entries. */
+  importId?: string;
 }
 
 /** Certificates re-signed per page after a key compromise (bounds memory, not the transaction). */
@@ -69,82 +79,135 @@ export class CertificatesService {
     const issuerId = principal.issuerId;
     if (!issuerId) throw forbidden('only an issuer key can issue certificates');
     const at = this.clock.now();
-    try {
-      const result = await this.db.transaction(async (tx) => {
-        const issuer = await findIssuer(tx, issuerId);
-        if (!issuer) throw forbidden('the key’s issuer no longer exists');
-        if (issuer.status !== 'active')
-          throw new AppError('issuer_suspended', 'a suspended issuer cannot issue certificates');
-        if (!issuer.schemes.includes(input.scheme)) {
-          throw new AppError(
-            'scheme_not_approved',
-            `the issuer is not approved for ${input.scheme}`,
-          );
-        }
-        const signer = await this.vault.currentSigner(tx, issuerId);
-        const id = randomUUID();
-        const statusEntries = await this.statusLists.chooseCertificateEntries(tx, { issuerId, at });
-        const draft: Omit<CertificateRow, 'credential' | 'credentialFormat'> = {
-          id,
-          issuerId,
-          number: input.number,
-          scheme: input.scheme,
-          holder: input.holder,
-          holderUscc: input.holder.uscc ?? null,
-          holderName: input.holder.name,
-          holderRegion: regionOfUscc(input.holder.uscc),
-          manufacturer: input.manufacturer ?? null,
-          factories: input.factories,
-          scope: input.scope,
-          standards: input.standards,
-          validFrom: input.validFrom,
-          validUntil: input.validUntil,
-          quantity: input.quantity ?? null,
-          remaining: input.quantity ?? null,
-          purpose: input.purpose ?? null,
-          signatory: input.signatory,
-          status: 'valid',
-          statusReason: null,
-          statusChangedAt: null,
-          kid: signer.kid,
-          createdAt: at,
-        };
-        const credential = await signCredentialJws(
-          buildCredentialPayload({
-            certificate: draft,
-            issuerName: issuer.name,
-            baseUrl: this.baseUrl,
-            issuedAt: at,
-            credentialStatus: this.statusLists.entriesJson(statusEntries),
-          }),
-          signer,
-        );
-        const certificate = await q.insertCertificate(tx, {
-          ...draft,
-          credential,
-          credentialFormat: CREDENTIAL_FORMAT,
-        });
-        await this.statusLists.recordCertificateEntries(tx, id, statusEntries);
-        await appendAuditEntry(tx, at, {
-          actor: actorOf(principal),
-          action: 'certificate.issue',
-          subjectType: 'certificate',
-          subjectId: id,
-          signatory: input.signatory,
-          change: { ...input, kid: signer.kid },
-        });
-        return { certificate, issuer };
-      });
-      return this.issued(result.certificate, result.issuer, at);
-    } catch (error) {
-      if (isUniqueViolation(error, 'certificates_issuer_number_unique')) {
+    const result = await this.db.transaction(async (tx) => {
+      const issuer = await this.issuingIssuer(tx, issuerId);
+      if (!issuer.schemes.includes(input.scheme)) {
+        throw new AppError('scheme_not_approved', `the issuer is not approved for ${input.scheme}`);
+      }
+      const signer = await this.vault.currentSigner(tx, issuerId);
+      const { issued } = await this.issueInTransaction(
+        tx,
+        { issuer, signer, actor: actorOf(principal), at },
+        [input],
+      );
+      if (issued.length === 0) {
         throw new AppError(
           'duplicate_number',
           `this issuer already has a certificate numbered ${input.number}`,
         );
       }
-      throw error;
+      return { certificate: issued[0]!, issuer };
+    });
+    return this.issued(result.certificate, result.issuer, at);
+  }
+
+  /** The issuer a key issues for, if it may issue now (it exists and is not suspended). */
+  async issuingIssuer(tx: Queryable, issuerId: string): Promise<IssuerRow> {
+    const issuer = await findIssuer(tx, issuerId);
+    if (!issuer) throw forbidden('the key’s issuer no longer exists');
+    if (issuer.status !== 'active')
+      throw new AppError('issuer_suspended', 'a suspended issuer cannot issue certificates');
+    return issuer;
+  }
+
+  /** The issuer's current signer, looked up once for many certificates. */
+  currentSigner(tx: Queryable, issuerId: string): Promise<IssuerSigner> {
+    return this.vault.currentSigner(tx, issuerId);
+  }
+
+  /**
+   * The issuance story, for one certificate or an import's chunk, in the caller's transaction:
+   * each certificate gets its status list entries (revocation, suspension), its credential signed
+   * with the issuer's current key, its row, and its `certificate.issue` audit entry, all written
+   * with one multi-row insert each. The caller has checked the issuer and the schemes. A number
+   * the issuer already has is never overwritten: that input is returned in `taken`, and nothing
+   * of it is written.
+   */
+  async issueInTransaction(
+    tx: Queryable,
+    issuance: Issuance,
+    inputs: readonly IssueCertificateInput[],
+  ): Promise<{ issued: CertificateRow[]; taken: IssueCertificateInput[] }> {
+    if (inputs.length === 0) return { issued: [], taken: [] };
+    const { issuer, signer, at } = issuance;
+    const statusEntries = await this.statusLists.chooseEntriesForCertificates(tx, {
+      issuerId: issuer.id,
+      at,
+      count: inputs.length,
+    });
+    const rows: CertificateRow[] = [];
+    for (const [i, input] of inputs.entries()) {
+      const draft: Omit<CertificateRow, 'credential' | 'credentialFormat'> = {
+        id: randomUUID(),
+        issuerId: issuer.id,
+        number: input.number,
+        scheme: input.scheme,
+        holder: input.holder,
+        holderUscc: input.holder.uscc ?? null,
+        holderName: input.holder.name,
+        holderRegion: regionOfUscc(input.holder.uscc),
+        manufacturer: input.manufacturer ?? null,
+        factories: input.factories,
+        scope: input.scope,
+        standards: input.standards,
+        validFrom: input.validFrom,
+        validUntil: input.validUntil,
+        quantity: input.quantity ?? null,
+        remaining: input.quantity ?? null,
+        purpose: input.purpose ?? null,
+        signatory: input.signatory,
+        status: 'valid',
+        statusReason: null,
+        statusChangedAt: null,
+        kid: signer.kid,
+        createdAt: at,
+      };
+      const credential = await signCredentialJws(
+        buildCredentialPayload({
+          certificate: draft,
+          issuerName: issuer.name,
+          baseUrl: this.baseUrl,
+          issuedAt: at,
+          credentialStatus: this.statusLists.entriesJson(statusEntries[i]!),
+        }),
+        signer,
+      );
+      rows.push({ ...draft, credential, credentialFormat: CREDENTIAL_FORMAT });
     }
+    const issued = await q.insertCertificates(tx, rows);
+    const written = new Set(issued.map((c) => c.id));
+    await this.statusLists.recordEntriesOfCertificates(
+      tx,
+      rows.flatMap((row, i) =>
+        written.has(row.id) ? [{ certificateId: row.id, entries: statusEntries[i]! }] : [],
+      ),
+    );
+    await appendAuditEntries(
+      tx,
+      at,
+      rows.flatMap((row, i) => {
+        if (!written.has(row.id)) return [];
+        const input = inputs[i]!;
+        return [
+          {
+            actor: issuance.actor,
+            action: 'certificate.issue',
+            subjectType: 'certificate',
+            subjectId: row.id,
+            signatory: input.signatory,
+            change: {
+              ...input,
+              kid: signer.kid,
+              ...(issuance.importId ? { importId: issuance.importId } : {}),
+            },
+          },
+        ];
+      }),
+    );
+    const taken = inputs.filter((_, i) => !written.has(rows[i]!.id));
+    // In the order given, as the rows were written.
+    const byId = new Map(issued.map((c) => [c.id, c]));
+    return { issued: rows.flatMap((r) => byId.get(r.id) ?? []), taken };
   }
 
   private issued(

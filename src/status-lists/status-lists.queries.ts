@@ -70,12 +70,16 @@ export async function batchesWithoutList(db: Queryable, limit: number) {
  * The issuer's oldest certificate list for `purpose` that still has room, locked: indexes of one
  * list are handed out one transaction at a time. Undefined when every list is full.
  */
-export async function lockOpenCertificateList(
+/**
+ * The issuer's certificate lists of `purpose` that can still hand out indexes, oldest first,
+ * locked for update (so two issuances never choose the same index), with what each has handed out.
+ */
+export async function lockOpenCertificateLists(
   tx: Queryable,
   params: { issuerId: string; purpose: StatusPurpose; capacity: number },
-): Promise<{ id: string; length: number } | undefined> {
-  const [row] = await tx
-    .select({ id: statusLists.id, length: statusLists.length })
+): Promise<{ id: string; length: number; allocated: number }[]> {
+  return tx
+    .select({ id: statusLists.id, length: statusLists.length, allocated: statusLists.allocated })
     .from(statusLists)
     .where(
       and(
@@ -86,9 +90,7 @@ export async function lockOpenCertificateList(
       ),
     )
     .orderBy(asc(statusLists.createdAt))
-    .limit(1)
     .for('update');
-  return row;
 }
 
 /** Which of `candidates` a list has already handed out. */
@@ -108,16 +110,21 @@ export async function takenIndexes(
   return new Set(rows.map((r) => r.index));
 }
 
-/** Hands `index` of a (locked) list to a certificate. */
-export async function insertEntry(
+/** Hands indexes of (locked) lists to certificates, and counts them as handed out. */
+export async function insertEntries(
   tx: Queryable,
-  params: { listId: string; index: number; certificateId: string },
+  entries: readonly { listId: string; index: number; certificateId: string }[],
 ): Promise<void> {
-  await tx.insert(statusListEntries).values(params);
-  await tx
-    .update(statusLists)
-    .set({ allocated: sql`${statusLists.allocated} + 1` })
-    .where(eq(statusLists.id, params.listId));
+  if (entries.length === 0) return;
+  await tx.insert(statusListEntries).values([...entries]);
+  const perList = new Map<string, number>();
+  for (const e of entries) perList.set(e.listId, (perList.get(e.listId) ?? 0) + 1);
+  for (const [listId, n] of perList) {
+    await tx
+      .update(statusLists)
+      .set({ allocated: sql`${statusLists.allocated} + ${n}` })
+      .where(eq(statusLists.id, listId));
+  }
 }
 
 export interface CertificateEntry {

@@ -108,24 +108,42 @@ export class StatusListsService {
     tx: Queryable,
     params: { issuerId: string; at: Date },
   ): Promise<q.CertificateEntry[]> {
-    const entries: q.CertificateEntry[] = [];
+    return (await this.chooseEntriesForCertificates(tx, { ...params, count: 1 }))[0]!;
+  }
+
+  /**
+   * The entries of `count` new certificates at once (an import's chunk): for each purpose, the
+   * issuer's open lists in order, each giving what its capacity has left, then new lists; indexes
+   * random and never handed out, as for one certificate. Element i is certificate i's pair.
+   */
+  async chooseEntriesForCertificates(
+    tx: Queryable,
+    params: { issuerId: string; at: Date; count: number },
+  ): Promise<q.CertificateEntry[][]> {
+    const pairs: q.CertificateEntry[][] = Array.from({ length: params.count }, () => []);
     for (const purpose of ['revocation', 'suspension'] as const) {
-      const list =
-        (await q.lockOpenCertificateList(tx, {
-          issuerId: params.issuerId,
-          purpose,
-          capacity: CERTIFICATE_LIST_CAPACITY,
-        })) ??
-        (await q.insertStatusList(tx, {
-          issuerId: params.issuerId,
-          purpose,
-          batchId: null,
-          length: CERTIFICATE_LIST_LENGTH,
-          at: params.at,
-        }))!;
-      entries.push({ listId: list.id, purpose, index: await this.freeIndex(tx, list) });
+      let given = 0;
+      const open = await q.lockOpenCertificateLists(tx, {
+        issuerId: params.issuerId,
+        purpose,
+        capacity: CERTIFICATE_LIST_CAPACITY,
+      });
+      while (given < params.count) {
+        const list =
+          open.shift() ??
+          (await q.insertStatusList(tx, {
+            issuerId: params.issuerId,
+            purpose,
+            batchId: null,
+            length: CERTIFICATE_LIST_LENGTH,
+            at: params.at,
+          }))!;
+        const room = CERTIFICATE_LIST_CAPACITY - list.allocated;
+        const indexes = await this.freeIndexes(tx, list, Math.min(room, params.count - given));
+        for (const index of indexes) pairs[given++]!.push({ listId: list.id, purpose, index });
+      }
     }
-    return entries;
+    return pairs;
   }
 
   /** Records the entries `chooseCertificateEntries` chose, for the certificate now written. */
@@ -134,8 +152,24 @@ export class StatusListsService {
     certificateId: string,
     entries: readonly q.CertificateEntry[],
   ): Promise<void> {
-    for (const entry of entries)
-      await q.insertEntry(tx, { listId: entry.listId, index: entry.index, certificateId });
+    await this.recordEntriesOfCertificates(tx, [{ certificateId, entries }]);
+  }
+
+  /**
+   * Records the entries chosen for certificates now written (one multi-row insert) and counts
+   * them as handed out by their lists. Entries chosen for a certificate that was not written in
+   * the end are simply not recorded: their indexes stay free.
+   */
+  async recordEntriesOfCertificates(
+    tx: Queryable,
+    certificates: readonly { certificateId: string; entries: readonly q.CertificateEntry[] }[],
+  ): Promise<void> {
+    await q.insertEntries(
+      tx,
+      certificates.flatMap(({ certificateId, entries }) =>
+        entries.map((e) => ({ listId: e.listId, index: e.index, certificateId })),
+      ),
+    );
   }
 
   /** A certificate's `credentialStatus`: its entries as BitstringStatusListEntry objects. */
@@ -323,14 +357,29 @@ export class StatusListsService {
     };
   }
 
-  /** A random index of a locked list that it never handed out. */
-  private async freeIndex(tx: Queryable, list: { id: string; length: number }): Promise<number> {
-    // At most three quarters are taken: 32 candidates all taken has odds below 1 in 10,000.
-    for (;;) {
-      const candidates = Array.from({ length: 32 }, () => randomInt(list.length));
-      const taken = await q.takenIndexes(tx, { listId: list.id, candidates });
-      const free = candidates.find((index) => !taken.has(index));
-      if (free !== undefined) return free;
+  /** `count` distinct random indexes of a locked list that it never handed out. */
+  private async freeIndexes(
+    tx: Queryable,
+    list: { id: string; length: number },
+    count: number,
+  ): Promise<number[]> {
+    // At most three quarters are taken, so twice as many candidates (and 32 more) as are wanted
+    // almost always leave enough free ones: a single certificate's 32 all taken has odds below 1
+    // in 10,000; a chunk of a thousand needs a second round about as rarely.
+    const chosen = new Set<number>();
+    while (chosen.size < count) {
+      const wanted = count - chosen.size;
+      const candidates = new Set<number>();
+      while (candidates.size < wanted * 2 + 32) {
+        const index = randomInt(list.length);
+        if (!chosen.has(index)) candidates.add(index);
+      }
+      const taken = await q.takenIndexes(tx, { listId: list.id, candidates: [...candidates] });
+      for (const index of candidates) {
+        if (chosen.size === count) break;
+        if (!taken.has(index)) chosen.add(index);
+      }
     }
+    return [...chosen];
   }
 }
