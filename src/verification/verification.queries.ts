@@ -10,24 +10,26 @@ import { signingKeys } from '../db/schema/signing-keys';
  */
 function prepareVerificationQueries(db: Database) {
   return {
-    keyByKid: db
+    // One round trip for both halves of a credential check: the key its header names and the
+    // certificate its `jti` names (a left join, so a forgery naming no certificate still finds
+    // the key, and one naming no key finds nothing: UNKNOWN_KEY is the answer either way).
+    keyAndCertificate: db
       .select({
-        kid: signingKeys.kid,
-        issuerId: signingKeys.issuerId,
-        publicKey: signingKeys.publicKey,
-        status: signingKeys.status,
+        key: {
+          kid: signingKeys.kid,
+          issuerId: signingKeys.issuerId,
+          publicKey: signingKeys.publicKey,
+          status: signingKeys.status,
+        },
+        certificate: certificates,
+        issuer: issuers,
       })
       .from(signingKeys)
+      .leftJoin(certificates, eq(certificates.id, sql`${sql.placeholder('id')}::uuid`))
+      .leftJoin(issuers, eq(issuers.id, certificates.issuerId))
       .where(eq(signingKeys.kid, sql.placeholder('kid')))
       .limit(1)
-      .prepare('verify_key_by_kid'),
-    certificateById: db
-      .select({ certificate: certificates, issuer: issuers })
-      .from(certificates)
-      .innerJoin(issuers, eq(issuers.id, certificates.issuerId))
-      .where(eq(certificates.id, sql.placeholder('id')))
-      .limit(1)
-      .prepare('verify_certificate_by_id'),
+      .prepare('verify_key_and_certificate'),
   };
 }
 
@@ -42,14 +44,24 @@ function prepared(db: Database) {
   return queries;
 }
 
-/** A signing key by its kid, for checking a presented signature. */
-export async function findVerificationKey(db: Database, kid: string) {
-  const [row] = await prepared(db).keyByKid.execute({ kid });
-  return row;
-}
-
-/** A certificate with its issuer, by id. */
-export async function findCertificateForVerification(db: Database, id: string) {
-  const [row] = await prepared(db).certificateById.execute({ id });
-  return row;
+/**
+ * The signing key a credential names by its kid and, when that key exists, the certificate (with
+ * its issuer) it names by id, or undefined when there is no such key.
+ */
+export async function findKeyAndCertificate(
+  db: Database,
+  params: { kid: string; certificateId: string | undefined },
+) {
+  const [row] = await prepared(db).keyAndCertificate.execute({
+    kid: params.kid,
+    id: params.certificateId ?? null,
+  });
+  if (!row) return undefined;
+  return {
+    key: row.key,
+    found:
+      row.certificate && row.issuer
+        ? { certificate: row.certificate, issuer: row.issuer }
+        : undefined,
+  };
 }

@@ -23,7 +23,7 @@ import {
   certificateFindings,
   type PresentationContext,
 } from './certificate-findings';
-import { findCertificateForVerification, findVerificationKey } from './verification.queries';
+import { findKeyAndCertificate } from './verification.queries';
 import { isAlerting, reason, verdictOf, type Reason, type Verdict } from './verdict';
 
 export interface VerifyCertificateRequest {
@@ -140,18 +140,20 @@ export class VerificationService {
           };
     }
     const credential = parsed.value;
-    // The registry record is fetched beside the key: both are needed on the genuine path.
+    // The registry record is fetched with the key (one round trip): both are needed on the
+    // genuine path.
     const certificateId = certificateIdOf(credential.payload);
-    const [key, found] = await Promise.all([
-      findVerificationKey(this.db, credential.header.kid),
-      certificateId ? findCertificateForVerification(this.db, certificateId) : undefined,
-    ]);
+    const lookup = await findKeyAndCertificate(this.db, {
+      kid: credential.header.kid,
+      certificateId,
+    });
     // A compromised key has left the JWKS: what it signs is no longer evidence of anything.
-    if (!key || key.status === 'compromised') {
+    if (!lookup || lookup.key.status === 'compromised') {
       return {
         reasons: [reason('UNKNOWN_KEY', 'the signing key is not a published certmark key')],
       };
     }
+    const { key, found } = lookup;
     const claimedKey = { kid: credential.header.kid, issuerId: key.issuerId };
     // OpenSSL's no is final unless noble's cofactored rule says yes (a signature only the key's
     // holder can make), and that can change the verdict only for a certificate of the registry
