@@ -3,6 +3,9 @@
  * local PostgreSQL), the services over it, an issuer and a certificate to issue marks for.
  */
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { createServices, type AppDeps, type Services } from '../src/app';
 import type { Principal } from '../src/auth/principal';
@@ -13,6 +16,8 @@ import { openDatabase, type DatabaseHandle } from '../src/db/client';
 
 export interface MarkBench {
   url: string;
+  /** KEYS_DIR holding this setup's KEK and platform seed, for a service process. */
+  keysDir: string;
   handle: DatabaseHandle;
   deps: AppDeps;
   services: Services;
@@ -56,6 +61,17 @@ export async function setUpMarkBench(env: Record<string, string> = {}): Promise<
     kek: new Uint8Array(randomBytes(32)),
     platformSeed: new Uint8Array(randomBytes(32)),
   };
+  // The same keys on disk, for a service process that must sign with the issuers' keys made here
+  // (they are wrapped under this KEK): its KEYS_DIR.
+  const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-bench-keys-'));
+  fs.writeFileSync(path.join(keysDir, 'kek'), `${Buffer.from(keys.kek).toString('base64url')}\n`, {
+    mode: 0o600,
+  });
+  fs.writeFileSync(
+    path.join(keysDir, 'platform-signing-seed'),
+    `${Buffer.from(keys.platformSeed).toString('base64url')}\n`,
+    { mode: 0o600 },
+  );
   const deps: AppDeps = { db: handle.db, config, keys, clock: systemClock, ping: handle.ping };
   const services = createServices(deps);
   const issuer = await services.issuers.createIssuer(systemActor, {
@@ -74,6 +90,7 @@ export async function setUpMarkBench(env: Record<string, string> = {}): Promise<
   );
   return {
     url: url.toString(),
+    keysDir,
     handle,
     deps,
     services,
@@ -86,6 +103,7 @@ export async function setUpMarkBench(env: Record<string, string> = {}): Promise<
       await a.connect();
       await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await a.end();
+      fs.rmSync(keysDir, { recursive: true, force: true });
     },
   };
 }

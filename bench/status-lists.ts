@@ -122,7 +122,8 @@ async function main() {
         {
           DATABASE_URL: bench.url,
           PORT: String(port),
-          KEYS_DIR: path.join(workDir, 'keys'),
+          // The bench's own keys: the service signs the lists with the issuer's key wrapped under its KEK.
+          KEYS_DIR: bench.keysDir,
           RATE_LIMIT_PER_MINUTE: '0',
           LOG_LEVEL: 'info',
           ADMIN_API_KEY: 'cm_bench-admin-key-000000000000000000000000000',
@@ -174,7 +175,10 @@ async function main() {
       for (;;) {
         reads++;
         const res = await fetch(listUrl);
-        const payload = decodeJwt(await res.text()) as {
+        const body = await res.text();
+        if (res.status !== 200)
+          throw new Error(`the list answered ${res.status}: ${body.slice(0, 200)}`);
+        const payload = decodeJwt(body) as {
           credentialSubject: { encodedList: string };
         };
         const bit = getStatusBit(decodeEncodedList(payload.credentialSubject.encodedList), index);
