@@ -64,6 +64,9 @@ import { isPageRequest, rateLimitedPageResponse } from './web/page-refusals';
 import { SubscriptionsService } from './subscriptions/subscriptions.service';
 import { subscriptionsRoutes } from './subscriptions/subscriptions.routes';
 import { deriveRepeatViewsSecret } from './web/repeat-views';
+import { ServiceMetrics } from './metrics/service-metrics';
+import { requestMetrics } from './metrics/request-metrics';
+import { metricsRoutes } from './metrics/metrics.routes';
 
 export interface AppDeps {
   db: Database;
@@ -75,6 +78,8 @@ export interface AppDeps {
   ping?: () => Promise<void>;
   /** Where public reads go (a replica within its staleness bound); the primary when absent. */
   reads?: ReadRouter;
+  /** The process's own metrics (CPU, memory, event loop) beside the service's: main.ts only. */
+  processMetrics?: boolean;
 }
 
 export interface Services {
@@ -95,12 +100,16 @@ export interface Services {
   subscriptions: SubscriptionsService;
   /** Signed-in browser sessions of the server-rendered pages. */
   pageSessions: PageSessions;
+  /** This app's metrics registry (GET /metrics). */
+  metrics: ServiceMetrics;
 }
 
 /** Builds the services from their dependencies; no I/O happens here. */
 export function createServices(deps: AppDeps): Services {
   const { db, clock, config } = deps;
   const reads = deps.reads ?? new ReadRouter({ primary: db });
+  // A registry per app: tests make many apps in one process, each with its own figures.
+  const metrics = new ServiceMetrics({ processMetrics: deps.processMetrics, logger: deps.logger });
   const vault = new KeyVault(deps.keys.kek);
   const statusLists = new StatusListsService(
     db,
@@ -141,19 +150,27 @@ export function createServices(deps: AppDeps): Services {
     apiKeys: new ApiKeysService(db, clock),
     certificates,
     statusLists,
-    verification: new VerificationService(db, clock, config.publicBaseUrl, alertSink),
+    verification: new VerificationService(
+      db,
+      clock,
+      config.publicBaseUrl,
+      alertSink,
+      metrics.onVerdict,
+    ),
     markVerification: new MarkVerificationService({
       db,
       clock,
       alerts: alertSink,
       clone: config.clone,
       logger: deps.logger,
+      observer: metrics.markVerification,
     }),
-    customs: new CustomsService(db, clock, alertSink),
+    customs: new CustomsService(db, clock, alertSink, metrics.onVerdict),
     alerts,
     reports: new ReportsService(db, clock),
     audit,
     inspections: new InspectionsService(db, clock),
+    metrics,
     subscriptions: new SubscriptionsService(db, clock, deps.keys.kek, config.production),
     pageSessions: new PageSessions(db, clock, deriveSessionSecret(deps.keys.kek)),
     marks: new MarksService({
@@ -167,6 +184,17 @@ export function createServices(deps: AppDeps): Services {
   };
   // Resolving a SUSPECTED_CLONE alert clears the mark's clone flag.
   alerts.setCloneClearer(services.marks);
+  const replica = reads.replicaDatabase;
+  metrics.watch({
+    scans: () => services.markVerification.scanPipelineStats(),
+    batches: () => services.marks.batchProgress(),
+    alerts: () => alerts.alertWriteStats(),
+    auditLag: () => audit.sequencingLag(),
+    databases: [
+      { name: 'primary', db },
+      ...(replica ? [{ name: 'replica' as const, db: replica }] : []),
+    ],
+  });
   return services;
 }
 
@@ -188,6 +216,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   const logger = deps.logger ?? pino({ level: 'silent' });
   const app = new OpenAPIHono<AppEnv>();
 
+  app.use('*', requestMetrics(services.metrics));
   app.use('*', requestId());
   app.use('*', requestLog({ logger }));
   app.use('*', noStoreByDefault());
@@ -199,6 +228,16 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     rateLimitKey(
       clientAddressOf(socketAddress(c), c.req.header('x-forwarded-for'), deps.config.trustProxy),
     );
+  // Ahead of API-key authentication: a scraper sends METRICS_TOKEN, not an API key.
+  app.route(
+    '/',
+    metricsRoutes(services.metrics, {
+      token: deps.config.metricsToken,
+      socketAddress,
+      limiter,
+      clientAddress,
+    }),
+  );
   app.use('*', authenticate({ db: deps.db, limiter, clientAddress }));
   app.use('*', rateLimit({ limiter, clientAddress }));
 
@@ -233,6 +272,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       certificates: services.certificates,
       offlineBundle: () => services.offlineBundle.bundle(),
       clock: deps.clock,
+      onVerdict: services.metrics.onVerdict,
       repeatViews: {
         secret: deriveRepeatViewsSecret(deps.keys.kek),
         windowMs: deps.config.scanRepeatWindowMs,

@@ -34,6 +34,12 @@ const envSchema = z.object({
     .optional(),
   WEBHOOK_TIMEOUT_SECONDS: z.coerce.number().positive().max(60).default(10),
   WEBHOOK_RETRY_DELAY_SECONDS: z.coerce.number().int().min(1).max(3600).default(6),
+  // The bearer token GET /metrics asks for; unset, only loopback clients are answered.
+  METRICS_TOKEN: z
+    .string()
+    .min(16, 'at least 16 characters: use a random token')
+    .regex(/^\S+$/, 'no whitespace')
+    .optional(),
 });
 
 export interface CloneThresholds {
@@ -80,6 +86,8 @@ export interface Config {
    * two deployments never sign the same origin.
    */
   readonly logOrigin: string;
+  /** The bearer token of GET /metrics; undefined answers loopback clients only. */
+  readonly metricsToken: string | undefined;
   readonly webhooks: {
     /** One delivery attempt's limit, connection to answer. */
     readonly timeoutMs: number;
@@ -129,6 +137,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseReadUrl: e.DATABASE_READ_URL,
     readMaxStalenessMs: e.DATABASE_READ_MAX_STALENESS_SECONDS * 1_000,
     logOrigin: e.LOG_ORIGIN ?? defaultLogOrigin(publicBaseUrl),
+    metricsToken: e.METRICS_TOKEN,
     webhooks: Object.freeze({
       timeoutMs: e.WEBHOOK_TIMEOUT_SECONDS * 1000,
       retryDelaySeconds: e.WEBHOOK_RETRY_DELAY_SECONDS,

@@ -60,6 +60,7 @@ async function main(): Promise<void> {
     logger,
     ping: database.ping,
     reads,
+    processMetrics: true,
   };
   const services = createServices(deps);
   const app = createApp(deps, services);

@@ -17,7 +17,13 @@ import { chinaDay } from '../shared/dates';
 import type { AlertSink } from '../verification/alert-sink';
 import { certificateFactsAt, certificateFindings } from '../verification/certificate-findings';
 import type { CertificateVerification } from '../verification/verification.service';
-import { isAlerting, reason, verdictOf, type Reason } from '../verification/verdict';
+import {
+  isAlerting,
+  reason,
+  verdictOf,
+  type Reason,
+  type VerdictObserver,
+} from '../verification/verdict';
 import * as q from './customs.queries';
 
 /** What customs declares against a CCC exemption (SPEC "Customs: CCC exemptions"). */
@@ -96,6 +102,7 @@ export class CustomsService {
     private readonly db: Database,
     private readonly clock: Clock,
     private readonly alerts: AlertSink,
+    private readonly onVerdict: VerdictObserver = () => {},
   ) {}
 
   /**
@@ -131,6 +138,8 @@ export class CustomsService {
       decision = { kind: 'stored', row: stored };
     }
     if (decision.kind === 'stored') return replayOf(decision.row, requestHash);
+    // A replay repeats an answer already counted; only a declaration decided now is counted.
+    this.onVerdict('exemption', decision.answer.verdict, decision.answer.reasons);
     await this.raiseAlertIfMisuse(request, found, decision.answer, now);
     return decision.answer;
   }
@@ -401,6 +410,7 @@ export class CustomsService {
         replayed: false,
       },
     };
+    this.onVerdict('exemption', answer.verdict, answer.reasons);
     await this.raiseAlertIfMisuse(request, undefined, answer, now);
     return answer;
   }

@@ -183,6 +183,11 @@ class GuardedPool extends pg.Pool {
     this.#breaker = breaker;
   }
 
+  /** Whether the breaker refuses connections now (the operator's metrics). */
+  get breakerOpen(): boolean {
+    return this.#breaker.isOpen;
+  }
+
   override connect(): Promise<pg.PoolClient>;
   override connect(callback: ConnectCallback): void;
   override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | void {

@@ -72,6 +72,11 @@ export class ReadRouter {
     this.state = this.replica ? 'unknown' : 'none';
   }
 
+  /** The replica, when one is configured (the operator's metrics watch its pool). */
+  get replicaDatabase(): Database | undefined {
+    return this.replica;
+  }
+
   /** The database a read of this consistency goes to now. */
   databaseFor(consistency: ReadConsistency): Database {
     return consistency === 'bounded' && this.replicaUsable() ? this.replica! : this.primary;

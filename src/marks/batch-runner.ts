@@ -98,8 +98,26 @@ async function tryRunLock(db: Database, batchId: string): Promise<RunLock | null
  * a batch is never over-filled, however many runners there are. A batch becomes `done` (and its
  * marks verifiable) only when all `count` marks are written.
  */
+/** The fills of this process: batches being filled or waiting, and their marks (see progress). */
+export interface BatchProgress {
+  running: number;
+  queued: number;
+  /** Marks the running fills were asked for, and how many of them are written, as last seen. */
+  marksRequested: number;
+  marksDone: number;
+  /** Marks this process has written since it started. */
+  marksWritten: number;
+}
+
 export class BatchRunner {
   private readonly active = new Map<string, Job>();
+  /** Each running fill's batch size and marks written, updated after each chunk commits. */
+  private readonly filling = new Map<string, { count: number; done: number }>();
+  private marksWritten = 0;
+  /** Set by stop(): no chunk is started any more, and waiting retries end. */
+  private stopping = false;
+  private signalStop = () => {};
+  private readonly stopped = new Promise<void>((resolve) => (this.signalStop = resolve));
   private readonly waiting: { batchId: string; start: () => void }[] = [];
   private running = 0;
   private readonly chunkSize: number;
@@ -166,6 +184,35 @@ export class BatchRunner {
     return job;
   }
 
+  progress(): BatchProgress {
+    let marksRequested = 0;
+    let marksDone = 0;
+    for (const batch of this.filling.values()) {
+      marksRequested += batch.count;
+      marksDone += batch.done;
+    }
+    return {
+      running: this.running,
+      queued: this.waiting.length,
+      marksRequested,
+      marksDone,
+      marksWritten: this.marksWritten,
+    };
+  }
+
+  /**
+   * Shutdown: each fill stops after the chunk it is writing (committed whole, or rolled back
+   * whole), without ending its batch, and releases its lock, so the batch stays `running` with an
+   * exact `done` and the next start (of this or any instance) fills it to the end. Batches waiting
+   * in line are left for that start too.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.signalStop();
+    for (const waiting of this.waiting.splice(0)) waiting.start();
+    await this.idle();
+  }
+
   /** Resolves when every batch this process is filling has stopped. */
   async idle(): Promise<void> {
     while (this.active.size > 0)
@@ -182,9 +229,13 @@ export class BatchRunner {
         // the next attempt, and the batch becomes `done` only at its exact count.
         if (isDatabaseUnavailable(error)) {
           interrupted();
-          await new Promise((r) => setTimeout(r, delay));
+          if (this.stopping) return;
+          await Promise.race([new Promise((r) => setTimeout(r, delay)), this.stopped]);
+          if (this.stopping) return;
           continue;
         }
+        // Stopped mid-chunk (the pool closing under it): the batch is resumed at the next start.
+        if (this.stopping) return;
         this.options.logger?.error({ batchId, err: loggableError(error) }, 'mark batch failed');
         await this.finish(
           batchId,
@@ -197,6 +248,7 @@ export class BatchRunner {
   }
 
   private async run(batchId: string): Promise<void> {
+    if (this.stopping) return;
     const lock = await tryRunLock(this.db, batchId);
     if (!lock) return; // a live process is filling it
     try {
@@ -204,25 +256,30 @@ export class BatchRunner {
       if (!batch || batch.status === 'done' || batch.status === 'failed') return;
       if (batch.status === 'pending') await batches.startBatch(this.db, batchId);
       for (;;) {
-        const left = await this.db.transaction(async (tx) => {
+        const chunk = await this.db.transaction(async (tx) => {
           const state = await batches.lockBatchForFill(tx, batchId);
-          if (!state || (state.status !== 'pending' && state.status !== 'running')) return 0;
+          if (!state || (state.status !== 'pending' && state.status !== 'running')) return null;
           const wanted = Math.min(this.chunkSize, state.count - state.done);
-          if (wanted <= 0) return 0;
+          if (wanted <= 0) return null;
           const written = await batches.insertMarkChunk(tx, {
             batchId,
             certificateId: state.certificateId,
             serials: freshSerials(wanted),
             firstOrdinal: state.lastOrdinal + 1,
           });
-          return state.count - state.done - written;
+          return { count: state.count, done: state.done + written, written };
         });
-        if (left <= 0) break;
+        if (!chunk) break;
+        this.marksWritten += chunk.written;
+        this.filling.set(batchId, { count: chunk.count, done: chunk.done });
+        if (chunk.done >= chunk.count) break;
+        if (this.stopping) return;
         // Let waiting requests run between chunks.
         await new Promise((resolve) => setImmediate(resolve));
       }
       await this.finish(batchId, 'done', null);
     } finally {
+      this.filling.delete(batchId);
       await lock.release();
     }
   }

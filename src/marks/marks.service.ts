@@ -16,7 +16,7 @@ import { modelInScope } from '../certificates/scope';
 import { findCurrentSigningKey, findSigningKey } from '../issuers/issuers.queries';
 import type { KeyVault } from '../issuers/key-vault';
 import type { StatusListsService } from '../status-lists/status-lists.service';
-import { BatchRunner } from './batch-runner';
+import { BatchRunner, type BatchProgress } from './batch-runner';
 import { labelSheetSvg, LABELS_PER_PAGE } from './label-sheet';
 import { markQrPng, markQrSvg } from './mark-qr';
 import { MarkSignerPool, type MarkSignerPoolOptions } from './mark-signer-pool';
@@ -469,9 +469,18 @@ export class MarksService {
     });
   }
 
-  /** Stops the signing workers. */
+  /** This process's batch fills and their marks (the operator's metrics). */
+  batchProgress(): BatchProgress {
+    return this.runner.progress();
+  }
+
+  /**
+   * Shutdown: running fills stop after their current chunk and stay resumable (see
+   * BatchRunner.stop), then the signing workers stop.
+   */
   async close(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
+    await this.runner.stop();
     await this.signer.close();
   }
 

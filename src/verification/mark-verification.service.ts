@@ -14,7 +14,14 @@ import { explainMiss, isIssuedMarkOf } from './mark-verification.queries';
 import { lookupScannedMark, registerScans, type RegisteredScan } from './scan-registration.queries';
 import { ScanBatcher } from './scan-batcher';
 import { ScanRecorder } from './scan-recorder';
-import { isAlerting, reason, verdictOf, type Reason, type Verdict } from './verdict';
+import {
+  isAlerting,
+  reason,
+  verdictOf,
+  type Reason,
+  type Verdict,
+  type VerdictObserver,
+} from './verdict';
 
 export interface VerifyMarkRequest {
   /** A mark URL (any letter case), a bare code, or a typed 16-digit serial. */
@@ -61,6 +68,23 @@ export interface MarkVerificationDeps {
   clone: CloneThresholds;
   logger?: Logger | undefined;
   scanFlushIntervalMs?: number;
+  /** For the operator's metrics (src/metrics/): each answer, each scan log flush, each count. */
+  observer?: MarkVerificationObserver | undefined;
+}
+
+export interface MarkVerificationObserver {
+  verdict: VerdictObserver;
+  scanLogFlushed(seconds: number, written: number): void;
+  scansCounted(seconds: number, scans: number): void;
+}
+
+/** Where the scans stand in this process: waiting to be counted, and to be logged. */
+export interface ScanPipelineStats {
+  countWaiting: number;
+  countStatements: number;
+  logBuffered: number;
+  logWritten: number;
+  logDropped: number;
 }
 
 /**
@@ -77,18 +101,35 @@ export class MarkVerificationService {
   private readonly scans: ScanRecorder;
   private readonly scanCounter: ScanBatcher;
   private readonly certificateContent: CertificateContentCache;
+  private readonly onVerdict: VerdictObserver | undefined;
 
   constructor(deps: MarkVerificationDeps) {
     this.db = deps.db;
     this.clock = deps.clock;
     this.alerts = deps.alerts;
     this.keyRing = new MarkKeyRing(deps.db);
+    const observer = deps.observer;
+    this.onVerdict = observer?.verdict;
     this.scans = new ScanRecorder(deps.db, {
       flushIntervalMs: deps.scanFlushIntervalMs,
       logger: deps.logger,
+      onFlushed: observer && ((seconds, written) => observer.scanLogFlushed(seconds, written)),
     });
-    this.scanCounter = new ScanBatcher((scans) => registerScans(deps.db, scans, deps.clone));
+    this.scanCounter = new ScanBatcher((scans) => registerScans(deps.db, scans, deps.clone), {
+      onCounted: observer && ((seconds, scans) => observer.scansCounted(seconds, scans)),
+    });
     this.certificateContent = new CertificateContentCache(deps.db);
+  }
+
+  scanPipelineStats(): ScanPipelineStats {
+    const { waiting, statements } = this.scanCounter.depth;
+    return {
+      countWaiting: waiting,
+      countStatements: statements,
+      logBuffered: this.scans.buffered,
+      logWritten: this.scans.written,
+      logDropped: this.scans.dropped,
+    };
   }
 
   /**
@@ -224,6 +265,7 @@ export class MarkVerificationService {
     }
 
     const verdict = verdictOf(reasons);
+    this.onVerdict?.('mark', verdict, reasons);
     const answer: MarkVerification = {
       verdict,
       reasons,
@@ -275,8 +317,12 @@ export class MarkVerificationService {
     return this.scans.flush();
   }
 
-  /** Flushes the scan log (shutdown). */
+  /**
+   * Shutdown: every scan handed over is counted on its mark, then the scan log is written. Called
+   * once no request is in flight any more, so nothing is added behind the last flush.
+   */
   async close(): Promise<void> {
+    await this.scanCounter.drained();
     await this.scans.flush();
   }
 

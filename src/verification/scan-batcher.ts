@@ -5,6 +5,8 @@ export interface ScanBatcherOptions {
   readonly maxInFlight?: number;
   /** Scans per statement. */
   readonly maxBatch?: number;
+  /** Told after each counting statement that succeeded: how long it took and how many scans. */
+  readonly onCounted?: ((seconds: number, scans: number) => void) | undefined;
 }
 
 interface Waiting {
@@ -32,8 +34,11 @@ export class ScanBatcher {
   private waiting: Waiting[] = [];
   private inFlight = 0;
   private readonly busySerials = new Set<string>();
+  /** Who waits for every scan handed over so far to be counted (see drained). */
+  private idleWaiters: (() => void)[] = [];
   private readonly maxInFlight: number;
   private readonly maxBatch: number;
+  private readonly onCounted: ScanBatcherOptions['onCounted'];
 
   constructor(
     private readonly execute: (scans: ScanToRegister[]) => Promise<RegisteredScan[]>,
@@ -41,6 +46,19 @@ export class ScanBatcher {
   ) {
     this.maxInFlight = options.maxInFlight ?? 4;
     this.maxBatch = options.maxBatch ?? 64;
+    this.onCounted = options.onCounted;
+  }
+
+  /** Scans waiting for a statement, and statements running. */
+  get depth(): { waiting: number; statements: number } {
+    return { waiting: this.waiting.length, statements: this.inFlight };
+  }
+
+  /** Resolves once every scan handed to it so far is counted (or has failed): shutdown. */
+  async drained(): Promise<void> {
+    while (this.inFlight > 0 || this.waiting.length > 0) {
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    }
   }
 
   /** Counts the scan; resolves to its mark, or undefined when no mark matched. */
@@ -74,9 +92,11 @@ export class ScanBatcher {
   private send(batch: Waiting[]): void {
     this.inFlight += 1;
     for (const entry of batch) this.busySerials.add(entry.scan.serial);
+    const started = performance.now();
     this.executeWithRetry(batch.map((entry) => entry.scan))
       .then(
         (rows) => {
+          this.onCounted?.((performance.now() - started) / 1000, batch.length);
           const bySerial = new Map(rows.map((row) => [row.serial, row]));
           for (const entry of batch) entry.resolve(bySerial.get(entry.scan.serial));
         },
@@ -88,6 +108,9 @@ export class ScanBatcher {
         this.inFlight -= 1;
         for (const entry of batch) this.busySerials.delete(entry.scan.serial);
         this.pump();
+        if (this.inFlight === 0 && this.waiting.length === 0) {
+          for (const resolve of this.idleWaiters.splice(0)) resolve();
+        }
       });
   }
 

@@ -19,6 +19,8 @@ export interface ScanRecorderOptions {
   /** While the database is unreachable, how often the held entries are tried again. */
   readonly retryIntervalMs?: number;
   readonly logger?: Logger | undefined;
+  /** Told after each flush that wrote entries: how long it took and how many it wrote. */
+  readonly onFlushed?: ((seconds: number, written: number) => void) | undefined;
 }
 
 /**
@@ -40,6 +42,8 @@ export class ScanRecorder {
   private flushing: Promise<void> = Promise.resolve();
   /** Entries lost to a full buffer or a failed write. */
   dropped = 0;
+  /** Entries written to the scan log. */
+  written = 0;
   private readonly flushIntervalMs: number;
   private readonly maxBuffered: number;
   private readonly rowsPerInsert: number;
@@ -55,6 +59,11 @@ export class ScanRecorder {
   }
 
   private readonly retryIntervalMs: number;
+
+  /** Entries waiting in the buffer to be written. */
+  get buffered(): number {
+    return this.buffer.length;
+  }
 
   record(entry: ScanLogEntry): void {
     if (this.buffer.length >= this.maxBuffered) {
@@ -87,10 +96,23 @@ export class ScanRecorder {
   }
 
   private async write(entries: ScanLogEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const started = performance.now();
+    const writtenBefore = this.written;
+    try {
+      await this.writeRows(entries);
+    } finally {
+      const written = this.written - writtenBefore;
+      if (written > 0) this.options.onFlushed?.((performance.now() - started) / 1000, written);
+    }
+  }
+
+  private async writeRows(entries: ScanLogEntry[]): Promise<void> {
     for (let start = 0; start < entries.length; start += this.rowsPerInsert) {
       const rows = entries.slice(start, start + this.rowsPerInsert);
       try {
         await this.insert(rows);
+        this.written += rows.length;
       } catch (error) {
         if (isDatabaseUnavailable(error)) {
           this.holdForRetry(entries.slice(start));

@@ -53,3 +53,16 @@ export function verdictOf(reasons: readonly Reason[]): Verdict {
 export function isAlerting(verdict: Verdict): boolean {
   return verdict === 'forged' || verdict === 'misused' || verdict === 'suspicious';
 }
+
+/** What was verified: a certificate, a product mark, or an exemption at customs. */
+export type VerdictSubject = 'certificate' | 'mark' | 'exemption';
+
+/**
+ * Told of every verification answer given (the operator's metrics count them by verdict and
+ * reason); it must not throw or wait.
+ */
+export type VerdictObserver = (
+  subject: VerdictSubject,
+  verdict: Verdict,
+  reasons: readonly Reason[],
+) => void;

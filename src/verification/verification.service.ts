@@ -24,7 +24,14 @@ import {
   type PresentationContext,
 } from './certificate-findings';
 import { findKeyAndCertificate } from './verification.queries';
-import { isAlerting, reason, verdictOf, type Reason, type Verdict } from './verdict';
+import {
+  isAlerting,
+  reason,
+  verdictOf,
+  type Reason,
+  type Verdict,
+  type VerdictObserver,
+} from './verdict';
 
 export interface VerifyCertificateRequest {
   credential?: string | undefined;
@@ -61,6 +68,7 @@ export class VerificationService {
     private readonly clock: Clock,
     private readonly baseUrl: string,
     private readonly alerts: AlertSink,
+    private readonly onVerdict: VerdictObserver = () => {},
   ) {}
 
   async verifyCertificate(request: VerifyCertificateRequest): Promise<CertificateVerification> {
@@ -110,6 +118,7 @@ export class VerificationService {
       checkedAt: now.toISOString(),
       ...(historical ? { at: instant.toISOString() } : {}),
     };
+    this.onVerdict('certificate', verdict, reasons);
     if (isAlerting(verdict)) await this.raiseAlert(request, check, answer, now);
     return answer;
   }

@@ -22,7 +22,7 @@ import type {
   CertificateVerification,
   VerificationService,
 } from '../verification/verification.service';
-import { reason, verdictOf } from '../verification/verdict';
+import { reason, verdictOf, type Reason, type VerdictObserver } from '../verification/verdict';
 import { pickLang } from './i18n';
 import { newNonce, pageCsp } from './layout';
 import { offlineVerifierBundle } from './offline-verifier';
@@ -38,6 +38,8 @@ export interface WebRoutesDeps {
   clock: Clock;
   /** Views of one mark from one browser within `windowMs` count once (0: every view counts). */
   repeatViews: { secret: Uint8Array; windowMs: number; secureCookie: boolean };
+  /** Told of the answers this page gives itself (a link that names no certificate). */
+  onVerdict?: VerdictObserver;
 }
 
 const htmlContent = {
@@ -214,8 +216,7 @@ async function certificateAnswer(
 ): Promise<CertificateVerification> {
   const checkedAt = deps.clock.now().toISOString();
   if (!isUuid(id)) {
-    const reasons = [reason('MALFORMED', 'not a certificate link')];
-    return { verdict: verdictOf(reasons), reasons, checkedAt };
+    return pageVerdict(deps, [reason('MALFORMED', 'not a certificate link')], checkedAt);
   }
   const issued = await deps.certificates
     .getCertificate(id.toLowerCase())
@@ -224,8 +225,21 @@ async function certificateAnswer(
       throw error;
     });
   if (!issued) {
-    const reasons = [reason('NOT_IN_REGISTRY', 'no such certificate in the registry')];
-    return { verdict: verdictOf(reasons), reasons, checkedAt };
+    return pageVerdict(
+      deps,
+      [reason('NOT_IN_REGISTRY', 'no such certificate in the registry')],
+      checkedAt,
+    );
   }
   return deps.verification.verifyCertificate({ credential: issued.credential });
+}
+
+function pageVerdict(
+  deps: WebRoutesDeps,
+  reasons: Reason[],
+  checkedAt: string,
+): CertificateVerification {
+  const verdict = verdictOf(reasons);
+  deps.onVerdict?.('certificate', verdict, reasons);
+  return { verdict, reasons, checkedAt };
 }
