@@ -49,6 +49,8 @@ export const errorStatus = {
   not_an_exemption: 422,
   /** Marks for a product model the certificate does not cover. */
   model_out_of_scope: 422,
+  /** A label PDF's `from`/`to` outside the batch's positions, or `from` after `to`. */
+  label_range_invalid: 422,
   /** An inspection draw whose filter matches more certificates than a draw may publish. */
   too_many_candidates: 422,
   /** A webhook URL that is not https, or that reaches a private or local address (SSRF). */

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, lt, sql } from 'drizzle-orm';
+import { and, asc, count, eq, gt, gte, inArray, lt, lte, max, sql } from 'drizzle-orm';
 import type { Queryable } from '../db/client';
 import { affectedRows, rowsOf } from '../db/client';
 import { markBatches, type MarkBatchRow, type MarkBatchStatus } from '../db/schema/mark-batches';
@@ -171,4 +171,54 @@ export async function batchMarksPage(
     .offset(params.offset)
     .limit(params.limit);
   return rows.map((r) => serialText(r.serial));
+}
+
+/**
+ * Marks of a batch in issuance order after `afterOrdinal` up to `toOrdinal` (keyset pagination),
+ * with their status: the pages of a label PDF.
+ */
+export async function batchLabelsAfter(
+  db: Queryable,
+  params: { batchId: string; afterOrdinal: number; toOrdinal: number; limit: number },
+): Promise<{ serial: string; ordinal: number; status: 'active' | 'void' }[]> {
+  const rows = await db
+    .select({ serial: marks.serial, ordinal: marks.ordinal, status: marks.status })
+    .from(marks)
+    .where(
+      and(
+        eq(marks.batchId, params.batchId),
+        gt(marks.ordinal, params.afterOrdinal),
+        lte(marks.ordinal, params.toOrdinal),
+      ),
+    )
+    .orderBy(asc(marks.ordinal))
+    .limit(params.limit);
+  return rows.map((r) => ({ serial: serialText(r.serial), ordinal: r.ordinal, status: r.status }));
+}
+
+/** A batch's last position (its highest ordinal; 0 when it has no marks). */
+export async function lastBatchPosition(db: Queryable, batchId: string): Promise<number> {
+  const [row] = await db
+    .select({ last: max(marks.ordinal) })
+    .from(marks)
+    .where(eq(marks.batchId, batchId));
+  return row?.last ?? 0;
+}
+
+/** How many marks of a batch hold positions `from` to `to` (inclusive). */
+export async function countBatchMarksBetween(
+  db: Queryable,
+  params: { batchId: string; from: number; to: number },
+): Promise<number> {
+  const [row] = await db
+    .select({ marks: count() })
+    .from(marks)
+    .where(
+      and(
+        eq(marks.batchId, params.batchId),
+        gte(marks.ordinal, params.from),
+        lte(marks.ordinal, params.to),
+      ),
+    );
+  return row?.marks ?? 0;
 }

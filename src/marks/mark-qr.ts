@@ -52,6 +52,39 @@ export function qrPathData(matrix: QrMatrix): string {
   return parts.join('');
 }
 
+/**
+ * The dark modules as PDF rectangle operators (ISO 32000-1 §8.5.2.1 `re`), in module units with
+ * rows counted downward as in {@link qrPathData} (pdfkit's page space has y pointing down), one
+ * rectangle a run, to be placed, scaled and filled by the caller: label PDFs draw their QR codes
+ * as vector paths, never as images.
+ */
+export function qrPdfRectangles(matrix: QrMatrix): string {
+  const parts: string[] = [];
+  for (let row = 0; row < matrix.size; row++) {
+    for (let column = 0; column < matrix.size; column++) {
+      if (!matrix.isDark(row, column)) continue;
+      let run = 1;
+      while (column + run < matrix.size && matrix.isDark(row, column + run)) run++;
+      parts.push(`${column} ${row} ${run} 1 re`);
+      column += run - 1;
+    }
+  }
+  return parts.join('\n');
+}
+
+/** A mark's QR code ready to draw on a label: its side in modules and its dark modules. */
+export interface LabelQr {
+  /** Modules a side, without the quiet zone. */
+  readonly size: number;
+  /** {@link qrPdfRectangles} of the matrix. */
+  readonly rectangles: string;
+}
+
+export function labelQr(url: string): LabelQr {
+  const matrix = markQrMatrix(url);
+  return { size: matrix.size, rectangles: qrPdfRectangles(matrix) };
+}
+
 /** One mark's QR as a standalone SVG (4-module quiet zone). */
 export function markQrSvg(url: string): string {
   const matrix = markQrMatrix(url);

@@ -1,23 +1,25 @@
 import { parentPort } from 'node:worker_threads';
 import { createMarkCode } from '../crypto/mark-code';
 import { renderMarkLines } from './mark-lines';
+import { labelQr, type LabelQr } from './mark-qr';
 
 /**
  * A signing task from MarkSignerPool: the codes of these serials under this key, either returned
- * as they are or already rendered as export lines (so the thread that serves requests only
- * forwards bytes).
+ * as they are, already rendered as export lines (so the thread that serves requests only
+ * forwards bytes), or as the QR codes of their URLs for printed labels.
  */
 export interface SignTask {
   id: number;
   seed: Uint8Array;
   kid: string;
   serials: string[];
-  render?: { format: 'ndjson' | 'csv'; baseUrl: string } | undefined;
+  render?: { format: 'ndjson' | 'csv' | 'label-qr'; baseUrl: string } | undefined;
 }
 
 export type SignResult =
   | { id: number; codes: string[] }
   | { id: number; bytes: Uint8Array }
+  | { id: number; qrs: LabelQr[] }
   | { id: number; error: string };
 
 const encoder = new TextEncoder();
@@ -31,6 +33,12 @@ parentPort?.on('message', (task: SignTask) => {
     );
     if (!task.render) {
       parentPort?.postMessage({ id: task.id, codes } satisfies SignResult);
+      return;
+    }
+    if (task.render.format === 'label-qr') {
+      const prefix = `${task.render.baseUrl}/m/`;
+      const qrs = codes.map((code) => labelQr(prefix + code));
+      parentPort?.postMessage({ id: task.id, qrs } satisfies SignResult);
       return;
     }
     const bytes = encoder.encode(

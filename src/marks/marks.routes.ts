@@ -10,6 +10,7 @@ import {
   problems,
 } from '../http/openapi';
 import { VerdictSchema } from '../verification/verification.schemas';
+import { labelStockNames, labelStocks } from './label-stocks';
 import type { MarksService } from './marks.service';
 
 /** A text field: trimmed, bounded, no control characters. */
@@ -155,6 +156,57 @@ const labels = defineRoute({
   },
 });
 
+/** A position in a batch: 1-based, in issuance order (PostgreSQL integer). */
+const position = (name: 'from' | 'to', description: string) =>
+  z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(2_147_483_647)
+    .optional()
+    .openapi({ param: { name, in: 'query' }, description, example: name === 'from' ? 1 : 28 });
+
+const labelsPdf = defineRoute({
+  operationId: 'getMarkBatchLabelsPdf',
+  method: 'get',
+  path: '/v1/mark-batches/{batchId}/labels.pdf',
+  tags: ['Marks'],
+  summary: 'A done batch’s labels as one PDF on a named label stock, streamed (owning issuer)',
+  description: [
+    'The whole batch (or the marks at positions `from` to `to`) as one PDF: each label a vector QR code of the mark’s URL, its serial in groups of four and the certificate’s scheme and number. The PDF is streamed page by page at the reader’s pace, so a 1,000,000-mark batch prints in bounded memory.',
+    '',
+    '**Positions.** A mark’s position is its place in the batch in issuance order, from 1: the line number of the export (`…/marks`), and one more than its index in the batch’s status list. `from` and `to` are inclusive; a rare serial collision during issuance can leave a position unused.',
+    '',
+    '**Void marks** are printed struck through, in their place: a crossed box with VOID instead of the QR code (no code is printed for them) and the serial crossed out, so each sheet still holds the positions its footer names.',
+    '',
+    '**Stocks** (`stock`): ' +
+      labelStockNames.map((name) => `\`${name}\`: ${labelStocks[name].description}`).join('; ') +
+      '. Sheets carry a footer naming the batch, the positions and the page.',
+  ].join('\n'),
+  ...issuerOnly,
+  request: {
+    params: batchParam,
+    query: z.object({
+      stock: z
+        .enum(labelStockNames)
+        .default('a4-4x7')
+        .openapi({ param: { name: 'stock', in: 'query' }, description: 'The label stock' }),
+      from: position('from', 'First position to print (default: the batch’s first)'),
+      to: position('to', 'Last position to print, inclusive (default: the batch’s last)'),
+    }),
+  },
+  responses: {
+    200: {
+      description: 'The labels (PDF 1.3); `X-Total-Pages` says how many pages follow',
+      content: { 'application/pdf': { schema: z.string().openapi({ format: 'binary' }) } },
+    },
+    ...problems(404, {
+      409: 'The batch is not done (`batch_not_ready`), or its key was declared compromised (`batch_key_compromised`)',
+      422: '`from` or `to` outside the batch’s positions, or `to` before `from` (`label_range_invalid`, the parameter in `errors`)',
+    }),
+  },
+});
+
 const markQr = (format: 'svg' | 'png') =>
   defineRoute({
     operationId: `getMarkQr${format === 'svg' ? 'Svg' : 'Png'}`,
@@ -288,6 +340,18 @@ export function marksRoutes(service: MarksService) {
         ...(sheet.page < sheet.pages
           ? { link: `</v1/mark-batches/${batchId}/labels.svg?page=${sheet.page + 1}>; rel="next"` }
           : {}),
+      });
+    })
+    .openapi(labelsPdf, async (c) => {
+      const { batchId } = c.req.valid('param');
+      const query = c.req.valid('query');
+      const labels = await service.labelPdf(principalOf(c), batchId, query);
+      return c.body(labels.stream, 200, {
+        'content-type': 'application/pdf',
+        // Every label carries a mark code: whoever holds it can print copies (SPEC "Product marks").
+        'cache-control': 'no-store',
+        'content-disposition': `attachment; filename="labels-${batchId}-${query.stock}-${labels.from}-${labels.to}.pdf"`,
+        'x-total-pages': String(labels.pages),
       });
     })
     .openapi(markQr('svg'), async (c) => {

@@ -18,6 +18,8 @@ import type { KeyVault } from '../issuers/key-vault';
 import type { StatusListsService } from '../status-lists/status-lists.service';
 import { BatchRunner, type BatchProgress } from './batch-runner';
 import { labelSheetSvg, LABELS_PER_PAGE } from './label-sheet';
+import { LabelPdf, type PdfLabel } from './label-pdf';
+import { labelStocks, labelsPerPage, type LabelStockName } from './label-stocks';
 import { markQrPng, markQrSvg } from './mark-qr';
 import { MarkSignerPool, type MarkSignerPoolOptions } from './mark-signer-pool';
 import * as batches from './batches.queries';
@@ -61,6 +63,20 @@ export interface MarksServiceDeps {
 
 /** Marks per page when a batch is exported (each page is signed on the worker threads). */
 const EXPORT_PAGE = 10_000;
+
+/**
+ * Marks read at a time for a label PDF: 60 sheets of 28. Their QR codes (~2 MB of rectangles) are
+ * encoded on the workers while the previous ones are drawn.
+ */
+const LABEL_READ = 1_680;
+
+export interface LabelPdfRequest {
+  stock: LabelStockName;
+  /** First position (1-based, in issuance order) to print; default the batch's first. */
+  from?: number | undefined;
+  /** Last position to print, inclusive; default the batch's last. */
+  to?: number | undefined;
+}
 
 /**
  * Product marks: issuing batches of signed serialized QR labels for a certificate, exporting and
@@ -322,6 +338,117 @@ export class MarksService {
       page,
       pages,
     };
+  }
+
+  /**
+   * A done batch's labels (or those at positions `from` to `to`) as one PDF on a named label
+   * stock, streamed page by page: marks are read in keyset pages, signed and QR-encoded on the
+   * worker threads, and a page is drawn only when whoever reads the stream has taken the previous
+   * bytes, so a million marks print in flat memory at the reader's pace. Void marks keep their
+   * place, struck through (./label-pdf).
+   */
+  async labelPdf(
+    principal: Principal,
+    batchId: string,
+    request: LabelPdfRequest,
+  ): Promise<{ stream: ReadableStream<Uint8Array>; pages: number; from: number; to: number }> {
+    const batch = await this.ownedBatch(principal, batchId);
+    const seed = await this.readyBatchSeed(batch);
+    const last = await batches.lastBatchPosition(this.db, batchId);
+    const from = request.from ?? 1;
+    const to = request.to ?? last;
+    // Refused rather than clipped: a range past the end is a mistake in what the printer meant.
+    const rangeError = (name: 'from' | 'to', message: string) =>
+      new AppError('label_range_invalid', `${name} is ${message}`, {
+        errors: [{ path: `query.${name}`, message }],
+      });
+    if (from > last) throw rangeError('from', `after the batch’s last position, ${last}`);
+    if (to > last) throw rangeError('to', `after the batch’s last position, ${last}`);
+    if (from > to) throw rangeError('to', `before from (${from})`);
+    const stock = labelStocks[request.stock];
+    const perPage = labelsPerPage(stock);
+    const [marksInRange, found] = await Promise.all([
+      batches.countBatchMarksBetween(this.db, { batchId, from, to }),
+      findCertificate(this.db, batch.certificateId),
+    ]);
+    const pages = Math.max(1, Math.ceil(marksInRange / perPage));
+    const certificateLine = `${found!.certificate.scheme} ${found!.certificate.number}`;
+    const pdf = new LabelPdf({
+      stock,
+      certificateLine,
+      title: `Labels of mark batch ${batch.id}, positions ${from}–${to}`,
+    });
+    const footer = (labels: readonly { position: number }[]) =>
+      [
+        `certmark · batch ${batch.id}`,
+        certificateLine,
+        labels.length > 0
+          ? `positions ${labels[0]!.position}–${labels[labels.length - 1]!.position}`
+          : 'no marks',
+        `page ${pdf.pageCount + 1} of ${pages}`,
+      ].join(' · ');
+
+    const readLabels = async (afterPosition: number) => {
+      const rows = await batches.batchLabelsAfter(this.db, {
+        batchId,
+        afterOrdinal: afterPosition,
+        toOrdinal: to,
+        limit: LABEL_READ,
+      });
+      // A void mark's code is not printed, so it is neither signed nor encoded.
+      const active = rows.filter((row) => row.status === 'active').map((row) => row.serial);
+      const qrs = await this.signer.labelQrs(seed, batch.kid, active, this.baseUrl);
+      let next = 0;
+      return rows.map((row): PdfLabel & { position: number } => ({
+        serial: row.serial,
+        position: row.ordinal,
+        qr: row.status === 'active' ? qrs[next++] : undefined,
+      }));
+    };
+    let nextRead: Promise<(PdfLabel & { position: number })[]> | undefined = readLabels(from - 1);
+    nextRead.catch(() => {});
+    let waiting: (PdfLabel & { position: number })[] = [];
+    let taken = 0;
+
+    const stream = new ReadableStream<Uint8Array>(
+      {
+        pull: async (controller) => {
+          // Draw pages until pdfkit has written bytes (a page goes out once the next is begun).
+          for (;;) {
+            if (waiting.length - taken < perPage && nextRead) {
+              const read = await nextRead;
+              waiting = [...waiting.slice(taken), ...read];
+              taken = 0;
+              if (read.length === LABEL_READ) {
+                nextRead = readLabels(read[read.length - 1]!.position);
+                nextRead.catch(() => {});
+              } else nextRead = undefined;
+            }
+            if (taken === waiting.length && !nextRead) {
+              if (pdf.pageCount === 0) pdf.addPage([], footer([]));
+              pdf.end();
+              const rest = pdf.takeBytes();
+              if (rest) controller.enqueue(rest);
+              controller.close();
+              return;
+            }
+            const labels = waiting.slice(taken, taken + perPage);
+            taken += labels.length;
+            pdf.addPage(labels, footer(labels));
+            const bytes = pdf.takeBytes();
+            if (bytes) {
+              controller.enqueue(bytes);
+              return;
+            }
+          }
+        },
+        cancel: () => {
+          nextRead = undefined;
+        },
+      },
+      { highWaterMark: 1 },
+    );
+    return { stream, pages, from, to };
   }
 
   /** One mark's QR code as SVG, holding its URL (owning issuer). */

@@ -579,6 +579,7 @@ describe('product marks', () => {
       '/v1/mark-batches/{batchId}',
       '/v1/mark-batches/{batchId}/marks',
       '/v1/mark-batches/{batchId}/labels.svg',
+      '/v1/mark-batches/{batchId}/labels.pdf',
       '/v1/marks/{serial}/qr.svg',
       '/v1/marks/{serial}/void',
       '/v1/verify/mark',

@@ -300,6 +300,12 @@ describe('authorization matrix', () => {
       allowed: ['issuerA'],
     },
     {
+      name: 'mark label PDF',
+      method: 'GET',
+      request: async () => ({ path: `/v1/mark-batches/${batchA}/labels.pdf?from=1&to=1` }),
+      allowed: ['issuerA'],
+    },
+    {
       name: 'mark QR svg',
       method: 'GET',
       request: async () => ({ path: `/v1/marks/${markCodes[0]!.serial}/qr.svg` }),

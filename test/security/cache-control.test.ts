@@ -38,6 +38,7 @@ describe('Cache-Control on secrets and mark codes', () => {
         accept: 'text/csv',
       }),
       'label sheet': await api.get(`/v1/mark-batches/${batchId}/labels.svg`, issuer.key),
+      'label PDF': await api.get(`/v1/mark-batches/${batchId}/labels.pdf`, issuer.key),
       'QR (SVG)': await api.get(`/v1/marks/${serial}/qr.svg`, issuer.key),
       'QR (PNG)': await api.get(`/v1/marks/${serial}/qr.png`, issuer.key),
       'mark page': await api.get(`/m/${code}`),
