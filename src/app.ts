@@ -132,6 +132,11 @@ export function createServices(deps: AppDeps): Services {
   const issuers = new IssuersService(db, vault, clock, certificates, statusLists, reads);
   const audit = new AuditService(db, clock, deps.keys.platformSeed, config.logOrigin, {
     logger: deps.logger,
+    witnessing: {
+      witnesses: config.witnesses,
+      quorum: config.witnessQuorum,
+      timeoutMs: config.witnessTimeoutMs,
+    },
   });
   const offlineBundle = new OfflineBundleService({
     db,
@@ -241,7 +246,12 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.use('*', authenticate({ db: deps.db, limiter, clientAddress }));
   app.use('*', rateLimit({ limiter, clientAddress }));
 
-  app.route('/', healthRoutes(deps.ping ?? (() => Promise.resolve())));
+  app.route(
+    '/',
+    healthRoutes(deps.ping ?? (() => Promise.resolve()), {
+      witnessing: () => services.audit.witnessLag(),
+    }),
+  );
   app.route(
     '/',
     jwksRoutes(services.issuers, platformJwk(deps.keys.platformSeed), deps.config.publicBaseUrl),

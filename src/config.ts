@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { parseTrustProxy, type TrustProxy } from './http/client-address';
+import { parseWitnessList, type WitnessEndpoint } from './audit/witness-config';
 
 /**
  * The service's configuration, parsed once from the environment (SPEC "Configuration").
@@ -32,6 +33,13 @@ const envSchema = z.object({
     .string()
     .regex(/^[^\s+]+$/, 'a key name: no spaces, no "+"')
     .optional(),
+  // Witnesses of the audit log (C2SP tlog-witness): `<verifier key>@<URL>`, comma-separated.
+  WITNESSES: z.string().optional(),
+  WITNESS_QUORUM: z
+    .string()
+    .regex(/^(0|[1-9][0-9]*)$/, 'a whole number of cosignatures')
+    .optional(),
+  WITNESS_TIMEOUT_SECONDS: z.coerce.number().positive().max(300).default(10),
   WEBHOOK_TIMEOUT_SECONDS: z.coerce.number().positive().max(60).default(10),
   WEBHOOK_RETRY_DELAY_SECONDS: z.coerce.number().int().min(1).max(3600).default(6),
   // The bearer token GET /metrics asks for; unset, only loopback clients are answered.
@@ -88,6 +96,15 @@ export interface Config {
   readonly logOrigin: string;
   /** The bearer token of GET /metrics; undefined answers loopback clients only. */
   readonly metricsToken: string | undefined;
+  /**
+   * The witnesses the sequencer's checkpoints are sent to (C2SP tlog-witness) and how many of their
+   * cosignatures make a checkpoint witnessed; GET /log/checkpoint serves the latest witnessed one
+   * when the quorum is above 0 (see src/audit/witnessing.ts).
+   */
+  readonly witnesses: readonly WitnessEndpoint[];
+  readonly witnessQuorum: number;
+  /** One add-checkpoint request's limit; a witness that has not answered by then is retried later. */
+  readonly witnessTimeoutMs: number;
   readonly webhooks: {
     /** One delivery attempt's limit, connection to answer. */
     readonly timeoutMs: number;
@@ -112,6 +129,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy = parseTrustProxy(e.TRUST_PROXY);
   } catch (error) {
     throw new ConfigError(`invalid configuration: TRUST_PROXY: ${(error as Error).message}`);
+  }
+  let witnesses: WitnessEndpoint[];
+  try {
+    witnesses = parseWitnessList(e.WITNESSES ?? '');
+  } catch (error) {
+    throw new ConfigError(`invalid configuration: WITNESSES: ${(error as Error).message}`);
+  }
+  const witnessQuorum = e.WITNESS_QUORUM === undefined ? 0 : Number(e.WITNESS_QUORUM);
+  if (witnessQuorum > witnesses.length) {
+    throw new ConfigError(
+      `invalid configuration: WITNESS_QUORUM: ${witnessQuorum} cosignatures cannot come from ` +
+        `${witnesses.length} witness${witnesses.length === 1 ? '' : 'es'} (WITNESSES)`,
+    );
   }
   const publicBaseUrl = (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
   return Object.freeze({
@@ -138,6 +168,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     readMaxStalenessMs: e.DATABASE_READ_MAX_STALENESS_SECONDS * 1_000,
     logOrigin: e.LOG_ORIGIN ?? defaultLogOrigin(publicBaseUrl),
     metricsToken: e.METRICS_TOKEN,
+    witnesses: Object.freeze(witnesses),
+    witnessQuorum,
+    witnessTimeoutMs: e.WITNESS_TIMEOUT_SECONDS * 1000,
     webhooks: Object.freeze({
       timeoutMs: e.WEBHOOK_TIMEOUT_SECONDS * 1000,
       retryDelaySeconds: e.WEBHOOK_RETRY_DELAY_SECONDS,

@@ -132,6 +132,9 @@ async function main(): Promise<void> {
   // Audit entries committed by any instance are integrated into the log and checkpointed here
   // (one sequencer at a time across instances; see src/audit/sequencer.ts).
   services.audit.startSequencer();
+  // Each new checkpoint goes to the witnesses (WITNESSES) in the background: a slow or unreachable
+  // witness never holds up a write (see src/audit/witnessing.ts).
+  services.audit.startWitnessing();
 
   const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
     logger.info({ port: info.port, url: config.publicBaseUrl }, 'certmark listening');
@@ -143,6 +146,7 @@ async function main(): Promise<void> {
     await scanLogPartitions.stop().catch(() => {});
     await webhooks.stop().catch(() => {});
     await services.audit.sequencer.stop().catch(() => {});
+    await services.audit.witnessing?.stop().catch(() => {});
     await reads.close().catch(() => {});
     await replica?.close().catch(() => {});
     await services.marks.close().catch(() => {});

@@ -21,9 +21,12 @@ import { TreeHead } from './tree-head';
 import { leavesPerHash, TILE_WIDTH, tileExists, type TileAddress } from './tiles';
 import { auditLeafData } from './audit.queries';
 import { AuditSequencer, type SequencerOptions } from './sequencer';
-import { latestCheckpoint } from './checkpoints.queries';
+import { checkpointOfSize, latestCheckpoint } from './checkpoints.queries';
 import { sequencingLag } from './audit.queries';
 import type { Logger } from 'pino';
+import { cosignaturesOf, latestWitnessedSize } from './cosignatures.queries';
+import type { WitnessEndpoint } from './witness-config';
+import { CheckpointWitnessing, type WitnessingOptions, type WitnessLag } from './witnessing';
 
 /** Largest page of /v1/transparency/entries: about 4 MB of JSON. */
 export const MAX_ENTRIES_PAGE = 10_000;
@@ -93,9 +96,21 @@ export interface AuditSearch {
  * checkpoints, inclusion and consistency proofs (RFC 9162), and the entries, so anyone can
  * recompute every leaf and the root (see audit-verifier.ts and `certmark audit verify`).
  */
+/** The witnesses of the log and how they are asked (config.witnesses, config.witnessQuorum). */
+export interface WitnessingConfig {
+  witnesses: readonly WitnessEndpoint[];
+  quorum: number;
+  timeoutMs?: number | undefined;
+  backoff?: WitnessingOptions['backoff'];
+  pollIntervalMs?: number | undefined;
+  fetch?: typeof fetch | undefined;
+}
+
 export class AuditService {
   readonly #head: TreeHead;
   readonly sequencer: AuditSequencer;
+  /** Cosignatures from the configured witnesses; undefined without witnesses. */
+  readonly witnessing: CheckpointWitnessing | undefined;
 
   constructor(
     private readonly db: Database,
@@ -103,19 +118,58 @@ export class AuditService {
     private readonly platformSeed: Uint8Array,
     /** The checkpoint origin line and note key name (config.logOrigin). */
     readonly origin: string,
-    options: { logger?: Logger | undefined; onPublished?: SequencerOptions['onPublished'] } = {},
+    options: {
+      logger?: Logger | undefined;
+      onPublished?: SequencerOptions['onPublished'];
+      witnessing?: WitnessingConfig | undefined;
+    } = {},
   ) {
     // One tree head per instance: it signs checkpoints, and a row rewritten under it (by someone
     // with database superuser rights) cannot change a root it has already signed.
     this.#head = new TreeHead((from, to) => leafHashesByIndex(db, from, to));
+    const { witnessing, ...sequencerOptions } = options;
+    this.witnessing =
+      witnessing && witnessing.witnesses.length > 0
+        ? new CheckpointWitnessing({
+            db,
+            clock,
+            ...witnessing,
+            logger: options.logger,
+            prove: (from, to) => this.#consistencyHashes(from, to),
+          })
+        : undefined;
     this.sequencer = new AuditSequencer({
       db,
       clock,
       head: this.#head,
       platformSeed,
       origin,
-      ...options,
+      ...sequencerOptions,
+      // The checkpoint being witnessed and the witnessed ones are served and cosigned: kept.
+      keepCheckpointsFrom: this.witnessing
+        ? () => this.witnessing!.keepCheckpointsFrom()
+        : undefined,
     });
+  }
+
+  /** Starts sending checkpoints to the witnesses in the background (main.ts); a no-op without any. */
+  startWitnessing(): void {
+    this.witnessing?.start();
+  }
+
+  /**
+   * How far the witnessed log is behind the log: entries in the latest checkpoint but not in the
+   * latest witnessed one, how long they have waited, and each witness's state. Undefined without
+   * witnesses. For /readyz and a gauge ("audit witnessed lag").
+   */
+  witnessLag(): Promise<WitnessLag | undefined> {
+    return this.witnessing ? this.witnessing.lag() : Promise.resolve(undefined);
+  }
+
+  /** The consistency proof's hashes between two sizes of the integrated tree. */
+  async #consistencyHashes(from: number, to: number): Promise<Uint8Array[]> {
+    await this.#head.advance();
+    return this.#head.rangeRoots(consistencyProofRanges(from, to));
   }
 
   /** Integrates every committed entry and publishes a checkpoint covering them (see AuditSequencer.sync). */
@@ -167,8 +221,27 @@ export class AuditService {
     return signCheckpoint(this.platformSeed, size, root, this.clock.now());
   }
 
-  /** The current checkpoint as a C2SP signed note (tlog-checkpoint), signed by the platform key. */
+  /**
+   * The checkpoint as a C2SP signed note (tlog-checkpoint), signed by the platform key, with the
+   * witnesses' cosignatures it got appended as further signature lines (tlog-cosignature). With a
+   * quorum, the latest witnessed checkpoint; otherwise (or before anything was witnessed) the latest.
+   */
   async checkpointNote(): Promise<string> {
+    if (this.witnessing) {
+      const ids = this.witnessing.witnessIds;
+      const witnessed =
+        this.witnessing.quorum > 0
+          ? await latestWitnessedSize(this.db, ids, this.witnessing.quorum)
+          : undefined;
+      const checkpoint =
+        witnessed === undefined
+          ? await latestCheckpoint(this.db)
+          : await checkpointOfSize(this.db, witnessed);
+      if (checkpoint) {
+        const cosignatures = await cosignaturesOf(this.db, checkpoint.treeSize, ids);
+        return checkpoint.note + cosignatures.map((c) => c.signatureLine).join('');
+      }
+    }
     const latest = await latestCheckpoint(this.db);
     if (latest) return latest.note;
     // Nothing signed yet (a new log, or one from before checkpoints were stored).

@@ -32,7 +32,9 @@ const checkpoint = defineRoute({
     'The note text is the origin line (`LOG_ORIGIN`), the tree size in decimal and the RFC 6962 root ' +
     'hash in base64, each followed by a newline; then a blank line and the log’s Ed25519 signature ' +
     'line `— <origin> base64(key ID ‖ signature)`, verifiable with the key of `GET /log/key`. ' +
-    'Cached for 5 seconds at most.',
+    'With witnesses (`WITNESSES`), the witnesses’ cosignatures of the checkpoint follow as further ' +
+    'signature lines (C2SP tlog-cosignature, Ed25519 cosignature/v1); with `WITNESS_QUORUM` k > 0 ' +
+    'this is the latest checkpoint that k witnesses have cosigned. Cached for 5 seconds at most.',
   responses: {
     200: text(
       'The signed checkpoint',

@@ -4,6 +4,10 @@ import type { JwksLike } from '../audit/checkpoint';
 import { EXIT, cliVersion, parseCommand } from './command';
 import { defaultRetryPolicy, fetchWithRetry, type RetryPolicy } from './http';
 import { progressBar, type Progress } from './progress';
+import { checkCosignedCheckpoint, type CosignedCheckpoint } from '../audit/cosigned-checkpoint';
+import { parseWitnessKey } from '../audit/witness-config';
+import { verifyConsistency } from '../crypto/merkle';
+import type { NoteVerifier } from '../crypto/signed-note';
 
 /**
  * `certmark audit verify --url <base>`: downloads the JWKS, the signed checkpoint and every entry of
@@ -16,12 +20,15 @@ const usage = `usage: certmark audit verify --url <base-url> [options]
   --since-checkpoint <file>  a checkpoint saved earlier: check that today's log extends it
   --save-checkpoint <file>   after a successful check, save the checkpoint for next time
   --page-size <n>            entries per request (1..10000, default 10000)
+  --witness <vkey>           a witness's note verifier key (repeatable): check the cosignatures of
+                             GET /log/checkpoint and that it is consistent with the log checked
+  --quorum <k>               valid cosignatures required of those witnesses (default: all of them)
   --json                     print the result as JSON (no progress bar)
   -h, --help                 this help
   --version                  certmark's version
 A busy service (429) or one without its database (503) is asked again after its Retry-After, up to
 ${defaultRetryPolicy.attempts} times in all.
-exit codes: 0 intact, 1 tampered, 2 usage or network error
+exit codes: 0 intact (and witnessed), 1 tampered or not witnessed, 2 usage or network error
 `;
 
 const groupUsage = `usage: certmark audit <command>
@@ -56,7 +63,7 @@ const defaultIo: AuditCommandIo = {
 
 class UsageOrNetworkError extends Error {}
 
-async function getJson(io: AuditCommandIo, url: string): Promise<unknown> {
+async function get(io: AuditCommandIo, url: string): Promise<Response> {
   let res: Response;
   try {
     res = await fetchWithRetry(io.fetch, url, io.retry ?? defaultRetryPolicy);
@@ -64,11 +71,89 @@ async function getJson(io: AuditCommandIo, url: string): Promise<unknown> {
     throw new UsageOrNetworkError(`cannot reach ${url}: ${(error as Error).message}`);
   }
   if (!res.ok) throw new UsageOrNetworkError(`${url} answered ${res.status}`);
+  return res;
+}
+
+async function getJson(io: AuditCommandIo, url: string): Promise<unknown> {
+  const res = await get(io, url);
   try {
     return await res.json();
   } catch {
     throw new UsageOrNetworkError(`${url} did not answer JSON`);
   }
+}
+
+/** The platform keys of the JWKS (`issuer: "certmark"`): the keys that sign the log. */
+function logPublicKeys(jwks: JwksLike): Uint8Array[] {
+  return jwks.keys.flatMap((k) =>
+    k.issuer === 'certmark' && k.kty === 'OKP' && k.crv === 'Ed25519' && typeof k.x === 'string'
+      ? [new Uint8Array(Buffer.from(k.x, 'base64url'))]
+      : [],
+  );
+}
+
+/**
+ * Checks the served checkpoint note (GET /log/checkpoint): the log's signature, `quorum` valid
+ * cosignatures of `witnesses`, and that its tree and the tree just verified are one history (a
+ * consistency proof between the two sizes, checked here, in whichever direction the log grew).
+ */
+export async function verifyWitnessedCheckpoint(
+  io: Pick<AuditCommandIo, 'fetch' | 'retry'>,
+  options: {
+    baseUrl: string;
+    jwks: JwksLike;
+    verified: { treeSize: number; rootHash: string };
+    witnesses: NoteVerifier[];
+    quorum: number;
+  },
+): Promise<CosignedCheckpoint> {
+  const base = options.baseUrl.replace(/\/+$/, '');
+  const note = await (await get(io as AuditCommandIo, `${base}/log/checkpoint`)).text();
+  const checked = checkCosignedCheckpoint(note, {
+    logPublicKeys: logPublicKeys(options.jwks),
+    witnesses: options.witnesses,
+    quorum: options.quorum,
+  });
+  if (!checked.ok || !checked.checkpoint) return checked;
+  const witnessed = { size: checked.checkpoint.size, root: checked.checkpoint.root };
+  const verified = {
+    size: options.verified.treeSize,
+    root: new Uint8Array(Buffer.from(options.verified.rootHash, 'base64')),
+  };
+  if (witnessed.size === 0 || verified.size === 0) {
+    return witnessed.size === verified.size
+      ? checked
+      : { ...checked, ok: false, problem: 'the witnessed checkpoint is of an empty tree' };
+  }
+  const [smaller, larger] =
+    witnessed.size <= verified.size ? [witnessed, verified] : [verified, witnessed];
+  let proof: Uint8Array[] = [];
+  if (smaller.size < larger.size) {
+    const body = (await getJson(
+      io as AuditCommandIo,
+      `${base}/v1/transparency/proof/consistency?from=${smaller.size}&to=${larger.size}`,
+    )) as { proof?: unknown } | null;
+    if (!Array.isArray(body?.proof) || !body.proof.every((p) => typeof p === 'string')) {
+      throw new UsageOrNetworkError('the consistency proof has no proof array');
+    }
+    proof = (body.proof as string[]).map((p) => new Uint8Array(Buffer.from(p, 'base64')));
+  }
+  try {
+    verifyConsistency({
+      size1: smaller.size,
+      size2: larger.size,
+      root1: smaller.root,
+      root2: larger.root,
+      proof,
+    });
+  } catch (error) {
+    return {
+      ...checked,
+      ok: false,
+      problem: `the witnessed checkpoint (${witnessed.size} entries) is not consistent with the log verified (${verified.size} entries): ${(error as Error).message}`,
+    };
+  }
+  return checked;
 }
 
 export interface RemoteAuditOptions {
@@ -85,7 +170,7 @@ export interface RemoteAuditOptions {
 export async function verifyRemoteAuditLog(
   io: Pick<AuditCommandIo, 'fetch' | 'retry'>,
   options: RemoteAuditOptions,
-): Promise<{ result: AuditVerification; checkpoint: unknown }> {
+): Promise<{ result: AuditVerification; checkpoint: unknown; jwks: JwksLike }> {
   const base = options.baseUrl.replace(/\/+$/, '');
   const pageSize = options.pageSize ?? 10_000;
   const get = (path: string) => getJson(io as AuditCommandIo, `${base}${path}`);
@@ -139,7 +224,7 @@ export async function verifyRemoteAuditLog(
     checkpoint,
     ...(options.saved !== undefined ? { saved: options.saved, consistencyProof } : {}),
   });
-  return { result, checkpoint };
+  return { result, checkpoint, jwks };
 }
 
 export async function runAuditCommand(
@@ -174,6 +259,8 @@ async function runAuditVerify(args: string[], io: AuditCommandIo): Promise<numbe
         'save-checkpoint': { type: 'string' },
         'page-size': { type: 'string' },
         json: { type: 'boolean' },
+        witness: { type: 'string', multiple: true },
+        quorum: { type: 'string' },
       },
     },
     io,
@@ -185,7 +272,30 @@ async function runAuditVerify(args: string[], io: AuditCommandIo): Promise<numbe
     'save-checkpoint'?: string;
     'page-size'?: string;
     json?: boolean;
+    witness?: string[];
+    quorum?: string;
   };
+  const witnesses: NoteVerifier[] = [];
+  for (const vkey of values.witness ?? []) {
+    try {
+      witnesses.push(parseWitnessKey(vkey));
+    } catch (error) {
+      io.stderr(`--witness ${vkey}: not a note verifier key (${(error as Error).message})\n`);
+      return EXIT.usage;
+    }
+  }
+  if (witnesses.length === 0 && values.quorum !== undefined) {
+    io.stderr(`--quorum needs --witness\n${usage}`);
+    return EXIT.usage;
+  }
+  const quorum = values.quorum === undefined ? witnesses.length : Number(values.quorum);
+  if (
+    witnesses.length > 0 &&
+    (!/^[0-9]+$/.test(values.quorum ?? '1') || quorum < 1 || quorum > witnesses.length)
+  ) {
+    io.stderr(`--quorum must be an integer in 1..${witnesses.length}\n${usage}`);
+    return EXIT.usage;
+  }
   if (!values.url || !/^https?:\/\//.test(values.url)) {
     io.stderr(`--url must be an http(s) URL\n${usage}`);
     return EXIT.usage;
@@ -208,6 +318,7 @@ async function runAuditVerify(args: string[], io: AuditCommandIo): Promise<numbe
   const started = performance.now();
   const progress = io.progress?.({ json: Boolean(values.json) });
   let outcome: Awaited<ReturnType<typeof verifyRemoteAuditLog>>;
+  let witnessed: CosignedCheckpoint | undefined;
   try {
     outcome = await verifyRemoteAuditLog(io, {
       baseUrl: values.url,
@@ -215,6 +326,15 @@ async function runAuditVerify(args: string[], io: AuditCommandIo): Promise<numbe
       pageSize,
       onProgress: (verified, total) => progress?.update(verified, total),
     });
+    if (witnesses.length > 0 && outcome.result.ok) {
+      witnessed = await verifyWitnessedCheckpoint(io, {
+        baseUrl: values.url,
+        jwks: outcome.jwks,
+        verified: outcome.result,
+        witnesses,
+        quorum,
+      });
+    }
   } catch (error) {
     if (error instanceof UsageOrNetworkError) {
       io.stderr(`${error.message}\n`);
@@ -227,8 +347,18 @@ async function runAuditVerify(args: string[], io: AuditCommandIo): Promise<numbe
   const seconds = (performance.now() - started) / 1000;
   const { result, checkpoint } = outcome;
 
+  const ok = result.ok && (witnessed === undefined || witnessed.ok);
   if (values.json) {
-    io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+    const report = witnessed && {
+      ok: witnessed.ok,
+      treeSize: witnessed.checkpoint?.size,
+      cosigners: witnessed.cosigners,
+      quorum,
+      ...(witnessed.problem ? { problem: witnessed.problem } : {}),
+    };
+    io.stdout(
+      `${JSON.stringify(report ? { ...result, ok, witnessed: report } : result, null, 2)}\n`,
+    );
   } else if (result.ok) {
     const c = checkpoint as { timestamp: string; kid: string };
     io.stdout(
@@ -238,6 +368,13 @@ async function runAuditVerify(args: string[], io: AuditCommandIo): Promise<numbe
           : '') +
         ` (${seconds.toFixed(1)} s)\n`,
     );
+    if (witnessed?.ok) {
+      io.stdout(
+        `WITNESSED: checkpoint of ${witnessed.checkpoint!.size} entries cosigned by ${witnessed.cosigners.length} of ${witnesses.length} witnesses (${witnessed.cosigners.map((c) => c.name).join(', ')}), ${quorum} required\n`,
+      );
+    } else if (witnessed) {
+      io.stdout(`NOT WITNESSED: ${witnessed.problem}\n`);
+    }
   } else {
     if (result.firstTampered) {
       io.stdout(
@@ -249,7 +386,7 @@ async function runAuditVerify(args: string[], io: AuditCommandIo): Promise<numbe
     for (const problem of result.problems) io.stdout(`  - ${problem.code}: ${problem.message}\n`);
   }
 
-  if (result.ok && values['save-checkpoint']) {
+  if (ok && values['save-checkpoint']) {
     try {
       fs.writeFileSync(values['save-checkpoint'], `${JSON.stringify(checkpoint, null, 2)}\n`);
     } catch (error) {
@@ -257,5 +394,5 @@ async function runAuditVerify(args: string[], io: AuditCommandIo): Promise<numbe
       return EXIT.usage;
     }
   }
-  return result.ok ? EXIT.ok : EXIT.finding;
+  return ok ? EXIT.ok : EXIT.finding;
 }

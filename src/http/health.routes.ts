@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { AppError } from '../errors';
 import { createRouter, defineRoute, json, publicAccess } from './openapi';
+import type { WitnessLag } from '../audit/witnessing';
 
 const health = defineRoute({
   operationId: 'getHealth',
@@ -12,6 +13,39 @@ const health = defineRoute({
   responses: { 200: { description: 'Up', ...json(z.object({ status: z.literal('ok') })) } },
 });
 
+const witnessingSchema = z
+  .object({
+    quorum: z.number().int().openapi({ description: 'WITNESS_QUORUM (0: none required)' }),
+    latestSize: z.number().int().openapi({ description: 'Entries in the latest checkpoint' }),
+    witnessedSize: z.number().int().openapi({
+      description:
+        'Entries in the latest checkpoint cosigned by a quorum of witnesses (one witness without a quorum); 0 before the first',
+    }),
+    entries: z
+      .number()
+      .int()
+      .openapi({ description: 'Witnessed lag in entries: latestSize − witnessedSize' }),
+    seconds: z.number().openapi({
+      description:
+        'Witnessed lag in seconds: how long since the first checkpoint not yet witnessed was signed (0 when none)',
+    }),
+    witnesses: z.array(
+      z.object({
+        name: z.string(),
+        cosignedSize: z.number().int(),
+        consecutiveFailures: z.number().int(),
+        lastFailure: z.string().optional().openapi({
+          description:
+            'unreachable, unknown_origin (404), log_key_not_trusted (403), inconsistent (422), conflicting_root or witness_ahead (409), bad_request (400), bad_cosignature, too_many_resends, unexpected_status',
+        }),
+      }),
+    ),
+  })
+  .openapi({
+    description:
+      'With witnesses configured (WITNESSES): how far the witnessed log is behind. A lagging witness does not make the service unready.',
+  });
+
 const ready = defineRoute({
   operationId: 'getReadiness',
   method: 'get',
@@ -20,12 +54,20 @@ const ready = defineRoute({
   tags: ['Service'],
   summary: 'The database answers',
   responses: {
-    200: { description: 'Ready', ...json(z.object({ status: z.literal('ready') })) },
+    200: {
+      description: 'Ready',
+      ...json(z.object({ status: z.literal('ready'), witnessing: witnessingSchema.optional() })),
+    },
   },
 });
 
+export interface ReadinessDetail {
+  /** The audit log's witnessed lag (src/audit/witnessing.ts); undefined without witnesses. */
+  witnessing?: () => Promise<WitnessLag | undefined>;
+}
+
 /** Liveness and readiness; `ping` throws when the database cannot answer. */
-export function healthRoutes(ping: () => Promise<void>) {
+export function healthRoutes(ping: () => Promise<void>, detail: ReadinessDetail = {}) {
   return createRouter()
     .openapi(health, (c) => c.json({ status: 'ok' as const }, 200))
     .openapi(ready, async (c) => {
@@ -36,6 +78,7 @@ export function healthRoutes(ping: () => Promise<void>) {
           retryAfterSeconds: 5,
         });
       }
-      return c.json({ status: 'ready' as const }, 200);
+      const witnessing = await detail.witnessing?.();
+      return c.json({ status: 'ready' as const, ...(witnessing ? { witnessing } : {}) }, 200);
     });
 }

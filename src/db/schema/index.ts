@@ -16,3 +16,4 @@ export * from './page-sessions';
 export * from './status-lists';
 export * from './audit-checkpoints';
 export * from './subscriptions';
+export * from './audit-cosignatures';

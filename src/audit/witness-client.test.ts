@@ -1,0 +1,126 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../config';
+import {
+  NOTE_COSIGNATURE_V1,
+  verifierOfSeed,
+  formatVerifierKey,
+  NOTE_ED25519,
+} from '../crypto/signed-note';
+import { addCheckpointBody, cosignatureOf, WitnessError } from './witness-client';
+import { parseWitnessKey, parseWitnessList } from './witness-config';
+
+const vector = JSON.parse(
+  readFileSync(
+    new URL('../../test/vectors/signed-note/witnessed-checkpoint.json', import.meta.url),
+    'utf8',
+  ),
+) as { note: string; logVkey: string; witnessVkey: string; witnessTimestamp: number };
+
+/** The log's own note (text and its two signature lines) and the witnesses' lines after it. */
+function splitVector() {
+  const lines = vector.note.split('\n');
+  const logLines = lines.slice(4, 6).join('\n') + '\n';
+  return {
+    checkpoint: { treeSize: 1432088532, note: `${lines.slice(0, 4).join('\n')}\n${logLines}` },
+    witnessLines: lines.slice(6, -1).join('\n') + '\n',
+  };
+}
+
+describe('cosignatures from a witness we did not write', () => {
+  const remora = parseWitnessKey(vector.witnessVkey);
+
+  it('verifies remora.n621.de’s cosignature of a published CT checkpoint, ignoring unknown witnesses', () => {
+    const { checkpoint, witnessLines } = splitVector();
+    const cosignature = cosignatureOf(remora, checkpoint, witnessLines);
+    expect(cosignature.timestamp).toBe(vector.witnessTimestamp);
+    expect(cosignature.signatureLine).toBe(
+      witnessLines.split('\n').find((l) => l.startsWith('— remora.n621.de '))! + '\n',
+    );
+  });
+
+  it('refuses it over another checkpoint, and an answer without it', () => {
+    const { checkpoint, witnessLines } = splitVector();
+    const other = { ...checkpoint, note: checkpoint.note.replace('1432088532', '1432088533') };
+    expect(() => cosignatureOf(remora, other, witnessLines)).toThrow(WitnessError);
+    const others = witnessLines
+      .split('\n')
+      .filter((l) => l && !l.includes('remora'))
+      .map((l) => `${l}\n`)
+      .join('');
+    expect(() => cosignatureOf(remora, checkpoint, others)).toThrow('no cosignature');
+    expect(() => cosignatureOf(remora, checkpoint, 'OK\n')).toThrow('not note signature lines');
+  });
+});
+
+describe('add-checkpoint request body (C2SP tlog-witness)', () => {
+  it('is byte for byte the spec’s example', () => {
+    const proof = [
+      'PlRNCrwHpqhGrupue0L7gxbjbMiKA9temvuZZDDpkaw=',
+      'jrJZDmY8Y7SyJE0MWLpLozkIVMSMZcD5kvuKxPC3swk=',
+      '5+pKlUdi2LeF/BcMHBn+Ku6yhPGNCswZZD1X/6QgPd8=',
+      '/6WVhPs2CwSsb5rYBH5cjHV/wSmA79abXAwhXw3Kj/0=',
+    ];
+    const checkpoint =
+      'example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n\n' +
+      '— example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=\n' +
+      '— example.com/behind-the-sofa opLqBQsREYCgu6xQkYQwJr9fo45a62DN9EdmHXnZdXNqlcVGlCum2Wks+49/V6267UEjw6QUXTS5Rovnzv++qbSzm9Q=\n';
+    const body = addCheckpointBody(
+      20852014,
+      proof.map((p) => new Uint8Array(Buffer.from(p, 'base64'))),
+      checkpoint,
+    );
+    expect(body).toBe(`old 20852014\n${proof.join('\n')}\n\n${checkpoint}`);
+    expect(addCheckpointBody(0, [], checkpoint)).toBe(`old 0\n\n${checkpoint}`);
+    expect(() => addCheckpointBody(0, [new Uint8Array(32)], checkpoint)).toThrow();
+    expect(() => addCheckpointBody(5, Array(64).fill(new Uint8Array(32)), checkpoint)).toThrow();
+  });
+});
+
+describe('WITNESSES and WITNESS_QUORUM', () => {
+  const seed = new Uint8Array(32).fill(3);
+  const cosigner = formatVerifierKey(
+    verifierOfSeed('witness.example/w1', seed, NOTE_COSIGNATURE_V1),
+  );
+  const plain = formatVerifierKey(verifierOfSeed('witness.example/w2', seed.fill(4), NOTE_ED25519));
+
+  it('reads <verifier key>@<URL> lists; a type-0x01 key becomes its cosignature/v1 key', () => {
+    const list = parseWitnessList(
+      ` ${cosigner}@https://w1.example/a/ , ${plain}@http://127.0.0.1:7380`,
+    );
+    expect(list.map((w) => w.submissionPrefix)).toEqual([
+      'https://w1.example/a',
+      'http://127.0.0.1:7380',
+    ]);
+    expect(list.map((w) => w.verifier.type)).toEqual([NOTE_COSIGNATURE_V1, NOTE_COSIGNATURE_V1]);
+    expect(list[1]!.verifier.keyId).not.toBe(Number.parseInt(plain.split('+')[1]!, 16));
+    const config = loadConfig({ WITNESSES: `${cosigner}@https://w1.example`, WITNESS_QUORUM: '1' });
+    expect(config.witnesses).toHaveLength(1);
+    expect(config.witnessQuorum).toBe(1);
+    expect(loadConfig({}).witnesses).toEqual([]);
+  });
+
+  it('refuses malformed values at start, naming the variable', () => {
+    const bad: [Record<string, string>, string][] = [
+      [{ WITNESSES: 'https://w1.example' }, 'WITNESSES: an entry is not <verifier key>@<URL>'],
+      [{ WITNESSES: `${cosigner.slice(0, -2)}xx@https://w.example` }, 'is not a note verifier key'],
+      [{ WITNESSES: `${cosigner}@ftp://w.example` }, 'must be http(s)'],
+      [{ WITNESSES: `${cosigner}@not a url` }, 'is not a URL'],
+      [{ WITNESSES: `${cosigner}@https://u:p@w.example` }, 'no credentials'],
+      [
+        { WITNESSES: `${cosigner}@https://a.example,${cosigner}@https://b.example` },
+        'listed twice',
+      ],
+      [
+        { WITNESSES: `${cosigner}@https://a.example`, WITNESS_QUORUM: '2' },
+        'WITNESS_QUORUM: 2 cosignatures cannot come from 1 witness',
+      ],
+      [{ WITNESS_QUORUM: '1' }, 'WITNESS_QUORUM: 1 cosignatures cannot come from 0 witnesses'],
+      [{ WITNESS_QUORUM: 'two' }, 'WITNESS_QUORUM: a whole number'],
+      [{ WITNESS_QUORUM: '-1' }, 'WITNESS_QUORUM: a whole number'],
+    ];
+    for (const [env, message] of bad) {
+      expect(() => loadConfig(env), JSON.stringify(env)).toThrow(message);
+    }
+  });
+});
