@@ -78,7 +78,8 @@ async function main() {
   pinSelf(LOAD_CPU);
   const bench = await setUpMarkBench();
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-bench-'));
-  const keysDir = path.join(workDir, 'keys');
+  // The bench's keys: the service must open the issuers' keys made by the setup.
+  const keysDir = bench.keysDir;
   const children: ChildProcess[] = [];
   try {
     const credentials: string[] = [];

@@ -22,7 +22,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
@@ -104,7 +103,8 @@ function freshAddress(): string {
 async function main(): Promise<void> {
   spawnSync('taskset', ['-p', '-c', args['load-cpu']!, String(process.pid)], { stdio: 'ignore' });
   const bench = await setUpMarkBench();
-  const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-bench-keys-'));
+  // The bench's keys: the service must open the issuers' keys made by the setup.
+  const keysDir = bench.keysDir;
   const databaseName = new URL(bench.url).pathname.slice(1);
   const monitor = new pg.Client({ connectionString: bench.url });
   let child: ChildProcess | undefined;
@@ -164,8 +164,6 @@ async function main(): Promise<void> {
     }
     await monitor.connect();
 
-    // Verification needs only the published keys and the registry's rows: the service reads the
-    // marks issued above although its KEYS_DIR (and so its KEK) is not the bench's.
     // The bench issuer's key (the JWKS also lists the platform's transparency-log key).
     const { rows: keyRows } = await monitor.query<{ kid: string }>(
       "SELECT kid FROM signing_keys WHERE status = 'current' LIMIT 1",
@@ -356,7 +354,6 @@ async function main(): Promise<void> {
       await exited;
     }
     await bench.drop();
-    fs.rmSync(keysDir, { recursive: true, force: true });
   }
 }
 

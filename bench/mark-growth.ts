@@ -12,9 +12,6 @@
  *   npx tsx bench/mark-growth.ts [sizes=1000000,10000000] [seconds=10]
  */
 import type { ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import autocannon from 'autocannon';
 import { sql } from 'drizzle-orm';
 import { createMarkCode } from '../src/crypto/mark-code';
@@ -55,7 +52,8 @@ async function load(url: string, bodies: string[]) {
 async function main() {
   pinSelf(1);
   const bench = await setUpMarkBench();
-  const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-bench-keys-'));
+  // The bench's keys: the service must open the issuers' keys made by the setup.
+  const keysDir = bench.keysDir;
   let service: ChildProcess | undefined;
   const db = bench.handle.db;
   try {
@@ -148,7 +146,6 @@ async function main() {
     service?.kill('SIGTERM');
     if (service) await new Promise((resolve) => service!.once('exit', resolve));
     await bench.drop();
-    fs.rmSync(keysDir, { recursive: true, force: true });
   }
 }
 

@@ -63,6 +63,8 @@ async function main(): Promise<void> {
     processMetrics: true,
   };
   const services = createServices(deps);
+  // Keys of another deployment would start, then fail every signature with a 500: refuse at once.
+  await services.vault.assertOpens(database.db);
   const app = createApp(deps, services);
 
   if (config.adminApiKey) {

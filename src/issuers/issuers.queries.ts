@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, ne } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, ne } from 'drizzle-orm';
 import type { Queryable } from '../db/client';
 import { issuers, type IssuerRow } from '../db/schema/issuers';
 import { issuerStatusEvents } from '../db/schema/issuer-status-events';
@@ -96,6 +96,12 @@ export async function findCurrentSigningKey(
     .from(signingKeys)
     .where(and(eq(signingKeys.issuerId, issuerId), eq(signingKeys.status, 'current')))
     .limit(1);
+  return row;
+}
+
+/** The signing key made last, whatever its issuer or status (the KEK check at start). */
+export async function findNewestSigningKey(db: Queryable): Promise<SigningKeyRow | undefined> {
+  const [row] = await db.select().from(signingKeys).orderBy(desc(signingKeys.createdAt)).limit(1);
   return row;
 }
 

@@ -6,9 +6,9 @@ import {
   jwkThumbprint,
   markKeyId,
 } from '../crypto/ed25519';
-import { unwrapKey, wrapKey } from '../crypto/keywrap';
+import { KeyWrapError, unwrapKey, wrapKey } from '../crypto/keywrap';
 import { AppError } from '../errors';
-import { findCurrentSigningKey, insertSigningKey } from './issuers.queries';
+import { findCurrentSigningKey, findNewestSigningKey, insertSigningKey } from './issuers.queries';
 
 /** A usable signing key: its kid and the unwrapped seed (kept in memory only). */
 export interface IssuerSigner {
@@ -66,8 +66,31 @@ export class KeyVault {
     return { kid: row.kid, issuerId: row.issuerId, seed, publicKey: row.publicKey };
   }
 
+  /**
+   * Checks at start that this KEK opens the database's signing keys: a KEYS_DIR of another
+   * deployment (or a KEK replaced by mistake) would otherwise start, answer verifications, and fail
+   * every issuance, status list and re-signing with a 500. A database without keys passes.
+   */
+  async assertOpens(db: Queryable): Promise<void> {
+    const newest = await findNewestSigningKey(db);
+    if (!newest) return;
+    try {
+      this.signerFromRow(newest);
+    } catch (error) {
+      if (!(error instanceof KeyWrapError)) throw error;
+      throw new KeyCustodyError(
+        'the key-encryption key in KEYS_DIR does not open the signing keys in this database (KEYS_DIR of another deployment?)',
+      );
+    }
+  }
+
   /** Drops a key from memory (after it is marked compromised). */
   forget(kid: string): void {
     this.seeds.delete(kid);
   }
+}
+
+/** The keys given cannot open the keys the database holds: the service must not start. */
+export class KeyCustodyError extends Error {
+  override readonly name = 'KeyCustodyError';
 }

@@ -1,5 +1,6 @@
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, errors, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KeyVault } from '../../src/issuers/key-vault';
 import { platformJwk } from '../../src/keystore/platform-key';
 import {
   client,
@@ -40,6 +41,15 @@ describe('issuer keys and JWT VC issuer metadata', () => {
     const url = new URL(iss);
     return `/.well-known/jwt-vc-issuer${url.pathname.replace(/\/$/, '')}`;
   };
+
+  it('opens the database’s signing keys with its KEK, and says so when KEYS_DIR holds another', async () => {
+    await expect(ctx.services.vault.assertOpens(ctx.handle.db)).resolves.toBeUndefined();
+    const stranger = new KeyVault(new Uint8Array(32).fill(7));
+    await expect(stranger.assertOpens(ctx.handle.db)).rejects.toMatchObject({
+      name: 'KeyCustodyError',
+      message: expect.stringContaining('KEYS_DIR'),
+    });
+  });
 
   it('the global JWKS says which key is the transparency log’s, and every other key is an issuer’s', async () => {
     const res = await api.get('/.well-known/jwks.json');
