@@ -58,6 +58,7 @@ export const errorStatus = {
   rate_limited: 429,
   internal_error: 500,
   database_unavailable: 503,
+  service_starting: 503,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;
@@ -121,6 +122,7 @@ const titles: Partial<Record<ErrorCode, string>> = {
   rate_limited: 'Too many requests',
   internal_error: 'Internal error',
   database_unavailable: 'Service unavailable',
+  service_starting: 'Service unavailable',
 };
 
 /** Writes the problem+json body for an AppError; never includes a stack, SQL or key material. */

@@ -1,4 +1,3 @@
-import { serve } from '@hono/node-server';
 import pino from 'pino';
 import { createApp, createServices } from './app';
 import { systemClock } from './clock';
@@ -10,18 +9,49 @@ import { generateApiKey } from './auth/api-key';
 import { loggableError } from './shared/loggable-error';
 import { ScanLogPartitions } from './marks/scan-log-partitions';
 import { WebhookDispatcher } from './subscriptions/webhook-dispatcher';
+import { bindPort } from './http/listener';
+
+/** From SIGTERM or SIGINT to exit; past it the process exits anyway, saying so (exit code 1). */
+const SHUTDOWN_BOUND_MS = 10_000;
 
 /**
- * The only place with side effects at start: config → keys → database (migrated) → app → serve.
+ * The only place with side effects at start: config → port → keys → database (migrated) → app →
+ * serve. Nothing is written before the configuration is valid and the port is bound: a busy port
+ * or a bad setting is one line on stderr and exit 1, with no key generated, no database opened,
+ * migrated or seeded and no admin key printed.
  */
 async function main(): Promise<void> {
   const config = loadConfig();
+  const listener = await bindPort(config.port);
   const logger = pino({
     level: config.logLevel,
     base: { svc: 'certmark' },
     // Whatever is logged as `err`, never a failed query's SQL and parameters, never a whole token.
     serializers: { err: loggableError },
   });
+  // A signal while starting is honoured once the start is complete (or the bound runs out).
+  const stopping: { stop?: () => Promise<void>; requested?: boolean } = {};
+  let deadline: NodeJS.Timeout | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (deadline) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    deadline = setTimeout(() => {
+      logger.error(
+        { boundMs: SHUTDOWN_BOUND_MS },
+        'shutdown did not finish within its bound: exiting now',
+      );
+      process.exit(1);
+    }, SHUTDOWN_BOUND_MS);
+    deadline.unref();
+    logger.info({ signal }, 'shutting down');
+    if (stopping.stop) void stopping.stop();
+    else stopping.requested = true;
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
   const keys = loadKeyMaterial({
     keysDir: config.keysDir,
     production: config.production,
@@ -138,27 +168,51 @@ async function main(): Promise<void> {
   // witness never holds up a write (see src/audit/witnessing.ts).
   services.audit.startWitnessing();
 
-  const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
-    logger.info({ port: info.port, url: config.publicBaseUrl }, 'certmark listening');
-  });
+  listener.serve(app.fetch);
+  logger.info({ port: listener.port, url: config.publicBaseUrl }, 'certmark listening');
 
-  const shutdown = async (signal: string) => {
-    logger.info({ signal }, 'shutting down');
-    server.close();
-    await scanLogPartitions.stop().catch(() => {});
-    await webhooks.stop().catch(() => {});
-    await services.audit.sequencer.stop().catch(() => {});
-    await services.audit.witnessing?.stop().catch(() => {});
+  /**
+   * Stop accepting and answer what was received; meanwhile the background work stops (what it
+   * leaves is picked up at the next start of any instance: audit entries to integrate, webhook
+   * deliveries, batch fills). Then every scan answered is counted and logged, alerts are written,
+   * and the pools close. Batch fills stop after the chunk they are writing and stay resumable.
+   */
+  stopping.stop = async () => {
+    const began = performance.now();
+    // What is left of the bound, less a second for the scans, the alerts and the pools.
+    const remaining = () => Math.max(0, SHUTDOWN_BOUND_MS - 1_000 - (performance.now() - began));
+    const background = Promise.allSettled([
+      scanLogPartitions.stop(),
+      services.audit.sequencer.stop(),
+      services.audit.witnessing?.stop(),
+      // pg-boss waits for a delivery in flight: it is retried after the next start if cut short.
+      within(webhooks.stop(), remaining()),
+    ]);
+    await listener.close();
+    await services.marks.close().catch(() => {});
+    await services.markVerification
+      .close()
+      .catch((error: unknown) =>
+        logger.error({ err: loggableError(error) }, 'scans could not be written at shutdown'),
+      );
+    await services.alerts.close().catch(() => {});
+    await background;
     await reads.close().catch(() => {});
     await replica?.close().catch(() => {});
-    await services.marks.close().catch(() => {});
-    await services.markVerification.close().catch(() => {});
-    await services.alerts.close().catch(() => {});
     await database.close().catch(() => {});
+    logger.info({ ms: Math.round(performance.now() - began) }, 'stopped');
     process.exit(0);
   };
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  if (stopping.requested) void stopping.stop();
+}
+
+/** Waits for `promise`, but no longer than `ms`. */
+function within(promise: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise.catch(() => {}),
+    new Promise((resolve) => (timer = setTimeout(resolve, ms))),
+  ]).finally(() => clearTimeout(timer));
 }
 
 main().catch((error: unknown) => {

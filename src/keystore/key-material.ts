@@ -58,5 +58,10 @@ export function loadKeyMaterial(options: LoadKeyMaterialOptions): KeyMaterial {
     }
     return value;
   };
+  // Every key file present is checked before a missing one is generated: a bad file leaves
+  // KEYS_DIR as it was.
+  for (const name of [FILES.kek, FILES.platformSeed]) {
+    if (fs.existsSync(path.join(keysDir, name))) read(name);
+  }
   return Object.freeze({ kek: read(FILES.kek), platformSeed: read(FILES.platformSeed) });
 }

@@ -1,0 +1,84 @@
+import http from 'node:http';
+import { getRequestListener } from '@hono/node-server';
+import { Hono } from 'hono';
+import { AppError, problemResponse } from '../errors';
+
+/** The port cannot be bound: the message is the one line the operator reads. */
+export class ListenError extends Error {
+  override readonly name = 'ListenError';
+}
+
+/**
+ * The service's listening socket. main.ts binds it before anything is written (keys generated,
+ * the database opened, migrated or seeded, an admin key printed), so that a busy port costs
+ * nothing but one line; until the app is ready it answers 503 `service_starting` with
+ * Retry-After, so a health check or a client that comes early is told to wait rather than left
+ * without an answer.
+ */
+export interface Listener {
+  readonly port: number;
+  /** From now on requests go to `fetch` (the app). */
+  serve(fetch: (request: Request, env: unknown) => Response | Promise<Response>): void;
+  /**
+   * Stops accepting connections and answers every request already received; resolves once every
+   * connection is closed. Idle keep-alive connections are closed at once, busy ones after their
+   * answer (which says `Connection: close`).
+   */
+  close(): Promise<void>;
+}
+
+/** What a request gets while the service starts (or after it stopped serving). */
+function startingAnswer(): http.RequestListener {
+  const app = new Hono();
+  app.all('*', (c) =>
+    problemResponse(
+      c,
+      new AppError('service_starting', 'the service is starting; retry shortly', {
+        retryAfterSeconds: 1,
+      }),
+    ),
+  );
+  return getRequestListener(app.fetch);
+}
+
+export async function bindPort(port: number): Promise<Listener> {
+  let handler = startingAnswer();
+  let closing = false;
+  const server = http.createServer((req, res) => {
+    if (closing) res.setHeader('connection', 'close');
+    void handler(req, res);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'EADDRINUSE')
+      throw new ListenError(`port ${port} is already in use (EADDRINUSE); set PORT to a free one`);
+    if (error.code === 'EACCES')
+      throw new ListenError(`port ${port} needs privileges this user lacks (EACCES)`);
+    throw new ListenError(`cannot listen on port ${port}: ${error.code ?? error.message}`);
+  });
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : port,
+    serve(fetch) {
+      handler = getRequestListener(fetch);
+    },
+    close() {
+      closing = true;
+      return new Promise<void>((resolve) => {
+        // Connections that wait for their next request would keep close() waiting: they are
+        // closed as they fall idle (a busy one finishes its answer first).
+        const sweep = setInterval(() => server.closeIdleConnections(), 50);
+        server.close(() => {
+          clearInterval(sweep);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+    },
+  };
+}

@@ -1,0 +1,162 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase } from '../helpers';
+import { buildWorld, httpCaller, serviceSecrets, type World } from '../faults/harness';
+import { startServiceProcess, type ServiceProcess } from '../service-process';
+
+/** Runs `src/main.ts` to its end: its exit code and every line it wrote. */
+function runToExit(env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: process.cwd(),
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += String(d)));
+  child.stderr.on('data', (d) => (stderr += String(d)));
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('close', (code) => resolve({ code, stdout, stderr })),
+  );
+}
+
+function exited(service: ServiceProcess): Promise<NonNullable<ServiceProcess['exit']>> {
+  return new Promise((resolve) => {
+    if (service.exit) return resolve(service.exit);
+    service.child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+}
+
+describe('start: configuration, keys and port before anything is written', () => {
+  let folder: string;
+  beforeAll(() => {
+    folder = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-start-'));
+  });
+  afterAll(() => fs.rmSync(folder, { recursive: true, force: true }));
+
+  it('a busy port is one line on stderr and exit 1, with nothing seeded or generated', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, resolve));
+    const port = (blocker.address() as net.AddressInfo).port;
+    const dataDir = path.join(folder, 'data');
+    const keysDir = path.join(folder, 'keys');
+    try {
+      // The demo on the embedded database, first start: it would make keys, a database, an admin
+      // key and a demo registry.
+      const run = await runToExit({ PORT: String(port), DATA_DIR: dataDir, KEYS_DIR: keysDir });
+      expect(run.code).toBe(1);
+      expect(run.stderr.trimEnd().split('\n')).toEqual([
+        `certmark failed to start: port ${port} is already in use (EADDRINUSE); set PORT to a free one`,
+      ]);
+      expect(run.stdout).toBe('');
+      expect(fs.existsSync(dataDir)).toBe(false);
+      expect(fs.existsSync(keysDir)).toBe(false);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('an invalid setting is one line and exit 1, before the port is even taken', async () => {
+    const keysDir = path.join(folder, 'keys-2');
+    const run = await runToExit({ PORT: 'eighty', KEYS_DIR: keysDir });
+    expect(run.code).toBe(1);
+    expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(run.stderr).toMatch(/^certmark failed to start: invalid configuration: PORT/);
+    expect(fs.existsSync(keysDir)).toBe(false);
+  });
+});
+
+describe('stop: SIGTERM under load', () => {
+  let database: { url: string; drop(): Promise<void> };
+  const secrets = serviceSecrets();
+  let service: ServiceProcess;
+  let world: World;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    service = await startServiceProcess({ databaseUrl: database.url, ...secrets });
+    world = await buildWorld(httpCaller(service.baseUrl), secrets.adminKey);
+  });
+
+  afterAll(async () => {
+    if (!service.exit) service.child.kill('SIGKILL');
+    secrets.remove();
+    await database.drop();
+  });
+
+  it('answers what it received, counts and logs every scan it acknowledged, exits 0', async () => {
+    const http = httpCaller(service.baseUrl);
+    // A batch being filled in the background when the signal comes: it must stay resumable.
+    const big = await http.call('POST', `/v1/certificates/${world.certificate.id}/marks`, {
+      key: world.issuerKey,
+      body: { count: 60_000 },
+    });
+    expect(big.status).toBe(202);
+    const bigBatchId = (big.body as { batchId: string }).batchId;
+
+    const acknowledged = new Map<string, number>();
+    let answered = 0;
+    let signalled = false;
+    const worker = async (w: number) => {
+      for (let i = 0; ; i++) {
+        const mark = world.marks[(w * 7 + i) % world.marks.length]!;
+        const outcome = await http.call('POST', '/v1/verify/mark', {
+          body: { code: mark.code },
+          timeoutMs: 20_000,
+        });
+        if (outcome.status !== 200) {
+          // Before the signal every scan is answered; after it, only refusals to connect.
+          if (!signalled) throw new Error(`before SIGTERM: ${outcome.status}`);
+          return;
+        }
+        expect((outcome.body as { verdict: string }).verdict).toBe('authentic');
+        acknowledged.set(mark.serial, (acknowledged.get(mark.serial) ?? 0) + 1);
+        answered += 1;
+      }
+    };
+    const workers = Array.from({ length: 12 }, (_, w) => worker(w));
+    while (answered < 150) await new Promise((resolve) => setTimeout(resolve, 20));
+    signalled = true;
+    service.child.kill('SIGTERM');
+    const [exit] = await Promise.all([exited(service), ...workers]);
+
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(service.output.some((line) => line.includes('"msg":"stopped"'))).toBe(true);
+
+    const db = new pg.Client({ connectionString: database.url });
+    await db.connect();
+    try {
+      const serials = [...acknowledged.keys()];
+      const counted = await db.query<{ serial: string; scan_count: number; logged: string }>(
+        // A serial is a bigint in the database: its leading zeros come back with lpad.
+        `SELECT lpad(m.serial::text, 16, '0') AS serial, m.scan_count,
+                (SELECT count(*) FROM mark_scans s WHERE s.serial = m.serial) AS logged
+           FROM marks m WHERE lpad(m.serial::text, 16, '0') = ANY($1)`,
+        [serials],
+      );
+      expect(counted.rows).toHaveLength(serials.length);
+      for (const row of counted.rows) {
+        const answeredScans = acknowledged.get(row.serial)!;
+        // A scan counted whose answer was cut off may add one; an acknowledged scan is never lost.
+        expect(row.scan_count).toBeGreaterThanOrEqual(answeredScans);
+        expect(Number(row.logged)).toBeGreaterThanOrEqual(answeredScans);
+      }
+
+      const batch = await db.query<{ status: string; done: number; written: string }>(
+        `SELECT b.status, b.done, (SELECT count(*) FROM marks m WHERE m.batch_id = b.id) AS written
+           FROM mark_batches b WHERE b.id = $1`,
+        [bigBatchId],
+      );
+      // Stopped between chunks, not failed: `done` is exact, and the next start fills the rest.
+      expect(['pending', 'running', 'done']).toContain(batch.rows[0]!.status);
+      expect(Number(batch.rows[0]!.written)).toBe(batch.rows[0]!.done);
+    } finally {
+      await db.end();
+    }
+  });
+});
