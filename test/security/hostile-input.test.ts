@@ -233,7 +233,8 @@ describe('hostile input (property-based)', () => {
         (SELECT count(*) FROM customs_consumptions) AS consumptions,
         (SELECT count(*) FROM reports) AS reports,
         (SELECT count(*) FROM inspection_draws) AS draws,
-        (SELECT count(*) FROM alerts WHERE status = 'resolved') AS resolved_alerts`),
+        (SELECT count(*) FROM alerts WHERE status = 'resolved') AS resolved_alerts,
+        (SELECT count(*) FROM subscriptions) AS subscriptions`),
     );
     return row!;
   }
@@ -560,6 +561,35 @@ describe('hostile input (property-based)', () => {
       request: (m) => ({
         method: 'GET',
         path: `/v1/inspections/draws?${mutateQuery({ page: '1', pageSize: '5' }, m)}`,
+      }),
+    },
+    {
+      name: 'POST /v1/subscriptions',
+      kind: 'write',
+      request: (m) => ({
+        method: 'POST',
+        path: '/v1/subscriptions',
+        key: issuer.key,
+        body: mutate(
+          {
+            url: 'https://hooks.example.com/certmark',
+            events: ['certificate.status_changed', 'mark.flagged'],
+            filter: { certificates: [certificate.number] },
+          },
+          m,
+        ),
+      }),
+    },
+    {
+      name: 'GET /v1/mark-batches/{batchId}/labels.pdf',
+      kind: 'search',
+      request: (m) => ({
+        method: 'GET',
+        key: issuer.key,
+        path:
+          m.slot % 2
+            ? `/v1/mark-batches/${segment(m)}/labels.pdf`
+            : `/v1/mark-batches/${batchId}/labels.pdf?${mutateQuery({ stock: 'a4-3x7', from: '1', to: '5' }, m)}`,
       }),
     },
     {
