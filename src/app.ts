@@ -295,6 +295,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     supervisorPage({
       db: deps.db,
       alerts: services.alerts,
+      audit: services.audit,
+      marks: services.marks,
       issuers: services.issuers,
       clock: deps.clock,
       sessions: services.pageSessions,

@@ -7,6 +7,7 @@ import { signCheckpoint, type Checkpoint } from './checkpoint';
 import { logVerifierKey, signCheckpointNote } from './checkpoint-note';
 import {
   auditEntriesByIndex,
+  auditEntriesForSubjects,
   auditLogSize,
   leafHashesByIndex,
   searchAuditLog,
@@ -188,6 +189,18 @@ export class AuditService {
    */
   sequencingLag(): Promise<{ pendingEntries: number; oldestPendingSeconds: number }> {
     return sequencingLag(this.db);
+  }
+
+  /** Every audit entry about the given subjects, in log order (the supervisor console's histories). */
+  async historyOf(subjectType: string, subjectIds: readonly string[]) {
+    const rows = await auditEntriesForSubjects(this.db, subjectType, subjectIds);
+    return rows.map((r) => ({
+      subjectId: r.subjectId,
+      seq: r.seq,
+      at: r.at,
+      action: r.action,
+      actorRole: r.actorRole,
+    }));
   }
 
   async search(search: AuditSearch) {

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import type { ExtractTablesWithRelations } from 'drizzle-orm';
+import type { ExtractTablesWithRelations, SQLWrapper } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import { sql } from 'drizzle-orm';
 import * as schema from './schema/index';
@@ -170,4 +170,16 @@ export async function clientQuery<T>(
       ? await client.query({ name, text, values })
       : await client.query(text, values);
   return result.rows as T[];
+}
+
+/**
+ * SQL for the day in China Standard Time (YYYY-MM-DD, UTC+8 with no daylight saving, as
+ * ../shared/dates.ts counts days) of the instants in `column` that lie in [since, until): the
+ * day to group by, and the range that keeps a partitioned table to the partitions it covers.
+ */
+export function chinaDayWithin(column: SQLWrapper, range: { since: Date; until: Date }) {
+  return {
+    day: sql`to_char((${column} AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM-DD')`,
+    within: sql`${column} >= ${range.since.toISOString()}::timestamptz AND ${column} < ${range.until.toISOString()}::timestamptz`,
+  };
 }

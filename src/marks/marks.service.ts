@@ -26,6 +26,7 @@ import * as batches from './batches.queries';
 import * as oneMark from './mark.queries';
 import * as scanLog from './scan-log.queries';
 import { recordEvent } from '../subscriptions/outbox';
+import { chinaDays } from '../shared/dates';
 
 export interface IssueBatchInput {
   count: number;
@@ -524,6 +525,35 @@ export class MarksService {
   }
 
   /** The owning issuer voids a destroyed, recalled or lost mark: it verifies `invalid`/MARK_VOID. */
+  /**
+   * The latest `perMark` checks of each of `serials`, newest first, with where they were made as
+   * recorded: for supervisors (the console shows a cloned mark's places and times).
+   */
+  async recentScans(
+    principal: Principal,
+    serials: readonly string[],
+    perMark: number,
+  ): Promise<scanLog.RecentScan[]> {
+    if (principal.role !== 'supervisor') throw forbidden('only supervisors see many marks’ scans');
+    return scanLog.recentScansOf(this.db, {
+      serials: serials.filter((s) => /^\d{16}$/.test(s)),
+      perMark,
+    });
+  }
+
+  /**
+   * Checks of marks per day in China Standard Time, the last `days` days up to today, every day
+   * present (0 where none): the supervisor console's trend.
+   */
+  async dailyChecks(principal: Principal, days: number): Promise<scanLog.DailyChecks[]> {
+    if (principal.role !== 'supervisor') throw forbidden('only supervisors see the checks’ trend');
+    const range = chinaDays(this.clock.now(), days);
+    const found = new Map(
+      (await scanLog.dailyChecks(this.db, range)).map((d) => [d.day, d] as const),
+    );
+    return range.days.map((day) => found.get(day) ?? { day, checks: 0, notAuthentic: 0 });
+  }
+
   async voidMark(principal: Principal, serial: string, voidReason: string) {
     assertTypedSerial(serial);
     const at = await this.db.transaction(async (tx) => {

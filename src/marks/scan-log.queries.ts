@@ -1,6 +1,6 @@
 import { count, desc, eq, sql } from 'drizzle-orm';
 import type { Database, Queryable } from '../db/client';
-import { clientQuery, rowsOf } from '../db/client';
+import { chinaDayWithin, clientQuery, rowsOf } from '../db/client';
 import { markScans } from '../db/schema/mark-scans';
 
 /**
@@ -56,6 +56,40 @@ export async function recentScansOf(
       ORDER BY s.serial, r.at DESC`),
   );
   return rows.map((r) => ({ ...r, at: new Date(r.at) }));
+}
+
+/** Checks of marks on one day in China Standard Time. */
+export interface DailyChecks {
+  /** YYYY-MM-DD, China Standard Time. */
+  day: string;
+  checks: number;
+  /** Of them, those answered other than authentic. */
+  notAuthentic: number;
+}
+
+/**
+ * Checks of marks per day (China Standard Time, UTC+8 with no daylight saving: ../shared/dates.ts)
+ * from `since` until `until`, days without checks left out. The range names `at`, the partition
+ * key, so only the months it covers are read.
+ */
+export async function dailyChecks(
+  db: Queryable,
+  params: { since: Date; until: Date },
+): Promise<DailyChecks[]> {
+  const { day, within } = chinaDayWithin(markScans.at, params);
+  const rows = rowsOf<DailyChecks>(
+    await db.execute(sql`
+      SELECT ${day} AS day, count(*)::int AS checks,
+             (count(*) FILTER (WHERE ${markScans.verdict} <> 'authentic'))::int AS "notAuthentic"
+      FROM ${markScans} WHERE ${within}
+      GROUP BY 1
+      ORDER BY 1`),
+  );
+  return rows.map((r) => ({
+    day: r.day,
+    checks: Number(r.checks),
+    notAuthentic: Number(r.notAuthentic),
+  }));
 }
 
 export interface ScanLogEntry {

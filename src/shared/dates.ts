@@ -8,6 +8,24 @@ export function chinaDay(at: Date): string {
   return new Date(at.getTime() + CST_OFFSET_MS).toISOString().slice(0, 10);
 }
 
+/**
+ * An instant as a reader in China reads it, in China Standard Time, the one way every page writes
+ * a time: to the minute (consumers) or to the second (supervisors, who compare scans), with the
+ * zone said in the reader's language.
+ *
+ * @example chinaTime('2026-11-24T10:00:00Z', 'zh') // '2026-11-24 18:00 (北京时间)'
+ * @example chinaTime('2026-11-24T10:00:00Z', 'en', { seconds: true }) // '2026-11-24 18:00:00 China Standard Time'
+ */
+export function chinaTime(
+  at: Date | string,
+  lang: 'zh' | 'en',
+  options: { seconds?: boolean } = {},
+): string {
+  const local = new Date(new Date(at).getTime() + CST_OFFSET_MS).toISOString();
+  const time = local.slice(11, options.seconds ? 19 : 16);
+  return `${local.slice(0, 10)} ${time} ${lang === 'zh' ? '(北京时间)' : 'China Standard Time'}`;
+}
+
 /** The first instant of a day in China Standard Time. */
 export function startOfChinaDay(day: string): Date {
   return new Date(`${day}T00:00:00+08:00`);
@@ -16,6 +34,22 @@ export function startOfChinaDay(day: string): Date {
 /** The last millisecond of a day in China Standard Time. */
 export function endOfChinaDay(day: string): Date {
   return new Date(new Date(`${day}T00:00:00+08:00`).getTime() + 86_400_000 - 1);
+}
+
+/**
+ * The last `count` days in China Standard Time up to the day of `now`, oldest first, and the
+ * instants they span ([since, until)): a trend's x axis.
+ */
+export function chinaDays(now: Date, count: number): { days: string[]; since: Date; until: Date } {
+  const today = startOfChinaDay(chinaDay(now)).getTime();
+  const days = Array.from({ length: count }, (_, i) =>
+    chinaDay(new Date(today - (count - 1 - i) * 86_400_000)),
+  );
+  return {
+    days,
+    since: new Date(today - (count - 1) * 86_400_000),
+    until: new Date(today + 86_400_000),
+  };
 }
 
 /**

@@ -5,6 +5,8 @@
  * not repaired, so what is stored and signed is exactly what was checked.
  */
 
+import { isProvinceCode } from './provinces';
+
 // ---------------------------------------------------------------------------------------------
 // Unified Social Credit Code (统一社会信用代码), GB 32100-2015
 // ---------------------------------------------------------------------------------------------
@@ -99,22 +101,8 @@ export function isValidUscc(code: string): boolean {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * The province-level prefixes of GB/T 2260: 31 provinces, autonomous regions and municipalities,
- * plus Taiwan (71), Hong Kong (81) and Macao (82).
- */
-// prettier-ignore
-const PROVINCE_CODES: ReadonlySet<string> = new Set([
-  '11', '12', '13', '14', '15',
-  '21', '22', '23',
-  '31', '32', '33', '34', '35', '36', '37',
-  '41', '42', '43', '44', '45', '46',
-  '50', '51', '52', '53', '54',
-  '61', '62', '63', '64', '65',
-  '71', '81', '82',
-]);
-
-/**
- * Whether `code` is a six-digit GB/T 2260 administrative division code under a real province.
+ * Whether `code` is a six-digit GB/T 2260 administrative division code under a real province
+ * (./provinces.ts).
  * Only the province is checked against the standard: the prefecture and county digits change with
  * every redistricting, and an old certificate must keep naming the region it was issued for.
  *
@@ -122,7 +110,7 @@ const PROVINCE_CODES: ReadonlySet<string> = new Set([
  * isValidRegionCode('350100'); // true (Fuzhou)
  */
 export function isValidRegionCode(code: string): boolean {
-  return typeof code === 'string' && /^\d{6}$/.test(code) && PROVINCE_CODES.has(code.slice(0, 2));
+  return typeof code === 'string' && /^\d{6}$/.test(code) && isProvinceCode(code.slice(0, 2));
 }
 
 /**

@@ -1,6 +1,6 @@
 import { and, count, desc, eq, gte, inArray, sql, type SQL } from 'drizzle-orm';
 import type { Queryable } from '../db/client';
-import { rowsOf } from '../db/client';
+import { chinaDayWithin, rowsOf } from '../db/client';
 import { alerts, type AlertRow, type AlertSeverity, type AlertStatus } from '../db/schema/alerts';
 import { reports, type ReportRow } from '../db/schema/reports';
 
@@ -156,6 +156,32 @@ export async function summarizeAlerts(
     GROUP BY 1, 2, 3
     ORDER BY 1 NULLS LAST, 2`);
   return rowsOf<AlertSummaryRow>(result);
+}
+
+/** Alerts opened on one day in China Standard Time, by severity. */
+export interface DailyAlerts {
+  day: string;
+  severity: AlertSeverity;
+  alerts: number;
+}
+
+/**
+ * Alerts opened (their first finding) per day in China Standard Time and severity, from `since`
+ * until `until`; days without alerts left out.
+ */
+export async function dailyOpenedAlerts(
+  db: Queryable,
+  params: { since: Date; until: Date },
+): Promise<DailyAlerts[]> {
+  const { day, within } = chinaDayWithin(alerts.firstSeen, params);
+  const rows = rowsOf<DailyAlerts>(
+    await db.execute(sql`
+      SELECT ${day} AS day, ${alerts.severity} AS severity, count(*)::int AS alerts
+      FROM ${alerts} WHERE ${within}
+      GROUP BY 1, 2
+      ORDER BY 1, 2`),
+  );
+  return rows.map((r) => ({ ...r, alerts: Number(r.alerts) }));
 }
 
 export async function reportsOfAlert(db: Queryable, alertId: string): Promise<ReportRow[]> {

@@ -11,6 +11,8 @@ import * as q from './alerts.queries';
 import { AlertWriter, type AlertWriteStats } from './alert-writer';
 import { storableText, unstorableTextProblem } from '../shared/text';
 import { recordEvent } from '../subscriptions/outbox';
+import { chinaDays } from '../shared/dates';
+import type { ReportRow } from '../db/schema/reports';
 
 /** The reason of an alert opened by a consumer's report (POST /v1/reports). */
 export const REPORTED = 'REPORTED';
@@ -56,6 +58,18 @@ export interface AlertReportView {
   region: string | null;
   contact: string | null;
   createdAt: string;
+}
+
+function reportView(r: ReportRow): AlertReportView {
+  return {
+    id: r.id,
+    code: r.code,
+    certificateNumber: r.certificateNumber,
+    description: r.description,
+    region: r.region,
+    contact: r.contact,
+    createdAt: r.createdAt.toISOString(),
+  };
 }
 
 export function alertView(row: AlertRow): AlertView {
@@ -392,18 +406,31 @@ export class AlertsService implements AlertSink {
     const row = await q.findAlert(this.db, id);
     if (!row) throw notFound('alert');
     const reports = await q.reportsOfAlert(this.db, id);
-    return {
-      ...alertView(row),
-      reports: reports.map((r) => ({
-        id: r.id,
-        code: r.code,
-        certificateNumber: r.certificateNumber,
-        description: r.description,
-        region: r.region,
-        contact: r.contact,
-        createdAt: r.createdAt.toISOString(),
-      })),
-    };
+    return { ...alertView(row), reports: reports.map(reportView) };
+  }
+
+  /** The consumer reports filed against any of `alertIds`, oldest first, each with its alert. */
+  async reportsOf(
+    alertIds: readonly string[],
+  ): Promise<(AlertReportView & { alertId: string | null })[]> {
+    const rows = await q.reportsOfAlerts(this.db, alertIds);
+    return rows.map((r) => ({ ...reportView(r), alertId: r.alertId }));
+  }
+
+  /**
+   * Alerts opened per day in China Standard Time, the last `days` days up to today, by severity,
+   * every day present: the supervisor console's trend.
+   */
+  async dailyOpened(days: number): Promise<({ day: string } & Record<AlertSeverity, number>)[]> {
+    const range = chinaDays(this.clock.now(), days);
+    const byDay = new Map<string, { day: string } & Record<AlertSeverity, number>>(
+      range.days.map((day) => [day, { day, forged: 0, misused: 0, suspicious: 0 }]),
+    );
+    for (const row of await q.dailyOpenedAlerts(this.db, range)) {
+      const day = byDay.get(row.day);
+      if (day) day[row.severity] += row.alerts;
+    }
+    return [...byDay.values()];
   }
 
   /** Resolves an open alert, with a note if given; a resolved one is 409 `alert_already_resolved`. */

@@ -1,8 +1,8 @@
 import { Hono, type Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
-import { html, raw } from 'hono/html';
+import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
-import { auditEntriesForSubjects } from '../audit/audit-log.queries';
+import type { AuditService } from '../audit/audit.service';
 import { findPrincipalByKey } from '../auth/auth.middleware';
 import type { PageSessions } from '../auth/page-sessions';
 import { formToken, isFormToken, newFormNonce } from '../auth/session';
@@ -12,10 +12,15 @@ import type { Database } from '../db/client';
 import { alertSeverities, type AlertSeverity, type AlertStatus } from '../db/schema/alerts';
 import type { AppEnv } from '../http/env';
 import type { IssuersService } from '../issuers/issuers.service';
-import { reportsOfAlerts, type AlertSummaryRow } from './alerts.queries';
+import type { AlertSummaryRow } from './alerts.queries';
 import { alertReasons, type AlertsService, type AlertView } from './alerts.service';
-import { recentScansOf, type RecentScan } from '../marks/scan-log.queries';
+import type { MarksService } from '../marks/marks.service';
+import type { RecentScan } from '../marks/scan-log.queries';
+import { chinaTime } from '../shared/dates';
 import { isUuid } from '../shared/identifiers';
+import { provinces, regionName } from '../shared/provinces';
+import { pickLang, type Lang } from '../web/i18n';
+import { newNonce, pageHeaders, shell } from '../web/layout';
 
 /**
  * The supervisor's page (GET /supervisor): open alerts by severity, with filters, each alert's
@@ -39,6 +44,8 @@ const RECENT_SCANS = 10;
 export interface SupervisorPageDeps {
   db: Database;
   alerts: AlertsService;
+  audit: AuditService;
+  marks: MarksService;
   issuers: IssuersService;
   clock: Clock;
   sessions: PageSessions;
@@ -54,51 +61,10 @@ const severityLabels: Record<AlertSeverity, string> = {
   suspicious: '可疑 Suspicious',
 };
 
-/** GB/T 2260 province-level divisions, by their first two digits. */
-const provinceNames: Record<string, string> = {
-  '11': '北京',
-  '12': '天津',
-  '13': '河北',
-  '14': '山西',
-  '15': '内蒙古',
-  '21': '辽宁',
-  '22': '吉林',
-  '23': '黑龙江',
-  '31': '上海',
-  '32': '江苏',
-  '33': '浙江',
-  '34': '安徽',
-  '35': '福建',
-  '36': '江西',
-  '37': '山东',
-  '41': '河南',
-  '42': '湖北',
-  '43': '湖南',
-  '44': '广东',
-  '45': '广西',
-  '46': '海南',
-  '50': '重庆',
-  '51': '四川',
-  '52': '贵州',
-  '53': '云南',
-  '54': '西藏',
-  '61': '陕西',
-  '62': '甘肃',
-  '63': '青海',
-  '64': '宁夏',
-  '65': '新疆',
-  '71': '台湾',
-  '81': '香港',
-  '82': '澳门',
-};
-
 const STYLE = `
   :root { color-scheme: light; --forged: #b42318; --misused: #b54708; --suspicious: #175cd3; --line: #d0d5dd; }
-  * { box-sizing: border-box; }
-  body { font: 15px/1.45 system-ui, -apple-system, "PingFang SC", "Microsoft YaHei", sans-serif; margin: 0; color: #101828; background: #f9fafb; }
   header { background: #101828; color: #fff; padding: 12px 24px; display: flex; justify-content: space-between; align-items: center; }
   header a { color: #d0d5dd; } header form { margin: 0; } button.sign-out { background: #344054; }
-  main { padding: 16px 24px; max-width: 1280px; margin: auto; }
   h1 { font-size: 20px; margin: 0; } h2 { font-size: 18px; margin: 24px 0 8px; }
   form.filters { display: flex; gap: 12px; flex-wrap: wrap; align-items: end; background: #fff; padding: 12px; border: 1px solid var(--line); border-radius: 8px; }
   label { display: flex; flex-direction: column; font-size: 13px; color: #475467; gap: 2px; }
@@ -125,37 +91,36 @@ type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 /** The page's forms send this hidden field; it must match the browser's form cookie. */
 const FORM_FIELD = 'form_token';
 
-function layout(title: string, body: Html, signedIn: { formToken: string } | null): Html {
-  return html`<!doctype html>
-    <html lang="zh-CN">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="robots" content="noindex" />
-        <title>${title}</title>
-        <style>
-          ${raw(STYLE)}
-        </style>
-      </head>
-      <body>
-        <header>
-          <h1>certmark · 市场监管 Supervision</h1>
-          ${
-            signedIn
-              ? html`<form method="post" action="/supervisor/sign-out">
-                  <input type="hidden" name="${FORM_FIELD}" value="${signedIn.formToken}" />
-                  <button type="submit" class="sign-out">Sign out</button>
-                </form>`
-              : ''
-          }
-        </header>
-        <main>${body}</main>
-      </body>
-    </html>`;
+function layout(
+  view: { lang: Lang; nonce: string },
+  title: string,
+  body: Html,
+  signedIn: { formToken: string } | null,
+): Html {
+  return shell({
+    lang: view.lang,
+    nonce: view.nonce,
+    title,
+    wide: true,
+    styles: STYLE,
+    body: html`<header>
+        <h1>certmark · 市场监管 Supervision</h1>
+        ${
+          signedIn
+            ? html`<form method="post" action="/supervisor/sign-out">
+                <input type="hidden" name="${FORM_FIELD}" value="${signedIn.formToken}" />
+                <button type="submit" class="sign-out">Sign out</button>
+              </form>`
+            : ''
+        }
+      </header>
+      ${body}`,
+  });
 }
 
-function signInPage(message: string, token: string): Html {
+function signInPage(view: { lang: Lang; nonce: string }, message: string, token: string): Html {
   return layout(
+    view,
     'certmark supervision — sign in',
     html`<p>${message}</p>
       <form method="post" action="/supervisor/session" class="filters">
@@ -168,19 +133,6 @@ function signInPage(message: string, token: string): Html {
       </form>`,
     null,
   );
-}
-
-const SECURITY_HEADERS: Record<string, string> = {
-  'cache-control': 'no-store',
-  'referrer-policy': 'no-referrer',
-  'x-content-type-options': 'nosniff',
-  'x-frame-options': 'DENY',
-  'content-security-policy':
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-};
-
-function setSecurityHeaders(c: Context): void {
-  for (const [name, value] of Object.entries(SECURITY_HEADERS)) c.header(name, value);
 }
 
 function isHttps(c: Context): boolean {
@@ -213,16 +165,9 @@ function option(value: string, label: string, selected: boolean): Html {
     : html`<option value="${value}">${label}</option>`;
 }
 
-function regionLabel(region: string): string {
-  const name = provinceNames[region.slice(0, 2)];
-  return name ? `${region} ${name}` : region;
-}
-
-/** An instant as supervisors read it: China Standard Time (UTC+8), to the second. */
-function chinaTime(iso: string | Date): string {
-  const date = typeof iso === 'string' ? new Date(iso) : iso;
-  return `${new Date(date.getTime() + 8 * 3_600_000).toISOString().slice(0, 19).replace('T', ' ')} CST`;
-}
+/** A region with its province's name; supervisors compare them to the second. */
+const regionLabel = (region: string, lang: Lang) => regionName(region, lang) ?? region;
+const timeOf = (at: string | Date, lang: Lang) => chinaTime(at, lang, { seconds: true });
 
 function json(value: unknown): string {
   return JSON.stringify(value, null, 1);
@@ -264,6 +209,14 @@ function isOwnForm(c: Context, deps: SupervisorPageDeps, form: Record<string, un
   return isFormToken(deps.sessionSecret, getCookie(c, SUPERVISOR_FORM_COOKIE), form[FORM_FIELD]);
 }
 
+/** The page's language (`?lang=`, else the browser's preference, else Chinese) and CSP nonce. */
+function viewOf(c: Context): { lang: Lang; nonce: string } {
+  return {
+    lang: pickLang(c.req.query('lang'), c.req.header('accept-language')),
+    nonce: newNonce(),
+  };
+}
+
 const readForm = (c: Context) =>
   c.req.parseBody().catch(() => ({}) as Record<string, unknown>) as Promise<
     Record<string, unknown>
@@ -271,11 +224,16 @@ const readForm = (c: Context) =>
 
 export function supervisorPage(deps: SupervisorPageDeps) {
   const page = new Hono<AppEnv>();
-  const signIn = (c: Context, message: string, status: 200 | 401 | 403) =>
-    c.html(signInPage(message, pageFormToken(c, deps.sessionSecret)), status);
+  const signIn = (c: Context, message: string, status: 200 | 401 | 403) => {
+    const view = viewOf(c);
+    return c.html(
+      signInPage(view, message, pageFormToken(c, deps.sessionSecret)),
+      status,
+      pageHeaders(view.nonce, view.lang),
+    );
+  };
 
   page.get('/supervisor', async function supervisorPageHandler(c) {
-    setSecurityHeaders(c);
     let principal: Principal | null = c.get('principal');
     if (!principal) {
       const token = getCookie(c, SUPERVISOR_COOKIE);
@@ -286,11 +244,15 @@ export function supervisorPage(deps: SupervisorPageDeps) {
     if (principal.role !== 'supervisor') return signIn(c, 'This page is for supervisor keys.', 403);
 
     const token = pageFormToken(c, deps.sessionSecret);
-    return c.html(await renderDashboard(deps, filtersOf(c), token), 200);
+    const view = viewOf(c);
+    return c.html(
+      await renderDashboard(deps, principal, view, filtersOf(c), token),
+      200,
+      pageHeaders(view.nonce, view.lang),
+    );
   });
 
   page.post('/supervisor/session', async function signInHandler(c) {
-    setSecurityHeaders(c);
     const form = await readForm(c);
     if (!isOwnForm(c, deps, form))
       return signIn(
@@ -310,11 +272,13 @@ export function supervisorPage(deps: SupervisorPageDeps) {
       path: '/supervisor',
       maxAge: SESSION_SECONDS,
     });
+    const view = viewOf(c);
+    for (const [name, value] of Object.entries(pageHeaders(view.nonce, view.lang)))
+      c.header(name, value);
     return c.redirect('/supervisor', 303);
   });
 
   page.post('/supervisor/sign-out', async function signOutHandler(c) {
-    setSecurityHeaders(c);
     const form = await readForm(c);
     // A cross-site POST must not sign a supervisor out either.
     if (!isOwnForm(c, deps, form))
@@ -330,9 +294,12 @@ export function supervisorPage(deps: SupervisorPageDeps) {
 
 async function renderDashboard(
   deps: SupervisorPageDeps,
+  principal: Principal,
+  view: { lang: Lang; nonce: string },
   filters: PageFilters & { statusChoice: string },
   formToken: string,
 ): Promise<Html> {
+  const { lang } = view;
   const [list, summary, issuers] = await Promise.all([
     deps.alerts.listAlerts({ ...filters, page: 1, pageSize: PAGE_ALERTS }),
     deps.alerts.summary(filters),
@@ -345,9 +312,9 @@ async function renderDashboard(
       .map((a) => a.subject),
   );
   const [reports, history, scans] = await Promise.all([
-    reportsOfAlerts(deps.db, ids),
-    auditEntriesForSubjects(deps.db, 'alert', ids),
-    recentScansOf(deps.db, { serials: [...markSerials], perMark: RECENT_SCANS }),
+    deps.alerts.reportsOf(ids),
+    deps.audit.historyOf('alert', ids),
+    deps.marks.recentScans(principal, [...markSerials], RECENT_SCANS),
   ]);
   const issuerNames = new Map(issuers.map((i) => [i.id, i.name]));
 
@@ -418,6 +385,7 @@ async function renderDashboard(
                     reports.filter((r) => r.alertId === a.id),
                     history.filter((h) => h.subjectId === a.id),
                     a.subjectType === 'mark' ? scans.filter((x) => x.serial === a.subject) : [],
+                    lang,
                   ),
                 )}
               </tbody>
@@ -427,10 +395,11 @@ async function renderDashboard(
   });
 
   return layout(
+    view,
     'certmark supervision',
     html`${filterForm}${sections}
       <h2>By region and reason 按地区和原因</h2>
-      ${summaryTable(summary)}`,
+      ${summaryTable(summary, lang)}`,
     { formToken },
   );
 }
@@ -438,18 +407,19 @@ async function renderDashboard(
 function alertRows(
   a: AlertView,
   issuerNames: Map<string, string>,
-  reports: Awaited<ReturnType<typeof reportsOfAlerts>>,
-  history: Awaited<ReturnType<typeof auditEntriesForSubjects>>,
+  reports: Awaited<ReturnType<AlertsService['reportsOf']>>,
+  history: Awaited<ReturnType<AuditService['historyOf']>>,
   scans: RecentScan[],
+  lang: Lang,
 ): Html {
   const issuer = a.issuerId ? (issuerNames.get(a.issuerId) ?? a.issuerId) : '—';
   return html`<tr class="alert" data-alert-id="${a.id}" data-reason="${a.reason}">
       <td><strong>${a.reason}</strong></td>
       <td><span class="muted">${a.subjectType}</span> <code>${a.subject}</code></td>
       <td class="num">${a.count}</td>
-      <td class="time">${chinaTime(a.firstSeen)}</td>
-      <td class="time">${chinaTime(a.lastSeen)}</td>
-      <td>${a.regions.length ? a.regions.map(regionLabel).join(', ') : '—'}</td>
+      <td class="time">${timeOf(a.firstSeen, lang)}</td>
+      <td class="time">${timeOf(a.lastSeen, lang)}</td>
+      <td>${a.regions.length ? a.regions.map((r) => regionLabel(r, lang)).join(', ') : '—'}</td>
       <td>${issuer}</td>
       <td class="status-${a.status}">${a.status}</td>
     </tr>
@@ -481,7 +451,7 @@ function alertRows(
             ${
               a.resolution
                 ? html`<dt>Resolved</dt>
-                    <dd>${chinaTime(a.resolution.at)}: ${a.resolution.note}</dd>`
+                    <dd>${timeOf(a.resolution.at, lang)}: ${a.resolution.note}</dd>`
                 : ''
             }
             ${
@@ -491,7 +461,8 @@ function alertRows(
                       ${reports.map(
                         (r) =>
                           html`<div>
-                            ${chinaTime(r.createdAt)} ${r.region ? regionLabel(r.region) : ''}:
+                            ${timeOf(r.createdAt, lang)}
+                            ${r.region ? regionLabel(r.region, lang) : ''}:
                             ${r.description}${r.contact ? html` <span class="muted">(contact: ${r.contact})</span>` : ''}
                           </div>`,
                       )}
@@ -502,7 +473,7 @@ function alertRows(
               scans.length
                 ? html`<dt>Latest checks 最近查验</dt>
                     <dd class="scans">
-                      ${scans.map((x) => html`<div>${scanLine(x)}</div>`)}
+                      ${scans.map((x) => html`<div>${scanLine(x, lang)}</div>`)}
                       <div class="muted">
                         All of them: <code>GET /v1/marks/${a.subject}/scans</code>
                       </div>
@@ -516,7 +487,7 @@ function alertRows(
                   ? history.map(
                       (h) =>
                         html`<div>
-                          #${h.seq ?? '—'} ${chinaTime(h.at)} <strong>${h.action}</strong> by
+                          #${h.seq ?? '—'} ${timeOf(h.at, lang)} <strong>${h.action}</strong> by
                           ${h.actorRole ?? '—'}
                         </div>`,
                     )
@@ -530,19 +501,21 @@ function alertRows(
 }
 
 /** One check of a mark: when, where (region, coordinates), through which channel, with what verdict. */
-function scanLine(scan: RecentScan): Html {
-  const where = scan.region ? regionLabel(scan.region) : html`<span class="muted">no region</span>`;
+function scanLine(scan: RecentScan, lang: Lang): Html {
+  const where = scan.region
+    ? regionLabel(scan.region, lang)
+    : html`<span class="muted">no region</span>`;
   const point =
     scan.lat !== null && scan.lon !== null
       ? ` · ${scan.lat.toFixed(3)}, ${scan.lon.toFixed(3)}`
       : '';
-  return html`${chinaTime(scan.at)} · ${where}${point} · ${scan.channel} · ${scan.verdict}`;
+  return html`${timeOf(scan.at, lang)} · ${where}${point} · ${scan.channel} · ${scan.verdict}`;
 }
 
-function summaryTable(rows: AlertSummaryRow[]): Html {
+function summaryTable(rows: AlertSummaryRow[], lang: Lang): Html {
   if (rows.length === 0) return html`<p class="muted">No alerts.</p>`;
   const reasons = [...new Set(rows.map((r) => r.reason))].sort();
-  const provinces = [...new Set(rows.map((r) => r.province ?? ''))].sort((a, b) =>
+  const seen = [...new Set(rows.map((r) => r.province ?? ''))].sort((a, b) =>
     a === '' ? 1 : b === '' ? -1 : a < b ? -1 : 1,
   );
   const cell = (province: string, reason: string) =>
@@ -556,12 +529,12 @@ function summaryTable(rows: AlertSummaryRow[]): Html {
         </tr>
       </thead>
       <tbody>
-        ${provinces.map((p) => {
+        ${seen.map((p) => {
           const total = rows
             .filter((r) => (r.province ?? '') === p)
             .reduce((n, r) => n + r.alerts, 0);
           return html`<tr>
-            <td>${p ? `${p} ${provinceNames[p] ?? ''}` : 'Unknown region'}</td>
+            <td>${p ? `${p} ${provinces[p]?.[lang] ?? ''}` : 'Unknown region'}</td>
             ${reasons.map((reason) => {
               const found = cell(p, reason);
               return html`<td class="num">

@@ -185,32 +185,6 @@ export const statusWords: Record<string, Record<Lang, string>> = {
   void: { zh: '已作废', en: 'void' },
 };
 
-/** GB/T 2260 provinces (first two digits), to name where a mark was first checked. */
-// prettier-ignore
-const provinces: Record<string, [string, string]> = {
-  '11': ['北京', 'Beijing'], '12': ['天津', 'Tianjin'], '13': ['河北', 'Hebei'], '14': ['山西', 'Shanxi'],
-  '15': ['内蒙古', 'Inner Mongolia'], '21': ['辽宁', 'Liaoning'], '22': ['吉林', 'Jilin'],
-  '23': ['黑龙江', 'Heilongjiang'], '31': ['上海', 'Shanghai'], '32': ['江苏', 'Jiangsu'],
-  '33': ['浙江', 'Zhejiang'], '34': ['安徽', 'Anhui'], '35': ['福建', 'Fujian'], '36': ['江西', 'Jiangxi'],
-  '37': ['山东', 'Shandong'], '41': ['河南', 'Henan'], '42': ['湖北', 'Hubei'], '43': ['湖南', 'Hunan'],
-  '44': ['广东', 'Guangdong'], '45': ['广西', 'Guangxi'], '46': ['海南', 'Hainan'], '50': ['重庆', 'Chongqing'],
-  '51': ['四川', 'Sichuan'], '52': ['贵州', 'Guizhou'], '53': ['云南', 'Yunnan'], '54': ['西藏', 'Tibet'],
-  '61': ['陕西', 'Shaanxi'], '62': ['甘肃', 'Gansu'], '63': ['青海', 'Qinghai'], '64': ['宁夏', 'Ningxia'],
-  '65': ['新疆', 'Xinjiang'], '71': ['台湾', 'Taiwan'], '81': ['香港', 'Hong Kong'], '82': ['澳门', 'Macao'],
-};
-
-export function regionName(region: string | null, lang: Lang): string | null {
-  if (!region) return null;
-  const province = provinces[region.slice(0, 2)];
-  return province ? `${province[lang === 'zh' ? 0 : 1]} (${region})` : region;
-}
-
-/** An instant as a reader in China reads it: China Standard Time, to the minute. */
-export function chinaTime(iso: string, lang: Lang): string {
-  const local = new Date(new Date(iso).getTime() + 8 * 3_600_000).toISOString();
-  return `${local.slice(0, 10)} ${local.slice(11, 16)} ${lang === 'zh' ? '(北京时间)' : 'China Standard Time'}`;
-}
-
 export const ui = {
   zh: {
     langName: '中文',

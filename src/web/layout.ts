@@ -5,10 +5,12 @@ import type { Verdict } from '../verification/verdict';
 import { certificateVerdictWords, ui, verdictWords, type Lang } from './i18n';
 
 /**
- * The shell of the consumer pages: one column that reads on a 360-pixel phone, the verdict first
- * in a coloured banner with an icon and one plain sentence, then the details. No external assets;
- * the inline style and script carry a per-response CSP nonce, and every value is escaped by
- * hono/html's `html` template.
+ * The one shell of every page this service renders (the consumer pages, the offline verifier, the
+ * supervisor's console): Chinese or English with a switch, one column that reads on a 360-pixel
+ * phone, the same security headers. The consumer pages put the verdict first in a coloured banner
+ * with an icon and one plain sentence, then the details. No asset from another host; the inline
+ * style and scripts carry a per-response CSP nonce, and every value is escaped by hono/html's
+ * `html` template.
  */
 
 type Fragment = HtmlEscapedString | Promise<HtmlEscapedString>;
@@ -30,6 +32,7 @@ const styles = `
 *{box-sizing:border-box}
 body{margin:0;font:16px/1.5 system-ui,-apple-system,"PingFang SC","Noto Sans CJK SC","Microsoft YaHei",sans-serif;color:#1f2328;background:#f3f4f6}
 main{max-width:40rem;margin:0 auto;padding:0.75rem}
+main.wide{max-width:80rem}
 nav.lang{text-align:right;font-size:0.875rem;margin-bottom:0.5rem}
 nav.lang a{color:#0b57d0;padding:0.25rem 0.5rem}
 nav.lang a[aria-current]{color:#1f2328;font-weight:600;text-decoration:none}
@@ -59,16 +62,6 @@ button{margin-top:0.75rem;width:100%;font:inherit;font-weight:600;padding:0.7rem
 footer{color:#57606a;font-size:0.8rem;text-align:center;margin:1rem 0}
 `;
 
-export interface PageShell {
-  lang: Lang;
-  title: string;
-  banner: { kind: BannerKind; title: string; sentence: string };
-  body: Fragment;
-  /** Script run after the page (the report form); gets the nonce. */
-  script?: string;
-  nonce: string;
-}
-
 export function newNonce(): string {
   return randomBytes(16).toString('base64');
 }
@@ -87,15 +80,44 @@ export function pageCsp(nonce: string): string {
   ].join('; ');
 }
 
-/** The verdict banner of a mark's page, or (`subject: 'certificate'`) of a certificate's. */
-export function bannerOf(verdict: Verdict, lang: Lang, subject: 'mark' | 'certificate' = 'mark') {
-  const words = subject === 'certificate' ? certificateVerdictWords : verdictWords;
-  return { kind: verdict, ...words[verdict][lang] };
+/**
+ * The headers of every page (consumer, offline verifier, supervisor, and the refusals shown in
+ * their place): the CSP of its nonce, never cached or framed, no referrer leaving with a code in it.
+ */
+export function pageHeaders(nonce: string, lang: Lang): Record<string, string> {
+  return {
+    'content-security-policy': pageCsp(nonce),
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+    'referrer-policy': 'no-referrer',
+    'content-language': lang === 'zh' ? 'zh-CN' : 'en',
+  };
 }
 
-export function page(shell: PageShell): Fragment {
+/** The document every page is: head, language switch, body, scripts. */
+export interface Shell {
+  lang: Lang;
+  /** The document's title. */
+  title: string;
+  nonce: string;
+  body: Fragment;
+  /** The page's own styles, after the shared ones. */
+  styles?: string;
+  /** Scripts this service serves (e.g. a bundled library), loaded before `script`. */
+  scriptSources?: readonly string[];
+  /** Script run after the page; gets the nonce. */
+  script?: string;
+  /** Where the language switch leads for `lang` (by default the same page with `?lang=`). */
+  langHref?: (lang: Lang) => string;
+  /** A wide page (the supervisor's tables and charts) rather than a phone's one column. */
+  wide?: boolean;
+}
+
+export function shell(shell: Shell): Fragment {
   const { lang } = shell;
   const other: Lang = lang === 'zh' ? 'en' : 'zh';
+  const href = shell.langHref ?? ((to: Lang) => `?lang=${to}`);
   return html`<!doctype html>
     <html lang="${lang === 'zh' ? 'zh-CN' : 'en'}">
       <head>
@@ -104,31 +126,22 @@ export function page(shell: PageShell): Fragment {
         <meta name="referrer" content="no-referrer" />
         <meta name="robots" content="noindex" />
         <link rel="icon" href="data:," />
-        <title>${shell.banner.title} · ${shell.title}</title>
+        <title>${shell.title}</title>
         <style nonce="${shell.nonce}">
-          ${raw(styles)}
+          ${raw(styles)}${raw(shell.styles ?? '')}
         </style>
       </head>
       <body>
-        <main>
+        <main${raw(shell.wide ? ' class="wide"' : '')}>
           <nav class="lang">
-            <a href="?lang=${lang}" aria-current="true" lang="${lang}">${ui[lang].langName}</a
-            ><a href="?lang=${other}" lang="${other}" hreflang="${other}">${ui[other].langName}</a>
+            <a href="${href(lang)}" aria-current="true" lang="${lang}">${ui[lang].langName}</a
+            ><a href="${href(other)}" lang="${other}" hreflang="${other}">${ui[other].langName}</a>
           </nav>
-          <section
-            class="verdict verdict-${shell.banner.kind}"
-            role="status"
-            data-verdict="${shell.banner.kind}"
-          >
-            <div class="icon" aria-hidden="true">${bannerIcons[shell.banner.kind]}</div>
-            <div>
-              <h1>${shell.banner.title}</h1>
-              <p>${shell.banner.sentence}</p>
-            </div>
-          </section>
           ${shell.body}
-          <footer>certmark · ${shell.title}</footer>
         </main>
+        ${(shell.scriptSources ?? []).map(
+          (src) => html`<script nonce="${shell.nonce}" src="${src}"></script>`,
+        )}
         ${
           shell.script
             ? html`<script nonce="${shell.nonce}">
@@ -138,6 +151,46 @@ export function page(shell: PageShell): Fragment {
         }
       </body>
     </html>`;
+}
+
+/** A consumer page: the verdict banner first, then the details. */
+export interface PageShell {
+  lang: Lang;
+  title: string;
+  banner: { kind: BannerKind; title: string; sentence: string };
+  body: Fragment;
+  /** Script run after the page (the report form); gets the nonce. */
+  script?: string;
+  nonce: string;
+}
+
+/** The verdict banner of a mark's page, or (`subject: 'certificate'`) of a certificate's. */
+export function bannerOf(verdict: Verdict, lang: Lang, subject: 'mark' | 'certificate' = 'mark') {
+  const words = subject === 'certificate' ? certificateVerdictWords : verdictWords;
+  return { kind: verdict, ...words[verdict][lang] };
+}
+
+export function page(options: PageShell): Fragment {
+  const { banner } = options;
+  return shell({
+    lang: options.lang,
+    title: `${banner.title} · ${options.title}`,
+    nonce: options.nonce,
+    script: options.script,
+    body: html`<section
+        class="verdict verdict-${banner.kind}"
+        role="status"
+        data-verdict="${banner.kind}"
+      >
+        <div class="icon" aria-hidden="true">${bannerIcons[banner.kind]}</div>
+        <div>
+          <h1>${banner.title}</h1>
+          <p>${banner.sentence}</p>
+        </div>
+      </section>
+      ${options.body}
+      <footer>certmark · ${options.title}</footer>`,
+  });
 }
 
 /** The report form, POSTing JSON to /v1/reports (the subject travels in hidden fields). */

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import type { AppError } from '../errors';
 import { pickLang } from './i18n';
-import { newNonce, pageCsp } from './layout';
+import { newNonce, pageHeaders } from './layout';
 import { rateLimitedPage } from './pages';
 
 /**
@@ -38,12 +38,8 @@ export async function rateLimitedPageResponse(c: Context, error: AppError): Prom
     status: 429,
     headers: {
       'content-type': 'text/html; charset=UTF-8',
-      'content-language': lang === 'zh' ? 'zh-CN' : 'en',
+      ...pageHeaders(nonce, lang),
       'retry-after': String(retryAfterSeconds),
-      'content-security-policy': pageCsp(nonce),
-      'cache-control': 'no-store',
-      'x-content-type-options': 'nosniff',
-      'referrer-policy': 'no-referrer',
       vary: 'Accept, Accept-Language',
       ...(requestId ? { 'x-request-id': requestId } : {}),
     },

@@ -5,15 +5,9 @@ import { groupSerial } from '../crypto/mark-scan';
 import type { MarkVerification } from '../verification/mark-verification.service';
 import type { CertificateVerification } from '../verification/verification.service';
 import type { Reason } from '../verification/verdict';
-import {
-  chinaTime,
-  reasonWords,
-  regionName,
-  statusWords,
-  ui,
-  verdictWords,
-  type Lang,
-} from './i18n';
+import { chinaTime } from '../shared/dates';
+import { regionName } from '../shared/provinces';
+import { reasonWords, statusWords, ui, verdictWords, type Lang } from './i18n';
 import { bannerIcons, bannerOf, page, reportForm, reportScript } from './layout';
 
 type Fragment = HtmlEscapedString | Promise<HtmlEscapedString>;

@@ -23,8 +23,8 @@ import type {
   VerificationService,
 } from '../verification/verification.service';
 import { reason, verdictOf, type Reason, type VerdictObserver } from '../verification/verdict';
-import { pickLang } from './i18n';
-import { newNonce, pageCsp } from './layout';
+import { pickLang, type Lang } from './i18n';
+import { newNonce, pageHeaders } from './layout';
 import { offlineVerifierBundle } from './offline-verifier';
 import { certificatePage, markPage, offlinePage, serialTypoPage } from './pages';
 import { REPEAT_VIEWS_COOKIE, RepeatViews } from './repeat-views';
@@ -115,14 +115,12 @@ const wantsJson = (c: Context) => {
 async function sendPage(
   c: Context,
   status: 200 | 422,
+  lang: Lang,
   render: (nonce: string) => HtmlEscapedString | Promise<HtmlEscapedString>,
 ) {
   const nonce = newNonce();
   return c.html(await render(nonce), status, {
-    'content-security-policy': pageCsp(nonce),
-    'cache-control': 'no-store',
-    'x-content-type-options': 'nosniff',
-    'referrer-policy': 'no-referrer',
+    ...pageHeaders(nonce, lang),
     vary: 'Accept, Accept-Language',
   });
 }
@@ -173,10 +171,10 @@ export function webRoutes(deps: WebRoutesDeps) {
           });
         }
         if (wantsJson(c)) return c.json(answer, 200);
-        return sendPage(c, 200, (nonce) => markPage(answer, { lang, code, nonce }));
+        return sendPage(c, 200, lang, (nonce) => markPage(answer, { lang, code, nonce }));
       } catch (error) {
         if (error instanceof AppError && error.code === 'serial_check_failed' && !wantsJson(c)) {
-          return sendPage(c, 422, (nonce) => serialTypoPage({ lang, nonce }));
+          return sendPage(c, 422, lang, (nonce) => serialTypoPage({ lang, nonce }));
         }
         throw error;
       }
@@ -185,7 +183,7 @@ export function webRoutes(deps: WebRoutesDeps) {
   router.openapi(offlinePageRoute, async (c) => {
     const lang = pickLang(c.req.valid('query').lang, c.req.header('accept-language'));
     const [bundle, verifier] = await Promise.all([deps.offlineBundle(), offlineVerifierBundle()]);
-    return sendPage(c, 200, (nonce) =>
+    return sendPage(c, 200, lang, (nonce) =>
       offlinePage({
         lang,
         nonce,
@@ -204,7 +202,7 @@ export function webRoutes(deps: WebRoutesDeps) {
     // By id, known or not (an id is exact where a number may be shared); a link with no id at all
     // is reported in words alone.
     const reportAbout = isUuid(id) ? { certificateId: id.toLowerCase() } : {};
-    return sendPage(c, 200, (nonce) => certificatePage(answer, { lang, nonce, reportAbout }));
+    return sendPage(c, 200, lang, (nonce) => certificatePage(answer, { lang, nonce, reportAbout }));
   });
   return router;
 }

@@ -71,7 +71,10 @@ describe.skipIf(!browserAvailable)('supervisor page (browser)', () => {
   });
 
   it('signs in with the form (a signed session cookie, never the key), groups alerts by severity, filters', async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const page = await browser.newPage({
+      viewport: { width: 1280, height: 900 },
+      locale: 'zh-CN',
+    });
     const anonymous = await page.goto(`${base}/supervisor`);
     expect(anonymous?.status()).toBe(401);
 

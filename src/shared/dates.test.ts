@@ -1,0 +1,31 @@
+import { describe, expect, test } from 'vitest';
+import { chinaDays, chinaTime } from './dates';
+import { isProvinceCode, provinceCodes, regionName } from './provinces';
+
+describe('China Standard Time', () => {
+  test('an instant is written in UTC+8, the day turning at midnight in China', () => {
+    expect(chinaTime('2026-11-24T16:30:05Z', 'zh')).toBe('2026-11-25 00:30 (北京时间)');
+    expect(chinaTime(new Date('2026-11-24T15:59:59Z'), 'en', { seconds: true })).toBe(
+      '2026-11-24 23:59:59 China Standard Time',
+    );
+  });
+
+  test('the last days up to today, oldest first, span whole China days', () => {
+    const range = chinaDays(new Date('2026-11-24T16:30:00Z'), 3);
+    expect(range.days).toEqual(['2026-11-23', '2026-11-24', '2026-11-25']);
+    expect(range.since.toISOString()).toBe('2026-11-22T16:00:00.000Z');
+    expect(range.until.toISOString()).toBe('2026-11-25T16:00:00.000Z');
+  });
+});
+
+describe('GB/T 2260 provinces', () => {
+  test('34 province-level divisions, named in both languages', () => {
+    expect(provinceCodes).toHaveLength(34);
+    expect(isProvinceCode('35')).toBe(true);
+    expect(isProvinceCode('39')).toBe(false);
+    expect(isProvinceCode('toString')).toBe(false);
+    expect(regionName('350100', 'zh')).toBe('福建 (350100)');
+    expect(regionName('150100', 'en')).toBe('Inner Mongolia (150100)');
+    expect(regionName(null, 'en')).toBeNull();
+  });
+});
