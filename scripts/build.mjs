@@ -1,5 +1,5 @@
 // `npm run build`: the service, the CLI and the mark-signing worker compiled to dist/ as ES modules
-// for plain `node` (packages stay in node_modules), the browser's offline verifier bundled once,
+// for plain `node` (packages stay in node_modules), the scripts served to browsers bundled once,
 // and the files the service reads at run time (migrations) copied beside them. dist/ is then all
 // a deployment needs besides package.json and `npm ci --omit=dev`.
 import fs from 'node:fs';
@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { browserBuildOptions, browserBundles } from '../src/web/browser-bundles.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(root, 'dist');
@@ -32,19 +33,11 @@ await Promise.all([
     entryPoints: ['src/marks/mark-signer.worker.ts'],
     outfile: path.join(dist, 'mark-signer.worker.mjs'),
   }),
-  // The page GET /verify/offline inlines (src/web/offline-verifier.ts has the same options).
-  build({
-    entryPoints: ['src/web/offline-verifier.entry.ts'],
-    absWorkingDir: root,
-    bundle: true,
-    format: 'iife',
-    globalName: 'certmarkOffline',
-    platform: 'browser',
-    target: 'es2020',
-    minify: true,
-    logLevel: 'warning',
-    outfile: path.join(dist, 'offline-verifier.js'),
-  }),
+  // The scripts served to browsers: the offline verifier (GET /verify/offline inlines it) and the
+  // supervisor console's charts, with the options the sources use (src/web/browser-bundles.mjs).
+  ...Object.keys(browserBundles).map((name) =>
+    build({ ...browserBuildOptions(name, root), outfile: path.join(dist, `${name}.js`) }),
+  ),
 ]);
 
 fs.cpSync(path.join(root, 'migrations'), path.join(dist, 'migrations'), { recursive: true });

@@ -50,6 +50,7 @@ import { alertsRoutes } from './supervision/alerts.routes';
 import { ReportsService } from './supervision/reports.service';
 import { reportsRoutes } from './supervision/reports.routes';
 import { SUPERVISOR_COOKIE, supervisorPage } from './supervision/supervisor.page';
+import { SupervisorConsole } from './supervision/console/console.service';
 import { deriveSessionSecret } from './auth/session';
 import { PageSessions } from './auth/page-sessions';
 import { AuditService } from './audit/audit.service';
@@ -294,11 +295,12 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     '/',
     supervisorPage({
       db: deps.db,
-      alerts: services.alerts,
-      audit: services.audit,
-      marks: services.marks,
-      issuers: services.issuers,
-      clock: deps.clock,
+      console: new SupervisorConsole({
+        alerts: services.alerts,
+        audit: services.audit,
+        marks: services.marks,
+        issuers: services.issuers,
+      }),
       sessions: services.pageSessions,
       sessionSecret: deriveSessionSecret(deps.keys.kek),
       publicBaseUrl: deps.config.publicBaseUrl,
@@ -321,7 +323,9 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     path: '/supervisor',
     tags: ['Supervision'],
     summary:
-      'The supervisor’s page: open alerts by severity, filters, summary by region (supervisor)',
+      'The supervisor console: alerts on a map of China’s provinces, the daily trend of alerts and mark checks, suspected clones’ checks, alerts by severity with filters (supervisor)',
+    description:
+      'Chinese by default, English with `?lang=en` or `Accept-Language: en`. The charts are drawn in the browser by `GET /supervisor/assets/console.js` from the figures the page carries; nothing is loaded from another host.',
     security: [{ bearerAuth: [] }, { supervisorSession: [] }],
     responses: {
       200: { description: 'The page', content: html },
@@ -332,6 +336,22 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       403: { description: 'Not a supervisor’s key: the sign-in page', content: html },
       ...pageRateLimited,
       ...problems(503),
+    },
+  });
+  app.openAPIRegistry.registerPath({
+    operationId: 'getSupervisorConsoleScript',
+    method: 'get',
+    path: '/supervisor/assets/console.js',
+    tags: ['Supervision'],
+    summary:
+      'The supervisor console’s chart script: Apache ECharts and the provinces’ geometry, bundled (public, no data)',
+    security: publicAccess,
+    responses: {
+      200: {
+        description: 'The script',
+        content: { 'text/javascript': { schema: { type: 'string' as const } } },
+      },
+      ...problems(429, 503),
     },
   });
   app.openAPIRegistry.registerPath({

@@ -193,6 +193,14 @@ export function page(options: PageShell): Fragment {
   });
 }
 
+/** JSON placed in a `<script>` data block: `<`, `>` and `&` escaped so no text can end the block. */
+export function scriptJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[<>&\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
 /** The report form, POSTing JSON to /v1/reports (the subject travels in hidden fields). */
 export function reportForm(
   lang: Lang,

@@ -8,7 +8,7 @@ import type { Reason } from '../verification/verdict';
 import { chinaTime } from '../shared/dates';
 import { regionName } from '../shared/provinces';
 import { reasonWords, statusWords, ui, verdictWords, type Lang } from './i18n';
-import { bannerIcons, bannerOf, page, reportForm, reportScript } from './layout';
+import { bannerIcons, bannerOf, page, reportForm, reportScript, scriptJson } from './layout';
 
 type Fragment = HtmlEscapedString | Promise<HtmlEscapedString>;
 
@@ -180,14 +180,6 @@ export function certificatePage(
       </section>`,
     script: reportScript,
   });
-}
-
-/** JSON placed in a `<script>` data block: `<`, `>` and `&` escaped so no text can end the block. */
-function scriptJson(value: unknown): string {
-  return JSON.stringify(value).replace(
-    /[<>&\u2028\u2029]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
 }
 
 /**

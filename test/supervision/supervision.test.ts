@@ -185,7 +185,7 @@ describe('supervision', () => {
         location: { region: '440300', lat: 22.543, lon: 114.058 },
       });
       await ctx.services.markVerification.flushScanLog();
-      const page = await api.get('/supervisor?reason=SUSPECTED_CLONE', supervisor);
+      const page = await api.get('/supervisor?reason=SUSPECTED_CLONE&lang=en', supervisor);
       expect(page.status).toBe(200);
       const row = page.text.slice(page.text.indexOf(`<code>${mark!.serial}</code>`));
       expect(row).toContain('Latest checks');

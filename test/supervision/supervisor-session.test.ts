@@ -107,7 +107,7 @@ describe('supervisor page sessions', () => {
     expect((await api.get('/supervisor', undefined, { cookie })).status).toBe(200);
     const out = await postForm('/supervisor/sign-out', { form_token: token }, { cookie, origin });
     expect(out.status).toBe(200);
-    expect(out.text).toContain('Signed out.');
+    expect(out.text).toContain('已退出。');
     // A copy of the cookie kept from before (another tab, a stolen copy) is dead.
     expect((await api.get('/supervisor', undefined, { cookie: session! })).status).toBe(401);
   });
