@@ -68,7 +68,8 @@ export interface DailyChecks {
 }
 
 /**
- * Checks of marks per day (China Standard Time, UTC+8 with no daylight saving: ../shared/dates.ts)
+ * Checks of marks that counted (a repeat view of a mark's page from the same browser is logged but
+ * does not count: src/web/repeat-views.ts) per day (China Standard Time, UTC+8 with no daylight saving: ../shared/dates.ts)
  * from `since` until `until`, days without checks left out. The range names `at`, the partition
  * key, so only the months it covers are read.
  */
@@ -81,7 +82,7 @@ export async function dailyChecks(
     await db.execute(sql`
       SELECT ${day} AS day, count(*)::int AS checks,
              (count(*) FILTER (WHERE ${markScans.verdict} <> 'authentic'))::int AS "notAuthentic"
-      FROM ${markScans} WHERE ${within}
+      FROM ${markScans} WHERE ${within} AND ${markScans.counted}
       GROUP BY 1
       ORDER BY 1`),
   );

@@ -82,6 +82,10 @@ describe('supervisor console', () => {
       code: cloned!.code,
       location: { region: '440300', lat: 22.543, lon: 114.058 },
     });
+    // A buyer opening the genuine mark's page and reloading it: one check, two log entries.
+    const first = await api.get(`/m/${genuine!.code}`);
+    const views = first.headers.getSetCookie()[0]!.split(';')[0]!;
+    expect((await api.get(`/m/${genuine!.code}`, undefined, { cookie: views })).status).toBe(200);
     await ctx.services.markVerification.flushScanLog();
     await ctx.services.alerts.flush();
   });
@@ -125,7 +129,8 @@ describe('supervisor console', () => {
     expect(data.trend.misused[day('2026-11-24')]).toBe(1);
     expect(data.trend.suspicious[day('2026-11-24')]).toBe(1);
     expect(data.trend.checks[day('2026-11-20')]).toBe(1);
-    expect(data.trend.checks[day('2026-11-24')]).toBe(4);
+    // The reload is logged but not counted.
+    expect(data.trend.checks[day('2026-11-24')]).toBe(5);
     expect(data.trend.forged.reduce((a: number, b: number) => a + b, 0)).toBe(1);
 
     expect(data.clones).toEqual([
