@@ -16,7 +16,7 @@ import { createIssuer, createRoleKey, issueCertificate } from '../fixtures';
 import { issueMarks } from '../marks/mark-helpers';
 
 /**
- * The supervisor console: what it counts (the map's provinces, the trend's days, a clone's checks,
+ * The supervisor console: signing in, what it counts (the map's provinces, the trend's days, a clone's checks,
  * through the alerts and marks services against PostgreSQL), then what a supervisor sees in a real
  * browser (Debian's Chromium driven by playwright-core) with every request to another host blocked
  * and none made: the charts drawn from the bundle this service serves, in Chinese and English, and
@@ -36,7 +36,7 @@ describe('supervisor console', () => {
     ctx = await createTestContext();
     api = client(ctx.app);
     supervisor = await createRoleKey(ctx, 'supervisor');
-    const body = await createIssuer(ctx, { name: 'Fujian Certification' });
+    const body = await createIssuer(ctx, { name: 'Fujian <Certification> & Co.' });
     // Two days ago (China time): a forgery seen in Fujian and Zhejiang.
     for (const [region, at] of [
       ['350100', '2026-11-22T03:00:00Z'],
@@ -51,6 +51,7 @@ describe('supervisor console', () => {
         region,
         channel: 'verify.certificate',
         at: new Date(at),
+        context: { presenter: '<script>alert(1)</script>' },
       });
     }
     // Today: a certificate used by someone else in Guangdong.
@@ -162,6 +163,39 @@ describe('supervisor console', () => {
     expect(script.text).not.toContain(cloneSerial);
   });
 
+  it('accepts a Bearer header and refuses other roles and unknown keys', async () => {
+    expect((await api.get('/supervisor', supervisor)).status).toBe(200);
+    expect((await api.get('/supervisor', ctx.adminKey)).status).toBe(403);
+    // What the sign-in page gives a browser: its form cookie and the form's token.
+    const form = await api.get('/supervisor');
+    const formCookie = form.headers.getSetCookie()[0]!.split(';')[0]!;
+    const token = /name="form_token" value="([^"]+)"/.exec(form.text)![1]!;
+    const signIn = (key: string) =>
+      api.call('POST', '/supervisor/session', {
+        body: `key=${encodeURIComponent(key)}&form_token=${token}&lang=en`,
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          cookie: formCookie,
+          origin: 'https://certmark.test',
+        },
+      });
+    const wrongRole = await signIn(ctx.adminKey);
+    expect(wrongRole.status).toBe(403);
+    expect(wrongRole.text).toContain('This page is for supervisor keys.');
+    expect(wrongRole.headers.get('set-cookie')).toBeNull();
+    expect((await signIn('cm_nope')).status).toBe(401);
+    const signedIn = await signIn(supervisor);
+    expect(signedIn.status).toBe(303);
+    // The language chosen on the sign-in page is kept.
+    expect(signedIn.headers.get('location')).toBe('/supervisor?lang=en');
+    expect(signedIn.headers.get('referrer-policy')).toBe('no-referrer');
+    const cookie = signedIn.headers.get('set-cookie')!.split(';')[0]!;
+    expect(cookie).not.toContain(supervisor.slice(3));
+    expect((await api.get('/supervisor', undefined, { cookie })).status).toBe(200);
+    // A forged or tampered session is refused.
+    expect((await api.get('/supervisor', undefined, { cookie: `${cookie}x` })).status).toBe(401);
+  });
+
   describe.skipIf(!browserAvailable)('in a browser', () => {
     let server: Listening;
     let browser: Browser;
@@ -220,6 +254,47 @@ describe('supervisor console', () => {
           }
           return colours.size;
         });
+
+    it('signs in with the form (a session cookie, never the key), groups alerts by severity, filters', async () => {
+      const page = await browser.newPage({
+        viewport: { width: 1280, height: 900 },
+        locale: 'zh-CN',
+      });
+      const anonymous = await page.goto(`${server.url}/supervisor`);
+      expect(anonymous?.status()).toBe(401);
+      await page.fill('input[name="key"]', supervisor);
+      await Promise.all([
+        page.waitForURL(`${server.url}/supervisor`),
+        page.click('form.sign-in button[type="submit"]'),
+      ]);
+      const cookie = (await page.context().cookies()).find((c) => c.name === 'certmark_supervisor');
+      expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/supervisor' });
+      expect(cookie!.value).not.toContain(supervisor.slice(3));
+
+      const forged = page.locator('section[data-severity="forged"] tr.alert');
+      expect(await forged.count()).toBe(1);
+      expect(await forged.first().getAttribute('data-reason')).toBe('BAD_SIGNATURE');
+      expect(await forged.first().innerText()).toContain('Fujian <Certification> & Co.');
+      expect(
+        await page
+          .locator('section.severity')
+          .evaluateAll((s) => s.map((e) => e.getAttribute('data-severity'))),
+      ).toEqual(['forged', 'misused', 'suspicious']);
+      // Details open; injected context (the first finding's and the latest repeat's) is shown as
+      // text, never run.
+      await forged.first().locator('xpath=following-sibling::tr[1]').locator('summary').click();
+      expect(await page.locator('pre', { hasText: '<script>alert(1)</script>' }).count()).toBe(2);
+      expect(await page.locator('#summary').innerText()).toMatch(/35 福建/);
+
+      await page.selectOption('select[name="reason"]', 'HOLDER_MISMATCH');
+      await Promise.all([
+        page.waitForURL(/reason=HOLDER_MISMATCH/),
+        page.click('form.filters button[type="submit"]'),
+      ]);
+      expect(await page.locator('tr.alert').count()).toBe(1);
+      expect(await page.locator('section[data-severity="misused"] tr.alert').count()).toBe(1);
+      await page.context().close();
+    });
 
     it('draws the map, the trend and the clone’s checks in Chinese, with nothing from another host', async () => {
       const { page, elsewhere, served, errors } = await open('/supervisor', {
