@@ -196,6 +196,7 @@ export function createServices(deps: AppDeps): Services {
     batches: () => services.marks.batchProgress(),
     alerts: () => alerts.alertWriteStats(),
     auditLag: () => audit.sequencingLag(),
+    witnessLag: () => audit.witnessLag(),
     databases: [
       { name: 'primary', db },
       ...(replica ? [{ name: 'replica' as const, db: replica }] : []),

@@ -19,6 +19,7 @@ import {
   rootHash,
 } from '../crypto/merkle';
 import { TreeHead } from './tree-head';
+import { ImmutableTileCache } from './tile-cache';
 import { leavesPerHash, TILE_WIDTH, tileExists, type TileAddress } from './tiles';
 import { auditLeafData } from './audit.queries';
 import { AuditSequencer, type SequencerOptions } from './sequencer';
@@ -109,6 +110,7 @@ export interface WitnessingConfig {
 
 export class AuditService {
   readonly #head: TreeHead;
+  readonly #fullTiles = new ImmutableTileCache();
   readonly sequencer: AuditSequencer;
   /** Cosignatures from the configured witnesses; undefined without witnesses. */
   readonly witnessing: CheckpointWitnessing | undefined;
@@ -280,6 +282,16 @@ export class AuditService {
    * 256^level leaves. Undefined when the tile is not (yet) part of the published tree.
    */
   async tile(address: TileAddress & { level: number }): Promise<Uint8Array | undefined> {
+    const full = address.width === TILE_WIDTH;
+    const key = `${address.level}/${address.index}`;
+    const cached = full ? this.#fullTiles.get(key) : undefined;
+    if (cached) return cached;
+    const tile = await this.#readTile(address);
+    if (tile && full) this.#fullTiles.set(key, tile);
+    return tile;
+  }
+
+  async #readTile(address: TileAddress & { level: number }): Promise<Uint8Array | undefined> {
     if (!tileExists(address, await this.publishedSize())) return undefined;
     const span = leavesPerHash(address.level);
     const first = address.index * TILE_WIDTH;
@@ -314,6 +326,16 @@ export class AuditService {
    * (the bytes whose RFC 6962 leaf hash is in the level-0 tile) after its big-endian uint16 length.
    */
   async entryBundle(address: TileAddress): Promise<Uint8Array | undefined> {
+    const full = address.width === TILE_WIDTH;
+    const key = `entries/${address.index}`;
+    const cached = full ? this.#fullTiles.get(key) : undefined;
+    if (cached) return cached;
+    const bundle = await this.#readEntryBundle(address);
+    if (bundle && full) this.#fullTiles.set(key, bundle);
+    return bundle;
+  }
+
+  async #readEntryBundle(address: TileAddress): Promise<Uint8Array | undefined> {
     if (!tileExists(address, await this.publishedSize())) return undefined;
     const first = address.index * TILE_WIDTH;
     const rows = await auditEntriesByIndex(this.db, first, first + address.width);

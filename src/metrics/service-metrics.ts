@@ -21,6 +21,7 @@ import {
   type VerdictSubject,
 } from '../verification/verdict';
 import { loggableError } from '../shared/loggable-error';
+import type { WitnessLag } from '../audit/witnessing';
 
 /** Where the figures read at each scrape come from (the services of the same app). */
 export interface MetricsSources {
@@ -28,6 +29,8 @@ export interface MetricsSources {
   batches: () => BatchProgress;
   alerts: () => AlertWriteStats;
   auditLag: () => Promise<{ pendingEntries: number; oldestPendingSeconds: number }>;
+  /** The audit log's witnessed lag (src/audit/witnessing.ts); undefined without witnesses. */
+  witnessLag?: () => Promise<WitnessLag | undefined>;
   /** The databases whose pools are watched: the primary, and a read replica if any. */
   databases: { name: 'primary' | 'replica'; db: Database }[];
 }
@@ -101,6 +104,9 @@ export class ServiceMetrics {
     batchMarksDone: Gauge;
     auditPending: Gauge;
     auditOldest: Gauge;
+    witnessedLagEntries: Gauge;
+    witnessedLagSeconds: Gauge;
+    witnessFailures: Gauge<'witness'>;
     alertsPending: Gauge;
   };
   readonly #counters: {
@@ -214,6 +220,19 @@ export class ServiceMetrics {
       auditOldest: gauge(
         'certmark_audit_sequencing_oldest_pending_seconds',
         'Age of the oldest audit entry not yet integrated (0 when none waits)',
+      ),
+      witnessedLagEntries: gauge(
+        'certmark_audit_witnessed_lag_entries',
+        'Entries in the latest checkpoint and not in the latest one a quorum of witnesses cosigned',
+      ),
+      witnessedLagSeconds: gauge(
+        'certmark_audit_witnessed_lag_seconds',
+        'Time since the first checkpoint not yet witnessed was signed (0 when none)',
+      ),
+      witnessFailures: gauge(
+        'certmark_audit_witness_consecutive_failures',
+        'Failed add-checkpoint requests to a witness since its last cosignature',
+        ['witness'],
       ),
       alertsPending: gauge(
         'certmark_alert_findings_pending',
@@ -338,6 +357,21 @@ export class ServiceMetrics {
     } catch (error) {
       this.#sourceErrors.inc({ source: 'audit_sequencing' });
       this.#logger?.debug({ err: loggableError(error) }, 'metrics: audit sequencing lag unread');
+    }
+    if (sources.witnessLag) {
+      try {
+        const lag = await withTimeout(sources.witnessLag(), SOURCE_TIMEOUT_MS);
+        if (lag) {
+          g.witnessedLagEntries.set(lag.entries);
+          g.witnessedLagSeconds.set(lag.seconds);
+          for (const w of lag.witnesses) {
+            g.witnessFailures.set({ witness: w.name }, w.consecutiveFailures);
+          }
+        }
+      } catch (error) {
+        this.#sourceErrors.inc({ source: 'audit_witnessing' });
+        this.#logger?.debug({ err: loggableError(error) }, 'metrics: witnessed lag unread');
+      }
     }
   }
 }

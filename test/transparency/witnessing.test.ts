@@ -88,6 +88,7 @@ describe('witnessed checkpoints: three witnesses, a quorum of two', () => {
       WITNESSES: witnesses.map((w) => w.entry).join(','),
       WITNESS_QUORUM: '2',
       WITNESS_TIMEOUT_SECONDS: '1',
+      METRICS_TOKEN: 'witnessing-test-token',
     });
     log = logVerifier(ctx.config.logOrigin, ctx.keys.platformSeed);
     logs.set(ctx.config.logOrigin, [log]);
@@ -195,6 +196,11 @@ describe('witnessed checkpoints: three witnesses, a quorum of two', () => {
       entries: 10,
     });
     expect(ready.body.witnessing.seconds).toBeGreaterThanOrEqual(30);
+    const metrics = await api.get('/metrics', 'witnessing-test-token');
+    expect(metrics.text).toMatch(/^certmark_audit_witnessed_lag_entries 10$/m);
+    expect(metrics.text).toMatch(
+      /^certmark_audit_witness_consecutive_failures\{witness="witness\.test\/b"\} [1-9]/m,
+    );
     // GET /log/checkpoint still serves the witnessed checkpoint, not the newer one.
     const served = await api.get('/log/checkpoint');
     expect(parseCheckpointBody(parseNote(served.text).text).size).toBe(witnessed);
