@@ -68,6 +68,8 @@ import { deriveRepeatViewsSecret } from './web/repeat-views';
 import { ServiceMetrics } from './metrics/service-metrics';
 import { requestMetrics } from './metrics/request-metrics';
 import { metricsRoutes } from './metrics/metrics.routes';
+import { CertificateImportsService } from './certificate-imports/imports.service';
+import { certificateImportsRoutes, IMPORTS_PATH } from './certificate-imports/imports.routes';
 
 export interface AppDeps {
   db: Database;
@@ -88,6 +90,7 @@ export interface Services {
   apiKeys: ApiKeysService;
   vault: KeyVault;
   certificates: CertificatesService;
+  certificateImports: CertificateImportsService;
   statusLists: StatusListsService;
   offlineBundle: OfflineBundleService;
   verification: VerificationService;
@@ -155,6 +158,14 @@ export function createServices(deps: AppDeps): Services {
     offlineBundle,
     apiKeys: new ApiKeysService(db, clock),
     certificates,
+    certificateImports: new CertificateImportsService({
+      db,
+      clock,
+      certificates,
+      baseUrl: config.publicBaseUrl,
+      maxBytes: config.importMaxBytes,
+      logger: deps.logger,
+    }),
     statusLists,
     verification: new VerificationService(
       db,
@@ -227,7 +238,14 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.use('*', requestId());
   app.use('*', requestLog({ logger }));
   app.use('*', noStoreByDefault());
-  app.use('*', bodyLimit({ maxBytes: MAX_BODY_BYTES }));
+  // An import's body is streamed to its staging table under its own limit (IMPORT_MAX_MIB).
+  app.use(
+    '*',
+    bodyLimit({
+      maxBytes: MAX_BODY_BYTES,
+      exempt: (c) => c.req.method === 'POST' && c.req.path === IMPORTS_PATH,
+    }),
+  );
   // Anonymous requests, and requests with a key that is not valid, are limited per client
   // address (an IPv6 client per /64); authenticated callers are accountable by their key.
   const limiter = new RateLimiter({ limit: deps.config.rateLimitPerMinute });
@@ -260,6 +278,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   );
   app.route('/', issuersRoutes(services.issuers));
   app.route('/', apiKeysRoutes(services.apiKeys));
+  // Before the certificates' routes: `/v1/certificates/imports/{id}` is not a certificate's id.
+  app.route('/', certificateImportsRoutes(services.certificateImports));
   app.route('/', certificatesRoutes(services.certificates));
   app.route('/', credentialsRoutes(deps.config.publicBaseUrl));
   app.route('/', statusListsRoutes(services.statusLists));

@@ -40,6 +40,8 @@ const envSchema = z.object({
     .regex(/^(0|[1-9][0-9]*)$/, 'a whole number of cosignatures')
     .optional(),
   WITNESS_TIMEOUT_SECONDS: z.coerce.number().positive().max(300).default(10),
+  // The largest import body (POST /v1/certificates/imports), streamed to a staging table.
+  IMPORT_MAX_MIB: z.coerce.number().int().min(1).max(4096).default(256),
   WEBHOOK_TIMEOUT_SECONDS: z.coerce.number().positive().max(60).default(10),
   WEBHOOK_RETRY_DELAY_SECONDS: z.coerce.number().int().min(1).max(3600).default(6),
   // The bearer token GET /metrics asks for; unset, only loopback clients are answered.
@@ -79,6 +81,8 @@ export interface Config {
    * and the clone thresholds (all are still logged); 0 counts every view.
    */
   readonly scanRepeatWindowMs: number;
+  /** The largest import body, in bytes (IMPORT_MAX_MIB). */
+  readonly importMaxBytes: number;
   /**
    * How long the scan log is kept: a month's partition is dropped once its last day is this many
    * days old. Undefined keeps every scan.
@@ -163,6 +167,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       distanceWindowMs: e.CLONE_DISTANCE_WINDOW_MINUTES * 60_000,
     }),
     scanRepeatWindowMs: e.SCAN_REPEAT_WINDOW_HOURS * 3_600_000,
+    importMaxBytes: e.IMPORT_MAX_MIB * 1024 * 1024,
     scanRetentionDays: e.SCAN_RETENTION_DAYS,
     databaseReadUrl: e.DATABASE_READ_URL,
     readMaxStalenessMs: e.DATABASE_READ_MAX_STALENESS_SECONDS * 1_000,

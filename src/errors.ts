@@ -10,6 +10,8 @@ export const errorStatus = {
   validation_failed: 400,
   malformed_json: 400,
   invalid_uscc: 400,
+  /** An import file that cannot be read as a whole: not UTF-8, a bad CSV header, no rows. */
+  malformed_import: 400,
   /** A transparency-log size, index or page outside the log as it is. */
   invalid_tree_size: 400,
   unauthorized: 401,

@@ -120,6 +120,10 @@ async function main(): Promise<void> {
 
   // Mark batches whose job died with a previous process (a crash, a kill), or whose fill never
   // started (the database dropped out as the batch was recorded), are filled to the end.
+  // Imports whose job stopped with a previous process (or another instance that died) go on from
+  // their last chunk.
+  const imports = await services.certificateImports.keepImportsMoving();
+  if (imports > 0) logger.info({ imports }, 'resuming unfinished certificate imports');
   const resumed = await services.marks.keepBatchesMoving();
   if (resumed > 0) logger.info({ batches: resumed }, 'resuming unfinished mark batches');
 
@@ -190,6 +194,8 @@ async function main(): Promise<void> {
     ]);
     await listener.close();
     await services.marks.close().catch(() => {});
+    // Imports stop after the chunk they are writing and go on at the next start.
+    await services.certificateImports.close().catch(() => {});
     await services.markVerification
       .close()
       .catch((error: unknown) =>

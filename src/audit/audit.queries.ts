@@ -73,26 +73,31 @@ export async function appendAuditEntries(
   inputs: readonly AuditEntryInput[],
 ): Promise<number[]> {
   if (inputs.length === 0) return [];
-  const rows = await tx
-    .insert(auditLog)
-    .values(
-      inputs.map((input) => {
-        const change = input.change ?? null;
-        return {
-          at,
-          actorKeyId: input.actor.keyId,
-          actorRole: input.actor.role,
-          signatory: input.signatory ?? null,
-          action: input.action,
-          subjectType: input.subjectType,
-          subjectId: input.subjectId,
-          changeDigest: createHash('sha256').update(canonicalJson(change)).digest('hex'),
-          change,
-        };
-      }),
-    )
-    .returning({ id: auditLog.id });
-  return rows.map((r) => r.id);
+  // One JSON parameter turned into records by PostgreSQL, as for the certificates themselves.
+  const records = inputs.map((input) => {
+    const change = input.change ?? null;
+    return {
+      at: at.toISOString(),
+      actor_key_id: input.actor.keyId,
+      actor_role: input.actor.role,
+      signatory: input.signatory ?? null,
+      action: input.action,
+      subject_type: input.subjectType,
+      subject_id: input.subjectId,
+      change_digest: createHash('sha256').update(canonicalJson(change)).digest('hex'),
+      change,
+    };
+  });
+  const rows = rowsOf<{ id: string | number }>(
+    await tx.execute(sql`
+      INSERT INTO audit_log
+        (at, actor_key_id, actor_role, signatory, action, subject_type, subject_id, change_digest, change)
+      SELECT at, actor_key_id, actor_role, signatory, action, subject_type, subject_id,
+        change_digest, change
+      FROM jsonb_populate_recordset(NULL::audit_log, ${JSON.stringify(records)}::jsonb)
+      RETURNING id`),
+  );
+  return rows.map((r) => Number(r.id));
 }
 
 /** Serialises sequencers across instances: one integrates at a time (transaction-scoped). */

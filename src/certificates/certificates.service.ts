@@ -174,8 +174,7 @@ export class CertificatesService {
       );
       rows.push({ ...draft, credential, credentialFormat: CREDENTIAL_FORMAT });
     }
-    const issued = await q.insertCertificates(tx, rows);
-    const written = new Set(issued.map((c) => c.id));
+    const written = await q.insertCertificates(tx, rows);
     await this.statusLists.recordEntriesOfCertificates(
       tx,
       rows.flatMap((row, i) =>
@@ -204,10 +203,10 @@ export class CertificatesService {
         ];
       }),
     );
-    const taken = inputs.filter((_, i) => !written.has(rows[i]!.id));
-    // In the order given, as the rows were written.
-    const byId = new Map(issued.map((c) => [c.id, c]));
-    return { issued: rows.flatMap((r) => byId.get(r.id) ?? []), taken };
+    return {
+      issued: rows.filter((row) => written.has(row.id)),
+      taken: inputs.filter((_, i) => !written.has(rows[i]!.id)),
+    };
   }
 
   private issued(

@@ -150,7 +150,7 @@ export function rateLimit(options: {
  * build the whole Fetch `Request` (stream, abort signal) that the route's JSON reader does without,
  * which cost the mark verification path about a tenth of its time.
  */
-export function bodyLimit(options: { maxBytes: number }) {
+export function bodyLimit(options: { maxBytes: number; exempt?: (c: Context) => boolean }) {
   const tooLarge = () => {
     throw new AppError(
       'payload_too_large',
@@ -159,6 +159,7 @@ export function bodyLimit(options: { maxBytes: number }) {
   };
   const counting = streamingBodyLimit({ maxSize: options.maxBytes, onError: tooLarge });
   return createMiddleware<AppEnv>(async function limitBody(c, next) {
+    if (options.exempt?.(c)) return next();
     const declared = c.req.header('content-length');
     if (declared === undefined || c.req.header('transfer-encoding') !== undefined) {
       return c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : counting(c, next);

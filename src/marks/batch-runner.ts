@@ -6,6 +6,7 @@ import { appendAuditEntry } from '../audit/audit.queries';
 import { generateSerial } from '../crypto/serial';
 import { isDatabaseUnavailable } from '../errors';
 import { loggableError } from '../shared/loggable-error';
+import { tryRunLock } from '../db/run-lock';
 import * as batches from './batches.queries';
 
 export interface BatchRunnerOptions {
@@ -28,68 +29,8 @@ interface Job {
   readonly interrupted: Promise<void>;
 }
 
-/** A session-level lock saying "a live process is filling this batch". */
-interface RunLock {
-  release(): Promise<void>;
-}
-
 /** Namespace of the batch advisory locks (the audit log and migrations use other keys). */
 const BATCH_LOCK_NAMESPACE = 'certmark/mark-batch/';
-
-interface PgPoolLike {
-  connect(): Promise<{
-    query(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
-    release(destroy?: boolean): void;
-    on(event: 'error', listener: (error: Error) => void): unknown;
-  }>;
-  totalCount: number;
-}
-
-function pgPoolOf(db: Database): PgPoolLike | undefined {
-  const client = (db as unknown as { $client?: unknown }).$client as
-    Partial<PgPoolLike> | undefined;
-  return client && typeof client.connect === 'function' && typeof client.totalCount === 'number'
-    ? (client as PgPoolLike)
-    : undefined;
-}
-
-/**
- * Takes the batch's advisory lock on a connection of its own, held for the whole fill. PostgreSQL
- * releases it when that session ends, so a process killed mid-batch frees its batches at once and
- * a restarted instance can take them over, while a batch another live instance is filling is left
- * alone. With the embedded database there is one process: nothing to lock against.
- */
-async function tryRunLock(db: Database, batchId: string): Promise<RunLock | null> {
-  const pool = pgPoolOf(db);
-  if (!pool) return { release: async () => {} };
-  const connection = await pool.connect();
-  // A dropped connection must not crash the process: the fill then fails or is resumed later.
-  connection.on('error', () => {});
-  const key = `${BATCH_LOCK_NAMESPACE}${batchId}`;
-  try {
-    const { rows } = await connection.query(
-      'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
-      [key],
-    );
-    if (rows[0]?.locked !== true) {
-      connection.release();
-      return null;
-    }
-  } catch (error) {
-    connection.release(true);
-    throw error;
-  }
-  return {
-    release: async () => {
-      try {
-        await connection.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]);
-        connection.release();
-      } catch {
-        connection.release(true);
-      }
-    },
-  };
-}
 
 /**
  * Fills mark batches in the background. Each chunk is one transaction that locks the batch row,
@@ -249,7 +190,7 @@ export class BatchRunner {
 
   private async run(batchId: string): Promise<void> {
     if (this.stopping) return;
-    const lock = await tryRunLock(this.db, batchId);
+    const lock = await tryRunLock(this.db, `${BATCH_LOCK_NAMESPACE}${batchId}`);
     if (!lock) return; // a live process is filling it
     try {
       const batch = await batches.findBatch(this.db, batchId);

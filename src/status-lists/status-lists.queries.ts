@@ -116,7 +116,16 @@ export async function insertEntries(
   entries: readonly { listId: string; index: number; certificateId: string }[],
 ): Promise<void> {
   if (entries.length === 0) return;
-  await tx.insert(statusListEntries).values([...entries]);
+  // One JSON parameter turned into records by PostgreSQL (an import's chunk: thousands of rows).
+  const records = entries.map((e) => ({
+    list_id: e.listId,
+    index: e.index,
+    certificate_id: e.certificateId,
+  }));
+  await tx.execute(sql`
+    INSERT INTO status_list_entries (list_id, index, certificate_id)
+    SELECT list_id, index, certificate_id
+    FROM jsonb_populate_recordset(NULL::status_list_entries, ${JSON.stringify(records)}::jsonb)`);
   const perList = new Map<string, number>();
   for (const e of entries) perList.set(e.listId, (perList.get(e.listId) ?? 0) + 1);
   for (const [listId, n] of perList) {

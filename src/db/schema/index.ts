@@ -17,3 +17,4 @@ export * from './status-lists';
 export * from './audit-checkpoints';
 export * from './subscriptions';
 export * from './audit-cosignatures';
+export * from './certificate-imports';
