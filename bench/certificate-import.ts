@@ -82,7 +82,7 @@ async function writeFile(file: string, rows: number): Promise<number> {
     };
     await write(
       FORMAT === 'csv'
-        ? `${c.number},${c.scheme},"${c.holder.name}",${c.holder.uscc},${c.holder.address},${c.manufacturer.name},${c.manufacturer.uscc},${c.scope[0]!.product},${c.scope[0]!.models.join('|')},${c.scope[0]!.hsCode},${c.standards.join('|')},${c.validFrom},${c.validUntil},${c.signatory.name},${c.signatory.title}\n`
+        ? `${c.number},${c.scheme},"${c.holder.name}",${c.holder.uscc},"${c.holder.address}",${c.manufacturer.name},${c.manufacturer.uscc},${c.scope[0]!.product},${c.scope[0]!.models.join('|')},${c.scope[0]!.hsCode},${c.standards.join('|')},${c.validFrom},${c.validUntil},${c.signatory.name},${c.signatory.title}\n`
         : `${JSON.stringify(c)}\n`,
     );
   }
