@@ -74,8 +74,13 @@ export class LabelPdf {
   /** One page of at most a page's worth of labels, in order, left to right and top to bottom. */
   addPage(labels: readonly PdfLabel[], footer: string): void {
     const { doc, stock } = this;
+    const previous = this.pages > 0 ? doc.page : undefined;
     doc.addPage();
     this.pages += 1;
+    // Beginning this page wrote the previous one out, but the page tree keeps its dictionary (with
+    // its contents and resources) until the end, ~1 KB a page: a million-label roll would hold a
+    // gigabyte. Only its reference ("n 0 R") is still needed, so it keeps nothing else.
+    if (previous) previous.dictionary.data = {} as PDFKit.PDFKitReference['data'];
     labels.slice(0, labelsPerPage(stock)).forEach((label, index) => {
       const x = stock.leftMm + (index % stock.columns) * stock.pitchXMm;
       const y = stock.topMm + Math.floor(index / stock.columns) * stock.pitchYMm;
