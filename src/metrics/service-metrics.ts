@@ -54,6 +54,12 @@ function poolOf(db: Database): PoolLike | undefined {
 /** A database-backed figure may take this long at a scrape; past it the last value stays. */
 const SOURCE_TIMEOUT_MS = 2_000;
 
+const PROMTOOL_REFUSED_DEFAULTS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
 const SUBJECTS: readonly VerdictSubject[] = ['certificate', 'mark', 'exemption'];
 const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
@@ -127,7 +133,12 @@ export class ServiceMetrics {
     this.#logger = options.logger;
     // The process's CPU, memory, event loop lag and GC: for the one app a process serves (tests
     // make many apps in one process and leave them out).
-    if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+    if (options.processMetrics) {
+      collectDefaultMetrics({ register: this.registry });
+      // Gauges prom-client names with a counter's `_total` (promtool check metrics refuses them);
+      // the same counts stay in nodejs_active_handles, _requests and _resources, by type.
+      for (const name of PROMTOOL_REFUSED_DEFAULTS) this.registry.removeSingleMetric(name);
+    }
 
     this.#requests = new Histogram({
       name: 'certmark_http_request_duration_seconds',
