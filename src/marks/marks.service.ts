@@ -26,7 +26,7 @@ import * as batches from './batches.queries';
 import * as oneMark from './mark.queries';
 import * as scanLog from './scan-log.queries';
 import { recordEvent } from '../subscriptions/outbox';
-import { chinaDays } from '../shared/dates';
+import { chinaDays, startOfChinaDay } from '../shared/dates';
 
 export interface IssueBatchInput {
   count: number;
@@ -62,6 +62,9 @@ export interface MarksServiceDeps {
   signer?: MarkSignerPoolOptions;
 }
 
+/** A day's checks are final this long after the day ends (the scan log flushes in seconds). */
+const SETTLED_AFTER_MS = 3_600_000;
+
 /** Marks per page when a batch is exported (each page is signed on the worker threads). */
 const EXPORT_PAGE = 10_000;
 
@@ -85,6 +88,8 @@ export interface LabelPdfRequest {
  * verification's (../verification/mark-verification.service).
  */
 export class MarksService {
+  /** Checks per day of days that have settled (see dailyChecks). */
+  readonly #settledDailyChecks = new Map<string, scanLog.DailyChecks>();
   private readonly db: Database;
   private readonly clock: Clock;
   private readonly baseUrl: string;
@@ -543,15 +548,34 @@ export class MarksService {
 
   /**
    * Checks of marks per day in China Standard Time, the last `days` days up to today, every day
-   * present (0 where none): the supervisor console's trend.
+   * present (0 where none): the supervisor console's trend. Counting a day reads all its checks,
+   * so a day that ended over an hour ago is counted once per process and remembered (nothing is
+   * written into it any more: the scan log's buffer flushes within seconds); each later call reads
+   * only the days since (bench/supervisor-console.ts).
    */
   async dailyChecks(principal: Principal, days: number): Promise<scanLog.DailyChecks[]> {
     if (principal.role !== 'supervisor') throw forbidden('only supervisors see the checks’ trend');
-    const range = chinaDays(this.clock.now(), days);
-    const found = new Map(
-      (await scanLog.dailyChecks(this.db, range)).map((d) => [d.day, d] as const),
+    const now = this.clock.now();
+    const range = chinaDays(now, days);
+    const settled = this.#settledDailyChecks;
+    for (const day of settled.keys()) if (!range.days.includes(day)) settled.delete(day);
+    const firstUnsettled = range.days.find((day) => !settled.has(day));
+    const fresh = new Map<string, scanLog.DailyChecks>();
+    if (firstUnsettled) {
+      const counted = await scanLog.dailyChecks(this.db, {
+        since: startOfChinaDay(firstUnsettled),
+        until: range.until,
+      });
+      for (const d of counted) fresh.set(d.day, d);
+      for (const day of range.days.slice(range.days.indexOf(firstUnsettled))) {
+        const ended = startOfChinaDay(day).getTime() + 86_400_000;
+        if (ended <= now.getTime() - SETTLED_AFTER_MS)
+          settled.set(day, fresh.get(day) ?? { day, checks: 0, notAuthentic: 0 });
+      }
+    }
+    return range.days.map(
+      (day) => settled.get(day) ?? fresh.get(day) ?? { day, checks: 0, notAuthentic: 0 },
     );
-    return range.days.map((day) => found.get(day) ?? { day, checks: 0, notAuthentic: 0 });
   }
 
   async voidMark(principal: Principal, serial: string, voidReason: string) {

@@ -13,7 +13,7 @@ import {
   type TestContext,
 } from '../helpers';
 import { createIssuer, createRoleKey, issueCertificate } from '../fixtures';
-import { issueMarks } from '../marks/mark-helpers';
+import { issueMarks, type IssuedMark } from '../marks/mark-helpers';
 
 /**
  * The supervisor console: signing in, what it counts (the map's provinces, the trend's days, a clone's checks,
@@ -31,6 +31,8 @@ describe('supervisor console', () => {
   let api: Client;
   let supervisor: string;
   let cloneSerial: string;
+  let cloned: IssuedMark;
+  let genuine: IssuedMark;
 
   beforeAll(async () => {
     ctx = await createTestContext();
@@ -67,26 +69,30 @@ describe('supervisor console', () => {
     await ctx.services.alerts.flush();
 
     const certificate = await issueCertificate(api, body.key);
-    const [genuine, cloned] = (await issueMarks(api, body.key, certificate.id, { count: 2 })).marks;
-    cloneSerial = cloned!.serial;
+    const [genuineMark, clonedMark] = (
+      await issueMarks(api, body.key, certificate.id, { count: 2 })
+    ).marks;
+    cloned = clonedMark!;
+    genuine = genuineMark!;
+    cloneSerial = cloned.serial;
     // Four days ago one genuine check; today one mark checked in Fuzhou, Beijing and Shenzhen.
     ctx.clock.set('2026-11-20T02:00:00Z');
     try {
-      await api.post('/v1/verify/mark', { code: genuine!.code, location: { region: '350100' } });
+      await api.post('/v1/verify/mark', { code: genuine.code, location: { region: '350100' } });
     } finally {
       ctx.clock.set(TEST_NOW);
     }
     for (const region of ['350100', '110105', '440300']) {
-      await api.post('/v1/verify/mark', { code: cloned!.code, location: { region } });
+      await api.post('/v1/verify/mark', { code: cloned.code, location: { region } });
     }
     await api.post('/v1/verify/mark', {
-      code: cloned!.code,
+      code: cloned.code,
       location: { region: '440300', lat: 22.543, lon: 114.058 },
     });
     // A buyer opening the genuine mark's page and reloading it: one check, two log entries.
-    const first = await api.get(`/m/${genuine!.code}`);
+    const first = await api.get(`/m/${genuine.code}`);
     const views = first.headers.getSetCookie()[0]!.split(';')[0]!;
-    expect((await api.get(`/m/${genuine!.code}`, undefined, { cookie: views })).status).toBe(200);
+    expect((await api.get(`/m/${genuine.code}`, undefined, { cookie: views })).status).toBe(200);
     await ctx.services.markVerification.flushScanLog();
     await ctx.services.alerts.flush();
   });
@@ -145,6 +151,13 @@ describe('supervisor console', () => {
         ],
       },
     ]);
+
+    // Past days are remembered once settled; today is counted afresh on every load.
+    await api.post('/v1/verify/mark', { code: genuine.code });
+    await ctx.services.markVerification.flushScanLog();
+    const again = consoleData((await api.get('/supervisor', supervisor)).text);
+    expect(again.trend.checks[day('2026-11-24')]).toBe(6);
+    expect(again.trend.checks[day('2026-11-20')]).toBe(1);
 
     const en = await api.get('/supervisor?lang=en&status=all', supervisor);
     expect(en.text).toContain('<html lang="en">');
