@@ -2,13 +2,16 @@
  * Bulk import of certificates: how long 100,000 take and how much memory the service needs.
  *
  *   npx tsx bench/certificate-import.ts [--rows 100000] [--format ndjson|csv]
- *                                       [--server-cpu 0] [--client-cpu 1]
+ *                                       [--server-cpu 0] [--client-cpu 1] [--kill-at N]
  *
  * Creates a scratch database on the server of DATABASE_URL (default the local PostgreSQL), starts
  * the service (`src/main.ts`, pinned with taskset to --server-cpu) on it, and from this process
  * (pinned to --client-cpu) writes `--rows` distinct certificates to a temporary file, streams it to
  * `POST /v1/certificates/imports`, and polls the import until it is done. Prints rows per second,
  * the time to receive (202) and in all, and the service's peak RSS (VmHWM) with the load average.
+ * With --kill-at N the service is killed (SIGKILL) once N rows are done and started again: the
+ * import must go on by itself from its last chunk, and the database must then hold each
+ * certificate, its two status list entries and its audit entry exactly once.
  * The database, the file and the process are removed at the end. Run by hand; never in the tests.
  */
 import { randomBytes } from 'node:crypto';
@@ -27,6 +30,7 @@ const { values: args } = parseArgs({
     format: { type: 'string', default: 'ndjson' },
     'server-cpu': { type: 'string', default: '0' },
     'client-cpu': { type: 'string', default: '1' },
+    'kill-at': { type: 'string' },
   },
 });
 const ROWS = Number(args.rows);
@@ -96,24 +100,43 @@ function peakRssMiB(pid: number): number {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
+/** Certificates, their status list entries and their audit entries, counted in the database. */
+async function exactlyOnce(): Promise<string> {
+  const c = new pg.Client({ connectionString: dbUrl.toString() });
+  await c.connect();
+  try {
+    const { rows } = await c.query(`SELECT
+      (SELECT count(*) FROM certificates) AS certificates,
+      (SELECT count(DISTINCT number) FROM certificates) AS numbers,
+      (SELECT count(*) FROM status_list_entries) AS entries,
+      (SELECT count(*) FROM audit_log WHERE action = 'certificate.issue') AS audited`);
+    const r = rows[0] as Record<string, string>;
+    return `${r.certificates} certificates (${r.numbers} numbers), ${r.entries} status list entries, ${r.audited} certificate.issue audit entries`;
+  } finally {
+    await c.end();
+  }
+}
+
 async function main(): Promise<void> {
   await admin((c) => c.query(`CREATE DATABASE ${dbName}`));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const service = await start(
-    [path.join(root, 'src/main.ts')],
-    {
-      DATABASE_URL: dbUrl.toString(),
-      PORT: String(port),
-      RATE_LIMIT_PER_MINUTE: '0',
-      ADMIN_API_KEY: adminKey,
-      KEYS_DIR: path.join(scratch, 'keys'),
-      LOG_LEVEL: 'info',
-      NODE_ENV: 'development',
-    },
-    (line) => line.includes('certmark listening'),
-    { cpu: Number(args['server-cpu']) },
-  );
+  const startService = () =>
+    start(
+      [path.join(root, 'src/main.ts')],
+      {
+        DATABASE_URL: dbUrl.toString(),
+        PORT: String(port),
+        RATE_LIMIT_PER_MINUTE: '0',
+        ADMIN_API_KEY: adminKey,
+        KEYS_DIR: path.join(scratch, 'keys'),
+        LOG_LEVEL: 'info',
+        NODE_ENV: 'development',
+      },
+      (line) => line.includes('certmark listening'),
+      { cpu: Number(args['server-cpu']) },
+    );
+  let service = await startService();
   pinSelf(Number(args['client-cpu']));
   try {
     const call = async (route: string, key: string, body?: unknown) => {
@@ -158,6 +181,7 @@ async function main(): Promise<void> {
     console.log(`received (202) after ${received.toFixed(1)} s`);
 
     let state: any;
+    let killAt = args['kill-at'] !== undefined ? Number(args['kill-at']) : undefined;
     for (let last = ''; ;) {
       await new Promise((r) => setTimeout(r, 1000));
       state = await call(`/v1/certificates/imports/${accepted.importId}`, key);
@@ -165,6 +189,17 @@ async function main(): Promise<void> {
       if (line !== last)
         process.stdout.write(`  ${((performance.now() - started) / 1000).toFixed(0)} s ${line}\n`);
       last = line;
+      if (killAt !== undefined && state.imported >= killAt && state.status === 'running') {
+        killAt = undefined;
+        const rss = peakRssMiB(service.pid!);
+        service.kill('SIGKILL');
+        await new Promise((r) => service.once('exit', r));
+        const killed = performance.now();
+        service = await startService();
+        console.log(
+          `  killed (SIGKILL) at ${state.imported} imported (peak RSS ${rss.toFixed(0)} MiB), started again in ${((performance.now() - killed) / 1000).toFixed(1)} s`,
+        );
+      }
       if (state.status === 'done' || state.status === 'failed') break;
     }
     const total = (performance.now() - started) / 1000;
@@ -179,6 +214,7 @@ async function main(): Promise<void> {
         `${(ROWS / total).toFixed(0)} rows/s overall, ${(ROWS / (total - received)).toFixed(0)} rows/s in the job`,
         `service peak RSS ${peakRssMiB(service.pid!).toFixed(0)} MiB (VmHWM)`,
         `last row searchable: ${found.total === 1}`,
+        `in the database: ${await exactlyOnce()}`,
         `load average after: ${fs.readFileSync('/proc/loadavg', 'utf8').trim()}`,
       ].join('\n'),
     );
