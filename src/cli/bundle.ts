@@ -12,7 +12,8 @@ const usage = `usage: certmark bundle --url <base-url> [--issuer <id>]... [--out
   --url <base-url>   the service, e.g. https://certmark.example
   --issuer <id>      only this issuer's keys and status lists (repeatable); default every issuer
   --out <file>       where to save it (default: standard output)
-  --log-kid <kid>    refuse a bundle not signed by this transparency-log key (its kid in the JWKS)
+  --log-kid <kid>    refuse a bundle not signed by this transparency-log key (its kid in the JWKS;
+                     write --log-kid=<kid> when it begins with -)
   -h, --help         this help
   --version          certmark's version
 exit codes: 0 saved, 1 the bundle does not verify, 2 usage or network error

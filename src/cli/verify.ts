@@ -25,6 +25,7 @@ const usage = `usage: certmark verify <mark-code-or-url | credential | @file> --
                         credentials (signature, status bits, validity dates) and says how old the
                         status is; @file reads a credential from a file
   --log-kid <kid>       refuse a bundle not signed by this transparency-log key
+                        (write --log-kid=<kid> when the kid begins with -)
   --lang en|zh          the words of the answer (default en)
   --jwks <file-or-url>  the service's /.well-known/jwks.json: a copy saved beforehand (offline), or
                         its http(s) URL (fetched once; 429 and 503 are retried after Retry-After):

@@ -180,8 +180,8 @@ describe('offline bundle', () => {
           'https://certmark.test',
           '--out',
           file,
-          '--log-kid',
-          platformJwk(ctx.keys.platformSeed).kid,
+          // The = form: a kid is base64url and may begin with '-'.
+          `--log-kid=${platformJwk(ctx.keys.platformSeed).kid}`,
         ],
         {
           ...captured,
@@ -312,8 +312,7 @@ describe('offline bundle', () => {
         certA.credential,
         '--bundle',
         file,
-        '--log-kid',
-        a.kid,
+        `--log-kid=${a.kid}`,
       ]);
       expect(wrongKid.code).toBe(2);
       expect(wrongKid.stderr).toContain('not by the log key');

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,10 +21,14 @@ import { issueMarks, type IssuedMark } from '../marks/mark-helpers';
  * through the alerts and marks services against PostgreSQL), then what a supervisor sees in a real
  * browser (Debian's Chromium driven by playwright-core) with every request to another host blocked
  * and none made: the charts drawn from the bundle this service serves, in Chinese and English, and
- * on a 360-pixel phone without sideways scrolling. Screenshots go to docs/screenshots/.
+ * on a 360-pixel phone without sideways scrolling. Screenshots go to a temporary folder, or to
+ * docs/screenshots/ with UPDATE_SCREENSHOTS=1 (the data are random, so a plain run leaves the
+ * committed pictures alone).
  */
 const browserAvailable = hasChromium('supervisor console browser test');
-const SCREENSHOTS = path.resolve('docs/screenshots');
+const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS
+  ? path.resolve('docs/screenshots')
+  : fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-screenshots-'));
 const readable = (text: string | null) => (text ?? '').replace(/\s+/g, ' ').trim();
 
 describe('supervisor console', () => {
