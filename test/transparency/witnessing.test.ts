@@ -217,6 +217,27 @@ describe('witnessed checkpoints: three witnesses, a quorum of two', () => {
     expect(cosigners(caughtUp.text, log, witnesses).length).toBeGreaterThanOrEqual(2);
   });
 
+  it('the test witness checks and records a size atomically: of two requests from one old size, one is cosigned and the other gets 409', async () => {
+    const held = witnesses[0]!.state.get(ctx.config.logOrigin)!.size;
+    const bodies: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const size = await writeEntries(ctx, 1);
+      const proof = (await ctx.services.audit.consistencyProof(held, size)).proof;
+      bodies.push(
+        addCheckpointBody(
+          held,
+          proof.map((p) => new Uint8Array(Buffer.from(p, 'base64'))),
+          (await latestCheckpoint(ctx.handle.db))!.note,
+        ),
+      );
+    }
+    const answers = await Promise.all(bodies.map((body) => post(witnesses[0]!, body)));
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 409]);
+    const refused = answers.find((a) => a.status === 409)!;
+    expect(refused.headers.get('content-type')).toBe('text/x.tlog.size');
+    expect(await refused.text()).toBe(`${witnesses[0]!.state.get(ctx.config.logOrigin)!.size}\n`);
+  });
+
   it('certmark audit verify --witness … --quorum k checks the cosignatures of the served checkpoint', async () => {
     const keys = witnesses.flatMap((w) => ['--witness', w.vkey]);
     const witnessed = await auditVerify(ctx, [...keys, '--quorum', '2']);
