@@ -57,6 +57,9 @@ const BatchSchema = z
       self: z.string(),
       marks: z.string(),
       labels: z.string(),
+      labelsPdf: z.string().openapi({
+        description: 'The whole batch as one label PDF (`?stock=`, `?from=&to=` narrow it)',
+      }),
       statusList: z.string().optional().openapi({
         description:
           'The batch’s W3C Bitstring Status List: one bit per mark by its position in the batch, set when the mark is void',

@@ -44,7 +44,7 @@ export interface BatchView {
   lot: string | null;
   createdAt: string;
   finishedAt: string | null;
-  links: { self: string; marks: string; labels: string; statusList?: string };
+  links: { self: string; marks: string; labels: string; labelsPdf: string; statusList?: string };
 }
 
 export interface MarksServiceDeps {
@@ -722,6 +722,7 @@ export class MarksService {
         self,
         marks: `${self}/marks`,
         labels: `${self}/labels.svg?page=1`,
+        labelsPdf: `${self}/labels.pdf`,
         ...(statusList ? { statusList: this.deps.statusLists.listUrl(statusList) } : {}),
       },
     };

@@ -129,6 +129,11 @@ describe(`label PDFs (${withPoppler})`, () => {
         ['?stock=a4-3x7', 'a4-3x7', Math.ceil(MARKS / 21)],
         ['?stock=roll-60x40', 'roll-60x40', MARKS],
       ] as const;
+      // The batch links its PDF.
+      const view = await api.get(`/v1/mark-batches/${batch.batchId}`, issuer.key);
+      expect(view.body.links.labelsPdf).toBe(
+        `https://certmark.test/v1/mark-batches/${batch.batchId}/labels.pdf`,
+      );
       for (const [query, stockName, pages] of expected) {
         const { res, bytes } = await fetchPdf(query);
         expect(res.status, stockName).toBe(200);
