@@ -198,7 +198,9 @@ describe('database faults between the service process and PostgreSQL', () => {
           unsure.slice(i, i + 16).map(async (declarationNo, j) => {
             const retried = await consume(instances[j % 2]!, world, declarationNo);
             expect(retried.status, JSON.stringify(retried.body)).toBe(200);
-            expect(retried.body.replayed === true).toBe(recorded.has(declarationNo));
+            // Recorded before: the retry replays it. Not recorded then: the retry deducts it now,
+            // or replays a deduction whose request was still in flight when the ledger was read.
+            if (recorded.has(declarationNo)) expect(retried.body.replayed).toBe(true);
           }),
         );
       }
