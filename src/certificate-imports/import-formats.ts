@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { parse } from 'csv-parse';
+import { CsvError, parse } from 'csv-parse';
 import { AppError } from '../errors';
 import type { ImportFormat } from '../db/schema/certificate-imports';
 
@@ -154,9 +154,11 @@ async function* csvRows(text: AsyncIterable<string>): AsyncGenerator<ReceivedRow
     }
   } catch (error) {
     if (error instanceof AppError) throw error;
-    const code = (error as { code?: string }).code;
-    if (typeof code === 'string' && code.startsWith('CSV_'))
-      throw malformed(`the CSV cannot be read after record ${row}: ${csvProblem(code)}`);
+    // Every parser refusal is the file's fault (csv-parse's codes do not all begin with CSV_:
+    // INVALID_OPENING_QUOTE, a quote inside an unquoted field, does not). Its message quotes the
+    // field, so it is not passed on.
+    if (error instanceof CsvError)
+      throw malformed(`the CSV cannot be read after record ${row}: ${csvProblem(error.code)}`);
     throw error;
   }
   if (!header) throw malformed('the CSV has no header');
@@ -167,7 +169,9 @@ const csvProblem = (code: string) =>
     ? 'a quoted field is not closed'
     : code === 'CSV_MAX_RECORD_SIZE'
       ? `a record is longer than ${MAX_ROW_BYTES} bytes`
-      : 'it is not well-formed (RFC 4180)';
+      : code === 'INVALID_OPENING_QUOTE'
+        ? 'a quote inside a field that is not quoted (quote the whole field, doubling its quotes)'
+        : 'it is not well-formed (RFC 4180)';
 
 function checkHeader(record: string[]): CsvColumn[] {
   const names = record.map((name) => name.trim());

@@ -11,7 +11,7 @@ import { loggableError } from '../shared/loggable-error';
 import { fieldErrors } from '../http/openapi';
 import { findIssuer } from '../issuers/issuers.queries';
 import { isUuid } from '../shared/identifiers';
-import { findUnstorableText } from '../shared/text';
+import { findUnstorableText, storableText } from '../shared/text';
 import type { CertificateRow } from '../db/schema/certificates';
 import type {
   CertificateImportRow,
@@ -452,15 +452,17 @@ function judgeRow(
   } catch {
     return { number: null, problems: [{ field: '(row)', problem: 'not valid JSON' }] };
   }
+  // What the report keeps of a refused row is stored text too: the number it claims and the
+  // validator's words (which may quote the row's own field names) lose what PostgreSQL cannot hold.
   const claimed = (value as { number?: unknown } | null)?.number;
-  const number = typeof claimed === 'string' ? claimed.slice(0, 64) : null;
+  const number = typeof claimed === 'string' ? storableText(claimed.slice(0, 64)) : null;
   const parsed = IssueCertificateBody.safeParse(value);
   if (!parsed.success)
     return {
       number,
       problems: fieldErrors(parsed.error.issues).map((e) => ({
-        field: e.path === '(body)' ? '(row)' : e.path,
-        problem: e.message,
+        field: storableText(e.path === '(body)' ? '(row)' : e.path),
+        problem: storableText(e.message),
       })),
     };
   // The floor every request body clears (src/shared/text.ts), as for POST /v1/certificates.
@@ -468,7 +470,9 @@ function judgeRow(
   if (unstorable)
     return {
       number,
-      problems: [{ field: unstorable.path.join('.') || '(row)', problem: unstorable.message }],
+      problems: [
+        { field: storableText(unstorable.path.join('.')) || '(row)', problem: unstorable.message },
+      ],
     };
   if (!schemes.includes(parsed.data.scheme))
     return {

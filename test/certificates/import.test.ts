@@ -243,6 +243,17 @@ describe('certificate imports', () => {
     expect(report[3]).toContain('must be after validFrom');
     expect(await byNumber(good.number)).toHaveLength(1);
 
+    // A number and a field name PostgreSQL cannot hold (JSON escapes, not raw bytes): the row is
+    // reported without what cannot be stored, and the job goes on.
+    const other = certificateBody();
+    const unstorable = await runImport(
+      ndjson(other, '{"number": "N\\u0000UL", "scheme": "CCC", "x\\u0000y": 1}'),
+    );
+    expect(unstorable.state).toMatchObject({ status: 'done', rows: 2, imported: 1, failed: 1 });
+    expect(unstorable.report.length).toBeGreaterThan(0);
+    for (const line of unstorable.report) expect(line).toMatch(/^2,NUL,/);
+    expect(await byNumber(other.number)).toHaveLength(1);
+
     const csv = await runImport(
       'number,scheme,holder.name,holder.uscc,scope,validFrom,validUntil,signatory.name,quantity\r\n' +
         `C-1,CCC,Holder,${USCC.holder},not json,2024-01-01,2025-01-01,Z,\r\n` +
@@ -271,6 +282,16 @@ describe('certificate imports', () => {
       'malformed_import',
     );
     await problem(await post('number,colour\r\nA,red\r\n', 'text/csv'), 400, 'malformed_import');
+    // A quote inside a field that is not quoted.
+    await problem(
+      await post(
+        'number,scheme,holder.name,holder.uscc,validFrom,validUntil,signatory.name,scope.product,scope.models\r\n' +
+          `Q-1,CCC,ab"c,${USCC.holder},2024-01-01,2027-01-01,B,W,M\r\n`,
+        'text/csv',
+      ),
+      400,
+      'malformed_import',
+    );
     await problem(await post('', 'application/x-ndjson'), 400, 'malformed_import');
     await problem(await post(line, 'application/json'), 415, 'unsupported_media_type');
     await problem(await post(line, 'text/csv; charset=latin1'), 415, 'unsupported_media_type');
