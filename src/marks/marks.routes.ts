@@ -161,11 +161,12 @@ const labels = defineRoute({
 
 /** A position in a batch: 1-based, in issuance order (PostgreSQL integer). */
 const position = (name: 'from' | 'to', description: string) =>
-  z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(2_147_483_647)
+  z
+    // Decimal digits only: Number() would also read 0x10, +1 and 1e3.
+    .string()
+    .regex(/^[1-9][0-9]{0,9}$/, 'a position is a whole number from 1')
+    .transform(Number)
+    .pipe(z.number().max(2_147_483_647))
     .optional()
     .openapi({ param: { name, in: 'query' }, description, example: name === 'from' ? 1 : 28 });
 
