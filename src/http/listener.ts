@@ -22,9 +22,10 @@ export interface Listener {
   /**
    * Stops accepting connections and answers every request already received; resolves once every
    * connection is closed. Idle keep-alive connections are closed at once, busy ones after their
-   * answer (which says `Connection: close`).
+   * answer (which says `Connection: close`); one still busy after `graceMs` (a long stream) is
+   * cut. Resolves with how many were cut.
    */
-  close(): Promise<void>;
+  close(graceMs: number): Promise<number>;
 }
 
 /** What a request gets while the service starts (or after it stopped serving). */
@@ -67,15 +68,25 @@ export async function bindPort(port: number): Promise<Listener> {
     serve(fetch) {
       handler = getRequestListener(fetch);
     },
-    close() {
+    close(graceMs) {
       closing = true;
-      return new Promise<void>((resolve) => {
+      return new Promise<number>((resolve) => {
+        let cut = 0;
         // Connections that wait for their next request would keep close() waiting: they are
         // closed as they fall idle (a busy one finishes its answer first).
         const sweep = setInterval(() => server.closeIdleConnections(), 50);
+        // An answer still streaming after the grace (a label PDF, an export, a slow reader) is cut:
+        // its client sees a truncated body and asks again, as after any dropped connection.
+        const grace = setTimeout(() => {
+          server.getConnections((_, open) => {
+            cut = open;
+            server.closeAllConnections();
+          });
+        }, graceMs);
         server.close(() => {
           clearInterval(sweep);
-          resolve();
+          clearTimeout(grace);
+          resolve(cut);
         });
         server.closeIdleConnections();
       });

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -158,5 +159,63 @@ describe('stop: SIGTERM under load', () => {
     } finally {
       await db.end();
     }
+  });
+});
+
+describe('stop: SIGTERM while a long answer streams', () => {
+  let database: { url: string; drop(): Promise<void> };
+  const secrets = serviceSecrets();
+  let service: ServiceProcess;
+  let world: World;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    service = await startServiceProcess({ databaseUrl: database.url, ...secrets });
+    world = await buildWorld(httpCaller(service.baseUrl), secrets.adminKey);
+  });
+
+  afterAll(async () => {
+    if (!service.exit) service.child.kill('SIGKILL');
+    secrets.remove();
+    await database.drop();
+  });
+
+  it('cuts a label PDF still streaming when the bound nears, and exits 0', async () => {
+    const caller = httpCaller(service.baseUrl);
+    const issued = await caller.call('POST', `/v1/certificates/${world.certificate.id}/marks`, {
+      key: world.issuerKey,
+      body: { count: 5_000 },
+    });
+    const batchId = (issued.body as { batchId: string }).batchId;
+    for (;;) {
+      const batch = await caller.call('GET', `/v1/mark-batches/${batchId}`, {
+        key: world.issuerKey,
+      });
+      if ((batch.body as { status: string }).status === 'done') break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    // A reader that takes the first bytes and then nothing: the PDF waits on it.
+    const request = http.get(`${service.baseUrl}/v1/mark-batches/${batchId}/labels.pdf`, {
+      headers: { authorization: `Bearer ${world.issuerKey}` },
+    });
+    request.on('error', () => {});
+    const response = await new Promise<http.IncomingMessage>((resolve) =>
+      request.on('response', (res) => {
+        expect(res.statusCode).toBe(200);
+        res.once('data', () => {
+          res.pause();
+          resolve(res);
+        });
+      }),
+    );
+    service.child.kill('SIGTERM');
+    const exit = await exited(service);
+    response.destroy();
+
+    // Within the bound (past it the exit code is 1), having said what it cut.
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(service.output.some((line) => line.includes('answers still streaming were cut'))).toBe(
+      true,
+    );
   });
 });
