@@ -200,7 +200,7 @@ describe('database faults between the service process and PostgreSQL', () => {
             expect(retried.status, JSON.stringify(retried.body)).toBe(200);
             // Recorded before: the retry replays it. Not recorded then: the retry deducts it now,
             // or replays a deduction whose request was still in flight when the ledger was read.
-            if (recorded.has(declarationNo)) expect(retried.body.replayed).toBe(true);
+            if (recorded.has(declarationNo)) expect(retried.body.consumption.replayed).toBe(true);
           }),
         );
       }
