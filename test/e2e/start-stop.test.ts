@@ -72,25 +72,35 @@ describe('start: configuration, keys and port before anything is written', () =>
   });
 });
 
-describe('stop: SIGTERM under load', () => {
-  let database: { url: string; drop(): Promise<void> };
+/**
+ * A service process on a database of its own, with a world built through its API, for the tests
+ * of one describe block; killed (if it has not exited) and dropped after them.
+ */
+function serviceWithWorld() {
   const secrets = serviceSecrets();
-  let service: ServiceProcess;
-  let world: World;
-
+  const state = {} as {
+    database: { url: string; drop(): Promise<void> };
+    service: ServiceProcess;
+    world: World;
+  };
   beforeAll(async () => {
-    database = await createTestDatabase();
-    service = await startServiceProcess({ databaseUrl: database.url, ...secrets });
-    world = await buildWorld(httpCaller(service.baseUrl), secrets.adminKey);
+    state.database = await createTestDatabase();
+    state.service = await startServiceProcess({ databaseUrl: state.database.url, ...secrets });
+    state.world = await buildWorld(httpCaller(state.service.baseUrl), secrets.adminKey);
   });
-
   afterAll(async () => {
-    if (!service.exit) service.child.kill('SIGKILL');
+    if (!state.service.exit) state.service.child.kill('SIGKILL');
     secrets.remove();
-    await database.drop();
+    await state.database.drop();
   });
+  return state;
+}
+
+describe('stop: SIGTERM under load', () => {
+  const running = serviceWithWorld();
 
   it('answers what it received, counts and logs every scan it acknowledged, exits 0', async () => {
+    const { database, service, world } = running;
     const http = httpCaller(service.baseUrl);
     // A batch being filled in the background when the signal comes: it must stay resumable.
     const big = await http.call('POST', `/v1/certificates/${world.certificate.id}/marks`, {
@@ -163,24 +173,10 @@ describe('stop: SIGTERM under load', () => {
 });
 
 describe('stop: SIGTERM while a long answer streams', () => {
-  let database: { url: string; drop(): Promise<void> };
-  const secrets = serviceSecrets();
-  let service: ServiceProcess;
-  let world: World;
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    service = await startServiceProcess({ databaseUrl: database.url, ...secrets });
-    world = await buildWorld(httpCaller(service.baseUrl), secrets.adminKey);
-  });
-
-  afterAll(async () => {
-    if (!service.exit) service.child.kill('SIGKILL');
-    secrets.remove();
-    await database.drop();
-  });
+  const running = serviceWithWorld();
 
   it('cuts a label PDF still streaming when the bound nears, and exits 0', async () => {
+    const { service, world } = running;
     const caller = httpCaller(service.baseUrl);
     const issued = await caller.call('POST', `/v1/certificates/${world.certificate.id}/marks`, {
       key: world.issuerKey,
