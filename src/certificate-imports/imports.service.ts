@@ -12,13 +12,12 @@ import { fieldErrors } from '../http/openapi';
 import { findIssuer } from '../issuers/issuers.queries';
 import { isUuid } from '../shared/identifiers';
 import { findUnstorableText, storableText } from '../shared/text';
-import type { CertificateRow } from '../db/schema/certificates';
 import type {
   CertificateImportRow,
   ImportFormat,
   ImportStatus,
 } from '../db/schema/certificate-imports';
-import { credentialSubjectOf } from '../certificates/credential';
+import { credentialSubjectOf, type SignedCertificateContent } from '../certificates/credential';
 import {
   IssueCertificateBody,
   type IssueCertificateInput,
@@ -64,23 +63,7 @@ export interface CertificateImportsOptions {
 }
 
 /** A certificate's content as it is signed (the credential's subject), comparable as text. */
-type Content = Pick<
-  CertificateRow,
-  | 'number'
-  | 'scheme'
-  | 'holder'
-  | 'manufacturer'
-  | 'factories'
-  | 'scope'
-  | 'standards'
-  | 'validFrom'
-  | 'validUntil'
-  | 'quantity'
-  | 'purpose'
-  | 'signatory'
->;
-
-const contentOf = (c: Content) => canonicalJson(credentialSubjectOf(c));
+const contentOf = (c: SignedCertificateContent) => canonicalJson(credentialSubjectOf(c));
 
 const contentOfInput = (input: IssueCertificateInput) =>
   contentOf({

@@ -14,24 +14,25 @@ export const CREDENTIAL_TYPE = 'QualityCertificationCredential';
 const compactParty = (p: PartyJson | null | undefined) =>
   p ? { name: p.name, uscc: p.uscc, country: p.country, address: p.address } : undefined;
 
+/** What of a certificate its credential signs. */
+export type SignedCertificateContent = Pick<
+  CertificateRow,
+  | 'number'
+  | 'scheme'
+  | 'holder'
+  | 'manufacturer'
+  | 'factories'
+  | 'scope'
+  | 'standards'
+  | 'validFrom'
+  | 'validUntil'
+  | 'quantity'
+  | 'purpose'
+  | 'signatory'
+>;
+
 /** The signed content of a certificate, in a form that survives a JSON round trip unchanged. */
-export function credentialSubjectOf(
-  cert: Pick<
-    CertificateRow,
-    | 'number'
-    | 'scheme'
-    | 'holder'
-    | 'manufacturer'
-    | 'factories'
-    | 'scope'
-    | 'standards'
-    | 'validFrom'
-    | 'validUntil'
-    | 'quantity'
-    | 'purpose'
-    | 'signatory'
-  >,
-): Record<string, unknown> {
+export function credentialSubjectOf(cert: SignedCertificateContent): Record<string, unknown> {
   return JSON.parse(
     JSON.stringify({
       type: 'CertifiedProductOrOrganization',
