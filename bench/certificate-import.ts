@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { freePort, pinSelf, start } from './lib/process';
+import { withServer } from './lib/service-api';
 
 const { values: args } = parseArgs({
   options: {
@@ -46,15 +47,7 @@ const adminKey = `cm_${randomBytes(32).toString('base64url')}`;
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-bench-import-'));
 const HOLDER_USCC = '914403001922038216';
 
-async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: serverUrl.toString() });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
+const admin = <T>(fn: (c: pg.Client) => Promise<T>) => withServer(serverUrl, fn);
 
 /** Writes `rows` certificates (all different, some historical) as NDJSON or CSV; its size. */
 async function writeFile(file: string, rows: number): Promise<number> {

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { jsonCaller, withServer } from './lib/service-api';
 
 /** The part of autocannon's programmatic API used here (the package ships no types). */
 interface AutocannonRequest {
@@ -74,27 +75,9 @@ dbUrl.pathname = `/${dbName}`;
 const base = `http://127.0.0.1:${PORT}`;
 const adminKey = `cm_${randomBytes(32).toString('base64url')}`;
 
-async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: serverUrl.toString() });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
+const admin = <T>(fn: (c: pg.Client) => Promise<T>) => withServer(serverUrl, fn);
 
-async function call(method: string, route: string, key: string, body?: unknown) {
-  const res = await fetch(`${base}${route}`, {
-    method,
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = (await res.json()) as Record<string, any>;
-  if (res.status >= 300)
-    throw new Error(`${method} ${route}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
+const call = jsonCaller(base);
 
 async function waitReady(child: ChildProcess): Promise<void> {
   for (let i = 0; i < 300; i++) {

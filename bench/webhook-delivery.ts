@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Webhook } from 'standardwebhooks';
+import { jsonCaller, withServer } from './lib/service-api';
 
 const { values: args } = parseArgs({
   options: {
@@ -49,26 +50,9 @@ const adminKey = `cm_${randomBytes(32).toString('base64url')}`;
 const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-bench-keys-'));
 const HOLDER_USCC = '914403001922038216';
 
-async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: serverUrl.toString() });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
+const admin = <T>(fn: (c: pg.Client) => Promise<T>) => withServer(serverUrl, fn);
 
-async function call(method: string, route: string, key: string, body?: unknown) {
-  const res = await fetch(`${base}${route}`, {
-    method,
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = (await res.json()) as any;
-  if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
+const call = jsonCaller(base);
 
 function startService(): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts')], {
