@@ -6,7 +6,8 @@ import {
   verifyConsistency,
 } from '../crypto/merkle';
 import { auditLeafData } from './audit.queries';
-import { decodeBase64, verifyCheckpoint, type Checkpoint, type JwksLike } from './checkpoint';
+import { verifyCheckpoint, type Checkpoint, type JwksLike } from './checkpoint';
+import { decodeCanonicalBase64, toBase64 } from '../crypto/base64';
 
 /**
  * Verifies the published audit log, pure over data fetched from the service (the CLI
@@ -68,9 +69,6 @@ export interface AuditVerification {
   firstTampered: { seq: number; code: AuditProblemCode } | null;
   problems: AuditProblem[];
 }
-
-const b64 = (bytes: Uint8Array) =>
-  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
@@ -175,7 +173,7 @@ export class AuditLogVerifier {
     }
     const recomputed = recomputeLeafHash(entry);
     // Base64 of 32 bytes has one spelling, so comparing strings compares the hashes.
-    if (b64(recomputed) !== entry.leafHash) {
+    if (toBase64(recomputed) !== entry.leafHash) {
       this.#report(
         {
           code: 'leaf_mismatch',
@@ -242,7 +240,7 @@ export class AuditLogVerifier {
     return {
       ok: problems.length === 0,
       treeSize: this.#tree.size,
-      rootHash: b64(root),
+      rootHash: toBase64(root),
       firstTampered: this.#firstTampered,
       problems,
     };
@@ -281,7 +279,7 @@ export class AuditLogVerifier {
       });
     }
     if (input.consistencyProof && checkpoint && signedRoot && savedSize > 0) {
-      const proof = input.consistencyProof.map((h) => decodeBase64(h, HASH_LENGTH));
+      const proof = input.consistencyProof.map((h) => decodeCanonicalBase64(h, HASH_LENGTH));
       try {
         if (proof.some((p) => !p))
           throw new MerkleProofError('invalid_hash', 'a proof hash is not 32 bytes of base64');

@@ -29,12 +29,10 @@ import type { Logger } from 'pino';
 import { cosignaturesOf, latestWitnessedSize } from './cosignatures.queries';
 import type { WitnessEndpoint } from './witness-config';
 import { CheckpointWitnessing, type WitnessingOptions, type WitnessLag } from './witnessing';
+import { toBase64 } from '../crypto/base64';
 
 /** Largest page of /v1/transparency/entries: about 4 MB of JSON. */
 export const MAX_ENTRIES_PAGE = 10_000;
-
-const b64 = (bytes: Uint8Array) =>
-  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 
 /**
  * An entry as the public sees it: exactly the fields its Merkle leaf commits to and the leaf
@@ -66,7 +64,7 @@ function integratedEntry(row: IntegratedRow): TransparencyEntry {
     subjectType: row.subjectType,
     subjectId: row.subjectId,
     changeDigest: row.changeDigest,
-    leafHash: b64(row.leafHash),
+    leafHash: toBase64(row.leafHash),
   };
 }
 
@@ -366,9 +364,9 @@ export class AuditService {
     return {
       index,
       treeSize: size,
-      leafHash: b64(leaf!),
-      rootHash: b64(root),
-      proof: proof.map(b64),
+      leafHash: toBase64(leaf!),
+      rootHash: toBase64(root),
+      proof: proof.map(toBase64),
     };
   }
 
@@ -382,7 +380,13 @@ export class AuditService {
     const proof = await this.#head.rangeRoots(consistencyProofRanges(from, to));
     const fromRoot = await this.#head.rangeRoot(0, from);
     const toRoot = await this.#head.rangeRoot(0, to);
-    return { from, to, fromRoot: b64(fromRoot), toRoot: b64(toRoot), proof: proof.map(b64) };
+    return {
+      from,
+      to,
+      fromRoot: toBase64(fromRoot),
+      toRoot: toBase64(toRoot),
+      proof: proof.map(toBase64),
+    };
   }
 
   /** Entries with leaf index in [start, end), at most {@link MAX_ENTRIES_PAGE}; fewer at the end of the log. */

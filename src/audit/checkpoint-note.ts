@@ -8,6 +8,7 @@ import {
   verifierOfSeed,
   type NoteVerifier,
 } from '../crypto/signed-note';
+import { decodeCanonicalBase64, toBase64 } from '../crypto/base64';
 
 /**
  * The audit log's checkpoint as C2SP tlog-checkpoint: a signed note whose text is the origin line,
@@ -21,15 +22,12 @@ export interface CheckpointBody {
   root: Uint8Array;
 }
 
-const b64 = (bytes: Uint8Array) =>
-  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
-
 /** The note text: `<origin>\n<size>\n<base64 root>\n`. */
 export function checkpointBody(origin: string, size: number, root: Uint8Array): string {
   if (!isValidKeyName(origin)) throw new NoteError('invalid origin');
   if (!Number.isSafeInteger(size) || size < 0) throw new RangeError('invalid tree size');
   if (root.length !== HASH_LENGTH) throw new RangeError('the root hash is 32 bytes');
-  return `${origin}\n${size}\n${b64(root)}\n`;
+  return `${origin}\n${size}\n${toBase64(root)}\n`;
 }
 
 /** The signed checkpoint note (one signature line, the log's). */
@@ -64,9 +62,7 @@ export function parseCheckpointBody(text: string): CheckpointBody & { extensions
   if (!origin || !/^(0|[1-9][0-9]*)$/.test(sizeLine)) throw new NoteError('malformed checkpoint');
   const size = Number(sizeLine);
   if (!Number.isSafeInteger(size)) throw new NoteError('malformed checkpoint: size too large');
-  const root = new Uint8Array(Buffer.from(rootLine, 'base64'));
-  if (root.length !== HASH_LENGTH || b64(root) !== rootLine) {
-    throw new NoteError('malformed checkpoint: root hash');
-  }
+  const root = decodeCanonicalBase64(rootLine, HASH_LENGTH);
+  if (!root) throw new NoteError('malformed checkpoint: root hash');
   return { origin, size, root, extensions: lines.slice(3, -1) };
 }

@@ -5,6 +5,7 @@ import {
   verifyEd25519Offline,
 } from '../crypto/ed25519';
 import { HASH_LENGTH } from '../crypto/merkle';
+import { decodeCanonicalBase64, toBase64 } from '../crypto/base64';
 
 /**
  * Signed checkpoints of the audit log (a signed tree head, as RFC 9162 §4.10 and the
@@ -39,9 +40,6 @@ export function checkpointText(
   return `${CHECKPOINT_DOMAIN}\n${head.treeSize}\n${head.rootHash}\n${head.timestamp}\n`;
 }
 
-const toBase64 = (bytes: Uint8Array) =>
-  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
-
 /** Signs the tree head with the platform seed. */
 export function signCheckpoint(
   platformSeed: Uint8Array,
@@ -56,16 +54,6 @@ export function signCheckpoint(
     kid: jwkThumbprint(publicKeyFromSeed(platformSeed)),
     signature: toBase64(signature),
   };
-}
-
-/** Strict base64 (RFC 4648 §4, padded): one encoding per value, so a checkpoint has one form. */
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-/** Decodes strict base64 of exactly `length` bytes, or undefined. */
-export function decodeBase64(value: unknown, length: number): Uint8Array | undefined {
-  if (typeof value !== 'string' || !BASE64.test(value)) return undefined;
-  const bytes = new Uint8Array(Buffer.from(value, 'base64'));
-  return bytes.length === length && toBase64(bytes) === value ? bytes : undefined;
 }
 
 export interface JwksLike {
@@ -96,8 +84,8 @@ export function verifyCheckpoint(
   ) {
     return { ok: false, problem: 'malformed' };
   }
-  const root = decodeBase64(c.rootHash, HASH_LENGTH);
-  const signature = decodeBase64(c.signature, 64);
+  const root = decodeCanonicalBase64(c.rootHash, HASH_LENGTH);
+  const signature = decodeCanonicalBase64(c.signature, 64);
   if (!root || !signature) return { ok: false, problem: 'malformed' };
   const jwk = jwks.keys.find(
     (k) => k.kid === c.kid && k.issuer === 'certmark' && k.kty === 'OKP' && k.crv === 'Ed25519',

@@ -1,5 +1,6 @@
 import { parseNote, verifyNoteSignature, type NoteVerifier } from '../crypto/signed-note';
 import type { WitnessEndpoint } from './witness-config';
+import { toBase64 } from '../crypto/base64';
 
 /**
  * The log's side of C2SP tlog-witness `add-checkpoint`: sends a signed checkpoint with a consistency
@@ -83,9 +84,6 @@ export interface WitnessClientOptions {
   oldSize?: number;
 }
 
-const b64 = (bytes: Uint8Array) =>
-  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
-
 /**
  * The request body (tlog-witness "add-checkpoint"): `old <size>`, one base64 hash per line, an
  * empty line, then the checkpoint with its signatures. Every line ends in a newline.
@@ -98,7 +96,7 @@ export function addCheckpointBody(
   if (!Number.isSafeInteger(oldSize) || oldSize < 0) throw new RangeError('invalid old size');
   if (proof.length > MAX_PROOF_LINES) throw new RangeError('more than 63 proof hashes');
   if (oldSize === 0 && proof.length > 0) throw new RangeError('the proof from size 0 is empty');
-  return `old ${oldSize}\n${proof.map((hash) => `${b64(hash)}\n`).join('')}\n${note}`;
+  return `old ${oldSize}\n${proof.map((hash) => `${toBase64(hash)}\n`).join('')}\n${note}`;
 }
 
 /**

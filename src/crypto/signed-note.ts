@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { publicKeyFromSeed, signEd25519 } from './ed25519';
 import { isAcceptablePublicKey, verifyEd25519Offline } from './ed25519-core';
+import { decodeStrictBase64, toBase64 } from './base64';
 
 /** Signature type bytes (signed-note "Signature types"). */
 export const NOTE_ED25519 = 0x01;
@@ -24,16 +25,6 @@ const encoder = new TextEncoder();
 
 export class NoteError extends Error {
   override readonly name = 'NoteError';
-}
-
-const b64 = (bytes: Uint8Array) =>
-  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
-
-/** Strict base64 (RFC 4648 §4, padded): one spelling per value. */
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-function decodeStrictBase64(value: string): Uint8Array | undefined {
-  if (!BASE64.test(value)) return undefined;
-  return new Uint8Array(Buffer.from(value, 'base64'));
 }
 
 /**
@@ -68,7 +59,7 @@ export function formatVerifierKey(verifier: Omit<NoteVerifier, 'keyId'>): string
   const material = new Uint8Array(1 + verifier.publicKey.length);
   material[0] = verifier.type;
   material.set(verifier.publicKey, 1);
-  return `${verifier.name}+${keyId.toString(16).padStart(8, '0')}+${b64(material)}`;
+  return `${verifier.name}+${keyId.toString(16).padStart(8, '0')}+${toBase64(material)}`;
 }
 
 /**
@@ -138,7 +129,7 @@ export function signatureLine(name: string, keyId: number, signature: Uint8Array
   const bytes = new Uint8Array(4 + signature.length);
   new DataView(bytes.buffer).setUint32(0, keyId);
   bytes.set(signature, 4);
-  return `${EM_DASH} ${name} ${b64(bytes)}\n`;
+  return `${EM_DASH} ${name} ${toBase64(bytes)}\n`;
 }
 
 /**
