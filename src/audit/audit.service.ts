@@ -254,9 +254,11 @@ export class AuditService {
         const cosignatures = await cosignaturesOf(this.db, checkpoint.treeSize, ids);
         return checkpoint.note + cosignatures.map((c) => c.signatureLine).join('');
       }
+      // Nothing stored yet (the read above found none): on to signing the first checkpoint.
+    } else {
+      const latest = await latestCheckpoint(this.db);
+      if (latest) return latest.note;
     }
-    const latest = await latestCheckpoint(this.db);
-    if (latest) return latest.note;
     // Nothing signed yet (a new log, or one from before checkpoints were stored).
     await this.sync();
     const stored = await latestCheckpoint(this.db);
@@ -267,8 +269,11 @@ export class AuditService {
 
   /** The note verifier key of the log's checkpoints: `<origin>+<key ID>+<base64(0x01 ‖ key)>`. */
   verifierKey(): string {
-    return logVerifierKey(this.origin, this.platformSeed);
+    // Origin and key are fixed for the life of the service: derived once.
+    this.#verifierKey ??= logVerifierKey(this.origin, this.platformSeed);
+    return this.#verifierKey;
   }
+  #verifierKey: string | undefined;
 
   /** The size of the latest published checkpoint: the tree tiles are served for. */
   async publishedSize(): Promise<number> {
@@ -280,13 +285,23 @@ export class AuditService {
    * 256^level leaves. Undefined when the tile is not (yet) part of the published tree.
    */
   async tile(address: TileAddress & { level: number }): Promise<Uint8Array | undefined> {
+    return this.#immutable(`${address.level}/${address.index}`, address, () =>
+      this.#readTile(address),
+    );
+  }
+
+  /** A full tile never changes once published: read once, then served from memory. */
+  async #immutable(
+    key: string,
+    address: TileAddress,
+    read: () => Promise<Uint8Array | undefined>,
+  ): Promise<Uint8Array | undefined> {
     const full = address.width === TILE_WIDTH;
-    const key = `${address.level}/${address.index}`;
     const cached = full ? this.#fullTiles.get(key) : undefined;
     if (cached) return cached;
-    const tile = await this.#readTile(address);
-    if (tile && full) this.#fullTiles.set(key, tile);
-    return tile;
+    const bytes = await read();
+    if (bytes && full) this.#fullTiles.set(key, bytes);
+    return bytes;
   }
 
   async #readTile(address: TileAddress & { level: number }): Promise<Uint8Array | undefined> {
@@ -324,13 +339,9 @@ export class AuditService {
    * (the bytes whose RFC 6962 leaf hash is in the level-0 tile) after its big-endian uint16 length.
    */
   async entryBundle(address: TileAddress): Promise<Uint8Array | undefined> {
-    const full = address.width === TILE_WIDTH;
-    const key = `entries/${address.index}`;
-    const cached = full ? this.#fullTiles.get(key) : undefined;
-    if (cached) return cached;
-    const bundle = await this.#readEntryBundle(address);
-    if (bundle && full) this.#fullTiles.set(key, bundle);
-    return bundle;
+    return this.#immutable(`entries/${address.index}`, address, () =>
+      this.#readEntryBundle(address),
+    );
   }
 
   async #readEntryBundle(address: TileAddress): Promise<Uint8Array | undefined> {
