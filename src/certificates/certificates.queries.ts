@@ -14,14 +14,6 @@ export interface CertificateWithIssuer {
   issuer: IssuerRow;
 }
 
-export async function insertCertificate(
-  db: Queryable,
-  row: typeof certificates.$inferInsert,
-): Promise<CertificateRow> {
-  const [inserted] = await db.insert(certificates).values(row).returning();
-  return inserted!;
-}
-
 /**
  * Writes certificates with one insert, however many (an import's chunk): the rows travel as one
  * JSON parameter that PostgreSQL turns into records (`jsonb_populate_recordset`), so a thousand

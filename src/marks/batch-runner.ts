@@ -32,13 +32,6 @@ interface Job {
 /** Namespace of the batch advisory locks (the audit log and migrations use other keys). */
 const BATCH_LOCK_NAMESPACE = 'certmark/mark-batch/';
 
-/**
- * Fills mark batches in the background. Each chunk is one transaction that locks the batch row,
- * writes fresh random serials with one multi-row INSERT (a colliding serial is skipped and topped
- * up by the next chunk) and advances `done` by exactly what was written, so progress is exact and
- * a batch is never over-filled, however many runners there are. A batch becomes `done` (and its
- * marks verifiable) only when all `count` marks are written.
- */
 /** The fills of this process: batches being filled or waiting, and their marks (see progress). */
 export interface BatchProgress {
   running: number;
@@ -50,6 +43,13 @@ export interface BatchProgress {
   marksWritten: number;
 }
 
+/**
+ * Fills mark batches in the background. Each chunk is one transaction that locks the batch row,
+ * writes fresh random serials with one multi-row INSERT (a colliding serial is skipped and topped
+ * up by the next chunk) and advances `done` by exactly what was written, so progress is exact and
+ * a batch is never over-filled, however many runners there are. A batch becomes `done` (and its
+ * marks verifiable) only when all `count` marks are written.
+ */
 export class BatchRunner {
   private readonly active = new Map<string, Job>();
   /** Each running fill's batch size and marks written, updated after each chunk commits. */

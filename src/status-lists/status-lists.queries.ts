@@ -67,10 +67,6 @@ export async function batchesWithoutList(db: Queryable, limit: number) {
 }
 
 /**
- * The issuer's oldest certificate list for `purpose` that still has room, locked: indexes of one
- * list are handed out one transaction at a time. Undefined when every list is full.
- */
-/**
  * The issuer's certificate lists of `purpose` that can still hand out indexes, oldest first,
  * locked for update (so two issuances never choose the same index), with what each has handed out.
  */
