@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import type { Pool as PgPool } from 'pg';
 import type { ExtractTablesWithRelations, SQLWrapper } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import { sql } from 'drizzle-orm';
@@ -155,6 +156,15 @@ interface ClientLike {
 }
 
 /**
+ * The `pg` pool behind a database handle (PostgreSQL), or undefined for the embedded PGlite (one
+ * in-process connection, no pool): what run locks, prepared statements and pool metrics need.
+ */
+export function pgPoolOf(db: Database): PgPool | undefined {
+  const client = (db as unknown as { $client?: { totalCount?: unknown } }).$client;
+  return typeof client?.totalCount === 'number' ? (client as unknown as PgPool) : undefined;
+}
+
+/**
  * Runs one hand-written statement on the driver's own client: node-postgres prepares it once per
  * connection under `name` (no parse or plan per call); PGlite runs it as it is.
  */
@@ -164,11 +174,10 @@ export async function clientQuery<T>(
   text: string,
   values: unknown[],
 ): Promise<T[]> {
-  const client = (db as unknown as { $client: ClientLike & { totalCount?: number } }).$client;
-  const result =
-    typeof client.totalCount === 'number'
-      ? await client.query({ name, text, values })
-      : await client.query(text, values);
+  const pool = pgPoolOf(db);
+  const result = pool
+    ? await pool.query({ name, text, values })
+    : await (db as unknown as { $client: ClientLike }).$client.query(text, values);
   return result.rows as T[];
 }
 

@@ -1,25 +1,8 @@
-import type { Database } from './client';
+import { pgPoolOf, type Database } from './client';
 
 /** A session-level lock saying "a live process is running this job". */
 export interface RunLock {
   release(): Promise<void>;
-}
-
-interface PgPoolLike {
-  connect(): Promise<{
-    query(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
-    release(destroy?: boolean): void;
-    on(event: 'error', listener: (error: Error) => void): unknown;
-  }>;
-  totalCount: number;
-}
-
-function pgPoolOf(db: Database): PgPoolLike | undefined {
-  const client = (db as unknown as { $client?: unknown }).$client as
-    Partial<PgPoolLike> | undefined;
-  return client && typeof client.connect === 'function' && typeof client.totalCount === 'number'
-    ? (client as PgPoolLike)
-    : undefined;
 }
 
 /**

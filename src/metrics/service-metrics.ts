@@ -7,7 +7,8 @@ import {
   type CounterConfiguration,
 } from 'prom-client';
 import type { Logger } from 'pino';
-import type { Database } from '../db/client';
+import { pgPoolOf, type Database } from '../db/client';
+import type { Pool as PgPool } from 'pg';
 import type { BatchProgress } from '../marks/batch-runner';
 import type { AlertWriteStats } from '../supervision/alert-writer';
 import type {
@@ -33,22 +34,6 @@ export interface MetricsSources {
   witnessLag?: () => Promise<WitnessLag | undefined>;
   /** The databases whose pools are watched: the primary, and a read replica if any. */
   databases: { name: 'primary' | 'replica'; db: Database }[];
-}
-
-/** What of a `pg` pool is read (PGlite has no pool: one in-process connection). */
-interface PoolLike {
-  totalCount: number;
-  idleCount: number;
-  waitingCount: number;
-  /** The breaker at the pool's door (src/db/postgres-pool.ts). */
-  breakerOpen?: boolean;
-}
-
-function poolOf(db: Database): PoolLike | undefined {
-  const client = (db as unknown as { $client?: Partial<PoolLike> }).$client;
-  return client && typeof client.totalCount === 'number' && typeof client.idleCount === 'number'
-    ? (client as PoolLike)
-    : undefined;
 }
 
 /** A database-backed figure may take this long at a scrape; past it the last value stays. */
@@ -347,7 +332,9 @@ export class ServiceMetrics {
 
     g.databaseInfo.reset();
     for (const { name, db } of sources.databases) {
-      const pool = poolOf(db);
+      // PGlite has no pool: one in-process connection. The breaker is at the pool's door
+      // (src/db/postgres-pool.ts).
+      const pool = pgPoolOf(db) as (PgPool & { breakerOpen?: boolean }) | undefined;
       if (!pool) {
         if (name === 'primary') g.databaseInfo.set({ kind: 'pglite' }, 1);
         continue;
