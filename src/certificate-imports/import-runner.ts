@@ -30,6 +30,9 @@ export class ImportRunner {
   private running = 0;
   /** Set by stop(): no chunk is started any more; an import stays where it is, to be resumed. */
   stopping = false;
+  private signalStop = () => {};
+  /** Resolves at stop(): a retry waiting for the database ends then, not at its own time. */
+  private readonly stopped = new Promise<void>((resolve) => (this.signalStop = resolve));
 
   constructor(
     private readonly db: Database,
@@ -65,6 +68,7 @@ export class ImportRunner {
    */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.signalStop();
     // Those waiting in line start only to see that they are to stop.
     for (const start of this.waiting.splice(0)) start();
     await this.idle();
@@ -92,7 +96,7 @@ export class ImportRunner {
         // Stopped mid-chunk (the pool closing under it): the import is resumed at the next start.
         if (this.stopping) return;
         if (isDatabaseUnavailable(error)) {
-          await new Promise((resolve) => setTimeout(resolve, delay));
+          await Promise.race([new Promise((resolve) => setTimeout(resolve, delay)), this.stopped]);
           continue;
         }
         this.options.logger?.error({ importId, err: loggableError(error) }, 'import failed');
