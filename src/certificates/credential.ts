@@ -2,7 +2,7 @@ import type { CertificateRow, PartyJson } from '../db/schema/certificates';
 import { contextUrl, VC_V2_CONTEXT } from '../credentials/context';
 import type { StatusEntryJson } from '../status-lists/status-lists.service';
 import { endOfChinaDay, startOfChinaDay } from '../shared/dates';
-import { issuerUrl } from '../issuers/issuer-url';
+import { issuerUrl } from '../crypto/issuer-identifier';
 
 /**
  * The W3C Verifiable Credential (Data Model 2.0) for a certificate. `credentialSubject` carries

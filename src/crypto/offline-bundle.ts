@@ -3,6 +3,7 @@ import { base64urlnopad } from '@scure/base';
 import { decodeEncodedList, getStatusBit } from './bitstring-status-list';
 import { decodeB64urlPure, parseSignedJws, type ParsedCredentialJws } from './credential-jws-core';
 import { jwkThumbprint, verifyEd25519Offline } from './ed25519-core';
+import { issuerUrl } from './issuer-identifier';
 import { offlineMarkKeys, type Jwk, type Jwks, type OfflineMarkKey } from './offline-mark';
 
 /**
@@ -222,10 +223,6 @@ export function readOfflineBundle(
   };
 }
 
-/** The issuer's `iss` as the service writes it. */
-export const issuerIdentifier = (service: string, issuerId: string) =>
-  `${service}/v1/issuers/${issuerId}`;
-
 /** A status list `vc+jwt` signed by a key of the issuer it names, decoded; undefined otherwise. */
 function readStatusList(
   jws: unknown,
@@ -244,7 +241,7 @@ function readStatusList(
   const payload = parsed.value.payload;
   const subject = payload.credentialSubject;
   if (
-    payload.iss !== issuerIdentifier(service, key.issuer) ||
+    payload.iss !== issuerUrl(service, key.issuer) ||
     typeof payload.id !== 'string' ||
     !isRecord(subject) ||
     typeof subject.encodedList !== 'string'

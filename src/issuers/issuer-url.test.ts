@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { issuerMetadataRoutePath, issuerMetadataUrl, issuerUrl } from './issuer-url';
+import { issuerUrl } from '../crypto/issuer-identifier';
+import { issuerMetadataRoutePath, issuerMetadataUrl } from './issuer-url';
 
 describe('JWT VC issuer metadata location (SD-JWT VC)', () => {
   it('inserts the well-known segment between host and path, as the draft’s examples', () => {

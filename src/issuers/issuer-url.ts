@@ -1,8 +1,4 @@
-/**
- * An issuer's identifier: the `issuer.id` and `iss` of every credential and status list it signs,
- * an https URL under PUBLIC_BASE_URL.
- */
-export const issuerUrl = (baseUrl: string, issuerId: string) => `${baseUrl}/v1/issuers/${issuerId}`;
+import { issuerUrl } from '../crypto/issuer-identifier';
 
 /** The well-known URI suffix of JWT VC Issuer Metadata (SD-JWT VC, "JWT VC Issuer Metadata"). */
 export const JWT_VC_ISSUER_WELL_KNOWN = '/.well-known/jwt-vc-issuer';

@@ -6,7 +6,7 @@ import { changeTime, type Clock } from '../clock';
 import type { Actor } from '../auth/principal';
 import { appendAuditEntry } from '../audit/audit.queries';
 import { ed25519Jwk } from '../crypto/ed25519';
-import { issuerUrl } from './issuer-url';
+import { issuerUrl } from '../crypto/issuer-identifier';
 import { AppError, notFound } from '../errors';
 import type { KeyVault } from './key-vault';
 import * as q from './issuers.queries';

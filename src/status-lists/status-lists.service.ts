@@ -13,7 +13,7 @@ import { signCredentialJws } from '../crypto/credential-jws';
 import { contextUrl, VC_V2_CONTEXT } from '../credentials/context';
 import { AppError, notFound } from '../errors';
 import { findSigningKey } from '../issuers/issuers.queries';
-import { issuerUrl } from '../issuers/issuer-url';
+import { issuerUrl } from '../crypto/issuer-identifier';
 import type { KeyVault } from '../issuers/key-vault';
 import { encodeStatusList } from './encoded-list';
 import * as q from './status-lists.queries';

@@ -1,8 +1,8 @@
 import { parseCredentialJws } from '../crypto/credential-jws-core';
 import { verifyEd25519Offline } from '../crypto/ed25519-core';
+import { issuerUrl } from '../crypto/issuer-identifier';
 import {
   bundledBit,
-  issuerIdentifier,
   readOfflineBundle,
   voidedMarkDigest,
   type OfflineBundle,
@@ -228,7 +228,7 @@ function verifyCredential(jws: string, bundle: OfflineBundle, now: Date): Offlin
   if (!verifyEd25519Offline(key.publicKey, credential.signingInput, credential.signature))
     return answer([{ code: 'BAD_SIGNATURE', message: 'the signature does not verify' }]);
   const payload = credential.payload;
-  if (payload.iss !== issuerIdentifier(bundle.service, key.issuer))
+  if (payload.iss !== issuerUrl(bundle.service, key.issuer))
     return answer([
       { code: 'UNKNOWN_ISSUER', message: 'the credential names an issuer that did not sign it' },
     ]);

@@ -10,7 +10,7 @@ import {
 } from '../crypto/credential-jws';
 import { certificateView, type CertificateView } from '../certificates/certificate-view';
 import { credentialSubjectOf } from '../certificates/credential';
-import { issuerUrl } from '../issuers/issuer-url';
+import { issuerUrl } from '../crypto/issuer-identifier';
 import {
   findCertificatesByNumber,
   type CertificateWithIssuer,
