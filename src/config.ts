@@ -2,6 +2,11 @@ import path from 'node:path';
 import { z } from 'zod';
 import { parseTrustProxy, type TrustProxy } from './http/client-address';
 import { parseWitnessList, type WitnessEndpoint } from './audit/witness-config';
+import { isValidKeyName } from './crypto/signed-note';
+
+/** What {@link isValidKeyName} asks of a note key name, for a configuration error. */
+const KEY_NAME_RULE =
+  'a signed-note key name: not empty, no spaces, no control characters and no "+"';
 
 /**
  * The service's configuration, parsed once from the environment (SPEC "Configuration").
@@ -28,11 +33,9 @@ const envSchema = z.object({
   SCAN_RETENTION_DAYS: z.coerce.number().int().positive().optional(),
   DATABASE_READ_URL: z.string().url().optional(),
   DATABASE_READ_MAX_STALENESS_SECONDS: z.coerce.number().positive().default(5),
-  // The audit log's checkpoint origin (C2SP tlog-checkpoint), also its note key name.
-  LOG_ORIGIN: z
-    .string()
-    .regex(/^[^\s+]+$/, 'a key name: no spaces, no "+"')
-    .optional(),
+  // The audit log's checkpoint origin (C2SP tlog-checkpoint), also its note key name: held to the
+  // rule every checkpoint is signed under, so a value the notes would refuse stops the start.
+  LOG_ORIGIN: z.string().refine(isValidKeyName, KEY_NAME_RULE).optional(),
   // Witnesses of the audit log (C2SP tlog-witness): `<verifier key>@<URL>`, comma-separated.
   WITNESSES: z.string().optional(),
   WITNESS_QUORUM: z
@@ -148,6 +151,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
   const publicBaseUrl = (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
+  const logOrigin = e.LOG_ORIGIN ?? defaultLogOrigin(publicBaseUrl);
+  // The origin derived from PUBLIC_BASE_URL (a `+` in its path) is held to the same rule.
+  if (!isValidKeyName(logOrigin))
+    throw new ConfigError(
+      `invalid configuration: LOG_ORIGIN: the origin PUBLIC_BASE_URL gives is not ${KEY_NAME_RULE}; set LOG_ORIGIN`,
+    );
   return Object.freeze({
     databaseUrl: e.DATABASE_URL,
     dataDir: path.resolve(e.DATA_DIR),
@@ -171,7 +180,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     scanRetentionDays: e.SCAN_RETENTION_DAYS,
     databaseReadUrl: e.DATABASE_READ_URL,
     readMaxStalenessMs: e.DATABASE_READ_MAX_STALENESS_SECONDS * 1_000,
-    logOrigin: e.LOG_ORIGIN ?? defaultLogOrigin(publicBaseUrl),
+    logOrigin,
     metricsToken: e.METRICS_TOKEN,
     witnesses: Object.freeze(witnesses),
     witnessQuorum,

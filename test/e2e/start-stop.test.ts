@@ -70,6 +70,17 @@ describe('start: configuration, keys and port before anything is written', () =>
     expect(run.stderr).toMatch(/^certmark failed to start: invalid configuration: PORT/);
     expect(fs.existsSync(keysDir)).toBe(false);
   });
+
+  it('a LOG_ORIGIN no checkpoint could be signed under is one line and exit 1', async () => {
+    const keysDir = path.join(folder, 'keys-3');
+    // A control character: a key name the signed note refuses (C2SP signed-note "Format").
+    const run = await runToExit({ PORT: '0', LOG_ORIGIN: 'log.example/\u0007', KEYS_DIR: keysDir });
+    expect(run.code).toBe(1);
+    expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(run.stderr).toMatch(/^certmark failed to start: invalid configuration: LOG_ORIGIN: /);
+    expect(run.stderr).not.toContain('\u0007');
+    expect(fs.existsSync(keysDir)).toBe(false);
+  });
 });
 
 /**

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseCheckpointBody } from '../../src/audit/checkpoint-note';
-import { loadConfig } from '../../src/config';
-import { openNote, parseVerifierKey } from '../../src/crypto/signed-note';
+import { checkpointBody, parseCheckpointBody } from '../../src/audit/checkpoint-note';
+import { ConfigError, loadConfig } from '../../src/config';
+import { isValidKeyName, openNote, parseVerifierKey } from '../../src/crypto/signed-note';
 import { client, createTestContext, type Client, type TestContext } from '../helpers';
 import { createIssuer } from '../fixtures';
 
@@ -55,5 +55,25 @@ describe('GET /log/checkpoint and /log/key (C2SP signed note)', () => {
     ).toBe('log.example/x');
     expect(() => loadConfig({ LOG_ORIGIN: 'has space' })).toThrow('LOG_ORIGIN');
     expect(() => loadConfig({ LOG_ORIGIN: 'a+b' })).toThrow('LOG_ORIGIN');
+  });
+
+  it('holds LOG_ORIGIN to the key-name rule the checkpoints are signed under, at start', () => {
+    // Each passed the old start-time rule (no \s, no "+") and then failed every checkpoint.
+    for (const origin of ['log.example/\u0007x', 'log.example/\u0085', 'log\u007fexample', '']) {
+      expect(isValidKeyName(origin)).toBe(false);
+      expect(() => loadConfig({ LOG_ORIGIN: origin })).toThrow(ConfigError);
+      expect(() => loadConfig({ LOG_ORIGIN: origin })).toThrow(
+        /^invalid configuration: LOG_ORIGIN/,
+      );
+    }
+    // The origin derived from PUBLIC_BASE_URL too: a "+" in its path would sign nothing.
+    expect(() => loadConfig({ PUBLIC_BASE_URL: 'https://cm.example.org/a+b' })).toThrow(
+      /^invalid configuration: LOG_ORIGIN/,
+    );
+    // What config takes, the checkpoint signs.
+    const { logOrigin } = loadConfig({ LOG_ORIGIN: 'log.example/\u00e9t\u00e9' });
+    expect(parseCheckpointBody(checkpointBody(logOrigin, 0, new Uint8Array(32))).origin).toBe(
+      logOrigin,
+    );
   });
 });
