@@ -113,7 +113,6 @@ async function main(): Promise<void> {
     // Genuine marks: enough that no mark is verified 20 times (the clone threshold) in all rounds.
     const markCount = Math.max(2_000, Math.ceil((COST_REQUESTS * (ROUNDS + 1)) / 5));
     const batch = await services.marks.issueBatch(principal, certificateId, { count: markCount });
-    await services.marks.whenBatchesIdle();
     const reader = (
       await services.marks.exportBatch(principal, batch.batchId, 'ndjson')
     ).getReader();

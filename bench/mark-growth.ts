@@ -1,25 +1,29 @@
 /**
  * How mark verification, issuance and storage grow with the number of marks. Issues marks in
  * batches of up to 1,000,000 until each size is reached, then prints at that size: the issuance
- * rate of that step, bytes on disk per issued, never-scanned mark (`marks`: heap, TOAST and
- * indexes, after VACUUM), and `POST /v1/verify/mark` throughput and p99 (service pinned to core 0,
- * autocannon on core 1, 50 connections, scan recording on) over marks drawn at random from the
- * whole table, each request a different mark; a second pass over the same marks scans each again
- * (a share of marks scanned twice, as repeat scans do).
+ * rate of that step; bytes on disk per issued mark, before that size's scans: every table that
+ * holds marks (`marks` — the rows of marks scanned or voided so far —, `mark_batches`,
+ * `mark_batch_numbers_taken`, and `status_lists`, whose bits say which marks are void), heap,
+ * TOAST and indexes after VACUUM, divided by the marks issued; and `POST /v1/verify/mark`
+ * throughput and p99 (service pinned to core 0, autocannon on core 1, 50 connections, scan
+ * recording on) over marks drawn at random from all batches, each request a different mark never
+ * scanned before; a second pass over the same marks scans each again (their second scan, as repeat
+ * scans do). The rows scanned marks leave are printed too (their count and bytes each).
  * Targets (issue 14): throughput and p99 within 15 % from the smallest to the largest size; <= 40
- * bytes per never-scanned mark; issuance no slower than today.
+ * bytes per never-scanned mark; issuance no slower than before.
  *
- *   npx tsx bench/mark-growth.ts [sizes=1000000,10000000] [seconds=10]
+ *   npx tsx bench/mark-growth.ts [sizes=1000000,10000000,100000000] [seconds=10]
  */
 import type { ChildProcess } from 'node:child_process';
 import autocannon from 'autocannon';
 import { sql } from 'drizzle-orm';
 import { createMarkCode } from '../src/crypto/mark-code';
+import { deriveMarkSerialKey, MarkSerialCipher } from '../src/crypto/mark-serial-cipher';
 import { rowsOf } from '../src/db/client';
 import { setUpMarkBench } from './mark-bench-setup';
 import { freePort, pinSelf, start } from './lib/process';
 
-const sizes = (process.argv[2] ?? '1000000,10000000').split(',').map(Number);
+const sizes = (process.argv[2] ?? '1000000,10000000,100000000').split(',').map(Number);
 const seconds = Number(process.argv[3] ?? 10);
 const CONNECTIONS = 50;
 const BATCH_MAX = 1_000_000;
@@ -59,12 +63,15 @@ async function main() {
   try {
     const { services, principal, certificateId } = bench;
     const signer = await services.vault.currentSigner(db, principal.issuerId!);
+    const cipher = new MarkSerialCipher(deriveMarkSerialKey(bench.deps.keys.kek));
+    /** Serials scanned at a smaller size: never drawn again. */
+    const scanned = new Set<string>();
     let issued = 0;
     console.log(
       `sizes ${sizes.map((s) => s.toLocaleString('en')).join(', ')}; ${seconds} s per pass, ${CONNECTIONS} connections, service on core 0, autocannon on core 1, PostgreSQL unpinned`,
     );
     console.log(
-      'marks        issue marks/s   bytes/mark (heap+idx)   verify req/s  p99   2nd scan req/s  p99',
+      'marks        issue marks/s   bytes/mark   verify req/s  p99   2nd scan req/s  p99   scanned rows  bytes/row',
     );
     for (const size of sizes) {
       const started = performance.now();
@@ -72,26 +79,37 @@ async function main() {
       while (issued < size) {
         const count = Math.min(BATCH_MAX, size - issued);
         await services.marks.issueBatch(principal, certificateId, { count });
-        await services.marks.whenBatchesIdle();
         issued += count;
       }
       const issueRate = (issued - from) / ((performance.now() - started) / 1000);
-      await db.execute(sql`VACUUM (ANALYZE) marks`);
-      const [size_] = rowsOf<{ total: string; heap: string; indexes: string; n: string }>(
-        await db.execute(sql`SELECT pg_total_relation_size('marks') AS total,
-          pg_relation_size('marks') AS heap, pg_indexes_size('marks') AS indexes,
-          (SELECT count(*) FROM marks) AS n`),
-      );
-      const n = Number(size_!.n);
+      const footprint = async () => {
+        for (const table of ['marks', 'mark_batches', 'mark_batch_numbers_taken', 'status_lists'])
+          await db.execute(sql.raw(`VACUUM (ANALYZE) ${table}`));
+        const [row] = rowsOf<{ all: string; marks: string; rows: string }>(
+          await db.execute(sql`SELECT
+            pg_total_relation_size('marks') + pg_total_relation_size('mark_batches')
+              + pg_total_relation_size('mark_batch_numbers_taken')
+              + pg_total_relation_size('status_lists') AS "all",
+            pg_total_relation_size('marks') AS "marks",
+            (SELECT count(*) FROM marks) AS "rows"`),
+        );
+        return { all: Number(row!.all), marks: Number(row!.marks), rows: Number(row!.rows) };
+      };
+      const before = await footprint();
 
-      // Marks drawn at random over the whole table (never those scanned at a smaller size).
-      const fraction = Math.min(100, (100 * SAMPLE * 1.3) / n);
-      const serials = rowsOf<{ serial: string }>(
-        await db.execute(
-          sql.raw(`SELECT lpad(serial::text, 16, '0') AS serial FROM marks
-            TABLESAMPLE BERNOULLI (${fraction}) WHERE scan_count = 0 LIMIT ${SAMPLE}`),
-        ),
-      ).map((r) => r.serial);
+      // Marks drawn at random over all batches, never one scanned at a smaller size.
+      const numbered = rowsOf<{ number: string; count: number }>(
+        await db.execute(sql`SELECT number, count FROM mark_batches WHERE number IS NOT NULL`),
+      ).map((b) => ({ number: Number(b.number), count: b.count }));
+      const serials: string[] = [];
+      const drawn = new Set<string>();
+      while (serials.length < SAMPLE) {
+        const batch = numbered[Math.floor(Math.random() * numbered.length)]!;
+        const serial = cipher.serialAt(batch.number, Math.floor(Math.random() * batch.count));
+        if (scanned.has(serial) || drawn.has(serial)) continue;
+        drawn.add(serial);
+        serials.push(serial);
+      }
       const bodies = serials.map((serial) =>
         JSON.stringify({ code: createMarkCode({ seed: signer.seed, kid: signer.kid, serial }) }),
       );
@@ -131,13 +149,15 @@ async function main() {
       const url = (service as ChildProcess & { url?: string }).url!;
       const first = await load(url, bodies);
       const second = await load(url, bodies);
-      const perMark = Number(size_!.total) / n;
+      for (const serial of serials) scanned.add(serial);
+      const after = await footprint();
+      const perMark = before.all / issued;
+      const perRow = after.rows > 0 ? after.marks / after.rows : 0;
       console.log(
-        `${n.toLocaleString('en').padStart(11)}  ${Math.round(issueRate).toLocaleString('en').padStart(13)}   ` +
-          `${perMark.toFixed(0).padStart(5)} (${(Number(size_!.heap) / n).toFixed(0)}+${(Number(size_!.indexes) / n).toFixed(0)})`.padEnd(
-            24,
-          ) +
-          `${first.rps.toFixed(0).padStart(12)}  ${String(first.p99).padStart(3)}   ${second.rps.toFixed(0).padStart(14)}  ${String(second.p99).padStart(3)}` +
+        `${issued.toLocaleString('en').padStart(11)}  ${Math.round(issueRate).toLocaleString('en').padStart(13)}   ` +
+          `${perMark.toFixed(2).padStart(10)}` +
+          `${first.rps.toFixed(0).padStart(15)}  ${String(first.p99).padStart(3)}   ${second.rps.toFixed(0).padStart(14)}  ${String(second.p99).padStart(3)}` +
+          `${after.rows.toLocaleString('en').padStart(15)}  ${perRow.toFixed(0).padStart(9)}` +
           (first.errors + second.errors ? `   (${first.errors + second.errors} errors)` : '') +
           (first.repeated ? `   (first pass repeated ${first.repeated} marks)` : ''),
       );

@@ -92,7 +92,6 @@ async function main() {
     const { services, principal, certificateId } = bench;
     console.log(`issuing ${markCount.toLocaleString('en')} marks…`);
     const batch = await services.marks.issueBatch(principal, certificateId, { count: markCount });
-    await services.marks.whenBatchesIdle();
     // The codes of the first marks, from the export stream: a warm-up slice, then one per round.
     const wanted = (rounds + 1) * CODES_PER_ROUND;
     const reader = (

@@ -52,6 +52,7 @@ import { reportsRoutes } from './supervision/reports.routes';
 import { SUPERVISOR_COOKIE, supervisorPage } from './supervision/supervisor.page';
 import { SupervisorConsole } from './supervision/console/console.service';
 import { deriveSessionSecret } from './auth/session';
+import { deriveMarkSerialKey, MarkSerialCipher } from './crypto/mark-serial-cipher';
 import { PageSessions } from './auth/page-sessions';
 import { AuditService } from './audit/audit.service';
 import { logRoutes } from './audit/log.routes';
@@ -152,6 +153,8 @@ export function createServices(deps: AppDeps): Services {
     // The latest checkpoint exactly as GET /log/checkpoint serves it (a C2SP signed note).
     latestCheckpoint: () => audit.checkpointNote(),
   });
+  // A mark's serial encrypts its batch number and position under a key derived from the KEK.
+  const markSerials = new MarkSerialCipher(deriveMarkSerialKey(deps.keys.kek));
   const services: Services = {
     vault,
     issuers,
@@ -179,6 +182,7 @@ export function createServices(deps: AppDeps): Services {
       clock,
       alerts: alertSink,
       clone: config.clone,
+      serials: markSerials,
       logger: deps.logger,
       observer: metrics.markVerification,
     }),
@@ -196,6 +200,7 @@ export function createServices(deps: AppDeps): Services {
       clock,
       baseUrl: config.publicBaseUrl,
       statusLists,
+      serials: markSerials,
       logger: deps.logger,
     }),
   };
@@ -204,7 +209,6 @@ export function createServices(deps: AppDeps): Services {
   const replica = reads.replicaDatabase;
   metrics.watch({
     scans: () => services.markVerification.scanPipelineStats(),
-    batches: () => services.marks.batchProgress(),
     alerts: () => alerts.alertWriteStats(),
     auditLag: () => audit.sequencingLag(),
     witnessLag: () => audit.witnessLag(),

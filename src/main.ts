@@ -113,19 +113,20 @@ async function main(): Promise<void> {
     );
   }
 
+  // After an update to positional serials: the older batches' serials are read once so that no new
+  // serial can equal one of theirs, and their unfinished batches are numbered (see upgradeSerials).
+  const olderSerials = await services.marks.upgradeSerials();
+  if (olderSerials > 0) logger.info({ serials: olderSerials }, 'older mark serials read');
+
   if (process.argv.includes('--demo')) {
     const { seedDemo } = await import('./demo/seed');
     await seedDemo({ ...deps, services });
   }
 
-  // Mark batches whose job died with a previous process (a crash, a kill), or whose fill never
-  // started (the database dropped out as the batch was recorded), are filled to the end.
   // Imports whose job stopped with a previous process (or another instance that died) go on from
   // their last chunk.
   const imports = await services.certificateImports.keepImportsMoving();
   if (imports > 0) logger.info({ imports }, 'resuming unfinished certificate imports');
-  const resumed = await services.marks.keepBatchesMoving();
-  if (resumed > 0) logger.info({ batches: resumed }, 'resuming unfinished mark batches');
 
   // Credentials signed in an older format are signed again in the background (given their status
   // list entries), and batches issued before status lists get theirs; until then the stored

@@ -17,7 +17,7 @@ export interface ImportRunnerOptions {
 }
 
 /**
- * Runs imports in the background, the way mark batches are filled (src/marks/batch-runner.ts), and
+ * Runs imports in the background, each under a session advisory lock (src/db/run-lock.ts), and
  * not on pg-boss: an import's progress is its own row (`last_row`, moved in each chunk's
  * transaction), so all a job needs is "one live process at a time" (a session advisory lock,
  * released by PostgreSQL when its process dies) and "resume at start" — which also works on the

@@ -24,6 +24,10 @@ export const CRYPTO_ERROR_CODES = [
   'malformed_mark',
   /** A compact mark whose version byte this code does not know. */
   'unknown_mark_version',
+  /** A symmetric key of the wrong length for its cipher (FF1's AES, the serial key). */
+  'invalid_key',
+  /** An FF1 input or a serial position outside the domain the cipher is set up for. */
+  'invalid_cipher_input',
 ] as const;
 
 export type CryptoErrorCode = (typeof CRYPTO_ERROR_CODES)[number];

@@ -57,7 +57,7 @@ export class Ff1 {
     if (![16, 24, 32].includes(key.length))
       throw new CryptoError('invalid_key', 'an FF1 key is an AES key of 16, 24 or 32 bytes');
     if (!Number.isInteger(radix) || radix < 2 || radix > 65_536)
-      throw new CryptoError('invalid_input', 'FF1 radix must be an integer in 2 … 2^16');
+      throw new CryptoError('invalid_cipher_input', 'FF1 radix must be an integer in 2 … 2^16');
     this.#cipher = createCipheriv(`aes-${key.length * 8}-ecb`, key, null);
     this.#cipher.setAutoPadding(false);
     this.#tweak = Uint8Array.from(tweak);
@@ -127,12 +127,12 @@ export class Ff1 {
     const u = Math.floor(n / 2);
     const v = n - u;
     if (!Number.isInteger(n) || this.radix ** n < MIN_DOMAIN || n > 0xffffffff)
-      throw new CryptoError('invalid_input', `FF1 needs radix^n ≥ ${MIN_DOMAIN}`);
+      throw new CryptoError('invalid_cipher_input', `FF1 needs radix^n ≥ ${MIN_DOMAIN}`);
     if (this.radix ** v > Number.MAX_SAFE_INTEGER)
-      throw new CryptoError('invalid_input', 'FF1 here takes halves below 2^53');
+      throw new CryptoError('invalid_cipher_input', 'FF1 here takes halves below 2^53');
     const b = Math.ceil(Math.ceil(v * Math.log2(this.radix) - 1e-9) / 8);
     const d = 4 * Math.ceil(b / 4) + 4;
-    if (d > BLOCK) throw new CryptoError('invalid_input', 'FF1 here takes S of one block');
+    if (d > BLOCK) throw new CryptoError('invalid_cipher_input', 'FF1 here takes S of one block');
     const p = Buffer.alloc(BLOCK);
     p.set([1, 2, 1, (this.radix >> 16) & 0xff, (this.radix >> 8) & 0xff, this.radix & 0xff, 10]);
     p[7] = u % 256;
@@ -161,7 +161,10 @@ export class Ff1 {
     for (let k = from; k < to; k++) {
       const digit = numerals[k]!;
       if (!Number.isInteger(digit) || digit < 0 || digit >= this.radix)
-        throw new CryptoError('invalid_input', `FF1 numerals must be integers in 0 … ${this.radix - 1}`);
+        throw new CryptoError(
+          'invalid_cipher_input',
+          `FF1 numerals must be integers in 0 … ${this.radix - 1}`,
+        );
       value = value * this.radix + digit;
     }
     return value;

@@ -29,7 +29,9 @@ describe('positional mark serials', () => {
     const serials = Array.from({ length: 5_000 }, (_, p) => cipher.serialAt(3, p));
     expect(new Set(serials).size).toBe(serials.length);
     // Neighbouring positions share no long prefix: the order of issue is not in the serial.
-    const sharedPrefix = serials.filter((s, i) => i > 0 && s.slice(0, 6) === serials[i - 1]!.slice(0, 6));
+    const sharedPrefix = serials.filter(
+      (s, i) => i > 0 && s.slice(0, 6) === serials[i - 1]!.slice(0, 6),
+    );
     expect(sharedPrefix.length).toBeLessThan(5);
   });
 

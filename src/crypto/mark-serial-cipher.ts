@@ -39,10 +39,19 @@ export class MarkSerialCipher {
   /** The serial of mark `position` (0-based) of batch number `batchNumber`. */
   serialAt(batchNumber: number, position: number): string {
     if (!Number.isInteger(batchNumber) || batchNumber < 1 || batchNumber > MAX_BATCH_NUMBER)
-      throw new CryptoError('invalid_input', `a batch number is an integer in 1 … ${MAX_BATCH_NUMBER}`);
+      throw new CryptoError(
+        'invalid_cipher_input',
+        `a batch number is an integer in 1 … ${MAX_BATCH_NUMBER}`,
+      );
     if (!Number.isInteger(position) || position < 0 || position >= POSITIONS_PER_BATCH)
-      throw new CryptoError('invalid_input', `a position is an integer in 0 … ${POSITIONS_PER_BATCH - 1}`);
-    const plain = String(batchNumber * POSITIONS_PER_BATCH + position).padStart(PAYLOAD_DIGITS, '0');
+      throw new CryptoError(
+        'invalid_cipher_input',
+        `a position is an integer in 0 … ${POSITIONS_PER_BATCH - 1}`,
+      );
+    const plain = String(batchNumber * POSITIONS_PER_BATCH + position).padStart(
+      PAYLOAD_DIGITS,
+      '0',
+    );
     const payload = this.#ff1.encrypt(digitsOf(plain)).join('');
     return payload + serialCheckDigits(payload);
   }

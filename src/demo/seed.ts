@@ -132,7 +132,6 @@ async function demoMarkUrl(
       count: 5,
       model: 'X1-100',
     }));
-    await services.marks.whenBatchesIdle();
   }
   const reader = (await services.marks.exportBatch(principal, batchId, 'ndjson')).getReader();
   const { value } = await reader.read();

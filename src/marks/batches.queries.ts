@@ -1,13 +1,18 @@
-import { and, asc, count, eq, gt, gte, inArray, lt, lte, max, sql } from 'drizzle-orm';
+import { and, asc, count, eq, gt, gte, inArray, isNull, lte, max, sql } from 'drizzle-orm';
 import type { Queryable } from '../db/client';
-import { affectedRows, rowsOf } from '../db/client';
-import { markBatches, type MarkBatchRow, type MarkBatchStatus } from '../db/schema/mark-batches';
+import { rowsOf } from '../db/client';
+import {
+  markBatches,
+  markBatchNumbersTaken,
+  markSerialsUpgrade,
+  type MarkBatchRow,
+} from '../db/schema/mark-batches';
 import { marks } from '../db/schema/marks';
 import { serialText } from './mark.queries';
 
 /**
- * The queries of a mark batch: its row and life (pending → running → done or failed), the chunked
- * writes that fill it, and its marks in issuance order (exports and label sheets).
+ * The queries of a mark batch: its row and number, the upgrade that keeps numbers clear of older
+ * batches' serials, and the marks of an older batch in issuance order (exports and label sheets).
  */
 
 export async function insertBatch(
@@ -24,124 +29,109 @@ export async function findBatch(db: Queryable, id: string): Promise<MarkBatchRow
 }
 
 /**
- * Batches a job should be filling: pending or running (their runner may have died), optionally only
- * those recorded before `createdBefore` (a younger one is still being filled by its request).
+ * The next batch number: from the sequence, skipping the numbers an older batch's serial locates
+ * into (`mark_batch_numbers_taken`). Undefined while older serials are still being read into that
+ * table (see MarksService.upgradeSerials): no number is safe to give yet.
  */
-export async function unfinishedBatchIds(
-  db: Queryable,
-  params: { createdBefore?: Date } = {},
-): Promise<string[]> {
-  const unfinished = inArray(markBatches.status, ['pending', 'running']);
+export async function nextBatchNumber(tx: Queryable): Promise<number | undefined> {
+  const [upgrade] = await tx.select({ done: markSerialsUpgrade.done }).from(markSerialsUpgrade);
+  if (!upgrade?.done) return undefined;
+  for (;;) {
+    const [row] = rowsOf<{ number: string | number; taken: boolean }>(
+      await tx.execute(sql`
+        SELECT n.number, EXISTS (
+          SELECT 1 FROM ${markBatchNumbersTaken} AS t WHERE t.number = n.number) AS taken
+        FROM nextval('mark_batch_numbers') AS n(number)`),
+    );
+    if (!row!.taken) return Number(row!.number);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batches issued before positional serials (one row per mark, random serials)
+// ---------------------------------------------------------------------------------------------
+
+/** The upgrade's progress: the last older serial read, and whether all are. */
+export async function lockSerialsUpgrade(
+  tx: Queryable,
+): Promise<{ through: bigint | null; done: boolean } | undefined> {
+  const [row] = await tx
+    .select({ through: markSerialsUpgrade.through, done: markSerialsUpgrade.done })
+    .from(markSerialsUpgrade)
+    .for('update');
+  return row;
+}
+
+/** Serials of older (unnumbered) batches after `after`, in serial order. */
+export async function olderSerialsAfter(
+  tx: Queryable,
+  params: { after: bigint | null; limit: number },
+): Promise<bigint[]> {
+  const rows = await tx
+    .select({ serial: marks.serial })
+    .from(marks)
+    .innerJoin(markBatches, eq(markBatches.id, marks.batchId))
+    .where(
+      and(
+        isNull(markBatches.number),
+        params.after === null ? undefined : gt(marks.serial, params.after),
+      ),
+    )
+    .orderBy(asc(marks.serial))
+    .limit(params.limit);
+  return rows.map((r) => r.serial);
+}
+
+/** Records batch numbers as never to be given, and how far the upgrade has read. */
+export async function takeBatchNumbers(
+  tx: Queryable,
+  params: { numbers: readonly number[]; through: bigint | null; done: boolean },
+): Promise<void> {
+  if (params.numbers.length > 0) {
+    await tx
+      .insert(markBatchNumbersTaken)
+      .values([...new Set(params.numbers)].map((number) => ({ number })))
+      .onConflictDoNothing();
+  }
+  await tx.update(markSerialsUpgrade).set({ through: params.through, done: params.done });
+}
+
+/** Older batches whose background fill had not finished: they are numbered instead. */
+export async function unfinishedOlderBatchIds(db: Queryable): Promise<string[]> {
   const rows = await db
     .select({ id: markBatches.id })
     .from(markBatches)
-    .where(
-      params.createdBefore
-        ? and(unfinished, lt(markBatches.createdAt, params.createdBefore))
-        : unfinished,
-    )
+    .where(and(isNull(markBatches.number), inArray(markBatches.status, ['pending', 'running'])))
     .orderBy(asc(markBatches.createdAt));
   return rows.map((r) => r.id);
 }
 
-/** A runner started filling the batch. */
-export async function startBatch(db: Queryable, id: string): Promise<void> {
-  await db
-    .update(markBatches)
-    .set({ status: 'running' })
-    .where(and(eq(markBatches.id, id), eq(markBatches.status, 'pending')));
-}
-
 /**
- * Ends a running batch: `done` only when every mark is written, `failed` at any time. A batch that
- * already ended stays as it is (undefined is returned), so two runners cannot both end it.
+ * An older batch still being filled becomes a numbered one: the rows its fill wrote go (no label
+ * of an unfinished batch was ever exported or printed), and all its marks exist at once.
  */
-export async function endBatch(
+export async function numberUnfinishedBatch(
   tx: Queryable,
-  params: { id: string; status: 'done' | 'failed'; at: Date; error: string | null },
-): Promise<{ done: number } | undefined> {
-  const [ended] = await tx
-    .update(markBatches)
-    .set({ status: params.status, finishedAt: params.at, error: params.error })
-    .where(
-      and(
-        eq(markBatches.id, params.id),
-        inArray(markBatches.status, ['pending', 'running']),
-        params.status === 'done' ? eq(markBatches.done, markBatches.count) : undefined,
-      ),
-    )
-    .returning({ done: markBatches.done });
-  return ended;
-}
-
-export interface BatchFillState {
-  count: number;
-  done: number;
-  status: MarkBatchStatus;
-  certificateId: string;
-  /** The highest ordinal written so far (0 when none). */
-  lastOrdinal: number;
-}
-
-/**
- * Locks the batch row for one chunk of writes. Every chunk takes this lock before inserting, so
- * two runners of one batch (a resumed job while the old one still lives) can never write more
- * than `count` marks between them.
- */
-export async function lockBatchForFill(
-  tx: Queryable,
-  batchId: string,
-): Promise<BatchFillState | undefined> {
+  params: { id: string; number: number; at: Date },
+): Promise<boolean> {
   const [batch] = await tx
-    .select({
-      count: markBatches.count,
-      done: markBatches.done,
-      status: markBatches.status,
-      certificateId: markBatches.certificateId,
-    })
+    .select({ status: markBatches.status })
     .from(markBatches)
-    .where(eq(markBatches.id, batchId))
-    .for('update')
-    .limit(1);
-  if (!batch) return undefined;
-  const [last] = rowsOf<{ ordinal: number | string | null }>(
-    await tx.execute(
-      sql`SELECT max(${marks.ordinal}) AS ordinal FROM ${marks} WHERE ${marks.batchId} = ${batchId}`,
-    ),
-  );
-  return { ...batch, lastOrdinal: Number(last?.ordinal ?? 0) };
-}
-
-/**
- * Writes one chunk of marks in a single statement (the serials travel as one array parameter, so
- * the statement is the same for 10 or 10,000 rows) and advances the batch's `done` by what was
- * really written. A serial that already exists is skipped (ON CONFLICT DO NOTHING): the caller
- * tops the shortfall up with fresh serials. Returns the number written.
- */
-export async function insertMarkChunk(
-  tx: Queryable,
-  params: {
-    batchId: string;
-    certificateId: string;
-    serials: readonly string[];
-    firstOrdinal: number;
-  },
-): Promise<number> {
-  if (params.serials.length === 0) return 0;
-  const serialArray = `{${params.serials.join(',')}}`;
-  const result = await tx.execute(sql`
-    INSERT INTO ${marks} (serial, batch_id, certificate_id, ordinal)
-    SELECT s.serial, ${params.batchId}::uuid, ${params.certificateId}::uuid, ${params.firstOrdinal}::int + s.n::int - 1
-    FROM unnest(${serialArray}::bigint[]) WITH ORDINALITY AS s(serial, n)
-    ON CONFLICT (serial) DO NOTHING`);
-  const written = affectedRows(result);
-  if (written > 0) {
-    await tx
-      .update(markBatches)
-      .set({ done: sql`${markBatches.done} + ${written}` })
-      .where(eq(markBatches.id, params.batchId));
-  }
-  return written;
+    .where(and(eq(markBatches.id, params.id), isNull(markBatches.number)))
+    .for('update');
+  if (!batch || (batch.status !== 'pending' && batch.status !== 'running')) return false;
+  await tx.delete(marks).where(eq(marks.batchId, params.id));
+  await tx
+    .update(markBatches)
+    .set({
+      number: params.number,
+      status: 'done',
+      done: sql`${markBatches.count}`,
+      finishedAt: params.at,
+      error: null,
+    })
+    .where(eq(markBatches.id, params.id));
+  return true;
 }
 
 /** Marks of a batch in issuance order, after `afterOrdinal` (keyset pagination). */
@@ -221,4 +211,23 @@ export async function countBatchMarksBetween(
       ),
     );
   return row?.marks ?? 0;
+}
+
+/** Positions (1-based) from `from` to `to` of a batch's marks that are void. */
+export async function voidPositionsBetween(
+  db: Queryable,
+  params: { batchId: string; from: number; to: number },
+): Promise<number[]> {
+  const rows = await db
+    .select({ ordinal: marks.ordinal })
+    .from(marks)
+    .where(
+      and(
+        eq(marks.batchId, params.batchId),
+        eq(marks.status, 'void'),
+        gte(marks.ordinal, params.from),
+        lte(marks.ordinal, params.to),
+      ),
+    );
+  return rows.map((r) => r.ordinal);
 }

@@ -90,12 +90,11 @@ const issueMarks = defineRoute({
   tags: ['Marks'],
   summary: 'Issue a batch of signed product marks for a certificate (owning issuer)',
   description:
-    'Batches of up to 1,000 marks are written before the answer (201); larger ones in the background (202): follow `links.self` for progress. Marks of a batch verify only once it is `done`.',
+    'A batch of any size is recorded at once and answered 201 `done`: its marks exist, and verify, from then on (their serials follow from the batch; no row is written per mark). 503 `service_starting` with `Retry-After` only while the first start after an update reads older serials.',
   ...issuerOnly,
   request: { params: idParam, body: { ...json(IssueMarksBody), required: true } },
   responses: {
     201: { description: 'Issued', ...json(BatchSchema) },
-    202: { description: 'Accepted: being written', ...json(BatchSchema) },
     ...problems(404, {
       403: 'Another issuer’s certificate (`forbidden`), or a suspended issuer (`issuer_suspended`)',
       409: 'The certificate is not valid now (`certificate_not_valid`), or the issuer has no current key (`no_signing_key`)',
@@ -310,9 +309,7 @@ export function marksRoutes(service: MarksService) {
         c.req.valid('param').id,
         c.req.valid('json'),
       );
-      return batch.status === 'done' || batch.status === 'failed'
-        ? c.json(batch, 201)
-        : c.json(batch, 202);
+      return c.json(batch, 201);
     })
     .openapi(getBatch, async (c) =>
       c.json(await service.getBatch(principalOf(c), c.req.valid('param').batchId), 200),

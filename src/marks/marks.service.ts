@@ -8,15 +8,15 @@ import { actorOf, systemActor } from '../auth/principal';
 import { appendAuditEntry } from '../audit/audit.queries';
 import { createMarkCode } from '../crypto/mark-code';
 import { hasValidSerialCheckDigits } from '../crypto/serial';
-import { AppError, forbidden, isDatabaseUnavailable, notFound } from '../errors';
-import { loggableError } from '../shared/loggable-error';
+import { AppError, forbidden, notFound } from '../errors';
 import { effectiveStatus } from '../certificates/certificate-view';
 import { findCertificate } from '../certificates/certificates.queries';
 import { modelInScope } from '../certificates/scope';
 import { findCurrentSigningKey, findSigningKey } from '../issuers/issuers.queries';
 import type { KeyVault } from '../issuers/key-vault';
 import type { StatusListsService } from '../status-lists/status-lists.service';
-import { BatchRunner, type BatchProgress } from './batch-runner';
+import type { MarkSerialCipher } from '../crypto/mark-serial-cipher';
+import { BatchMarks } from './batch-marks';
 import { labelSheetSvg, LABELS_PER_PAGE } from './label-sheet';
 import { LabelPdf, type PdfLabel } from './label-pdf';
 import { labelStocks, labelsPerPage, type LabelStockName } from './label-stocks';
@@ -24,6 +24,7 @@ import { markQrPng, markQrSvg } from './mark-qr';
 import { MarkSignerPool, type MarkSignerPoolOptions } from './mark-signer-pool';
 import * as batches from './batches.queries';
 import * as oneMark from './mark.queries';
+import { serialText } from './mark.queries';
 import * as scanLog from './scan-log.queries';
 import { recordEvent } from '../subscriptions/outbox';
 import { chinaDays, startOfChinaDay } from '../shared/dates';
@@ -55,15 +56,20 @@ export interface MarksServiceDeps {
   baseUrl: string;
   /** Each batch's W3C status list, whose bits say which marks are void. */
   statusLists: StatusListsService;
+  /** Makes a numbered batch's serials and locates a serial's batch and position. */
+  serials: MarkSerialCipher;
   logger?: Logger | undefined;
-  /** Batches up to this size are written before the answer (201); larger ones in the background (202). */
-  inlineLimit?: number;
-  chunkSize?: number;
   signer?: MarkSignerPoolOptions;
 }
 
 /** A day's checks are final this long after the day ends (the scan log flushes in seconds). */
 const SETTLED_AFTER_MS = 3_600_000;
+
+/** Older serials read per transaction while upgrading (see upgradeSerials). */
+const UPGRADE_CHUNK = 10_000;
+
+/** Positions beyond any batch's last (an older batch's positions may pass its count by a few). */
+const PAST_ANY_POSITION = 2_000_000_000;
 
 /** Marks per page when a batch is exported (each page is signed on the worker threads). */
 const EXPORT_PAGE = 10_000;
@@ -93,20 +99,16 @@ export class MarksService {
   private readonly db: Database;
   private readonly clock: Clock;
   private readonly baseUrl: string;
-  private readonly runner: BatchRunner;
+  private readonly serials: MarkSerialCipher;
+  private readonly batchMarks: BatchMarks;
   private readonly signer: MarkSignerPool;
-  private readonly inlineLimit: number;
-  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: MarksServiceDeps) {
     this.db = deps.db;
     this.clock = deps.clock;
     this.baseUrl = deps.baseUrl;
-    this.inlineLimit = deps.inlineLimit ?? 1_000;
-    this.runner = new BatchRunner(deps.db, deps.clock, {
-      chunkSize: deps.chunkSize,
-      logger: deps.logger,
-    });
+    this.serials = deps.serials;
+    this.batchMarks = new BatchMarks(deps.db, deps.serials);
     this.signer = new MarkSignerPool(deps.signer);
   }
 
@@ -119,8 +121,9 @@ export class MarksService {
   // -------------------------------------------------------------------------------------------
 
   /**
-   * The certificate's issuer orders `count` marks. The batch is recorded (with its audit entry)
-   * at once and filled by a background job; a small batch is filled before answering.
+   * The certificate's issuer orders `count` marks. The batch is recorded with its number, status
+   * list and audit entry in one transaction, and that is all: its marks' serials follow from the
+   * number, so every mark exists (and verifies) from the commit on, a million as soon as one.
    */
   async issueBatch(
     principal: Principal,
@@ -159,17 +162,28 @@ export class MarksService {
           'no_signing_key',
           'the issuer has no current signing key; rotate its key',
         );
+      const number = await batches.nextBatchNumber(tx);
+      if (number === undefined) {
+        throw new AppError(
+          'service_starting',
+          'mark serials are being upgraded after an update; issue the batch again shortly',
+          { retryAfterSeconds: 5 },
+        );
+      }
       const row = await batches.insertBatch(tx, {
         id: randomUUID(),
+        number,
         certificateId,
         issuerId: found.issuer.id,
         kid: key.kid,
         count: input.count,
+        done: input.count,
         model: input.model ?? null,
         lot: input.lot ?? null,
-        status: 'pending',
+        status: 'done',
         createdByKeyId: principal.keyId,
         createdAt: at,
+        finishedAt: at,
       });
       await this.deps.statusLists.createBatchList(tx, {
         batchId: row.id,
@@ -188,23 +202,11 @@ export class MarksService {
           model: input.model ?? null,
           lot: input.lot ?? null,
           kid: key.kid,
+          number,
         },
       });
       return row;
     });
-    if (batch.count <= this.inlineLimit) {
-      // Recorded already: if the database drops out while filling, the answer is the batch as
-      // recorded (202, filled in the background) rather than a 503 that would leave the issuer
-      // without its batch id.
-      if ((await this.runner.fillWhileWaiting(batch.id)) === 'deferred')
-        return this.batchView(batch);
-      const filled = await batches.findBatch(this.db, batch.id).catch((error: unknown) => {
-        if (isDatabaseUnavailable(error)) return undefined;
-        throw error;
-      });
-      return this.batchView(filled ?? batch);
-    }
-    void this.runner.fill(batch.id);
     return this.batchView(batch);
   }
 
@@ -229,41 +231,49 @@ export class MarksService {
   }
 
   /**
-   * Picks up batches whose job ended with its process (a crash or a kill mid-batch): each is
-   * filled to its count by this process, unless another live instance holds it. Returns as soon as
-   * the jobs are scheduled, with how many there were.
+   * Once after an update to positional serials: reads every serial of the older batches (one row
+   * per mark, random serials) and records the batch numbers they locate into, which are then never
+   * given, so a new mark can never share a serial with an old one; then numbers the older batches
+   * whose fill had not finished. Batches are issued once this is done (a database that had no marks
+   * is done from the start). Safe on several instances at once: each chunk holds the progress row.
+   * Returns how many older serials were read.
    */
-  async resumeUnfinishedBatches(options: { createdBefore?: Date } = {}): Promise<number> {
-    const ids = await batches.unfinishedBatchIds(this.db, options);
-    for (const id of ids) void this.runner.fill(id);
-    return ids.length;
-  }
-
-  /**
-   * Resumes unfinished batches now and then every `everyMs` until close. The sweep is what finishes
-   * a batch whose fill never started: when the database drops out just as the batch's transaction
-   * commits, the issuer is answered 503 but the batch is recorded, and no job of any process holds
-   * it. Batches younger than one interval are left to the request that is filling them; one another
-   * instance is filling is skipped (its advisory lock), so sweeping on every instance is safe.
-   */
-  async keepBatchesMoving(everyMs = 5_000): Promise<number> {
-    const resumed = await this.resumeUnfinishedBatches();
-    const sweep = () =>
-      this.resumeUnfinishedBatches({
-        createdBefore: new Date(this.clock.now().getTime() - everyMs),
-      }).catch((error: unknown) => {
-        // The database is away: the next sweep tries again.
-        if (!isDatabaseUnavailable(error))
-          this.deps.logger?.error({ err: loggableError(error) }, 'mark batch sweep failed');
+  async upgradeSerials(): Promise<number> {
+    let read = 0;
+    for (;;) {
+      const finished = await this.db.transaction(async (tx) => {
+        const progress = await batches.lockSerialsUpgrade(tx);
+        if (!progress || progress.done) return true;
+        const older = await batches.olderSerialsAfter(tx, {
+          after: progress.through,
+          limit: UPGRADE_CHUNK,
+        });
+        read += older.length;
+        await batches.takeBatchNumbers(tx, {
+          numbers: older.map((serial) => this.serials.locate(serialText(serial)).batchNumber),
+          through: older.at(-1) ?? progress.through,
+          done: older.length < UPGRADE_CHUNK,
+        });
+        return older.length < UPGRADE_CHUNK;
       });
-    this.sweeper = setInterval(() => void sweep(), everyMs);
-    this.sweeper.unref();
-    return resumed;
-  }
-
-  /** Resolves when every batch job of this process has stopped (tests, shutdown). */
-  whenBatchesIdle(): Promise<void> {
-    return this.runner.idle();
+      if (finished) break;
+    }
+    for (const id of await batches.unfinishedOlderBatchIds(this.db)) {
+      await this.db.transaction(async (tx) => {
+        const number = await batches.nextBatchNumber(tx);
+        const at = this.clock.now();
+        if (number !== undefined && (await batches.numberUnfinishedBatch(tx, { id, number, at }))) {
+          await appendAuditEntry(tx, at, {
+            actor: systemActor,
+            action: 'mark.batch.number',
+            subjectType: 'mark_batch',
+            subjectId: id,
+            change: { number },
+          });
+        }
+      });
+    }
+    return read;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -283,7 +293,7 @@ export class MarksService {
     const seed = await this.readyBatchSeed(batch);
     const render = { format, baseUrl: this.baseUrl };
     const fetchPage = (after: number) =>
-      batches.batchMarksAfter(this.db, { batchId, afterOrdinal: after, limit: EXPORT_PAGE });
+      this.batchMarks.after(batch, after, PAST_ANY_POSITION, EXPORT_PAGE);
     let nextPage = fetchPage(0);
     let headerPending = format === 'csv';
     return new ReadableStream<Uint8Array>(
@@ -295,7 +305,7 @@ export class MarksService {
             return;
           }
           // Read the next page while this one is signed.
-          nextPage = fetchPage(page[page.length - 1]!.ordinal);
+          nextPage = fetchPage(page[page.length - 1]!.position);
           nextPage.catch(() => {});
           if (headerPending) {
             controller.enqueue(new TextEncoder().encode('serial,code,url\r\n'));
@@ -325,11 +335,7 @@ export class MarksService {
     const pages = Math.max(1, Math.ceil(batch.done / LABELS_PER_PAGE));
     if (page > pages) throw notFound(`page ${page} (the batch has ${pages})`);
     const [serials, found] = await Promise.all([
-      batches.batchMarksPage(this.db, {
-        batchId,
-        offset: (page - 1) * LABELS_PER_PAGE,
-        limit: LABELS_PER_PAGE,
-      }),
+      this.batchMarks.page(batch, page, LABELS_PER_PAGE),
       findCertificate(this.db, batch.certificateId),
     ]);
     const codes = await this.signer.sign(seed, batch.kid, serials);
@@ -360,7 +366,7 @@ export class MarksService {
   ): Promise<{ stream: ReadableStream<Uint8Array>; pages: number; from: number; to: number }> {
     const batch = await this.ownedBatch(principal, batchId);
     const seed = await this.readyBatchSeed(batch);
-    const last = await batches.lastBatchPosition(this.db, batchId);
+    const last = await this.batchMarks.lastPosition(batch);
     const from = request.from ?? 1;
     const to = request.to ?? last;
     // Refused rather than clipped: a range past the end is a mistake in what the printer meant.
@@ -374,7 +380,7 @@ export class MarksService {
     const stock = labelStocks[request.stock];
     const perPage = labelsPerPage(stock);
     const [marksInRange, found] = await Promise.all([
-      batches.countBatchMarksBetween(this.db, { batchId, from, to }),
+      this.batchMarks.countBetween(batch, from, to),
       findCertificate(this.db, batch.certificateId),
     ]);
     const pages = Math.max(1, Math.ceil(marksInRange / perPage));
@@ -395,19 +401,14 @@ export class MarksService {
       ].join(' · ');
 
     const readLabels = async (afterPosition: number) => {
-      const rows = await batches.batchLabelsAfter(this.db, {
-        batchId,
-        afterOrdinal: afterPosition,
-        toOrdinal: to,
-        limit: LABEL_READ,
-      });
+      const rows = await this.batchMarks.after(batch, afterPosition, to, LABEL_READ);
       // A void mark's code is not printed, so it is neither signed nor encoded.
       const active = rows.filter((row) => row.status === 'active').map((row) => row.serial);
       const qrs = await this.signer.labelQrs(seed, batch.kid, active, this.baseUrl);
       let next = 0;
       return rows.map((row): PdfLabel & { position: number } => ({
         serial: row.serial,
-        position: row.ordinal,
+        position: row.position,
         qr: row.status === 'active' ? qrs[next++] : undefined,
       }));
     };
@@ -473,7 +474,7 @@ export class MarksService {
     serial: string,
   ): Promise<{ serial: string; code: string; url: string }> {
     assertTypedSerial(serial);
-    const mark = await oneMark.findMarkWithBatch(this.db, serial);
+    const mark = await oneMark.findMarkWithBatch(this.db, this.located(serial));
     if (!mark) throw notFound('mark');
     if (mark.issuerId !== principal.issuerId)
       throw forbidden('only the issuing body may obtain this mark');
@@ -493,7 +494,7 @@ export class MarksService {
     paging: { page: number; pageSize: number },
   ) {
     assertTypedSerial(serial);
-    const mark = await oneMark.findMarkWithBatch(this.db, serial);
+    const mark = await oneMark.findMarkWithBatch(this.db, this.located(serial));
     if (!mark) throw notFound('mark');
     if (principal.role === 'issuer' && mark.issuerId !== principal.issuerId)
       throw forbidden('only the issuing body and supervisors may see this mark’s scans');
@@ -580,6 +581,8 @@ export class MarksService {
 
   async voidMark(principal: Principal, serial: string, voidReason: string) {
     assertTypedSerial(serial);
+    // A mark never scanned gets its row first (harmless if the void is then refused).
+    await oneMark.ensureMarkRows(this.db, [this.located(serial)]);
     const at = await this.db.transaction(async (tx) => {
       const mark = await oneMark.lockMark(tx, serial);
       if (!mark) throw notFound('mark');
@@ -630,7 +633,7 @@ export class MarksService {
           subjectId: serial,
           change: { clearedAt: at.toISOString() },
         });
-        const owner = await oneMark.findMarkWithBatch(tx, serial);
+        const owner = await oneMark.findMarkWithBatch(this.db, this.located(serial));
         await recordEvent(tx, {
           type: 'mark.cleared',
           at,
@@ -650,19 +653,14 @@ export class MarksService {
     });
   }
 
-  /** This process's batch fills and their marks (the operator's metrics). */
-  batchProgress(): BatchProgress {
-    return this.runner.progress();
+  /** Shutdown: the signing workers stop. */
+  async close(): Promise<void> {
+    await this.signer.close();
   }
 
-  /**
-   * Shutdown: running fills stop after their current chunk and stay resumable (see
-   * BatchRunner.stop), then the signing workers stop.
-   */
-  async close(): Promise<void> {
-    if (this.sweeper) clearInterval(this.sweeper);
-    await this.runner.stop();
-    await this.signer.close();
+  /** A typed serial with its batch number and position. */
+  private located(serial: string): oneMark.LocatedSerial {
+    return { serial, ...this.serials.locate(serial) };
   }
 
   // -------------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ import {
 import type { Logger } from 'pino';
 import { pgPoolOf, type Database } from '../db/client';
 import type { Pool as PgPool } from 'pg';
-import type { BatchProgress } from '../marks/batch-runner';
 import type { AlertWriteStats } from '../supervision/alert-writer';
 import type {
   MarkVerificationObserver,
@@ -27,7 +26,6 @@ import type { WitnessLag } from '../audit/witnessing';
 /** Where the figures read at each scrape come from (the services of the same app). */
 export interface MetricsSources {
   scans: () => ScanPipelineStats;
-  batches: () => BatchProgress;
   alerts: () => AlertWriteStats;
   auditLag: () => Promise<{ pendingEntries: number; oldestPendingSeconds: number }>;
   /** The audit log's witnessed lag (src/audit/witnessing.ts); undefined without witnesses. */
@@ -67,7 +65,7 @@ class PulledCounter extends Counter {
 /**
  * The service's metrics for Prometheus (GET /metrics, see the README's table), in a registry of
  * this app's own: requests by route pattern and status with their latency, verification answers by
- * verdict and reason, the scan pipeline, the database pools and breaker, mark batch fills, the
+ * verdict and reason, the scan pipeline, the database pools and breaker, the
  * audit log's sequencing lag and the alert writer.
  *
  * Recording costs a request one histogram observation (a label lookup and an add); everything
@@ -90,9 +88,6 @@ export class ServiceMetrics {
     poolWaiting: Gauge<'database'>;
     breakerOpen: Gauge<'database'>;
     databaseInfo: Gauge<'kind'>;
-    batchJobs: Gauge<'state'>;
-    batchMarksRequested: Gauge;
-    batchMarksDone: Gauge;
     auditPending: Gauge;
     auditOldest: Gauge;
     witnessedLagEntries: Gauge;
@@ -103,7 +98,6 @@ export class ServiceMetrics {
   readonly #counters: {
     scanLogWritten: PulledCounter;
     scanLogDropped: PulledCounter;
-    batchMarksWritten: PulledCounter;
     alertFindings: PulledCounter;
     alertWritten: PulledCounter;
     alertWritesFailed: PulledCounter;
@@ -196,19 +190,6 @@ export class ServiceMetrics {
         'The primary database: postgres, or pglite (embedded, one connection, no pool)',
         ['kind'],
       ),
-      batchJobs: gauge(
-        'certmark_mark_batch_jobs',
-        'Mark batch fills of this process by state (running, queued)',
-        ['state'],
-      ),
-      batchMarksRequested: gauge(
-        'certmark_mark_batch_marks_requested',
-        'Marks the running batch fills were asked for',
-      ),
-      batchMarksDone: gauge(
-        'certmark_mark_batch_marks_done',
-        'Marks of the running batch fills written so far',
-      ),
       auditPending: gauge(
         'certmark_audit_sequencing_pending_entries',
         'Audit entries committed but not yet integrated into the transparency log',
@@ -244,10 +225,6 @@ export class ServiceMetrics {
       scanLogDropped: counter(
         'certmark_scan_log_dropped_total',
         'Scan log entries lost (buffer full while the database was away, or a refused write)',
-      ),
-      batchMarksWritten: counter(
-        'certmark_mark_batch_marks_written_total',
-        'Marks written by this process’s batch fills',
       ),
       alertFindings: counter(
         'certmark_alert_findings_total',
@@ -315,13 +292,6 @@ export class ServiceMetrics {
     g.scanLogBuffered.set(scans.logBuffered);
     c.scanLogWritten.setTotal(scans.logWritten);
     c.scanLogDropped.setTotal(scans.logDropped);
-
-    const batches = sources.batches();
-    g.batchJobs.set({ state: 'running' }, batches.running);
-    g.batchJobs.set({ state: 'queued' }, batches.queued);
-    g.batchMarksRequested.set(batches.marksRequested);
-    g.batchMarksDone.set(batches.marksDone);
-    c.batchMarksWritten.setTotal(batches.marksWritten);
 
     const alerts = sources.alerts();
     g.alertsPending.set(alerts.pending);

@@ -1,8 +1,14 @@
-import { and, eq, inArray } from 'drizzle-orm';
-import type { Queryable } from '../db/client';
-import { markBatches } from '../db/schema/mark-batches';
-import { marks } from '../db/schema/marks';
-import { signingKeys } from '../db/schema/signing-keys';
+import { eq } from 'drizzle-orm';
+import type { Database, Queryable } from '../db/client';
+import { clientQuery } from '../db/client';
+import type { MarkBatchStatus } from '../db/schema/mark-batches';
+import { signingKeys, type SigningKeyRow } from '../db/schema/signing-keys';
+import {
+  LOCATED_AT_1_2_3,
+  locatedMarkSql,
+  locatedValues,
+  type LocatedSerial,
+} from '../marks/mark.queries';
 
 /**
  * The queries of mark verification besides counting the scan (./scan-registration.queries): the
@@ -24,23 +30,27 @@ export async function listMarkKeys(db: Queryable, markKeyId?: string) {
 }
 
 /**
- * Why a scan found no mark (the slow path, forgeries only): whether the serial exists in a finished
- * batch, which key (and its status) and issuer signed that batch, and the status of the key that
- * signed the code.
+ * Why a scan found no mark (the slow path, forgeries only): whether the serial is a mark of a
+ * finished batch, which key (and its status) and issuer signed that batch, and the status of the
+ * key that signed the code.
  */
-export async function explainMiss(db: Queryable, params: { serial: string; kid: string | null }) {
-  const [mark] = await db
-    .select({
-      batchStatus: markBatches.status,
-      batchKid: markBatches.kid,
-      batchKeyStatus: signingKeys.status,
-      issuerId: markBatches.issuerId,
-    })
-    .from(marks)
-    .innerJoin(markBatches, eq(markBatches.id, marks.batchId))
-    .innerJoin(signingKeys, eq(signingKeys.kid, markBatches.kid))
-    .where(eq(marks.serial, BigInt(params.serial)))
-    .limit(1);
+export async function explainMiss(db: Database, params: LocatedSerial & { kid: string | null }) {
+  const [mark] = await clientQuery<{
+    batchStatus: MarkBatchStatus;
+    batchKid: string;
+    batchKeyStatus: SigningKeyRow['status'];
+    issuerId: string;
+  }>(
+    db,
+    'marks_explain_miss',
+    `SELECT b.status AS "batchStatus", b.kid AS "batchKid", k.status AS "batchKeyStatus",
+       b.issuer_id AS "issuerId"
+     FROM ${locatedMarkSql(LOCATED_AT_1_2_3)} AS m
+       JOIN mark_batches AS b ON b.id = m.batch_id
+       JOIN signing_keys AS k ON k.kid = b.kid
+     LIMIT 1`,
+    locatedValues(params),
+  );
   const [key] = params.kid
     ? await db
         .select({ status: signingKeys.status, issuerId: signingKeys.issuerId })
@@ -52,25 +62,24 @@ export async function explainMiss(db: Queryable, params: { serial: string; kid: 
 }
 
 /**
- * Whether `serial` is a mark of a finished batch signed with one of `kids`: the only case in which
- * a signature OpenSSL refused could still change a scan's verdict (see checkMarkSignatureByOpenssl).
+ * Whether the serial is a mark of a finished batch signed with one of `kids`: the only case in
+ * which a signature OpenSSL refused could still change a scan's verdict (see
+ * checkMarkSignatureByOpenssl).
  */
 export async function isIssuedMarkOf(
-  db: Queryable,
-  params: { serial: string; kids: readonly string[] },
+  db: Database,
+  params: LocatedSerial & { kids: readonly string[] },
 ): Promise<boolean> {
   if (params.kids.length === 0) return false;
-  const [row] = await db
-    .select({ batchId: marks.batchId })
-    .from(marks)
-    .innerJoin(markBatches, eq(markBatches.id, marks.batchId))
-    .where(
-      and(
-        eq(marks.serial, BigInt(params.serial)),
-        eq(markBatches.status, 'done'),
-        inArray(markBatches.kid, [...params.kids]),
-      ),
-    )
-    .limit(1);
+  const [row] = await clientQuery<{ found: number }>(
+    db,
+    'marks_is_issued_of',
+    `SELECT 1 AS "found"
+     FROM ${locatedMarkSql(LOCATED_AT_1_2_3)} AS m
+       JOIN mark_batches AS b ON b.id = m.batch_id
+     WHERE b.status = 'done' AND b.kid = ANY($4::text[])
+     LIMIT 1`,
+    [...locatedValues(params), [...params.kids]],
+  );
   return row !== undefined;
 }

@@ -3,6 +3,8 @@ import type { Database } from '../db/client';
 import type { Clock } from '../clock';
 import type { CloneThresholds } from '../config';
 import { AppError } from '../errors';
+import type { MarkSerialCipher } from '../crypto/mark-serial-cipher';
+import type { LocatedSerial } from '../marks/mark.queries';
 import { certificateView, type CertificateView } from '../certificates/certificate-view';
 import { provinceOf } from '../shared/identifiers';
 import type { AlertSignal, AlertSink } from './alert-sink';
@@ -66,6 +68,8 @@ export interface MarkVerificationDeps {
   clock: Clock;
   alerts: AlertSink;
   clone: CloneThresholds;
+  /** Locates a serial's batch and position (a mark never scanned has no row). */
+  serials: MarkSerialCipher;
   logger?: Logger | undefined;
   scanFlushIntervalMs?: number;
   /** For the operator's metrics (src/metrics/): each answer, each scan log flush, each count. */
@@ -97,6 +101,7 @@ export class MarkVerificationService {
   private readonly db: Database;
   private readonly clock: Clock;
   private readonly alerts: AlertSink;
+  private readonly serials: MarkSerialCipher;
   private readonly keyRing: MarkKeyRing;
   private readonly scans: ScanRecorder;
   private readonly scanCounter: ScanBatcher;
@@ -107,6 +112,7 @@ export class MarkVerificationService {
     this.db = deps.db;
     this.clock = deps.clock;
     this.alerts = deps.alerts;
+    this.serials = deps.serials;
     this.keyRing = new MarkKeyRing(deps.db);
     const observer = deps.observer;
     this.onVerdict = observer?.verdict;
@@ -165,6 +171,7 @@ export class MarkVerificationService {
       reasons.push(reason('MALFORMED', input.message));
     } else {
       let kid: string | null = null;
+      const located: LocatedSerial = { serial: input.serial, ...this.serials.locate(input.serial) };
       if (input.kind === 'code') {
         const candidates = await this.keyRing.candidates(input.decoded.keyId);
         claimedKey = candidates[0];
@@ -175,10 +182,7 @@ export class MarkVerificationService {
         if (
           !check.ok &&
           check.reason === 'BAD_SIGNATURE' &&
-          (await isIssuedMarkOf(this.db, {
-            serial: input.serial,
-            kids: candidates.map((k) => k.kid),
-          }))
+          (await isIssuedMarkOf(this.db, { ...located, kids: candidates.map((k) => k.kid) }))
         ) {
           check = checkMarkSignature(input.decoded, candidates);
         }
@@ -189,9 +193,9 @@ export class MarkVerificationService {
         const point = lat !== null && lon !== null;
         repeat = caller.repeatView?.(input.serial) ?? false;
         hit = repeat
-          ? await lookupScannedMark(this.db, { serial: input.serial, kid })
+          ? await lookupScannedMark(this.db, { ...located, kid })
           : await this.scanCounter.register({
-              serial: input.serial,
+              ...located,
               kid,
               at: now,
               region,
@@ -200,7 +204,7 @@ export class MarkVerificationService {
               lon: point ? lon : null,
             });
         if (!hit) {
-          const miss = await this.whyNoMark(input.serial, kid);
+          const miss = await this.whyNoMark(located, kid);
           reasons.push(miss.reason);
           registered = miss.registered;
         } else {
@@ -328,10 +332,10 @@ export class MarkVerificationService {
 
   /** Why a scan found no mark, and whether its serial is a mark of the registry all the same. */
   private async whyNoMark(
-    serial: string,
+    located: LocatedSerial,
     kid: string | null,
   ): Promise<{ reason: Reason; registered: boolean }> {
-    const { mark, key } = await explainMiss(this.db, { serial, kid });
+    const { mark, key } = await explainMiss(this.db, { ...located, kid });
     const registered = mark !== undefined && mark.batchStatus === 'done';
     // A compromised key is no longer published: what it signed proves nothing.
     if (key?.status === 'compromised')

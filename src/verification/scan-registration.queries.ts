@@ -3,6 +3,13 @@ import type { CloneThresholds } from '../config';
 import type { Database } from '../db/client';
 import { clientQuery } from '../db/client';
 import {
+  ensureMarkRows,
+  LOCATED_AT_1_2_3,
+  locatedMarkSql,
+  locatedValues,
+  type LocatedSerial,
+} from '../marks/mark.queries';
+import {
   CLONE_THRESHOLD_PLACEHOLDERS,
   cloneDetectionAssignments,
   cloneThresholdParameters,
@@ -13,9 +20,8 @@ import {
  * and runs clone detection on each, and the same lookup without counting (a repeat view).
  */
 
-/** One verification to count on its mark. */
-export interface ScanToRegister {
-  serial: string;
+/** One verification to count on its mark (located: crypto/mark-serial-cipher). */
+export interface ScanToRegister extends LocatedSerial {
   /** The key whose signature was verified; null for a typed serial (no signature). */
   kid: string | null;
   at: Date;
@@ -94,17 +100,18 @@ RETURNING ${SCANNED_MARK_COLUMNS}`;
 /**
  * A view that does not count (the same browser again within the window): the mark as
  * `REGISTER_SCANS_SQL` would return it, under the same conditions, changing nothing.
- * Parameters: $1 the serial, $2 the key whose signature was verified (null for a typed serial).
+ * Parameters: $1 … $3 the located serial, $4 the key whose signature was verified (null for a
+ * typed serial).
  */
 const LOOKUP_SCANNED_MARK_SQL = `
 SELECT ${SCANNED_MARK_COLUMNS}
-FROM marks AS m
+FROM ${locatedMarkSql(LOCATED_AT_1_2_3)} AS m
   JOIN mark_batches AS b ON b.id = m.batch_id
   JOIN certificates AS c ON c.id = b.certificate_id
   JOIN issuers AS i ON i.id = c.issuer_id
   JOIN signing_keys AS k ON k.kid = b.kid
-WHERE m.serial = $1::bigint AND b.status = 'done'
-  AND k.status <> 'compromised' AND ($2::text IS NULL OR b.kid = $2::text)`;
+WHERE b.status = 'done'
+  AND k.status <> 'compromised' AND ($4::text IS NULL OR b.kid = $4::text)`;
 
 export async function registerScans(
   db: Database,
@@ -112,6 +119,8 @@ export async function registerScans(
   thresholds: CloneThresholds,
 ): Promise<RegisteredScan[]> {
   if (scans.length === 0) return [];
+  // A mark's first scan gives it its row (issuance wrote none), then the one statement counts.
+  await ensureMarkRows(db, scans);
   const rows = JSON.stringify(
     scans.map((scan) => ({
       serial: scan.serial,
@@ -137,13 +146,13 @@ export async function registerScans(
 /** The mark a scan names, as a counted scan would return it, without counting (a repeat view). */
 export async function lookupScannedMark(
   db: Database,
-  params: { serial: string; kid: string | null },
+  params: LocatedSerial & { kid: string | null },
 ): Promise<RegisteredScan | undefined> {
   const [row] = await clientQuery<RegisteredScan & { remaining: number | string | null }>(
     db,
     'marks_lookup_scanned',
     LOOKUP_SCANNED_MARK_SQL,
-    [params.serial, params.kid],
+    [...locatedValues(params), params.kid],
   );
   if (row && row.remaining !== null) row.remaining = Number(row.remaining);
   return row;

@@ -113,14 +113,6 @@ describe('stop: SIGTERM under load', () => {
   it('answers what it received, counts and logs every scan it acknowledged, exits 0', async () => {
     const { database, service, world } = running;
     const http = httpCaller(service.baseUrl);
-    // A batch being filled in the background when the signal comes: it must stay resumable.
-    const big = await http.call('POST', `/v1/certificates/${world.certificate.id}/marks`, {
-      key: world.issuerKey,
-      body: { count: 60_000 },
-    });
-    expect(big.status).toBe(202);
-    const bigBatchId = (big.body as { batchId: string }).batchId;
-
     const acknowledged = new Map<string, number>();
     let answered = 0;
     let signalled = false;
@@ -168,15 +160,6 @@ describe('stop: SIGTERM under load', () => {
         expect(row.scan_count).toBeGreaterThanOrEqual(answeredScans);
         expect(Number(row.logged)).toBeGreaterThanOrEqual(answeredScans);
       }
-
-      const batch = await db.query<{ status: string; done: number; written: string }>(
-        `SELECT b.status, b.done, (SELECT count(*) FROM marks m WHERE m.batch_id = b.id) AS written
-           FROM mark_batches b WHERE b.id = $1`,
-        [bigBatchId],
-      );
-      // Stopped between chunks, not failed: `done` is exact, and the next start fills the rest.
-      expect(['pending', 'running', 'done']).toContain(batch.rows[0]!.status);
-      expect(Number(batch.rows[0]!.written)).toBe(batch.rows[0]!.done);
     } finally {
       await db.end();
     }
@@ -193,14 +176,8 @@ describe('stop: SIGTERM while a long answer streams', () => {
       key: world.issuerKey,
       body: { count: 5_000 },
     });
+    expect(issued.status).toBe(201);
     const batchId = (issued.body as { batchId: string }).batchId;
-    for (;;) {
-      const batch = await caller.call('GET', `/v1/mark-batches/${batchId}`, {
-        key: world.issuerKey,
-      });
-      if ((batch.body as { status: string }).status === 'done') break;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
     // A reader that takes the first bytes and then nothing: the PDF waits on it.
     const request = http.get(`${service.baseUrl}/v1/mark-batches/${batchId}/labels.pdf`, {
       headers: { authorization: `Bearer ${world.issuerKey}` },

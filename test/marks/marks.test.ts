@@ -10,6 +10,7 @@ import QRCode from 'qrcode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMarkCode, decodeMarkCode } from '../../src/crypto/mark-code';
 import { generateSerial, hasValidSerialCheckDigits } from '../../src/crypto/serial';
+import { deriveMarkSerialKey, MarkSerialCipher } from '../../src/crypto/mark-serial-cipher';
 import { createApp, createServices, type Services } from '../../src/app';
 import { fixedClock } from '../../src/clock';
 import { loadConfig } from '../../src/config';
@@ -65,6 +66,17 @@ describe('product marks', () => {
     return createMarkCode({ seed: signer.seed, kid: signer.kid, serial });
   };
 
+  /** The service's serial cipher (its key derives from the test's KEK). */
+  const markSerials = () => new MarkSerialCipher(deriveMarkSerialKey(ctx.keys.kek));
+  const batchNumber = async (batchId: string) =>
+    Number(
+      rowsOf<{ number: string }>(
+        await ctx.handle.db.execute(
+          sql`SELECT number FROM mark_batches WHERE id = ${batchId}::uuid`,
+        ),
+      )[0]!.number,
+    );
+
   beforeAll(async () => {
     ctx = await createTestContext();
     api = client(ctx.app);
@@ -92,7 +104,7 @@ describe('product marks', () => {
         model: 'X1-100',
         lot: 'LOT-7',
       });
-      expect(await auditActions(batch.batchId)).toEqual(['mark.batch.create', 'mark.batch.done']);
+      expect(await auditActions(batch.batchId)).toEqual(['mark.batch.create']);
     });
 
     it('streams NDJSON whose codes carry the serials, and the same marks as CSV', async () => {
@@ -112,13 +124,17 @@ describe('product marks', () => {
       expect(lines.slice(1)).toEqual(batch.marks.map((m) => `${m.serial},${m.code},${m.url}`));
     });
 
-    it('accepts a large batch (202), fills it in the background, and signs its export on workers', async () => {
+    it('issues a large batch at once (201, done, no row per mark) and signs its export on workers', async () => {
       const res = await api.post(`/v1/certificates/${cert.id}/marks`, { count: 4_500 }, issuer.key);
-      expect(res.status).toBe(202);
-      expect(['pending', 'running']).toContain(res.body.status);
-      await ctx.services.marks.whenBatchesIdle();
-      const progress = await api.get(`/v1/mark-batches/${res.body.batchId}`, issuer.key);
-      expect(progress.body).toMatchObject({ status: 'done', done: 4_500 });
+      expect(res.status).toBe(201);
+      expect(res.body).toMatchObject({ status: 'done', done: 4_500, count: 4_500 });
+      const rows = async () =>
+        rowsOf<{ n: number }>(
+          await ctx.handle.db.execute(
+            sql`SELECT count(*)::int AS n FROM marks WHERE batch_id = ${res.body.batchId}::uuid`,
+          ),
+        )[0]!.n;
+      expect(await rows()).toBe(0);
       const marks = await exportMarks(api, issuer.key, res.body.batchId);
       expect(marks).toHaveLength(4_500);
       expect(new Set(marks.map((m) => m.serial)).size).toBe(4_500);
@@ -126,36 +142,80 @@ describe('product marks', () => {
       const sample = marks[4_321]!;
       expect(decodeMarkCode(sample.code).serial).toBe(sample.serial);
       expect(sample.code).toBe(await signWith(issuer.id, sample.serial));
-      expect((await verify({ code: sample.url })).body.verdict).toBe('authentic');
+      expect((await verify({ code: sample.url })).body).toMatchObject({
+        verdict: 'authentic',
+        mark: { serial: sample.serial, scanCount: 1 },
+      });
+      // The first scan gave that mark, and only that one, its row.
+      expect(await rows()).toBe(1);
+      // A serial of the batch's number past its count is no mark.
+      const past = markSerials().serialAt(await batchNumber(res.body.batchId), 4_500);
+      expect(
+        (await verify({ code: past })).body.reasons.map((r: { code: string }) => r.code),
+      ).toEqual(['NOT_IN_REGISTRY']);
     });
 
-    it('finishes a recorded batch whose fill never started, leaving a young one to its request', async () => {
-      // The database dropped out as the batch's transaction committed: the issuer was answered 503,
-      // the batch is recorded and no job holds it. The sweep (keepBatchesMoving) finds it.
+    it('keeps new serials clear of older batches’ random ones, and numbers an older unfinished batch', async () => {
+      // Two batches as issued before positional serials: a finished one whose random serial happens
+      // to be the serial of the next number's position 5, and one whose fill had not finished.
+      const [next] = rowsOf<{ n: string }>(
+        await ctx.handle.db.execute(
+          sql`SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END AS n FROM mark_batch_numbers`,
+        ),
+      );
+      const clashing = markSerials().serialAt(Number(next!.n), 5);
       const model = await api.post(`/v1/certificates/${cert.id}/marks`, { count: 1 }, issuer.key);
-      const recorded = async (ageMs: number) => {
+      const older = async (status: string, serials: string[]) => {
         const [row] = rowsOf<{ id: string }>(
           await ctx.handle.db.execute(sql`
-            INSERT INTO mark_batches (id, certificate_id, issuer_id, kid, count, status, created_at)
-            SELECT gen_random_uuid(), certificate_id, issuer_id, kid, 7, 'pending',
-                   ${new Date(Date.parse(TEST_NOW) - ageMs).toISOString()}::timestamptz
+            INSERT INTO mark_batches (id, certificate_id, issuer_id, kid, count, done, status, created_at)
+            SELECT gen_random_uuid(), certificate_id, issuer_id, kid, 3, ${serials.length}, ${status},
+                   ${TEST_NOW}::timestamptz
               FROM mark_batches WHERE id = ${model.body.batchId}::uuid
             RETURNING id`),
         );
+        for (const [k, serial] of serials.entries()) {
+          await ctx.handle.db.execute(sql`
+            INSERT INTO marks (serial, batch_id, ordinal, certificate_id)
+            VALUES (${serial}::bigint, ${row!.id}::uuid, ${k + 1}, ${cert.id}::uuid)`);
+        }
         return row!.id;
       };
-      const stranded = await recorded(60_000);
-      const young = await recorded(0);
-      const swept = await ctx.services.marks.resumeUnfinishedBatches({
-        createdBefore: new Date(Date.parse(TEST_NOW) - 5_000),
-      });
-      expect(swept).toBe(1);
-      await ctx.services.marks.whenBatchesIdle();
+      const finished = await older('done', [clashing, generateSerial(), generateSerial()]);
+      const unfinished = await older('running', [generateSerial()]);
+      await ctx.handle.db.execute(
+        sql`UPDATE mark_serials_upgrade SET done = false, through = NULL`,
+      );
+
+      // Until the older serials are read, no number is safe to give.
+      const early = await api.post(`/v1/certificates/${cert.id}/marks`, { count: 2 }, issuer.key);
+      expect(early.status).toBe(503);
+      expect(early.body.code).toBe('service_starting');
+
+      expect(await ctx.services.marks.upgradeSerials()).toBeGreaterThanOrEqual(4);
       const state = async (id: string) =>
         (await api.get(`/v1/mark-batches/${id}`, issuer.key)).body as Record<string, unknown>;
-      expect(await state(stranded)).toMatchObject({ status: 'done', done: 7 });
-      expect(await state(young)).toMatchObject({ status: 'pending', done: 0 });
-      await ctx.handle.db.execute(sql`DELETE FROM mark_batches WHERE id = ${young}::uuid`);
+      expect(await state(unfinished)).toMatchObject({ status: 'done', done: 3 });
+      expect(await batchNumber(unfinished)).not.toBe(Number(next!.n));
+
+      const fresh = await api.post(`/v1/certificates/${cert.id}/marks`, { count: 6 }, issuer.key);
+      expect(fresh.status).toBe(201);
+      expect(await batchNumber(fresh.body.batchId)).not.toBe(Number(next!.n));
+      const freshSerials = (await exportMarks(api, issuer.key, fresh.body.batchId)).map(
+        (m) => m.serial,
+      );
+      expect(freshSerials).not.toContain(clashing);
+      // The older mark still verifies as the older batch's.
+      const typed = await verify({ code: clashing });
+      expect(typed.body.verdict).toBe('authentic');
+      const owner = rowsOf<{ batchId: string }>(
+        await ctx.handle.db.execute(
+          sql`SELECT batch_id AS "batchId" FROM marks WHERE serial = ${clashing}::bigint`,
+        ),
+      );
+      expect(owner).toEqual([{ batchId: finished }]);
+      // Running it again reads nothing more.
+      expect(await ctx.services.marks.upgradeSerials()).toBe(0);
     });
 
     it('prints an A4 label sheet: QR, grouped serial and certificate number', async () => {
@@ -644,7 +704,7 @@ describe('product marks on the embedded database (PGlite)', () => {
     await handle.close();
   });
 
-  it('issues in the background, exports, verifies, counts and flags clones', async () => {
+  it('issues, exports, verifies, counts and flags clones', async () => {
     const admin = 'cm_pglite-marks-admin-key-00000000000000000000';
     await services.apiKeys.ensureAdminKey(admin);
     const issuer = await api.post(
@@ -657,8 +717,7 @@ describe('product marks on the embedded database (PGlite)', () => {
     ).body.key;
     const cert = await issueCertificate(api, key);
     const accepted = await api.post(`/v1/certificates/${cert.id}/marks`, { count: 2_500 }, key);
-    expect(accepted.status).toBe(202);
-    await services.marks.whenBatchesIdle();
+    expect(accepted.status).toBe(201);
     const marks = await exportMarks(api, key, accepted.body.batchId);
     expect(new Set(marks.map((m) => m.serial)).size).toBe(2_500);
     const mark = marks[1_234]!;

@@ -22,13 +22,15 @@ export type RecentProvincesJson = Record<string, number>;
 export type RecentPointsJson = [number, number, number][];
 
 /**
- * One product mark. The 16-digit serial is the key (a bigint: 16 digits exceed 2^53); the signed
- * code is not stored but re-derived from the serial and the batch's key. `certificate_id` is the
- * batch's, copied so a mark's certificate is one join away. The scan columns are maintained by one
- * atomic UPDATE per verification, so counts and the clone decision stay exact when several
- * instances share the database; the detailed scan log is `mark_scans`. `window_scan_count`,
- * `recent_provinces` and `recent_points` are the clone-detection window, reset when a supervisor
- * clears a suspected clone.
+ * The state of one product mark that has some: it was scanned or voided (a mark of a numbered batch
+ * has no row until then: its serial locates it, see mark-batches), or it belongs to a batch issued
+ * before positional serials (one row per mark, written at issuance). The 16-digit serial is the key
+ * (a bigint: 16 digits exceed 2^53); the signed code is not stored but re-derived from the serial
+ * and the batch's key. `certificate_id` is the batch's, copied so a mark's certificate is one join
+ * away. The scan columns are maintained by one atomic UPDATE per group of verifications, so counts
+ * and the clone decision stay exact when several instances share the database; the detailed scan
+ * log is `mark_scans`. `window_scan_count`, `recent_provinces` and `recent_points` are the
+ * clone-detection window, reset when a supervisor clears a suspected clone.
  */
 export const marks = pgTable(
   'marks',
@@ -38,9 +40,8 @@ export const marks = pgTable(
       .notNull()
       .references(() => markBatches.id),
     /**
-     * Position in the batch, increasing in issuance order (a rare serial collision leaves a gap).
-     * Listing a batch walks (batch_id, ordinal): an index that only ever grows at its end, where
-     * an index on the random serials would cost a random B-tree insert per mark.
+     * Position in the batch, 1-based, in issuance order (in an older batch a rare serial collision
+     * left a gap). A batch's void marks are found by (batch_id, ordinal).
      */
     ordinal: integer('ordinal').notNull(),
     certificateId: uuid('certificate_id')
