@@ -3,7 +3,6 @@ import type { CloneThresholds } from '../config';
 import type { Database } from '../db/client';
 import { clientQuery } from '../db/client';
 import {
-  ensureMarkRows,
   LOCATED_AT_1_2_3,
   locatedMarkSql,
   locatedValues,
@@ -11,8 +10,11 @@ import {
 } from '../marks/mark.queries';
 import {
   CLONE_THRESHOLD_PLACEHOLDERS,
-  cloneDetectionAssignments,
+  cloneDetectionColumns,
   cloneThresholdParameters,
+  NEVER_SCANNED_MARK,
+  SCAN_ROW_S,
+  type ScanExpressions,
 } from './clone-detection';
 
 /**
@@ -66,36 +68,76 @@ const SCANNED_MARK_COLUMNS = `lpad(m.serial::text, 16, '0') AS "serial", m.statu
   i.id AS "issuerId", i.status AS "issuerStatus", i.status_reason AS "issuerStatusReason",
   i.status_changed_at AS "issuerStatusChangedAt"`;
 
+/** A mark's first counted scan: clone detection on a mark never scanned, the scan in row `s`. */
+const FIRST_SCAN = cloneDetectionColumns(CLONE_THRESHOLD_PLACEHOLDERS, 'fresh', SCAN_ROW_S);
+
+/**
+ * A later scan, read back from the row the statement proposed to insert (`EXCLUDED`, which holds
+ * the scan as a first scan would have written it): its time, place and province.
+ */
+const SCAN_PROPOSED: ScanExpressions = {
+  province: '(SELECT p FROM jsonb_object_keys(EXCLUDED.recent_provinces) AS p)',
+  lat: 'EXCLUDED.first_scan_lat',
+  lon: 'EXCLUDED.first_scan_lon',
+  at: 'EXCLUDED.last_scan_at',
+  atMs: '(extract(epoch FROM EXCLUDED.last_scan_at) * 1000)::float8',
+};
+const LATER_SCAN = cloneDetectionColumns(CLONE_THRESHOLD_PLACEHOLDERS, 'm', SCAN_PROPOSED);
+
 /**
  * The verification hot path: counts a set of scans, each on its mark, and decides their clone flags
- * in one statement. Everything happens on the mark row under its row lock and every expression
- * reads the row as locked, so counts and flags are exact with any number of instances sharing the
- * database. No row comes back for a scan with no such mark in a finished batch, whose batch's key
- * is compromised (scanned or typed alike), or (for a signed code) whose batch was signed with
- * another key (`explainMiss` then says which). The scans travel as one JSON parameter, so the
- * statement is the same for 1 or 64.
- * A serial must appear at most once per call (UPDATE … FROM applies one source row per target row).
+ * in one statement. A mark scanned before has a row: the scan is counted on it under its row lock
+ * and every expression reads the row as locked (ON CONFLICT … DO UPDATE). A mark's first scan
+ * creates its row, from the batch its serial locates (a numbered batch writes no row per mark).
+ * Either way counts and flags are exact with any number of instances sharing the database (two
+ * first scans of one mark at once: the second waits for the first's row and counts on it). No row
+ * comes back for a scan with no such mark in a finished batch, whose batch's key is compromised
+ * (scanned or typed alike), or (for a signed code) whose batch was signed with another key
+ * (`explainMiss` then says which). The scans travel as one JSON parameter, so the statement is the
+ * same for 1 or 64; rows are written in serial order, the order every statement locks marks in.
+ * A serial must appear at most once per call (a row is inserted or updated once per statement).
  *
  * Parameters: $1 … $5 the clone thresholds (./clone-detection), $6 the scans.
  */
 const REGISTER_SCANS_SQL = `
-UPDATE marks AS m SET
-  scan_count = m.scan_count + 1,
-  last_scan_at = s.at,
-  first_scan_at = COALESCE(m.first_scan_at, s.at),
-  first_scan_region = CASE WHEN m.first_scan_at IS NULL THEN s.region ELSE m.first_scan_region END,
-  first_scan_lat = CASE WHEN m.first_scan_at IS NULL THEN s.lat ELSE m.first_scan_lat END,
-  first_scan_lon = CASE WHEN m.first_scan_at IS NULL THEN s.lon ELSE m.first_scan_lon END,
-  ${cloneDetectionAssignments(CLONE_THRESHOLD_PLACEHOLDERS)}
-FROM jsonb_to_recordset($6::jsonb)
-    AS s(serial bigint, kid text, region text, province text, lat float8, lon float8, at timestamptz, at_ms float8),
-  mark_batches AS b
+WITH counted AS (
+  INSERT INTO marks AS m (serial, batch_id, ordinal, certificate_id, scan_count, last_scan_at,
+    first_scan_at, first_scan_region, first_scan_lat, first_scan_lon,
+    window_scan_count, recent_provinces, recent_points, clone_flagged_at)
+  SELECT s.serial, b.id, COALESCE(known.ordinal, s.position + 1), b.certificate_id, 1, s.at,
+    s.at, s.region, s.lat, s.lon,
+    ${FIRST_SCAN.window_scan_count}, ${FIRST_SCAN.recent_provinces},
+    ${FIRST_SCAN.recent_points}, ${FIRST_SCAN.clone_flagged_at}
+  FROM jsonb_to_recordset($6::jsonb) AS s(serial bigint, batch_number bigint, position int,
+      kid text, region text, province text, lat float8, lon float8, at timestamptz, at_ms float8)
+    LEFT JOIN marks AS known ON known.serial = s.serial
+    JOIN mark_batches AS b ON b.id = COALESCE(known.batch_id, (
+      SELECT nb.id FROM mark_batches AS nb
+      WHERE nb.number = s.batch_number AND s.position < nb.count))
+    JOIN signing_keys AS k ON k.kid = b.kid
+    CROSS JOIN ${NEVER_SCANNED_MARK} AS fresh
+  WHERE b.status = 'done' AND k.status <> 'compromised' AND (s.kid IS NULL OR b.kid = s.kid)
+  ORDER BY s.serial
+  ON CONFLICT (serial) DO UPDATE SET
+    scan_count = m.scan_count + 1,
+    last_scan_at = EXCLUDED.last_scan_at,
+    first_scan_at = COALESCE(m.first_scan_at, EXCLUDED.first_scan_at),
+    first_scan_region = CASE WHEN m.first_scan_at IS NULL THEN EXCLUDED.first_scan_region ELSE m.first_scan_region END,
+    first_scan_lat = CASE WHEN m.first_scan_at IS NULL THEN EXCLUDED.first_scan_lat ELSE m.first_scan_lat END,
+    first_scan_lon = CASE WHEN m.first_scan_at IS NULL THEN EXCLUDED.first_scan_lon ELSE m.first_scan_lon END,
+    window_scan_count = ${LATER_SCAN.window_scan_count},
+    recent_provinces = ${LATER_SCAN.recent_provinces},
+    recent_points = ${LATER_SCAN.recent_points},
+    clone_flagged_at = ${LATER_SCAN.clone_flagged_at}
+  RETURNING m.serial, m.batch_id, m.status, m.scan_count, m.first_scan_at, m.first_scan_region,
+    m.clone_flagged_at
+)
+SELECT ${SCANNED_MARK_COLUMNS}
+FROM counted AS m
+  JOIN mark_batches AS b ON b.id = m.batch_id
   JOIN certificates AS c ON c.id = b.certificate_id
   JOIN issuers AS i ON i.id = c.issuer_id
-  JOIN signing_keys AS k ON k.kid = b.kid
-WHERE m.serial = s.serial AND b.id = m.batch_id AND b.status = 'done'
-  AND k.status <> 'compromised' AND (s.kid IS NULL OR b.kid = s.kid)
-RETURNING ${SCANNED_MARK_COLUMNS}`;
+  JOIN signing_keys AS k ON k.kid = b.kid`;
 
 /**
  * A view that does not count (the same browser again within the window): the mark as
@@ -119,11 +161,11 @@ export async function registerScans(
   thresholds: CloneThresholds,
 ): Promise<RegisteredScan[]> {
   if (scans.length === 0) return [];
-  // A mark's first scan gives it its row (issuance wrote none), then the one statement counts.
-  await ensureMarkRows(db, scans);
   const rows = JSON.stringify(
     scans.map((scan) => ({
       serial: scan.serial,
+      batch_number: scan.batchNumber,
+      position: scan.position,
       kid: scan.kid,
       region: scan.region,
       province: scan.province,
