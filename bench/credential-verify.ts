@@ -41,10 +41,14 @@ async function load(url: string, bodies: string[], duration: number, serverPid: 
       },
     ],
   });
-  const cpu = (cpuSeconds((pid) => pid === serverPid) - cpuBefore) / duration;
+  const cpuUsed = cpuSeconds((pid) => pid === serverPid) - cpuBefore;
+  const cpu = cpuUsed / duration;
+  // The figure a shared machine disturbs least: the server's CPU time per answer.
+  const cpuMicrosPerRequest = (cpuUsed * 1e6) / Math.max(1, result.requests.total);
   return {
     rps: result.requests.average,
-    line: `${result.requests.average.toFixed(0).padStart(6)} req/s   p50 ${String(result.latency.p50).padStart(3)} ms   p99 ${String(result.latency.p99).padStart(3)} ms   (2xx ${result['2xx']}, non-2xx ${result.non2xx}, errors ${result.errors}; server CPU ${(cpu * 100).toFixed(0)}% of one core)`,
+    cpuMicrosPerRequest,
+    line: `${result.requests.average.toFixed(0).padStart(6)} req/s   ${cpuMicrosPerRequest.toFixed(0).padStart(4)} µs CPU/req   p50 ${String(result.latency.p50).padStart(3)} ms   p99 ${String(result.latency.p99).padStart(3)} ms   (2xx ${result['2xx']}, non-2xx ${result.non2xx}, errors ${result.errors}; server CPU ${(cpu * 100).toFixed(0)}% of one core)`,
     p99: result.latency.p99,
   };
 }
@@ -135,6 +139,7 @@ async function main() {
     await load(ceilingUrl, bodies, 2, ceiling.pid!);
     const toRoute: number[] = [];
     const toLoop: number[] = [];
+    const cpuToRoute: number[] = [];
     const p99s: number[] = [];
     for (let round = 0; round < rounds; round++) {
       const measured = await load(serviceUrl, bodies, seconds, service.pid!);
@@ -142,20 +147,27 @@ async function main() {
       const loop = await bareLoop(inputFile);
       toRoute.push(measured.rps / route.rps);
       toLoop.push(measured.rps / loop);
+      cpuToRoute.push(route.cpuMicrosPerRequest / measured.cpuMicrosPerRequest);
       p99s.push(measured.p99);
-      console.log(`round ${round + 1}`);
+      console.log(
+        `round ${round + 1} (load average ${os
+          .loadavg()
+          .map((l) => l.toFixed(2))
+          .join(' ')})`,
+      );
       console.log(`  service          ${measured.line}`);
       console.log(`  bare route       ${route.line}`);
       console.log(
         `  bare loop        ${loop.toFixed(0).padStart(6)} verifies/s (jwtVerify, no HTTP)`,
       );
       console.log(
-        `  service / bare route ${(100 * toRoute.at(-1)!).toFixed(0)} %, service / bare loop ${(100 * toLoop.at(-1)!).toFixed(0)} %`,
+        `  service / bare route ${(100 * toRoute.at(-1)!).toFixed(0)} %, service / bare loop ${(100 * toLoop.at(-1)!).toFixed(0)} %, bare route CPU/req ÷ service CPU/req ${(100 * cpuToRoute.at(-1)!).toFixed(0)} %`,
       );
     }
     const pct = (values: number[]) =>
       `median ${(100 * median(values)).toFixed(0)} % (rounds ${values.map((v) => `${(100 * v).toFixed(0)} %`).join(', ')})`;
     console.log(`service / bare route: ${pct(toRoute)}`);
+    console.log(`bare route CPU/req ÷ service CPU/req: ${pct(cpuToRoute)}`);
     console.log(`service / bare jwtVerify loop: ${pct(toLoop)}; target >= 50 %`);
     console.log(`service p99 ${Math.min(...p99s)}–${Math.max(...p99s)} ms`);
   } finally {
