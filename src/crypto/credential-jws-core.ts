@@ -55,9 +55,13 @@ export const decodeB64urlPure: Base64urlDecoder = (segment) => {
   }
 };
 
+/** Refuses bytes that are not UTF-8 (RFC 7515 section 5.2 step 4), rather than mending them. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const encoder = new TextEncoder();
+
 function parseJsonObject(bytes: Uint8Array): Record<string, unknown> | null {
   try {
-    const value: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    const value: unknown = JSON.parse(utf8.decode(bytes));
     return value && typeof value === 'object' && !Array.isArray(value)
       ? (value as Record<string, unknown>)
       : null;
@@ -93,7 +97,8 @@ export function parseSignedJws(jws: string, expected: JwsExpectations): ParseRes
     ({ ok: false, kind: 'policy', problem }) as const;
   if (typeof jws !== 'string') return format('not_compact_jws');
   if (jws.length > expected.maxLength) return format('too_long');
-  const parts = jws.trim().split('.');
+  const compact = jws.trim();
+  const parts = compact.split('.');
   if (parts.length !== 3) return format('not_compact_jws');
   const [h, p, s] = parts as [string, string, string];
   const headerBytes = decodeB64url(h);
@@ -121,7 +126,8 @@ export function parseSignedJws(jws: string, expected: JwsExpectations): ParseRes
     value: {
       header: header as ParsedCredentialJws['header'],
       payload,
-      signingInput: new TextEncoder().encode(`${h}.${p}`),
+      // RFC 7515 section 5.2 step 8: ASCII(BASE64URL(header) || '.' || BASE64URL(payload)).
+      signingInput: encoder.encode(compact.slice(0, h.length + 1 + p.length)),
       signature,
     },
   };

@@ -1,11 +1,14 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
+  decodeB64url,
   parseCredentialJws,
   signCredentialJws,
   verifyCredentialSignature,
   type ParsedCredentialJws,
 } from './credential-jws';
+import { decodeB64urlPure } from './credential-jws-core';
 import { generateSigningKey, jwkThumbprint } from './ed25519';
 
 const VECTORS = new URL('../../test/vectors/', import.meta.url);
@@ -105,5 +108,39 @@ describe('parseCredentialJws', () => {
       ok: false,
       problem: 'bad_base64url',
     });
+  });
+});
+
+describe('the service’s base64url decoder', () => {
+  it('decodes and refuses exactly as the pure decoder does', () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const segments = ['', '=', 'A=', 'AA==', 'A+', 'A/', 'A.', 'é', ' AA', 'AA '];
+    // Every last character after every group length, from prefixes of encoded random bytes.
+    for (let length = 0; length < 12; length++) {
+      const encoded = Buffer.from(randomBytes(length)).toString('base64url');
+      for (const last of alphabet) segments.push(encoded.slice(0, -1) + last, encoded + last);
+    }
+    let refused = 0;
+    for (const segment of segments) {
+      const pure = decodeB64urlPure(segment);
+      const service = decodeB64url(segment);
+      expect(service === null, segment).toBe(pure === null);
+      if (pure === null) refused++;
+      else expect(Buffer.from(service!).equals(Buffer.from(pure)), segment).toBe(true);
+    }
+    expect(refused).toBeGreaterThan(100);
+    expect(segments.length - refused).toBeGreaterThan(100);
+  });
+
+  it('still reads a credential after refusing one that is not UTF-8', async () => {
+    const { seed, publicKey } = generateSigningKey();
+    const jws = await signCredentialJws({ a: 1 }, { seed, kid: jwkThumbprint(publicKey) });
+    const [h, , s] = jws.split('.') as [string, string, string];
+    const notUtf8 = Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0xc3]).toString('base64url');
+    expect(parseCredentialJws(`${h}.${notUtf8}.${s}`)).toMatchObject({
+      ok: false,
+      problem: 'bad_payload_json',
+    });
+    expect(parseCredentialJws(jws)).toMatchObject({ ok: true, value: { payload: { a: 1 } } });
   });
 });

@@ -17,13 +17,24 @@ export {
 } from './credential-jws-core';
 
 const B64URL = /^[A-Za-z0-9_-]*$/;
+const B64URL_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
-/** Strict base64url: no padding, and the canonical encoding of what it decodes to. */
-const decodeB64url: Base64urlDecoder = (segment) => {
-  if (!B64URL.test(segment) || segment.length % 4 === 1) return null;
+/**
+ * Strict base64url: no padding, and the canonical encoding of what it decodes to. Given the
+ * alphabet and a length that is not 1 mod 4, the only other encoding of the same bytes differs in
+ * the unused low bits of the last character (RFC 4648 section 3.5): 4 of them after 2 characters
+ * of a group, 2 after 3. They must be zero; that is the whole canonical check, without encoding
+ * the bytes again to compare.
+ */
+export const decodeB64url: Base64urlDecoder = (segment) => {
+  const rest = segment.length % 4;
+  if (rest === 1 || !B64URL.test(segment)) return null;
+  if (rest !== 0) {
+    const last = B64URL_ALPHABET.indexOf(segment[segment.length - 1]!);
+    if ((last & (rest === 2 ? 0b1111 : 0b11)) !== 0) return null;
+  }
   const bytes = Buffer.from(segment, 'base64url');
-  if (bytes.toString('base64url') !== segment) return null;
-  return new Uint8Array(bytes);
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
 };
 
 export function parseCredentialJws(jws: string): ParseResult {
