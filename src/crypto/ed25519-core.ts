@@ -182,9 +182,14 @@ export function jwkThumbprint(publicKey: Uint8Array): string {
  */
 const KID_PATTERN = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
 
+/** Whether `kid` is an RFC 7638 SHA-256 thumbprint in canonical base64url: a kid certmark issues. */
+export function isKid(kid: unknown): kid is string {
+  return typeof kid === 'string' && KID_PATTERN.test(kid);
+}
+
 /** Checks that `kid` is an RFC 7638 SHA-256 thumbprint in canonical base64url; returns it. */
 export function assertKid(kid: string): string {
-  if (typeof kid !== 'string' || !KID_PATTERN.test(kid)) {
+  if (!isKid(kid)) {
     throw new CryptoError(
       'invalid_key_id',
       'kid must be a SHA-256 JWK thumbprint in base64url (RFC 7638)',

@@ -28,6 +28,7 @@ export {
   ED25519_SIGNATURE_LENGTH,
   ed25519Jwk,
   isAcceptablePublicKey,
+  isKid,
   jwkThumbprint,
   MARK_KEY_ID_LENGTH,
   markKeyId,

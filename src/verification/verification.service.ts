@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Database } from '../db/client';
 import type { Clock } from '../clock';
 import { canonicalJson } from '../crypto/canonical-json';
-import { verifyEd25519ByOpenssl } from '../crypto/ed25519';
+import { isKid, verifyEd25519ByOpenssl } from '../crypto/ed25519';
 import {
   parseCredentialJws,
   verifyCredentialSignature,
@@ -23,7 +23,13 @@ import {
   certificateFindings,
   type PresentationContext,
 } from './certificate-findings';
-import { findKeyAndCertificate } from './verification.queries';
+import { CertificateContents } from './certificate-contents';
+import { LookupBatcher } from './lookup-batcher';
+import {
+  findKeysAndCertificates,
+  type KeyAndCertificateLookup,
+  type RegistryState,
+} from './verification.queries';
 import {
   isAlerting,
   reason,
@@ -63,13 +69,21 @@ type CredentialCheck = {
 
 /** Verifying a certificate for anyone: by its signed credential, or by its number. */
 export class VerificationService {
+  /** Credential checks' reads of the registry, shared by those that arrive together. */
+  private readonly registry: LookupBatcher<KeyAndCertificateLookup, RegistryState | undefined>;
+  /** What never changes in a certificate, so a check reads only what can. */
+  private readonly contents: CertificateContents;
+
   constructor(
     private readonly db: Database,
     private readonly clock: Clock,
     private readonly baseUrl: string,
     private readonly alerts: AlertSink,
     private readonly onVerdict: VerdictObserver = () => {},
-  ) {}
+  ) {
+    this.registry = new LookupBatcher((lookups) => findKeysAndCertificates(db, lookups));
+    this.contents = new CertificateContents(db);
+  }
 
   async verifyCertificate(request: VerifyCertificateRequest): Promise<CertificateVerification> {
     const now = this.clock.now();
@@ -149,20 +163,25 @@ export class VerificationService {
           };
     }
     const credential = parsed.value;
-    // The registry record is fetched with the key (one round trip): both are needed on the
-    // genuine path.
-    const certificateId = certificateIdOf(credential.payload);
-    const lookup = await findKeyAndCertificate(this.db, {
-      kid: credential.header.kid,
-      certificateId,
-    });
+    // The registry is asked for the key and the certificate at once (one round trip, shared with
+    // the checks that arrive meanwhile): both are needed on the genuine path. A kid that is not a
+    // key id certmark issues (an RFC 7638 thumbprint) names no published key: it is answered
+    // without asking, so it never reaches a statement shared with other checks (a NUL in it made
+    // PostgreSQL refuse the statement: a 500).
+    const lookup = isKid(credential.header.kid)
+      ? await this.registry.find({
+          kid: credential.header.kid,
+          certificateId: certificateIdOf(credential.payload),
+        })
+      : undefined;
     // A compromised key has left the JWKS: what it signs is no longer evidence of anything.
     if (!lookup || lookup.key.status === 'compromised') {
       return {
         reasons: [reason('UNKNOWN_KEY', 'the signing key is not a published certmark key')],
       };
     }
-    const { key, found } = lookup;
+    const { key } = lookup;
+    const found = lookup.certificate ? await this.contents.current(lookup.certificate) : undefined;
     const claimedKey = { kid: credential.header.kid, issuerId: key.issuerId };
     // OpenSSL's no is final unless noble's cofactored rule says yes (a signature only the key's
     // holder can make), and that can change the verdict only for a certificate of the registry

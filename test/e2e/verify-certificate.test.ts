@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { CompactSign, compactVerify, createLocalJWKSet, importJWK } from 'jose';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ed25519Jwk, generateSigningKey, jwkThumbprint } from '../../src/crypto/ed25519';
 import { client, createTestContext, type Client, type TestContext } from '../helpers';
@@ -473,6 +474,149 @@ describe('POST /v1/verify/certificate', () => {
       );
       const entry = audit.body.items.find((e: { action: string }) => e.action === 'key.compromise');
       expect(entry.change).toMatchObject({ kid: body.kid, resignedCertificates: 2 });
+    });
+  });
+
+  describe('the registry is read on every check', () => {
+    // A check remembers only what never changes in a certificate (its content); everything that
+    // can change is read with the key, every time. Each step here follows a check of the same
+    // credential in the same service, so anything remembered from it would show.
+    it('sees a status change, a suspended issuer, a deduction, a compromised key and a re-signed credential at the next check', async () => {
+      const body = await createIssuer(ctx, { name: 'Changing Body' });
+      const c = await issueCertificate(api, body.key);
+      const first = await verify({ credential: c.credential });
+      expect(first).toMatchObject({ verdict: 'authentic', certificate: { id: c.id } });
+      expect(first.certificate).toMatchObject({
+        status: 'valid',
+        statusReason: null,
+        statusChangedAt: null,
+        issuer: { id: body.id, status: 'active' },
+      });
+
+      const change = (status: string) =>
+        api.post(
+          `/v1/certificates/${c.id}/status`,
+          { status, reason: `test ${status}`, signatory: { name: '李四' } },
+          body.key,
+        );
+      expect((await change('suspended')).status).toBe(200);
+      const suspended = await verify({ credential: c.credential });
+      expect(codes(suspended)).toEqual(['SUSPENDED']);
+      expect(suspended.certificate).toMatchObject({
+        status: 'suspended',
+        statusReason: 'test suspended',
+        statusChangedAt: '2026-11-24T10:00:00.000Z',
+      });
+      expect((await change('valid')).status).toBe(200);
+      expect(await verify({ credential: c.credential })).toMatchObject({
+        verdict: 'authentic',
+        certificate: { status: 'valid', statusReason: 'test valid' },
+      });
+
+      const issuerStatus = (status: string) =>
+        api.post(`/v1/issuers/${body.id}/status`, { status, reason: 'CNCA' }, ctx.adminKey);
+      expect((await issuerStatus('suspended')).status).toBe(200);
+      const issuerSuspended = await verify({ credential: c.credential });
+      expect(codes(issuerSuspended)).toEqual(['ISSUER_SUSPENDED']);
+      expect(issuerSuspended.certificate.issuer.status).toBe('suspended');
+      expect((await issuerStatus('active')).status).toBe(200);
+      expect((await verify({ credential: c.credential })).verdict).toBe('authentic');
+
+      expect(
+        (
+          await api.post(
+            `/v1/issuers/${body.id}/keys/${body.kid}/compromise`,
+            undefined,
+            ctx.adminKey,
+          )
+        ).status,
+      ).toBe(200);
+      expect(codes(await verify({ credential: c.credential }))).toEqual(['UNKNOWN_KEY']);
+      const resigned = (await api.get(`/v1/certificates/${c.id}`)).body.credential;
+      expect(resigned).not.toBe(c.credential);
+      const again = await verify({ credential: resigned });
+      expect(again.verdict).toBe('authentic');
+      // The same certificate, its content unchanged, its state as the registry now holds it.
+      expect(again.certificate).toEqual({
+        ...first.certificate,
+        statusReason: 'test valid',
+        statusChangedAt: '2026-11-24T10:00:00.000Z',
+      });
+
+      // An exemption's remaining quantity, as a customs deduction leaves it.
+      const exemptionAuthority = await createIssuer(ctx, {
+        name: 'Exempting Authority',
+        kind: 'exemption_authority',
+        schemes: ['CCC_EXEMPTION'],
+      });
+      const exemption = await issueCertificate(api, exemptionAuthority.key, {
+        scheme: 'CCC_EXEMPTION',
+        quantity: 500,
+        purpose: 'rd_or_test_samples',
+      });
+      expect((await verify({ credential: exemption.credential })).certificate).toMatchObject({
+        quantity: 500,
+        remaining: 500,
+      });
+      await ctx.handle.db.execute(
+        sql`UPDATE certificates SET remaining = 493 WHERE id = ${exemption.id}`,
+      );
+      expect((await verify({ credential: exemption.credential })).certificate).toMatchObject({
+        quantity: 500,
+        remaining: 493,
+      });
+    });
+
+    it('checks that arrive together are each answered about their own credential', async () => {
+      const body = await createIssuer(ctx, { name: 'Busy Body' });
+      const genuine = await Promise.all(
+        Array.from({ length: 12 }, () => issueCertificate(api, body.key)),
+      );
+      await api.post(
+        `/v1/certificates/${genuine[5].id}/status`,
+        { status: 'revoked', reason: 'audit failed', signatory: { name: '李四' } },
+        body.key,
+      );
+      const signer = await ctx.services.vault.currentSigner(ctx.handle.db, body.id);
+      const key = await importJWK(
+        { ...ed25519Jwk(signer.publicKey), d: Buffer.from(signer.seed).toString('base64url') },
+        'EdDSA',
+      );
+      const payload = JSON.parse(
+        Buffer.from(genuine[0].credential.split('.')[1], 'base64url').toString(),
+      );
+      const signAs = (kid: string, content: unknown) =>
+        new CompactSign(Buffer.from(JSON.stringify(content)))
+          .setProtectedHeader({ alg: 'EdDSA', typ: 'vc+jwt', kid })
+          .sign(key);
+      const noSuchId = 'urn:uuid:00000000-0000-4000-8000-00000000beef';
+      // A kid PostgreSQL could not even take as text (NUL), one that is no key id at all, and one
+      // of the right shape that no key has: none may spoil the checks it shares a statement with.
+      const oddKids = [
+        'kid\u0000with-nul',
+        'x'.repeat(128),
+        jwkThumbprint(generateSigningKey().publicKey),
+      ];
+      const requests = [
+        ...genuine.map((g) => ({ credential: g.credential })),
+        { credential: await signAs(signer.kid, { ...payload, id: noSuchId, jti: noSuchId }) },
+        ...(await Promise.all(oddKids.map((kid) => signAs(kid, payload)))).map((credential) => ({
+          credential,
+        })),
+      ];
+      const answers = await Promise.all(requests.map((r) => verify(r)));
+      genuine.forEach((g, i) => {
+        expect(answers[i]!.certificate, `answer ${i}`).toMatchObject({
+          id: g.id,
+          number: g.number,
+        });
+        expect(codes(answers[i]!), `answer ${i}`).toEqual(i === 5 ? ['REVOKED'] : []);
+      });
+      expect(codes(answers[12]!)).toEqual(['NOT_IN_REGISTRY']);
+      for (const answer of answers.slice(13)) {
+        expect(codes(answer)).toEqual(['UNKNOWN_KEY']);
+        expect(answer.certificate).toBeUndefined();
+      }
     });
   });
 
