@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isNull, sql } from 'drizzle-orm';
 import type { Queryable } from '../db/client';
-import { rowsOf } from '../db/client';
+import { clientQuery, rowsOf } from '../db/client';
 import { auditLog } from '../db/schema/audit-log';
 import type { Actor } from '../auth/principal';
 import { canonicalJson } from '../crypto/canonical-json';
@@ -32,34 +32,63 @@ export function auditLeafData(entry: AuditLeafFields & { seq: number }): Uint8Ar
   );
 }
 
+/** The columns an entry is written with, in the order both appends bind them. */
+function entryRecord(at: Date, input: AuditEntryInput) {
+  const change = input.change ?? null;
+  return {
+    at: at.toISOString(),
+    actor_key_id: input.actor.keyId,
+    actor_role: input.actor.role,
+    signatory: input.signatory ?? null,
+    action: input.action,
+    subject_type: input.subjectType,
+    subject_id: input.subjectId,
+    change_digest: createHash('sha256').update(canonicalJson(change)).digest('hex'),
+    change,
+  };
+}
+
 /**
  * Records one entry inside the caller's transaction, so the change and its record commit together
  * or not at all, exactly once. Takes no lock: writers never wait for each other. The entry has no
  * position yet; the sequencer (src/audit/sequencer.ts) integrates it into the tree after it commits.
  * Returns the entry's id.
+ *
+ * Every audited write runs this, so it is one prepared statement on the transaction's own
+ * connection: parsed and planned once per connection, no query builder's work per value (the query
+ * builder and a parse per call cost an audited write more than its row does; bench/audit-append.ts).
  */
 export async function appendAuditEntry(
   tx: Queryable,
   at: Date,
   input: AuditEntryInput,
 ): Promise<number> {
-  const change = input.change ?? null;
-  const changeDigest = createHash('sha256').update(canonicalJson(change)).digest('hex');
-  const [row] = await tx
-    .insert(auditLog)
-    .values({
-      at,
-      actorKeyId: input.actor.keyId,
-      actorRole: input.actor.role,
-      signatory: input.signatory ?? null,
-      action: input.action,
-      subjectType: input.subjectType,
-      subjectId: input.subjectId,
-      changeDigest,
-      change,
-    })
-    .returning({ id: auditLog.id });
-  return row!.id;
+  const e = entryRecord(at, input);
+  const [row] = await clientQuery<{ id: string | number }>(
+    tx,
+    'audit_append_entry',
+    `INSERT INTO audit_log
+       (at, actor_key_id, actor_role, signatory, action, subject_type, subject_id, change_digest, change)
+     VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9::jsonb)
+     RETURNING id`,
+    [
+      e.at,
+      e.actor_key_id,
+      e.actor_role,
+      jsonParameter(e.signatory),
+      e.action,
+      e.subject_type,
+      e.subject_id,
+      e.change_digest,
+      jsonParameter(e.change),
+    ],
+  );
+  return Number(row!.id);
+}
+
+/** A jsonb parameter: SQL NULL for null (as the column had it before), else the value's JSON. */
+function jsonParameter(value: unknown): string | null {
+  return value === null ? null : JSON.stringify(value);
 }
 
 /**
@@ -74,28 +103,17 @@ export async function appendAuditEntries(
 ): Promise<number[]> {
   if (inputs.length === 0) return [];
   // One JSON parameter turned into records by PostgreSQL, as for the certificates themselves.
-  const records = inputs.map((input) => {
-    const change = input.change ?? null;
-    return {
-      at: at.toISOString(),
-      actor_key_id: input.actor.keyId,
-      actor_role: input.actor.role,
-      signatory: input.signatory ?? null,
-      action: input.action,
-      subject_type: input.subjectType,
-      subject_id: input.subjectId,
-      change_digest: createHash('sha256').update(canonicalJson(change)).digest('hex'),
-      change,
-    };
-  });
-  const rows = rowsOf<{ id: string | number }>(
-    await tx.execute(sql`
-      INSERT INTO audit_log
-        (at, actor_key_id, actor_role, signatory, action, subject_type, subject_id, change_digest, change)
-      SELECT at, actor_key_id, actor_role, signatory, action, subject_type, subject_id,
-        change_digest, change
-      FROM jsonb_populate_recordset(NULL::audit_log, ${JSON.stringify(records)}::jsonb)
-      RETURNING id`),
+  const records = inputs.map((input) => entryRecord(at, input));
+  const rows = await clientQuery<{ id: string | number }>(
+    tx,
+    'audit_append_entries',
+    `INSERT INTO audit_log
+       (at, actor_key_id, actor_role, signatory, action, subject_type, subject_id, change_digest, change)
+     SELECT at, actor_key_id, actor_role, signatory, action, subject_type, subject_id,
+       change_digest, change
+     FROM jsonb_populate_recordset(NULL::audit_log, $1::jsonb)
+     RETURNING id`,
+    [JSON.stringify(records)],
   );
   return rows.map((r) => Number(r.id));
 }

@@ -165,19 +165,31 @@ export function pgPoolOf(db: Database): PgPool | undefined {
 }
 
 /**
- * Runs one hand-written statement on the driver's own client: node-postgres prepares it once per
- * connection under `name` (no parse or plan per call); PGlite runs it as it is.
+ * What a database or a transaction runs its statements on: drizzle keeps it as `session.client` —
+ * the pool for the database, the connection checked out for a transaction (node-postgres); the
+ * PGlite instance or its transaction (PGlite). A statement sent there is part of the transaction.
+ */
+function driverClientOf(db: Queryable): { client: ClientLike; pg: boolean } {
+  const client = (db as unknown as { session: { client: Record<string, unknown> } }).session.client;
+  // A pg Pool counts its clients; a pg Client (a transaction's) has its connection parameters.
+  const pg =
+    typeof client.totalCount === 'number' || typeof client.connectionParameters === 'object';
+  return { client: client as unknown as ClientLike, pg };
+}
+
+/**
+ * Runs one hand-written statement on the driver's own client — the transaction's connection when
+ * `db` is a transaction: node-postgres prepares it once per connection under `name` (no parse or
+ * plan per call, and no query builder's work per value); PGlite runs it as it is.
  */
 export async function clientQuery<T>(
-  db: Database,
+  db: Queryable,
   name: string,
   text: string,
   values: unknown[],
 ): Promise<T[]> {
-  const pool = pgPoolOf(db);
-  const result = pool
-    ? await pool.query({ name, text, values })
-    : await (db as unknown as { $client: ClientLike }).$client.query(text, values);
+  const { client, pg } = driverClientOf(db);
+  const result = pg ? await client.query({ name, text, values }) : await client.query(text, values);
   return result.rows as T[];
 }
 

@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAuditEntry, auditLeafData } from '../../src/audit/audit.queries';
 import { AuditService } from '../../src/audit/audit.service';
 import { parseCheckpointBody } from '../../src/audit/checkpoint-note';
 import { systemActor } from '../../src/auth/principal';
+import { canonicalJson } from '../../src/crypto/canonical-json';
 import { leafHash, rootHash } from '../../src/crypto/merkle';
 import { openNote, parseVerifierKey } from '../../src/crypto/signed-note';
 import { openDatabase, rowsOf, type DatabaseHandle } from '../../src/db/client';
@@ -180,5 +182,75 @@ describe('audit sequencing without a global lock', () => {
     expect(lag.oldestPendingSeconds).toBeGreaterThanOrEqual(0);
     await ctx.services.audit.sync();
     expect((await ctx.services.audit.sequencingLag()).pendingEntries).toBe(0);
+  });
+
+  it('stores an entry as its transaction gave it, on that transaction: JSON as JSON, absent as NULL', async () => {
+    const actor = { keyId: '6f1c2a8e-3b7d-4c2e-9a51-0d4e8f6b7c31', role: 'admin' };
+    const change = {
+      name: 'Ünïcode “issuer”',
+      schemes: ['CCC', 'CQC'],
+      nested: { b: 1, a: [true, null] },
+    };
+    const signatory = { name: 'Wang Fang', title: 'Director' };
+    const ids = await ctx.handle.db.transaction(async (tx) => [
+      await appendAuditEntry(tx, new Date('2026-11-24T10:00:00.123Z'), {
+        actor,
+        action: 'test.stored',
+        subjectType: 'test',
+        subjectId: 'stored-full',
+        signatory,
+        change,
+      }),
+      await appendAuditEntry(tx, new Date('2026-11-24T10:00:00.124Z'), {
+        actor: systemActor,
+        action: 'test.stored',
+        subjectType: 'test',
+        subjectId: 'stored-bare',
+      }),
+    ]);
+    // A statement sent outside the transaction would have committed despite the rollback.
+    await expect(
+      ctx.handle.db.transaction(async (tx) => {
+        await appendAuditEntry(tx, new Date(), {
+          actor: systemActor,
+          action: 'test.stored',
+          subjectType: 'test',
+          subjectId: 'stored-rolled-back',
+        });
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow('rolled back');
+    // SQL NULL, not the JSON null a driver would read back the same.
+    const rows = rowsOf<Row & { id: string; change: unknown; absent: boolean[] }>(
+      await ctx.handle.db.execute(
+        sql`SELECT *, ARRAY[signatory IS NULL, change IS NULL] AS absent
+            FROM audit_log WHERE action = 'test.stored' ORDER BY id`,
+      ),
+    );
+    expect(rows.map((r) => Number(r.id))).toEqual(ids);
+    const [full, bare] = rows;
+    expect(full).toMatchObject({
+      seq: null,
+      leaf_hash: null,
+      actor_key_id: actor.keyId,
+      actor_role: 'admin',
+      signatory,
+      action: 'test.stored',
+      subject_type: 'test',
+      subject_id: 'stored-full',
+      change,
+      change_digest: createHash('sha256').update(canonicalJson(change)).digest('hex'),
+      absent: [false, false],
+    });
+    expect(new Date(full!.at).toISOString()).toBe('2026-11-24T10:00:00.123Z');
+    expect(bare).toMatchObject({
+      actor_key_id: null,
+      actor_role: 'system',
+      signatory: null,
+      change: null,
+      change_digest: createHash('sha256').update('null').digest('hex'),
+      absent: [true, true],
+    });
+    await ctx.services.audit.sync();
   });
 });
