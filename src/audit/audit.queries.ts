@@ -153,10 +153,21 @@ export async function takeSequencerLock(tx: Queryable, wait: boolean): Promise<b
   return row?.locked === true;
 }
 
-/** Whether any committed entry awaits integration (an index-only look at the pending index). */
-export async function hasPendingEntries(db: Queryable): Promise<boolean> {
-  const rows = rowsOf(await db.execute(sql`SELECT 1 FROM audit_log WHERE seq IS NULL LIMIT 1`));
-  return rows.length > 0;
+/**
+ * What the sequencer has to do, in one round trip of two index-only looks: whether a committed entry
+ * awaits integration (the pending index), and whether the tree is larger than its latest stored
+ * checkpoint (a sequencer died between integrating and signing).
+ */
+export async function sequencingWork(
+  db: Queryable,
+): Promise<{ pending: boolean; unpublished: boolean }> {
+  const [row] = rowsOf<{ pending: boolean; unpublished: boolean }>(
+    await db.execute(sql`
+      SELECT EXISTS (SELECT 1 FROM audit_log WHERE seq IS NULL) AS pending,
+        COALESCE((SELECT MAX(seq) FROM audit_log), 0)
+          > COALESCE((SELECT MAX(tree_size) FROM audit_checkpoints), 0) AS unpublished`),
+  );
+  return { pending: row?.pending === true, unpublished: row?.unpublished === true };
 }
 
 /** The number of integrated entries: seqs are dense from 1, so MAX(seq) (the unique index's end). */

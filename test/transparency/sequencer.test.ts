@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAuditEntry, auditLeafData } from '../../src/audit/audit.queries';
+import { SEQUENCE_INTERVAL_MS } from '../../src/audit/sequencer';
 import { AuditService } from '../../src/audit/audit.service';
 import { parseCheckpointBody } from '../../src/audit/checkpoint-note';
 import { systemActor } from '../../src/auth/principal';
@@ -252,5 +253,44 @@ describe('audit sequencing without a global lock', () => {
       absent: [true, true],
     });
     await ctx.services.audit.sync();
+  });
+
+  it('integrates in the background within its interval, and signs a checkpoint lost between integrating and signing', async () => {
+    const checkpointSize = async () =>
+      Number(
+        rowsOf<{ size: string | null }>(
+          await ctx.handle.db.execute(sql`SELECT MAX(tree_size) AS size FROM audit_checkpoints`),
+        )[0]?.size ?? 0,
+      );
+    const logSize = async () =>
+      Number(
+        rowsOf<{ size: string | null }>(
+          await ctx.handle.db.execute(sql`SELECT MAX(seq) AS size FROM audit_log`),
+        )[0]?.size ?? 0,
+      );
+    const until = async (done: () => Promise<boolean>) => {
+      const deadline = Date.now() + 20 * SEQUENCE_INTERVAL_MS;
+      while (!(await done())) {
+        if (Date.now() > deadline) throw new Error('the background sequencer did not catch up');
+        await new Promise((resolve) => setTimeout(resolve, SEQUENCE_INTERVAL_MS / 4));
+      }
+    };
+    await ctx.services.audit.sync();
+    const before = await logSize();
+    ctx.services.audit.startSequencer();
+    try {
+      await write(ctx.handle, 4000);
+      await until(async () => (await checkpointSize()) === before + 1);
+      expect(await logSize()).toBe(before + 1);
+      // A sequencer that died after committing its batch but before storing the checkpoint: the
+      // tree is larger than its latest checkpoint, with nothing pending. Polling still signs it.
+      await ctx.handle.db.execute(
+        sql`DELETE FROM audit_checkpoints WHERE tree_size = ${before + 1}`,
+      );
+      expect(await checkpointSize()).toBeLessThan(before + 1);
+      await until(async () => (await checkpointSize()) === before + 1);
+    } finally {
+      await ctx.services.audit.sequencer.stop();
+    }
   });
 });
