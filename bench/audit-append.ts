@@ -2,28 +2,41 @@
  * What the audit log costs a write: N transactions that insert one row (an issuer, as
  * IssuersService does) without and with `appendAuditEntry` in the same transaction, in the same
  * run, one at a time and with several in flight, while the sequencer (src/audit/sequencer.ts)
- * integrates the entries and signs checkpoints in the background, as in production. Prints the
- * ratios and the time from each audited write's commit to the stored checkpoint that includes it
- * (p50, p99). A scratch database is created and dropped.
+ * integrates the entries and signs checkpoints in the background, as in production. The two cases
+ * alternate over several rounds (plain first in even rounds, audited first in odd ones), so a
+ * table growing or a neighbour's load drifting weighs on both alike. Prints, per round, writes per
+ * second and the CPU each write cost this process (the service's side, sequencer included) and the
+ * PostgreSQL backends of the bench's database (Linux /proc); then the median ratio and the time
+ * from each audited write's commit to the stored checkpoint that includes it (p50, p99). A scratch
+ * database is created and dropped.
  *
- *   npx tsx bench/audit-append.ts [N=2000] [inFlight=16]
+ *   npx tsx bench/audit-append.ts [N=2000] [inFlight=16] [rounds=3]
+ *
+ * On a shared machine throughput is noise; the ratios within a round and the CPU per write are what
+ * to compare. Pin this process with `taskset -c 1` to keep it off PostgreSQL's core.
  */
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import pg from 'pg';
+import { sql } from 'drizzle-orm';
 import { appendAuditEntry } from '../src/audit/audit.queries';
 import { AuditService } from '../src/audit/audit.service';
 import { systemClock } from '../src/clock';
 import { systemActor } from '../src/auth/principal';
-import { openDatabase, type Database } from '../src/db/client';
+import { openDatabase, rowsOf, type Database } from '../src/db/client';
 import { issuers } from '../src/db/schema/issuers';
+import { cpuSeconds } from './lib/process';
 
 const n = Number(process.argv[2] ?? 2000);
 const inFlight = Number(process.argv[3] ?? 16);
+const rounds = Number(process.argv[4] ?? 3);
 
 /** Commit time (performance.now) of each audited write, by entry id, until its checkpoint. */
 const committedAt = new Map<number, number>();
-const latencies: number[] = [];
+/** Commit → checkpoint latencies of the entries published while `latencies` is the current list. */
+let latencies: number[] = [];
 
+/** The same write both ways: the issuer row, and with `audited` its entry by the production path. */
 async function write(db: Database, audited: boolean, i: number): Promise<void> {
   const id = await db.transaction(async (tx) => {
     const [row] = await tx
@@ -53,22 +66,68 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
-/** Runs `count` writes with `parallel` in flight; returns writes per second. */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+const loadAverage = () =>
+  fs.existsSync('/proc/loadavg')
+    ? fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
+    : 'n/a';
+
+interface RunFigures {
+  writesPerSecond: number;
+  /** CPU µs per write of this process (writers and sequencer). */
+  serviceCpuUs: number;
+  /** CPU µs per write of the PostgreSQL backends serving the bench's database. */
+  postgresCpuUs: number;
+}
+
+/**
+ * CPU seconds used so far by each backend of the bench's database (the pool's connections, the
+ * sequencer's among them), by pid: one that connects during a run counts from 0.
+ */
+async function backendCpu(db: Database): Promise<Map<number, number>> {
+  const pids = rowsOf<{ pid: number }>(
+    await db.execute(sql`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`),
+  ).map((r) => Number(r.pid));
+  return new Map(pids.map((pid) => [pid, cpuSeconds((p) => p === pid)]));
+}
+
+/** Runs `count` writes with `parallel` in flight. */
 async function run(
   db: Database,
   audited: boolean,
   count: number,
   parallel: number,
-): Promise<number> {
+): Promise<RunFigures> {
   let next = 0;
+  const postgresBefore = await backendCpu(db);
+  const serviceBefore = process.cpuUsage();
   const started = performance.now();
   await Promise.all(
     Array.from({ length: parallel }, async () => {
       while (next < count) await write(db, audited, next++);
     }),
   );
-  return count / ((performance.now() - started) / 1000);
+  const seconds = (performance.now() - started) / 1000;
+  const service = process.cpuUsage(serviceBefore);
+  let postgresSeconds = 0;
+  for (const [pid, total] of await backendCpu(db)) {
+    postgresSeconds += total - (postgresBefore.get(pid) ?? 0);
+  }
+  return {
+    writesPerSecond: count / seconds,
+    serviceCpuUs: (service.user + service.system) / count,
+    postgresCpuUs: (postgresSeconds * 1e6) / count,
+  };
 }
+
+const describeRun = (f: RunFigures) =>
+  `${String(Math.round(f.writesPerSecond)).padStart(5)} writes/s, CPU per write ` +
+  `${f.serviceCpuUs.toFixed(0)} µs service + ${f.postgresCpuUs.toFixed(0)} µs PostgreSQL`;
 
 async function main(): Promise<void> {
   const serverUrl = new URL(
@@ -98,28 +157,42 @@ async function main(): Promise<void> {
   });
   audit.startSequencer();
   try {
-    console.log(`audit append cost: ${n} writes per case, PostgreSQL, Node ${process.version}`);
-    // Warm up connections, plans and the JIT for both paths.
-    await run(handle.db, false, 200, inFlight);
-    await run(handle.db, true, 200, inFlight);
-    latencies.length = 0;
+    console.log(
+      `audit append cost: ${n} writes per case, ${rounds} alternating rounds, PostgreSQL, ` +
+        `Node ${process.version}; load average ${loadAverage()}`,
+    );
     for (const parallel of [1, inFlight]) {
-      const plain = await run(handle.db, false, n, parallel);
-      const audited = await run(handle.db, true, n, parallel);
+      // Warm up connections, plans and the JIT for both paths.
+      await run(handle.db, false, 200, parallel);
+      await run(handle.db, true, 200, parallel);
+      await audit.sync();
+      latencies = [];
+      const ratios: number[] = [];
+      for (let round = 0; round < rounds; round++) {
+        const figures = new Map<boolean, RunFigures>();
+        for (const audited of round % 2 === 0 ? [false, true] : [true, false]) {
+          figures.set(audited, await run(handle.db, audited, n, parallel));
+        }
+        const plain = figures.get(false)!;
+        const audited = figures.get(true)!;
+        ratios.push(audited.writesPerSecond / plain.writesPerSecond);
+        console.log(
+          `${String(parallel).padStart(2)} in flight, round ${round + 1}: without audit ` +
+            `${describeRun(plain)}; with ${describeRun(audited)}; audited = ` +
+            `${((audited.writesPerSecond / plain.writesPerSecond) * 100).toFixed(0)} % of unaudited`,
+        );
+      }
+      await audit.sync();
+      const sorted = [...latencies].sort((a, b) => a - b);
       console.log(
-        `${String(parallel).padStart(2)} in flight: ${Math.round(plain)} writes/s without audit, ` +
-          `${Math.round(audited)} with; a write costs ${(plain / audited).toFixed(2)}× ` +
-          `(+${((1000 / audited - 1000 / plain) * 1000).toFixed(0)} µs of throughput per write); ` +
-          `audited = ${((audited / plain) * 100).toFixed(0)} % of unaudited`,
+        `${String(parallel).padStart(2)} in flight: audited = ${(median(ratios) * 100).toFixed(0)} % ` +
+          `of unaudited (median of ${rounds} rounds; ` +
+          `${ratios.map((r) => (r * 100).toFixed(0)).join(', ')}); commit → signed checkpoint ` +
+          `including the entry: p50 ${percentile(sorted, 50).toFixed(0)} ms, ` +
+          `p99 ${percentile(sorted, 99).toFixed(0)} ms, max ${(sorted.at(-1) ?? NaN).toFixed(0)} ms ` +
+          `(${sorted.length} entries); load average ${loadAverage()}`,
       );
     }
-    await audit.sync();
-    const sorted = [...latencies].sort((a, b) => a - b);
-    console.log(
-      `commit → signed checkpoint including the entry: p50 ${percentile(sorted, 50).toFixed(0)} ms, ` +
-        `p99 ${percentile(sorted, 99).toFixed(0)} ms, max ${(sorted.at(-1) ?? NaN).toFixed(0)} ms ` +
-        `(${sorted.length} entries)`,
-    );
   } finally {
     await audit.sequencer.stop();
     await handle.close();
