@@ -1,4 +1,5 @@
-import { and, asc, desc, eq, inArray, ne } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, ne, sql } from 'drizzle-orm';
+import { textArray, uuidArray } from '../db/arrays';
 import type { Queryable } from '../db/client';
 import { issuers, type IssuerRow } from '../db/schema/issuers';
 import { issuerStatusEvents } from '../db/schema/issuer-status-events';
@@ -20,6 +21,15 @@ export async function insertIssuer(db: Queryable, params: InsertIssuerParams): P
 export async function findIssuer(db: Queryable, id: string): Promise<IssuerRow | undefined> {
   const [row] = await db.select().from(issuers).where(eq(issuers.id, id)).limit(1);
   return row;
+}
+
+/** The issuers among `ids` (in no particular order; an unknown id is simply not there). */
+export async function findIssuers(db: Queryable, ids: readonly string[]): Promise<IssuerRow[]> {
+  if (ids.length === 0) return [];
+  return db
+    .select()
+    .from(issuers)
+    .where(sql`${issuers.id} = ANY(${uuidArray(ids)})`);
 }
 
 /**
@@ -87,6 +97,18 @@ export async function findSigningKey(
   return row;
 }
 
+/** The signing keys among `kids` (in no particular order). */
+export async function findSigningKeys(
+  db: Queryable,
+  kids: readonly string[],
+): Promise<SigningKeyRow[]> {
+  if (kids.length === 0) return [];
+  return db
+    .select()
+    .from(signingKeys)
+    .where(sql`${signingKeys.kid} = ANY(${textArray(kids)})`);
+}
+
 export async function findCurrentSigningKey(
   db: Queryable,
   issuerId: string,
@@ -105,12 +127,15 @@ export async function findNewestSigningKey(db: Queryable): Promise<SigningKeyRow
   return row;
 }
 
-export async function listIssuerKeys(db: Queryable, issuerIds: string[]): Promise<SigningKeyRow[]> {
+export async function listIssuerKeys(
+  db: Queryable,
+  issuerIds: readonly string[],
+): Promise<SigningKeyRow[]> {
   if (issuerIds.length === 0) return [];
   return db
     .select()
     .from(signingKeys)
-    .where(inArray(signingKeys.issuerId, issuerIds))
+    .where(inArray(signingKeys.issuerId, [...issuerIds]))
     .orderBy(asc(signingKeys.createdAt));
 }
 

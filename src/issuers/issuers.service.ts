@@ -313,13 +313,32 @@ export class IssuersService {
     issuerId: string,
     consistency: ReadConsistency = 'fresh',
   ): Promise<{ keys: PublicJwk[] }> {
-    const { issuer, rows } = await this.reads.read(consistency, async (db) => ({
-      issuer: await q.findIssuer(db, issuerId),
-      rows: await q.listIssuerKeys(db, [issuerId]),
+    return this.issuersJwks([issuerId], consistency);
+  }
+
+  /**
+   * Several issuers' keys, each as {@link issuerJwks} gives them, issuer after issuer in the order
+   * named (an offline bundle narrowed to them): one read of the issuers and one of their keys,
+   * however many are named. An unknown issuer is a 404.
+   */
+  async issuersJwks(
+    issuerIds: readonly string[],
+    consistency: ReadConsistency = 'fresh',
+  ): Promise<{ keys: PublicJwk[] }> {
+    const { found, rows } = await this.reads.read(consistency, async (db) => ({
+      found: await q.findIssuers(db, issuerIds),
+      rows: await q.listIssuerKeys(db, issuerIds),
     }));
-    if (!issuer) throw notFound('issuer');
+    // PostgreSQL answers a uuid in lower case, whatever case it was asked in.
+    const names = new Map(found.map((issuer) => [issuer.id, issuer.name]));
+    const ids = issuerIds.map((id) => id.toLowerCase());
+    if (ids.some((id) => !names.has(id))) throw notFound('issuer');
     return {
-      keys: rows.filter((r) => r.status !== 'compromised').map((r) => publishedJwk(r, issuer.name)),
+      keys: ids.flatMap((id) =>
+        rows
+          .filter((r) => r.issuerId === id && r.status !== 'compromised')
+          .map((r) => publishedJwk(r, names.get(id)!)),
+      ),
     };
   }
 

@@ -1,5 +1,6 @@
-import { and, asc, eq, inArray } from 'drizzle-orm';
-import type { Queryable } from '../db/client';
+import { asc, inArray, sql } from 'drizzle-orm';
+import { uuidArray } from '../db/arrays';
+import { rowsOf, type Queryable } from '../db/client';
 import { marks } from '../db/schema/marks';
 import { statusLists } from '../db/schema/status-lists';
 
@@ -18,26 +19,33 @@ export async function listStatusLists(
 }
 
 /**
- * The serials of a batch's marks at the given positions (0-based; a mark's position is its ordinal
- * less one), through the (batch, ordinal) index.
+ * The serials of batches' marks at the given positions (0-based; a mark's position is its ordinal
+ * less one), through the (batch, ordinal) index: every batch of a bundle in one read, each batch's
+ * marks in position order.
  */
 export async function serialsAtPositions(
   db: Queryable,
-  params: { batchId: string; positions: readonly number[] },
-): Promise<{ serial: string; position: number }[]> {
-  if (params.positions.length === 0) return [];
-  const rows = await db
-    .select({ serial: marks.serial, ordinal: marks.ordinal })
-    .from(marks)
-    .where(
-      and(
-        eq(marks.batchId, params.batchId),
-        inArray(
-          marks.ordinal,
-          params.positions.map((p) => p + 1),
-        ),
-      ),
-    );
+  params: { batches: readonly { batchId: string; positions: readonly number[] }[] },
+): Promise<{ batchId: string; serial: string; position: number }[]> {
+  const batchIds: string[] = [];
+  const ordinals: number[] = [];
+  for (const { batchId, positions } of params.batches)
+    for (const position of positions) {
+      batchIds.push(batchId);
+      ordinals.push(position + 1);
+    }
+  if (ordinals.length === 0) return [];
+  const rows = rowsOf<{ batch_id: string; serial: string; ordinal: number }>(
+    await db.execute(sql`
+      SELECT m.batch_id, m.serial::text AS serial, m.ordinal
+      FROM unnest(${uuidArray(batchIds)}, ${`{${ordinals.join(',')}}`}::int[]) AS v(batch_id, ordinal)
+      JOIN ${marks} AS m ON m.batch_id = v.batch_id AND m.ordinal = v.ordinal
+      ORDER BY m.batch_id, m.ordinal`),
+  );
   // Serials travel as 16-digit text, leading zeros kept, as a scanned code gives them.
-  return rows.map((r) => ({ serial: String(r.serial).padStart(16, '0'), position: r.ordinal - 1 }));
+  return rows.map((r) => ({
+    batchId: r.batch_id,
+    serial: r.serial.padStart(16, '0'),
+    position: Number(r.ordinal) - 1,
+  }));
 }

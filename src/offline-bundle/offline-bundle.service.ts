@@ -9,7 +9,6 @@ import {
   type OfflineBundlePayload,
   type VoidedMark,
 } from '../crypto/offline-bundle';
-import { AppError } from '../errors';
 import type { IssuersService, PublicJwk } from '../issuers/issuers.service';
 import type { PublishedList, StatusListsService } from '../status-lists/status-lists.service';
 import * as q from './offline-bundle.queries';
@@ -57,28 +56,29 @@ export class OfflineBundleService {
     const jwks =
       chosen === null
         ? await issuers.jwks([logKey.jwk])
-        : {
-            keys: [
-              ...(await Promise.all(chosen.map((id) => issuers.issuerJwks(id)))).flatMap(
-                (set) => set.keys,
-              ),
-              logKey.jwk,
-            ],
-          };
+        : { keys: [...(await issuers.issuersJwks(chosen)).keys, logKey.jwk] };
     const createdAt = this.deps.clock.now();
     let freshUntil = createdAt.getTime() + BUNDLE_FRESHNESS_MS;
+    // One read of each kind, whatever the number of lists: the lists, their heads (and what signing
+    // those not signed yet needs), then the voided marks of every batch.
+    const rows = await q.listStatusLists(this.deps.db, { issuerIds: chosen });
+    const published = await statusLists.publishedLists(rows.map((row) => row.id));
     const lists: string[] = [];
-    const voidedMarks: VoidedMark[] = [];
-    for (const row of await q.listStatusLists(this.deps.db, { issuerIds: chosen })) {
-      const published = await this.publishedOrSkip(row.id);
-      if (!published) continue;
-      lists.push(published.jwt);
-      freshUntil = Math.min(freshUntil, published.validUntil.getTime());
+    const batches: { batchId: string; listUrl: string; positions: number[] }[] = [];
+    for (const row of rows) {
+      // A list whose issuer has no current key to sign it is left out.
+      const list = published.get(row.id);
+      if (!list) continue;
+      lists.push(list.jwt);
+      freshUntil = Math.min(freshUntil, list.validUntil.getTime());
       if (row.batchId)
-        voidedMarks.push(
-          ...(await this.voidedMarks(row.batchId, statusLists.listUrl(row.id), published)),
-        );
+        batches.push({
+          batchId: row.batchId,
+          listUrl: statusLists.listUrl(row.id),
+          positions: voidPositions(list),
+        });
     }
+    const voidedMarks = await this.voidedMarks(batches);
     const payload: OfflineBundlePayload = {
       type: OFFLINE_BUNDLE_FORMAT,
       iss: this.deps.baseUrl,
@@ -98,40 +98,43 @@ export class OfflineBundleService {
     return { jws, keyCount: jwks.keys.length - 1, createdAt, freshUntil: new Date(freshUntil) };
   }
 
-  /** A list as served; undefined when its issuer has no current key to sign it (left out). */
-  private async publishedOrSkip(id: string): Promise<PublishedList | undefined> {
-    try {
-      return await this.deps.statusLists.published(id);
-    } catch (error) {
-      if (error instanceof AppError && error.code === 'no_signing_key') return undefined;
-      throw error;
-    }
-  }
-
   /**
-   * The voided marks of a batch, read from the very list the bundle carries (so the bundle never
-   * says void where the signed bit does not): set positions → serials by the batch's index.
+   * The voided marks of the batches, in the bundle's list order and each batch's position order:
+   * set positions (read from the very list the bundle carries, so the bundle never says void where
+   * the signed bit does not) → serials, every batch in one read.
    */
   private async voidedMarks(
-    batchId: string,
-    listUrl: string,
-    list: PublishedList,
+    batches: readonly { batchId: string; listUrl: string; positions: number[] }[],
   ): Promise<VoidedMark[]> {
-    const payload = JSON.parse(
-      Buffer.from(list.jwt.split('.')[1]!, 'base64url').toString('utf8'),
-    ) as { credentialSubject: { encodedList: string } };
-    const bits = decodeEncodedList(payload.credentialSubject.encodedList);
-    const positions: number[] = [];
-    for (let byte = 0; byte < bits.length; byte++) {
-      if (bits[byte] === 0) continue;
-      for (let bit = 0; bit < 8; bit++)
-        if (getStatusBit(bits, byte * 8 + bit)) positions.push(byte * 8 + bit);
+    const byBatch = new Map<string, VoidedMark[]>();
+    const listOf = new Map(batches.map((b) => [b.batchId, b.listUrl]));
+    // In position order within a batch (the query's order).
+    for (const m of await q.serialsAtPositions(this.deps.db, { batches })) {
+      let voided = byBatch.get(m.batchId);
+      if (!voided) byBatch.set(m.batchId, (voided = []));
+      voided.push({
+        serialDigest: voidedMarkDigest(m.serial),
+        list: listOf.get(m.batchId)!,
+        position: m.position,
+      });
     }
-    const serials = await q.serialsAtPositions(this.deps.db, { batchId, positions });
-    return serials.map((m) => ({
-      serialDigest: voidedMarkDigest(m.serial),
-      list: listUrl,
-      position: m.position,
-    }));
+    return batches.flatMap(({ batchId }) => byBatch.get(batchId) ?? []);
   }
+}
+
+/** The positions whose bit is set in a signed list. */
+function voidPositions(list: PublishedList): number[] {
+  const payload = JSON.parse(
+    Buffer.from(list.jwt.split('.')[1]!, 'base64url').toString('utf8'),
+  ) as {
+    credentialSubject: { encodedList: string };
+  };
+  const bits = decodeEncodedList(payload.credentialSubject.encodedList);
+  const positions: number[] = [];
+  for (let byte = 0; byte < bits.length; byte++) {
+    if (bits[byte] === 0) continue;
+    for (let bit = 0; bit < 8; bit++)
+      if (getStatusBit(bits, byte * 8 + bit)) positions.push(byte * 8 + bit);
+  }
+  return positions;
 }

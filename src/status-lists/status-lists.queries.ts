@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
+import { uuidArray } from '../db/arrays';
 import type { Database, Queryable } from '../db/client';
 import { certificates } from '../db/schema/certificates';
 import { markBatches } from '../db/schema/mark-batches';
@@ -287,16 +288,36 @@ export async function findListHead(db: Database, id: string): Promise<ListHead |
   return row;
 }
 
-/** A list's bits with the version they are at. */
-export async function listBits(db: Queryable, id: string) {
-  const [row] = await db
+/**
+ * The heads of the lists among `ids` (in no particular order): one read for a whole offline bundle,
+ * as {@link findListHead} reads one.
+ */
+export async function findListHeads(db: Queryable, ids: readonly string[]): Promise<ListHead[]> {
+  if (ids.length === 0) return [];
+  return db
     .select({
-      bits: statusLists.bits,
+      id: statusLists.id,
+      issuerId: statusLists.issuerId,
+      purpose: statusLists.purpose,
+      batchId: statusLists.batchId,
+      length: statusLists.length,
       version: statusLists.version,
       changedAt: statusLists.changedAt,
+      kid: signingKeys.kid,
     })
     .from(statusLists)
-    .where(eq(statusLists.id, id))
-    .limit(1);
-  return row;
+    .leftJoin(
+      signingKeys,
+      and(eq(signingKeys.issuerId, statusLists.issuerId), eq(signingKeys.status, 'current')),
+    )
+    .where(sql`${statusLists.id} = ANY(${uuidArray(ids)})`);
+}
+
+/** The bits of the lists among `ids` (in no particular order), to sign those not signed yet. */
+export async function listBitsOf(db: Queryable, ids: readonly string[]) {
+  if (ids.length === 0) return [];
+  return db
+    .select({ id: statusLists.id, bits: statusLists.bits })
+    .from(statusLists)
+    .where(sql`${statusLists.id} = ANY(${uuidArray(ids)})`);
 }

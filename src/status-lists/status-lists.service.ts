@@ -12,7 +12,8 @@ import {
 import { signCredentialJws } from '../crypto/credential-jws';
 import { contextUrl, VC_V2_CONTEXT } from '../credentials/context';
 import { AppError, notFound } from '../errors';
-import { findSigningKey } from '../issuers/issuers.queries';
+import { findSigningKeys } from '../issuers/issuers.queries';
+import type { SigningKeyRow } from '../db/schema/signing-keys';
 import { issuerUrl } from '../crypto/issuer-identifier';
 import type { KeyVault } from '../issuers/key-vault';
 import { encodeStatusList } from './encoded-list';
@@ -272,29 +273,83 @@ export class StatusListsService {
     return this.reads.read(consistency, (db) => this.publishedFrom(db, id));
   }
 
-  private async publishedFrom(db: Queryable, id: string): Promise<PublishedList> {
+  /**
+   * Lists as published now, as {@link published} gives each, in one read of their heads (and, for
+   * those not signed yet, one of their bits and one of their keys) however many are asked for: an
+   * offline bundle carries every list of the registry. A list whose issuer has no current signing
+   * key cannot be served signed and is left out of the answer.
+   */
+  async publishedLists(
+    ids: readonly string[],
+    consistency: ReadConsistency = 'fresh',
+  ): Promise<Map<string, PublishedList>> {
+    return this.reads.read(consistency, async (db) => {
+      const heads = (await q.findListHeads(db, ids)).filter((head) => head.kid !== null);
+      const lists = await this.publish(db, heads);
+      return new Map(heads.map((head, i) => [head.id, lists[i]!]));
+    });
+  }
+
+  private async publishedFrom(db: Database, id: string): Promise<PublishedList> {
     const head = await q.findListHead(db, id);
     if (!head) throw notFound('status list');
     if (!head.kid)
       throw new AppError('no_signing_key', 'the list’s issuer has no current signing key');
+    const [list] = await this.publish(db, [head]);
+    return list!;
+  }
+
+  /**
+   * Each head's list (every head has a `kid`): its signed copy when current, else signed now, the
+   * lists to sign read together. A list being signed for another request is awaited, not signed
+   * twice.
+   */
+  private async publish(db: Queryable, heads: readonly q.ListHead[]): Promise<PublishedList[]> {
     const now = this.clock.now().getTime();
     const hour = Math.floor(now / this.timing.resignEveryMs) * this.timing.resignEveryMs;
-    // The content is as of its last change: a list signed within the hour of a change says so.
-    const validFrom = Math.max(hour, Math.floor(head.changedAt.getTime() / 1000) * 1000);
-    const cacheKey = `${id}|${head.version}|${validFrom}|${head.kid}`;
-    const cached = this.signed.get(cacheKey);
-    if (cached) return cached;
-    let pending = this.signing.get(cacheKey);
-    if (!pending) {
-      pending = this.sign(db, head, new Date(validFrom)).finally(() =>
-        this.signing.delete(cacheKey),
+    const wanted = heads.map((head) => {
+      // The content is as of its last change: a list signed within the hour of a change says so.
+      const validFrom = Math.max(hour, Math.floor(head.changedAt.getTime() / 1000) * 1000);
+      return { head, validFrom, cacheKey: `${head.id}|${head.version}|${validFrom}|${head.kid}` };
+    });
+    // Decided with no wait in between, so a list is signed once however many ask at a time.
+    const toSign = wanted.filter(
+      (w) => !this.signed.has(w.cacheKey) && !this.signing.has(w.cacheKey),
+    );
+    if (toSign.length > 0) {
+      const material = this.signingMaterial(
+        db,
+        toSign.map((w) => w.head),
       );
-      this.signing.set(cacheKey, pending);
+      for (const w of toSign)
+        this.signing.set(
+          w.cacheKey,
+          material
+            .then((m) => this.sign(w.head, new Date(w.validFrom), m))
+            .finally(() => this.signing.delete(w.cacheKey)),
+        );
     }
-    const list = await pending;
-    if (this.signed.size >= CACHE_LIMIT) this.signed.delete(this.signed.keys().next().value!);
-    this.signed.set(cacheKey, list);
-    return list;
+    const pending = wanted.map((w) => this.signed.get(w.cacheKey) ?? this.signing.get(w.cacheKey)!);
+    const lists = await Promise.all(pending);
+    wanted.forEach((w, i) => {
+      if (this.signed.has(w.cacheKey)) return;
+      if (this.signed.size >= CACHE_LIMIT) this.signed.delete(this.signed.keys().next().value!);
+      this.signed.set(w.cacheKey, lists[i]!);
+    });
+    return lists;
+  }
+
+  /** The bits and signing keys of the lists to sign: one read of each. */
+  private async signingMaterial(db: Queryable, heads: readonly q.ListHead[]) {
+    const bits = await q.listBitsOf(
+      db,
+      heads.map((h) => h.id),
+    );
+    const keys = await findSigningKeys(db, [...new Set(heads.map((h) => h.kid!))]);
+    return {
+      bits: new Map(bits.map((row) => [row.id, row.bits])),
+      keys: new Map(keys.map((key) => [key.kid, key])),
+    };
   }
 
   /** The id of a mark batch's list. */
@@ -304,10 +359,14 @@ export class StatusListsService {
 
   // -------------------------------------------------------------------------------------------
 
-  private async sign(db: Queryable, head: q.ListHead, validFrom: Date): Promise<PublishedList> {
-    const row = await q.listBits(db, head.id);
-    if (!row) throw notFound('status list');
-    const key = await findSigningKey(db, head.kid!);
+  private async sign(
+    head: q.ListHead,
+    validFrom: Date,
+    material: { bits: Map<string, Uint8Array>; keys: Map<string, SigningKeyRow> },
+  ): Promise<PublishedList> {
+    const bits = material.bits.get(head.id);
+    if (!bits) throw notFound('status list');
+    const key = material.keys.get(head.kid!);
     if (!key) throw notFound('signing key');
     const signer = this.vault.signerFromRow(key);
     const validUntil = new Date(validFrom.getTime() + this.timing.validityMs);
@@ -325,7 +384,7 @@ export class StatusListsService {
           id: `${url}#list`,
           type: 'BitstringStatusList',
           statusPurpose: head.purpose,
-          encodedList: encodeStatusList(row.bits),
+          encodedList: encodeStatusList(bits),
           ttl: this.timing.ttlMs,
         },
         // VC-JOSE-COSE: the signature's times; a list is evidence only until its validUntil.

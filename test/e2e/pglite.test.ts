@@ -46,6 +46,11 @@ describe('PGlite smoke', () => {
     expect(cert.status, cert.text).toBe(201);
     const answer = await api.post('/v1/verify/certificate', { credential: cert.body.credential });
     expect(answer.body.verdict).toBe('authentic');
+    // The offline bundle reads its lists, heads and marks as one array parameter each.
+    const bundle = await api.get(`/v1/offline-bundle?issuer=${issuer.body.id}`);
+    expect(bundle.status, bundle.text).toBe(200);
+    const bundled = JSON.parse(Buffer.from(bundle.text.split('.')[1]!, 'base64url').toString());
+    expect(bundled.statusLists).toHaveLength(2);
     // A bulk import runs its job on PGlite too (no pg-boss, no advisory lock needed).
     const rows = [certificateBody(), certificateBody()].map((c) => JSON.stringify(c)).join('\n');
     const imported = await api.call('POST', '/v1/certificates/imports', {
