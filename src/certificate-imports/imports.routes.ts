@@ -48,52 +48,63 @@ const MEDIA_TYPES: Record<string, ImportFormat> = {
 
 const csvHeader = CSV_COLUMNS.join(',');
 
-const create = defineRoute({
-  operationId: 'importCertificates',
-  method: 'post',
-  path: IMPORTS_PATH,
-  tags: ['Certificates'],
-  summary: 'Import certificates in bulk (issuer): NDJSON or CSV, worked through in the background',
-  description:
-    'Each row is a certificate in the shape of `POST /v1/certificates`, validated by the same rules ' +
-    '(past dates are accepted: validity is judged at verification). NDJSON: one JSON object a line. ' +
-    `CSV (UTF-8, RFC 4180): a header naming columns of \`${csvHeader}\` (\`number\`, \`scheme\`, ` +
-    '`holder.name`, `validFrom`, `validUntil`, `signatory.name` and a scope required); `scope.models` ' +
-    'and `standards` list items separated by `|`; `factories` and `scope` (several items) are JSON ' +
-    'arrays. The body is limited (IMPORT_MAX_MIB, 256 MiB by default). Idempotent per issuer and ' +
-    'number: a row already imported with the same content counts as `unchanged`; with other content ' +
-    'it is a conflict in the report, never an overwrite. Every imported certificate is signed, ' +
-    'audited and searchable as one issued alone.',
-  security: bearerSecurity,
-  middleware: [requireRole('issuer')],
-  request: {
-    query: z.object({
-      dryRun: z
-        .enum(['true', 'false'])
-        .optional()
-        .openapi({ description: '`true`: judge every row, write no certificate' }),
-    }),
-    body: {
-      required: true,
-      content: {
-        'application/x-ndjson': {
-          schema: z.string().openapi({ description: 'One certificate (JSON) a line' }),
-        },
-        'text/csv': {
-          schema: z.string().openapi({ description: `UTF-8 CSV with a header, e.g. ${csvHeader}` }),
+/**
+ * The upload, its limit as configured: the one body the service takes over 1 MiB (docs/decisions.md
+ * "Body limit"), said where a client reads what to send.
+ */
+const create = (maxBytes: number) => {
+  const limit = `${maxBytes / (1024 * 1024)} MiB (IMPORT_MAX_MIB; 256 MiB unless configured)`;
+  return defineRoute({
+    operationId: 'importCertificates',
+    method: 'post',
+    path: IMPORTS_PATH,
+    tags: ['Certificates'],
+    summary:
+      'Import certificates in bulk (issuer): NDJSON or CSV, worked through in the background',
+    description:
+      'Each row is a certificate in the shape of `POST /v1/certificates`, validated by the same rules ' +
+      '(past dates are accepted: validity is judged at verification). NDJSON: one JSON object a line. ' +
+      `CSV (UTF-8, RFC 4180): a header naming columns of \`${csvHeader}\` (\`number\`, \`scheme\`, ` +
+      '`holder.name`, `validFrom`, `validUntil`, `signatory.name` and a scope required); `scope.models` ' +
+      'and `standards` list items separated by `|`; `factories` and `scope` (several items) are JSON ' +
+      `arrays. The body may be up to ${limit}: this operation alone is exempt from the 1 MiB limit ` +
+      'of every other request body. Idempotent per issuer and ' +
+      'number: a row already imported with the same content counts as `unchanged`; with other content ' +
+      'it is a conflict in the report, never an overwrite. Every imported certificate is signed, ' +
+      'audited and searchable as one issued alone.',
+    security: bearerSecurity,
+    middleware: [requireRole('issuer')],
+    request: {
+      query: z.object({
+        dryRun: z
+          .enum(['true', 'false'])
+          .optional()
+          .openapi({ description: '`true`: judge every row, write no certificate' }),
+      }),
+      body: {
+        required: true,
+        content: {
+          'application/x-ndjson': {
+            schema: z.string().openapi({ description: 'One certificate (JSON) a line' }),
+          },
+          'text/csv': {
+            schema: z
+              .string()
+              .openapi({ description: `UTF-8 CSV with a header, e.g. ${csvHeader}` }),
+          },
         },
       },
     },
-  },
-  responses: {
-    202: { description: 'Received whole; the job runs in the background', ...json(ImportSchema) },
-    ...problems({
-      400: 'Not UTF-8, a CSV header that is not the documented one, or no rows (`malformed_import`)',
-      403: 'Not an issuer key (`forbidden`), or a suspended issuer (`issuer_suspended`)',
-      413: 'A body over the import limit (`payload_too_large`)',
-    }),
-  },
-});
+    responses: {
+      202: { description: 'Received whole; the job runs in the background', ...json(ImportSchema) },
+      ...problems({
+        400: 'Not UTF-8, a CSV header that is not the documented one, or no rows (`malformed_import`)',
+        403: 'Not an issuer key (`forbidden`), or a suspended issuer (`issuer_suspended`)',
+        413: `A body over ${limit} (\`payload_too_large\`), declared or counted as it arrives`,
+      }),
+    },
+  });
+};
 
 const get = defineRoute({
   operationId: 'getCertificateImport',
@@ -148,7 +159,7 @@ function formatOf(contentType: string | undefined): ImportFormat {
 
 export function certificateImportsRoutes(service: CertificateImportsService) {
   return createRouter()
-    .openapi(create, async (c) => {
+    .openapi(create(service.maxBytes), async (c) => {
       const format = formatOf(c.req.header('content-type'));
       const declared = c.req.header('content-length');
       const view = await service.receive(principalOf(c), {

@@ -9,8 +9,12 @@ import { TEST_NOW } from '../helpers';
 
 interface Operation {
   operationId?: string;
+  description?: string;
   security?: Record<string, string[]>[];
-  responses: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }>;
+  responses: Record<
+    string,
+    { description?: string; content?: Record<string, { schema?: { $ref?: string } }> }
+  >;
 }
 interface Document {
   servers?: { url: string }[];
@@ -80,6 +84,26 @@ describe('OpenAPI document', () => {
         expect(problem?.schema?.$ref, where).toBe('#/components/schemas/Problem');
       }
     }
+  });
+
+  it('states the body limits: 1 MiB everywhere, the import’s own (IMPORT_MAX_MIB) on the import', async () => {
+    const operation = (id: string) => operations.find(([, , op]) => op.operationId === id)![2];
+    const issue = operation('issueCertificate');
+    expect(issue.responses['413']!.description).toMatch(/1 MiB/);
+    const upload = operation('importCertificates');
+    expect(upload.description).toContain('up to 256 MiB (IMPORT_MAX_MIB');
+    expect(upload.description).toContain('exempt from the 1 MiB limit');
+    expect(upload.responses['413']!.description).toMatch(/^A body over 256 MiB \(IMPORT_MAX_MIB/);
+    // The limit as configured, not a constant.
+    const configured = createApp({
+      db: {} as Database,
+      config: loadConfig({ PUBLIC_BASE_URL: 'https://certmark.example.org', IMPORT_MAX_MIB: '64' }),
+      keys: { kek: new Uint8Array(randomBytes(32)), platformSeed: new Uint8Array(randomBytes(32)) },
+      clock: fixedClock(TEST_NOW),
+    });
+    const other = (await (await configured.request('/openapi.json')).json()) as Document;
+    const imports = other.paths['/v1/certificates/imports']!.post!;
+    expect(imports.responses['413']!.description).toMatch(/^A body over 64 MiB \(IMPORT_MAX_MIB/);
   });
 
   it('lists every error code, and only those, as the problem’s code', () => {
