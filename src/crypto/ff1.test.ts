@@ -44,6 +44,15 @@ describe('FF1 (NIST SP 800-38G)', () => {
     }
   });
 
+  it('encrypts and decrypts many inputs side by side as it does one at a time', () => {
+    const ff1 = new Ff1(randomBytes(32), 10, randomBytes(19));
+    const inputs = Array.from({ length: 65 }, () => Array.from(randomBytes(14), (b) => b % 10));
+    const encrypted = ff1.encryptAll(inputs);
+    expect(encrypted).toEqual(inputs.map((x) => ff1.encrypt(x)));
+    expect(ff1.decryptAll(encrypted)).toEqual(inputs);
+    expect(() => ff1.decryptAll([inputs[0]!, inputs[1]!.slice(1)])).toThrow(/one length/);
+  });
+
   it('refuses what it cannot encrypt', () => {
     expect(() => new Ff1(randomBytes(20), 10)).toThrow(/AES key/);
     expect(() => new Ff1(randomBytes(16), 1)).toThrow(/radix/);

@@ -42,7 +42,6 @@ export class Ff1 {
   readonly #cipher: Cipher;
   readonly #tweak: Uint8Array;
   readonly #geometries = new Map<number, Geometry>();
-  readonly #block = Buffer.alloc(BLOCK);
 
   /**
    * @param key an AES key of 16, 24 or 32 bytes
@@ -65,60 +64,108 @@ export class Ff1 {
 
   /** FF1.Encrypt (Algorithm 7). */
   encrypt(numerals: readonly number[]): number[] {
-    const g = this.#geometry(numerals.length);
-    let a = this.#num(numerals, 0, g.u);
-    let b = this.#num(numerals, g.u, numerals.length);
-    for (let i = 0; i < ROUNDS; i++) {
-      const modulus = i % 2 === 0 ? g.modU : g.modV;
-      const c = (a + this.#roundValue(g, i, b, modulus)) % modulus;
-      a = b;
-      b = c;
-    }
-    return [...this.#str(a, g.u), ...this.#str(b, g.v)];
+    return this.encryptAll([numerals])[0]!;
   }
 
   /** FF1.Decrypt (Algorithm 8). */
   decrypt(numerals: readonly number[]): number[] {
-    const g = this.#geometry(numerals.length);
-    let a = this.#num(numerals, 0, g.u);
-    let b = this.#num(numerals, g.u, numerals.length);
-    for (let i = ROUNDS - 1; i >= 0; i--) {
-      const modulus = i % 2 === 0 ? g.modU : g.modV;
-      const c = (b - this.#roundValue(g, i, a, modulus) + modulus) % modulus;
-      b = a;
-      a = c;
-    }
-    return [...this.#str(a, g.u), ...this.#str(b, g.v)];
+    return this.decryptAll([numerals])[0]!;
   }
 
   /**
-   * Steps 6.i–6.iv: y = NUM(S) mod radix^m, where S is the first d bytes of
+   * FF1.Encrypt of each input (all of one length). The inputs go through the rounds side by side,
+   * so each round is one AES call for all of them: ECB encrypts independent blocks.
+   */
+  encryptAll(inputs: readonly (readonly number[])[]): number[][] {
+    if (inputs.length === 0) return [];
+    const g = this.#geometryOf(inputs);
+    const a = inputs.map((x) => this.#num(x, 0, g.u));
+    const b = inputs.map((x) => this.#num(x, g.u, x.length));
+    for (let i = 0; i < ROUNDS; i++) {
+      const modulus = i % 2 === 0 ? g.modU : g.modV;
+      const y = this.#roundValues(g, i, b, modulus);
+      for (let k = 0; k < inputs.length; k++) {
+        const c = (a[k]! + y[k]!) % modulus;
+        a[k] = b[k]!;
+        b[k] = c;
+      }
+    }
+    return a.map((ak, k) => [...this.#str(ak, g.u), ...this.#str(b[k]!, g.v)]);
+  }
+
+  /** FF1.Decrypt of each input (all of one length), side by side like `encryptAll`. */
+  decryptAll(inputs: readonly (readonly number[])[]): number[][] {
+    if (inputs.length === 0) return [];
+    const g = this.#geometryOf(inputs);
+    const a = inputs.map((x) => this.#num(x, 0, g.u));
+    const b = inputs.map((x) => this.#num(x, g.u, x.length));
+    for (let i = ROUNDS - 1; i >= 0; i--) {
+      const modulus = i % 2 === 0 ? g.modU : g.modV;
+      const y = this.#roundValues(g, i, a, modulus);
+      for (let k = 0; k < inputs.length; k++) {
+        const c = (b[k]! - y[k]! + modulus) % modulus;
+        b[k] = a[k]!;
+        a[k] = c;
+      }
+    }
+    return a.map((ak, k) => [...this.#str(ak, g.u), ...this.#str(b[k]!, g.v)]);
+  }
+
+  /**
+   * Steps 6.i–6.iv for each half: y = NUM(S) mod radix^m, where S is the first d bytes of
    * PRF(P || Q) and Q = T || 0^((-t-b-1) mod 16) || [i] || [NUM_radix(B)]^b. The modulus is
    * taken here because step 6.vi only ever uses y mod radix^m.
    */
-  #roundValue(g: Geometry, round: number, half: number, modulus: number): number {
-    const q = g.q;
-    q[q.length - g.b - 1] = round;
-    let rest = half;
-    for (let at = q.length - 1; at >= q.length - g.b; at--) {
-      q[at] = rest % 256;
-      rest = Math.floor(rest / 256);
+  #roundValues(g: Geometry, round: number, halves: readonly number[], modulus: number): number[] {
+    const count = halves.length;
+    const qLength = g.q.length;
+    // Every input's Q, one after the other: the tweak and padding as prepared, then i and B.
+    const q = Buffer.allocUnsafe(qLength * count);
+    for (let k = 0; k < count; k++) {
+      const at = k * qLength;
+      g.q.copy(q, at);
+      q[at + qLength - g.b - 1] = round;
+      let rest = halves[k]!;
+      for (let j = at + qLength - 1; j >= at + qLength - g.b; j--) {
+        q[j] = rest % 256;
+        rest = Math.floor(rest / 256);
+      }
     }
-    // CBC-MAC over P || Q, starting from CIPH(P).
-    let state: Buffer = g.afterP;
-    for (let offset = 0; offset < q.length; offset += BLOCK) {
-      for (let k = 0; k < BLOCK; k++) this.#block[k] = state[k]! ^ q[offset + k]!;
-      state = this.#cipher.update(this.#block);
+    // CBC-MAC over P || Q for all inputs at once, a block of Q at a time, from CIPH(P).
+    const state = Buffer.allocUnsafe(BLOCK * count);
+    for (let k = 0; k < count; k++) g.afterP.copy(state, k * BLOCK);
+    let macs: Buffer = state;
+    for (let offset = 0; offset < qLength; offset += BLOCK) {
+      for (let k = 0; k < count; k++) {
+        for (let j = 0; j < BLOCK; j++) {
+          macs[k * BLOCK + j]! ^= q[k * qLength + offset + j]!;
+        }
+      }
+      macs = this.#cipher.update(macs);
     }
-    // NUM(S) mod radix^m, a byte at a time: below 2^45 the running value times 256 stays exact.
-    if (modulus < 2 ** 45) {
-      let y = 0;
-      for (let k = 0; k < g.d; k++) y = (y * 256 + state[k]!) % modulus;
-      return y;
+    const values = new Array<number>(count);
+    for (let k = 0; k < count; k++) {
+      const base = k * BLOCK;
+      // NUM(S) mod radix^m, a byte at a time: below 2^45 the running value times 256 stays exact.
+      if (modulus < 2 ** 45) {
+        let y = 0;
+        for (let j = 0; j < g.d; j++) y = (y * 256 + macs[base + j]!) % modulus;
+        values[k] = y;
+      } else {
+        let y = 0n;
+        for (let j = 0; j < g.d; j++) y = (y << 8n) | BigInt(macs[base + j]!);
+        values[k] = Number(y % BigInt(modulus));
+      }
     }
-    let y = 0n;
-    for (let k = 0; k < g.d; k++) y = (y << 8n) | BigInt(state[k]!);
-    return Number(y % BigInt(modulus));
+    return values;
+  }
+
+  /** The geometry of a set of inputs, which must all have one length. */
+  #geometryOf(inputs: readonly (readonly number[])[]): Geometry {
+    const n = inputs[0]!.length;
+    if (inputs.some((x) => x.length !== n))
+      throw new CryptoError('invalid_cipher_input', 'FF1 inputs taken together have one length');
+    return this.#geometry(n);
   }
 
   #geometry(n: number): Geometry {

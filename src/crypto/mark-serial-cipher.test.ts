@@ -35,6 +35,12 @@ describe('positional mark serials', () => {
     expect(sharedPrefix.length).toBeLessThan(5);
   });
 
+  it('locates many serials at once as it locates each', () => {
+    const serials = Array.from({ length: 100 }, (_, k) => cipher.serialAt(1 + (k % 7), k * 997));
+    expect(cipher.locateAll(serials)).toEqual(serials.map((s) => cipher.locate(s)));
+    expect(cipher.locateAll([])).toEqual([]);
+  });
+
   it('depends on the key', () => {
     const other = new MarkSerialCipher(randomBytes(32));
     expect(other.serialAt(1, 0)).not.toBe(cipher.serialAt(1, 0));

@@ -121,9 +121,20 @@ export class MarkVerificationService {
       logger: deps.logger,
       onFlushed: observer && ((seconds, written) => observer.scanLogFlushed(seconds, written)),
     });
-    this.scanCounter = new ScanBatcher((scans) => registerScans(deps.db, scans, deps.clone), {
-      onCounted: observer && ((seconds, scans) => observer.scansCounted(seconds, scans)),
-    });
+    // A group's serials are located together: one AES call per FF1 round for the whole group.
+    this.scanCounter = new ScanBatcher(
+      (scans) => {
+        const where = deps.serials.locateAll(scans.map((scan) => scan.serial));
+        return registerScans(
+          deps.db,
+          scans.map((scan, k) => ({ ...scan, ...where[k]! })),
+          deps.clone,
+        );
+      },
+      {
+        onCounted: observer && ((seconds, scans) => observer.scansCounted(seconds, scans)),
+      },
+    );
     this.certificateContent = new CertificateContentCache(deps.db);
   }
 
@@ -171,7 +182,11 @@ export class MarkVerificationService {
       reasons.push(reason('MALFORMED', input.message));
     } else {
       let kid: string | null = null;
-      const located: LocatedSerial = { serial: input.serial, ...this.serials.locate(input.serial) };
+      // Where the serial points, for the look-ups besides counting (counting locates its group).
+      const located = (): LocatedSerial => ({
+        serial: input.serial,
+        ...this.serials.locate(input.serial),
+      });
       if (input.kind === 'code') {
         const candidates = await this.keyRing.candidates(input.decoded.keyId);
         claimedKey = candidates[0];
@@ -182,7 +197,7 @@ export class MarkVerificationService {
         if (
           !check.ok &&
           check.reason === 'BAD_SIGNATURE' &&
-          (await isIssuedMarkOf(this.db, { ...located, kids: candidates.map((k) => k.kid) }))
+          (await isIssuedMarkOf(this.db, { ...located(), kids: candidates.map((k) => k.kid) }))
         ) {
           check = checkMarkSignature(input.decoded, candidates);
         }
@@ -193,9 +208,9 @@ export class MarkVerificationService {
         const point = lat !== null && lon !== null;
         repeat = caller.repeatView?.(input.serial) ?? false;
         hit = repeat
-          ? await lookupScannedMark(this.db, { ...located, kid })
+          ? await lookupScannedMark(this.db, { ...located(), kid })
           : await this.scanCounter.register({
-              ...located,
+              serial: input.serial,
               kid,
               at: now,
               region,
@@ -204,7 +219,7 @@ export class MarkVerificationService {
               lon: point ? lon : null,
             });
         if (!hit) {
-          const miss = await this.whyNoMark(located, kid);
+          const miss = await this.whyNoMark(located(), kid);
           reasons.push(miss.reason);
           registered = miss.registered;
         } else {

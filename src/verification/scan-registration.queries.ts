@@ -22,8 +22,9 @@ import {
  * and runs clone detection on each, and the same lookup without counting (a repeat view).
  */
 
-/** One verification to count on its mark (located: crypto/mark-serial-cipher). */
-export interface ScanToRegister extends LocatedSerial {
+/** One verification to count on its mark. */
+export interface ScanToRegister {
+  serial: string;
   /** The key whose signature was verified; null for a typed serial (no signature). */
   kid: string | null;
   at: Date;
@@ -165,7 +166,7 @@ WHERE b.status = 'done'
 
 export async function registerScans(
   db: Database,
-  scans: readonly ScanToRegister[],
+  scans: readonly (ScanToRegister & LocatedSerial)[],
   thresholds: CloneThresholds,
 ): Promise<RegisteredScan[]> {
   if (scans.length === 0) return [];
