@@ -35,6 +35,14 @@ describe('positional mark serials', () => {
     expect(sharedPrefix.length).toBeLessThan(5);
   });
 
+  it('makes a run of serials at once as it makes each', () => {
+    expect(cipher.serialsAt(9, 1_000, 300)).toEqual(
+      Array.from({ length: 300 }, (_, k) => cipher.serialAt(9, 1_000 + k)),
+    );
+    expect(cipher.serialsAt(9, POSITIONS_PER_BATCH - 2, 2)).toHaveLength(2);
+    expect(() => cipher.serialsAt(9, POSITIONS_PER_BATCH - 2, 3)).toThrow(/position/);
+  });
+
   it('locates many serials at once as it locates each', () => {
     const serials = Array.from({ length: 100 }, (_, k) => cipher.serialAt(1 + (k % 7), k * 997));
     expect(cipher.locateAll(serials)).toEqual(serials.map((s) => cipher.locate(s)));

@@ -50,15 +50,12 @@ export class BatchMarks {
     const voided = new Set(
       await batches.voidPositionsBetween(this.db, { batchId: batch.id, from: first, to: last }),
     );
-    const number = batch.number;
-    return Array.from({ length: last - first + 1 }, (_, k) => {
-      const position = first + k;
-      return {
-        serial: this.serials.serialAt(number, position - 1),
-        position,
-        status: voided.has(position) ? 'void' : 'active',
-      };
-    });
+    const serials = this.serials.serialsAt(batch.number, first - 1, last - first + 1);
+    return serials.map((serial, k) => ({
+      serial,
+      position: first + k,
+      status: voided.has(first + k) ? 'void' : 'active',
+    }));
   }
 
   /** The serials of the `page`-th run of `size` marks (1-based): one label sheet. */
