@@ -39,6 +39,8 @@ export const errorStatus = {
   exemption_contended: 409,
   declaration_conflict: 409,
   alert_already_resolved: 409,
+  /** An upload under the same `Idempotency-Key` is still being received (send it again after). */
+  idempotency_key_in_use: 409,
   /** A mark batch still being written (or failed): its marks cannot be listed or printed yet. */
   batch_not_ready: 409,
   mark_already_void: 409,
@@ -46,6 +48,8 @@ export const errorStatus = {
   /** A body in a media type the operation does not take (e.g. not `application/json`). */
   unsupported_media_type: 415,
   unprocessable: 422,
+  /** An `Idempotency-Key` already used for another request (other content): a new one is needed. */
+  idempotency_key_reused: 422,
   serial_check_failed: 422,
   ambiguous_number: 422,
   not_an_exemption: 422,

@@ -1,5 +1,5 @@
 import { and, asc, eq, gt, inArray, lt, sql } from 'drizzle-orm';
-import type { Queryable } from '../db/client';
+import { rowsOf, type Queryable } from '../db/client';
 import {
   certificateImportDryRunNumbers,
   certificateImportProblems,
@@ -33,15 +33,54 @@ export async function insertRows(
       AS staged(row integer, content text, problem text)`);
 }
 
-/** The import received whole: its row and byte counts. */
+/**
+ * The import received whole: its row and byte counts and the body's digest. Answers the import as
+ * its transaction commits it, so the receipt is written from it, not read back after the commit.
+ */
 export async function setReceived(
   db: Queryable,
-  params: { id: string; rows: number; bytes: number },
-): Promise<void> {
-  await db
+  params: { id: string; rows: number; bytes: number; bodyDigest: string },
+): Promise<CertificateImportRow> {
+  const [row] = await db
     .update(certificateImports)
-    .set({ rows: params.rows, bytes: params.bytes })
-    .where(eq(certificateImports.id, params.id));
+    .set({ rows: params.rows, bytes: params.bytes, bodyDigest: params.bodyDigest })
+    .where(eq(certificateImports.id, params.id))
+    .returning();
+  return row!;
+}
+
+/**
+ * Holds an issuer's `Idempotency-Key` for the caller's transaction, or answers false at once when
+ * another upload under it is being received (its transaction holds it until it commits or not).
+ */
+export async function tryLockIdempotencyKey(
+  tx: Queryable,
+  params: { issuerId: string; idempotencyKey: string },
+): Promise<boolean> {
+  const [row] = rowsOf<{ locked: boolean }>(
+    await tx.execute(
+      sql`SELECT pg_try_advisory_xact_lock(hashtextextended(${`certmark/certificate-import-key/${params.issuerId}/${params.idempotencyKey}`}, 0)) AS locked`,
+    ),
+  );
+  return row?.locked === true;
+}
+
+/** The issuer's import received under an `Idempotency-Key`. */
+export async function findImportByIdempotencyKey(
+  db: Queryable,
+  params: { issuerId: string; idempotencyKey: string },
+): Promise<CertificateImportRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(certificateImports)
+    .where(
+      and(
+        eq(certificateImports.issuerId, params.issuerId),
+        eq(certificateImports.idempotencyKey, params.idempotencyKey),
+      ),
+    )
+    .limit(1);
+  return row;
 }
 
 export async function findImport(

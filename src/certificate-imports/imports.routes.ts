@@ -75,6 +75,9 @@ const create = (maxBytes: number) => {
     security: bearerSecurity,
     middleware: [requireRole('issuer')],
     request: {
+      headers: z.object({
+        'idempotency-key': IdempotencyKey,
+      }),
       query: z.object({
         dryRun: z
           .enum(['true', 'false'])
@@ -96,11 +99,20 @@ const create = (maxBytes: number) => {
       },
     },
     responses: {
-      202: { description: 'Received whole; the job runs in the background', ...json(ImportSchema) },
+      202: {
+        description:
+          'Received whole; the job runs in the background. Sent again under the same ' +
+          '`Idempotency-Key`: the import received the first time, as it stands now',
+        ...json(ImportSchema),
+      },
       ...problems({
         400: 'Not UTF-8, a CSV header that is not the documented one, or no rows (`malformed_import`)',
         403: 'Not an issuer key (`forbidden`), or a suspended issuer (`issuer_suspended`)',
+        409: 'An upload with the same `Idempotency-Key` is still being received (`idempotency_key_in_use`)',
         413: `A body over ${limit} (\`payload_too_large\`), declared or counted as it arrives`,
+        422:
+          'The `Idempotency-Key` was sent before with another upload: other rows, another format ' +
+          'or `dryRun` (`idempotency_key_reused`)',
       }),
     },
   });
@@ -142,6 +154,34 @@ const report = defineRoute({
   },
 });
 
+/**
+ * `Idempotency-Key` (draft-ietf-httpapi-idempotency-key-header): a Structured Field String (RFC 8941
+ * §3.3.3, `"…"`), or the same characters bare as many clients send them; at most 255 characters.
+ */
+const IdempotencyKey = z
+  .string()
+  .transform((value, ctx) => {
+    const quoted = /^"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"$/.exec(value);
+    const key = quoted ? quoted[1]!.replace(/\\(["\\])/g, '$1') : value;
+    if (key.length === 0 || key.length > 255 || (!quoted && !/^[\x21-\x7e]+$/.test(key))) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'an Idempotency-Key is a string of 1 to 255 printable ASCII characters',
+      });
+      return z.NEVER;
+    }
+    return key;
+  })
+  .optional()
+  .openapi({
+    type: 'string',
+    description:
+      'Makes the upload safe to send again (draft-ietf-httpapi-idempotency-key-header): an ' +
+      'upload with a key this issuer has used is answered with the import received under it, ' +
+      'never a second import; a unique value per import, e.g. a UUID',
+    example: '"8e03978e-40d5-43e8-bc93-6894a57f9324"',
+  });
+
 /** `Content-Type` → the import's format; anything else is a 415. */
 function formatOf(contentType: string | undefined): ImportFormat {
   const [essence, ...parameters] = (contentType ?? '').split(';').map((p) => p.trim());
@@ -167,6 +207,7 @@ export function certificateImportsRoutes(service: CertificateImportsService) {
         dryRun: c.req.valid('query').dryRun === 'true',
         body: c.req.raw.body as AsyncIterable<Uint8Array> | null,
         declaredBytes: declared !== undefined ? Number(declared) : undefined,
+        idempotencyKey: c.req.valid('header')['idempotency-key'],
       });
       return c.json(view, 202, { location: `${IMPORTS_PATH}/${view.importId}` });
     })

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, type Hash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Database, Queryable } from '../db/client';
 import type { Clock } from '../clock';
@@ -119,6 +119,13 @@ export class CertificateImportsService {
    * Receives an import: checks the issuer, stages every row, answers at once; the job starts in
    * the background. A body over the limit (declared or counted), not UTF-8, or with a bad CSV
    * header leaves nothing behind.
+   *
+   * The receipt is what the staging transaction itself wrote (no read after its commit, which a
+   * database fault could turn into a 503 for an import that exists). With an `Idempotency-Key`
+   * (draft-ietf-httpapi-idempotency-key-header), an upload sent again — its answer lost, or a 503
+   * whatever its cause — is answered with the import received under that key, as customs replays
+   * a declaration by its number: the same issuer, key, body, format and mode; anything else under
+   * the key is refused (422), and an upload still being received under it is a 409.
    */
   async receive(
     principal: Principal,
@@ -127,6 +134,7 @@ export class CertificateImportsService {
       dryRun: boolean;
       body: AsyncIterable<Uint8Array> | null;
       declaredBytes?: number | undefined;
+      idempotencyKey?: string | undefined;
     },
   ): Promise<ImportView> {
     const issuerId = principal.issuerId;
@@ -135,9 +143,20 @@ export class CertificateImportsService {
     if (request.declaredBytes !== undefined && request.declaredBytes > this.maxBytes)
       throw tooLarge(this.maxBytes);
     if (!request.body) throw new AppError('malformed_import', 'the import has no rows');
+    const body = request.body;
+    const idempotencyKey = request.idempotencyKey;
     const id = randomUUID();
     const actor = actorOf(principal);
-    await this.db.transaction(async (tx) => {
+    const outcome = await this.db.transaction(async (tx) => {
+      if (idempotencyKey !== undefined) {
+        if (!(await q.tryLockIdempotencyKey(tx, { issuerId, idempotencyKey })))
+          throw new AppError(
+            'idempotency_key_in_use',
+            'an upload with this Idempotency-Key is still being received; send it again once that one is answered',
+          );
+        const earlier = await q.findImportByIdempotencyKey(tx, { issuerId, idempotencyKey });
+        if (earlier) return { sentBefore: true as const, row: earlier };
+      }
       await q.insertImport(tx, {
         id,
         issuerId,
@@ -149,11 +168,13 @@ export class CertificateImportsService {
         rows: 0,
         bytes: 0,
         createdAt: this.options.clock.now(),
+        idempotencyKey: idempotencyKey ?? null,
       });
+      const digest = createHash('sha256');
       let bytes = 0;
       let rows = 0;
       let staged: { row: number; content: string | null; problem: string | null }[] = [];
-      const received = receivedRows(request.format, request.body!, {
+      const received = receivedRows(request.format, digested(body, digest), {
         maxBytes: this.maxBytes,
         onBytes: (n) => (bytes = n),
       });
@@ -167,12 +188,44 @@ export class CertificateImportsService {
       }
       await q.insertRows(tx, id, staged);
       if (rows === 0) throw new AppError('malformed_import', 'the import has no rows');
-      await q.setReceived(tx, { id, rows, bytes });
+      const bodyDigest = digest.digest('base64url');
+      return {
+        sentBefore: false as const,
+        row: await q.setReceived(tx, { id, rows, bytes, bodyDigest }),
+      };
     });
-    // Read before the job starts: the answer says `queued`, whatever the job does next.
-    const received = this.view((await q.findImport(this.db, id))!);
+    if (outcome.sentBefore) return this.replay(outcome.row, { ...request, body });
+    // Written before the job starts: the answer says `queued`, whatever the job does next.
+    const receipt = this.view(outcome.row);
     void this.runner.run(id);
-    return received;
+    return receipt;
+  }
+
+  /**
+   * An upload sent again under the `Idempotency-Key` of an import already received: answered with
+   * that import as it stands now, when it is the same upload (body, format, dry run or not).
+   */
+  private async replay(
+    earlier: CertificateImportRow,
+    request: { format: ImportFormat; dryRun: boolean; body: AsyncIterable<Uint8Array> },
+  ): Promise<ImportView> {
+    const digest = createHash('sha256');
+    let bytes = 0;
+    for await (const chunk of request.body) {
+      bytes += chunk.byteLength;
+      if (bytes > this.maxBytes) throw tooLarge(this.maxBytes);
+      digest.update(chunk);
+    }
+    if (
+      earlier.format !== request.format ||
+      earlier.dryRun !== request.dryRun ||
+      earlier.bodyDigest !== digest.digest('base64url')
+    )
+      throw new AppError(
+        'idempotency_key_reused',
+        'this Idempotency-Key was sent with another upload (other rows, format or dryRun); a new import needs a new key',
+      );
+    return this.view(earlier);
   }
 
   /** An import's progress: its issuer's only (to anyone else it does not exist). */
@@ -465,6 +518,17 @@ function judgeRow(
       ],
     };
   return { input: parsed.data };
+}
+
+/** The body as it arrives, each chunk added to `digest` on its way. */
+async function* digested(
+  body: AsyncIterable<Uint8Array>,
+  digest: Hash,
+): AsyncGenerator<Uint8Array> {
+  for await (const chunk of body) {
+    digest.update(chunk);
+    yield chunk;
+  }
 }
 
 /** A CSV cell (RFC 4180), a would-be formula defused with a leading apostrophe. */

@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
 import { decodeJwt } from 'jose';
+import type { Principal } from '../../src/auth/principal';
+import { CertificateImportsService } from '../../src/certificate-imports/imports.service';
 import { rowsOf } from '../../src/db/client';
+import { isDatabaseUnavailable } from '../../src/errors';
 import { client, createTestContext, type Client, type TestContext } from '../helpers';
 import {
   certificateBody,
@@ -25,13 +28,16 @@ describe('certificate imports', () => {
   const post = (
     body: string | Blob,
     type: string,
-    options: { key?: string; query?: string } = {},
+    options: { key?: string; query?: string; idempotencyKey?: string } = {},
   ) =>
     ctx.app.request(`/v1/certificates/imports${options.query ?? ''}`, {
       method: 'POST',
       headers: {
         authorization: `Bearer ${options.key ?? issuer.key}`,
         'content-type': type,
+        ...(options.idempotencyKey !== undefined
+          ? { 'idempotency-key': options.idempotencyKey }
+          : {}),
       },
       body,
     });
@@ -324,6 +330,206 @@ describe('certificate imports', () => {
       expect((await api.get(path, supervisor)).status).toBe(403);
       expect((await api.get(path)).status).toBe(401);
     }
+  });
+
+  it('an upload sent again under its Idempotency-Key is answered with the same import, never a second', async () => {
+    const rows = ndjson(certificateBody(), certificateBody());
+    const key = '"import-2026-11-28-0001"';
+    const first = await post(rows, 'application/x-ndjson', { idempotencyKey: key });
+    const received = (await first.json()) as { importId: string; status: string };
+    expect(first.status, JSON.stringify(received)).toBe(202);
+    expect(received.status).toBe('queued');
+    await ctx.services.certificateImports.whenIdle();
+    const certificates = await count('certificates');
+
+    // Its answer lost, the client sends it again: the same import, as it stands now.
+    for (const sentKey of [key, 'import-2026-11-28-0001']) {
+      const again = await post(rows, 'application/x-ndjson', { idempotencyKey: sentKey });
+      const answer = (await again.json()) as Record<string, unknown>;
+      expect(again.status, JSON.stringify(answer)).toBe(202);
+      expect(again.headers.get('location')).toBe(first.headers.get('location'));
+      expect(answer).toMatchObject({
+        importId: received.importId,
+        status: 'done',
+        rows: 2,
+        imported: 2,
+      });
+    }
+    await ctx.services.certificateImports.whenIdle();
+    expect(await count('certificates')).toBe(certificates);
+    const underKey = async (issuerId: string) =>
+      rowsOf<{ id: string }>(
+        await ctx.handle.db.execute(
+          sql`SELECT id FROM certificate_imports WHERE issuer_id = ${issuerId} AND idempotency_key = 'import-2026-11-28-0001'`,
+        ),
+      );
+    expect(await underKey(issuer.id)).toEqual([{ id: received.importId }]);
+
+    // The key names one upload: other rows, another format or a dry run under it are refused.
+    const refused = async (res: Response, status: number, code: string) => {
+      expect(res.status).toBe(status);
+      expect(((await res.json()) as { code: string }).code).toBe(code);
+    };
+    await refused(
+      await post(ndjson(certificateBody()), 'application/x-ndjson', { idempotencyKey: key }),
+      422,
+      'idempotency_key_reused',
+    );
+    await refused(
+      await post(rows, 'application/x-ndjson', { idempotencyKey: key, query: '?dryRun=true' }),
+      422,
+      'idempotency_key_reused',
+    );
+    for (const bad of ['', '"a b"x', 'has space', 'k'.repeat(256), '"\u00e9"'])
+      await refused(
+        await post(rows, 'application/x-ndjson', { idempotencyKey: bad }),
+        400,
+        'validation_failed',
+      );
+    expect(await underKey(issuer.id)).toHaveLength(1);
+
+    // Sent again while the first is still being received: 409 at once, not a wait behind it.
+    let finish!: () => void;
+    const held = new Promise<void>((resolve) => (finish = resolve));
+    const encoder = new TextEncoder();
+    const slowBody = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        controller.enqueue(encoder.encode(ndjson(certificateBody())));
+        await held;
+        controller.enqueue(encoder.encode(ndjson(certificateBody())));
+        controller.close();
+      },
+    });
+    const slow = ctx.app.request('/v1/certificates/imports', {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${issuer.key}`,
+        'content-type': 'application/x-ndjson',
+        'idempotency-key': 'still-arriving',
+      },
+      body: slowBody,
+      duplex: 'half',
+    } as RequestInit);
+    // Until its transaction holds the key.
+    for (let i = 0; i < 200; i++) {
+      const [{ n }] = rowsOf<{ n: number }>(
+        await ctx.handle.db.execute(
+          sql`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+        ),
+      ) as [{ n: number }];
+      if (n > 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await refused(
+      await post(rows, 'application/x-ndjson', { idempotencyKey: 'still-arriving' }),
+      409,
+      'idempotency_key_in_use',
+    );
+    finish();
+    const arrived = await slow;
+    expect(arrived.status).toBe(202);
+    expect(((await arrived.json()) as { rows: number }).rows).toBe(2);
+
+    // Keys are the issuer's own: another issuer's upload under the same key is its own import.
+    const theirs = await post(ndjson(certificateBody()), 'application/x-ndjson', {
+      key: other.key,
+      idempotencyKey: key,
+    });
+    expect(theirs.status).toBe(202);
+    expect(((await theirs.json()) as { importId: string }).importId).not.toBe(received.importId);
+    await ctx.services.certificateImports.whenIdle();
+  });
+
+  describe('a database fault around the commit', () => {
+    /** The service on the test's database, through a connection that can fail on demand. */
+    function importsWithFaults() {
+      const fault = { down: false, afterCommit: 'none' as 'none' | 'down' | 'lose-answer' };
+      const failure = () =>
+        Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' });
+      const db = new Proxy(ctx.handle.db, {
+        get(target, property) {
+          const value = Reflect.get(target, property, target);
+          if (typeof value !== 'function') return value;
+          if (property === 'transaction')
+            return async (...args: unknown[]) => {
+              if (fault.down) throw failure();
+              const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(
+                target,
+                args,
+              );
+              // Committed; what the service sees next:
+              if (fault.afterCommit === 'down') fault.down = true;
+              if (fault.afterCommit === 'lose-answer') throw failure();
+              return result;
+            };
+          return (...args: unknown[]) => {
+            if (fault.down) throw failure();
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+      const service = new CertificateImportsService({
+        db,
+        clock: ctx.clock,
+        certificates: ctx.services.certificates,
+        baseUrl: ctx.config.publicBaseUrl,
+      });
+      return { service, fault };
+    }
+    const principal = async (): Promise<Principal> => {
+      const [key] = rowsOf<{ id: string }>(
+        await ctx.handle.db.execute(
+          sql`SELECT id FROM api_keys WHERE issuer_id = ${issuer.id} LIMIT 1`,
+        ),
+      );
+      return { keyId: key!.id, role: 'issuer', issuerId: issuer.id };
+    };
+    const upload = (text: string) =>
+      (async function* () {
+        yield new TextEncoder().encode(text);
+      })();
+
+    it('the receipt is what the staging transaction wrote: a fault after its commit is no 503', async () => {
+      const { service, fault } = importsWithFaults();
+      const rows = ndjson(certificateBody(), certificateBody(), certificateBody());
+      fault.afterCommit = 'down';
+      const receipt = await service.receive(await principal(), {
+        format: 'ndjson',
+        dryRun: false,
+        body: upload(rows),
+      });
+      expect(receipt).toMatchObject({ status: 'queued', rows: 3, imported: 0, dryRun: false });
+      // The database back, the job (retrying meanwhile) imports what the receipt said.
+      fault.afterCommit = 'none';
+      fault.down = false;
+      await service.whenIdle();
+      const state = await api.get(`/v1/certificates/imports/${receipt.importId}`, issuer.key);
+      expect(state.body).toMatchObject({ status: 'done', rows: 3, imported: 3 });
+      await service.close();
+    });
+
+    it('an answer lost at the commit: the upload sent again under its key is the same import', async () => {
+      const { service, fault } = importsWithFaults();
+      const rows = ndjson(certificateBody(), certificateBody());
+      const request = { format: 'ndjson' as const, dryRun: false, idempotencyKey: 'lost-answer-1' };
+      fault.afterCommit = 'lose-answer';
+      await expect(
+        service.receive(await principal(), { ...request, body: upload(rows) }),
+      ).rejects.toSatisfy(isDatabaseUnavailable);
+      fault.afterCommit = 'none';
+      const retried = await service.receive(await principal(), { ...request, body: upload(rows) });
+      const imports = rowsOf<{ id: string }>(
+        await ctx.handle.db.execute(
+          sql`SELECT id FROM certificate_imports WHERE idempotency_key = 'lost-answer-1'`,
+        ),
+      );
+      expect(imports).toEqual([{ id: retried.importId }]);
+      await service.resumeUnfinished();
+      await service.whenIdle();
+      const state = await api.get(`/v1/certificates/imports/${retried.importId}`, issuer.key);
+      expect(state.body).toMatchObject({ status: 'done', rows: 2, imported: 2 });
+      await service.close();
+    });
   });
 
   it('a job that stopped midway goes on from its last chunk after a restart', async () => {

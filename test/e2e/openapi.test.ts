@@ -94,6 +94,14 @@ describe('OpenAPI document', () => {
     expect(upload.description).toContain('up to 256 MiB (IMPORT_MAX_MIB');
     expect(upload.description).toContain('exempt from the 1 MiB limit');
     expect(upload.responses['413']!.description).toMatch(/^A body over 256 MiB \(IMPORT_MAX_MIB/);
+    // The upload is safe to send again: its Idempotency-Key and the refusals that come with it.
+    expect(
+      (upload as { parameters?: { in: string; name: string }[] }).parameters?.find(
+        (p) => p.in === 'header' && p.name === 'idempotency-key',
+      ),
+    ).toBeDefined();
+    expect(upload.responses['409']!.description).toContain('idempotency_key_in_use');
+    expect(upload.responses['422']!.description).toContain('idempotency_key_reused');
     // The limit as configured, not a constant.
     const configured = createApp({
       db: {} as Database,

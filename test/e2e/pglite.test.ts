@@ -53,13 +53,19 @@ describe('PGlite smoke', () => {
     expect(bundled.statusLists).toHaveLength(2);
     // A bulk import runs its job on PGlite too (no pg-boss, no advisory lock needed).
     const rows = [certificateBody(), certificateBody()].map((c) => JSON.stringify(c)).join('\n');
-    const imported = await api.call('POST', '/v1/certificates/imports', {
-      key: key.body.key,
-      body: rows,
-      headers: { 'content-type': 'application/x-ndjson' },
-    });
+    const upload = () =>
+      api.call('POST', '/v1/certificates/imports', {
+        key: key.body.key,
+        body: rows,
+        headers: { 'content-type': 'application/x-ndjson', 'idempotency-key': '"pglite-1"' },
+      });
+    const imported = await upload();
     expect(imported.status, imported.text).toBe(202);
     await services.certificateImports.whenIdle();
+    // Sent again under its Idempotency-Key (the key's lock and digest on PGlite too): the same.
+    const again = await upload();
+    expect(again.status, again.text).toBe(202);
+    expect(again.body.importId).toBe(imported.body.importId);
     const state = await api.get(`/v1/certificates/imports/${imported.body.importId}`, key.body.key);
     expect(state.body).toMatchObject({ status: 'done', imported: 2, failed: 0 });
     const [{ n }] = rowsOf<{ n: number }>(

@@ -9,6 +9,7 @@ import {
   primaryKey,
   text,
   timestamp,
+  uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
 import { issuers } from './issuers';
@@ -47,12 +48,20 @@ export const certificateImports = pgTable(
     failed: integer('failed').notNull().default(0),
     /** Why a failed import stopped (rows not processed by then count as failed). */
     error: text('error'),
+    /**
+     * The upload's `Idempotency-Key`, when it had one: the same key from the same issuer again is
+     * answered with this import, never a second one (a retry after a lost answer).
+     */
+    idempotencyKey: text('idempotency_key'),
+    /** SHA-256 of the body as received (base64url): a retry under the key must send the same. */
+    bodyDigest: text('body_digest'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
     startedAt: timestamp('started_at', { withTimezone: true }),
     finishedAt: timestamp('finished_at', { withTimezone: true }),
   },
   (t) => [
     index('certificate_imports_issuer').on(t.issuerId, t.createdAt),
+    uniqueIndex('certificate_imports_idempotency_key').on(t.issuerId, t.idempotencyKey),
     index('certificate_imports_unfinished')
       .on(t.createdAt)
       .where(sql`${t.status} IN ('queued', 'running')`),
