@@ -16,6 +16,8 @@ describe('clone detection across two instances', () => {
   let second: { handle: DatabaseHandle; services: Services; api: Client };
   let apis: Client[];
   let marks: IssuedMark[];
+  /** Marks no test scans before the first-scan race. */
+  let fresh: IssuedMark[];
   let supervisorKey: string;
   let scans = 0;
 
@@ -49,6 +51,7 @@ describe('clone detection across two instances', () => {
     supervisorKey = await createRoleKey(ctx, 'supervisor');
     const cert = await issueCertificate(apis[0]!, issuer.key);
     ({ marks } = await issueMarks(apis[0]!, issuer.key, cert.id, { count: 8 }));
+    fresh = (await issueMarks(apis[0]!, issuer.key, cert.id, { count: 40 })).marks;
   });
   afterAll(async () => {
     await second.services.marks.close();
@@ -80,6 +83,24 @@ describe('clone detection across two instances', () => {
     expect(
       alerts.body.items.filter((a: { subject: string }) => a.subject === mark.serial),
     ).toHaveLength(1);
+  });
+
+  it('counts first scans of one mark on both instances at once: one creates its row, the other counts on it', async () => {
+    // A mark's first scan creates its row; two at once on two instances must both be counted.
+    const answers = await Promise.all(
+      fresh.flatMap((mark) =>
+        [0, 1, 0, 1].map((i) => apis[i]!.post('/v1/verify/mark', { code: mark.code })),
+      ),
+    );
+    expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
+    expect(answers.every((a) => a.body.verdict === 'authentic')).toBe(true);
+    for (const [k, mark] of fresh.entries()) {
+      const counts = answers.slice(4 * k, 4 * k + 4).map((a) => a.body.mark.scanCount as number);
+      expect(
+        counts.sort((a, b) => a - b),
+        mark.serial,
+      ).toEqual([1, 2, 3, 4]);
+    }
   });
 
   it('flags a mark seen in 3 provinces within 24 hours, not 3 provinces over a longer time', async () => {

@@ -7,7 +7,7 @@ import {
   pgTable,
   text,
   timestamp,
-  uniqueIndex,
+  index,
   uuid,
 } from 'drizzle-orm/pg-core';
 import { certificates } from './certificates';
@@ -68,7 +68,10 @@ export const marks = pgTable(
     cloneFlaggedAt: timestamp('clone_flagged_at', { withTimezone: true }),
     cloneClearedAt: timestamp('clone_cleared_at', { withTimezone: true }),
   },
-  (t) => [uniqueIndex('marks_batch_ordinal').on(t.batchId, t.ordinal)],
+  // Not unique: a row's (batch, position) follows from its serial, which is the key. As a second
+  // unique index it would let two first scans of one mark at once fail (the ON CONFLICT of
+  // scan counting arbitrates the serial only) instead of one waiting to count on the other's row.
+  (t) => [index('marks_batch_ordinal').on(t.batchId, t.ordinal)],
 );
 
 export type MarkRow = typeof marks.$inferSelect;
