@@ -102,22 +102,22 @@ const LATER_SCAN = cloneDetectionColumns(CLONE_THRESHOLD_PLACEHOLDERS, 'm', SCAN
  */
 const REGISTER_SCANS_SQL = `
 WITH s AS MATERIALIZED (
-  -- Each scan's batch: its mark's row's, or (a first scan) the numbered batch its serial locates.
-  -- Correlated look-ups by key, materialized, so batches are then joined by their key: the cost
-  -- of a scan does not grow with the number of marks or batches.
-  SELECT s.*,
-    (SELECT known.ordinal FROM marks AS known WHERE known.serial = s.serial) AS known_ordinal,
-    COALESCE(
-      (SELECT known.batch_id FROM marks AS known WHERE known.serial = s.serial),
+  -- Each scan's batch: the numbered batch its serial locates (a small table, found by its number),
+  -- or, for a serial of a batch issued before positional serials (whose batch numbers are never
+  -- given), its row's. The rows of marks are not read otherwise: a scanned mark's row is found by
+  -- the INSERT's arbiter index, so no plan of this statement scans them, whatever their statistics.
+  -- Materialized, so batches are then joined by their key.
+  SELECT s.*, COALESCE(
       (SELECT nb.id FROM mark_batches AS nb
-        WHERE nb.number = s.batch_number AND s.position < nb.count)) AS batch_id
+        WHERE nb.number = s.batch_number AND s.position < nb.count),
+      (SELECT older.batch_id FROM marks AS older WHERE older.serial = s.serial)) AS batch_id
   FROM jsonb_to_recordset($6::jsonb) AS s(serial bigint, batch_number bigint, position int,
       kid text, region text, province text, lat float8, lon float8, at timestamptz, at_ms float8)
 ), counted AS (
   INSERT INTO marks AS m (serial, batch_id, ordinal, certificate_id, scan_count, last_scan_at,
     first_scan_at, first_scan_region, first_scan_lat, first_scan_lon,
     window_scan_count, recent_provinces, recent_points, clone_flagged_at)
-  SELECT s.serial, b.id, COALESCE(s.known_ordinal, s.position + 1), b.certificate_id, 1, s.at,
+  SELECT s.serial, b.id, s.position + 1, b.certificate_id, 1, s.at,
     s.at, s.region, s.lat, s.lon,
     ${FIRST_SCAN.window_scan_count}, ${FIRST_SCAN.recent_provinces},
     ${FIRST_SCAN.recent_points}, ${FIRST_SCAN.clone_flagged_at}
