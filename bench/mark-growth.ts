@@ -1,7 +1,8 @@
 /**
  * How mark verification, issuance and storage grow with the number of marks. Issues marks in
  * batches of up to 1,000,000 until each size is reached, then prints at that size: the issuance
- * rate of that step; bytes on disk per issued mark, before that size's scans: every table that
+ * rate of that step; bytes on disk per issued mark, before that size's scans (in brackets: without
+ * the rows that earlier sizes' scans left, i.e. what a mark never scanned costs): every table that
  * holds marks (`marks` — the rows of marks scanned or voided so far —, `mark_batches`,
  * `mark_batch_numbers_taken`, and `status_lists`, whose bits say which marks are void), heap,
  * TOAST and indexes after VACUUM, divided by the marks issued; and `POST /v1/verify/mark`
@@ -71,7 +72,7 @@ async function main() {
       `sizes ${sizes.map((s) => s.toLocaleString('en')).join(', ')}; ${seconds} s per pass, ${CONNECTIONS} connections, service on core 0, autocannon on core 1, PostgreSQL unpinned`,
     );
     console.log(
-      'marks        issue marks/s   bytes/mark   verify req/s  p99   2nd scan req/s  p99   scanned rows  bytes/row',
+      'marks        issue marks/s   bytes/mark (never scanned)   verify req/s  p99   2nd scan req/s  p99   scanned rows  bytes/row',
     );
     for (const size of sizes) {
       const started = performance.now();
@@ -152,10 +153,12 @@ async function main() {
       for (const serial of serials) scanned.add(serial);
       const after = await footprint();
       const perMark = before.all / issued;
+      // What an issued mark costs before any scan: every table but the rows of scanned marks.
+      const perUnscanned = (before.all - before.marks) / issued;
       const perRow = after.rows > 0 ? after.marks / after.rows : 0;
       console.log(
         `${issued.toLocaleString('en').padStart(11)}  ${Math.round(issueRate).toLocaleString('en').padStart(13)}   ` +
-          `${perMark.toFixed(2).padStart(10)}` +
+          `${perMark.toFixed(2).padStart(10)} (${perUnscanned.toFixed(3)})`.padEnd(29) +
           `${first.rps.toFixed(0).padStart(15)}  ${String(first.p99).padStart(3)}   ${second.rps.toFixed(0).padStart(14)}  ${String(second.p99).padStart(3)}` +
           `${after.rows.toLocaleString('en').padStart(15)}  ${perRow.toFixed(0).padStart(9)}` +
           (first.errors + second.errors ? `   (${first.errors + second.errors} errors)` : '') +
