@@ -4,11 +4,11 @@
  * route that runs jose's `jwtVerify` and nothing else (bench/credential-verify-ceiling.ts); beside
  * them, `jwtVerify` in a loop with no HTTP at all. The service, the route and the loop are each
  * pinned to core 0, this process (autocannon, 50 connections) to core 1 (taskset); PostgreSQL is
- * not pinned. Rounds alternate service, route, loop, so ratios within a round compare runs that
+ * not pinned unless BENCH_PIN_POSTGRES=1 (then it shares core 1: see pinPostgresIfAsked). Rounds alternate service, route, loop, so ratios within a round compare runs that
  * saw the same machine. Every request is one of 200 credentials.
  * Target (issue 14): the service at >= 50 % of bare jwtVerify on one core.
  *
- *   npx tsx bench/credential-verify.ts [seconds=10] [rounds=3]
+ *   [BENCH_PIN_POSTGRES=1] npx tsx bench/credential-verify.ts [seconds=10] [rounds=3]
  */
 import { execFile, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,7 +17,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { benchCertificate, setUpMarkBench } from './mark-bench-setup';
-import { cpuSeconds, freePort, pinSelf, start } from './lib/process';
+import { cpuSeconds, freePort, pinPostgresIfAsked, pinSelf, start } from './lib/process';
 
 const seconds = Number(process.argv[2] ?? 10);
 const rounds = Math.max(1, Number(process.argv[3] ?? 3));
@@ -80,6 +80,8 @@ const median = (values: number[]) => {
 
 async function main() {
   pinSelf(LOAD_CPU);
+  const unpinPostgres = pinPostgresIfAsked(LOAD_CPU);
+  process.once('exit', unpinPostgres);
   const bench = await setUpMarkBench();
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-bench-'));
   // The bench's keys: the service must open the issuers' keys made by the setup.

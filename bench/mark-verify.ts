@@ -4,19 +4,19 @@
  * the same load on a bare Hono route that only decodes the code and runs one Ed25519 verify with a
  * cached KeyObject (bench/mark-verify-ceiling.ts: no service code). The service and the ceiling are
  * each pinned to core 0, this process (autocannon, 50 connections) to core 1 (taskset); PostgreSQL
- * is not pinned. Rounds alternate service, ceiling, service, ceiling…, so a ratio within a round
+ * is not pinned unless BENCH_PIN_POSTGRES=1 (then it shares core 1: see pinPostgresIfAsked). Rounds alternate service, ceiling, service, ceiling…, so a ratio within a round
  * compares runs that saw the same machine. Every service request of the whole run is a different
  * mark (each round has its own slice of codes); the ceiling reuses them.
  * Targets (issue 14): the service at >= 70 % of the ceiling, p99 <= 25 ms.
  *
- *   npx tsx bench/mark-verify.ts [seconds=15] [marks=1000000] [rounds=3]
+ *   [BENCH_PIN_POSTGRES=1] npx tsx bench/mark-verify.ts [seconds=15] [marks=1000000] [rounds=3]
  */
 import type { ChildProcess } from 'node:child_process';
 import autocannon from 'autocannon';
 import { sql } from 'drizzle-orm';
 import { rowsOf } from '../src/db/client';
 import { setUpMarkBench } from './mark-bench-setup';
-import { cpuSeconds, freePort, pinSelf, start } from './lib/process';
+import { cpuSeconds, freePort, pinPostgresIfAsked, pinSelf, start } from './lib/process';
 
 const seconds = Number(process.argv[2] ?? 15);
 const markCount = Number(process.argv[3] ?? 1_000_000);
@@ -84,6 +84,8 @@ const median = (values: number[]) => {
 
 async function main() {
   pinSelf(LOAD_CPU);
+  const unpinPostgres = pinPostgresIfAsked(LOAD_CPU);
+  process.once('exit', unpinPostgres);
   const bench = await setUpMarkBench();
   // The bench's keys: the service must open the issuers' keys made by the setup.
   const keysDir = bench.keysDir;
@@ -164,7 +166,7 @@ async function main() {
 
     console.log(
       `${rounds} rounds of ${seconds} s each (after ${WARMUP_SECONDS} s warm-up), ${CONNECTIONS} connections; ` +
-        `service and ceiling on core ${SERVER_CPU}, autocannon on core ${LOAD_CPU}, PostgreSQL unpinned; ` +
+        `service and ceiling on core ${SERVER_CPU}, autocannon on core ${LOAD_CPU}, PostgreSQL ${process.env.BENCH_PIN_POSTGRES === '1' ? `on core ${LOAD_CPU}` : 'unpinned'}; ` +
         `${markCount.toLocaleString('en')} marks, ${CODES_PER_ROUND.toLocaleString('en')} different marks per service round`,
     );
     // The warm-up slice serves both: the ceiling has no state, and the service's warm-up scans

@@ -49,6 +49,32 @@ export function pinSelf(cpu: number): void {
   execFileSync('taskset', ['-a', '-cp', String(cpu), String(process.pid)], { stdio: 'ignore' });
 }
 
+/**
+ * With BENCH_PIN_POSTGRES=1, moves the local PostgreSQL (its postmaster and every backend; new
+ * backends inherit the postmaster's mask) to core `cpu`, the load generator's, so that it does not
+ * share the service's core: on a two-core machine an unpinned PostgreSQL runs beside the service
+ * about a third of the time, and the service then measures how it shares a core, not what it does
+ * on one. Needs the right to change the postgres processes' affinity (root). Returns how to undo it
+ * (both cores again); a no-op without the variable.
+ */
+export function pinPostgresIfAsked(cpu: number): () => void {
+  if (process.env.BENCH_PIN_POSTGRES !== '1') return () => {};
+  const pids = () =>
+    execFileSync('pgrep', ['-u', 'postgres'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  const pin = (cores: string) => {
+    for (const pid of pids()) {
+      try {
+        execFileSync('taskset', ['-a', '-cp', cores, pid], { stdio: 'ignore' });
+      } catch {
+        // the backend ended
+      }
+    }
+  };
+  pin(String(cpu));
+  console.log(`PostgreSQL pinned to core ${cpu} (BENCH_PIN_POSTGRES=1)`);
+  return () => pin('0,1');
+}
+
 /** CPU seconds used so far by the processes `match` selects (Linux /proc; 0 elsewhere). */
 export function cpuSeconds(match: (pid: number, comm: string) => boolean): number {
   let ticks = 0;
