@@ -4,18 +4,19 @@ import type { IssuerRow } from '../db/schema/issuers';
 import { findCertificate, type CertificateWithIssuer } from '../certificates/certificates.queries';
 import type { RegistryState } from './verification.queries';
 
-type RegisteredCertificate = NonNullable<RegistryState['certificate']>;
+/** What can change of a certificate and its issuer, as a check just read it from the registry. */
+export type RegisteredCertificate = NonNullable<RegistryState['certificate']>;
 type CertificateContent = Omit<CertificateRow, keyof RegisteredCertificate['changeable']>;
 type IssuerContent = Omit<IssuerRow, keyof RegisteredCertificate['issuer']>;
 
 /**
  * The part of each certificate that never changes after issuance (number, holder, parties, scope,
  * standards, validity days, signatory, issuance time, its issuer's kind and schemes), kept so a
- * credential check reads only what can change: its statuses, its stored credential, an
- * exemption's remaining quantity (see findKeysAndCertificates). Those come fresh from the registry
- * on every check and are laid over this content, so what a check sees is exactly the registry's
- * row as it is now. Bounded: the oldest entries go first. (The mark path keeps its own cache of
- * the same content, CertificateContentCache, fed by its scan statement.)
+ * check reads only what can change: its statuses, its stored credential, an exemption's remaining
+ * quantity, its issuer's name and status (a credential check: findKeysAndCertificates; a mark
+ * scan: the statement that counts it). Those come fresh from the registry on every check and are
+ * laid over this content, so what a check sees is exactly the registry's row as it is now.
+ * Bounded: the oldest entries go first.
  */
 export class CertificateContents {
   private readonly entries = new Map<

@@ -8,7 +8,7 @@ import type { LocatedSerial } from '../marks/mark.queries';
 import { certificateView, type CertificateView } from '../certificates/certificate-view';
 import { provinceOf } from '../shared/identifiers';
 import type { AlertSignal, AlertSink } from './alert-sink';
-import { CertificateContentCache } from './certificate-content-cache';
+import { CertificateContents } from './certificate-contents';
 import { certificateFactsAt, certificateFindings } from './certificate-findings';
 import { MarkKeyRing, type MarkKey } from './mark-key-ring';
 import { checkMarkSignature, checkMarkSignatureByOpenssl, readScanInput } from './mark-signature';
@@ -105,7 +105,7 @@ export class MarkVerificationService {
   private readonly keyRing: MarkKeyRing;
   private readonly scans: ScanRecorder;
   private readonly scanCounter: ScanBatcher;
-  private readonly certificateContent: CertificateContentCache;
+  private readonly certificateContent: CertificateContents;
   private readonly onVerdict: VerdictObserver | undefined;
 
   constructor(deps: MarkVerificationDeps) {
@@ -135,7 +135,7 @@ export class MarkVerificationService {
         onCounted: observer && ((seconds, scans) => observer.scansCounted(seconds, scans)),
       },
     );
-    this.certificateContent = new CertificateContentCache(deps.db);
+    this.certificateContent = new CertificateContents(deps.db);
   }
 
   scanPipelineStats(): ScanPipelineStats {
@@ -239,7 +239,28 @@ export class MarkVerificationService {
     let certificate: CertificateView | undefined;
     let mark: MarkView | undefined;
     if (hit && reasons.length === 0) {
-      const found = await this.certificateContent.current(hit);
+      const found = await this.certificateContent.current({
+        id: hit.certificateId,
+        issuerId: hit.issuerId,
+        changeable: {
+          status: hit.certificateStatus,
+          statusReason: hit.certificateStatusReason,
+          statusChangedAt: hit.certificateStatusChangedAt,
+          remaining: hit.remaining,
+          kid: hit.credentialKid,
+          // The signed credential (kilobytes) is not part of a mark's answer: not read per scan.
+          credential: '',
+          credentialFormat: hit.credentialFormat,
+        },
+        issuer: {
+          name: hit.issuerName,
+          accreditationNo: hit.issuerAccreditationNo,
+          status: hit.issuerStatus,
+          statusReason: hit.issuerStatusReason,
+          statusChangedAt: hit.issuerStatusChangedAt,
+        },
+      });
+      if (!found) throw new Error(`certificate ${hit.certificateId} vanished`);
       const facts = await certificateFactsAt(this.db, found, now, { historical: false });
       const model = request.product?.model;
       // A mark issued for one model vouches for that model only; one without, for the scope.

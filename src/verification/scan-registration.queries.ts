@@ -36,8 +36,8 @@ export interface ScanToRegister {
 
 /**
  * What a counted scan returns: the mark after the scan, its batch's model and lot, the signing
- * key's issuer, and the certificate's and issuer's statuses as they are now (their unchanging
- * content is cached by the caller).
+ * key's issuer, and what can change of its certificate and issuer as they are now (their
+ * unchanging content is cached by the caller: ./certificate-contents).
  */
 export interface RegisteredScan {
   serial: string;
@@ -54,7 +54,12 @@ export interface RegisteredScan {
   certificateStatusReason: string | null;
   certificateStatusChangedAt: Date | null;
   remaining: number | null;
+  /** The key the certificate's stored credential is signed with, and its format. */
+  credentialKid: string;
+  credentialFormat: number;
   issuerId: string;
+  issuerName: string;
+  issuerAccreditationNo: string | null;
   issuerStatus: 'active' | 'suspended';
   issuerStatusReason: string | null;
   issuerStatusChangedAt: Date | null;
@@ -66,7 +71,9 @@ const SCANNED_MARK_COLUMNS = `lpad(m.serial::text, 16, '0') AS "serial", m.statu
   b.model AS "model", b.lot AS "lot", k.issuer_id AS "keyIssuerId",
   c.id AS "certificateId", c.status AS "certificateStatus", c.status_reason AS "certificateStatusReason",
   c.status_changed_at AS "certificateStatusChangedAt", c.remaining AS "remaining",
-  i.id AS "issuerId", i.status AS "issuerStatus", i.status_reason AS "issuerStatusReason",
+  c.kid AS "credentialKid", c.credential_format AS "credentialFormat",
+  i.id AS "issuerId", i.name AS "issuerName", i.accreditation_no AS "issuerAccreditationNo",
+  i.status AS "issuerStatus", i.status_reason AS "issuerStatusReason",
   i.status_changed_at AS "issuerStatusChangedAt"`;
 
 /** A mark's first counted scan: clone detection on a mark never scanned, the scan in row `s`. */
