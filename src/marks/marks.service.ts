@@ -263,6 +263,9 @@ export class MarksService {
         const number = await batches.nextBatchNumber(tx);
         const at = this.clock.now();
         if (number !== undefined && (await batches.numberUnfinishedBatch(tx, { id, number, at }))) {
+          // The rows its fill wrote went, voided ones too: its list must not say void of the
+          // positional marks now at their places (offline verifiers and bundles read the bits).
+          await this.deps.statusLists.clearBatchList(tx, { batchId: id, at });
           await appendAuditEntry(tx, at, {
             actor: systemActor,
             action: 'mark.batch.number',

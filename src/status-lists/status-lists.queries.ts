@@ -240,6 +240,31 @@ export async function setBatchBit(
   return rows.length;
 }
 
+/**
+ * Every bit of a batch's list cleared (a new version), when any is set: its marks all active.
+ * Returns how many lists changed (0 or 1).
+ */
+export async function clearBatchBits(
+  tx: Queryable,
+  params: { batchId: string; at: Date },
+): Promise<number> {
+  const rows = await tx
+    .update(statusLists)
+    .set({
+      bits: sql`decode(repeat('00', octet_length(${statusLists.bits})), 'hex')`,
+      version: sql`${statusLists.version} + 1`,
+      changedAt: params.at,
+    })
+    .where(
+      and(
+        eq(statusLists.batchId, params.batchId),
+        sql`${statusLists.bits} <> decode(repeat('00', octet_length(${statusLists.bits})), 'hex')`,
+      ),
+    )
+    .returning({ id: statusLists.id });
+  return rows.length;
+}
+
 /** The list of a mark batch. */
 export async function findBatchList(db: Queryable, batchId: string) {
   const [row] = await db

@@ -259,6 +259,15 @@ export class StatusListsService {
     return (await q.findBatchList(tx, params.batchId)) !== undefined;
   }
 
+  /**
+   * A batch's marks are all active again (an older unfinished batch numbered at the upgrade to
+   * positional serials: the marks its fill had written, voided ones too, are gone), so no bit of
+   * its list may say void.
+   */
+  async clearBatchList(tx: Queryable, params: { batchId: string; at: Date }): Promise<void> {
+    await q.clearBatchBits(tx, params);
+  }
+
   /** Batches issued before status lists, a page at a time (start-up backfill). */
   batchesWithoutList(limit: number) {
     return q.batchesWithoutList(this.db, limit);

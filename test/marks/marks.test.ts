@@ -182,7 +182,22 @@ describe('product marks', () => {
         return row!.id;
       };
       const finished = await older('done', [clashing, generateSerial(), generateSerial()]);
-      const unfinished = await older('running', [generateSerial()]);
+      const unfinishedSerial = generateSerial();
+      const unfinished = await older('running', [unfinishedSerial]);
+      // A mark its fill had written could be voided: its list gets the bit of position 0.
+      const voided = await api.post(
+        `/v1/marks/${unfinishedSerial}/void`,
+        { reason: 'destroyed' },
+        issuer.key,
+      );
+      expect(voided.status).toBe(200);
+      const listBitsSet = async () =>
+        rowsOf<{ set: boolean }>(
+          await ctx.handle.db.execute(sql`
+            SELECT bits <> decode(repeat('00', octet_length(bits)), 'hex') AS set
+              FROM status_lists WHERE batch_id = ${unfinished}::uuid`),
+        );
+      expect(await listBitsSet()).toEqual([{ set: true }]);
       await ctx.handle.db.execute(
         sql`UPDATE mark_serials_upgrade SET done = false, through = NULL`,
       );
@@ -197,6 +212,10 @@ describe('product marks', () => {
         (await api.get(`/v1/mark-batches/${id}`, issuer.key)).body as Record<string, unknown>;
       expect(await state(unfinished)).toMatchObject({ status: 'done', done: 3 });
       expect(await batchNumber(unfinished)).not.toBe(Number(next!.n));
+      // Its voided row went with the others: no bit says void of the positional mark now there.
+      expect(await listBitsSet()).toEqual([{ set: false }]);
+      const first = markSerials().serialAt(await batchNumber(unfinished), 0);
+      expect((await verify({ code: first })).body.verdict).toBe('authentic');
 
       const fresh = await api.post(`/v1/certificates/${cert.id}/marks`, { count: 6 }, issuer.key);
       expect(fresh.status).toBe(201);
