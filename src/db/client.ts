@@ -180,16 +180,22 @@ function driverClientOf(db: Queryable): { client: ClientLike; pg: boolean } {
 /**
  * Runs one hand-written statement on the driver's own client — the transaction's connection when
  * `db` is a transaction: node-postgres prepares it once per connection under `name` (no parse or
- * plan per call, and no query builder's work per value); PGlite runs it as it is.
+ * plan per call, and no query builder's work per value); PGlite runs it as it is. With no name
+ * it is planned at every call, for the size its tables have then: a statement that reads a table
+ * which starts empty and grows fast (a cached plan made while it was small keeps scanning it
+ * whole until the next ANALYZE).
  */
 export async function clientQuery<T>(
   db: Queryable,
-  name: string,
+  name: string | undefined,
   text: string,
   values: unknown[],
 ): Promise<T[]> {
   const { client, pg } = driverClientOf(db);
-  const result = pg ? await client.query({ name, text, values }) : await client.query(text, values);
+  const result =
+    pg && name !== undefined
+      ? await client.query({ name, text, values })
+      : await client.query(text, values);
   return result.rows as T[];
 }
 

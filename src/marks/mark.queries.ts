@@ -87,7 +87,8 @@ export async function findMarkWithBatch(db: Database, at: LocatedSerial) {
     cloneFlaggedAt: Date | null;
   }>(
     db,
-    'marks_find_with_batch',
+    // Planned at each call: it reads marks by serial (see clientQuery).
+    undefined,
     `SELECT lpad(m.serial::text, 16, '0') AS "serial", m.status AS "status", m.batch_id AS "batchId",
        m.certificate_id AS "certificateId", b.kid AS "kid", b.issuer_id AS "issuerId",
        b.status AS "batchStatus", c.number AS "certificateNumber", m.scan_count AS "scanCount",

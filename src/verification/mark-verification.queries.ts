@@ -42,7 +42,8 @@ export async function explainMiss(db: Database, params: LocatedSerial & { kid: s
     issuerId: string;
   }>(
     db,
-    'marks_explain_miss',
+    // Planned at each call: it reads marks by serial (see clientQuery).
+    undefined,
     `SELECT b.status AS "batchStatus", b.kid AS "batchKid", k.status AS "batchKeyStatus",
        b.issuer_id AS "issuerId"
      FROM ${locatedMarkSql(LOCATED_AT_1_2_3)} AS m
@@ -73,7 +74,8 @@ export async function isIssuedMarkOf(
   if (params.kids.length === 0) return false;
   const [row] = await clientQuery<{ found: number }>(
     db,
-    'marks_is_issued_of',
+    // Planned at each call: it reads marks by serial (see clientQuery).
+    undefined,
     `SELECT 1 AS "found"
      FROM ${locatedMarkSql(LOCATED_AT_1_2_3)} AS m
        JOIN mark_batches AS b ON b.id = m.batch_id

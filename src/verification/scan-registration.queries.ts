@@ -208,7 +208,8 @@ export async function lookupScannedMark(
 ): Promise<RegisteredScan | undefined> {
   const [row] = await clientQuery<RegisteredScan & { remaining: number | string | null }>(
     db,
-    'marks_lookup_scanned',
+    // Planned at each call: it reads marks by serial (see clientQuery).
+    undefined,
     LOOKUP_SCANNED_MARK_SQL,
     [...locatedValues(params), params.kid],
   );
