@@ -34,3 +34,23 @@ export interface AlertSink {
    */
   raise(signal: AlertSignal): Promise<void>;
 }
+
+/**
+ * What an alert about a verification is about (SPEC: one open alert per subject and reason,
+ * counting repeats). A record of the registry — a mark, a certificate — is its own subject. A
+ * forgery that names none (an invented serial or number, a code or credential that is none at all)
+ * is counted on the published key it claims (`signing_key`, its kid), or, claiming none, on the
+ * channel it came by (`unattributed`): anyone can invent serials and credentials without end, and
+ * one alert opened and audited per invention would let a forger make supervisors' list, the audit
+ * log and the database pay for each one. What was presented stays in the scan log or the alert's
+ * context (its first and latest).
+ */
+export function alertSubjectOf(finding: {
+  record?: { type: 'mark' | 'certificate'; id: string } | undefined;
+  claimedKid?: string | undefined;
+  channel: 'verify.mark' | 'verify.certificate';
+}): Pick<AlertSignal, 'subjectType' | 'subject'> {
+  if (finding.record) return { subjectType: finding.record.type, subject: finding.record.id };
+  if (finding.claimedKid) return { subjectType: 'signing_key', subject: finding.claimedKid };
+  return { subjectType: 'unattributed', subject: finding.channel };
+}

@@ -7,7 +7,7 @@ import type { MarkSerialCipher } from '../crypto/mark-serial-cipher';
 import type { LocatedSerial } from '../marks/mark.queries';
 import { certificateView, type CertificateView } from '../certificates/certificate-view';
 import { provinceOf } from '../shared/identifiers';
-import type { AlertSignal, AlertSink } from './alert-sink';
+import { alertSubjectOf, type AlertSink } from './alert-sink';
 import { CertificateContents } from './certificate-contents';
 import { certificateFactsAt, certificateFindings } from './certificate-findings';
 import { MarkKeyRing, type MarkKey } from './mark-key-ring';
@@ -330,7 +330,11 @@ export class MarkVerificationService {
     // raise() never rejects: a finding it cannot store at once is retried, or logged and counted.
     if (isAlerting(verdict) && !repeat) {
       await this.alerts.raise({
-        ...alertSubjectOf({ serial, registered, claimedKey }),
+        ...alertSubjectOf({
+          record: serial && registered ? { type: 'mark', id: serial } : undefined,
+          claimedKid: claimedKey?.kid,
+          channel: 'verify.mark',
+        }),
         verdict,
         reasons,
         issuerId: hit?.issuerId ?? (registered ? null : (claimedKey?.issuerId ?? null)),
@@ -401,23 +405,4 @@ export class MarkVerificationService {
       registered,
     };
   }
-}
-
-/**
- * What an alert about a scan is about (SPEC: one open alert per subject and reason, counting
- * repeats). A mark of the registry is its own subject. A forgery that names no mark of the
- * registry — an invented serial, a code that is no mark at all — is counted on the published key
- * its code claims (`signing_key`, its kid), or, claiming none, on the channel (`unattributed`):
- * anyone can invent serials without end, and one alert opened and audited per invention would let
- * a forger make supervisors' list, the audit log and the database pay for each one. The serials
- * stay in the scan log, and the alert keeps its first and latest.
- */
-function alertSubjectOf(scan: {
-  serial: string | null;
-  registered: boolean;
-  claimedKey: MarkKey | undefined;
-}): Pick<AlertSignal, 'subjectType' | 'subject'> {
-  if (scan.serial && scan.registered) return { subjectType: 'mark', subject: scan.serial };
-  if (scan.claimedKey) return { subjectType: 'signing_key', subject: scan.claimedKey.kid };
-  return { subjectType: 'unattributed', subject: 'verify.mark' };
 }

@@ -17,7 +17,7 @@ import {
 } from '../certificates/certificates.queries';
 import { AppError } from '../errors';
 import { endOfChinaDay } from '../shared/dates';
-import type { AlertSignal, AlertSink } from './alert-sink';
+import { alertSubjectOf, type AlertSink } from './alert-sink';
 import {
   certificateFactsAt,
   certificateFindings,
@@ -258,14 +258,11 @@ export class VerificationService {
     answer: CertificateVerification,
     at: Date,
   ): Promise<void> {
-    // As for marks (see alertSubjectOf there): a certificate of the registry is its own subject;
-    // a forgery that names none counts on the published key it claims, else on the channel, so
-    // invented credentials and numbers cannot open and audit one alert each.
-    const subject: Pick<AlertSignal, 'subjectType' | 'subject'> = check.found
-      ? { subjectType: 'certificate', subject: check.found.certificate.id }
-      : check.claimedKey
-        ? { subjectType: 'signing_key', subject: check.claimedKey.kid }
-        : { subjectType: 'unattributed', subject: 'verify.certificate' };
+    const subject = alertSubjectOf({
+      record: check.found && { type: 'certificate', id: check.found.certificate.id },
+      claimedKid: check.claimedKey?.kid,
+      channel: 'verify.certificate',
+    });
     // raise() never rejects: a finding it cannot store at once is retried, or logged and counted.
     await this.alerts.raise({
       ...subject,
