@@ -179,8 +179,8 @@ async function main(): Promise<void> {
   /**
    * Stop accepting and answer what was received; meanwhile the background work stops (what it
    * leaves is picked up at the next start of any instance: audit entries to integrate, webhook
-   * deliveries, batch fills). Then every scan answered is counted and logged, alerts are written,
-   * and the pools close. Batch fills stop after the chunk they are writing and stay resumable.
+   * deliveries, imports). Then every scan answered is counted and logged, alerts are written,
+   * and the pools close. Imports stop after the chunk they are writing and stay resumable.
    */
   stopping.stop = async () => {
     const began = performance.now();

@@ -7,7 +7,7 @@ export interface RunLock {
 
 /**
  * Takes a job's advisory lock (`key`, namespaced by the job's kind) on a connection of its own,
- * held for the whole job (a mark batch's fill, a certificate import). PostgreSQL releases it when
+ * held for the whole job (a certificate import). PostgreSQL releases it when
  * that session ends, so a process killed mid-job frees its jobs at once and a restarted instance
  * can take them over, while a job another live instance is running is left alone. With the
  * embedded database there is one process: nothing to lock against.

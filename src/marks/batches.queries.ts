@@ -134,20 +134,6 @@ export async function numberUnfinishedBatch(
   return true;
 }
 
-/** Marks of a batch in issuance order, after `afterOrdinal` (keyset pagination). */
-export async function batchMarksAfter(
-  db: Queryable,
-  params: { batchId: string; afterOrdinal: number; limit: number },
-): Promise<{ serial: string; ordinal: number }[]> {
-  const rows = await db
-    .select({ serial: marks.serial, ordinal: marks.ordinal })
-    .from(marks)
-    .where(and(eq(marks.batchId, params.batchId), gt(marks.ordinal, params.afterOrdinal)))
-    .orderBy(asc(marks.ordinal))
-    .limit(params.limit);
-  return rows.map((r) => ({ serial: serialText(r.serial), ordinal: r.ordinal }));
-}
-
 /** One page of a batch's marks in issuance order (label sheets). */
 export async function batchMarksPage(
   db: Queryable,

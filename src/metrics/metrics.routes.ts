@@ -21,7 +21,7 @@ const metricsRoute = defineRoute({
   description:
     'Prometheus text format 0.0.4: requests by route pattern and status with their latency, ' +
     'verification answers by verdict and reason, the scan pipeline, database pools and breaker, ' +
-    'mark batch fills, audit sequencing lag, alert writes (the README lists every metric). With ' +
+    'audit sequencing lag, alert writes (the README lists every metric). With ' +
     '`METRICS_TOKEN` set, only `Authorization: Bearer <METRICS_TOKEN>` is answered; without it, ' +
     'only a client on the loopback interface whose request no proxy forwarded.',
   responses: {
