@@ -181,9 +181,33 @@ describe('product marks', () => {
         }
         return row!.id;
       };
+      // Written as before the upgrade: without the constraint that its migration adds NOT VALID.
+      await ctx.handle.db.execute(
+        sql`ALTER TABLE mark_batches DROP CONSTRAINT mark_batches_numbered`,
+      );
       const finished = await older('done', [clashing, generateSerial(), generateSerial()]);
       const unfinishedSerial = generateSerial();
       const unfinished = await older('running', [unfinishedSerial]);
+      await ctx.handle.db.execute(
+        sql`ALTER TABLE mark_batches ADD CONSTRAINT mark_batches_numbered CHECK (number IS NOT NULL) NOT VALID`,
+      );
+      // Older code still running after the upgrade can neither record a batch without a number
+      // nor go on filling an older one: the constraint refuses both.
+      const refused = (error: unknown) =>
+        JSON.stringify(error, Object.getOwnPropertyNames(error)).includes(
+          'mark_batches_numbered',
+        ) ||
+        String((error as { cause?: { constraint?: string } }).cause?.constraint).includes(
+          'mark_batches_numbered',
+        );
+      expect(refused(await older('pending', []).catch((error: unknown) => error))).toBe(true);
+      expect(
+        refused(
+          await ctx.handle.db
+            .execute(sql`UPDATE mark_batches SET done = done WHERE id = ${finished}::uuid`)
+            .catch((error: unknown) => error),
+        ),
+      ).toBe(true);
       // A mark its fill had written could be voided: its list gets the bit of position 0.
       const voided = await api.post(
         `/v1/marks/${unfinishedSerial}/void`,

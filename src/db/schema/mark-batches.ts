@@ -64,6 +64,10 @@ export const markBatches = pgTable(
       .where(sql`${t.status} IN ('pending', 'running')`),
     check('mark_batches_count_range', sql`${t.count} BETWEEN 1 AND 1000000`),
     check('mark_batches_done_range', sql`${t.done} BETWEEN 0 AND ${t.count}`),
+    // Added NOT VALID (migration 0018): older batches keep their null number, while any batch
+    // recorded or changed since must have one, so an instance of the older code still running
+    // during an upgrade cannot issue (or fill) a random-serial batch that nothing reserves.
+    check('mark_batches_numbered', sql`${t.number} IS NOT NULL`),
   ],
 );
 
