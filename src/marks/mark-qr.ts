@@ -34,20 +34,27 @@ export function markQrMatrix(url: string): QrMatrix {
   return { size, version: qr.version, isDark: (row, column) => data[row * size + column] === 1 };
 }
 
+/** Each horizontal run of dark modules, row by row: its row, first column and length. */
+function* darkRuns(matrix: QrMatrix): Generator<{ row: number; column: number; run: number }> {
+  for (let row = 0; row < matrix.size; row++) {
+    for (let column = 0; column < matrix.size; column++) {
+      if (!matrix.isDark(row, column)) continue;
+      let run = 1;
+      while (column + run < matrix.size && matrix.isDark(row, column + run)) run++;
+      yield { row, column, run };
+      column += run - 1;
+    }
+  }
+}
+
 /**
  * The dark modules as one SVG path in module units (a run of dark modules in a row is one
  * rectangle), to be placed and scaled by the caller.
  */
 export function qrPathData(matrix: QrMatrix): string {
   const parts: string[] = [];
-  for (let row = 0; row < matrix.size; row++) {
-    for (let column = 0; column < matrix.size; column++) {
-      if (!matrix.isDark(row, column)) continue;
-      let run = 1;
-      while (column + run < matrix.size && matrix.isDark(row, column + run)) run++;
-      parts.push(`M${column} ${row}h${run}v1h-${run}z`);
-      column += run - 1;
-    }
+  for (const { row, column, run } of darkRuns(matrix)) {
+    parts.push(`M${column} ${row}h${run}v1h-${run}z`);
   }
   return parts.join('');
 }
@@ -60,15 +67,7 @@ export function qrPathData(matrix: QrMatrix): string {
  */
 export function qrPdfRectangles(matrix: QrMatrix): string {
   const parts: string[] = [];
-  for (let row = 0; row < matrix.size; row++) {
-    for (let column = 0; column < matrix.size; column++) {
-      if (!matrix.isDark(row, column)) continue;
-      let run = 1;
-      while (column + run < matrix.size && matrix.isDark(row, column + run)) run++;
-      parts.push(`${column} ${row} ${run} 1 re`);
-      column += run - 1;
-    }
-  }
+  for (const { row, column, run } of darkRuns(matrix)) parts.push(`${column} ${row} ${run} 1 re`);
   return parts.join('\n');
 }
 
