@@ -182,11 +182,11 @@ export class MarkVerificationService {
       reasons.push(reason('MALFORMED', input.message));
     } else {
       let kid: string | null = null;
-      // Where the serial points, for the look-ups besides counting (counting locates its group).
-      const located = (): LocatedSerial => ({
-        serial: input.serial,
-        ...this.serials.locate(input.serial),
-      });
+      // Where the serial points, for the look-ups besides counting: decrypted once, and only when
+      // asked (a counted scan is located with its group instead).
+      let location: LocatedSerial | undefined;
+      const located = (): LocatedSerial =>
+        (location ??= { serial: input.serial, ...this.serials.locate(input.serial) });
       if (input.kind === 'code') {
         const candidates = await this.keyRing.candidates(input.decoded.keyId);
         claimedKey = candidates[0];
