@@ -73,7 +73,7 @@ export async function ensureMarkRows(
 }
 
 /** A mark with what its owner needs: the batch (key, issuer) and the certificate number. */
-export async function findMarkWithBatch(db: Database, at: LocatedSerial) {
+export async function findMarkWithBatch(db: Queryable, at: LocatedSerial) {
   const [row] = await clientQuery<{
     serial: string;
     status: 'active' | 'void';

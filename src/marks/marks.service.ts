@@ -250,7 +250,7 @@ export class MarksService {
         });
         read += older.length;
         await batches.takeBatchNumbers(tx, {
-          numbers: older.map((serial) => this.serials.locate(serialText(serial)).batchNumber),
+          numbers: this.serials.locateAll(older.map(serialText)).map((l) => l.batchNumber),
           through: older.at(-1) ?? progress.through,
           done: older.length < UPGRADE_CHUNK,
         });
@@ -533,7 +533,6 @@ export class MarksService {
     };
   }
 
-  /** The owning issuer voids a destroyed, recalled or lost mark: it verifies `invalid`/MARK_VOID. */
   /**
    * The latest `perMark` checks of each of `serials`, newest first, with where they were made as
    * recorded: for supervisors (the console shows a cloned mark's places and times).
@@ -582,6 +581,7 @@ export class MarksService {
     );
   }
 
+  /** The owning issuer voids a destroyed, recalled or lost mark: it verifies `invalid`/MARK_VOID. */
   async voidMark(principal: Principal, serial: string, voidReason: string) {
     assertTypedSerial(serial);
     // A mark never scanned gets its row first (harmless if the void is then refused).
@@ -636,7 +636,7 @@ export class MarksService {
           subjectId: serial,
           change: { clearedAt: at.toISOString() },
         });
-        const owner = await oneMark.findMarkWithBatch(this.db, this.located(serial));
+        const owner = await oneMark.findMarkWithBatch(tx, this.located(serial));
         await recordEvent(tx, {
           type: 'mark.cleared',
           at,

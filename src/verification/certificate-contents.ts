@@ -8,6 +8,10 @@ import type { RegistryState } from './verification.queries';
 export type RegisteredCertificate = NonNullable<RegistryState['certificate']>;
 type CertificateContent = Omit<CertificateRow, keyof RegisteredCertificate['changeable']>;
 type IssuerContent = Omit<IssuerRow, keyof RegisteredCertificate['issuer']>;
+interface Content {
+  certificate: CertificateContent;
+  issuer: IssuerContent;
+}
 
 /**
  * The part of each certificate that never changes after issuance (number, holder, parties, scope,
@@ -19,11 +23,8 @@ type IssuerContent = Omit<IssuerRow, keyof RegisteredCertificate['issuer']>;
  * Bounded: the oldest entries go first.
  */
 export class CertificateContents {
-  private readonly entries = new Map<
-    string,
-    { certificate: CertificateContent; issuer: IssuerContent }
-  >();
-  private readonly loading = new Map<string, Promise<boolean>>();
+  private readonly entries = new Map<string, Content>();
+  private readonly loading = new Map<string, Promise<Content | undefined>>();
   private readonly maxEntries: number;
 
   constructor(
@@ -40,19 +41,19 @@ export class CertificateContents {
   async current(registered: RegisteredCertificate): Promise<CertificateWithIssuer | undefined> {
     let content = this.entries.get(registered.id);
     if (!content || content.certificate.issuerId !== registered.issuerId) {
-      if (!(await this.load(registered.id))) return undefined;
-      content = this.entries.get(registered.id);
+      content = await this.load(registered.id);
       if (!content) return undefined;
     }
     return overlay(content, registered);
   }
 
-  private load(id: string): Promise<boolean> {
+  /** The content read now (and kept): used as read, whatever the cache has evicted since. */
+  private load(id: string): Promise<Content | undefined> {
     let pending = this.loading.get(id);
     if (!pending) {
       pending = findCertificate(this.db, id)
         .then((found) => {
-          if (!found) return false;
+          if (!found) return undefined;
           // What can change is dropped here: only the fresh state may supply it.
           const {
             status: _status,
@@ -75,8 +76,9 @@ export class CertificateContents {
           this.entries.delete(id);
           if (this.entries.size >= this.maxEntries)
             this.entries.delete(this.entries.keys().next().value!);
-          this.entries.set(id, { certificate, issuer });
-          return true;
+          const content = { certificate, issuer };
+          this.entries.set(id, content);
+          return content;
         })
         .finally(() => this.loading.delete(id));
       this.loading.set(id, pending);
@@ -90,10 +92,7 @@ export class CertificateContents {
  * spread of two dozen fields cost a check several microseconds); the types make sure no column
  * is left out.
  */
-function overlay(
-  content: { certificate: CertificateContent; issuer: IssuerContent },
-  registered: RegisteredCertificate,
-): CertificateWithIssuer {
+function overlay(content: Content, registered: RegisteredCertificate): CertificateWithIssuer {
   const { certificate: c, issuer: i } = content;
   const state = registered.changeable;
   return {

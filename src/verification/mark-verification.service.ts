@@ -13,7 +13,12 @@ import { certificateFactsAt, certificateFindings } from './certificate-findings'
 import { MarkKeyRing, type MarkKey } from './mark-key-ring';
 import { checkMarkSignature, checkMarkSignatureByOpenssl, readScanInput } from './mark-signature';
 import { explainMiss, isIssuedMarkOf } from './mark-verification.queries';
-import { lookupScannedMark, registerScans, type RegisteredScan } from './scan-registration.queries';
+import {
+  lookupScannedMark,
+  registerScans,
+  registeredCertificateOf,
+  type RegisteredScan,
+} from './scan-registration.queries';
 import { ScanBatcher } from './scan-batcher';
 import { ScanRecorder } from './scan-recorder';
 import {
@@ -239,27 +244,7 @@ export class MarkVerificationService {
     let certificate: CertificateView | undefined;
     let mark: MarkView | undefined;
     if (hit && reasons.length === 0) {
-      const found = await this.certificateContent.current({
-        id: hit.certificateId,
-        issuerId: hit.issuerId,
-        changeable: {
-          status: hit.certificateStatus,
-          statusReason: hit.certificateStatusReason,
-          statusChangedAt: hit.certificateStatusChangedAt,
-          remaining: hit.remaining,
-          kid: hit.credentialKid,
-          // The signed credential (kilobytes) is not part of a mark's answer: not read per scan.
-          credential: '',
-          credentialFormat: hit.credentialFormat,
-        },
-        issuer: {
-          name: hit.issuerName,
-          accreditationNo: hit.issuerAccreditationNo,
-          status: hit.issuerStatus,
-          statusReason: hit.issuerStatusReason,
-          statusChangedAt: hit.issuerStatusChangedAt,
-        },
-      });
+      const found = await this.certificateContent.current(registeredCertificateOf(hit));
       if (!found) throw new Error(`certificate ${hit.certificateId} vanished`);
       const facts = await certificateFactsAt(this.db, found, now, { historical: false });
       const model = request.product?.model;

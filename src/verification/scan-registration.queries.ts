@@ -2,6 +2,7 @@ import type { CertificateStatus } from '../db/schema/certificates';
 import type { CloneThresholds } from '../config';
 import type { Database } from '../db/client';
 import { clientQuery } from '../db/client';
+import type { RegisteredCertificate } from './certificate-contents';
 import {
   LOCATED_AT_1_2_3,
   locatedMarkSql,
@@ -63,6 +64,34 @@ export interface RegisteredScan {
   issuerStatus: 'active' | 'suspended';
   issuerStatusReason: string | null;
   issuerStatusChangedAt: Date | null;
+}
+
+/**
+ * What can change of a scanned mark's certificate and issuer, as the certificate-content cache
+ * takes it (./certificate-contents). The signed credential (kilobytes) is not part of a mark's
+ * answer, so the statement does not read it.
+ */
+export function registeredCertificateOf(scan: RegisteredScan): RegisteredCertificate {
+  return {
+    id: scan.certificateId,
+    issuerId: scan.issuerId,
+    changeable: {
+      status: scan.certificateStatus,
+      statusReason: scan.certificateStatusReason,
+      statusChangedAt: scan.certificateStatusChangedAt,
+      remaining: scan.remaining,
+      kid: scan.credentialKid,
+      credential: '',
+      credentialFormat: scan.credentialFormat,
+    },
+    issuer: {
+      name: scan.issuerName,
+      accreditationNo: scan.issuerAccreditationNo,
+      status: scan.issuerStatus,
+      statusReason: scan.issuerStatusReason,
+      statusChangedAt: scan.issuerStatusChangedAt,
+    },
+  };
 }
 
 /** What a scanned mark's statements return (`RegisteredScan`), over m, b, c, i and k. */
