@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { freePort, pinSelf, start } from './lib/process';
-import { withServer } from './lib/service-api';
+import { jsonCaller, withServer } from './lib/service-api';
 
 const { values: args } = parseArgs({
   options: {
@@ -132,16 +132,9 @@ async function main(): Promise<void> {
   let service = await startService();
   pinSelf(Number(args['client-cpu']));
   try {
-    const call = async (route: string, key: string, body?: unknown) => {
-      const res = await fetch(`${base}${route}`, {
-        method: body === undefined ? 'GET' : 'POST',
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const json = (await res.json()) as any;
-      if (!res.ok) throw new Error(`${route}: ${res.status} ${JSON.stringify(json)}`);
-      return json;
-    };
+    const json = jsonCaller(base);
+    const call = (route: string, key: string, body?: unknown) =>
+      json(body === undefined ? 'GET' : 'POST', route, key, body);
     const issuer = await call('/v1/issuers', adminKey, {
       name: 'Bench Certification Body',
       kind: 'certification_body',

@@ -9,7 +9,7 @@
  * declaration number deducting 1 unit — and finally checks the ledger adds up. The database and
  * the process are removed at the end. Run by hand; never part of the test command.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -18,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { jsonCaller, withServer } from './lib/service-api';
+import { jsonCaller, waitReady, withServer } from './lib/service-api';
 
 /** The part of autocannon's programmatic API used here (the package ships no types). */
 interface AutocannonRequest {
@@ -79,19 +79,6 @@ const admin = <T>(fn: (c: pg.Client) => Promise<T>) => withServer(serverUrl, fn)
 
 const call = jsonCaller(base);
 
-async function waitReady(child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`service exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${base}/readyz`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('service did not become ready');
-}
-
 async function main(): Promise<void> {
   await admin((c) => c.query(`CREATE DATABASE "${dbName}"`));
   const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-bench-keys-'));
@@ -110,7 +97,7 @@ async function main(): Promise<void> {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   try {
-    await waitReady(child);
+    await waitReady(base, child);
     const issuer = await call('POST', '/v1/issuers', adminKey, {
       name: 'Shenzhen Administration for Market Regulation',
       kind: 'exemption_authority',

@@ -30,6 +30,7 @@ import { generateSigningKey } from '../src/crypto/ed25519';
 import { generateSerial } from '../src/crypto/serial';
 import { setUpMarkBench } from './mark-bench-setup';
 import { freePort } from './lib/process';
+import { waitReady } from './lib/service-api';
 
 const { values: args } = parseArgs({
   options: {
@@ -152,15 +153,7 @@ async function main(): Promise<void> {
       child!.once('spawn', () => resolve(child!.pid!));
       child!.once('error', reject);
     });
-    for (let i = 0; ; i++) {
-      if (i > 300) throw new Error('the service did not become ready');
-      const ready = await fetch(`${base}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ready) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitReady(base, child!);
     await monitor.connect();
 
     // The bench issuer's key (the JWKS also lists the platform's transparency-log key).

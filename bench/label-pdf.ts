@@ -17,6 +17,7 @@ import path from 'node:path';
 import { systemActor } from '../src/auth/principal';
 import { mb, setUpMarkBench } from './mark-bench-setup';
 import { cpuSeconds, freePort, pinSelf, start } from './lib/process';
+import { waitReady } from './lib/service-api';
 
 const count = Number(process.argv[2] ?? 1_000_000);
 const stock = process.argv[3] ?? 'a4-4x7';
@@ -88,15 +89,7 @@ async function main() {
       { cpu: SERVER_CPU },
     );
     const serverPid = child.pid!;
-    for (let i = 0; ; i++) {
-      const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ready) break;
-      if (i === 300) throw new Error('the service did not become ready');
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await waitReady(`http://127.0.0.1:${port}`, child);
     const idle = memoryOf(serverPid);
     // The service's CPU (its signing workers are threads of it): a figure the other load on the
     // machine changes less than pages per second.

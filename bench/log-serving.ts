@@ -31,6 +31,7 @@ import { openDatabase } from '../src/db/client';
 import { formatTileIndex } from '../src/audit/tiles';
 import { startTestWitness } from '../test/transparency/witness';
 import { cpuSeconds, freePort, pinSelf, start } from './lib/process';
+import { waitReady } from './lib/service-api';
 
 const entryCount = Number(process.argv[2] ?? 70_000);
 const seconds = Number(process.argv[3] ?? 10);
@@ -118,17 +119,7 @@ async function main(): Promise<void> {
       undefined,
       { cpu: SERVER_CPU },
     );
-    for (let i = 0; ; i++) {
-      if (i > 600) throw new Error('the service did not become ready');
-      if (
-        await fetch(`${base}/readyz`).then(
-          (r) => r.ok,
-          () => false,
-        )
-      )
-        break;
-      await sleep(100);
-    }
+    await waitReady(base, child, 600);
     const logKey = parseVerifierKey(await (await fetch(`${base}/log/key`)).text());
     logs.set(logKey.name, [logKey]);
     handle = await openDatabase({ databaseUrl: url.toString(), dataDir: '', maxConnections: 4 });

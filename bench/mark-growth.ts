@@ -23,6 +23,7 @@ import { deriveMarkSerialKey, MarkSerialCipher } from '../src/crypto/mark-serial
 import { rowsOf } from '../src/db/client';
 import { setUpMarkBench } from './mark-bench-setup';
 import { freePort, pinSelf, start } from './lib/process';
+import { waitReady } from './lib/service-api';
 
 const sizes = (process.argv[2] ?? '1000000,10000000,100000000').split(',').map(Number);
 const seconds = Number(process.argv[3] ?? 10);
@@ -133,16 +134,7 @@ async function main() {
           { cpu: 0 },
         );
         const url = `http://127.0.0.1:${port}`;
-        for (let i = 0; i < 200; i++) {
-          if (
-            await fetch(`${url}/healthz`).then(
-              (r) => r.ok,
-              () => false,
-            )
-          )
-            break;
-          await new Promise((r) => setTimeout(r, 100));
-        }
+        await waitReady(url, service, 200);
         (service as ChildProcess & { url?: string }).url = url;
         // Warm-up on marks no pass uses.
         await load(url, bodies.splice(0, 20_000));

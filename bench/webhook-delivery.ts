@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Webhook } from 'standardwebhooks';
-import { jsonCaller, withServer } from './lib/service-api';
+import { jsonCaller, waitReady, withServer } from './lib/service-api';
 
 const { values: args } = parseArgs({
   options: {
@@ -70,19 +70,6 @@ function startService(): ChildProcess {
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-}
-
-async function waitReady(child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    if (child.exitCode !== null) throw new Error(`service exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${base}/readyz`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('service did not become ready');
 }
 
 /** The receiver: verifies, records arrival per certificate, answers now or holds the request. */
@@ -161,7 +148,7 @@ async function main(): Promise<void> {
   const hook = `http://127.0.0.1:${(rx.server.address() as AddressInfo).port}/hook`;
   let child = startService();
   try {
-    await waitReady(child);
+    await waitReady(base, child, 600);
     const issuer = await call('POST', '/v1/issuers', adminKey, {
       name: 'Bench Certification Centre',
       kind: 'certification_body',
@@ -249,7 +236,7 @@ async function main(): Promise<void> {
     rx.setHold(false);
     const restarted = performance.now();
     child = startService();
-    await waitReady(child);
+    await waitReady(base, child, 600);
     const ready = performance.now();
     const arrivals = await Promise.all(crashIds.map((id) => rx.arrival(id)));
     const last = Math.max(...arrivals);

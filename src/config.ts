@@ -4,6 +4,9 @@ import { parseTrustProxy, type TrustProxy } from './http/client-address';
 import { parseWitnessList, type WitnessEndpoint } from './audit/witness-config';
 import { isValidKeyName } from './crypto/signed-note';
 
+/** The default limit of a bulk import's body (IMPORT_MAX_MIB): about 400,000 typical certificates. */
+export const DEFAULT_IMPORT_MAX_MIB = 256;
+
 /** What {@link isValidKeyName} asks of a note key name, for a configuration error. */
 const KEY_NAME_RULE =
   'a signed-note key name: not empty, no spaces, no control characters and no "+"';
@@ -44,7 +47,7 @@ const envSchema = z.object({
     .optional(),
   WITNESS_TIMEOUT_SECONDS: z.coerce.number().positive().max(300).default(10),
   // The largest import body (POST /v1/certificates/imports), streamed to a staging table.
-  IMPORT_MAX_MIB: z.coerce.number().int().min(1).max(4096).default(256),
+  IMPORT_MAX_MIB: z.coerce.number().int().min(1).max(4096).default(DEFAULT_IMPORT_MAX_MIB),
   WEBHOOK_TIMEOUT_SECONDS: z.coerce.number().positive().max(60).default(10),
   WEBHOOK_RETRY_DELAY_SECONDS: z.coerce.number().int().min(1).max(3600).default(6),
   // The bearer token GET /metrics asks for; unset, only loopback clients are answered.

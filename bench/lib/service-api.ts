@@ -1,7 +1,9 @@
 /**
  * What the benches that run a service process on a scratch database share: a connection to the
- * PostgreSQL server itself (to create and drop that database) and a JSON caller of the service.
+ * PostgreSQL server itself (to create and drop that database), waiting for the service to be
+ * ready, and a JSON caller of the service.
  */
+import type { ChildProcess } from 'node:child_process';
 import pg from 'pg';
 
 /** Runs `fn` on a fresh connection to `serverUrl`, closed afterwards. */
@@ -27,4 +29,21 @@ export function jsonCaller(base: string) {
     if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${JSON.stringify(json)}`);
     return json;
   };
+}
+
+/**
+ * Resolves once the service at `base` answers `GET /readyz` 200, polling every 100 ms; throws if
+ * its process `child` exits first or after `tries` polls.
+ */
+export async function waitReady(base: string, child: ChildProcess, tries = 300): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (child.exitCode !== null) throw new Error(`service exited with ${child.exitCode}`);
+    const ready = await fetch(`${base}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ready) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('service did not become ready');
 }

@@ -4,7 +4,7 @@ import { tryRunLock } from '../db/run-lock';
 import { isDatabaseUnavailable } from '../errors';
 import { loggableError } from '../shared/loggable-error';
 
-/** Namespace of the import advisory locks (mark batches, the audit log use other keys). */
+/** Namespace of the import advisory locks (the audit log and migrations use other keys). */
 const IMPORT_LOCK_NAMESPACE = 'certmark/certificate-import/';
 
 export interface ImportRunnerOptions {

@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { principalOf, requireRole } from '../auth/auth.middleware';
+import { DEFAULT_IMPORT_MAX_MIB } from '../config';
 import { AppError } from '../errors';
 import {
   bearerSecurity,
@@ -53,7 +54,7 @@ const csvHeader = CSV_COLUMNS.join(',');
  * "Body limit"), said where a client reads what to send.
  */
 const create = (maxBytes: number) => {
-  const limit = `${maxBytes / (1024 * 1024)} MiB (IMPORT_MAX_MIB; 256 MiB unless configured)`;
+  const limit = `${maxBytes / (1024 * 1024)} MiB (IMPORT_MAX_MIB; ${DEFAULT_IMPORT_MAX_MIB} MiB unless configured)`;
   return defineRoute({
     operationId: 'importCertificates',
     method: 'post',

@@ -2,6 +2,7 @@ import { createHash, randomUUID, type Hash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Database, Queryable } from '../db/client';
 import type { Clock } from '../clock';
+import { DEFAULT_IMPORT_MAX_MIB } from '../config';
 import type { Principal } from '../auth/principal';
 import { actorOf } from '../auth/principal';
 import { appendAuditEntry } from '../audit/audit.queries';
@@ -27,9 +28,6 @@ import { findIssuerCertificatesByNumbers } from '../certificates/certificates.qu
 import { ImportRunner } from './import-runner';
 import { receivedRows, tooLarge } from './import-formats';
 import * as q from './imports.queries';
-
-/** The default limit of an import's body (IMPORT_MAX_MIB): about 400,000 typical certificates. */
-export const DEFAULT_IMPORT_MAX_BYTES = 256 * 1024 * 1024;
 
 /** Rows staged per insert while a body arrives. */
 const STAGE_ROWS = 1_000;
@@ -101,7 +99,7 @@ export class CertificateImportsService {
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: CertificateImportsOptions) {
-    this.maxBytes = options.maxBytes ?? DEFAULT_IMPORT_MAX_BYTES;
+    this.maxBytes = options.maxBytes ?? DEFAULT_IMPORT_MAX_MIB * 1024 * 1024;
     this.chunkRows = options.chunkRows ?? DEFAULT_CHUNK_ROWS;
     this.runner = new ImportRunner(
       options.db,
@@ -268,9 +266,9 @@ export class CertificateImportsService {
   }
 
   /**
-   * Resumes unfinished imports now, then sweeps every `everyMs` until close, as mark batches are
-   * kept moving: an import whose process died is taken over by a live instance (the job's advisory
-   * lock makes sweeping on every instance safe). Imports younger than one interval are left to
+   * Resumes unfinished imports now, then sweeps every `everyMs` until close: an import whose
+   * process died is taken over by a live instance (the job's advisory lock makes sweeping on every
+   * instance safe). Imports younger than one interval are left to
    * the process that received them.
    */
   async keepImportsMoving(everyMs = 5_000): Promise<number> {
