@@ -127,12 +127,21 @@ async function endToEnd(): Promise<void> {
         ];
         values.forEach((v, i) => cols[i]!.push(v));
       }
+      // Entry ids equal to their seqs, each entry with its position, as the sequencer leaves them.
       await raw.query(
-        `INSERT INTO audit_log (seq, at, actor_key_id, actor_role, signatory, action, subject_type, subject_id, change_digest, change, leaf_hash)
-         SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::uuid[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::bytea[])`,
+        `WITH page AS (
+           SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::uuid[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::bytea[])
+             AS p(seq, at, actor_key_id, actor_role, signatory, action, subject_type, subject_id, change_digest, change, leaf_hash)),
+         entries AS (
+           INSERT INTO audit_log (id, at, actor_key_id, actor_role, signatory, action, subject_type, subject_id, change_digest, change)
+           SELECT seq, at, actor_key_id, actor_role, signatory, action, subject_type, subject_id, change_digest, change FROM page)
+         INSERT INTO audit_positions (seq, entry_id, leaf_hash) SELECT seq, seq, leaf_hash FROM page`,
         cols,
       );
     }
+    // Nothing pending below the last entry: ids drawn from now on come after it.
+    await raw.query(`SELECT setval('audit_log_id_seq', $1)`, [total]);
+    await raw.query(`UPDATE audit_sequencer_horizon SET integrated_through = $1`, [total]);
     console.log(
       `filled a scratch database with ${total.toLocaleString('en')} audit entries in ${((performance.now() - filled) / 1000).toFixed(1)} s`,
     );

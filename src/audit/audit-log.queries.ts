@@ -1,10 +1,33 @@
-import { and, asc, count, desc, eq, gte, inArray, sql, type SQL } from 'drizzle-orm';
+import {
+  and,
+  asc,
+  count,
+  desc,
+  eq,
+  getTableColumns,
+  gte,
+  inArray,
+  sql,
+  type SQL,
+} from 'drizzle-orm';
 import type { Queryable } from '../db/client';
 import { rowsOf } from '../db/client';
 import { auditLog, type AuditLogRow } from '../db/schema/audit-log';
+import { auditPositions } from '../db/schema/audit-positions';
 import { HASH_LENGTH } from '../crypto/merkle';
 
-/** Reading the audit log (appending is audit.queries.ts). Leaf index = seq - 1. */
+/**
+ * Reading the audit log (appending is audit.queries.ts): an entry with its place in the tree,
+ * from audit_positions (null seq and leaf hash until the sequencer integrates it). Leaf index =
+ * seq - 1.
+ */
+export type AuditEntryRow = AuditLogRow & { seq: number | null; leafHash: Uint8Array | null };
+
+const entryColumns = {
+  ...getTableColumns(auditLog),
+  seq: auditPositions.seq,
+  leafHash: auditPositions.leafHash,
+};
 
 export interface AuditSearchParams {
   subject?: string | undefined;
@@ -18,7 +41,7 @@ export interface AuditSearchParams {
 export async function searchAuditLog(
   db: Queryable,
   p: AuditSearchParams,
-): Promise<{ rows: AuditLogRow[]; total: number }> {
+): Promise<{ rows: AuditEntryRow[]; total: number }> {
   const conditions: SQL[] = [];
   if (p.subject) conditions.push(eq(auditLog.subjectId, p.subject));
   if (p.subjectType) conditions.push(eq(auditLog.subjectType, p.subjectType));
@@ -26,8 +49,9 @@ export async function searchAuditLog(
   if (p.since) conditions.push(gte(auditLog.at, p.since));
   const where = conditions.length ? and(...conditions) : undefined;
   const rows = await db
-    .select()
+    .select(entryColumns)
     .from(auditLog)
+    .leftJoin(auditPositions, eq(auditPositions.entryId, auditLog.id))
     .where(where)
     .orderBy(desc(auditLog.id))
     .limit(p.limit)
@@ -41,11 +65,12 @@ export async function auditEntriesForSubjects(
   db: Queryable,
   subjectType: string,
   subjectIds: readonly string[],
-): Promise<AuditLogRow[]> {
+): Promise<AuditEntryRow[]> {
   if (subjectIds.length === 0) return [];
   return db
-    .select()
+    .select(entryColumns)
     .from(auditLog)
+    .leftJoin(auditPositions, eq(auditPositions.entryId, auditLog.id))
     .where(and(eq(auditLog.subjectType, subjectType), inArray(auditLog.subjectId, [...subjectIds])))
     .orderBy(asc(auditLog.id));
 }
@@ -53,7 +78,7 @@ export async function auditEntriesForSubjects(
 /** The number of integrated entries: the sequencer makes seqs dense from 1, so MAX(seq). */
 export async function auditLogSize(db: Queryable): Promise<number> {
   const [row] = rowsOf<{ size: string | number | null }>(
-    await db.execute(sql`SELECT COALESCE(MAX(seq), 0) AS size FROM audit_log`),
+    await db.execute(sql`SELECT COALESCE(MAX(seq), 0) AS size FROM audit_positions`),
   );
   return Number(row?.size ?? 0);
 }
@@ -63,12 +88,17 @@ export async function auditEntriesByIndex(
   db: Queryable,
   start: number,
   end: number,
-): Promise<AuditLogRow[]> {
+): Promise<(AuditLogRow & { seq: number; leafHash: Uint8Array })[]> {
   return db
-    .select()
-    .from(auditLog)
-    .where(and(gte(auditLog.seq, start + 1), sql`${auditLog.seq} <= ${end}`))
-    .orderBy(auditLog.seq);
+    .select({
+      ...getTableColumns(auditLog),
+      seq: auditPositions.seq,
+      leafHash: auditPositions.leafHash,
+    })
+    .from(auditPositions)
+    .innerJoin(auditLog, eq(auditLog.id, auditPositions.entryId))
+    .where(and(gte(auditPositions.seq, start + 1), sql`${auditPositions.seq} <= ${end}`))
+    .orderBy(auditPositions.seq);
 }
 
 /**
@@ -89,7 +119,7 @@ export async function leafHashesByIndex(
   }>(
     await db.execute(sql`
       SELECT count(*)::int AS n, min(seq) AS first, max(seq) AS last, string_agg(leaf_hash, ''::bytea ORDER BY seq) AS hashes
-      FROM (SELECT seq, leaf_hash FROM audit_log WHERE seq > ${from} AND seq <= ${to} ORDER BY seq) AS page`),
+      FROM (SELECT seq, leaf_hash FROM audit_positions WHERE seq > ${from} AND seq <= ${to} ORDER BY seq) AS page`),
   );
   if (!row || row.n === 0 || row.hashes === null) return [];
   const bytes = new Uint8Array(row.hashes);

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { isNull, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { Queryable } from '../db/client';
 import { clientQuery, rowsOf } from '../db/client';
-import { auditLog } from '../db/schema/audit-log';
 import type { Actor } from '../auth/principal';
 import { canonicalJson } from '../crypto/canonical-json';
 
@@ -154,53 +153,158 @@ export async function takeSequencerLock(tx: Queryable, wait: boolean): Promise<b
 }
 
 /**
- * What the sequencer has to do, in one round trip of two index-only looks: whether a committed entry
- * awaits integration (the pending index), and whether the tree is larger than its latest stored
- * checkpoint (a sequencer died between integrating and signing).
+ * The entries still to integrate: above the horizon (every entry at or below it is integrated)
+ * and without a position. Read on audit_log's primary key from the horizon up, so it costs what was
+ * written since the horizon last moved, whatever the size of the log. The position looked up is
+ * bounded the same way, so the planner probes the few positions above the horizon, never all.
+ */
+const PENDING = sql`
+  FROM audit_log AS a, audit_sequencer_horizon AS h
+  WHERE a.id > h.integrated_through
+    AND NOT EXISTS (SELECT 1 FROM audit_positions AS p
+                    WHERE p.entry_id = a.id AND p.entry_id > h.integrated_through)`;
+
+/**
+ * The sequencer's horizon: how it finds committed entries without a queue index that every writer
+ * would maintain.
+ *
+ * Pending entries are the ones above `integratedThrough` without a position. The horizon may pass
+ * an id only once nothing can still commit an entry with it: a transaction in flight holds drawn
+ * ids that are invisible now and appear when it commits, possibly long after larger ids were
+ * integrated. So each pass notes a candidate: the last id drawn so far, read before the
+ * transaction id counter (snapshot xmax). An id is drawn only after its transaction has a
+ * transaction id (audit_log.id's default), so every id up to `candidateId` belongs to a transaction
+ * below `candidateXid`. When a later pass sees no transaction below `candidateXid` still running
+ * (snapshot xmin), each of those ids is committed, hence visible to that pass, or gone for good;
+ * once the visible ones are integrated, the horizon moves to `candidateId`. A long transaction
+ * only holds the horizon back (the pending read then covers more ids); it never loses an entry.
+ * With audit_log_id_seq's default CACHE 1, the sequence's last_value is the last id drawn.
+ */
+export interface SequencerHorizon {
+  integratedThrough: number;
+  /** Whether the candidate is settled: no transaction that could hold an id up to it is running. */
+  candidateSettled: boolean;
+  candidateId: number | null;
+}
+
+/** Reads the horizon (in the sequencer's transaction, after its lock). */
+export async function sequencerHorizon(tx: Queryable): Promise<SequencerHorizon> {
+  const [row] = rowsOf<{
+    integrated_through: string | number;
+    candidate_id: string | number | null;
+    settled: boolean | null;
+  }>(
+    await tx.execute(sql`
+      SELECT integrated_through, candidate_id,
+        candidate_xid <= pg_snapshot_xmin(pg_current_snapshot()) AS settled
+      FROM audit_sequencer_horizon`),
+  );
+  if (!row) throw new Error('audit_sequencer_horizon has no row (migration 0019)');
+  return {
+    integratedThrough: Number(row.integrated_through),
+    candidateSettled: row.settled === true,
+    candidateId: row.candidate_id === null ? null : Number(row.candidate_id),
+  };
+}
+
+/** The last audit entry id drawn so far, committed or not (0 before the first). */
+export async function lastDrawnEntryId(tx: Queryable): Promise<number> {
+  const [row] = rowsOf<{ last: string | number }>(
+    await tx.execute(
+      sql`SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END AS last FROM audit_log_id_seq`,
+    ),
+  );
+  return Number(row?.last ?? 0);
+}
+
+/**
+ * Moves the horizon to `integratedThrough`, and, when `candidateId` is given, makes it the new
+ * candidate with the transaction id counter read now. Call {@link lastDrawnEntryId} for the
+ * candidate before this statement: the order of the two reads is what makes the candidate hold.
+ */
+export async function advanceHorizon(
+  tx: Queryable,
+  integratedThrough: number,
+  candidateId: number | null,
+): Promise<void> {
+  await tx.execute(
+    candidateId === null
+      ? sql`UPDATE audit_sequencer_horizon SET integrated_through = ${integratedThrough}`
+      : sql`UPDATE audit_sequencer_horizon SET integrated_through = ${integratedThrough},
+              candidate_id = ${candidateId},
+              candidate_xid = pg_snapshot_xmax(pg_current_snapshot())`,
+  );
+}
+
+/**
+ * What the sequencer has to do, in one round trip: whether a committed entry awaits integration,
+ * whether the horizon can move (so later reads of pending entries stay short), and whether the
+ * tree is larger than its latest stored checkpoint (a sequencer died between integrating and
+ * signing).
  */
 export async function sequencingWork(
   db: Queryable,
-): Promise<{ pending: boolean; unpublished: boolean }> {
-  const [row] = rowsOf<{ pending: boolean; unpublished: boolean }>(
+): Promise<{ pending: boolean; horizonBehind: boolean; unpublished: boolean }> {
+  const [row] = rowsOf<{ pending: boolean; horizon_behind: boolean; unpublished: boolean }>(
     await db.execute(sql`
-      SELECT EXISTS (SELECT 1 FROM audit_log WHERE seq IS NULL) AS pending,
-        COALESCE((SELECT MAX(seq) FROM audit_log), 0)
+      SELECT EXISTS (SELECT 1 ${PENDING}) AS pending,
+        EXISTS (SELECT 1 FROM audit_sequencer_horizon
+                WHERE candidate_id > integrated_through
+                  AND candidate_xid <= pg_snapshot_xmin(pg_current_snapshot())) AS horizon_behind,
+        COALESCE((SELECT MAX(seq) FROM audit_positions), 0)
           > COALESCE((SELECT MAX(tree_size) FROM audit_checkpoints), 0) AS unpublished`),
   );
-  return { pending: row?.pending === true, unpublished: row?.unpublished === true };
+  return {
+    pending: row?.pending === true,
+    horizonBehind: row?.horizon_behind === true,
+    unpublished: row?.unpublished === true,
+  };
 }
 
-/** The number of integrated entries: seqs are dense from 1, so MAX(seq) (the unique index's end). */
+/** The number of integrated entries: seqs are dense from 1, so MAX(seq) (the primary key's end). */
 export async function integratedSize(tx: Queryable): Promise<number> {
   const [row] = rowsOf<{ size: string | number | null }>(
-    await tx.execute(sql`SELECT COALESCE(MAX(seq), 0) AS size FROM audit_log`),
+    await tx.execute(sql`SELECT COALESCE(MAX(seq), 0) AS size FROM audit_positions`),
   );
   return Number(row?.size ?? 0);
 }
 
 /** Up to `limit` committed, unintegrated entries, in id order. */
 export async function pendingEntries(tx: Queryable, limit: number): Promise<PendingAuditEntry[]> {
-  return tx
-    .select({
-      id: auditLog.id,
-      at: auditLog.at,
-      actorKeyId: auditLog.actorKeyId,
-      actorRole: auditLog.actorRole,
-      signatory: auditLog.signatory,
-      action: auditLog.action,
-      subjectType: auditLog.subjectType,
-      subjectId: auditLog.subjectId,
-      changeDigest: auditLog.changeDigest,
-    })
-    .from(auditLog)
-    .where(isNull(auditLog.seq))
-    .orderBy(auditLog.id)
-    .limit(limit);
+  const rows = rowsOf<{
+    id: string | number;
+    at: string | Date;
+    actor_key_id: string | null;
+    actor_role: string | null;
+    signatory: unknown;
+    action: string;
+    subject_type: string;
+    subject_id: string;
+    change_digest: string;
+  }>(
+    await tx.execute(sql`
+      SELECT a.id, a.at, a.actor_key_id, a.actor_role, a.signatory, a.action, a.subject_type,
+        a.subject_id, a.change_digest
+      ${PENDING}
+      ORDER BY a.id
+      LIMIT ${limit}`),
+  );
+  return rows.map((r) => ({
+    id: Number(r.id),
+    at: new Date(r.at),
+    actorKeyId: r.actor_key_id,
+    actorRole: r.actor_role,
+    signatory: r.signatory,
+    action: r.action,
+    subjectType: r.subject_type,
+    subjectId: r.subject_id,
+    changeDigest: r.change_digest,
+  }));
 }
 
 /**
- * Gives entries `ids[i]` seq `firstSeq + i` and leaf hash `leaves[i*32 .. i*32+32)`, in one
- * statement (the append-only trigger allows exactly this update, once per entry).
+ * Gives entries `ids[i]` seq `firstSeq + i` and leaf hash `leaves[i*32 .. i*32+32)`: one
+ * multi-row insert into audit_positions; the entries' own rows are not touched.
  */
 export async function integrateEntries(
   tx: Queryable,
@@ -210,11 +314,10 @@ export async function integrateEntries(
 ): Promise<void> {
   if (ids.length === 0) return;
   await tx.execute(sql`
-    UPDATE audit_log AS a
-    SET seq = ${firstSeq - 1} + v.ord,
-        leaf_hash = substring(${leaves}::bytea from ((v.ord - 1) * 32 + 1)::int for 32)
-    FROM unnest(string_to_array(${ids.join(',')}, ',')::bigint[]) WITH ORDINALITY AS v(id, ord)
-    WHERE a.id = v.id`);
+    INSERT INTO audit_positions (seq, entry_id, leaf_hash)
+    SELECT ${firstSeq - 1} + v.ord, v.id,
+      substring(${leaves}::bytea from ((v.ord - 1) * 32 + 1)::int for 32)
+    FROM unnest(string_to_array(${ids.join(',')}, ',')::bigint[]) WITH ORDINALITY AS v(id, ord)`);
 }
 
 /**
@@ -226,8 +329,7 @@ export async function sequencingLag(
 ): Promise<{ pendingEntries: number; oldestPendingSeconds: number }> {
   const [row] = rowsOf<{ n: string | number; age: string | number | null }>(
     await db.execute(sql`
-      SELECT count(*) AS n, EXTRACT(EPOCH FROM (now() - min(at))) AS age
-      FROM audit_log WHERE seq IS NULL`),
+      SELECT count(*) AS n, EXTRACT(EPOCH FROM (now() - min(a.at))) AS age ${PENDING}`),
   );
   return {
     pendingEntries: Number(row?.n ?? 0),

@@ -1,11 +1,11 @@
 import type { PublishedEntry } from './audit-verifier';
 import type { Clock } from '../clock';
 import type { Database } from '../db/client';
-import type { AuditLogRow } from '../db/schema/audit-log';
 import { AppError } from '../errors';
 import { signCheckpoint, type Checkpoint } from './checkpoint';
 import { logVerifierKey, signCheckpointNote } from './checkpoint-note';
 import {
+  type AuditEntryRow,
   auditEntriesByIndex,
   auditEntriesForSubjects,
   auditLogSize,
@@ -43,9 +43,9 @@ export interface TransparencyEntry extends PublishedEntry {
 }
 
 /** A row the sequencer has integrated: it has its position and leaf hash. */
-type IntegratedRow = AuditLogRow & { seq: number; leafHash: Uint8Array };
+type IntegratedRow = AuditEntryRow & { seq: number; leafHash: Uint8Array };
 
-export function transparencyEntry(row: AuditLogRow): TransparencyEntry {
+export function transparencyEntry(row: AuditEntryRow): TransparencyEntry {
   if (row.seq === null || row.leafHash === null) {
     throw new Error('transparencyEntry: the entry is not integrated yet');
   }
@@ -69,7 +69,7 @@ function integratedEntry(row: IntegratedRow): TransparencyEntry {
 }
 
 /** An entry the sequencer has not integrated yet, as a supervisor's search shows it. */
-function pendingEntry(row: AuditLogRow) {
+function pendingEntry(row: AuditEntryRow) {
   return {
     at: row.at.toISOString(),
     actorKeyId: row.actorKeyId,
@@ -349,7 +349,7 @@ export class AuditService {
     const first = address.index * TILE_WIDTH;
     const rows = await auditEntriesByIndex(this.db, first, first + address.width);
     if (rows.length !== address.width) return undefined;
-    const entries = rows.map((row) => auditLeafData({ ...row, seq: row.seq! }));
+    const entries = rows.map((row) => auditLeafData(row));
     const out = new Uint8Array(entries.reduce((n, e) => n + 2 + e.length, 0));
     let offset = 0;
     for (const entry of entries) {

@@ -1,15 +1,19 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock';
-import type { Database } from '../db/client';
+import type { Database, Queryable } from '../db/client';
 import { HASH_LENGTH, leafHash } from '../crypto/merkle';
 import { loggableError } from '../shared/loggable-error';
 import {
+  advanceHorizon,
   auditLeafData,
   integratedSize,
   integrateEntries,
+  lastDrawnEntryId,
   pendingEntries,
+  sequencerHorizon,
   sequencingWork,
   takeSequencerLock,
+  type SequencerHorizon,
 } from './audit.queries';
 import { signCheckpointNote } from './checkpoint-note';
 import { insertCheckpoint, latestCheckpoint, pruneCheckpoints } from './checkpoints.queries';
@@ -21,13 +25,16 @@ import type { TreeHead } from './tree-head';
  * another.
  *
  * A change's transaction only inserts its entry (src/audit/audit.queries.ts): durable with the
- * change, exactly once, no lock. One sequencer at a time, across every instance sharing the
- * database, holds a transaction-scoped advisory lock while it
- *   1. reads the size of the tree (MAX(seq)),
- *   2. takes up to BATCH committed entries not yet integrated, in id order,
- *   3. gives them the next seqs, densely, and their leaf hashes, in one UPDATE,
+ * change, exactly once, no lock, and nothing else to maintain. One sequencer at a time, across
+ * every instance sharing the database, holds a transaction-scoped advisory lock while it
+ *   1. reads the size of the tree (MAX(seq) of audit_positions) and its horizon,
+ *   2. takes up to BATCH committed entries not yet integrated, in id order (those above the
+ *      horizon without a position: see SequencerHorizon in audit.queries.ts),
+ *   3. gives them the next seqs, densely, and their leaf hashes: one multi-row INSERT into
+ *      audit_positions (the entries' own rows are never rewritten),
+ *   4. moves the horizon past what is settled,
  * and commits. If it dies, its transaction rolls back and the entries stay pending for the next
- * sequencer: nothing is lost or integrated twice (the trigger allows the update once per entry).
+ * sequencer: nothing is lost, and nothing integrated twice (an entry has at most one position).
  *
  * Order: an entry is integrated in the first batch whose snapshot sees it committed, so the log's
  * order is the order in which entries became visible. An id (a bigserial) is taken when the insert
@@ -43,7 +50,7 @@ import type { TreeHead } from './tree-head';
  * the next pass, which signs whenever the latest stored checkpoint is smaller than the tree.
  */
 
-/** Entries per batch: one UPDATE and at most ~1 MB of rows read. */
+/** Entries per batch: one INSERT and at most ~1 MB of rows read. */
 export const SEQUENCE_BATCH = 4096;
 /**
  * How often an idle sequencer looks for committed entries (commit → checkpoint stays well under 1 s).
@@ -144,11 +151,12 @@ export class AuditSequencer {
     const work = await sequencingWork(db);
     // An idle background pass costs that one look: nothing to integrate, nothing left unsigned.
     // sync() goes on to advance the tree head, which a reader that must see its writes relies on.
-    if (!wait && !work.pending && !work.unpublished) return 0;
+    if (!wait && !work.pending && !work.horizonBehind && !work.unpublished) return 0;
     let ids: number[] = [];
-    if (work.pending) {
+    if (work.pending || work.horizonBehind) {
       ids = await db.transaction(async (tx) => {
         if (!(await takeSequencerLock(tx, wait))) return [];
+        const horizon = await sequencerHorizon(tx);
         const size = await integratedSize(tx);
         const batch = await pendingEntries(tx, SEQUENCE_BATCH);
         const leaves = new Uint8Array(batch.length * HASH_LENGTH);
@@ -161,12 +169,37 @@ export class AuditSequencer {
           batch.map((e) => e.id),
           leaves,
         );
+        await this.#moveHorizon(
+          tx,
+          horizon,
+          batch.length < SEQUENCE_BATCH ? undefined : batch.at(-1)!.id,
+        );
         return batch.map((e) => e.id);
       });
     }
     const treeSize = await this.#publish();
     if (ids.length > 0) this.options.onPublished?.({ treeSize, ids });
     return ids.length;
+  }
+
+  /**
+   * After a batch: moves the horizon to the settled candidate (not past the batch's last entry when
+   * the batch was full: entries above it may still wait), and notes a new candidate once the old
+   * one is settled. See SequencerHorizon (audit.queries.ts) for why this never skips an entry.
+   */
+  async #moveHorizon(
+    tx: Queryable,
+    horizon: SequencerHorizon,
+    lastOfFullBatch: number | undefined,
+  ): Promise<void> {
+    const { integratedThrough, candidateId, candidateSettled } = horizon;
+    if (candidateId !== null && !candidateSettled) return; // still waiting on transactions
+    const through =
+      candidateId === null
+        ? integratedThrough
+        : Math.max(integratedThrough, Math.min(candidateId, lastOfFullBatch ?? candidateId));
+    // Read before advanceHorizon reads the transaction id counter: the order the candidate needs.
+    await advanceHorizon(tx, through, await lastDrawnEntryId(tx));
   }
 
   /** Signs and stores a checkpoint of the current tree when the latest stored one is smaller. */

@@ -309,16 +309,26 @@ describe('audit log and transparency', () => {
     const db = new pg.Client({ connectionString: ctx.databaseUrl });
     await db.connect();
     try {
-      expect((await db.query(`SELECT 1 FROM audit_log WHERE seq = 1`)).rowCount).toBe(1);
+      const first = `(SELECT entry_id FROM audit_positions WHERE seq = 1)`;
+      expect((await db.query(`SELECT 1 FROM audit_log WHERE id = ${first}`)).rowCount).toBe(1);
       // An integrated entry cannot be given another position or leaf.
-      await expect(db.query(`UPDATE audit_log SET seq = 999999 WHERE seq = 1`)).rejects.toThrow(
+      await expect(
+        db.query(`UPDATE audit_positions SET seq = 999999 WHERE seq = 1`),
+      ).rejects.toThrow(/append-only/);
+      await expect(
+        db.query(`UPDATE audit_positions SET leaf_hash = sha256('x') WHERE seq = 1`),
+      ).rejects.toThrow(/append-only/);
+      await expect(
+        db.query(`UPDATE audit_log SET action = 'x' WHERE id = ${first}`),
+      ).rejects.toThrow(/append-only/);
+      await expect(db.query(`DELETE FROM audit_log WHERE id = ${first}`)).rejects.toThrow(
         /append-only/,
       );
-      await expect(db.query(`UPDATE audit_log SET action = 'x' WHERE seq = 1`)).rejects.toThrow(
+      await expect(db.query(`DELETE FROM audit_positions WHERE seq = 1`)).rejects.toThrow(
         /append-only/,
       );
-      await expect(db.query(`DELETE FROM audit_log WHERE seq = 1`)).rejects.toThrow(/append-only/);
       await expect(db.query(`TRUNCATE audit_log`)).rejects.toThrow(/append-only/);
+      await expect(db.query(`TRUNCATE audit_positions`)).rejects.toThrow(/append-only/);
     } finally {
       await db.end();
     }
@@ -333,7 +343,11 @@ describe('audit log and transparency', () => {
     try {
       await db.query('BEGIN');
       await db.query('ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update');
-      await db.query(`UPDATE audit_log SET action = 'issuer.delete' WHERE seq = $1`, [tamperedSeq]);
+      await db.query(
+        `UPDATE audit_log SET action = 'issuer.delete'
+         WHERE id = (SELECT entry_id FROM audit_positions WHERE seq = $1)`,
+        [tamperedSeq],
+      );
       await db.query('ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update');
       await db.query('COMMIT');
 
@@ -350,8 +364,14 @@ describe('audit log and transparency', () => {
       // Rewriting the leaf hash too leaves each entry self-consistent: a fresh instance (no cached
       // tree head) then signs the rewritten root, and a checkpoint saved before is what catches it.
       await db.query('BEGIN');
-      await db.query('ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update');
-      const row = (await db.query(`SELECT * FROM audit_log WHERE seq = $1`, [tamperedSeq])).rows[0];
+      await db.query('ALTER TABLE audit_positions DISABLE TRIGGER audit_positions_no_update');
+      const row = (
+        await db.query(
+          `SELECT a.*, p.seq FROM audit_log AS a JOIN audit_positions AS p ON p.entry_id = a.id
+           WHERE p.seq = $1`,
+          [tamperedSeq],
+        )
+      ).rows[0];
       const leaf = recomputeLeafHash({
         seq: Number(row.seq),
         at: row.at.toISOString(),
@@ -364,11 +384,11 @@ describe('audit log and transparency', () => {
         changeDigest: row.change_digest,
         leafHash: '',
       });
-      await db.query(`UPDATE audit_log SET leaf_hash = $1 WHERE seq = $2`, [
+      await db.query(`UPDATE audit_positions SET leaf_hash = $1 WHERE seq = $2`, [
         Buffer.from(leaf),
         tamperedSeq,
       ]);
-      await db.query('ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update');
+      await db.query('ALTER TABLE audit_positions ENABLE TRIGGER audit_positions_no_update');
       await db.query('COMMIT');
 
       // This instance signed the old root already: its tree head does not move backwards.

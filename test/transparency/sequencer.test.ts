@@ -40,7 +40,13 @@ interface Row {
 }
 
 async function logRows(handle: DatabaseHandle): Promise<Row[]> {
-  return rowsOf<Row>(await handle.db.execute(sql`SELECT * FROM audit_log ORDER BY seq NULLS LAST`));
+  return rowsOf<Row>(
+    await handle.db.execute(
+      sql`SELECT a.*, p.seq, p.leaf_hash FROM audit_log AS a
+          LEFT JOIN audit_positions AS p ON p.entry_id = a.id
+          ORDER BY p.seq NULLS LAST`,
+    ),
+  );
 }
 
 describe('audit sequencing without a global lock', () => {
@@ -126,15 +132,19 @@ describe('audit sequencing without a global lock', () => {
   it('resumes after a sequencer dies holding the lock: nothing lost, nothing twice', async () => {
     await write(ctx.handle, 1000);
     await write(ctx.handle, 1001);
-    // A sequencer on another connection takes the lock, gives one entry a seq, and dies.
+    // A sequencer on another connection takes the lock, gives one entry a position, and dies.
     const crashed = new pg.Client({ connectionString: ctx.databaseUrl });
     await crashed.connect();
     crashed.on('error', () => {});
     await crashed.query('BEGIN');
     await crashed.query(`SELECT pg_advisory_xact_lock(${0x61_75_64_74})`);
-    const before = Number((await crashed.query('SELECT max(seq) AS m FROM audit_log')).rows[0].m);
+    const before = Number(
+      (await crashed.query('SELECT max(seq) AS m FROM audit_positions')).rows[0].m,
+    );
     await crashed.query(
-      `UPDATE audit_log SET seq = $1, leaf_hash = '\\x00'::bytea || sha256('x') WHERE id = (SELECT min(id) FROM audit_log WHERE seq IS NULL)`,
+      `INSERT INTO audit_positions (seq, entry_id, leaf_hash)
+       SELECT $1, min(id), '\\x00'::bytea || sha256('x') FROM audit_log AS a
+       WHERE NOT EXISTS (SELECT 1 FROM audit_positions AS p WHERE p.entry_id = a.id)`,
       [before + 1],
     );
     const pid = (await crashed.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
@@ -154,26 +164,79 @@ describe('audit sequencing without a global lock', () => {
     expect(last.leaf_hash!.length).toBe(32);
   });
 
-  it('allows the one sequencing update only: a changed field or a second seq is refused', async () => {
+  it('rewrites nothing: a pending entry, an integrated one and a position once given are refused', async () => {
     await write(ctx.handle, 2000);
     const db = new pg.Client({ connectionString: ctx.databaseUrl });
     await db.connect();
     try {
-      const pending = `(SELECT min(id) FROM audit_log WHERE seq IS NULL)`;
-      await expect(
-        db.query(
-          `UPDATE audit_log SET seq = 99999, leaf_hash = sha256('x'), action = 'forged' WHERE id = ${pending}`,
-        ),
-      ).rejects.toThrow(/append-only/);
+      const pending = `(SELECT min(id) FROM audit_log AS a
+        WHERE NOT EXISTS (SELECT 1 FROM audit_positions AS p WHERE p.entry_id = a.id))`;
       await expect(
         db.query(`UPDATE audit_log SET action = 'forged' WHERE id = ${pending}`),
       ).rejects.toThrow(/append-only/);
+      await expect(
+        db.query(
+          `UPDATE audit_log SET action = 'forged' WHERE id = (SELECT entry_id FROM audit_positions WHERE seq = 1)`,
+        ),
+      ).rejects.toThrow(/append-only/);
+      await expect(
+        db.query(`UPDATE audit_positions SET seq = 99999, leaf_hash = sha256('x') WHERE seq = 1`),
+      ).rejects.toThrow(/append-only/);
+      await expect(db.query(`DELETE FROM audit_positions WHERE seq = 1`)).rejects.toThrow(
+        /append-only/,
+      );
+      await expect(db.query(`TRUNCATE audit_positions`)).rejects.toThrow(/append-only/);
     } finally {
       await db.end();
     }
     await ctx.services.audit.sync();
     const lag = await ctx.services.audit.sequencingLag();
     expect(lag).toEqual({ pendingEntries: 0, oldestPendingSeconds: 0 });
+  });
+
+  it('integrates an entry whose transaction commits long after larger ids were integrated, and moves its horizon past it only then', async () => {
+    const horizon = async () =>
+      Number(
+        rowsOf<{ through: string }>(
+          await ctx.handle.db.execute(
+            sql`SELECT integrated_through AS through FROM audit_sequencer_horizon`,
+          ),
+        )[0]!.through,
+      );
+    // A transaction draws an entry id and stays open while others write and are integrated.
+    const slow = new pg.Client({ connectionString: ctx.databaseUrl });
+    await slow.connect();
+    await slow.query('BEGIN');
+    const { rows } = await slow.query<{ id: string }>(
+      `INSERT INTO audit_log (at, actor_role, action, subject_type, subject_id, change_digest)
+       VALUES (now(), 'system', 'test.slow', 'test', 'slow', 'x') RETURNING id`,
+    );
+    const slowId = Number(rows[0]!.id);
+    for (let i = 0; i < 3; i++) {
+      await write(ctx.handle, 5000 + i);
+      await ctx.services.audit.sync();
+    }
+    // Every pass saw larger ids committed; none may move the horizon past the open transaction's.
+    expect(await horizon()).toBeLessThan(slowId);
+    const size = await ctx.services.audit.sync();
+    await slow.query('COMMIT');
+    await slow.end();
+    expect(await ctx.services.audit.sync()).toBe(size + 1);
+    const log = await logRows(ctx.handle);
+    expect(log.filter((r) => r.action === 'test.slow').map((r) => Number(r.seq))).toEqual([
+      size + 1,
+    ]);
+    expect(log.map((r) => Number(r.seq))).toEqual(log.map((_, i) => i + 1));
+    // Once nothing is in flight the horizon catches up with the last id (idle passes move it).
+    const lastId = Math.max(...log.map((r) => Number(r.id)));
+    for (let pass = 0; pass < 3 && (await horizon()) < lastId; pass++) {
+      await ctx.services.audit.sync();
+    }
+    expect(await horizon()).toBe(lastId);
+    expect(await ctx.services.audit.sequencingLag()).toEqual({
+      pendingEntries: 0,
+      oldestPendingSeconds: 0,
+    });
   });
 
   it('reports the sequencing lag while entries wait', async () => {
@@ -224,8 +287,9 @@ describe('audit sequencing without a global lock', () => {
     // SQL NULL, not the JSON null a driver would read back the same.
     const rows = rowsOf<Row & { id: string; change: unknown; absent: boolean[] }>(
       await ctx.handle.db.execute(
-        sql`SELECT *, ARRAY[signatory IS NULL, change IS NULL] AS absent
-            FROM audit_log WHERE action = 'test.stored' ORDER BY id`,
+        sql`SELECT a.*, p.seq, p.leaf_hash, ARRAY[signatory IS NULL, change IS NULL] AS absent
+            FROM audit_log AS a LEFT JOIN audit_positions AS p ON p.entry_id = a.id
+            WHERE action = 'test.stored' ORDER BY id`,
       ),
     );
     expect(rows.map((r) => Number(r.id))).toEqual(ids);
@@ -265,7 +329,7 @@ describe('audit sequencing without a global lock', () => {
     const logSize = async () =>
       Number(
         rowsOf<{ size: string | null }>(
-          await ctx.handle.db.execute(sql`SELECT MAX(seq) AS size FROM audit_log`),
+          await ctx.handle.db.execute(sql`SELECT MAX(seq) AS size FROM audit_positions`),
         )[0]?.size ?? 0,
       );
     const until = async (done: () => Promise<boolean>) => {

@@ -1,30 +1,28 @@
 import { sql } from 'drizzle-orm';
-import {
-  bigint,
-  bigserial,
-  index,
-  jsonb,
-  pgTable,
-  text,
-  timestamp,
-  uniqueIndex,
-  uuid,
-} from 'drizzle-orm/pg-core';
-import { bytea } from './signing-keys';
+import { bigint, index, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 
 /**
- * The append-only audit log. A change's transaction inserts its entry (`id`, no `seq`); the
- * sequencer (src/audit/sequencer.ts) later gives committed entries their leaf index (`seq` - 1,
- * dense, in the order they became visible) and their leaf hash (SHA-256(0x00 || canonical entry),
- * RFC 6962) in one UPDATE. A trigger refuses every other UPDATE, every DELETE and TRUNCATE.
+ * The append-only audit log: what each change's transaction records. An entry is written once and
+ * never touched again; its place in the Merkle tree is in audit_positions (./audit-positions.ts),
+ * written by the sequencer. A trigger refuses every UPDATE, DELETE and TRUNCATE.
+ *
+ * Every audited write pays for each index here, so there are only the ones reads need: the id
+ * (the sequencer's queue, in id order, and the join from a position) and the supervisor's filters.
  */
 export const auditLog = pgTable(
   'audit_log',
   {
-    /** The entry's id, given when its change commits: what a write's answer can carry. */
-    id: bigserial('id', { mode: 'number' }).primaryKey(),
-    /** 1-based position in the log; null until the sequencer integrates the entry. */
-    seq: bigint('seq', { mode: 'number' }),
+    /**
+     * The entry's id, given when its change commits: what a write's answer can carry. Drawn from
+     * audit_log_id_seq only once the transaction has its transaction id (the CASE evaluates its
+     * condition first): the sequencer's horizon relies on an id never being drawn by a transaction
+     * that does not yet show as running (see sequencerHorizon in src/audit/audit.queries.ts).
+     */
+    id: bigint('id', { mode: 'number' })
+      .primaryKey()
+      .default(
+        sql`CASE WHEN pg_current_xact_id() IS NOT NULL THEN nextval('audit_log_id_seq'::regclass) END`,
+      ),
     at: timestamp('at', { withTimezone: true }).notNull(),
     actorKeyId: uuid('actor_key_id'),
     actorRole: text('actor_role'),
@@ -35,15 +33,8 @@ export const auditLog = pgTable(
     /** SHA-256 of the canonical JSON of the change, hex. */
     changeDigest: text('change_digest').notNull(),
     change: jsonb('change'),
-    /** Null until integrated. */
-    leafHash: bytea('leaf_hash'),
   },
   (t) => [
-    uniqueIndex('audit_log_seq').on(t.seq),
-    // The sequencer's queue: entries committed but not yet in the tree.
-    index('audit_log_pending')
-      .on(t.id)
-      .where(sql`${t.seq} IS NULL`),
     index('audit_log_subject').on(t.subjectId, t.subjectType),
     index('audit_log_at').on(t.at),
   ],

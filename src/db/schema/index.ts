@@ -5,6 +5,8 @@ export * from './api-keys';
 export * from './certificates';
 export * from './certificate-status-events';
 export * from './audit-log';
+export * from './audit-positions';
+export * from './audit-sequencer-horizon';
 export * from './customs-consumptions';
 export * from './alerts';
 export * from './reports';

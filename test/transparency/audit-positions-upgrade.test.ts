@@ -1,0 +1,133 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditLeafData } from '../../src/audit/audit.queries';
+import { AuditService } from '../../src/audit/audit.service';
+import { fixedClock } from '../../src/clock';
+import { leafHash } from '../../src/crypto/merkle';
+import { openDatabase } from '../../src/db/client';
+import { adminUrl, baseDatabaseUrl } from '../db-names';
+
+/** The migrations as they were before audit_positions (0000 to 0018), in a folder of their own. */
+function migrationsBefore(tag: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-migrations-'));
+  fs.mkdirSync(path.join(dir, 'meta'));
+  const journal = JSON.parse(fs.readFileSync('migrations/meta/_journal.json', 'utf8')) as {
+    entries: { tag: string }[];
+  };
+  const upTo = journal.entries.findIndex((e) => e.tag === tag);
+  const entries = journal.entries.slice(0, upTo);
+  for (const { tag: t } of entries)
+    fs.copyFileSync(`migrations/${t}.sql`, path.join(dir, `${t}.sql`));
+  fs.writeFileSync(path.join(dir, 'meta/_journal.json'), JSON.stringify({ ...journal, entries }));
+  return dir;
+}
+
+const entry = (i: number) => ({
+  at: new Date(Date.UTC(2026, 10, 20, 9, 0, i)),
+  actorKeyId: null,
+  actorRole: 'system',
+  signatory: null,
+  action: 'test.before-upgrade',
+  subjectType: 'test',
+  subjectId: `before-${i}`,
+  changeDigest: createHash('sha256').update(`{"i":${i}}`).digest('hex'),
+});
+
+describe('migration 0019: positions move to audit_positions', () => {
+  const name = `certmark_upgrade_${randomBytes(4).toString('hex')}`;
+  const url = baseDatabaseUrl(name);
+  const admin = new pg.Client({ connectionString: adminUrl() });
+
+  beforeAll(async () => {
+    await admin.connect();
+    await admin.query(`CREATE DATABASE "${name}"`);
+  });
+  afterAll(async () => {
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await admin.end();
+  });
+
+  it('keeps every integrated entry at its seq with its leaf hash, and integrates the pending ones after them', async () => {
+    // A log as the code before the upgrade left it: entries 1–3 integrated, 4–5 pending.
+    const old = new pg.Client({ connectionString: url });
+    await old.connect();
+    const leaves: Buffer[] = [];
+    try {
+      await migrate(drizzle(old), { migrationsFolder: migrationsBefore('0019_audit_positions') });
+      for (let i = 1; i <= 5; i++) {
+        const e = entry(i);
+        const leaf = i <= 3 ? Buffer.from(leafHash(auditLeafData({ ...e, seq: i }))) : null;
+        if (leaf) leaves.push(leaf);
+        await old.query(
+          `INSERT INTO audit_log (at, actor_role, action, subject_type, subject_id, change_digest, change)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+          [e.at, e.actorRole, e.action, e.subjectType, e.subjectId, e.changeDigest, { i }],
+        );
+        if (leaf) {
+          await old.query(`UPDATE audit_log SET seq = $1, leaf_hash = $2 WHERE id = $1`, [i, leaf]);
+        }
+      }
+    } finally {
+      await old.end();
+    }
+
+    const handle = await openDatabase({ databaseUrl: url, dataDir: '' });
+    try {
+      const check = new pg.Client({ connectionString: url });
+      await check.connect();
+      try {
+        const positions = async () =>
+          (
+            await check.query<{ seq: string; entry_id: string; leaf_hash: Buffer }>(
+              `SELECT seq, entry_id, leaf_hash FROM audit_positions ORDER BY seq`,
+            )
+          ).rows;
+        expect((await positions()).map((p) => [Number(p.seq), Number(p.entry_id)])).toEqual([
+          [1, 1],
+          [2, 2],
+          [3, 3],
+        ]);
+        expect((await positions()).map((p) => p.leaf_hash)).toEqual(leaves);
+        const columns = await check.query(
+          `SELECT column_name FROM information_schema.columns
+           WHERE table_name = 'audit_log' AND column_name IN ('seq', 'leaf_hash')`,
+        );
+        expect(columns.rowCount).toBe(0);
+
+        const audit = new AuditService(
+          handle.db,
+          fixedClock(new Date()),
+          randomBytes(32),
+          'test/log',
+        );
+        expect(await audit.sequencingLag()).toMatchObject({ pendingEntries: 2 });
+        expect(await audit.sync()).toBe(5);
+        const after = await positions();
+        expect(after.map((p) => [Number(p.seq), Number(p.entry_id)])).toEqual([
+          [1, 1],
+          [2, 2],
+          [3, 3],
+          [4, 4],
+          [5, 5],
+        ]);
+        for (const p of after.slice(3)) {
+          const seq = Number(p.seq);
+          expect(p.leaf_hash).toEqual(Buffer.from(leafHash(auditLeafData({ ...entry(seq), seq }))));
+        }
+        // The public entries read back in log order, the old ones first.
+        const { entries } = await audit.entries(0, 5);
+        expect(entries.map((e) => e.subjectId)).toEqual([1, 2, 3, 4, 5].map((i) => `before-${i}`));
+      } finally {
+        await check.end();
+      }
+    } finally {
+      await handle.close();
+    }
+  });
+});
