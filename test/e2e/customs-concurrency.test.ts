@@ -245,8 +245,8 @@ describe('customs: exact under concurrency, two instances', () => {
     const [order] = rowsOf<{ revoked_at_seq: string; last_consume_seq: string; consumes: string }>(
       await ctx.handle.db.execute(sql`
         SELECT
-          (SELECT seq FROM audit_log WHERE subject_id = ${exemption.id} AND action = 'certificate.status') AS revoked_at_seq,
-          (SELECT max(seq) FROM audit_log WHERE subject_id = ${exemption.id} AND action = 'customs.consume') AS last_consume_seq,
+          (SELECT seq FROM audit_log JOIN audit_positions ON entry_id = id WHERE subject_id = ${exemption.id} AND action = 'certificate.status') AS revoked_at_seq,
+          (SELECT max(seq) FROM audit_log JOIN audit_positions ON entry_id = id WHERE subject_id = ${exemption.id} AND action = 'customs.consume') AS last_consume_seq,
           (SELECT count(*) FROM audit_log WHERE subject_id = ${exemption.id} AND action = 'customs.consume') AS consumes`),
     );
     expect(Number(order!.last_consume_seq)).toBeLessThan(Number(order!.revoked_at_seq));
@@ -294,8 +294,8 @@ describe('customs: exact under concurrency, two instances', () => {
     const [order] = rowsOf<{ suspended_seq: string; last_consume_seq: string }>(
       await ctx.handle.db.execute(sql`
         SELECT
-          (SELECT seq FROM audit_log WHERE subject_id = ${authority2.id} AND action = 'issuer.status') AS suspended_seq,
-          (SELECT max(seq) FROM audit_log WHERE subject_id = ${exemption.id} AND action = 'customs.consume') AS last_consume_seq`),
+          (SELECT seq FROM audit_log JOIN audit_positions ON entry_id = id WHERE subject_id = ${authority2.id} AND action = 'issuer.status') AS suspended_seq,
+          (SELECT max(seq) FROM audit_log JOIN audit_positions ON entry_id = id WHERE subject_id = ${exemption.id} AND action = 'customs.consume') AS last_consume_seq`),
     );
     expect(Number(order!.last_consume_seq)).toBeLessThan(Number(order!.suspended_seq));
     expect((await api.get(`/v1/certificates/${exemption.id}`)).body.remaining).toBe(
