@@ -171,18 +171,30 @@ function keyHex(publicKey: Uint8Array): string {
   return Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.length).toString('hex');
 }
 
+/**
+ * Verification keys by the array that holds the public key: callers that keep their keys (the mark
+ * key ring, the credential verifier's key lists) hand the same array in for every verification,
+ * and this finds its KeyObject without hex-encoding the key or reordering the LRU. A private copy
+ * confirms the bytes, so an array changed since cannot verify under the key it held before.
+ */
+const publicKeyObjectsByArray = new WeakMap<Uint8Array, { copy: Buffer; key: KeyObject }>();
+
 /** The cached verification KeyObject, or undefined when the key fails the acceptance rule. */
 function publicKeyObject(publicKey: Uint8Array): KeyObject | undefined {
+  const byArray = publicKeyObjectsByArray.get(publicKey);
+  if (byArray && byArray.copy.equals(publicKey)) return byArray.key;
   const cacheKey = keyHex(publicKey);
-  const cached = publicKeyObjects.get(cacheKey);
-  if (cached) return cached;
-  if (!isAcceptablePublicKey(publicKey)) return undefined;
-  const key = createPublicKey({
-    key: Buffer.concat([SPKI_PREFIX, publicKey]),
-    format: 'der',
-    type: 'spki',
-  });
-  publicKeyObjects.set(cacheKey, key);
+  let key = publicKeyObjects.get(cacheKey);
+  if (!key) {
+    if (!isAcceptablePublicKey(publicKey)) return undefined;
+    key = createPublicKey({
+      key: Buffer.concat([SPKI_PREFIX, publicKey]),
+      format: 'der',
+      type: 'spki',
+    });
+    publicKeyObjects.set(cacheKey, key);
+  }
+  publicKeyObjectsByArray.set(publicKey, { copy: Buffer.from(publicKey), key });
   return key;
 }
 

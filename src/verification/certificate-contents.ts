@@ -3,6 +3,7 @@ import type { CertificateRow } from '../db/schema/certificates';
 import type { IssuerRow } from '../db/schema/issuers';
 import { findCertificate, type CertificateWithIssuer } from '../certificates/certificates.queries';
 import type { RegistryState } from './verification.queries';
+import { LoadingCache } from '../shared/loading-cache';
 
 /** What can change of a certificate and its issuer, as a check just read it from the registry. */
 export type RegisteredCertificate = NonNullable<RegistryState['certificate']>;
@@ -16,22 +17,21 @@ interface Content {
 /**
  * The part of each certificate that never changes after issuance (number, holder, parties, scope,
  * standards, validity days, signatory, issuance time, its issuer's kind and schemes), kept so a
- * check reads only what can change: its statuses, its stored credential, an exemption's remaining
- * quantity, its issuer's name and status (a credential check: findKeysAndCertificates; a mark
- * scan: the statement that counts it). Those come fresh from the registry on every check and are
- * laid over this content, so what a check sees is exactly the registry's row as it is now.
+ * credential check reads only what can change (findKeysAndCertificates): its statuses, its stored
+ * credential, an exemption's remaining quantity, its issuer's name and status. Those come fresh
+ * from the registry on every check and are laid over this content, so what a check sees is
+ * exactly the registry's row as it is now. (A mark scan reads row versions instead:
+ * ./certificate-versions.)
  * Bounded: the oldest entries go first.
  */
 export class CertificateContents {
-  private readonly entries = new Map<string, Content>();
-  private readonly loading = new Map<string, Promise<Content | undefined>>();
-  private readonly maxEntries: number;
+  private readonly cache: LoadingCache<string, Content>;
 
   constructor(
     private readonly db: Database,
     options: { maxEntries?: number } = {},
   ) {
-    this.maxEntries = options.maxEntries ?? 10_000;
+    this.cache = new LoadingCache({ maxEntries: options.maxEntries ?? 10_000 });
   }
 
   /**
@@ -39,52 +39,38 @@ export class CertificateContents {
    * just read. Undefined only if the certificate vanished between the two reads.
    */
   async current(registered: RegisteredCertificate): Promise<CertificateWithIssuer | undefined> {
-    let content = this.entries.get(registered.id);
+    let content = this.cache.peek(registered.id);
     if (!content || content.certificate.issuerId !== registered.issuerId) {
-      content = await this.load(registered.id);
+      content = await this.cache.reload(registered.id, () => readContent(this.db, registered.id));
       if (!content) return undefined;
     }
     return overlay(content, registered);
   }
+}
 
-  /** The content read now (and kept): used as read, whatever the cache has evicted since. */
-  private load(id: string): Promise<Content | undefined> {
-    let pending = this.loading.get(id);
-    if (!pending) {
-      pending = findCertificate(this.db, id)
-        .then((found) => {
-          if (!found) return undefined;
-          // What can change is dropped here: only the fresh state may supply it.
-          const {
-            status: _status,
-            statusReason: _statusReason,
-            statusChangedAt: _statusChangedAt,
-            remaining: _remaining,
-            kid: _kid,
-            credential: _credential,
-            credentialFormat: _credentialFormat,
-            ...certificate
-          } = found.certificate;
-          const {
-            name: _name,
-            accreditationNo: _accreditationNo,
-            status: _issuerStatus,
-            statusReason: _issuerStatusReason,
-            statusChangedAt: _issuerStatusChangedAt,
-            ...issuer
-          } = found.issuer;
-          this.entries.delete(id);
-          if (this.entries.size >= this.maxEntries)
-            this.entries.delete(this.entries.keys().next().value!);
-          const content = { certificate, issuer };
-          this.entries.set(id, content);
-          return content;
-        })
-        .finally(() => this.loading.delete(id));
-      this.loading.set(id, pending);
-    }
-    return pending;
-  }
+/** A certificate's content, what can change dropped: only the fresh state may supply it. */
+async function readContent(db: Database, id: string): Promise<Content | undefined> {
+  const found = await findCertificate(db, id);
+  if (!found) return undefined;
+  const {
+    status: _status,
+    statusReason: _statusReason,
+    statusChangedAt: _statusChangedAt,
+    remaining: _remaining,
+    kid: _kid,
+    credential: _credential,
+    credentialFormat: _credentialFormat,
+    ...certificate
+  } = found.certificate;
+  const {
+    name: _name,
+    accreditationNo: _accreditationNo,
+    status: _issuerStatus,
+    statusReason: _issuerStatusReason,
+    statusChangedAt: _issuerStatusChangedAt,
+    ...issuer
+  } = found.issuer;
+  return { certificate, issuer };
 }
 
 /**

@@ -1,7 +1,8 @@
 import { eq } from 'drizzle-orm';
 import type { Database, Queryable } from '../db/client';
 import { clientQuery } from '../db/client';
-import type { MarkBatchStatus } from '../db/schema/mark-batches';
+import { markBatches, type MarkBatchStatus } from '../db/schema/mark-batches';
+import { certificates } from '../db/schema/certificates';
 import { signingKeys, type SigningKeyRow } from '../db/schema/signing-keys';
 import {
   LOCATED_AT_1_2_3,
@@ -12,8 +13,40 @@ import {
 
 /**
  * The queries of mark verification besides counting the scan (./scan-registration.queries): the
- * published keys a code is checked against and the slow explanation of a miss.
+ * published keys a code is checked against, what never changes of a batch, and the slow
+ * explanation of a miss.
  */
+
+/** What never changes of a mark batch: what it was issued for, and by whose key. */
+export interface MarkBatchFacts {
+  certificateId: string;
+  /** The certificate's issuer. */
+  issuerId: string;
+  /** The issuer of the key the batch's marks are signed with. */
+  keyIssuerId: string;
+  model: string | null;
+  lot: string | null;
+}
+
+export async function findMarkBatchFacts(
+  db: Queryable,
+  batchId: string,
+): Promise<MarkBatchFacts | undefined> {
+  const [row] = await db
+    .select({
+      certificateId: markBatches.certificateId,
+      issuerId: certificates.issuerId,
+      keyIssuerId: signingKeys.issuerId,
+      model: markBatches.model,
+      lot: markBatches.lot,
+    })
+    .from(markBatches)
+    .innerJoin(certificates, eq(certificates.id, markBatches.certificateId))
+    .innerJoin(signingKeys, eq(signingKeys.kid, markBatches.kid))
+    .where(eq(markBatches.id, batchId))
+    .limit(1);
+  return row;
+}
 
 /** Signing keys with their 3-byte mark key id (all, or those with `markKeyId`), for picking a code's candidates. */
 export async function listMarkKeys(db: Queryable, markKeyId?: string) {

@@ -8,17 +8,18 @@ import type { LocatedSerial } from '../marks/mark.queries';
 import { certificateView, type CertificateView } from '../certificates/certificate-view';
 import { provinceOf } from '../shared/identifiers';
 import { alertSubjectOf, type AlertSink } from './alert-sink';
-import { CertificateContents } from './certificate-contents';
+import { CertificateVersions } from './certificate-versions';
 import { certificateFactsAt, certificateFindings } from './certificate-findings';
 import { MarkKeyRing, type MarkKey } from './mark-key-ring';
 import { checkMarkSignature, checkMarkSignatureByOpenssl, readScanInput } from './mark-signature';
-import { explainMiss, isIssuedMarkOf } from './mark-verification.queries';
 import {
-  lookupScannedMark,
-  registerScans,
-  registeredCertificateOf,
-  type RegisteredScan,
-} from './scan-registration.queries';
+  explainMiss,
+  findMarkBatchFacts,
+  isIssuedMarkOf,
+  type MarkBatchFacts,
+} from './mark-verification.queries';
+import { lookupScannedMark, registerScans, type RegisteredScan } from './scan-registration.queries';
+import { LoadingCache } from '../shared/loading-cache';
 import { ScanBatcher } from './scan-batcher';
 import { ScanRecorder } from './scan-recorder';
 import {
@@ -110,7 +111,9 @@ export class MarkVerificationService {
   private readonly keyRing: MarkKeyRing;
   private readonly scans: ScanRecorder;
   private readonly scanCounter: ScanBatcher;
-  private readonly certificateContent: CertificateContents;
+  private readonly certificates: CertificateVersions;
+  /** What never changes of a batch, by its id: kept, so no scan reads it again. */
+  private readonly batches = new LoadingCache<string, MarkBatchFacts>({ maxEntries: 10_000 });
   private readonly onVerdict: VerdictObserver | undefined;
 
   constructor(deps: MarkVerificationDeps) {
@@ -140,7 +143,7 @@ export class MarkVerificationService {
         onCounted: observer && ((seconds, scans) => observer.scansCounted(seconds, scans)),
       },
     );
-    this.certificateContent = new CertificateContents(deps.db);
+    this.certificates = new CertificateVersions(deps.db);
   }
 
   scanPipelineStats(): ScanPipelineStats {
@@ -156,9 +159,10 @@ export class MarkVerificationService {
 
   /**
    * Anyone verifies a scanned or typed mark. Signature first (against the published keys with the
-   * code's key id), then one atomic statement counts the scan and returns the registry's mark,
-   * batch, certificate, issuer and key; then the certificate's findings, the mark's own (void,
-   * model) and the clone flag. A typed serial has no signature: it is looked up directly.
+   * code's key id), then one atomic statement counts the scan and returns the registry's mark with
+   * the row versions of its certificate and issuer (their content is kept under those versions, and
+   * what never changes of its batch is kept too); then the certificate's findings, the mark's own
+   * (void, model) and the clone flag. A typed serial has no signature: it is looked up directly.
    */
   async verifyMark(request: VerifyMarkRequest, caller: ScanCaller): Promise<MarkVerification> {
     const now = this.clock.now();
@@ -177,6 +181,7 @@ export class MarkVerificationService {
     const lon = request.location?.lon ?? null;
     const reasons: Reason[] = [];
     let hit: RegisteredScan | undefined;
+    let batch: MarkBatchFacts | undefined;
     let repeat = false;
     /** Whether the serial is a mark of the registry (its alerts are its own). */
     let registered = false;
@@ -229,7 +234,8 @@ export class MarkVerificationService {
           registered = miss.registered;
         } else {
           registered = true;
-          if (hit.keyIssuerId !== hit.issuerId) {
+          batch = await this.batchFacts(hit.batchId);
+          if (batch.keyIssuerId !== batch.issuerId) {
             reasons.push(
               reason(
                 'REGISTRY_MISMATCH',
@@ -243,25 +249,29 @@ export class MarkVerificationService {
 
     let certificate: CertificateView | undefined;
     let mark: MarkView | undefined;
-    if (hit && reasons.length === 0) {
-      const found = await this.certificateContent.current(registeredCertificateOf(hit));
-      if (!found) throw new Error(`certificate ${hit.certificateId} vanished`);
+    if (hit && batch && reasons.length === 0) {
+      const found = await this.certificates.current({
+        id: batch.certificateId,
+        version: hit.certificateVersion,
+        issuerVersion: hit.issuerVersion,
+      });
+      if (!found) throw new Error(`certificate ${batch.certificateId} vanished`);
       const facts = await certificateFactsAt(this.db, found, now, { historical: false });
       const model = request.product?.model;
       // A mark issued for one model vouches for that model only; one without, for the scope.
       reasons.push(
         ...certificateFindings(facts, {
           presenterUscc: request.presenter?.uscc,
-          model: hit.model ? undefined : model,
+          model: batch.model ? undefined : model,
         }),
       );
       if (
-        hit.model &&
+        batch.model &&
         model !== undefined &&
-        model.trim().toUpperCase() !== hit.model.toUpperCase()
+        model.trim().toUpperCase() !== batch.model.toUpperCase()
       ) {
         reasons.push(
-          reason('OUT_OF_SCOPE', `this mark was issued for model ${hit.model}, not ${model}`),
+          reason('OUT_OF_SCOPE', `this mark was issued for model ${batch.model}, not ${model}`),
         );
       }
       if (hit.status === 'void')
@@ -284,8 +294,8 @@ export class MarkVerificationService {
         firstScan: hit.firstScanAt
           ? { at: hit.firstScanAt.toISOString(), region: hit.firstScanRegion }
           : null,
-        ...(hit.model ? { model: hit.model } : {}),
-        ...(hit.lot ? { lot: hit.lot } : {}),
+        ...(batch.model ? { model: batch.model } : {}),
+        ...(batch.lot ? { lot: batch.lot } : {}),
       };
     }
 
@@ -322,8 +332,8 @@ export class MarkVerificationService {
         }),
         verdict,
         reasons,
-        issuerId: hit?.issuerId ?? (registered ? null : (claimedKey?.issuerId ?? null)),
-        certificateId: hit?.certificateId ?? null,
+        issuerId: batch?.issuerId ?? (registered ? null : (claimedKey?.issuerId ?? null)),
+        certificateId: batch?.certificateId ?? null,
         region,
         channel: 'verify.mark',
         at: now,
@@ -353,6 +363,13 @@ export class MarkVerificationService {
   async close(): Promise<void> {
     await this.scanCounter.drained();
     await this.scans.flush();
+  }
+
+  /** What never changes of a scanned mark's batch (a batch is never deleted once it has marks). */
+  private async batchFacts(batchId: string): Promise<MarkBatchFacts> {
+    const facts = await this.batches.get(batchId, () => findMarkBatchFacts(this.db, batchId));
+    if (!facts) throw new Error(`mark batch ${batchId} vanished`);
+    return facts;
   }
 
   /** Why a scan found no mark, and whether its serial is a mark of the registry all the same. */

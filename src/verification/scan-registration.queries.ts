@@ -1,8 +1,7 @@
-import type { CertificateStatus } from '../db/schema/certificates';
 import type { CloneThresholds } from '../config';
 import type { Database } from '../db/client';
 import { clientQuery } from '../db/client';
-import type { RegisteredCertificate } from './certificate-contents';
+import { rowVersionOf } from './certificate-versions';
 import {
   LOCATED_AT_1_2_3,
   locatedMarkSql,
@@ -36,9 +35,11 @@ export interface ScanToRegister {
 }
 
 /**
- * What a counted scan returns: the mark after the scan, its batch's model and lot, the signing
- * key's issuer, and what can change of its certificate and issuer as they are now (their
- * unchanging content is cached by the caller: ./certificate-contents).
+ * What a counted scan returns: the mark after the scan, its batch (whose model, lot, certificate
+ * and signing key never change: the caller keeps them, ./mark-batch-facts) and the row versions of
+ * its certificate and issuer as they are now (the caller keeps their content under those versions,
+ * ./certificate-versions). A row is the statement's output per scan, so every column costs each
+ * scan its parsing: what is the same scan after scan is not re-read.
  */
 export interface RegisteredScan {
   serial: string;
@@ -47,63 +48,16 @@ export interface RegisteredScan {
   firstScanAt: Date | null;
   firstScanRegion: string | null;
   cloneFlaggedAt: Date | null;
-  model: string | null;
-  lot: string | null;
-  keyIssuerId: string;
-  certificateId: string;
-  certificateStatus: CertificateStatus;
-  certificateStatusReason: string | null;
-  certificateStatusChangedAt: Date | null;
-  remaining: number | null;
-  /** The key the certificate's stored credential is signed with, and its format. */
-  credentialKid: string;
-  credentialFormat: number;
-  issuerId: string;
-  issuerName: string;
-  issuerAccreditationNo: string | null;
-  issuerStatus: 'active' | 'suspended';
-  issuerStatusReason: string | null;
-  issuerStatusChangedAt: Date | null;
+  batchId: string;
+  /** The certificate's and its issuer's row versions (./certificate-versions). */
+  certificateVersion: string;
+  issuerVersion: string;
 }
 
-/**
- * What can change of a scanned mark's certificate and issuer, as the certificate-content cache
- * takes it (./certificate-contents). The signed credential (kilobytes) is not part of a mark's
- * answer, so the statement does not read it.
- */
-export function registeredCertificateOf(scan: RegisteredScan): RegisteredCertificate {
-  return {
-    id: scan.certificateId,
-    issuerId: scan.issuerId,
-    changeable: {
-      status: scan.certificateStatus,
-      statusReason: scan.certificateStatusReason,
-      statusChangedAt: scan.certificateStatusChangedAt,
-      remaining: scan.remaining,
-      kid: scan.credentialKid,
-      credential: '',
-      credentialFormat: scan.credentialFormat,
-    },
-    issuer: {
-      name: scan.issuerName,
-      accreditationNo: scan.issuerAccreditationNo,
-      status: scan.issuerStatus,
-      statusReason: scan.issuerStatusReason,
-      statusChangedAt: scan.issuerStatusChangedAt,
-    },
-  };
-}
-
-/** What a scanned mark's statements return (`RegisteredScan`), over m, b, c, i and k. */
+/** What a scanned mark's statements return (`RegisteredScan`), over m, c and i. */
 const SCANNED_MARK_COLUMNS = `lpad(m.serial::text, 16, '0') AS "serial", m.status AS "status", m.scan_count AS "scanCount",
   m.first_scan_at AS "firstScanAt", m.first_scan_region AS "firstScanRegion", m.clone_flagged_at AS "cloneFlaggedAt",
-  b.model AS "model", b.lot AS "lot", k.issuer_id AS "keyIssuerId",
-  c.id AS "certificateId", c.status AS "certificateStatus", c.status_reason AS "certificateStatusReason",
-  c.status_changed_at AS "certificateStatusChangedAt", c.remaining AS "remaining",
-  c.kid AS "credentialKid", c.credential_format AS "credentialFormat",
-  i.id AS "issuerId", i.name AS "issuerName", i.accreditation_no AS "issuerAccreditationNo",
-  i.status AS "issuerStatus", i.status_reason AS "issuerStatusReason",
-  i.status_changed_at AS "issuerStatusChangedAt"`;
+  m.batch_id AS "batchId", ${rowVersionOf('c')} AS "certificateVersion", ${rowVersionOf('i')} AS "issuerVersion"`;
 
 /** A mark's first counted scan: clone detection on a mark never scanned, the scan in row `s`. */
 const FIRST_SCAN = cloneDetectionColumns(CLONE_THRESHOLD_PLACEHOLDERS, 'fresh', SCAN_ROW_S);
@@ -181,8 +135,7 @@ SELECT ${SCANNED_MARK_COLUMNS}
 FROM counted AS m
   JOIN mark_batches AS b ON b.id = m.batch_id
   JOIN certificates AS c ON c.id = b.certificate_id
-  JOIN issuers AS i ON i.id = c.issuer_id
-  JOIN signing_keys AS k ON k.kid = b.kid`;
+  JOIN issuers AS i ON i.id = c.issuer_id`;
 
 /**
  * A view that does not count (the same browser again within the window): the mark as
@@ -220,14 +173,10 @@ export async function registerScans(
       at_ms: scan.at.getTime(),
     })),
   );
-  const registered = await clientQuery<RegisteredScan & { remaining: number | string | null }>(
-    db,
-    'marks_register_scans',
-    REGISTER_SCANS_SQL,
-    [...cloneThresholdParameters(thresholds), rows],
-  );
-  for (const row of registered) if (row.remaining !== null) row.remaining = Number(row.remaining);
-  return registered;
+  return clientQuery<RegisteredScan>(db, 'marks_register_scans', REGISTER_SCANS_SQL, [
+    ...cloneThresholdParameters(thresholds),
+    rows,
+  ]);
 }
 
 /** The mark a scan names, as a counted scan would return it, without counting (a repeat view). */
@@ -235,13 +184,12 @@ export async function lookupScannedMark(
   db: Database,
   params: LocatedSerial & { kid: string | null },
 ): Promise<RegisteredScan | undefined> {
-  const [row] = await clientQuery<RegisteredScan & { remaining: number | string | null }>(
+  const [row] = await clientQuery<RegisteredScan>(
     db,
     // Planned at each call: it reads marks by serial (see clientQuery).
     undefined,
     LOOKUP_SCANNED_MARK_SQL,
     [...locatedValues(params), params.kid],
   );
-  if (row && row.remaining !== null) row.remaining = Number(row.remaining);
   return row;
 }

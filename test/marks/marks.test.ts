@@ -562,6 +562,48 @@ describe('product marks', () => {
       expect(res.body.certificate.status).toBe('suspended');
     });
 
+    it('answers every change made after a certificate was last seen: its status, its issuer’s name and status', async () => {
+      // The scan statement reads only the certificate's and issuer's row versions; their content is
+      // kept under those versions, so each change below must show at the very next scan.
+      const changing = await createIssuer(ctx, { name: 'Changing Body' });
+      const changingCert = await issueCertificate(api, changing.key);
+      const { marks } = await issueMarks(api, changing.key, changingCert.id, { count: 3 });
+      const codesOf = (res: { body: { reasons: { code: string }[] } }) =>
+        res.body.reasons.map((r) => r.code);
+      const first = await verify({ code: marks[0]!.code });
+      expect(first.body.verdict).toBe('authentic');
+      expect(first.body.certificate.issuer.name).toBe('Changing Body');
+
+      await ctx.handle.db.execute(
+        sql`UPDATE issuers SET name = 'Renamed Body' WHERE id = ${changing.id}::uuid`,
+      );
+      const renamed = await verify({ code: marks[0]!.code });
+      expect(renamed.body.verdict).toBe('authentic');
+      expect(renamed.body.certificate.issuer.name).toBe('Renamed Body');
+
+      const suspended = await api.post(
+        `/v1/certificates/${changingCert.id}/status`,
+        { status: 'suspended', reason: 'audit', signatory: { name: '李四' } },
+        changing.key,
+      );
+      expect(suspended.status).toBe(200);
+      for (const mark of marks.slice(0, 2)) {
+        const res = await verify({ code: mark.code });
+        expect(res.body.verdict).toBe('invalid');
+        expect(codesOf(res)).toEqual(['SUSPENDED']);
+      }
+
+      const issuerSuspended = await api.post(
+        `/v1/issuers/${changing.id}/status`,
+        { status: 'suspended', reason: 'CNCA decision' },
+        ctx.adminKey,
+      );
+      expect(issuerSuspended.status).toBe(200);
+      const both = await verify({ code: marks[2]!.code });
+      expect(codesOf(both)).toEqual(['SUSPENDED', 'ISSUER_SUSPENDED']);
+      expect(both.body.certificate.issuer.status).toBe('suspended');
+    });
+
     it('voids a mark (owning issuer, audited): it then verifies invalid/MARK_VOID', async () => {
       const mark = batch.marks[1]!;
       const res = await api.post(
