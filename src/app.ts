@@ -11,14 +11,7 @@ import type { KeyMaterial } from './keystore/key-material';
 import { AppError, isDatabaseUnavailable, problemResponse } from './errors';
 import { loggableError } from './shared/loggable-error';
 import type { AppEnv } from './http/env';
-import {
-  bodyLimit,
-  noStoreByDefault,
-  RateLimiter,
-  rateLimit,
-  requestId,
-  requestLog,
-} from './http/middleware';
+import { bodyLimit, RateLimiter, rateLimit, requestFrame } from './http/middleware';
 import { clientAddressOf, rateLimitKey } from './http/client-address';
 import { allowedMethods } from './http/allowed-methods';
 import { pageRateLimited, problemContent, problems, publicAccess } from './http/openapi';
@@ -67,7 +60,6 @@ import { SubscriptionsService } from './subscriptions/subscriptions.service';
 import { subscriptionsRoutes } from './subscriptions/subscriptions.routes';
 import { deriveRepeatViewsSecret } from './web/repeat-views';
 import { ServiceMetrics } from './metrics/service-metrics';
-import { requestMetrics } from './metrics/request-metrics';
 import { metricsRoutes } from './metrics/metrics.routes';
 import { CertificateImportsService } from './certificate-imports/imports.service';
 import { certificateImportsRoutes, IMPORTS_PATH } from './certificate-imports/imports.routes';
@@ -238,10 +230,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   const logger = deps.logger ?? pino({ level: 'silent' });
   const app = new OpenAPIHono<AppEnv>();
 
-  app.use('*', requestMetrics(services.metrics));
-  app.use('*', requestId());
-  app.use('*', requestLog({ logger }));
-  app.use('*', noStoreByDefault());
+  app.use('*', requestFrame({ logger, metrics: services.metrics }));
   // An import's body is streamed to its staging table under its own limit (IMPORT_MAX_MIB).
   app.use(
     '*',

@@ -15,7 +15,7 @@ import {
 import { AppError, forbidden, isUniqueViolation, notFound } from '../errors';
 import { chinaDay } from '../shared/dates';
 import type { AlertSink } from '../verification/alert-sink';
-import { certificateFactsAt, certificateFindings } from '../verification/certificate-findings';
+import { certificateFindings, currentCertificateFacts } from '../verification/certificate-findings';
 import type { CertificateVerification } from '../verification/verification.service';
 import {
   isAlerting,
@@ -351,7 +351,7 @@ export class CustomsService {
     if (certificate.holderUscc?.toUpperCase() !== request.importerUscc.toUpperCase()) {
       reasons.push(reason('HOLDER_MISMATCH', 'the importer is not the holder of this exemption'));
     }
-    const facts = await certificateFactsAt(db, found, now, { historical: false });
+    const facts = currentCertificateFacts(found, now);
     reasons.push(...certificateFindings(facts, { model: request.model }));
     const remaining = certificate.remaining ?? 0;
     if (request.quantity > remaining) {

@@ -6,56 +6,51 @@ import type { Logger } from 'pino';
 import { AppError } from '../errors';
 import { redactPath } from './redact';
 import type { AppEnv } from './env';
+import { observeRequest } from '../metrics/request-metrics';
+import type { ServiceMetrics } from '../metrics/service-metrics';
 
 /**
- * Gives every request an id (a client's `X-Request-Id` if it is sane, else a UUID) and echoes it.
- */
-export function requestId(options: { header?: string } = {}) {
-  const header = options.header ?? 'x-request-id';
-  return createMiddleware<AppEnv>(async function setRequestId(c, next) {
-    const incoming = c.req.header(header);
-    const id = incoming && /^[A-Za-z0-9._:-]{1,100}$/.test(incoming) ? incoming : randomUUID();
-    c.set('requestId', id);
-    c.header(header, id);
-    await next();
-  });
-}
-
-/**
- * One structured log line per request: method, path (never the query string or body, which may
- * hold a credential or a mark code), status, duration, request id and the API key's id.
- */
-export function requestLog(options: { logger: Logger }) {
-  return createMiddleware<AppEnv>(async function logRequest(c, next) {
-    const started = performance.now();
-    await next();
-    const principal = c.get('principal');
-    options.logger.info({
-      req: c.get('requestId'),
-      method: c.req.method,
-      path: redactPath(c.req.path),
-      status: c.res.status,
-      ms: Math.round((performance.now() - started) * 10) / 10,
-      key: principal?.keyId,
-      role: principal?.role,
-    });
-  });
-}
-
-/**
- * `Cache-Control: no-store` on every answer that does not choose its own caching. Answers carry
- * new API keys, mark codes (exports, label sheets, QR codes, the `/m/{code}` page whose URL is the
- * code) and verdicts that change with a certificate's status: none of it belongs in a shared or a
- * browser cache. An answer meant to be cached (a certificate's QR code) says so itself.
+ * The frame of every request, one middleware around the rest (each layer costs every request an
+ * async frame of its own, and these all wrap the same answer):
+ * - an id: a client's `X-Request-Id` if it is sane, else a UUID; echoed, and in the log line;
+ * - `Cache-Control: no-store` on every answer that does not choose its own caching. Answers carry
+ *   new API keys, mark codes (exports, label sheets, QR codes, the `/m/{code}` page whose URL is
+ *   the code) and verdicts that change with a certificate's status: none of it belongs in a shared
+ *   or a browser cache. An answer meant to be cached (a certificate's QR code) says so itself;
+ * - one structured log line: method, path (never the query string or body, which may hold a
+ *   credential or a mark code), status, duration, request id and the API key's id;
+ * - the request's metric (route pattern, status, time: ../metrics/request-metrics).
  *
- * @example app.use('*', noStoreByDefault())
+ * @example app.use('*', requestFrame({ logger, metrics }))
  */
-export function noStoreByDefault() {
-  return createMiddleware<AppEnv>(async function setNoStore(c, next) {
+export function requestFrame(options: { logger: Logger; metrics: ServiceMetrics }) {
+  const { logger, metrics } = options;
+  return createMiddleware<AppEnv>(async function frameRequest(c, next) {
+    const started = performance.now();
+    const incoming = c.req.header(REQUEST_ID_HEADER);
+    const id = incoming && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    c.set('requestId', id);
+    c.header(REQUEST_ID_HEADER, id);
     await next();
     if (!c.res.headers.has('cache-control')) c.res.headers.set('cache-control', 'no-store');
+    if (logger.isLevelEnabled('info')) {
+      const principal = c.get('principal');
+      logger.info({
+        req: id,
+        method: c.req.method,
+        path: redactPath(c.req.path),
+        status: c.res.status,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        key: principal?.keyId,
+        role: principal?.role,
+      });
+    }
+    observeRequest(metrics, c, started);
   });
 }
+
+const REQUEST_ID_HEADER = 'x-request-id';
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
 
 /**
  * A fixed-window count of requests per client, in memory (bounded: the table is cleared each

@@ -39,7 +39,6 @@ export interface LabelSheetInput {
  */
 const escapeXml = (text: string) =>
   text
-    // eslint-disable-next-line no-control-regex
     .replace(/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu, '')
     .replace(
       /[<>&"']/g,

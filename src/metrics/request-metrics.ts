@@ -21,20 +21,28 @@ function routePatternOf(c: Context<AppEnv>): string {
 }
 
 /**
- * Observes every request's route, status and time until its answer is ready (a streamed body's
- * transfer is not included).
+ * Observes an answered request: its route, status and time since `started` (performance.now), the
+ * time until its answer is ready (a streamed body's transfer is not included). The service calls
+ * it from its request frame (../http/middleware).
+ */
+export function observeRequest(metrics: ServiceMetrics, c: Context<AppEnv>, started: number) {
+  metrics.observeRequest(
+    c.req.method,
+    routePatternOf(c),
+    c.res.status,
+    (performance.now() - started) / 1000,
+  );
+}
+
+/**
+ * {@link observeRequest} as a middleware of its own, for an app without the service's frame.
  *
  * @example app.use('*', requestMetrics(metrics))
  */
 export function requestMetrics(metrics: ServiceMetrics) {
-  return createMiddleware<AppEnv>(async function observeRequest(c, next) {
+  return createMiddleware<AppEnv>(async function observeRequests(c, next) {
     const started = performance.now();
     await next();
-    metrics.observeRequest(
-      c.req.method,
-      routePatternOf(c),
-      c.res.status,
-      (performance.now() - started) / 1000,
-    );
+    observeRequest(metrics, c, started);
   });
 }

@@ -31,6 +31,21 @@ export interface PresentationContext {
   model?: string | undefined;
 }
 
+/** The facts now: the registry's current columns (no history to read, nothing to wait for). */
+export function currentCertificateFacts(
+  found: { certificate: CertificateRow; issuer: IssuerRow },
+  now: Date,
+): CertificateFacts {
+  return {
+    certificate: found.certificate,
+    issuer: found.issuer,
+    status: found.certificate.status,
+    statusReason: found.certificate.statusReason,
+    issuerStatus: found.issuer.status,
+    day: chinaDay(now),
+  };
+}
+
 /**
  * The facts as of `instant`. For "now" they are the registry's current columns; for a past
  * instant they are replayed from the status histories (the last change at or before it).
@@ -41,16 +56,8 @@ export async function certificateFactsAt(
   instant: Date,
   { historical }: { historical: boolean },
 ): Promise<CertificateFacts> {
+  if (!historical) return currentCertificateFacts(found, instant);
   const day = chinaDay(instant);
-  if (!historical) {
-    return {
-      ...found,
-      status: found.certificate.status,
-      statusReason: found.certificate.statusReason,
-      issuerStatus: found.issuer.status,
-      day,
-    };
-  }
   const [certEvent, issuerEvent] = await db.transaction(async (tx) => {
     // A status change takes its time under its row lock and commits a little later. Reading the
     // histories under a shared lock of the issuer and the certificate waits for a change in flight,

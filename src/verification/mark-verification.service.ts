@@ -9,7 +9,7 @@ import { certificateView, type CertificateView } from '../certificates/certifica
 import { provinceOf } from '../shared/identifiers';
 import { alertSubjectOf, type AlertSink } from './alert-sink';
 import { CertificateVersions } from './certificate-versions';
-import { certificateFactsAt, certificateFindings } from './certificate-findings';
+import { certificateFindings, currentCertificateFacts } from './certificate-findings';
 import { MarkKeyRing, type MarkKey } from './mark-key-ring';
 import { checkMarkSignature, checkMarkSignatureByOpenssl, readScanInput } from './mark-signature';
 import {
@@ -234,7 +234,7 @@ export class MarkVerificationService {
           registered = miss.registered;
         } else {
           registered = true;
-          batch = await this.batchFacts(hit.batchId);
+          batch = this.batches.peek(hit.batchId) ?? (await this.batchFacts(hit.batchId));
           if (batch.keyIssuerId !== batch.issuerId) {
             reasons.push(
               reason(
@@ -250,13 +250,14 @@ export class MarkVerificationService {
     let certificate: CertificateView | undefined;
     let mark: MarkView | undefined;
     if (hit && batch && reasons.length === 0) {
-      const found = await this.certificates.current({
+      const at = {
         id: batch.certificateId,
         version: hit.certificateVersion,
         issuerVersion: hit.issuerVersion,
-      });
+      };
+      const found = this.certificates.held(at) ?? (await this.certificates.current(at));
       if (!found) throw new Error(`certificate ${batch.certificateId} vanished`);
-      const facts = await certificateFactsAt(this.db, found, now, { historical: false });
+      const facts = currentCertificateFacts(found, now);
       const model = request.product?.model;
       // A mark issued for one model vouches for that model only; one without, for the scope.
       reasons.push(
