@@ -151,4 +151,26 @@ describe('clone detection across two instances', () => {
     expect(audit.map((a) => a.action)).toEqual(['mark.clone.clear']);
     expect(await ctx.services.marks.clearSuspectedClone('0000000000000097')).toBe(false);
   });
+
+  it('answers a change made through one instance at the next scan on the other', async () => {
+    // Each instance keeps the certificates it has seen under their row versions; a change made
+    // through the other instance must show at once all the same.
+    const body = await createIssuer(ctx, { name: 'Two-Instance Body' });
+    const cert = await issueCertificate(apis[0]!, body.key);
+    const { marks: own } = await issueMarks(apis[0]!, body.key, cert.id, { count: 2 });
+    const seen = await second.api.post('/v1/verify/mark', { code: own[0]!.code });
+    expect(seen.body.verdict).toBe('authentic');
+    const changed = await apis[0]!.post(
+      `/v1/certificates/${cert.id}/status`,
+      { status: 'suspended', reason: 'audit', signatory: { name: '李四' } },
+      body.key,
+    );
+    expect(changed.status).toBe(200);
+    for (const mark of own) {
+      const res = await second.api.post('/v1/verify/mark', { code: mark.code });
+      expect(res.body.verdict).toBe('invalid');
+      expect(codes(res)).toEqual(['SUSPENDED']);
+      expect(res.body.certificate.status).toBe('suspended');
+    }
+  });
 });
