@@ -1,17 +1,7 @@
-import { eq, sql } from 'drizzle-orm';
 import type { Queryable } from '../db/client';
-import { certificates } from '../db/schema/certificates';
-import { issuers } from '../db/schema/issuers';
 import type { CertificateWithIssuer } from '../certificates/certificates.queries';
 import { LoadingCache } from '../shared/loading-cache';
-
-/**
- * A row's version as PostgreSQL keeps it: `xmin`, the transaction that wrote this version of the
- * row. Every UPDATE writes a new version under a new transaction id, so two reads that see the
- * same `xmin` saw the same row (the "xmin as concurrency token" of PostgreSQL drivers); freezing
- * and VACUUM keep it. Text, so that no driver parser has to run on it.
- */
-export const rowVersionOf = (alias: string) => `${alias}.xmin::text`;
+import { findCertificateWithVersions } from './mark-verification.queries';
 
 /** A certificate with its issuer under the row versions it was read at. */
 interface Versioned {
@@ -70,17 +60,7 @@ export class CertificateVersions {
 }
 
 async function readVersioned(db: Queryable, id: string): Promise<Versioned | undefined> {
-  const [row] = await db
-    .select({
-      certificate: certificates,
-      issuer: issuers,
-      version: sql<string>`${sql.raw(rowVersionOf('"certificates"'))}`,
-      issuerVersion: sql<string>`${sql.raw(rowVersionOf('"issuers"'))}`,
-    })
-    .from(certificates)
-    .innerJoin(issuers, eq(issuers.id, certificates.issuerId))
-    .where(eq(certificates.id, id))
-    .limit(1);
+  const row = await findCertificateWithVersions(db, id);
   if (!row) return undefined;
   return {
     found: { certificate: { ...row.certificate, credential: '' }, issuer: row.issuer },

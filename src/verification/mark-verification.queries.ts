@@ -1,8 +1,10 @@
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { Database, Queryable } from '../db/client';
 import { clientQuery } from '../db/client';
 import { markBatches, type MarkBatchStatus } from '../db/schema/mark-batches';
 import { certificates } from '../db/schema/certificates';
+import { issuers } from '../db/schema/issuers';
+import type { CertificateWithIssuer } from '../certificates/certificates.queries';
 import { signingKeys, type SigningKeyRow } from '../db/schema/signing-keys';
 import {
   LOCATED_AT_1_2_3,
@@ -13,9 +15,36 @@ import {
 
 /**
  * The queries of mark verification besides counting the scan (./scan-registration.queries): the
- * published keys a code is checked against, what never changes of a batch, and the slow
- * explanation of a miss.
+ * published keys a code is checked against, a certificate with its row versions, what never
+ * changes of a batch, and the slow explanation of a miss.
  */
+
+/**
+ * A row's version as PostgreSQL keeps it: `xmin`, the transaction that wrote this version of the
+ * row. Every UPDATE writes a new version under a new transaction id, so two reads that see the
+ * same `xmin` saw the same row (the "xmin as concurrency token" of PostgreSQL drivers); freezing
+ * and VACUUM keep it. Text, so that no driver parser has to run on it.
+ */
+export const rowVersionOf = (alias: string) => `${alias}.xmin::text`;
+
+/** A certificate with its issuer, and the row versions of both as read (./certificate-versions). */
+export async function findCertificateWithVersions(
+  db: Queryable,
+  id: string,
+): Promise<(CertificateWithIssuer & { version: string; issuerVersion: string }) | undefined> {
+  const [row] = await db
+    .select({
+      certificate: certificates,
+      issuer: issuers,
+      version: sql<string>`${sql.raw(rowVersionOf('"certificates"'))}`,
+      issuerVersion: sql<string>`${sql.raw(rowVersionOf('"issuers"'))}`,
+    })
+    .from(certificates)
+    .innerJoin(issuers, eq(issuers.id, certificates.issuerId))
+    .where(eq(certificates.id, id))
+    .limit(1);
+  return row;
+}
 
 /** What never changes of a mark batch: what it was issued for, and by whose key. */
 export interface MarkBatchFacts {

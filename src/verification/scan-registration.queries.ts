@@ -1,7 +1,7 @@
 import type { CloneThresholds } from '../config';
 import type { Database } from '../db/client';
 import { clientQuery } from '../db/client';
-import { rowVersionOf } from './certificate-versions';
+import { rowVersionOf } from './mark-verification.queries';
 import {
   LOCATED_AT_1_2_3,
   locatedMarkSql,
