@@ -1,11 +1,11 @@
 import { desc, eq } from 'drizzle-orm';
 import type { Database } from '../db/client';
-import { apiKeys, type ApiKeyRow, type Role } from '../db/schema/api-keys';
+import { apiKeys, type Role } from '../db/schema/api-keys';
 import type { Clock } from '../clock';
 import type { Actor } from '../auth/principal';
 import { systemActor } from '../auth/principal';
 import { apiKeyPrefix, generateApiKey, hashApiKey } from '../auth/api-key';
-import { appendAuditEntry } from '../audit/audit.queries';
+import { insertApiKey, revokeApiKey, type ApiKeyRecord } from './api-keys.queries';
 import { findIssuer } from '../issuers/issuers.queries';
 import { AppError, notFound, validationFailed } from '../errors';
 
@@ -19,7 +19,7 @@ export interface ApiKeyView {
   revokedAt: string | null;
 }
 
-function apiKeyView(row: ApiKeyRow): ApiKeyView {
+function apiKeyView(row: ApiKeyRecord): ApiKeyView {
   return {
     id: row.id,
     prefix: row.prefix,
@@ -59,25 +59,26 @@ export class ApiKeysService {
           errors: [{ path: 'issuerId', message: 'no such issuer' }],
         });
       }
-      const [inserted] = await tx
-        .insert(apiKeys)
-        .values({
+      return insertApiKey(
+        tx,
+        {
           keyHash: hashApiKey(key),
           prefix: apiKeyPrefix(key),
           role: input.role,
           issuerId: input.issuerId ?? null,
           label: input.label ?? null,
           createdAt: at,
-        })
-        .returning();
-      await appendAuditEntry(tx, at, {
-        actor,
-        action: 'api_key.create',
-        subjectType: 'api_key',
-        subjectId: inserted!.id,
-        change: { role: input.role, issuerId: input.issuerId ?? null, label: input.label ?? null },
-      });
-      return inserted!;
+        },
+        {
+          actor,
+          action: 'api_key.create',
+          change: {
+            role: input.role,
+            issuerId: input.issuerId ?? null,
+            label: input.label ?? null,
+          },
+        },
+      );
     });
     return { ...apiKeyView(row), key };
   }
@@ -89,29 +90,16 @@ export class ApiKeysService {
 
   async revokeKey(actor: Actor, id: string): Promise<ApiKeyView> {
     return this.db.transaction(async (tx) => {
-      // Locked, then timed: of two revocations at once, the second sees the first's and changes
-      // nothing (one revocation time, one audit entry).
-      const [existing] = await tx
-        .select()
-        .from(apiKeys)
-        .where(eq(apiKeys.id, id))
-        .for('update')
-        .limit(1);
-      if (!existing) throw notFound('API key');
-      if (existing.revokedAt) return apiKeyView(existing);
-      const at = this.clock.now();
-      const [row] = await tx
-        .update(apiKeys)
-        .set({ revokedAt: at })
-        .where(eq(apiKeys.id, id))
-        .returning();
-      await appendAuditEntry(tx, at, {
+      // The revocation and its entry are one statement that changes only an active key: of two
+      // revocations at once, the second changes nothing (one revocation time, one audit entry).
+      const revoked = await revokeApiKey(tx, id, this.clock.now(), {
         actor,
         action: 'api_key.revoke',
-        subjectType: 'api_key',
-        subjectId: id,
       });
-      return apiKeyView(row!);
+      if (revoked) return apiKeyView(revoked);
+      const [existing] = await tx.select().from(apiKeys).where(eq(apiKeys.id, id)).limit(1);
+      if (!existing) throw notFound('API key');
+      return apiKeyView(existing);
     });
   }
 
@@ -131,23 +119,18 @@ export class ApiKeysService {
           .set({ role: 'admin', issuerId: null, revokedAt: null })
           .where(eq(apiKeys.id, existing.id));
       } else {
-        const [row] = await tx
-          .insert(apiKeys)
-          .values({
+        await insertApiKey(
+          tx,
+          {
             keyHash: hash,
             prefix: apiKeyPrefix(key),
             role: 'admin',
+            issuerId: null,
             label: 'bootstrap (ADMIN_API_KEY)',
             createdAt: at,
-          })
-          .returning();
-        await appendAuditEntry(tx, at, {
-          actor: systemActor,
-          action: 'api_key.bootstrap',
-          subjectType: 'api_key',
-          subjectId: row!.id,
-          change: { role: 'admin' },
-        });
+          },
+          { actor: systemActor, action: 'api_key.bootstrap', change: { role: 'admin' } },
+        );
       }
       return true;
     });

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { sql, type SQL } from 'drizzle-orm';
 import type { Queryable } from '../db/client';
 import { clientQuery, rowsOf } from '../db/client';
@@ -31,7 +31,12 @@ export function auditLeafData(entry: AuditLeafFields & { seq: number }): Uint8Ar
   );
 }
 
-/** The columns an entry is written with, in the order both appends bind them. */
+/** SHA-256 of a change's canonical JSON, hex: what the entry (and its leaf) commits to. */
+function changeDigest(changeJson: string): string {
+  return hash('sha256', changeJson, 'hex');
+}
+
+/** The columns an entry is written with, as a record (the multi-row append's JSON). */
 function entryRecord(at: Date, input: AuditEntryInput) {
   const change = input.change ?? null;
   return {
@@ -42,10 +47,40 @@ function entryRecord(at: Date, input: AuditEntryInput) {
     action: input.action,
     subject_type: input.subjectType,
     subject_id: input.subjectId,
-    change_digest: createHash('sha256').update(canonicalJson(change)).digest('hex'),
+    change_digest: changeDigest(canonicalJson(change)),
     change,
   };
 }
+
+/**
+ * An entry's columns as statement parameters, in ENTRY_COLUMNS' order: the subject's id last, so
+ * a change may supply it instead.
+ */
+function entryParameters(at: Date, input: AuditEntryInput): unknown[] {
+  const change = input.change ?? null;
+  // One serialisation serves both: canonical JSON is JSON, so it is also the jsonb parameter.
+  const changeJson = canonicalJson(change);
+  return [
+    at.toISOString(),
+    input.actor.keyId,
+    input.actor.role,
+    jsonParameter(input.signatory ?? null),
+    input.action,
+    input.subjectType,
+    changeDigest(changeJson),
+    change === null ? null : changeJson,
+    input.subjectId,
+  ];
+}
+
+/** The entry's columns, bound from parameter `$first` on in entryParameters' order. */
+function entryColumnsFrom(first: number): string {
+  const p = (i: number) => `$${first + i}`;
+  return `${p(0)}::timestamptz, ${p(1)}::uuid, ${p(2)}, ${p(3)}::jsonb, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}::jsonb`;
+}
+
+const ENTRY_COLUMNS =
+  'at, actor_key_id, actor_role, signatory, action, subject_type, change_digest, change, subject_id';
 
 /**
  * Records one entry inside the caller's transaction, so the change and its record commit together
@@ -56,33 +91,85 @@ function entryRecord(at: Date, input: AuditEntryInput) {
  * Every audited write runs this, so it is one prepared statement on the transaction's own
  * connection: parsed and planned once per connection, no query builder's work per value (the query
  * builder and a parse per call cost an audited write more than its row does; bench/audit-append.ts).
+ * A change that is a single statement can carry its entry in that statement instead, saving the
+ * round trip: {@link changeWithEntry}.
  */
 export async function appendAuditEntry(
   tx: Queryable,
   at: Date,
   input: AuditEntryInput,
 ): Promise<number> {
-  const e = entryRecord(at, input);
   const [row] = await clientQuery<{ id: string | number }>(
     tx,
     'audit_append_entry',
-    `INSERT INTO audit_log
-       (at, actor_key_id, actor_role, signatory, action, subject_type, subject_id, change_digest, change)
-     VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9::jsonb)
+    `INSERT INTO audit_log (${ENTRY_COLUMNS})
+     VALUES (${entryColumnsFrom(1)}, $9)
      RETURNING id`,
-    [
-      e.at,
-      e.actor_key_id,
-      e.actor_role,
-      jsonParameter(e.signatory),
-      e.action,
-      e.subject_type,
-      e.subject_id,
-      e.change_digest,
-      jsonParameter(e.change),
-    ],
+    entryParameters(at, input),
   );
   return Number(row!.id);
+}
+
+/** Each audited statement by its name, composed once: the change's text and the whole text. */
+const auditedStatements = new Map<string, { change: string; text: string }>();
+
+/** A change as one hand-written statement: `text` binds `values` as $1, $2, … */
+export interface ChangeStatement {
+  /** The prepared statement's name; the audited form is prepared as `<name>+audit`. */
+  name: string;
+  /** One INSERT, UPDATE or DELETE … RETURNING that touches at most one row. */
+  text: string;
+  values: unknown[];
+}
+
+/**
+ * Makes a change and records its audit entry in one statement: the change runs as a data-modifying
+ * CTE and the entry is inserted from the row it returns. Same guarantees as a change followed by
+ * {@link appendAuditEntry} in its transaction (both commit together, exactly once), one round trip
+ * fewer; and a change that touches no row (an UPDATE whose condition no longer holds) records no
+ * entry. With `subjectId` left out, the entry's subject is the changed row's `id`.
+ *
+ * Returns the changed row and its entry's id, or undefined when no row changed.
+ */
+export async function changeWithEntry<Row extends Record<string, unknown>>(
+  tx: Queryable,
+  change: ChangeStatement,
+  at: Date,
+  entry: Omit<AuditEntryInput, 'subjectId'> & { subjectId?: string },
+): Promise<(Row & { auditEntryId: number }) | undefined> {
+  const first = change.values.length + 1;
+  const ownSubject = entry.subjectId !== undefined;
+  const values = [
+    ...change.values,
+    ...entryParameters(at, { ...entry, subjectId: entry.subjectId ?? '' }),
+  ];
+  if (!ownSubject) values.pop();
+  const subject = ownSubject ? `$${first + 8}` : 'change.id::text';
+  const name = `${change.name}+audit${ownSubject ? '+subject' : ''}`;
+  let statement = auditedStatements.get(name);
+  if (statement?.change !== change.text) {
+    if (statement) throw new Error(`two statements are named ${change.name}`);
+    statement = {
+      change: change.text,
+      text: `WITH change AS (${change.text}),
+        entry AS (INSERT INTO audit_log (${ENTRY_COLUMNS})
+                  SELECT ${entryColumnsFrom(first)}, ${subject} FROM change
+                  RETURNING id)
+        SELECT change.*, entry.id AS audit_entry_id FROM change, entry`,
+    };
+    auditedStatements.set(name, statement);
+  }
+  const rows = await clientQuery<Row & { audit_entry_id: string | number }>(
+    tx,
+    name,
+    statement.text,
+    values,
+  );
+  if (rows.length > 1) throw new Error(`${change.name} changed ${rows.length} rows, not one`);
+  const [row] = rows;
+  if (!row) return undefined;
+  const { audit_entry_id: entryId, ...changed } = row;
+  return { ...(changed as unknown as Row), auditEntryId: Number(entryId) };
 }
 
 /** A jsonb parameter: SQL NULL for null (as the column had it before), else the value's JSON. */

@@ -5,6 +5,7 @@ import {
   appendAuditEntries,
   appendAuditEntry,
   auditLeafData,
+  changeWithEntry,
   pendingEntriesQuery,
 } from '../../src/audit/audit.queries';
 import { SEQUENCE_BATCH, SEQUENCE_INTERVAL_MS } from '../../src/audit/sequencer';
@@ -366,6 +367,76 @@ describe('audit sequencing without a global lock', () => {
     expect(scanned.audit_log).toBeGreaterThanOrEqual(1);
     expect(scanned.audit_log).toBeLessThan(50);
     expect(scanned.audit_positions ?? 0).toBeLessThan(50);
+    await ctx.services.audit.sync();
+  });
+
+  it("carries an entry in its change's statement: both or neither, none when no row changed", async () => {
+    await ctx.handle.db.execute(
+      sql`CREATE TABLE test_changes (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), n int NOT NULL)`,
+    );
+    const at = new Date('2026-11-24T10:00:01.500Z');
+    const insert = (n: number) => ({
+      name: 'test_change_insert',
+      text: 'INSERT INTO test_changes (n) VALUES ($1) RETURNING id, n',
+      values: [n],
+    });
+    const bump = (id: string) => ({
+      name: 'test_change_bump',
+      text: 'UPDATE test_changes SET n = n + 1 WHERE id = $1 AND n < 2 RETURNING id, n',
+      values: [id],
+    });
+    const entry = {
+      actor: systemActor,
+      action: 'test.change',
+      subjectType: 'test',
+      change: { k: 1 },
+    };
+    // The subject is the changed row's id unless given.
+    const created = await ctx.handle.db.transaction((tx) =>
+      changeWithEntry<{ id: string; n: number }>(tx, insert(1), at, entry),
+    );
+    expect(created).toMatchObject({ n: 1 });
+    const bumped = await ctx.handle.db.transaction((tx) =>
+      changeWithEntry<{ id: string; n: number }>(tx, bump(created!.id), at, {
+        ...entry,
+        subjectId: 'given-subject',
+      }),
+    );
+    expect(bumped).toMatchObject({ id: created!.id, n: 2 });
+    // The condition no longer holds: nothing changes, nothing is recorded.
+    const unchanged = await ctx.handle.db.transaction((tx) =>
+      changeWithEntry(tx, bump(created!.id), at, entry),
+    );
+    expect(unchanged).toBeUndefined();
+    // Rolled back after the statement: neither the row nor its entry stays.
+    await expect(
+      ctx.handle.db.transaction(async (tx) => {
+        await changeWithEntry(tx, insert(7), at, entry);
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow('rolled back');
+    const rows = rowsOf<Row & { id: string; change: unknown }>(
+      await ctx.handle.db.execute(
+        sql`SELECT * FROM audit_log WHERE action = 'test.change' ORDER BY id`,
+      ),
+    );
+    expect(rows.map((r) => [Number(r.id), r.subject_id])).toEqual([
+      [created!.auditEntryId, created!.id],
+      [bumped!.auditEntryId, 'given-subject'],
+    ]);
+    expect(rows[0]).toMatchObject({
+      actor_role: 'system',
+      subject_type: 'test',
+      change: { k: 1 },
+      change_digest: createHash('sha256')
+        .update(canonicalJson({ k: 1 }))
+        .digest('hex'),
+    });
+    expect(new Date(rows[0]!.at).toISOString()).toBe(at.toISOString());
+    const kept = rowsOf<{ n: number }>(
+      await ctx.handle.db.execute(sql`SELECT n FROM test_changes ORDER BY n`),
+    );
+    expect(kept).toEqual([{ n: 2 }]);
     await ctx.services.audit.sync();
   });
 
