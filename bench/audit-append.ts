@@ -1,12 +1,17 @@
 /**
- * What the audit log costs a write: N transactions that insert one row (an issuer, as
- * IssuersService does) without and with `appendAuditEntry` in the same transaction, in the same
- * run, one at a time and with several in flight, while the sequencer (src/audit/sequencer.ts)
- * integrates the entries and signs checkpoints in the background, as in production. The two cases
- * alternate over several rounds (plain first in even rounds, audited first in odd ones), so a
- * table growing or a neighbour's load drifting weighs on both alike. Prints, per round, writes per
- * second and the CPU each write cost this process (the service's side, sequencer included) and the
- * PostgreSQL backends of the bench's database (Linux /proc); then the median ratio and the time
+ * What the audit log costs a write: N transactions that each insert one row (an issuer) with one
+ * prepared statement, three ways in the same run, one at a time and with several in flight, while
+ * the sequencer (src/audit/sequencer.ts) integrates the entries and signs checkpoints in the
+ * background, as in production:
+ *   - plain: the statement alone, no audit;
+ *   - one statement: the change and its entry in one statement (`changeWithEntry`, what a change
+ *     that is a single statement uses, as API keys do);
+ *   - own statement: the change, then its entry (`appendAuditEntry`, what a transaction of several
+ *     statements uses), one round trip more.
+ * The cases alternate over several rounds (the order reversed every other round), so a table
+ * growing or a neighbour's load drifting weighs on all alike. Prints, per round, writes per second
+ * and the CPU each write cost this process (the service's side, sequencer included) and the
+ * PostgreSQL backends of the bench's database (Linux /proc); then the median ratios and the time
  * from each audited write's commit to the stored checkpoint that includes it (p50, p99). A scratch
  * database is created and dropped.
  *
@@ -19,12 +24,11 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import pg from 'pg';
 import { sql } from 'drizzle-orm';
-import { appendAuditEntry } from '../src/audit/audit.queries';
+import { appendAuditEntry, changeWithEntry } from '../src/audit/audit.queries';
 import { AuditService } from '../src/audit/audit.service';
 import { systemClock } from '../src/clock';
 import { systemActor } from '../src/auth/principal';
-import { openDatabase, rowsOf, type Database } from '../src/db/client';
-import { issuers } from '../src/db/schema/issuers';
+import { clientQuery, openDatabase, rowsOf, type Database } from '../src/db/client';
 import { cpuSeconds } from './lib/process';
 
 const n = Number(process.argv[2] ?? 2000);
@@ -36,28 +40,30 @@ const committedAt = new Map<number, number>();
 /** Commit → checkpoint latencies of the entries published while `latencies` is the current list. */
 let latencies: number[] = [];
 
-/** The same write both ways: the issuer row, and with `audited` its entry by the production path. */
-async function write(db: Database, audited: boolean, i: number): Promise<void> {
+type Case = 'plain' | 'one statement' | 'own statement';
+const CASES: readonly Case[] = ['plain', 'one statement', 'own statement'];
+
+/** The same write each way: the issuer row, and its entry by the production path. */
+async function write(db: Database, how: Case, i: number): Promise<void> {
+  const name = `Bench issuer ${i}`;
+  const insert = {
+    name: 'bench_issuer_insert',
+    text: `INSERT INTO issuers (name, kind, schemes, country) VALUES ($1, $2, $3, $4) RETURNING id`,
+    values: [name, 'certification_body', ['CCC'], 'CN'],
+  };
+  const entry = {
+    actor: systemActor,
+    action: 'issuer.create',
+    subjectType: 'issuer',
+    change: { name, schemes: ['CCC'] },
+  };
   const id = await db.transaction(async (tx) => {
-    const [row] = await tx
-      .insert(issuers)
-      .values({
-        name: `Bench issuer ${i}`,
-        kind: 'certification_body',
-        schemes: ['CCC'],
-        country: 'CN',
-      })
-      .returning({ id: issuers.id });
-    if (audited) {
-      return appendAuditEntry(tx, new Date(), {
-        actor: systemActor,
-        action: 'issuer.create',
-        subjectType: 'issuer',
-        subjectId: row!.id,
-        change: { name: `Bench issuer ${i}`, schemes: ['CCC'] },
-      });
+    if (how === 'one statement') {
+      return (await changeWithEntry(tx, insert, new Date(), entry))!.auditEntryId;
     }
-    return undefined;
+    const [row] = await clientQuery<{ id: string }>(tx, insert.name, insert.text, insert.values);
+    if (how === 'plain') return undefined;
+    return appendAuditEntry(tx, new Date(), { ...entry, subjectId: row!.id });
   });
   if (id !== undefined) committedAt.set(id, performance.now());
 }
@@ -97,19 +103,14 @@ async function backendCpu(db: Database): Promise<Map<number, number>> {
 }
 
 /** Runs `count` writes with `parallel` in flight. */
-async function run(
-  db: Database,
-  audited: boolean,
-  count: number,
-  parallel: number,
-): Promise<RunFigures> {
+async function run(db: Database, how: Case, count: number, parallel: number): Promise<RunFigures> {
   let next = 0;
   const postgresBefore = await backendCpu(db);
   const serviceBefore = process.cpuUsage();
   const started = performance.now();
   await Promise.all(
     Array.from({ length: parallel }, async () => {
-      while (next < count) await write(db, audited, next++);
+      while (next < count) await write(db, how, next++);
     }),
   );
   const seconds = (performance.now() - started) / 1000;
@@ -162,32 +163,38 @@ async function main(): Promise<void> {
         `Node ${process.version}; load average ${loadAverage()}`,
     );
     for (const parallel of [1, inFlight]) {
-      // Warm up connections, plans and the JIT for both paths.
-      await run(handle.db, false, 200, parallel);
-      await run(handle.db, true, 200, parallel);
+      // Warm up connections, plans and the JIT for every path.
+      for (const how of CASES) await run(handle.db, how, 200, parallel);
       await audit.sync();
       latencies = [];
-      const ratios: number[] = [];
+      const ratios = new Map<Case, number[]>(CASES.map((how) => [how, []]));
       for (let round = 0; round < rounds; round++) {
-        const figures = new Map<boolean, RunFigures>();
-        for (const audited of round % 2 === 0 ? [false, true] : [true, false]) {
-          figures.set(audited, await run(handle.db, audited, n, parallel));
+        const figures = new Map<Case, RunFigures>();
+        for (const how of round % 2 === 0 ? CASES : [...CASES].reverse()) {
+          figures.set(how, await run(handle.db, how, n, parallel));
         }
-        const plain = figures.get(false)!;
-        const audited = figures.get(true)!;
-        ratios.push(audited.writesPerSecond / plain.writesPerSecond);
+        const plain = figures.get('plain')!;
+        const parts = CASES.map((how) => {
+          const f = figures.get(how)!;
+          const ratio = f.writesPerSecond / plain.writesPerSecond;
+          ratios.get(how)!.push(ratio);
+          return how === 'plain'
+            ? `plain ${describeRun(f)}`
+            : `${how} ${describeRun(f)} = ${(ratio * 100).toFixed(0)} %`;
+        });
         console.log(
-          `${String(parallel).padStart(2)} in flight, round ${round + 1}: without audit ` +
-            `${describeRun(plain)}; with ${describeRun(audited)}; audited = ` +
-            `${((audited.writesPerSecond / plain.writesPerSecond) * 100).toFixed(0)} % of unaudited`,
+          `${String(parallel).padStart(2)} in flight, round ${round + 1}: ${parts.join('; ')}`,
         );
       }
       await audit.sync();
       const sorted = [...latencies].sort((a, b) => a - b);
+      const summary = CASES.filter((how) => how !== 'plain').map((how) => {
+        const r = ratios.get(how)!;
+        return `${how} ${(median(r) * 100).toFixed(0)} % (${r.map((x) => (x * 100).toFixed(0)).join(', ')})`;
+      });
       console.log(
-        `${String(parallel).padStart(2)} in flight: audited = ${(median(ratios) * 100).toFixed(0)} % ` +
-          `of unaudited (median of ${rounds} rounds; ` +
-          `${ratios.map((r) => (r * 100).toFixed(0)).join(', ')}); commit → signed checkpoint ` +
+        `${String(parallel).padStart(2)} in flight: audited writes as a share of plain ones, ` +
+          `median of ${rounds} rounds: ${summary.join('; ')}; commit → signed checkpoint ` +
           `including the entry: p50 ${percentile(sorted, 50).toFixed(0)} ms, ` +
           `p99 ${percentile(sorted, 99).toFixed(0)} ms, max ${(sorted.at(-1) ?? NaN).toFixed(0)} ms ` +
           `(${sorted.length} entries); load average ${loadAverage()}`,
