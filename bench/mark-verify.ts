@@ -16,7 +16,14 @@ import autocannon from 'autocannon';
 import { sql } from 'drizzle-orm';
 import { rowsOf } from '../src/db/client';
 import { setUpMarkBench } from './mark-bench-setup';
-import { cpuSeconds, freePort, pinPostgresIfAsked, pinSelf, start } from './lib/process';
+import {
+  builtService,
+  cpuSeconds,
+  freePort,
+  pinPostgresIfAsked,
+  pinSelf,
+  start,
+} from './lib/process';
 
 const seconds = Number(process.argv[2] ?? 15);
 const markCount = Number(process.argv[3] ?? 1_000_000);
@@ -118,7 +125,7 @@ async function main() {
     const servicePort = await freePort();
     children.push(
       await start(
-        ['src/main.ts'],
+        [builtService()],
         {
           DATABASE_URL: bench.url,
           PORT: String(servicePort),

@@ -4,7 +4,9 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -18,6 +20,8 @@ export async function freePort(): Promise<number> {
 /**
  * Starts a child; resolves when `ready` sees its line on stdout (at once without `ready`). With
  * `cpu`, the child (its threads and their children included) runs on that core only (taskset).
+ * A TypeScript entry runs through tsx; a JavaScript one (the built service: {@link builtService})
+ * on plain node.
  */
 export async function start(
   args: string[],
@@ -26,7 +30,8 @@ export async function start(
   options: { cpu?: number } = {},
 ): Promise<ChildProcess> {
   const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const command = [process.execPath, ...nodeArgs, '--import', 'tsx', ...args];
+  const loader = /\.[cm]?js$/.test(args[0] ?? '') ? [] : ['--import', 'tsx'];
+  const command = [process.execPath, ...nodeArgs, ...loader, ...args];
   // taskset execs the command, so the child's pid is node's own.
   if (options.cpu !== undefined) command.unshift('taskset', '-c', String(options.cpu));
   const child = spawn(command[0]!, command.slice(1), {
@@ -45,6 +50,22 @@ export async function start(
 }
 
 /** Moves this process, every thread of it, to core `cpu` (the load generator's core). */
+let built: string | undefined;
+
+/**
+ * The service as it is deployed: `npm run build` (once per bench process), then dist/main.js on
+ * plain node. Run from the sources, tsx's transform costs every request a little (esbuild's
+ * keepNames wraps each function it creates), which production does not pay.
+ */
+export function builtService(): string {
+  if (!built) {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    execFileSync(process.execPath, [path.join(root, 'scripts/build.mjs')], { stdio: 'inherit' });
+    built = path.join(root, 'dist/main.js');
+  }
+  return built;
+}
+
 export function pinSelf(cpu: number): void {
   execFileSync('taskset', ['-a', '-cp', String(cpu), String(process.pid)], { stdio: 'ignore' });
 }
