@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { chinaDays, chinaTime } from './dates';
+import { chinaDay, chinaDays, chinaTime } from './dates';
 import { isProvinceCode, provinceCodes, regionName } from './provinces';
 
 describe('China Standard Time', () => {
@@ -7,6 +8,27 @@ describe('China Standard Time', () => {
     expect(chinaTime('2026-11-24T16:30:05Z', 'zh')).toBe('2026-11-25 00:30 (北京时间)');
     expect(chinaTime(new Date('2026-11-24T15:59:59Z'), 'en', { seconds: true })).toBe(
       '2026-11-24 23:59:59 China Standard Time',
+    );
+  });
+
+  test('the day of an instant turns at 16:00 UTC, whatever was asked before', () => {
+    expect(chinaDay(new Date('2026-11-24T15:59:59.999Z'))).toBe('2026-11-24');
+    expect(chinaDay(new Date('2026-11-24T16:00:00.000Z'))).toBe('2026-11-25');
+    expect(chinaDay(new Date('2026-11-24T15:59:59.999Z'))).toBe('2026-11-24');
+    expect(() => chinaDay(new Date(Number.NaN))).toThrow(RangeError);
+    // Kept days never answer for another: any sequence of instants, near one another or not.
+    const instant = fc.oneof(
+      fc.integer({ min: -2_208_988_800_000, max: 253_402_300_799_000 }),
+      fc.integer({ min: 1_795_000_000_000, max: 1_795_200_000_000 }),
+    );
+    fc.assert(
+      fc.property(fc.array(instant, { maxLength: 20 }), (instants) => {
+        for (const t of instants) {
+          expect(chinaDay(new Date(t))).toBe(
+            new Date(t + 8 * 3_600_000).toISOString().slice(0, 10),
+          );
+        }
+      }),
     );
   });
 

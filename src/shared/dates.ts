@@ -4,8 +4,18 @@
  */
 const CST_OFFSET_MS = 8 * 3_600_000;
 
+const DAY_MS = 86_400_000;
+
+/** The last day asked for, as the instants it spans: every verification asks for today's. */
+let lastDay = { from: 0, until: 0, day: '1970-01-01' };
+
 export function chinaDay(at: Date): string {
-  return new Date(at.getTime() + CST_OFFSET_MS).toISOString().slice(0, 10);
+  const t = at.getTime();
+  if (t >= lastDay.from && t < lastDay.until) return lastDay.day;
+  const day = new Date(t + CST_OFFSET_MS).toISOString().slice(0, 10); // throws for an invalid date
+  const from = Math.floor((t + CST_OFFSET_MS) / DAY_MS) * DAY_MS - CST_OFFSET_MS;
+  lastDay = { from, until: from + DAY_MS, day };
+  return day;
 }
 
 /**
