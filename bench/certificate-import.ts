@@ -19,10 +19,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { freePort, pinSelf, start } from './lib/process';
+import { builtService, freePort, pinSelf, start } from './lib/process';
 import { jsonCaller, withServer } from './lib/service-api';
 
 const { values: args } = parseArgs({
@@ -36,7 +35,6 @@ const { values: args } = parseArgs({
 });
 const ROWS = Number(args.rows);
 const FORMAT = args.format === 'csv' ? 'csv' : 'ndjson';
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const serverUrl = new URL(
   process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
 );
@@ -116,7 +114,7 @@ async function main(): Promise<void> {
   const base = `http://127.0.0.1:${port}`;
   const startService = () =>
     start(
-      [path.join(root, 'src/main.ts')],
+      [builtService()],
       {
         DATABASE_URL: dbUrl.toString(),
         PORT: String(port),

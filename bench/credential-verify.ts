@@ -17,7 +17,14 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { benchCertificate, setUpMarkBench } from './mark-bench-setup';
-import { cpuSeconds, freePort, pinPostgresIfAsked, pinSelf, start } from './lib/process';
+import {
+  builtService,
+  cpuSeconds,
+  freePort,
+  pinPostgresIfAsked,
+  pinSelf,
+  start,
+} from './lib/process';
 
 const seconds = Number(process.argv[2] ?? 10);
 const rounds = Math.max(1, Number(process.argv[3] ?? 3));
@@ -105,7 +112,7 @@ async function main() {
     const port = await freePort();
     children.push(
       await start(
-        ['src/main.ts'],
+        [builtService()],
         {
           DATABASE_URL: bench.url,
           PORT: String(port),

@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { systemActor } from '../src/auth/principal';
 import { mb, setUpMarkBench } from './mark-bench-setup';
-import { cpuSeconds, freePort, pinSelf, start } from './lib/process';
+import { builtService, cpuSeconds, freePort, pinSelf, start } from './lib/process';
 import { waitReady } from './lib/service-api';
 
 const count = Number(process.argv[2] ?? 1_000_000);
@@ -76,7 +76,7 @@ async function main() {
       fs.writeFileSync(path.join(keysDir, file), `${Buffer.from(value).toString('base64url')}\n`);
     const port = await freePort();
     child = await start(
-      ['src/main.ts'],
+      [builtService()],
       {
         DATABASE_URL: bench.url,
         PORT: String(port),

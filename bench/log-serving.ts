@@ -30,7 +30,7 @@ import { parseVerifierKey, type NoteVerifier } from '../src/crypto/signed-note';
 import { openDatabase } from '../src/db/client';
 import { formatTileIndex } from '../src/audit/tiles';
 import { startTestWitness } from '../test/transparency/witness';
-import { cpuSeconds, freePort, pinSelf, start } from './lib/process';
+import { builtService, cpuSeconds, freePort, pinSelf, start } from './lib/process';
 import { waitReady } from './lib/service-api';
 
 const entryCount = Number(process.argv[2] ?? 70_000);
@@ -105,7 +105,7 @@ async function main(): Promise<void> {
   let handle: Awaited<ReturnType<typeof openDatabase>> | undefined;
   try {
     child = await start(
-      ['src/main.ts'],
+      [builtService()],
       {
         DATABASE_URL: url.toString(),
         PORT: String(port),

@@ -22,7 +22,7 @@ import { createMarkCode } from '../src/crypto/mark-code';
 import { deriveMarkSerialKey, MarkSerialCipher } from '../src/crypto/mark-serial-cipher';
 import { rowsOf } from '../src/db/client';
 import { setUpMarkBench } from './mark-bench-setup';
-import { freePort, pinSelf, start } from './lib/process';
+import { builtService, freePort, pinSelf, start } from './lib/process';
 import { waitReady } from './lib/service-api';
 
 const sizes = (process.argv[2] ?? '1000000,10000000,100000000').split(',').map(Number);
@@ -120,7 +120,7 @@ async function main() {
         await services.marks.close();
         const port = await freePort();
         service = await start(
-          ['src/main.ts'],
+          [builtService()],
           {
             DATABASE_URL: bench.url,
             PORT: String(port),

@@ -30,7 +30,7 @@ import { signCredentialJws } from '../src/crypto/credential-jws';
 import { generateSigningKey, jwkThumbprint } from '../src/crypto/ed25519';
 import { encodeStatusList } from '../src/status-lists/encoded-list';
 import { benchCertificate, setUpMarkBench } from './mark-bench-setup';
-import { cpuSeconds, freePort, pinSelf, start } from './lib/process';
+import { builtService, cpuSeconds, freePort, pinSelf, start } from './lib/process';
 
 const seconds = Number(process.argv[2] ?? 10);
 const rounds = Math.max(1, Number(process.argv[3] ?? 3));
@@ -118,7 +118,7 @@ async function main() {
     const port = await freePort();
     children.push(
       await start(
-        ['src/main.ts'],
+        [builtService()],
         {
           DATABASE_URL: bench.url,
           PORT: String(port),
