@@ -98,6 +98,15 @@ export interface ScanPipelineStats {
 }
 
 /**
+ * A scan's coordinate to 1e-7° (about a centimetre): finer is no position a phone knows, and a
+ * sub-normal value (5e-324) or difference underflows PostgreSQL's float8 trigonometry in clone
+ * detection (SQLSTATE 22003) instead of meaning a place.
+ */
+function coordinate(degrees: number | undefined): number | null {
+  return degrees === undefined ? null : Math.round(degrees * 1e7) / 1e7 || 0;
+}
+
+/**
  * Verifying a scanned or typed mark for anyone (POST /v1/verify/mark, GET /m/{code}): the
  * signature against the published keys, the scan counted and the clone flag decided on the mark
  * row itself, the certificate's findings, the mark's own, and an alert for supervisors when the
@@ -177,8 +186,8 @@ export class MarkVerificationService {
       );
     }
     const region = request.location?.region ?? null;
-    const lat = request.location?.lat ?? null;
-    const lon = request.location?.lon ?? null;
+    const lat = coordinate(request.location?.lat);
+    const lon = coordinate(request.location?.lon);
     const reasons: Reason[] = [];
     let hit: RegisteredScan | undefined;
     let batch: MarkBatchFacts | undefined;

@@ -84,4 +84,26 @@ describe('ScanBatcher', () => {
     db.statements[1]!.finish();
     expect(await Promise.all(all)).toHaveLength(2);
   });
+
+  it('fails only the scan whose data failed its statement; a lost database fails the whole group', async () => {
+    const attempts: string[][] = [];
+    const failing = (code: string) => (scans: ScanToRegister[]) => {
+      const serials = scans.map((s) => s.serial);
+      attempts.push(serials);
+      if (serials.includes('bad')) return Promise.reject(Object.assign(new Error(code), { code }));
+      return Promise.resolve(serials.map(counted));
+    };
+    const batcher = new ScanBatcher(failing('22003'));
+    const [a, bad, c] = ['a', 'bad', 'c'].map((s) => batcher.register(scan(s)));
+    await expect(bad).rejects.toMatchObject({ code: '22003' });
+    expect((await a)?.serial).toBe('a');
+    expect((await c)?.serial).toBe('c');
+    expect(attempts).toEqual([['a', 'bad', 'c'], ['a'], ['bad'], ['c']]);
+
+    attempts.length = 0;
+    const lost = new ScanBatcher(failing('08006'));
+    const group = ['a', 'bad'].map((s) => lost.register(scan(s)));
+    for (const scanned of group) await expect(scanned).rejects.toMatchObject({ code: '08006' });
+    expect(attempts).toEqual([['a', 'bad']]);
+  });
 });

@@ -18,6 +18,12 @@ interface Waiting {
 /** PostgreSQL deadlock_detected: two statements locked the same marks in opposite orders. */
 const DEADLOCK = '40P01';
 
+/** SQLSTATE class 22, data exception: a value the statement was given could not be computed on. */
+function isDataException(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('22');
+}
+
 /**
  * Counts scans in as few statements as the load allows. The scans of one turn of the event loop
  * (the requests read from the sockets together) go to the database together at its end, while
@@ -108,12 +114,12 @@ export class ScanBatcher {
     const started = performance.now();
     this.executeWithRetry(batch.map((entry) => entry.scan))
       .then(
-        (rows) => {
-          this.onCounted?.((performance.now() - started) / 1000, batch.length);
-          const bySerial = new Map(rows.map((row) => [row.serial, row]));
-          for (const entry of batch) entry.resolve(bySerial.get(entry.scan.serial));
-        },
+        (rows) => this.settle(batch, rows, started),
         (error: unknown) => {
+          // A statement rolls back whole. When one scan's own data made it fail (a data
+          // exception), each scan is counted again alone: that scan's request fails, and the
+          // others of its turn — other people's — do not fail with it.
+          if (batch.length > 1 && isDataException(error)) return this.countEachAlone(batch);
           for (const entry of batch) entry.reject(error);
         },
       )
@@ -125,6 +131,24 @@ export class ScanBatcher {
           for (const resolve of this.idleWaiters.splice(0)) resolve();
         }
       });
+  }
+
+  private settle(batch: readonly Waiting[], rows: RegisteredScan[], started: number): void {
+    this.onCounted?.((performance.now() - started) / 1000, batch.length);
+    const bySerial = new Map(rows.map((row) => [row.serial, row]));
+    for (const entry of batch) entry.resolve(bySerial.get(entry.scan.serial));
+  }
+
+  private async countEachAlone(batch: readonly Waiting[]): Promise<void> {
+    await Promise.all(
+      batch.map((entry) => {
+        const started = performance.now();
+        return this.executeWithRetry([entry.scan]).then(
+          (rows) => this.settle([entry], rows, started),
+          (error: unknown) => entry.reject(error),
+        );
+      }),
+    );
   }
 
   private async executeWithRetry(scans: ScanToRegister[]): Promise<RegisteredScan[]> {

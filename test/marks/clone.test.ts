@@ -137,6 +137,28 @@ describe('clone detection across two instances', () => {
     ctx.clock.set(TEST_NOW);
   });
 
+  it('answers a point too fine for float8 trigonometry, and the scans counted with it', async () => {
+    // 5e-324 (and differences like 1e-200) underflow PostgreSQL's radians()/power() (22003); a
+    // scan's coordinates are kept to 1e-7°, and a scan whose data fails its counting statement
+    // is counted again alone, so it never fails the other scans of its turn.
+    const [fine, bystander] = [marks[5]!, marks[6]!];
+    const tiny = { lat: 5e-324, lon: -0 };
+    expect((await scan(fine, tiny)).status).toBe(200);
+    const [again, other] = await Promise.all([
+      apis[0]!.post('/v1/verify/mark', { code: fine.code, location: tiny }),
+      apis[0]!.post('/v1/verify/mark', { code: bystander.code, location: { lat: 1e-200, lon: 0 } }),
+    ]);
+    expect([again.status, again.body.verdict]).toEqual([200, 'authentic']);
+    expect([other.status, other.body.verdict]).toEqual([200, 'authentic']);
+    expect(again.body.mark.scanCount).toBe(2);
+    const [row] = rowsOf<{ lat: number }>(
+      await ctx.handle.db.execute(
+        sql`SELECT first_scan_lat AS lat FROM marks WHERE lpad(serial::text, 16, '0') = ${again.body.mark.serial}`,
+      ),
+    );
+    expect(row).toEqual({ lat: 0 });
+  });
+
   it('clears a suspected clone (supervisor): the flag and the counting window start afresh', async () => {
     const mark = marks[0]!;
     expect(await second.services.marks.clearSuspectedClone(mark.serial)).toBe(true);
