@@ -218,12 +218,16 @@ export function defineRoute<P extends string, R extends OperationConfig & { path
   });
 }
 
-/** `{id}` path parameter: a UUID. */
+/**
+ * `{id}` path parameter: a UUID, in the lower case the database writes it, however it was sent — so
+ * what is recorded of a request (its audit entry's subject) is found by that subject later.
+ */
 export const idParam = z.object({
   id: z
     .string()
     .uuid()
-    .openapi({ param: { name: 'id', in: 'path' } }),
+    .openapi({ param: { name: 'id', in: 'path' } })
+    .transform((id) => id.toLowerCase()),
 });
 
 /** A calendar day, `YYYY-MM-DD`, that exists, from 1900 to 9999 (see src/shared/dates.ts). */

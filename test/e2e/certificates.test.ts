@@ -6,6 +6,7 @@ import {
   USCC,
   certificateBody,
   createIssuer,
+  createRoleKey,
   issueCertificate,
   type IssuerFixture,
 } from '../fixtures';
@@ -162,8 +163,22 @@ describe('certificates', () => {
     expect((await api.get('/v1/issuers', created.body.key)).status).toBe(200);
     const listed = (await api.get('/v1/api-keys', ctx.adminKey)).body.items;
     expect(JSON.stringify(listed)).not.toContain(created.body.key);
-    await api.delete(`/v1/api-keys/${created.body.id}`, ctx.adminKey);
+    // An id sent in upper case names the same key, and is recorded as the database writes it, so
+    // the key's history finds the revocation.
+    const revoked = await api.delete(
+      `/v1/api-keys/${String(created.body.id).toUpperCase()}`,
+      ctx.adminKey,
+    );
+    expect([revoked.status, revoked.body.id]).toEqual([200, created.body.id]);
     expect((await api.get('/v1/issuers', created.body.key)).status).toBe(401);
+    const history = await api.get(
+      `/v1/audit?subject=${created.body.id}&subjectType=api_key`,
+      await createRoleKey(ctx, 'supervisor'),
+    );
+    expect(history.body.items.map((e: { action: string }) => e.action).sort()).toEqual([
+      'api_key.create',
+      'api_key.revoke',
+    ]);
     expect(await ctx.services.apiKeys.ensureAdminKey(ctx.adminKey)).toBe(false);
   });
 });
