@@ -5,7 +5,12 @@ import type { CloneThresholds } from '../config';
 import { AppError } from '../errors';
 import type { MarkSerialCipher } from '../crypto/mark-serial-cipher';
 import type { LocatedSerial } from '../marks/mark.queries';
-import { certificateView, type CertificateView } from '../certificates/certificate-view';
+import {
+  certificateView,
+  effectiveStatus,
+  type CertificateView,
+} from '../certificates/certificate-view';
+import type { CertificateWithIssuer } from '../certificates/certificates.queries';
 import { provinceOf } from '../shared/identifiers';
 import { alertSubjectOf, type AlertSink } from './alert-sink';
 import { CertificateVersions } from './certificate-versions';
@@ -124,6 +129,8 @@ export class MarkVerificationService {
   /** What never changes of a batch, by its id: kept, so no scan reads it again. */
   private readonly batches = new LoadingCache<string, MarkBatchFacts>({ maxEntries: 10_000 });
   private readonly onVerdict: VerdictObserver | undefined;
+  /** Each kept certificate's public view, by the object it is kept as (see viewOf). */
+  private readonly views = new WeakMap<CertificateWithIssuer, CertificateView>();
 
   constructor(deps: MarkVerificationDeps) {
     this.db = deps.db;
@@ -296,7 +303,7 @@ export class MarkVerificationService {
           ),
         );
       }
-      certificate = certificateView(found.certificate, found.issuer, now);
+      certificate = this.viewOf(found, now);
       mark = {
         serial: hit.serial,
         status: hit.status,
@@ -359,6 +366,22 @@ export class MarkVerificationService {
       });
     }
     return answer;
+  }
+
+  /**
+   * The public view of a kept certificate, made once per kept version and reused while its status
+   * as of `now` is the same (a kept certificate is read anew, as a new object, once it changes).
+   * Views are shared by the answers that carry them, which only serialise them.
+   */
+  private viewOf(found: CertificateWithIssuer, now: Date): CertificateView {
+    const status = effectiveStatus(found.certificate, now);
+    const kept = this.views.get(found);
+    if (kept?.status === status) return kept;
+    // Frozen: an answer that tried to change the view it shares would throw, not leak into others.
+    const view = certificateView(found.certificate, found.issuer, now);
+    Object.freeze(view.issuer);
+    this.views.set(found, Object.freeze(view));
+    return view;
   }
 
   /** Writes the buffered scan log now (tests, shutdown). */

@@ -434,7 +434,13 @@ describe('product marks', () => {
       }
       const last = await verify({ code: mark.code });
       expect(last.body.mark.scanCount).toBe(5);
+      // The same kept certificate, past its last valid day and back: the view follows the day.
+      ctx.clock.set('2029-01-01T16:00:00.000Z'); // 2029-01-02 in China
+      const expired = await verify({ code: mark.code });
+      expect(expired.body.reasons.map((r: { code: string }) => r.code)).toEqual(['EXPIRED']);
+      expect(expired.body.certificate.status).toBe('expired');
       ctx.clock.set('2026-11-24T10:00:00.000Z');
+      expect((await verify({ code: mark.code })).body.certificate.status).toBe('valid');
     });
 
     it('records every verification in the scan log, with the caller’s role', async () => {
