@@ -53,10 +53,10 @@ function entryRecord(at: Date, input: AuditEntryInput) {
 }
 
 /**
- * An entry's columns as statement parameters, in ENTRY_COLUMNS' order: the subject's id last, so
- * a change may supply it instead.
+ * An entry's columns but its subject, as statement parameters in ENTRY_COLUMNS' order (the subject
+ * comes last: a change may supply it).
  */
-function entryParameters(at: Date, input: AuditEntryInput): unknown[] {
+function entryParameters(at: Date, input: Omit<AuditEntryInput, 'subjectId'>): unknown[] {
   const change = input.change ?? null;
   // One serialisation serves both: canonical JSON is JSON, so it is also the jsonb parameter.
   const changeJson = canonicalJson(change);
@@ -69,18 +69,21 @@ function entryParameters(at: Date, input: AuditEntryInput): unknown[] {
     input.subjectType,
     changeDigest(changeJson),
     change === null ? null : changeJson,
-    input.subjectId,
   ];
-}
-
-/** The entry's columns, bound from parameter `$first` on in entryParameters' order. */
-function entryColumnsFrom(first: number): string {
-  const p = (i: number) => `$${first + i}`;
-  return `${p(0)}::timestamptz, ${p(1)}::uuid, ${p(2)}, ${p(3)}::jsonb, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}::jsonb`;
 }
 
 const ENTRY_COLUMNS =
   'at, actor_key_id, actor_role, signatory, action, subject_type, change_digest, change, subject_id';
+
+/** The entry's columns but its subject, bound from parameter `$first` on (entryParameters). */
+function entryValuesFrom(first: number): string {
+  const p = (i: number) => `$${first + i}`;
+  return `${p(0)}::timestamptz, ${p(1)}::uuid, ${p(2)}, ${p(3)}::jsonb, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}::jsonb`;
+}
+
+const APPEND_ENTRY_SQL = `INSERT INTO audit_log (${ENTRY_COLUMNS})
+  VALUES (${entryValuesFrom(1)}, $9)
+  RETURNING id`;
 
 /**
  * Records one entry inside the caller's transaction, so the change and its record commit together
@@ -102,10 +105,8 @@ export async function appendAuditEntry(
   const [row] = await clientQuery<{ id: string | number }>(
     tx,
     'audit_append_entry',
-    `INSERT INTO audit_log (${ENTRY_COLUMNS})
-     VALUES (${entryColumnsFrom(1)}, $9)
-     RETURNING id`,
-    entryParameters(at, input),
+    APPEND_ENTRY_SQL,
+    [...entryParameters(at, input), input.subjectId],
   );
   return Number(row!.id);
 }
@@ -139,11 +140,8 @@ export async function changeWithEntry<Row extends Record<string, unknown>>(
 ): Promise<(Row & { auditEntryId: number }) | undefined> {
   const first = change.values.length + 1;
   const ownSubject = entry.subjectId !== undefined;
-  const values = [
-    ...change.values,
-    ...entryParameters(at, { ...entry, subjectId: entry.subjectId ?? '' }),
-  ];
-  if (!ownSubject) values.pop();
+  const values = [...change.values, ...entryParameters(at, entry)];
+  if (ownSubject) values.push(entry.subjectId);
   const subject = ownSubject ? `$${first + 8}` : 'change.id::text';
   const name = `${change.name}+audit${ownSubject ? '+subject' : ''}`;
   let statement = auditedStatements.get(name);
@@ -153,7 +151,7 @@ export async function changeWithEntry<Row extends Record<string, unknown>>(
       change: change.text,
       text: `WITH change AS (${change.text}),
         entry AS (INSERT INTO audit_log (${ENTRY_COLUMNS})
-                  SELECT ${entryColumnsFrom(first)}, ${subject} FROM change
+                  SELECT ${entryValuesFrom(first)}, ${subject} FROM change
                   RETURNING id)
         SELECT change.*, entry.id AS audit_entry_id FROM change, entry`,
     };
@@ -359,7 +357,6 @@ export async function integratedSize(tx: Queryable): Promise<number> {
   return Number(row?.size ?? 0);
 }
 
-/** Up to `limit` committed, unintegrated entries, in id order. */
 /** The statement {@link pendingEntries} runs (tests read its plan). */
 export function pendingEntriesQuery(limit: number): SQL {
   return sql`
@@ -370,6 +367,7 @@ export function pendingEntriesQuery(limit: number): SQL {
     LIMIT ${limit}`;
 }
 
+/** Up to `limit` committed, unintegrated entries, in id order. */
 export async function pendingEntries(tx: Queryable, limit: number): Promise<PendingAuditEntry[]> {
   const rows = rowsOf<{
     id: string | number;
