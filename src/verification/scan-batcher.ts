@@ -35,7 +35,7 @@ function isDataException(error: unknown): boolean {
  * Two statements in flight: while one runs, the next gathers what arrives. More only make the
  * groups smaller, and sending each scan the moment a statement slot is free made most groups a
  * single scan (bench/mark-verify.ts: 64 % of the ceiling with four in flight and each scan sent at
- * once, 72 % with two and a turn's grouping).
+ * once, 71 % with two and a turn’s grouping, the median of five rounds).
  *
  * A serial is never in two statements of this process at once (nor twice in one), so this
  * instance's statements never wait on each other's row locks. Two instances can still lock the
