@@ -259,14 +259,21 @@ const PENDING = sql`
  * Pending entries are the ones above `integratedThrough` without a position. The horizon may pass
  * an id only once nothing can still commit an entry with it: a transaction in flight holds drawn
  * ids that are invisible now and appear when it commits, possibly long after larger ids were
- * integrated. So each pass notes a candidate: the last id drawn so far, read before the
- * transaction id counter (snapshot xmax). An id is drawn only after its transaction has a
- * transaction id (audit_log.id's default), so every id up to `candidateId` belongs to a transaction
- * below `candidateXid`. When a later pass sees no transaction below `candidateXid` still running
- * (snapshot xmin), each of those ids is committed, hence visible to that pass, or gone for good;
- * once the visible ones are integrated, the horizon moves to `candidateId`. A long transaction
- * only holds the horizon back (the pending read then covers more ids); it never loses an entry.
- * With audit_log_id_seq's default CACHE 1, the sequence's last_value is the last id drawn.
+ * integrated. So each pass notes a candidate: the last id drawn so far, read before the pass's own
+ * transaction has a transaction id, and that transaction id. An id is drawn only after its
+ * transaction has a transaction id (audit_log.id's default), and transaction ids are given in
+ * order, so every id up to `candidateId` belongs to a transaction below `candidateXid`. When a
+ * later pass sees none of those still running (the candidate's own transaction has ended, so each
+ * of them that runs is in that pass's snapshot, below its xmin), each of those ids is committed,
+ * hence visible to that pass, or gone for good; once the visible ones are integrated, the horizon
+ * moves to `candidateId`. A long transaction only holds the horizon back (the pending read then
+ * covers more ids); it never loses an entry. With audit_log_id_seq's default CACHE 1, the
+ * sequence's last_value is the last id drawn.
+ *
+ * (The snapshot's xmax is no such bound: it is one past the latest transaction to have ended, and
+ * a writer that took its id after that and is still running lies at or above it. Used as the
+ * candidate's bound, it let the horizon pass the ids of a writer in flight, whose entries were
+ * then never integrated.)
  */
 export interface SequencerHorizon {
   integratedThrough: number;
@@ -307,8 +314,9 @@ export async function lastDrawnEntryId(tx: Queryable): Promise<number> {
 
 /**
  * Moves the horizon to `integratedThrough`, and, when `candidateId` is given, makes it the new
- * candidate with the transaction id counter read now. Call {@link lastDrawnEntryId} for the
- * candidate before this statement: the order of the two reads is what makes the candidate hold.
+ * candidate with this transaction's id. Read the candidate ({@link lastDrawnEntryId}) before the
+ * pass writes anything: its transaction id, given at its first write, then bounds every
+ * transaction that drew an id up to the candidate.
  */
 export async function advanceHorizon(
   tx: Queryable,
@@ -320,7 +328,7 @@ export async function advanceHorizon(
       ? sql`UPDATE audit_sequencer_horizon SET integrated_through = ${integratedThrough}`
       : sql`UPDATE audit_sequencer_horizon SET integrated_through = ${integratedThrough},
               candidate_id = ${candidateId},
-              candidate_xid = pg_snapshot_xmax(pg_current_snapshot())`,
+              candidate_xid = pg_current_xact_id()`,
   );
 }
 

@@ -157,6 +157,8 @@ export class AuditSequencer {
       ids = await db.transaction(async (tx) => {
         if (!(await takeSequencerLock(tx, wait))) return [];
         const horizon = await sequencerHorizon(tx);
+        // Before this transaction writes (and so has a transaction id): see SequencerHorizon.
+        const lastDrawn = await lastDrawnEntryId(tx);
         const size = await integratedSize(tx);
         const batch = await pendingEntries(tx, SEQUENCE_BATCH);
         const leaves = new Uint8Array(batch.length * HASH_LENGTH);
@@ -172,6 +174,7 @@ export class AuditSequencer {
         await this.#moveHorizon(
           tx,
           horizon,
+          lastDrawn,
           batch.length < SEQUENCE_BATCH ? undefined : batch.at(-1)!.id,
         );
         return batch.map((e) => e.id);
@@ -190,6 +193,7 @@ export class AuditSequencer {
   async #moveHorizon(
     tx: Queryable,
     horizon: SequencerHorizon,
+    lastDrawn: number,
     lastOfFullBatch: number | undefined,
   ): Promise<void> {
     const { integratedThrough, candidateId, candidateSettled } = horizon;
@@ -198,8 +202,7 @@ export class AuditSequencer {
       candidateId === null
         ? integratedThrough
         : Math.max(integratedThrough, Math.min(candidateId, lastOfFullBatch ?? candidateId));
-    // Read before advanceHorizon reads the transaction id counter: the order the candidate needs.
-    await advanceHorizon(tx, through, await lastDrawnEntryId(tx));
+    await advanceHorizon(tx, through, lastDrawn);
   }
 
   /** Signs and stores a checkpoint of the current tree when the latest stored one is smaller. */

@@ -131,3 +131,71 @@ describe('migration 0019: positions move to audit_positions', () => {
     }
   });
 });
+
+describe('migration 0021: entries the horizon passed while in flight are integrated', () => {
+  const name = `certmark_reopen_${randomBytes(4).toString('hex')}`;
+  const url = baseDatabaseUrl(name);
+  const admin = new pg.Client({ connectionString: adminUrl() });
+
+  beforeAll(async () => {
+    await admin.connect();
+    await admin.query(`CREATE DATABASE "${name}"`);
+  });
+  afterAll(async () => {
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await admin.end();
+  });
+
+  it('reopens the horizon below the first entry left behind, and the sequencer integrates it', async () => {
+    // A log as the xmax-bounded horizon could leave it: entries 1–5, 2 and 3 never integrated
+    // although the horizon is past them.
+    const old = new pg.Client({ connectionString: url });
+    await old.connect();
+    try {
+      await migrate(drizzle(old), {
+        migrationsFolder: migrationsBefore('0021_audit_horizon_reopen'),
+      });
+      for (let i = 1; i <= 5; i++) {
+        const e = entry(i);
+        await old.query(
+          `INSERT INTO audit_log (at, actor_role, action, subject_type, subject_id, change_digest, change)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+          [e.at, e.actorRole, e.action, e.subjectType, e.subjectId, e.changeDigest, { i }],
+        );
+      }
+      for (const [seq, id] of [
+        [1, 1],
+        [2, 4],
+        [3, 5],
+      ] as const) {
+        const leaf = Buffer.from(leafHash(auditLeafData({ ...entry(id), seq })));
+        await old.query(
+          `INSERT INTO audit_positions (seq, entry_id, leaf_hash) VALUES ($1, $2, $3)`,
+          [seq, id, leaf],
+        );
+      }
+      await old.query(
+        `UPDATE audit_sequencer_horizon SET integrated_through = 5, candidate_id = 5,
+           candidate_xid = pg_current_xact_id()`,
+      );
+    } finally {
+      await old.end();
+    }
+
+    const handle = await openDatabase({ databaseUrl: url, dataDir: '' });
+    try {
+      const audit = new AuditService(
+        handle.db,
+        fixedClock(new Date()),
+        randomBytes(32),
+        'test/log',
+      );
+      expect(await audit.sequencingLag()).toMatchObject({ pendingEntries: 2 });
+      expect(await audit.sync()).toBe(5);
+      const { entries } = await audit.entries(0, 5);
+      expect(entries.map((e) => e.subjectId)).toEqual([1, 4, 5, 2, 3].map((i) => `before-${i}`));
+    } finally {
+      await handle.close();
+    }
+  });
+});

@@ -11,7 +11,8 @@ const xid8 = customType<{ data: string }>({ dataType: () => 'xid8' });
  * primary key alone, and writers maintain no queue index for the sequencer.
  *
  * The candidate is how the horizon moves: every id up to `candidate_id` was drawn by a transaction
- * whose id is below `candidate_xid`. Once no transaction below `candidate_xid` is running, those
+ * whose id is below `candidate_xid` (the transaction id of the sequencer's pass that noted it,
+ * given after it read the candidate). Once no transaction below `candidate_xid` is running, those
  * ids are settled (committed, hence visible, or never to be), and the horizon may pass them once
  * the visible ones are integrated. See sequencerHorizon in src/audit/audit.queries.ts.
  */
