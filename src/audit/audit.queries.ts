@@ -357,6 +357,14 @@ export async function sequencingWork(
   };
 }
 
+/** Whether a committed entry with an id up to `id` still awaits integration. */
+export async function pendingThrough(db: Queryable, id: number): Promise<boolean> {
+  const [row] = rowsOf<{ pending: boolean }>(
+    await db.execute(sql`SELECT EXISTS (SELECT 1 ${PENDING} AND a.id <= ${id}) AS pending`),
+  );
+  return row?.pending === true;
+}
+
 /** The number of integrated entries: seqs are dense from 1, so MAX(seq) (the primary key's end). */
 export async function integratedSize(tx: Queryable): Promise<number> {
   const [row] = rowsOf<{ size: string | number | null }>(

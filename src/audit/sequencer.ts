@@ -10,6 +10,7 @@ import {
   integrateEntries,
   lastDrawnEntryId,
   pendingEntries,
+  pendingThrough,
   sequencerHorizon,
   sequencingWork,
   takeSequencerLock,
@@ -93,9 +94,12 @@ export class AuditSequencer {
     // A pass already running in this process may have started before the caller's commit: wait
     // for it, then run one of our own if anything is still pending.
     if (this.#pass) await this.#pass.catch(() => {});
+    // Every entry committed before the call has an id up to this one: stop once those are in,
+    // however fast later entries arrive (a full batch alone would keep it going under load).
+    const target = await lastDrawnEntryId(this.options.db);
     for (;;) {
       const integrated = await this.#once(true);
-      if (integrated < SEQUENCE_BATCH) break;
+      if (integrated < SEQUENCE_BATCH || !(await pendingThrough(this.options.db, target))) break;
     }
     return this.options.head.size;
   }
