@@ -39,11 +39,10 @@ const entry = (i: number) => ({
   changeDigest: createHash('sha256').update(`{"i":${i}}`).digest('hex'),
 });
 
-describe('migration 0019: positions move to audit_positions', () => {
-  const name = `certmark_upgrade_${randomBytes(4).toString('hex')}`;
-  const url = baseDatabaseUrl(name);
+/** A database of its own for the describe block it is called in, dropped after it; its URL. */
+function scratchDatabase(prefix: string): string {
+  const name = `certmark_${prefix}_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl() });
-
   beforeAll(async () => {
     await admin.connect();
     await admin.query(`CREATE DATABASE "${name}"`);
@@ -52,6 +51,21 @@ describe('migration 0019: positions move to audit_positions', () => {
     await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     await admin.end();
   });
+  return baseDatabaseUrl(name);
+}
+
+/** Writes entry `i` as the older schemas take it (id `i` in a fresh log). */
+async function insertEntry(client: pg.Client, i: number): Promise<void> {
+  const e = entry(i);
+  await client.query(
+    `INSERT INTO audit_log (at, actor_role, action, subject_type, subject_id, change_digest, change)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+    [e.at, e.actorRole, e.action, e.subjectType, e.subjectId, e.changeDigest, { i }],
+  );
+}
+
+describe('migration 0019: positions move to audit_positions', () => {
+  const url = scratchDatabase('upgrade');
 
   it('keeps every integrated entry at its seq with its leaf hash, and integrates the pending ones after them', async () => {
     // A log as the code before the upgrade left it: entries 1–3 integrated, 4–5 pending.
@@ -61,14 +75,9 @@ describe('migration 0019: positions move to audit_positions', () => {
     try {
       await migrate(drizzle(old), { migrationsFolder: migrationsBefore('0019_audit_positions') });
       for (let i = 1; i <= 5; i++) {
-        const e = entry(i);
-        const leaf = i <= 3 ? Buffer.from(leafHash(auditLeafData({ ...e, seq: i }))) : null;
+        const leaf = i <= 3 ? Buffer.from(leafHash(auditLeafData({ ...entry(i), seq: i }))) : null;
         if (leaf) leaves.push(leaf);
-        await old.query(
-          `INSERT INTO audit_log (at, actor_role, action, subject_type, subject_id, change_digest, change)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-          [e.at, e.actorRole, e.action, e.subjectType, e.subjectId, e.changeDigest, { i }],
-        );
+        await insertEntry(old, i);
         if (leaf) {
           await old.query(`UPDATE audit_log SET seq = $1, leaf_hash = $2 WHERE id = $1`, [i, leaf]);
         }
@@ -133,18 +142,7 @@ describe('migration 0019: positions move to audit_positions', () => {
 });
 
 describe('migration 0021: entries the horizon passed while in flight are integrated', () => {
-  const name = `certmark_reopen_${randomBytes(4).toString('hex')}`;
-  const url = baseDatabaseUrl(name);
-  const admin = new pg.Client({ connectionString: adminUrl() });
-
-  beforeAll(async () => {
-    await admin.connect();
-    await admin.query(`CREATE DATABASE "${name}"`);
-  });
-  afterAll(async () => {
-    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await admin.end();
-  });
+  const url = scratchDatabase('reopen');
 
   it('reopens the horizon below the first entry left behind, and the sequencer integrates it', async () => {
     // A log as the xmax-bounded horizon could leave it: entries 1–5, 2 and 3 never integrated
@@ -155,14 +153,7 @@ describe('migration 0021: entries the horizon passed while in flight are integra
       await migrate(drizzle(old), {
         migrationsFolder: migrationsBefore('0021_audit_horizon_reopen'),
       });
-      for (let i = 1; i <= 5; i++) {
-        const e = entry(i);
-        await old.query(
-          `INSERT INTO audit_log (at, actor_role, action, subject_type, subject_id, change_digest, change)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-          [e.at, e.actorRole, e.action, e.subjectType, e.subjectId, e.changeDigest, { i }],
-        );
-      }
+      for (let i = 1; i <= 5; i++) await insertEntry(old, i);
       for (const [seq, id] of [
         [1, 1],
         [2, 4],
