@@ -7,7 +7,11 @@
  *   - one statement: the change and its entry in one statement (`changeWithEntry`, what a change
  *     that is a single statement uses, as API keys do);
  *   - own statement: the change, then its entry (`appendAuditEntry`, what a transaction of several
- *     statements uses), one round trip more.
+ *     statements uses), one round trip more;
+ *   - sequencer paused: as one statement, with the sequencer stopped while the case runs (it
+ *     integrates the case's entries after, outside the timing): what the write alone costs, so
+ *     the gap to "one statement" is the sequencer's share. Its entries are left out of the commit
+ *     → checkpoint times.
  * The cases alternate over several rounds (the order reversed every other round), so a table
  * growing or a neighbour's load drifting weighs on all alike. Prints, per round, writes per second
  * and the CPU each write cost this process (the service's side, sequencer included) and the
@@ -40,8 +44,8 @@ const committedAt = new Map<number, number>();
 /** Commit → checkpoint latencies of the entries published while `latencies` is the current list. */
 let latencies: number[] = [];
 
-type Case = 'plain' | 'one statement' | 'own statement';
-const CASES: readonly Case[] = ['plain', 'one statement', 'own statement'];
+type Case = 'plain' | 'one statement' | 'own statement' | 'sequencer paused';
+const CASES: readonly Case[] = ['plain', 'one statement', 'own statement', 'sequencer paused'];
 
 /** The same write each way: the issuer row, and its entry by the production path. */
 async function write(db: Database, how: Case, i: number): Promise<void> {
@@ -58,14 +62,14 @@ async function write(db: Database, how: Case, i: number): Promise<void> {
     change: { name, schemes: ['CCC'] },
   };
   const id = await db.transaction(async (tx) => {
-    if (how === 'one statement') {
+    if (how === 'one statement' || how === 'sequencer paused') {
       return (await changeWithEntry(tx, insert, new Date(), entry))!.auditEntryId;
     }
     const [row] = await clientQuery<{ id: string }>(tx, insert.name, insert.text, insert.values);
     if (how === 'plain') return undefined;
     return appendAuditEntry(tx, new Date(), { ...entry, subjectId: row!.id });
   });
-  if (id !== undefined) committedAt.set(id, performance.now());
+  if (id !== undefined && how !== 'sequencer paused') committedAt.set(id, performance.now());
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -171,7 +175,15 @@ async function main(): Promise<void> {
       for (let round = 0; round < rounds; round++) {
         const figures = new Map<Case, RunFigures>();
         for (const how of round % 2 === 0 ? CASES : [...CASES].reverse()) {
+          if (how === 'sequencer paused') {
+            await audit.sync(); // the previous case's entries are not kept waiting by the pause
+            await audit.sequencer.stop();
+          }
           figures.set(how, await run(handle.db, how, n, parallel));
+          if (how === 'sequencer paused') {
+            await audit.sync();
+            audit.startSequencer();
+          }
         }
         const plain = figures.get('plain')!;
         const parts = CASES.map((how) => {

@@ -1,11 +1,10 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock';
 import type { Database, Queryable } from '../db/client';
-import { HASH_LENGTH, leafHash } from '../crypto/merkle';
 import { loggableError } from '../shared/loggable-error';
 import {
   advanceHorizon,
-  auditLeafData,
+  auditLeafHashes,
   integratedSize,
   integrateEntries,
   lastDrawnEntryId,
@@ -19,6 +18,13 @@ import {
 import { signCheckpointNote } from './checkpoint-note';
 import { insertCheckpoint, latestCheckpoint, pruneCheckpoints } from './checkpoints.queries';
 import type { TreeHead } from './tree-head';
+
+/** What a pass integrated: the entries' ids, and their leaf hashes from leaf index `from` on. */
+interface Integrated {
+  ids: number[];
+  from: number;
+  leaves: Uint8Array;
+}
 
 /**
  * The audit log's sequencer: integrates committed entries into the Merkle tree in batches and signs
@@ -156,37 +162,31 @@ export class AuditSequencer {
     // An idle background pass costs that one look: nothing to integrate, nothing left unsigned.
     // sync() goes on to advance the tree head, which a reader that must see its writes relies on.
     if (!wait && !work.pending && !work.horizonBehind && !work.unpublished) return 0;
-    let ids: number[] = [];
+    let integrated: Integrated = { ids: [], from: 0, leaves: new Uint8Array(0) };
     if (work.pending || work.horizonBehind) {
-      ids = await db.transaction(async (tx) => {
-        if (!(await takeSequencerLock(tx, wait))) return [];
+      integrated = await db.transaction(async (tx) => {
+        if (!(await takeSequencerLock(tx, wait))) return integrated;
         const horizon = await sequencerHorizon(tx);
         // Before this transaction writes (and so has a transaction id): see SequencerHorizon.
         const lastDrawn = await lastDrawnEntryId(tx);
         const size = await integratedSize(tx);
         const batch = await pendingEntries(tx, SEQUENCE_BATCH);
-        const leaves = new Uint8Array(batch.length * HASH_LENGTH);
-        batch.forEach((entry, i) => {
-          leaves.set(leafHash(auditLeafData({ ...entry, seq: size + 1 + i })), i * HASH_LENGTH);
-        });
-        await integrateEntries(
-          tx,
-          size + 1,
-          batch.map((e) => e.id),
-          leaves,
-        );
+        const ids = batch.map((e) => e.id);
+        const leaves = auditLeafHashes(batch, size + 1);
+        await integrateEntries(tx, size + 1, ids, leaves);
         await this.#moveHorizon(
           tx,
           horizon,
           lastDrawn,
           batch.length < SEQUENCE_BATCH ? undefined : batch.at(-1)!.id,
         );
-        return batch.map((e) => e.id);
+        return { ids, from: size, leaves };
       });
     }
-    const treeSize = await this.#publish();
-    if (ids.length > 0) this.options.onPublished?.({ treeSize, ids });
-    return ids.length;
+    // Committed: the tree head takes the batch's leaves as they are, not read back.
+    const treeSize = await this.#publish(integrated.ids.length > 0 ? integrated : undefined);
+    if (integrated.ids.length > 0) this.options.onPublished?.({ treeSize, ids: integrated.ids });
+    return integrated.ids.length;
   }
 
   /**
@@ -209,10 +209,13 @@ export class AuditSequencer {
     await advanceHorizon(tx, through, lastDrawn);
   }
 
-  /** Signs and stores a checkpoint of the current tree when the latest stored one is smaller. */
-  async #publish(): Promise<number> {
+  /**
+   * Signs and stores a checkpoint of the current tree when the latest stored one is smaller;
+   * `appended` is the batch this pass has just committed.
+   */
+  async #publish(appended?: Integrated): Promise<number> {
     const { db, head, platformSeed, origin, clock } = this.options;
-    const { size, root } = await head.advance();
+    const { size, root } = await head.advance(appended);
     const latest = await latestCheckpoint(db);
     if (size === 0 || (latest && latest.treeSize >= size)) return size;
     const signedAt = clock.now();

@@ -1,4 +1,4 @@
-import { MerkleAccumulator, nodeHash, type LeafRange } from '../crypto/merkle';
+import { HASH_LENGTH, MerkleAccumulator, nodeHash, type LeafRange } from '../crypto/merkle';
 
 /** Reads the leaf hashes of leaves [from, to), in order; may return fewer at the end of the log. */
 export type LeafReader = (from: number, to: number) => Promise<Uint8Array[]>;
@@ -31,6 +31,8 @@ export class TreeHead {
   readonly #chunkRoots: Uint8Array[] = [];
   /** Leaves after the last complete chunk (fewer than chunkLeaves), copied. */
   #tail: Uint8Array[] = [];
+  /** The same leaves folded as they arrive: the tail's root in O(log n), not a pass over it. */
+  #tailTree = new MerkleAccumulator();
   #pending: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -44,13 +46,27 @@ export class TreeHead {
     return this.#chunkRoots.length * this.chunkLeaves + this.#tail.length;
   }
 
-  /** Reads the leaves appended since the last call; returns the tree's size and root. Serialised. */
-  advance(): Promise<{ size: number; root: Uint8Array }> {
+  /**
+   * Reads the leaves appended since the last call; returns the tree's size and root. Serialised.
+   * `appended` is leaves the caller has just written from index `from` on (concatenated hashes, as
+   * the sequencer stores them): when they start where this tree ends they are taken as they are,
+   * without reading them back, and the tree stops there; otherwise they are read like any other.
+   */
+  advance(appended?: { from: number; leaves: Uint8Array }): Promise<{
+    size: number;
+    root: Uint8Array;
+  }> {
     const run = this.#pending.then(async () => {
-      for (;;) {
-        const hashes = await this.read(this.size, this.size + READ_BATCH);
-        if (hashes.length === 0) break;
-        for (const hash of hashes) this.#append(hash);
+      if (appended && appended.from === this.size) {
+        for (let at = 0; at < appended.leaves.length; at += HASH_LENGTH) {
+          this.#append(appended.leaves.subarray(at, at + HASH_LENGTH));
+        }
+      } else {
+        for (;;) {
+          const hashes = await this.read(this.size, this.size + READ_BATCH);
+          if (hashes.length === 0) break;
+          for (const hash of hashes) this.#append(hash);
+        }
       }
       const size = this.size;
       return {
@@ -64,11 +80,11 @@ export class TreeHead {
 
   #append(hash: Uint8Array): void {
     this.#tail.push(new Uint8Array(hash));
+    this.#tailTree.append(hash);
     if (this.#tail.length === this.chunkLeaves) {
-      const chunk = new MerkleAccumulator();
-      for (const leaf of this.#tail) chunk.append(leaf);
-      this.#chunkRoots.push(chunk.root());
+      this.#chunkRoots.push(this.#tailTree.root());
       this.#tail = [];
+      this.#tailTree = new MerkleAccumulator();
     }
   }
 
@@ -86,6 +102,7 @@ export class TreeHead {
       return this.#combineChunks(start / c, n / c);
     }
     if (n <= c) {
+      if (start === cached && end === this.size) return this.#tailTree.root();
       if (start >= cached && end <= this.size)
         return rootOf(this.#tail.slice(start - cached, end - cached));
       return rootOf(await this.#readLeaves(start, end));

@@ -77,6 +77,14 @@ export function leafHash(data: Uint8Array): Uint8Array {
   return sha256(input);
 }
 
+/** {@link leafHash} of a text's UTF-8 bytes, encoded straight into the hash input. */
+export function leafHashOfText(text: string): Uint8Array {
+  const input = Buffer.allocUnsafe(1 + Buffer.byteLength(text));
+  input[0] = LEAF_PREFIX;
+  input.write(text, 1);
+  return sha256(input);
+}
+
 /**
  * The hash of an interior node: SHA-256(0x01 || left || right) (RFC 9162 §2.1.1).
  *

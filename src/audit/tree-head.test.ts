@@ -1,0 +1,62 @@
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { rootHash } from '../crypto/merkle';
+import { TreeHead } from './tree-head';
+
+const leaf = (i: number) => new Uint8Array(createHash('sha256').update(`leaf ${i}`).digest());
+const concat = (leaves: readonly Uint8Array[]) => {
+  const out = new Uint8Array(leaves.length * 32);
+  leaves.forEach((l, i) => out.set(l, i * 32));
+  return out;
+};
+
+describe('TreeHead', () => {
+  it('gives the RFC 9162 root and subtree roots however the log grows: read, or handed the leaves a pass wrote', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        // Each step appends `count` leaves to the log, written by this instance's sequencer,
+        // which hands them to the tree ('handed'), or by another instance's, after which this one
+        // advances by reading ('read') or not at all yet ('elsewhere': the tree then lags, and
+        // the next batch handed to it does not start where it ends).
+        fc.array(
+          fc.record({
+            count: fc.integer({ min: 0, max: 11 }),
+            how: fc.constantFrom('handed', 'read', 'elsewhere'),
+          }),
+          { maxLength: 12 },
+        ),
+        fc.constantFrom(1, 2, 4, 8),
+        async (steps, chunkLeaves) => {
+          const log: Uint8Array[] = [];
+          let reads = 0;
+          const head = new TreeHead(async (from, to) => {
+            reads++;
+            return log.slice(from, to);
+          }, chunkLeaves);
+          for (const { count, how } of steps) {
+            const from = log.length;
+            const written = Array.from({ length: count }, (_, i) => leaf(from + i));
+            log.push(...written);
+            if (how === 'elsewhere') continue;
+            const caughtUp = head.size === from;
+            const readsBefore = reads;
+            const { size, root } = await head.advance(
+              how === 'handed' ? { from, leaves: concat(written) } : undefined,
+            );
+            expect(size).toBe(log.length);
+            expect(root).toEqual(rootHash(log));
+            if (how === 'handed' && caughtUp) expect(reads).toBe(readsBefore); // not read back
+          }
+          // Subtree roots over ranges spread across the log, chunked and ragged.
+          for (let start = 0; start < log.length; start += 3) {
+            for (let end = start + 1; end <= log.length; end += 5) {
+              expect(await head.rangeRoot(start, end)).toEqual(rootHash(log.slice(start, end)));
+            }
+          }
+        },
+      ),
+      { numRuns: 80 },
+    );
+  });
+});
