@@ -270,11 +270,13 @@ export async function takeSequencerLock(tx: Queryable, wait: boolean): Promise<b
  * instead, the bound is only a join filter: the planner reads both indexes from their start, every
  * pass — 39 ms a poll at 100,000 entries, growing with the log.)
  *
- * The last id drawn bounds them from above. It excludes nothing (a committed entry's id was drawn
- * before the statement reads the sequence), but it tells the planner the ids form a range: with a
- * lower bound alone, whose value it cannot know when it plans, it reckons a third of the log
- * qualifies, and for an existence test or a count it then reads audit_log whole (16 ms a probe at
- * 120,000 entries, in every pass); for a range it reckons a sliver, and takes the index.
+ * The last id drawn bounds them from above. While ids come from the sequence alone (the column's
+ * default; a bulk load that sets ids must setval the sequence past them, as the horizon also
+ * needs) it excludes nothing: a committed entry's id was drawn before the statement reads the
+ * sequence. But it tells the planner the ids form a range: with a lower bound alone, whose value
+ * it cannot know when it plans, it reckons a third of the log qualifies, and for an existence
+ * test or a count it then reads audit_log whole (16 ms a probe at 120,000 entries, in every
+ * pass); for a range it reckons a sliver, and takes the index.
  */
 const HORIZON = sql`(SELECT integrated_through FROM audit_sequencer_horizon)`;
 const PENDING = sql`

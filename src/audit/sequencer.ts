@@ -183,8 +183,11 @@ export class AuditSequencer {
         return { ids, from: size, leaves };
       });
     }
-    // Committed: the tree head takes the batch's leaves as they are, not read back.
-    const treeSize = await this.#publish(integrated.ids.length > 0 ? integrated : undefined);
+    // Committed. A background pass hands the batch's leaves to the tree head, which takes them as
+    // they are instead of reading them back, and stops there. sync() reads to the end of the tree:
+    // another instance may have integrated the caller's entry after this batch.
+    const handed = !wait && integrated.ids.length > 0 ? integrated : undefined;
+    const treeSize = await this.#publish(handed);
     if (integrated.ids.length > 0) this.options.onPublished?.({ treeSize, ids: integrated.ids });
     return integrated.ids.length;
   }

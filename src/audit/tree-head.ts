@@ -79,8 +79,8 @@ export class TreeHead {
   }
 
   #append(hash: Uint8Array): void {
+    this.#tailTree.append(hash); // first: it refuses a hash that is not 32 bytes
     this.#tail.push(new Uint8Array(hash));
-    this.#tailTree.append(hash);
     if (this.#tail.length === this.chunkLeaves) {
       this.#chunkRoots.push(this.#tailTree.root());
       this.#tail = [];

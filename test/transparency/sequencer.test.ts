@@ -11,7 +11,9 @@ import {
   SEQUENCING_LAG,
   SEQUENCING_WORK,
 } from '../../src/audit/audit.queries';
-import { SEQUENCE_BATCH, SEQUENCE_INTERVAL_MS } from '../../src/audit/sequencer';
+import { leafHashesByIndex } from '../../src/audit/audit-log.queries';
+import { AuditSequencer, SEQUENCE_BATCH, SEQUENCE_INTERVAL_MS } from '../../src/audit/sequencer';
+import { TreeHead } from '../../src/audit/tree-head';
 import { AuditService } from '../../src/audit/audit.service';
 import { parseCheckpointBody } from '../../src/audit/checkpoint-note';
 import { systemActor } from '../../src/auth/principal';
@@ -423,10 +425,15 @@ describe('audit sequencing without a global lock', () => {
       lag: SEQUENCING_LAG,
       through: pendingThroughQuery(bulkEnd + 10),
     };
-    // Planned without statistics (as where autovacuum is off: this server's audit_log has never
-    // been analysed), then with them.
-    for (const statistics of ['none', 'analysed']) {
-      if (statistics === 'analysed') {
+    // Planned as the tables stand (without statistics where autovacuum is off and nothing ran
+    // ANALYZE, as on the test server), then with fresh statistics.
+    const [{ analysed }] = rowsOf<{ analysed: boolean }>(
+      await ctx.handle.db.execute(
+        sql`SELECT reltuples >= 0 AS analysed FROM pg_class WHERE oid = 'audit_log'::regclass`,
+      ),
+    ) as [{ analysed: boolean }];
+    for (const statistics of [analysed ? 'as autovacuum left them' : 'none', 'fresh']) {
+      if (statistics === 'fresh') {
         await ctx.handle.db.execute(sql`ANALYZE audit_log, audit_positions`);
       }
       for (const [name, statement] of Object.entries(statements)) {
@@ -438,6 +445,58 @@ describe('audit sequencing without a global lock', () => {
       }
     }
     await ctx.services.audit.sync();
+  });
+
+  it("hands a background pass's batch to the tree head instead of reading it back, with the same root", async () => {
+    let reads = 0;
+    const head = new TreeHead((from, to) => {
+      reads++;
+      return leafHashesByIndex(second.db, from, to);
+    });
+    const sequencer = new AuditSequencer({
+      db: second.db,
+      clock: ctx.clock,
+      head,
+      platformSeed: ctx.keys.platformSeed,
+      origin: ctx.config.logOrigin,
+    });
+    const integrated = async () =>
+      Number(
+        rowsOf<{ size: string }>(
+          await ctx.handle.db.execute(
+            sql`SELECT COALESCE(MAX(seq), 0) AS size FROM audit_positions`,
+          ),
+        )[0]!.size,
+      );
+    const caughtUp = async (size: number) => {
+      const deadline = Date.now() + 10_000;
+      while (head.size < size && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(head.size).toBe(size);
+    };
+    await write(ctx.handle, 7000);
+    await ctx.services.audit.sync();
+    const before = await integrated();
+    sequencer.start();
+    try {
+      // Its first batch does not start where its empty head ends: read, with what came before.
+      await write(ctx.handle, 7001);
+      await caughtUp(before + 1);
+      expect(reads).toBeGreaterThan(0);
+      const readsWhenCaughtUp = reads;
+      for (let batch = 0; batch < 3; batch++) {
+        const expected = head.size + 5;
+        for (let i = 0; i < 5; i++) await write(ctx.handle, 7100 + batch * 10 + i);
+        await caughtUp(expected);
+      }
+      expect(reads).toBe(readsWhenCaughtUp);
+      // The root of what it was handed is the root of what the database holds.
+      const fresh = new TreeHead((from, to) => leafHashesByIndex(ctx.handle.db, from, to));
+      expect(await head.rangeRoot(0, head.size)).toEqual((await fresh.advance()).root);
+    } finally {
+      await sequencer.stop();
+    }
   });
 
   it("carries an entry in its change's statement: both or neither, none when no row changed", async () => {
