@@ -161,7 +161,10 @@ export function problemResponse(c: Context, error: AppError): Response {
 const CONNECTION_ERROR_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
+  'ECONNABORTED',
   'ETIMEDOUT',
+  'ENETUNREACH',
+  'ENETDOWN',
   'ENOTFOUND',
   'EHOSTUNREACH',
   'EPIPE',

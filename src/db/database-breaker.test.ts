@@ -163,3 +163,23 @@ describe('DatabaseBreaker', () => {
     breaker.stop();
   });
 });
+
+describe('isDatabaseUnavailable', () => {
+  it('takes every way a socket to the database can fail for unavailability (503), wrapped or not', () => {
+    for (const code of [
+      'ECONNREFUSED',
+      'ECONNRESET',
+      'ECONNABORTED', // a write on a connection reset under it (seen as 500 before)
+      'ETIMEDOUT',
+      'ENETUNREACH',
+      'ENETDOWN',
+      'EPIPE',
+      '57P01',
+    ]) {
+      const error = Object.assign(new Error(`write ${code}`), { code });
+      expect(isDatabaseUnavailable(error), code).toBe(true);
+      expect(isDatabaseUnavailable(new Error('Failed query', { cause: error })), code).toBe(true);
+    }
+    expect(isDatabaseUnavailable(Object.assign(new Error('dup'), { code: '23505' }))).toBe(false);
+  });
+});

@@ -164,6 +164,30 @@ function guardedClient(breaker: DatabaseBreaker): typeof pg.Client {
   } as unknown as typeof pg.Client;
 }
 
+/**
+ * The client as handed out, given back to the pool the moment its connection ends (reset,
+ * terminated, timed out), and released once however many times its holder releases it. A holder
+ * need not release a client whose connection failed under it: drizzle's `transaction` sends BEGIN
+ * before the `try` whose `finally` releases, so a connection reset as a transaction began was
+ * never given back, and twenty such resets left the pool with no connection to lend, the service
+ * answering 503 until restarted. Released with an error, the pool discards the client and its
+ * slot is free for a new connection.
+ */
+function releasedWhenItEnds(client: pg.PoolClient): pg.PoolClient {
+  const release = client.release;
+  let released = false;
+  const releaseOnce = (error?: Error | boolean) => {
+    if (released) return;
+    released = true;
+    client.removeListener('end', ended);
+    release(error);
+  };
+  const ended = () => releaseOnce(new Error('the connection ended while the client was lent'));
+  client.once('end', ended);
+  client.release = releaseOnce;
+  return client;
+}
+
 type ConnectCallback = (
   error: Error | undefined,
   client: pg.PoolClient | undefined,
@@ -216,7 +240,7 @@ class GuardedPool extends pg.Pool {
           // Given up on already: the client itself is fine, back to the pool with it.
           if (settled) return client.release();
           settled = true;
-          resolve(client);
+          resolve(releasedWhenItEnds(client));
         },
         (error: unknown) => {
           if (isDatabaseUnavailable(error)) operation.failed();
