@@ -85,9 +85,16 @@ export interface SequencerOptions {
 export class AuditSequencer {
   #timer: NodeJS.Timeout | undefined;
   #running = false;
-  /** The pass in progress in this process, so concurrent callers share it. */
+  /** The latest pass of this process: running, or waiting for the one before it. */
   #pass: Promise<number> | undefined;
-  #passes = 0;
+  /**
+   * A pass waiting for the one running, not yet started: whoever asks for a pass meanwhile shares
+   * it (it starts after they asked, so it sees what they committed), and a sync() that shares a
+   * background one makes it wait for the lock.
+   */
+  #queued: { pass: Promise<number>; wait: boolean } | undefined;
+  #started = 0;
+  #published = 0;
 
   constructor(private readonly options: SequencerOptions) {}
 
@@ -97,9 +104,6 @@ export class AuditSequencer {
    * writes (a supervisor's search, the JSON proofs) calls first. Returns the tree size.
    */
   async sync(): Promise<number> {
-    // A pass already running in this process may have started before the caller's commit: wait
-    // for it, then run one of our own if anything is still pending.
-    if (this.#pass) await this.#pass.catch(() => {});
     // Every entry committed before the call has an id up to this one: stop once those are in,
     // however fast later entries arrive (a full batch alone would keep it going under load).
     const target = await lastDrawnEntryId(this.options.db);
@@ -142,11 +146,31 @@ export class AuditSequencer {
     await this.#pass?.catch(() => {});
   }
 
-  /** One pass, shared with any caller that arrives while it runs. */
+  /** Passes this process has started (background and sync()'s alike). */
+  get passes(): number {
+    return this.#started;
+  }
+
+  /**
+   * A pass that starts after this call: the one already waiting to start, or a new one after the
+   * pass running. However many callers ask while a pass runs, one more pass follows it.
+   */
   #once(wait: boolean): Promise<number> {
+    const queued = this.#queued;
+    if (queued) {
+      queued.wait ||= wait;
+      return queued.pass;
+    }
+    const slot = { wait, pass: Promise.resolve(0) };
     const pass = (this.#pass ?? Promise.resolve(0))
       .catch(() => 0)
-      .then(() => this.#integrateAndPublish(wait));
+      .then(() => {
+        if (this.#queued === slot) this.#queued = undefined;
+        this.#started += 1;
+        return this.#integrateAndPublish(slot.wait);
+      });
+    slot.pass = pass;
+    this.#queued = slot;
     this.#pass = pass;
     // Clears the slot either way; the caller handles the rejection (never an unhandled one here).
     const clear = () => {
@@ -228,7 +252,7 @@ export class AuditSequencer {
       note: signCheckpointNote(platformSeed, origin, size, root),
       signedAt,
     });
-    if (++this.#passes % 100 === 0) {
+    if (++this.#published % 100 === 0) {
       const keepFrom = Math.min(size, this.options.keepCheckpointsFrom?.() ?? size);
       await pruneCheckpoints(db, new Date(signedAt.getTime() - CHECKPOINT_RETENTION_MS), keepFrom);
     }

@@ -499,6 +499,18 @@ describe('audit sequencing without a global lock', () => {
     }
   });
 
+  it('shares passes among readers that sync at once: one more pass after the running one, not one each', async () => {
+    await write(ctx.handle, 8000);
+    const sequencer = ctx.services.audit.sequencer;
+    const before = sequencer.passes;
+    const sizes = await Promise.all(Array.from({ length: 50 }, () => ctx.services.audit.sync()));
+    const passes = sequencer.passes - before;
+    expect(new Set(sizes).size).toBe(1); // every reader sees the entry written before it asked
+    expect(sizes[0]).toBe(await ctx.services.audit.sync());
+    expect(passes).toBeGreaterThanOrEqual(1);
+    expect(passes).toBeLessThan(10); // one each: 50
+  });
+
   it("carries an entry in its change's statement: both or neither, none when no row changed", async () => {
     await ctx.handle.db.execute(
       sql`CREATE TABLE test_changes (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), n int NOT NULL)`,
