@@ -45,6 +45,8 @@ export const errorStatus = {
   batch_not_ready: 409,
   mark_already_void: 409,
   payload_too_large: 413,
+  /** A request line or headers larger than the server reads (a URL of many kilobytes). */
+  request_header_too_large: 431,
   /** A body in a media type the operation does not take (e.g. not `application/json`). */
   unsupported_media_type: 415,
   unprocessable: 422,
@@ -124,6 +126,7 @@ const titles: Partial<Record<ErrorCode, string>> = {
   not_found: 'Not found',
   method_not_allowed: 'Method not allowed',
   payload_too_large: 'Payload too large',
+  request_header_too_large: 'Request header fields too large',
   unsupported_media_type: 'Unsupported media type',
   rate_limited: 'Too many requests',
   internal_error: 'Internal error',
@@ -131,17 +134,24 @@ const titles: Partial<Record<ErrorCode, string>> = {
   service_starting: 'Service unavailable',
 };
 
+/** The members every problem has: type, title, status, code and detail. */
+export function problemBody(error: AppError) {
+  return {
+    type: `https://certmark.dev/problems/${error.code}`,
+    title: titles[error.code] ?? error.code.replaceAll('_', ' '),
+    status: error.status,
+    code: error.code,
+    detail: error.message,
+  };
+}
+
 /** Writes the problem+json body for an AppError; never includes a stack, SQL or key material. */
 export function problemResponse(c: Context, error: AppError): Response {
   const { errors, issuers, resolvedAt, retryAfterSeconds, allow } = error.details;
   const extensions: ProblemExtensions = { errors, issuers, resolvedAt };
   const requestId = c.get('requestId') as string | undefined;
   const body = {
-    type: `https://certmark.dev/problems/${error.code}`,
-    title: titles[error.code] ?? error.code.replaceAll('_', ' '),
-    status: error.status,
-    code: error.code,
-    detail: error.message,
+    ...problemBody(error),
     // The path may hold a mark code (`/m/<code>`): a problem never repeats it whole.
     instance: redactPath(c.req.path),
     requestId,

@@ -9,7 +9,7 @@ import {
   problems,
   publicAccess,
 } from '../http/openapi';
-import { sinceParam } from '../http/query';
+import { queryInteger, sinceParam } from '../http/query';
 import { MAX_ENTRIES_PAGE, type AuditService } from './audit.service';
 
 const EntrySchema = z
@@ -44,13 +44,7 @@ const CheckpointSchema = z
   .openapi('Checkpoint');
 
 /** A leaf index or tree size in a query string. */
-const count = (min: number) =>
-  z.coerce
-    .number()
-    .int()
-    .min(min)
-    .max(Number.MAX_SAFE_INTEGER)
-    .openapi({ type: 'integer', minimum: min });
+const count = (min: number) => queryInteger(min, Number.MAX_SAFE_INTEGER);
 
 const listAudit = defineRoute({
   operationId: 'listAuditEntries',

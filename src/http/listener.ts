@@ -1,7 +1,8 @@
 import http from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
-import { AppError, problemResponse } from '../errors';
+import type { Duplex } from 'node:stream';
+import { AppError, problemBody, problemResponse } from '../errors';
 
 /** The port cannot be bound: the message is the one line the operator reads. */
 export class ListenError extends Error {
@@ -42,6 +43,31 @@ function startingAnswer(): http.RequestListener {
   return getRequestListener(app.fetch);
 }
 
+/**
+ * What a request the HTTP parser refused gets, instead of Node's bare status line: a problem, as
+ * every other refusal. A request line or headers past the parser's limit (16 KB: a URL of many
+ * kilobytes) is 431; anything else it cannot parse is 400. The connection is closed after.
+ */
+function answerUnparsable(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable || error.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const problem =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new AppError('request_header_too_large', 'the request line and headers are too large')
+      : new AppError('bad_request', 'the request is not valid HTTP');
+  const body = JSON.stringify(problemBody(problem));
+  socket.end(
+    `HTTP/1.1 ${problem.status} ${http.STATUS_CODES[problem.status]}\r\n` +
+      'content-type: application/problem+json\r\n' +
+      'cache-control: no-store\r\n' +
+      `content-length: ${Buffer.byteLength(body)}\r\n` +
+      'connection: close\r\n\r\n' +
+      body,
+  );
+}
+
 export async function bindPort(port: number): Promise<Listener> {
   let handler = startingAnswer();
   let closing = false;
@@ -49,6 +75,7 @@ export async function bindPort(port: number): Promise<Listener> {
     if (closing) res.setHeader('connection', 'close');
     void handler(req, res);
   });
+  server.on('clientError', answerUnparsable);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, () => {

@@ -4,6 +4,7 @@ import { errorCodes, validationFailed, type FieldError } from '../errors';
 import type { AppEnv } from './env';
 import { isValidRegionCode } from '../shared/identifiers';
 import { findUnstorableText } from '../shared/text';
+import { queryInteger } from './query';
 import { EARLIEST_DATE, isSaneInstant, LATEST_DATE } from '../shared/dates';
 
 /** Zod issues → the SPEC's `errors: [{ path, message }]`. */
@@ -42,8 +43,8 @@ export function createRouter(): OpenAPIHono<AppEnv> {
 
 /** `page` and `pageSize` of every paginated list (spread into a query schema): 100 a page at most. */
 export const pageQuery = {
-  page: z.coerce.number().int().min(1).max(100_000).default(1),
-  pageSize: z.coerce.number().int().min(1).max(100).default(20),
+  page: queryInteger(1, 100_000).default(1),
+  pageSize: queryInteger(1, 100).default(20),
 };
 
 /** A JSON body or response described by `schema`, for route definitions. */

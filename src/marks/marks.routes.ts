@@ -11,6 +11,7 @@ import {
 } from '../http/openapi';
 import { VerdictSchema } from '../verification/verification.schemas';
 import { labelStockNames, labelStocks } from './label-stocks';
+import { queryInteger } from '../http/query';
 import type { MarksService } from './marks.service';
 
 /** A text field: trimmed, bounded, no control characters. */
@@ -145,7 +146,7 @@ const labels = defineRoute({
   ...issuerOnly,
   request: {
     params: batchParam,
-    query: z.object({ page: z.coerce.number().int().min(1).max(1_000_000).default(1) }),
+    query: z.object({ page: queryInteger(1, 1_000_000).default(1) }),
   },
   responses: {
     200: {

@@ -294,7 +294,12 @@ describe('supervision', () => {
         'reason=EXPIRED',
         'issuer=x',
         'since=yesterday',
+        'since=2026-02-30', // not a day (the Date parser reads it as 2 March)
+        'since=2026-02-29T08:00:00Z',
         'page=0',
+        'page=0x2',
+        'page=',
+        'pageSize=1e1',
         'pageSize=1000',
       ]) {
         const res = await api.get(`/v1/alerts?${query}`, supervisor);

@@ -213,6 +213,12 @@ describe('audit log and transparency', () => {
       'inclusion?index=0&size=0',
       'inclusion?index=-1&size=1',
       'inclusion?index=a&size=1',
+      // Numbers only as decimal digits (a coercing parser reads each of these as 0 or 1).
+      'inclusion?index=0x0&size=1',
+      'inclusion?index=0e5&size=1',
+      'inclusion?index=%200%20&size=1',
+      'inclusion?index=&size=1',
+      'consistency?from=0b1&to=2',
       'inclusion',
       `consistency?from=2&to=1`,
       `consistency?from=0&to=1`,
@@ -225,6 +231,7 @@ describe('audit log and transparency', () => {
     expect((await api.get('/v1/transparency/entries?start=0&end=10001')).status).toBe(400);
     expect((await api.get('/v1/transparency/entries?start=5&end=5')).status).toBe(400);
     expect((await api.get('/v1/transparency/entries')).status).toBe(400);
+    expect((await api.get('/v1/transparency/entries?start=00&end=01')).status).toBe(200);
   });
 
   it('the verifier library accepts the intact log', async () => {

@@ -1,0 +1,57 @@
+import net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { bindPort } from './listener';
+
+/** Sends `raw` on a new connection and reads everything until the server closes it. */
+function exchange(port: number, raw: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.end(raw));
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (answer += chunk));
+    socket.on('close', () => resolve(answer));
+    socket.on('error', reject);
+  });
+}
+
+function parse(answer: string) {
+  const [head = '', body = ''] = answer.split('\r\n\r\n');
+  const [statusLine = '', ...headers] = head.split('\r\n');
+  return {
+    status: Number(statusLine.split(' ')[1]),
+    headers: Object.fromEntries(
+      headers.map((h) => [h.slice(0, h.indexOf(':')).toLowerCase(), h.slice(h.indexOf(':') + 2)]),
+    ),
+    body: JSON.parse(body) as { code: string; status: number },
+  };
+}
+
+describe('requests the HTTP parser refuses', () => {
+  it('are answered with a problem, as every other refusal: 431 for a huge URL, 400 for garbage', async () => {
+    const listener = await bindPort(0);
+    listener.serve(() => new Response('ok'));
+    try {
+      const huge = parse(
+        await exchange(
+          listener.port,
+          `GET /log/tile/${'x'.repeat(100_000)} HTTP/1.1\r\nhost: a\r\n\r\n`,
+        ),
+      );
+      expect(huge.status).toBe(431);
+      expect(huge.headers['content-type']).toBe('application/problem+json');
+      expect(huge.body).toMatchObject({ status: 431, code: 'request_header_too_large' });
+
+      const garbage = parse(await exchange(listener.port, 'NOT HTTP AT ALL\r\n\r\n'));
+      expect(garbage.status).toBe(400);
+      expect(garbage.headers['content-type']).toBe('application/problem+json');
+      expect(garbage.body).toMatchObject({ status: 400, code: 'bad_request' });
+
+      // The listener still serves.
+      expect(
+        await exchange(listener.port, 'GET / HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n'),
+      ).toMatch(/^HTTP\/1\.1 200/);
+    } finally {
+      await listener.close(1_000);
+    }
+  });
+});
