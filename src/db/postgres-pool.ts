@@ -127,10 +127,20 @@ type QueryCallback = (error: Error | null, result?: unknown) => void;
 
 function guardedClient(breaker: DatabaseBreaker): typeof pg.Client {
   return class GuardedClient extends pg.Client {
+    poolRelease: ((error?: Error | boolean) => void) | undefined;
+    readonly releaseLoan = (error?: Error | boolean) => {
+      const release = this.poolRelease;
+      if (!release) return;
+      this.poolRelease = undefined;
+      release(error);
+    };
+
     constructor(config?: string | pg.ClientConfig) {
       super(config);
       // For the client's whole life, checked out or idle: a dropped connection never goes unheard.
       this.on('error', () => breaker.suspect());
+      // Lent when its connection ends: given back, discarded (see lend).
+      this.on('end', () => this.releaseLoan(new Error('the connection ended while lent')));
     }
 
     override query(...args: unknown[]): never {
@@ -165,26 +175,27 @@ function guardedClient(breaker: DatabaseBreaker): typeof pg.Client {
 }
 
 /**
- * The client as handed out, given back to the pool the moment its connection ends (reset,
- * terminated, timed out), and released once however many times its holder releases it. A holder
- * need not release a client whose connection failed under it: drizzle's `transaction` sends BEGIN
- * before the `try` whose `finally` releases, so a connection reset as a transaction began was
- * never given back, and twenty such resets left the pool with no connection to lend, the service
+ * A client the pool lends is given back to it the moment its connection ends (reset, terminated,
+ * timed out), and released once however many times its holder releases it. A holder need not
+ * release a client whose connection failed under it: drizzle's `transaction` sends BEGIN before
+ * the `try` whose `finally` releases, so a connection reset as a transaction began was never
+ * given back, and twenty such resets left the pool with no connection to lend, the service
  * answering 503 until restarted. Released with an error, the pool discards the client and its
  * slot is free for a new connection.
+ *
+ * Every statement borrows a client, so lending costs two assignments: the client's one 'end'
+ * listener and its one release function are made with it.
  */
-function releasedWhenItEnds(client: pg.PoolClient): pg.PoolClient {
-  const release = client.release;
-  let released = false;
-  const releaseOnce = (error?: Error | boolean) => {
-    if (released) return;
-    released = true;
-    client.removeListener('end', ended);
-    release(error);
-  };
-  const ended = () => releaseOnce(new Error('the connection ended while the client was lent'));
-  client.once('end', ended);
-  client.release = releaseOnce;
+interface LendableClient extends pg.PoolClient {
+  /** The pool's release of the current loan; undefined while the client is not lent. */
+  poolRelease: ((error?: Error | boolean) => void) | undefined;
+  releaseLoan: (error?: Error | boolean) => void;
+}
+
+function lend(client: pg.PoolClient): pg.PoolClient {
+  const lendable = client as LendableClient;
+  lendable.poolRelease = client.release;
+  client.release = lendable.releaseLoan;
   return client;
 }
 
@@ -240,7 +251,7 @@ class GuardedPool extends pg.Pool {
           // Given up on already: the client itself is fine, back to the pool with it.
           if (settled) return client.release();
           settled = true;
-          resolve(releasedWhenItEnds(client));
+          resolve(lend(client));
         },
         (error: unknown) => {
           if (isDatabaseUnavailable(error)) operation.failed();
