@@ -190,3 +190,65 @@ describe('migration 0021: entries the horizon passed while in flight are integra
     }
   });
 });
+
+describe('migration 0021: an entry still being written when it runs', () => {
+  const url = scratchDatabase('reopen_inflight');
+
+  it('waits for it to commit, so the entry the horizon passed while in flight is found and integrated', async () => {
+    // Entries 1–3 integrated; entry 4 being written by a transaction still open; the horizon
+    // already past it (as the xmax bound could leave it).
+    const old = new pg.Client({ connectionString: url });
+    const writer = new pg.Client({ connectionString: url });
+    await old.connect();
+    await writer.connect();
+    let migrated: Promise<unknown> | undefined;
+    try {
+      await migrate(drizzle(old), {
+        migrationsFolder: migrationsBefore('0021_audit_horizon_reopen'),
+      });
+      for (let i = 1; i <= 3; i++) {
+        await insertEntry(old, i);
+        const leaf = Buffer.from(leafHash(auditLeafData({ ...entry(i), seq: i })));
+        await old.query(
+          `INSERT INTO audit_positions (seq, entry_id, leaf_hash) VALUES ($1, $1, $2)`,
+          [i, leaf],
+        );
+      }
+      await writer.query('BEGIN');
+      await insertEntry(writer, 4);
+      await old.query(`UPDATE audit_sequencer_horizon SET integrated_through = 4`);
+
+      // The upgrade starts while entry 4 is uncommitted: it must wait for it.
+      migrated = openDatabase({ databaseUrl: url, dataDir: '' });
+      const deadline = Date.now() + 10_000;
+      let waiting = 0;
+      while (waiting === 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const { rows } = await old.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_locks
+           WHERE relation = 'audit_log'::regclass AND mode = 'ShareLock' AND NOT granted`,
+        );
+        waiting = rows[0]!.n;
+      }
+      expect(waiting).toBe(1);
+      await writer.query('COMMIT');
+    } finally {
+      await writer.end();
+      await old.end();
+    }
+    const handle = (await migrated) as Awaited<ReturnType<typeof openDatabase>>;
+    try {
+      const audit = new AuditService(
+        handle.db,
+        fixedClock(new Date()),
+        randomBytes(32),
+        'test/log',
+      );
+      expect(await audit.sync()).toBe(4);
+      const { entries } = await audit.entries(0, 4);
+      expect(entries.map((e) => e.subjectId)).toEqual([1, 2, 3, 4].map((i) => `before-${i}`));
+    } finally {
+      await handle.close();
+    }
+  });
+});
