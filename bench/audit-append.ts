@@ -26,14 +26,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import pg from 'pg';
-import { sql } from 'drizzle-orm';
 import { appendAuditEntry, changeWithEntry } from '../src/audit/audit.queries';
 import { AuditService } from '../src/audit/audit.service';
 import { systemClock } from '../src/clock';
 import { systemActor } from '../src/auth/principal';
-import { clientQuery, openDatabase, rowsOf, type Database } from '../src/db/client';
-import { cpuSeconds } from './lib/process';
+import { clientQuery, openDatabase, type Database } from '../src/db/client';
+import { backendCpu, backendCpuSince } from './lib/process';
+import { scratchDatabase } from './lib/service-api';
 
 const n = Number(process.argv[2] ?? 2000);
 const inFlight = Number(process.argv[3] ?? 16);
@@ -95,17 +94,6 @@ interface RunFigures {
   postgresCpuUs: number;
 }
 
-/**
- * CPU seconds used so far by each backend of the bench's database (the pool's connections, the
- * sequencer's among them), by pid: one that connects during a run counts from 0.
- */
-async function backendCpu(db: Database): Promise<Map<number, number>> {
-  const pids = rowsOf<{ pid: number }>(
-    await db.execute(sql`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`),
-  ).map((r) => Number(r.pid));
-  return new Map(pids.map((pid) => [pid, cpuSeconds((p) => p === pid)]));
-}
-
 /** Runs `count` writes with `parallel` in flight. */
 async function run(db: Database, how: Case, count: number, parallel: number): Promise<RunFigures> {
   let next = 0;
@@ -119,10 +107,7 @@ async function run(db: Database, how: Case, count: number, parallel: number): Pr
   );
   const seconds = (performance.now() - started) / 1000;
   const service = process.cpuUsage(serviceBefore);
-  let postgresSeconds = 0;
-  for (const [pid, total] of await backendCpu(db)) {
-    postgresSeconds += total - (postgresBefore.get(pid) ?? 0);
-  }
+  const postgresSeconds = backendCpuSince(postgresBefore, await backendCpu(db));
   return {
     writesPerSecond: count / seconds,
     serviceCpuUs: (service.user + service.system) / count,
@@ -135,17 +120,9 @@ const describeRun = (f: RunFigures) =>
   `${f.serviceCpuUs.toFixed(0)} µs service + ${f.postgresCpuUs.toFixed(0)} µs PostgreSQL`;
 
 async function main(): Promise<void> {
-  const serverUrl = new URL(
-    process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
-  );
-  const dbName = `certmark_bench_append_${randomBytes(3).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: serverUrl.toString() });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${dbName}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${dbName}`;
+  const database = await scratchDatabase('append');
   const handle = await openDatabase({
-    databaseUrl: url.toString(),
+    databaseUrl: database.url,
     dataDir: '',
     maxConnections: inFlight + 2,
   });
@@ -215,8 +192,7 @@ async function main(): Promise<void> {
   } finally {
     await audit.sequencer.stop();
     await handle.close();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await admin.end();
+    await database.drop();
   }
 }
 

@@ -12,27 +12,18 @@
  * the kernel's ticks: compare totals over many passes, not single passes.
  */
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
-import { sql } from 'drizzle-orm';
 import { changeWithEntry } from '../src/audit/audit.queries';
 import { AuditService } from '../src/audit/audit.service';
 import { systemActor } from '../src/auth/principal';
 import { systemClock } from '../src/clock';
-import { openDatabase, rowsOf, type Database } from '../src/db/client';
-import { cpuSeconds } from './lib/process';
+import { openDatabase, type Database } from '../src/db/client';
+import { backendCpu, backendCpuSince } from './lib/process';
+import { scratchDatabase } from './lib/service-api';
 
 const n = Number(process.argv[2] ?? 20_000);
 const batch = Number(process.argv[3] ?? 500);
 const rounds = Number(process.argv[4] ?? 3);
 const IN_FLIGHT = 16;
-
-/** CPU seconds the backends of the bench's database have used so far. */
-async function backendCpu(db: Database): Promise<number> {
-  const pids = rowsOf<{ pid: number }>(
-    await db.execute(sql`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`),
-  ).map((r) => Number(r.pid));
-  return pids.reduce((total, pid) => total + cpuSeconds((p) => p === pid), 0);
-}
 
 async function writeEntries(db: Database, first: number, count: number): Promise<void> {
   let next = first;
@@ -63,17 +54,9 @@ async function writeEntries(db: Database, first: number, count: number): Promise
 }
 
 async function main(): Promise<void> {
-  const serverUrl = new URL(
-    process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
-  );
-  const dbName = `certmark_bench_sequencer_${randomBytes(3).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: serverUrl.toString() });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${dbName}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${dbName}`;
+  const database = await scratchDatabase('sequencer');
   const handle = await openDatabase({
-    databaseUrl: url.toString(),
+    databaseUrl: database.url,
     dataDir: '',
     maxConnections: IN_FLIGHT + 2,
   });
@@ -97,7 +80,7 @@ async function main(): Promise<void> {
         wallMs += performance.now() - started;
         const cpu = process.cpuUsage(cpuBefore);
         nodeUs += cpu.user + cpu.system;
-        postgresUs += ((await backendCpu(handle.db)) - postgresBefore) * 1e6;
+        postgresUs += backendCpuSince(postgresBefore, await backendCpu(handle.db)) * 1e6;
       }
       console.log(
         `round ${round} (log at ${written} entries): per entry ${(nodeUs / n).toFixed(1)} µs ` +
@@ -107,8 +90,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await handle.close();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await admin.end();
+    await database.drop();
   }
 }
 

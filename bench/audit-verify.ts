@@ -27,6 +27,7 @@ import { loadConfig } from '../src/config';
 import { leafHash, MerkleAccumulator } from '../src/crypto/merkle';
 import { openDatabase } from '../src/db/client';
 import { platformJwk } from '../src/keystore/platform-key';
+import { scratchDatabase } from './lib/service-api';
 
 const args = process.argv.slice(2);
 const total = Number(args.find((a) => /^\d+$/.test(a)) ?? 1_000_000);
@@ -94,17 +95,9 @@ async function inMemory(): Promise<void> {
 }
 
 async function endToEnd(): Promise<void> {
-  const serverUrl = new URL(
-    process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
-  );
-  const dbName = `certmark_bench_audit_${randomBytes(3).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: serverUrl.toString() });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${dbName}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${dbName}`;
-  const handle = await openDatabase({ databaseUrl: url.toString(), dataDir: '' });
-  const raw = new pg.Client({ connectionString: url.toString() });
+  const database = await scratchDatabase('audit');
+  const handle = await openDatabase({ databaseUrl: database.url, dataDir: '' });
+  const raw = new pg.Client({ connectionString: database.url });
   await raw.connect();
   try {
     const filled = performance.now();
@@ -204,8 +197,7 @@ async function endToEnd(): Promise<void> {
   } finally {
     await raw.end();
     await handle.close();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await admin.end();
+    await database.drop();
   }
 }
 

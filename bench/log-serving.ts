@@ -23,7 +23,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import pg from 'pg';
 import { appendAuditEntry } from '../src/audit/audit.queries';
 import { systemActor } from '../src/auth/principal';
 import { parseVerifierKey, type NoteVerifier } from '../src/crypto/signed-note';
@@ -31,7 +30,7 @@ import { openDatabase } from '../src/db/client';
 import { formatTileIndex } from '../src/audit/tiles';
 import { startTestWitness } from '../test/transparency/witness';
 import { builtService, cpuSeconds, freePort, pinSelf, start } from './lib/process';
-import { waitReady } from './lib/service-api';
+import { scratchDatabase, waitReady } from './lib/service-api';
 
 const entryCount = Number(process.argv[2] ?? 70_000);
 const seconds = Number(process.argv[3] ?? 10);
@@ -76,15 +75,7 @@ async function readTiles(base: string, paths: string[], serverPid: number, once 
 
 async function main(): Promise<void> {
   pinSelf(LOAD_CPU);
-  const serverUrl = new URL(
-    process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
-  );
-  const dbName = `certmark_bench_log_${randomBytes(3).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: serverUrl.toString() });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${dbName}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${dbName}`;
+  const database = await scratchDatabase('log');
   const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-bench-keys-'));
 
   // The witnesses learn the log's key once the service has made it (GET /log/key).
@@ -107,7 +98,7 @@ async function main(): Promise<void> {
     child = await start(
       [builtService()],
       {
-        DATABASE_URL: url.toString(),
+        DATABASE_URL: database.url,
         PORT: String(port),
         KEYS_DIR: keysDir,
         PUBLIC_BASE_URL: 'https://certmark.bench',
@@ -122,7 +113,7 @@ async function main(): Promise<void> {
     await waitReady(base, child, 600);
     const logKey = parseVerifierKey(await (await fetch(`${base}/log/key`)).text());
     logs.set(logKey.name, [logKey]);
-    handle = await openDatabase({ databaseUrl: url.toString(), dataDir: '', maxConnections: 4 });
+    handle = await openDatabase({ databaseUrl: database.url, dataDir: '', maxConnections: 4 });
     const db = handle.db;
 
     // The log: `entryCount` entries, 1,000 to a transaction; the service's sequencer integrates them.
@@ -229,8 +220,7 @@ async function main(): Promise<void> {
     );
     await handle?.close();
     await Promise.all(witnesses.map((w) => w.close()));
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await admin.end();
+    await database.drop();
     fs.rmSync(keysDir, { recursive: true, force: true });
   }
 }

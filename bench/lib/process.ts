@@ -7,6 +7,8 @@ import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { sql } from 'drizzle-orm';
+import { rowsOf, type Database } from '../../src/db/client';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -117,4 +119,25 @@ export function cpuSeconds(match: (pid: number, comm: string) => boolean): numbe
     }
   }
   return ticks / 100;
+}
+
+/**
+ * CPU seconds used so far by each PostgreSQL backend serving the database `db` is connected to (a
+ * pool's connections, a sequencer's among them), by pid: one that connects later counts from 0.
+ */
+export async function backendCpu(db: Database): Promise<Map<number, number>> {
+  const pids = rowsOf<{ pid: number }>(
+    await db.execute(sql`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`),
+  ).map((r) => Number(r.pid));
+  return new Map(pids.map((pid) => [pid, cpuSeconds((p) => p === pid)]));
+}
+
+/** PostgreSQL CPU seconds between two {@link backendCpu} readings. */
+export function backendCpuSince(
+  before: ReadonlyMap<number, number>,
+  after: ReadonlyMap<number, number>,
+): number {
+  let seconds = 0;
+  for (const [pid, total] of after) seconds += total - (before.get(pid) ?? 0);
+  return seconds;
 }

@@ -4,6 +4,7 @@
  * ready, and a JSON caller of the service.
  */
 import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
 /** Runs `fn` on a fresh connection to `serverUrl`, closed afterwards. */
@@ -15,6 +16,29 @@ export async function withServer<T>(serverUrl: URL, fn: (c: pg.Client) => Promis
   } finally {
     await c.end();
   }
+}
+
+/**
+ * A new database named `certmark_bench_<prefix>_<random>` on DATABASE_URL's server (the local
+ * PostgreSQL by default): its URL, and how to drop it (whoever is still connected).
+ */
+export async function scratchDatabase(
+  prefix: string,
+): Promise<{ url: string; drop(): Promise<void> }> {
+  const serverUrl = new URL(
+    process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+  );
+  const name = `certmark_bench_${prefix}_${randomBytes(3).toString('hex')}`;
+  await withServer(serverUrl, (c) => c.query(`CREATE DATABASE ${name}`));
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: () =>
+      withServer(serverUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(
+        () => undefined,
+      ),
+  };
 }
 
 /** Calls the service at `base` with a JSON body and an API key; any answer but 2xx throws. */

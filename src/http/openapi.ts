@@ -5,7 +5,7 @@ import type { AppEnv } from './env';
 import { isValidRegionCode } from '../shared/identifiers';
 import { findUnstorableText } from '../shared/text';
 import { queryInteger } from './query';
-import { EARLIEST_DATE, isSaneInstant, LATEST_DATE } from '../shared/dates';
+import { EARLIEST_DATE, isCalendarDay, isSaneInstant, LATEST_DATE } from '../shared/dates';
 
 /** Zod issues → the SPEC's `errors: [{ path, message }]`. */
 export function fieldErrors(issues: readonly z.core.$ZodIssue[], prefix = ''): FieldError[] {
@@ -235,10 +235,7 @@ export const idParam = z.object({
 export const isoDate = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
-  .refine((s) => {
-    const d = new Date(`${s}T00:00:00Z`);
-    return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === s;
-  }, 'must be a real calendar date')
+  .refine(isCalendarDay, 'must be a real calendar date')
   .refine((s) => s >= EARLIEST_DATE, `must be between ${EARLIEST_DATE} and ${LATEST_DATE}`);
 
 /** An ISO 8601 instant with its offset, from 1900 to 9999 (see src/shared/dates.ts). */

@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { EARLIEST_DATE, isSaneInstant, LATEST_DATE } from '../shared/dates';
+import { EARLIEST_DATE, isCalendarDay, isSaneInstant, LATEST_DATE } from '../shared/dates';
 
 /**
  * `since=` in a query string: a calendar day (`2026-11-24`, its start in UTC) or an ISO 8601
@@ -10,22 +10,12 @@ export const sinceParam = z
   .refine(
     (s) =>
       /^\d{4}-\d{2}-\d{2}(T.*)?$/.test(s) &&
-      isCalendarDate(s) &&
+      isCalendarDay(s.slice(0, 10)) &&
       !Number.isNaN(new Date(s).getTime()),
     'must be a date or an ISO 8601 instant',
   )
   .refine((s) => isSaneInstant(new Date(s)), `must be between ${EARLIEST_DATE} and ${LATEST_DATE}`)
   .transform((s) => new Date(s));
-
-/**
- * Whether the YYYY-MM-DD a string starts with is a day of the calendar: the Date parser takes
- * 2026-02-30 for 2 March.
- */
-function isCalendarDate(s: string): boolean {
-  const [year, month, day] = s.slice(0, 10).split('-').map(Number) as [number, number, number];
-  const date = new Date(Date.UTC(year, month - 1, day));
-  return date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
-}
 
 /**
  * A whole number in a query string, in decimal digits only (`z.coerce.number` also takes `0x10`,

@@ -71,6 +71,14 @@ export function chinaDays(now: Date, count: number): { days: string[]; since: Da
 export const EARLIEST_DATE = '1900-01-01';
 export const LATEST_DATE = '9999-12-31';
 
+/**
+ * Whether `YYYY-MM-DD` is a day of the calendar (the Date parser takes 2026-02-30 for 2 March).
+ */
+export function isCalendarDay(day: string): boolean {
+  const at = new Date(`${day}T00:00:00Z`);
+  return !Number.isNaN(at.getTime()) && at.toISOString().slice(0, 10) === day;
+}
+
 /** Whether an instant lies within {@link EARLIEST_DATE} … {@link LATEST_DATE} (UTC). */
 export function isSaneInstant(at: Date): boolean {
   const time = at.getTime();

@@ -10,7 +10,7 @@ import { auditLeafData } from '../../src/audit/audit.queries';
 import { AuditService } from '../../src/audit/audit.service';
 import { fixedClock } from '../../src/clock';
 import { leafHash } from '../../src/crypto/merkle';
-import { openDatabase } from '../../src/db/client';
+import { openDatabase, type DatabaseHandle } from '../../src/db/client';
 import { adminUrl, baseDatabaseUrl } from '../db-names';
 
 /** The migrations as they were before audit_positions (0000 to 0018), in a folder of their own. */
@@ -64,6 +64,26 @@ async function insertEntry(client: pg.Client, i: number): Promise<void> {
   );
 }
 
+/** Gives entry `id` position `seq`, with its leaf hash, as the older sequencer did. */
+async function insertPosition(client: pg.Client, seq: number, id: number): Promise<void> {
+  const leaf = Buffer.from(leafHash(auditLeafData({ ...entry(id), seq })));
+  await client.query(`INSERT INTO audit_positions (seq, entry_id, leaf_hash) VALUES ($1, $2, $3)`, [
+    seq,
+    id,
+    leaf,
+  ]);
+}
+
+/** The audit log of an upgraded database, as the service reads it. */
+const auditOf = (db: DatabaseHandle['db']) =>
+  new AuditService(db, fixedClock(new Date()), randomBytes(32), 'test/log');
+
+/** The entries' subjects in log order: `before-<i>` for entry i. */
+async function subjectsInLog(audit: AuditService, size: number): Promise<string[]> {
+  const { entries } = await audit.entries(0, size);
+  return entries.map((e) => e.subjectId);
+}
+
 describe('migration 0019: positions move to audit_positions', () => {
   const url = scratchDatabase('upgrade');
 
@@ -109,12 +129,7 @@ describe('migration 0019: positions move to audit_positions', () => {
         );
         expect(columns.rowCount).toBe(0);
 
-        const audit = new AuditService(
-          handle.db,
-          fixedClock(new Date()),
-          randomBytes(32),
-          'test/log',
-        );
+        const audit = auditOf(handle.db);
         expect(await audit.sequencingLag()).toMatchObject({ pendingEntries: 2 });
         expect(await audit.sync()).toBe(5);
         const after = await positions();
@@ -130,8 +145,7 @@ describe('migration 0019: positions move to audit_positions', () => {
           expect(p.leaf_hash).toEqual(Buffer.from(leafHash(auditLeafData({ ...entry(seq), seq }))));
         }
         // The public entries read back in log order, the old ones first.
-        const { entries } = await audit.entries(0, 5);
-        expect(entries.map((e) => e.subjectId)).toEqual([1, 2, 3, 4, 5].map((i) => `before-${i}`));
+        expect(await subjectsInLog(audit, 5)).toEqual([1, 2, 3, 4, 5].map((i) => `before-${i}`));
       } finally {
         await check.end();
       }
@@ -159,11 +173,7 @@ describe('migration 0021: entries the horizon passed while in flight are integra
         [2, 4],
         [3, 5],
       ] as const) {
-        const leaf = Buffer.from(leafHash(auditLeafData({ ...entry(id), seq })));
-        await old.query(
-          `INSERT INTO audit_positions (seq, entry_id, leaf_hash) VALUES ($1, $2, $3)`,
-          [seq, id, leaf],
-        );
+        await insertPosition(old, seq, id);
       }
       await old.query(
         `UPDATE audit_sequencer_horizon SET integrated_through = 5, candidate_id = 5,
@@ -175,16 +185,10 @@ describe('migration 0021: entries the horizon passed while in flight are integra
 
     const handle = await openDatabase({ databaseUrl: url, dataDir: '' });
     try {
-      const audit = new AuditService(
-        handle.db,
-        fixedClock(new Date()),
-        randomBytes(32),
-        'test/log',
-      );
+      const audit = auditOf(handle.db);
       expect(await audit.sequencingLag()).toMatchObject({ pendingEntries: 2 });
       expect(await audit.sync()).toBe(5);
-      const { entries } = await audit.entries(0, 5);
-      expect(entries.map((e) => e.subjectId)).toEqual([1, 4, 5, 2, 3].map((i) => `before-${i}`));
+      expect(await subjectsInLog(audit, 5)).toEqual([1, 4, 5, 2, 3].map((i) => `before-${i}`));
     } finally {
       await handle.close();
     }
@@ -208,11 +212,7 @@ describe('migration 0021: an entry still being written when it runs', () => {
       });
       for (let i = 1; i <= 3; i++) {
         await insertEntry(old, i);
-        const leaf = Buffer.from(leafHash(auditLeafData({ ...entry(i), seq: i })));
-        await old.query(
-          `INSERT INTO audit_positions (seq, entry_id, leaf_hash) VALUES ($1, $1, $2)`,
-          [i, leaf],
-        );
+        await insertPosition(old, i, i);
       }
       await writer.query('BEGIN');
       await insertEntry(writer, 4);
@@ -236,17 +236,11 @@ describe('migration 0021: an entry still being written when it runs', () => {
       await writer.end();
       await old.end();
     }
-    const handle = (await migrated) as Awaited<ReturnType<typeof openDatabase>>;
+    const handle = (await migrated) as DatabaseHandle;
     try {
-      const audit = new AuditService(
-        handle.db,
-        fixedClock(new Date()),
-        randomBytes(32),
-        'test/log',
-      );
+      const audit = auditOf(handle.db);
       expect(await audit.sync()).toBe(4);
-      const { entries } = await audit.entries(0, 4);
-      expect(entries.map((e) => e.subjectId)).toEqual([1, 2, 3, 4].map((i) => `before-${i}`));
+      expect(await subjectsInLog(audit, 4)).toEqual([1, 2, 3, 4].map((i) => `before-${i}`));
     } finally {
       await handle.close();
     }
