@@ -3,16 +3,20 @@ import type { Pool as PgPool } from 'pg';
 import type { ExtractTablesWithRelations, SQLWrapper } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import { sql } from 'drizzle-orm';
-import * as schema from './schema/index';
 import { runtimeFile } from '../shared/runtime-files';
 
-export type Schema = typeof schema;
-/** The one database interface the features use: node-postgres and PGlite both implement it. */
-export type Database = PgDatabase<PgQueryResultHKT, Schema>;
+/**
+ * The one database interface the features use: node-postgres and PGlite both implement it. It is
+ * built without the schema: the features write their queries with the query builder and `sql`, never
+ * drizzle's relational API, and a schema makes every transaction build a relational query builder
+ * for each table (a twentieth of an audited write's CPU).
+ */
+export type Database = PgDatabase<PgQueryResultHKT>;
+type NoSchema = Record<string, never>;
 export type Transaction = PgTransaction<
   PgQueryResultHKT,
-  Schema,
-  ExtractTablesWithRelations<Schema>
+  NoSchema,
+  ExtractTablesWithRelations<NoSchema>
 >;
 /** Either the database or a transaction on it: query functions accept both. */
 export type Queryable = Database | Transaction;
@@ -66,12 +70,12 @@ async function openPostgres(options: OpenDatabaseOptions): Promise<DatabaseHandl
     max: options.maxConnections ?? 20,
     onBreakerChange: options.onAvailabilityChange,
   });
-  const db = drizzle(pool, { schema }) as unknown as Database;
+  const db = drizzle(pool) as unknown as Database;
 
   const lockClient = await pool.connect();
   try {
     await lockClient.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
-    await migrate(drizzle(lockClient, { schema }), { migrationsFolder: migrationsFolder() });
+    await migrate(drizzle(lockClient), { migrationsFolder: migrationsFolder() });
   } finally {
     await lockClient.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]).catch(() => {});
     lockClient.release();
@@ -97,8 +101,8 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
   const client = await PGlite.create(dataDir === 'memory://' ? undefined : dataDir, {
     parsers: { 1082: (value: string) => value },
   });
-  const db = drizzle(client, { schema }) as unknown as Database;
-  await migrate(drizzle(client, { schema }), { migrationsFolder: migrationsFolder() });
+  const db = drizzle(client) as unknown as Database;
+  await migrate(drizzle(client), { migrationsFolder: migrationsFolder() });
   return {
     db,
     kind: 'pglite',
@@ -123,7 +127,7 @@ export async function openReadReplica(options: {
     url: options.databaseUrl,
     max: options.maxConnections ?? 10,
   });
-  const db = drizzle(pool, { schema }) as unknown as Database;
+  const db = drizzle(pool) as unknown as Database;
   return {
     db,
     kind: 'postgres',
