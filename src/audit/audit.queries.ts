@@ -22,21 +22,22 @@ export interface AuditEntryInput {
  * were most of its cost. audit-leaf tests hold it to canonicalJson of the same record.
  */
 export function auditLeafText(entry: AuditLeafFields & { seq: number }): string {
-  let out = '{';
-  const member = (key: string, json: string | undefined) => {
-    if (json === undefined) return; // an undefined member is left out, as canonicalJson does
-    out += `${out.length > 1 ? ',' : ''}"${key}":${json}`;
-  };
-  member('action', JSON.stringify(entry.action));
-  member('actorKeyId', JSON.stringify(entry.actorKeyId));
-  member('actorRole', JSON.stringify(entry.actorRole));
-  member('at', JSON.stringify(entry.at.toISOString()));
-  member('changeDigest', JSON.stringify(entry.changeDigest));
-  member('seq', JSON.stringify(entry.seq));
-  member('signatory', canonicalJson(entry.signatory ?? null));
-  member('subjectId', JSON.stringify(entry.subjectId));
-  member('subjectType', JSON.stringify(entry.subjectType));
-  return `${out}}`;
+  return leafText(entry, entry.seq);
+}
+
+/**
+ * {@link auditLeafText} of `entry` at `seq`, without a copy of the entry made to carry its seq. The
+ * first member, `action`, is a string and always present; the nullable ones are left out when
+ * undefined (an entry read from JSON), as canonicalJson leaves out an undefined member.
+ */
+function leafText(entry: AuditLeafFields, seq: number): string {
+  let out = `{"action":${JSON.stringify(entry.action)}`;
+  if (entry.actorKeyId !== undefined) out += `,"actorKeyId":${JSON.stringify(entry.actorKeyId)}`;
+  if (entry.actorRole !== undefined) out += `,"actorRole":${JSON.stringify(entry.actorRole)}`;
+  out += `,"at":"${entry.at.toISOString()}","changeDigest":${JSON.stringify(entry.changeDigest)}`;
+  out += `,"seq":${seq},"signatory":${canonicalJson(entry.signatory ?? null)}`;
+  out += `,"subjectId":${JSON.stringify(entry.subjectId)}`;
+  return `${out},"subjectType":${JSON.stringify(entry.subjectType)}}`;
 }
 
 /** The bytes a Merkle leaf commits to: {@link auditLeafText} in UTF-8. */
@@ -50,9 +51,9 @@ export function auditLeafData(entry: AuditLeafFields & { seq: number }): Uint8Ar
  */
 export function auditLeafHashes(entries: readonly AuditLeafFields[], firstSeq: number): Uint8Array {
   const hashes = new Uint8Array(entries.length * HASH_LENGTH);
-  entries.forEach((entry, i) => {
-    hashes.set(leafHashOfText(auditLeafText({ ...entry, seq: firstSeq + i })), i * HASH_LENGTH);
-  });
+  for (let i = 0; i < entries.length; i++) {
+    hashes.set(leafHashOfText(leafText(entries[i]!, firstSeq + i)), i * HASH_LENGTH);
+  }
   return hashes;
 }
 
