@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { redactPath } from './redact';
+
+const code = 'AF2FBGYY'.padEnd(120, 'Q7');
+const escaped = (text: string) =>
+  [...text].map((c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`).join('');
+
+describe('redactPath', () => {
+  it.each([
+    ['the consumer path', `/m/${code}`],
+    ['a code after an encoded space or tab', `/m/%20${code}`, `/m/%09${code}`],
+    ['a whole mark URL encoded into one segment', `/m/http%3A%2F%2Flocalhost%3A3917%2Fm%2F${code}`],
+    ['a code spelt in percent escapes', `/m/${escaped(code)}`],
+    ['a code in lower case under another route', `/v1/verify/mark/${code.toLowerCase()}`],
+    ['a code where a serial belongs', `/v1/marks/${code}/qr.svg`],
+    ['an empty segment before it', `/m//${code}`],
+  ])('never keeps a whole mark code: %s', (_, ...paths) => {
+    for (const path of paths) {
+      const redacted = redactPath(path);
+      expect(redacted.toUpperCase()).not.toContain(code.slice(0, 24));
+      expect(redacted).toMatch(/AF2FBGYY…|af2fbgyy…/);
+    }
+  });
+
+  it('cuts API keys and credential segments too', () => {
+    const key = `cm_${'Zk9'.repeat(15)}`;
+    expect(redactPath(`/x/${key}`)).toBe('/x/cm_Zk9Zk…');
+    expect(redactPath('/x/eyJhbGciOiJFZERTQSIsInR5cCI6InZjK2p3dCJ9.e30.sig')).toBe(
+      '/x/eyJhbGci….e30.sig',
+    );
+  });
+
+  it('leaves ordinary paths, ids, serials and bad escapes as they are', () => {
+    const id = '0b7f3c1e-5a2d-4e8f-9c61-2d3e4f5a6b7c';
+    expect(redactPath(`/v1/certificates/${id}/qr.svg`)).toBe(`/v1/certificates/${id}/qr.svg`);
+    expect(redactPath('/v1/marks/1234567890123456/void')).toBe('/v1/marks/1234567890123456/void');
+    expect(redactPath('/v1/x/%ZZ%C0%AF')).toBe('/v1/x/%ZZ%C0%AF');
+  });
+});
