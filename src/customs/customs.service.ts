@@ -156,7 +156,7 @@ export class CustomsService {
       throw forbidden('only the issuing body, customs and supervisors may read this ledger');
     }
     if (found.certificate.scheme !== 'CCC_EXEMPTION')
-      throw notAnExemption(found.certificate.number);
+      throw notAnExemption(found.certificate.number, found.certificate.scheme);
     const { rows, total } = await q.listConsumptions(this.db, {
       certificateId,
       status: query.status === 'all' ? undefined : query.status,
@@ -365,24 +365,30 @@ export class CustomsService {
     return reasons;
   }
 
-  /** The exemption a number names; a number held by several issuers needs `issuerId`. */
+  /**
+   * The exemption a number names. Only exemptions compete for it: another body's certificate of
+   * another scheme that happens to share the number must not hold up clearance (or let anyone block
+   * an importer by reusing an exemption's number). Several exemptions with the number need
+   * `issuerId`.
+   */
   private async findExemption(
     number: string,
     issuerId: string | undefined,
   ): Promise<CertificateWithIssuer | undefined> {
     const matches = await findCertificatesByNumber(this.db, { number, issuerId });
-    if (matches.length > 1) {
+    const exemptions = matches.filter((m) => m.certificate.scheme === 'CCC_EXEMPTION');
+    if (exemptions.length > 1) {
       throw new AppError(
         'ambiguous_number',
-        'several issuers have a certificate with this number; give issuerId',
+        'several issuers have a CCC exemption with this number; give issuerId',
         {
-          issuers: matches.map((m) => ({ id: m.issuer.id, name: m.issuer.name })),
+          issuers: exemptions.map((m) => ({ id: m.issuer.id, name: m.issuer.name })),
         },
       );
     }
-    const match = matches[0];
-    if (match && match.certificate.scheme !== 'CCC_EXEMPTION') throw notAnExemption(number);
-    return match;
+    const [first] = matches;
+    if (exemptions.length === 0 && first) throw notAnExemption(number, first.certificate.scheme);
+    return exemptions[0];
   }
 
   /**
@@ -452,10 +458,10 @@ export class CustomsService {
   }
 }
 
-function notAnExemption(number: string): AppError {
+function notAnExemption(number: string, scheme: string): AppError {
   return new AppError(
     'not_an_exemption',
-    `certificate ${number} is not a CCC exemption (scheme CCC_EXEMPTION)`,
+    `certificate ${number} is a ${scheme} certificate, not a CCC exemption (CCC_EXEMPTION)`,
   );
 }
 

@@ -202,6 +202,16 @@ describe('customs: CCC exemptions', () => {
       expect(named.body.certificate.id).toBe(mine.id);
       expect(named.body.consumption.consumed).toBe(true);
     });
+
+    it('counts only exemptions among the holders of a number: another scheme shares it freely', async () => {
+      const number = `EX-SHARED-${Date.now()}`;
+      const exemption = await issueExemption({ number }, otherAuthority);
+      await issueCertificate(api, authority.key, { number });
+      const res = await consume(declaration(exemption));
+      expect(res.status).toBe(200);
+      expect(res.body.certificate.id).toBe(exemption.id);
+      expect(res.body.consumption).toMatchObject({ consumed: true, remaining: 490 });
+    });
   });
 
   describe('refusals deduct nothing', () => {
@@ -380,6 +390,7 @@ describe('customs: CCC exemptions', () => {
       expect(res.status).toBe(422);
       expect(res.headers.get('content-type')).toContain('application/problem+json');
       expect(res.body.code).toBe('not_an_exemption');
+      expect(res.body.detail).toMatch(/is a CCC certificate, not a CCC exemption/);
       expect(Number(await ledgerRows(ccc.id))).toBe(0);
     });
   });
