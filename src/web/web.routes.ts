@@ -151,17 +151,25 @@ export function webRoutes(deps: WebRoutesDeps) {
       const now = deps.clock.now();
       const { secret, windowMs, secureCookie } = deps.repeatViews;
       const views = RepeatViews.read(secret, windowMs, getCookie(c, REPEAT_VIEWS_COOKIE));
+      // HEAD is a safe method (RFC 9110 §9.2.1) that link previewers and uptime checks send: it is
+      // answered as GET would be, but as a repeat view, so it never counts toward the clone
+      // thresholds (21 HEADs used to flag a genuine mark as cloned).
+      const safe = c.req.method === 'HEAD';
       try {
         const answer = await deps.markVerification.verifyMark(
           { code, location: locationOf(query) },
           {
             role: c.get('principal')?.role ?? null,
             channel: 'page',
-            repeatView: windowMs > 0 ? (serial) => views.seen(serial, now) : undefined,
+            repeatView: safe
+              ? () => true
+              : windowMs > 0
+                ? (serial) => views.seen(serial, now)
+                : undefined,
           },
         );
         const serial = answer.mark?.serial;
-        if (windowMs > 0 && serial && !views.seen(serial, now)) {
+        if (!safe && windowMs > 0 && serial && !views.seen(serial, now)) {
           setCookie(c, REPEAT_VIEWS_COOKIE, views.with(serial, now).serialize(), {
             path: '/',
             httpOnly: true,

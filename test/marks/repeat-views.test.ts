@@ -19,7 +19,7 @@ describe('repeat views of a mark’s page', () => {
     api = client(ctx.app);
     issuer = await createIssuer(ctx);
     const cert = await issueCertificate(api, issuer.key);
-    ({ marks } = await issueMarks(api, issuer.key, cert.id, { count: 4 }));
+    ({ marks } = await issueMarks(api, issuer.key, cert.id, { count: 5 }));
   });
   afterAll(async () => {
     await ctx.services.marks.close();
@@ -70,6 +70,19 @@ describe('repeat views of a mark’s page', () => {
       ['page', false, 'authentic'],
       ['page', true, 'authentic'],
     ]);
+  });
+
+  it('answers HEAD as a repeat view: never counted, so previewers cannot flag a mark as cloned', async () => {
+    const mark = marks[4]!;
+    for (let i = 0; i < 5; i++) {
+      const head = await ctx.app.request(`/m/${mark.code}`, { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(head.headers.get('content-type')).toContain('text/html');
+      expect(head.headers.get('set-cookie')).toBeNull();
+      expect(await head.text()).toBe('');
+    }
+    const scanned = await api.post('/v1/verify/mark', { code: mark.code });
+    expect(scanned.body).toMatchObject({ verdict: 'authentic', mark: { scanCount: 1 } });
   });
 
   it('counts other browsers, the API, and the same browser again after the window', async () => {
