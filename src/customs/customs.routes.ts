@@ -10,8 +10,9 @@ import {
   json,
   pageQuery,
   problems,
+  usccField,
 } from '../http/openapi';
-import { isValidDeclarationNo, usccProblem } from '../shared/identifiers';
+import { isValidDeclarationNo } from '../shared/identifiers';
 import { ReasonSchema, VerdictSchema } from '../verification/verification.schemas';
 import { reasonClasses } from '../verification/verdict';
 import type { CustomsService } from './customs.service';
@@ -47,15 +48,9 @@ const ConsumeExemptionBody = z
       .min(1)
       .max(1_000_000_000)
       .openapi({ description: 'Units this declaration imports' }),
-    importerUscc: z
-      .string()
-      .superRefine((code, ctx) => {
-        const why = usccProblem(code);
-        if (why) ctx.addIssue({ code: 'custom', message: `not a valid USCC: ${why}` });
-      })
-      .openapi({
-        description: 'The importer’s Unified Social Credit Code; must be the exemption’s holder',
-      }),
+    importerUscc: usccField.openapi({
+      description: 'The importer’s Unified Social Credit Code; must be the exemption’s holder',
+    }),
     port: shortText(64).optional().openapi({ description: 'Port or customs district of entry' }),
     model: shortText(100)
       .optional()

@@ -2,7 +2,7 @@ import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import type { Hook, RouteConfig } from '@hono/zod-openapi';
 import { errorCodes, validationFailed, type FieldError } from '../errors';
 import type { AppEnv } from './env';
-import { isValidRegionCode } from '../shared/identifiers';
+import { isValidRegionCode, usccProblem } from '../shared/identifiers';
 import { findUnstorableText } from '../shared/text';
 import { queryInteger } from './query';
 import { EARLIEST_DATE, isCalendarDay, isSaneInstant, LATEST_DATE } from '../shared/dates';
@@ -243,6 +243,20 @@ export const isoInstant = z
   .string()
   .datetime({ offset: true })
   .refine((s) => isSaneInstant(new Date(s)), `must be between ${EARLIEST_DATE} and ${LATEST_DATE}`);
+
+/**
+ * A Unified Social Credit Code given by a caller (an importer, a presenter): both check characters
+ * enforced (SPEC "Identifiers"), as at issuance. A code that fails them is a typing error to
+ * report, not a different company: it could never be a holder's, so it would read as a traded
+ * certificate and raise an alert against the real holder.
+ */
+export const usccField = z
+  .string()
+  .trim()
+  .superRefine((code, ctx) => {
+    const why = usccProblem(code);
+    if (why) ctx.addIssue({ code: 'custom', message: `not a valid USCC: ${why}` });
+  });
 
 /** Where a scan or a report was made: a GB/T 2260 region and/or coordinates (WGS 84). */
 export const locationSchema = z

@@ -1,6 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { CertificateViewSchema } from '../certificates/certificates.schemas';
-import { isoDate, isoInstant, locationSchema } from '../http/openapi';
+import { isoDate, isoInstant, locationSchema, usccField } from '../http/openapi';
 import { reasonClasses } from './verdict';
 
 /**
@@ -25,7 +25,12 @@ export const VerifyCertificateBody = z
     number: z.string().trim().min(1).max(64).optional(),
     issuerId: z.string().uuid().optional(),
     presenter: z
-      .object({ uscc: z.string().trim().min(1).max(64) })
+      .object({
+        uscc: usccField.openapi({
+          description:
+            'The presenter’s USCC: holder, manufacturer or a factory, else HOLDER_MISMATCH',
+        }),
+      })
       .strict()
       .optional(),
     product: z
@@ -66,7 +71,12 @@ export const VerifyMarkBody = z
       .strict()
       .optional(),
     presenter: z
-      .object({ uscc: z.string().trim().min(1).max(64) })
+      .object({
+        uscc: usccField.openapi({
+          description:
+            'The presenter’s USCC: holder, manufacturer or a factory, else HOLDER_MISMATCH',
+        }),
+      })
       .strict()
       .optional(),
   })
