@@ -11,7 +11,13 @@ import type { KeyMaterial } from './keystore/key-material';
 import { AppError, isDatabaseUnavailable, problemResponse } from './errors';
 import { loggableError } from './shared/loggable-error';
 import type { AppEnv } from './http/env';
-import { bodyLimit, RateLimiter, rateLimit, requestFrame } from './http/middleware';
+import {
+  bodyLimit,
+  RateLimiter,
+  rateLimit,
+  refuseContentCoding,
+  requestFrame,
+} from './http/middleware';
 import { clientAddressOf, rateLimitKey } from './http/client-address';
 import { allowedMethods } from './http/allowed-methods';
 import { pageRateLimited, problemContent, problems, publicAccess } from './http/openapi';
@@ -239,6 +245,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       exempt: (c) => c.req.method === 'POST' && c.req.path === IMPORTS_PATH,
     }),
   );
+  app.use('*', refuseContentCoding());
   // Anonymous requests, and requests with a key that is not valid, are limited per client
   // address (an IPv6 client per /64); authenticated callers are accountable by their key.
   const limiter = new RateLimiter({ limit: deps.config.rateLimitPerMinute });
@@ -257,7 +264,9 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     }),
   );
   app.use('*', authenticate({ db: deps.db, limiter, clientAddress }));
-  app.use('*', rateLimit({ limiter, clientAddress }));
+  // Liveness is never limited: a probe from an address it shares (a node, a NAT) must not fail
+  // because a neighbour is busy, and it reads nothing. Readiness reads the database: limited.
+  app.use('*', rateLimit({ limiter, clientAddress, exempt: (c) => c.req.path === '/healthz' }));
 
   app.route(
     '/',

@@ -44,11 +44,16 @@ export const errorStatus = {
   /** A mark batch still being written (or failed): its marks cannot be listed or printed yet. */
   batch_not_ready: 409,
   mark_already_void: 409,
+  /** A request not received in time (headers or body stalled). */
+  request_timeout: 408,
   payload_too_large: 413,
   /** A request line or headers larger than the server reads (a URL of many kilobytes). */
   request_header_too_large: 431,
-  /** A body in a media type the operation does not take (e.g. not `application/json`). */
+  /** A body in a media type the operation does not take (e.g. not `application/json`), or in a
+   * content coding it does not decode (`Content-Encoding: gzip`). */
   unsupported_media_type: 415,
+  /** An `Expect` other than 100-continue. */
+  expectation_failed: 417,
   unprocessable: 422,
   /** An `Idempotency-Key` already used for another request (other content): a new one is needed. */
   idempotency_key_reused: 422,
@@ -125,7 +130,9 @@ const titles: Partial<Record<ErrorCode, string>> = {
   forbidden: 'Forbidden',
   not_found: 'Not found',
   method_not_allowed: 'Method not allowed',
+  request_timeout: 'Request timeout',
   payload_too_large: 'Payload too large',
+  expectation_failed: 'Expectation failed',
   request_header_too_large: 'Request header fields too large',
   unsupported_media_type: 'Unsupported media type',
   rate_limited: 'Too many requests',

@@ -55,3 +55,64 @@ describe('requests the HTTP parser refuses', () => {
     }
   });
 });
+
+describe('requests refused before routing', () => {
+  it('needs exactly one Host, answers OPTIONS * with the methods, and refuses an unknown Expect', async () => {
+    const listener = await bindPort(0);
+    listener.serve(() => new Response('ok'));
+    try {
+      for (const raw of [
+        'GET / HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n',
+        'GET / HTTP/1.1\r\n\r\n',
+        'GET / HTTP/1.0\r\n\r\n',
+        'GET * HTTP/1.1\r\nhost: a\r\n\r\n',
+      ]) {
+        const answer = parse(await exchange(listener.port, raw));
+        expect(answer.status, raw).toBe(400);
+        expect(answer.headers['content-type']).toBe('application/problem+json');
+        expect(answer.body).toMatchObject({ status: 400, code: 'bad_request' });
+      }
+
+      const options = await exchange(
+        listener.port,
+        'OPTIONS * HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n',
+      );
+      expect(options).toMatch(/^HTTP\/1\.1 204/);
+      expect(options.toLowerCase()).toContain('allow: get, head, post, delete');
+
+      const expectation = parse(
+        await exchange(listener.port, 'POST / HTTP/1.1\r\nhost: a\r\nexpect: bogus\r\n\r\n'),
+      );
+      expect(expectation.status).toBe(417);
+      expect(expectation.headers['content-type']).toBe('application/problem+json');
+      expect(expectation.body).toMatchObject({ status: 417, code: 'expectation_failed' });
+    } finally {
+      await listener.close(1_000);
+    }
+  });
+
+  it('answers 408 with a problem when a body stalls, without waiting minutes', async () => {
+    const listener = await bindPort(0, { headersMs: 300, requestMs: 400, checkEveryMs: 100 });
+    listener.serve(async (request) => new Response(await request.text()));
+    try {
+      const started = performance.now();
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = net.connect(listener.port, '127.0.0.1', () =>
+          socket.write('POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 100\r\n\r\nshort'),
+        );
+        let text = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (chunk: string) => (text += chunk));
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+      });
+      expect(performance.now() - started).toBeLessThan(5_000);
+      const timedOut = parse(answer);
+      expect(timedOut.status).toBe(408);
+      expect(timedOut.headers['content-type']).toBe('application/problem+json');
+      expect(timedOut.body).toMatchObject({ status: 408, code: 'request_timeout' });
+    } finally {
+      await listener.close(1_000);
+    }
+  });
+});

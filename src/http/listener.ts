@@ -44,9 +44,41 @@ function startingAnswer(): http.RequestListener {
 }
 
 /**
+ * How long a client may take: headers must be complete within `headersMs` (a real client sends
+ * them at once; a slow-header client only holds a socket), a whole request within `requestMs`
+ * (Node's default: a large import on a slow link), both checked every `checkEveryMs` (Node's
+ * default check is every 30 s, which let a stalled body wait 320 s). Tests shorten them.
+ */
+export interface ListenerTimeouts {
+  headersMs: number;
+  requestMs: number;
+  checkEveryMs: number;
+}
+
+const DEFAULT_TIMEOUTS: ListenerTimeouts = {
+  headersMs: 20_000,
+  requestMs: 300_000,
+  checkEveryMs: 5_000,
+};
+
+/** A problem written as a whole HTTP/1.1 message that closes the connection. */
+function problemMessage(problem: AppError): string {
+  const body = JSON.stringify(problemBody(problem));
+  return (
+    `HTTP/1.1 ${problem.status} ${http.STATUS_CODES[problem.status]}\r\n` +
+    'content-type: application/problem+json\r\n' +
+    'cache-control: no-store\r\n' +
+    `content-length: ${Buffer.byteLength(body)}\r\n` +
+    'connection: close\r\n\r\n' +
+    body
+  );
+}
+
+/**
  * What a request the HTTP parser refused gets, instead of Node's bare status line: a problem, as
  * every other refusal. A request line or headers past the parser's limit (16 KB: a URL of many
- * kilobytes) is 431; anything else it cannot parse is 400. The connection is closed after.
+ * kilobytes) is 431; a request not complete in time (ListenerTimeouts) is 408 (RFC 9110 §15.5.9);
+ * anything else it cannot parse is 400. The connection is closed after.
  */
 function answerUnparsable(error: NodeJS.ErrnoException, socket: Duplex): void {
   if (!socket.writable || error.code === 'ECONNRESET') {
@@ -56,26 +88,85 @@ function answerUnparsable(error: NodeJS.ErrnoException, socket: Duplex): void {
   const problem =
     error.code === 'HPE_HEADER_OVERFLOW'
       ? new AppError('request_header_too_large', 'the request line and headers are too large')
-      : new AppError('bad_request', 'the request is not valid HTTP');
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new AppError('request_timeout', 'the request did not arrive in time')
+        : new AppError('bad_request', 'the request is not valid HTTP');
+  socket.end(problemMessage(problem));
+}
+
+/** The methods some route of the service answers: what `OPTIONS *` lists (RFC 9110 §9.3.7). */
+const SERVICE_METHODS = 'GET, HEAD, POST, DELETE';
+
+/**
+ * What the parser lets through but the service must still refuse, before any routing: a request
+ * without exactly one Host header (RFC 9112 §3.2: 400 for none in HTTP/1.1, or several; the router
+ * cannot build the request's URL without one) and a request for `*`, which is only `OPTIONS *`
+ * (answered with the service’s methods). Returns whether it answered; an ordinary request goes on.
+ */
+function refusePreRouting(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+  let hosts = 0;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') hosts += 1;
+  }
+  let problem: AppError | undefined;
+  if (req.url === '*') {
+    if (req.method === 'OPTIONS' && hosts === 1) {
+      res.writeHead(204, { allow: SERVICE_METHODS, 'cache-control': 'no-store' }).end();
+      return true;
+    }
+    problem = new AppError('bad_request', 'only OPTIONS may ask for *');
+  } else if (hosts !== 1) {
+    problem = new AppError('bad_request', 'a request needs exactly one Host header');
+  }
+  if (!problem) return false;
+  answerProblem(res, problem);
+  return true;
+}
+
+/** A problem as the whole answer, closing the connection after it. */
+function answerProblem(res: http.ServerResponse, problem: AppError): void {
   const body = JSON.stringify(problemBody(problem));
-  socket.end(
-    `HTTP/1.1 ${problem.status} ${http.STATUS_CODES[problem.status]}\r\n` +
-      'content-type: application/problem+json\r\n' +
-      'cache-control: no-store\r\n' +
-      `content-length: ${Buffer.byteLength(body)}\r\n` +
-      'connection: close\r\n\r\n' +
-      body,
+  res.shouldKeepAlive = false;
+  res
+    .writeHead(problem.status, {
+      'content-type': 'application/problem+json',
+      'cache-control': 'no-store',
+      'content-length': Buffer.byteLength(body),
+    })
+    .end(body);
+}
+
+/** An `Expect` other than 100-continue: 417 (RFC 9110 §10.1.1), as a problem. */
+function answerExpectation(_req: http.IncomingMessage, res: http.ServerResponse): void {
+  answerProblem(
+    res,
+    new AppError('expectation_failed', 'only "Expect: 100-continue" is supported'),
   );
 }
 
-export async function bindPort(port: number): Promise<Listener> {
+export async function bindPort(
+  port: number,
+  timeouts: ListenerTimeouts = DEFAULT_TIMEOUTS,
+): Promise<Listener> {
   let handler = startingAnswer();
   let closing = false;
-  const server = http.createServer((req, res) => {
-    if (closing) res.setHeader('connection', 'close');
-    void handler(req, res);
-  });
+  const server = http.createServer(
+    {
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      connectionsCheckingInterval: timeouts.checkEveryMs,
+      // Node's own refusal of a missing Host is a bare 400: refusePreRouting answers it instead.
+      requireHostHeader: false,
+    },
+    (req, res) => {
+      if (refusePreRouting(req, res)) return;
+      if (closing) res.setHeader('connection', 'close');
+      void handler(req, res);
+    },
+  );
   server.on('clientError', answerUnparsable);
+  server.on('checkExpectation', answerExpectation);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, () => {

@@ -126,10 +126,12 @@ export function rateLimited(limit: number, retryAfterSeconds: number): AppError 
 export function rateLimit(options: {
   limiter: RateLimiter;
   clientAddress: (c: Context<AppEnv>) => string;
+  /** Requests never limited: liveness, which costs nothing and must not fail for a neighbour. */
+  exempt?: (c: Context<AppEnv>) => boolean;
 }) {
   const { limiter } = options;
   return createMiddleware<AppEnv>(async function limitRate(c, next) {
-    if (!limiter.enabled || c.get('principal')) return next();
+    if (!limiter.enabled || c.get('principal') || options.exempt?.(c)) return next();
     const { allowed, remaining, retryAfterSeconds } = limiter.hit(options.clientAddress(c));
     c.header('ratelimit-limit', String(limiter.limit));
     c.header('ratelimit-remaining', String(remaining));
@@ -166,3 +168,23 @@ export function bodyLimit(options: { maxBytes: number; exempt?: (c: Context) => 
 
 const mebibytes = (bytes: number) =>
   bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MiB` : `${bytes} bytes`;
+
+/**
+ * Refuses a body in a content coding (RFC 9110 §8.4, `Content-Encoding: gzip`): the service decodes
+ * none, and gzip bytes read as JSON or CSV would be reported as a malformed body, or worse, taken.
+ * 415 (RFC 9110 §15.5.16). `identity` is no coding.
+ *
+ * @example app.use('*', refuseContentCoding())
+ */
+export function refuseContentCoding() {
+  return createMiddleware<AppEnv>(async function refuseCoding(c, next) {
+    const coding = c.req.header('content-encoding')?.trim().toLowerCase();
+    if (coding && coding !== 'identity') {
+      throw new AppError(
+        'unsupported_media_type',
+        'request bodies are taken without a content coding (Content-Encoding: identity)',
+      );
+    }
+    await next();
+  });
+}

@@ -111,6 +111,10 @@ describe('service endpoints', () => {
     // A junk key is no way around the limit: it counts like an anonymous request (429, not 401).
     const junk = await app.request('/v1/issuers', { headers: { authorization: 'Bearer cm_junk' } });
     expect(junk.status).toBe(429);
+    // Liveness is never limited (a probe shares its address with others); readiness reads the
+    // database, so it is.
+    expect((await app.request('/healthz')).status).toBe(200);
+    expect((await app.request('/readyz')).status).toBe(429);
     // An authenticated caller is accountable by key, not limited by address.
     expect(
       (await app.request('/v1/api-keys', { headers: { authorization: `Bearer ${ctx.adminKey}` } }))

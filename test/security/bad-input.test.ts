@@ -251,6 +251,22 @@ describe('bad input', () => {
       headers: { 'content-type': 'application/merge-patch+json; charset=utf-8' },
     });
     expect(flavoured.status).toBe(200);
+    // A body in a content coding the service does not decode (RFC 9110 §15.5.16).
+    const beforeCoded = await counts();
+    for (const coding of ['gzip', 'br, gzip']) {
+      const coded = await api.call('POST', '/v1/certificates', {
+        key: issuer.key,
+        body,
+        headers: { 'content-type': 'application/json', 'content-encoding': coding },
+      });
+      expectProblem(coded, 415, 'unsupported_media_type');
+    }
+    expect(await counts()).toEqual(beforeCoded);
+    const identity = await api.call('POST', '/v1/verify/certificate', {
+      body: JSON.stringify({ number: 'x' }),
+      headers: { 'content-type': 'application/json', 'content-encoding': 'identity' },
+    });
+    expect(identity.status).toBe(200);
   });
 
   it('a known path with another method → 405 method_not_allowed with Allow', async () => {
