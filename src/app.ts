@@ -19,7 +19,7 @@ import {
   requestFrame,
 } from './http/middleware';
 import { clientAddressOf, rateLimitKey } from './http/client-address';
-import { allowedMethods } from './http/allowed-methods';
+import { allowedMethods, literalSegmentsFirst } from './http/allowed-methods';
 import { pageRateLimited, problemContent, problems, publicAccess } from './http/openapi';
 import { authenticate } from './auth/auth.middleware';
 import { KeyVault } from './issuers/key-vault';
@@ -267,6 +267,9 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   // Liveness is never limited: a probe from an address it shares (a node, a NAT) must not fail
   // because a neighbour is busy, and it reads nothing. Readiness reads the database: limited.
   app.use('*', rateLimit({ limiter, clientAddress, exempt: (c) => c.req.path === '/healthz' }));
+  // `GET /v1/certificates/imports` is a wrong method on the imports, not a certificate's id.
+  const methodsFor = allowedMethods(app);
+  app.use('*', literalSegmentsFirst(app, methodsFor));
 
   app.route(
     '/',
@@ -429,7 +432,6 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   });
   app.route('/', apiReferenceRoutes());
 
-  const methodsFor = allowedMethods(app);
   app.notFound((c) => {
     const allow = methodsFor(c.req.path);
     if (allow.length > 0) {

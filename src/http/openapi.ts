@@ -5,6 +5,7 @@ import type { AppEnv } from './env';
 import { isValidRegionCode, usccProblem } from '../shared/identifiers';
 import { findUnstorableText } from '../shared/text';
 import { queryInteger } from './query';
+import { noBody } from './no-body';
 import { EARLIEST_DATE, isCalendarDay, isSaneInstant, LATEST_DATE } from '../shared/dates';
 
 /** Zod issues → the SPEC's `errors: [{ path, message }]`. */
@@ -173,8 +174,9 @@ type OperationConfig = Omit<RouteConfig, 'path'> & {
 /**
  * The answers the middleware gives on every operation, documented where they apply, so a route
  * lists only its own: 400 where there is input to validate, 401 (a key, when sent, must be valid,
- * even on public operations), 403 where a key is needed, 413 and 415 where there is a body, 429 on
- * public operations (the rate limit is for anonymous callers), 503 everywhere.
+ * even on public operations), 403 where a key is needed, 413 and 415 where there is a body, 400 and
+ * 415 where a state-changing operation takes none (./no-body.ts), 429 on public operations (the
+ * rate limit is for anonymous callers), 503 everywhere.
  */
 function middlewareProblems(
   config: OperationConfig,
@@ -182,8 +184,9 @@ function middlewareProblems(
   const isPublic = config.security.length === 0;
   const request = config.request ?? {};
   const hasInput = Boolean(request.params ?? request.query ?? request.body ?? request.headers);
+  const refusesBodies = takesNoBody(config);
   return {
-    ...(hasInput ? problems(400) : {}),
+    ...(hasInput || refusesBodies ? problems(400) : {}),
     ...problems(
       isPublic
         ? { 401: 'An unknown or revoked API key was sent (this operation needs none)' }
@@ -191,14 +194,29 @@ function middlewareProblems(
     ),
     ...(isPublic ? {} : problems(403)),
     ...(request.body ? problems(413, 415) : {}),
+    ...(refusesBodies
+      ? problems({
+          415: 'A body other than JSON was sent: this operation takes none (`unsupported_media_type`)',
+        })
+      : {}),
     ...(isPublic ? problems(429) : {}),
     ...problems(503),
   };
 }
 
+/** Methods that change state: a body sent to one of them that declares none is refused. */
+const STATE_CHANGING = new Set(['post', 'put', 'patch', 'delete']);
+
+/** An operation that changes state and reads no body (see ./no-body.ts). */
+function takesNoBody(config: OperationConfig): boolean {
+  return STATE_CHANGING.has(config.method) && !config.request?.body;
+}
+
 /**
  * `createRoute` for a documented operation: an `operationId` and `security` are required, and the
- * problem answers of the middleware are added to the route's own `responses`.
+ * problem answers of the middleware are added to the route's own `responses`. An operation that
+ * changes state and declares no body refuses one (`noBody`, after the route's own middleware, so a
+ * caller without the role is told that first).
  *
  * @example
  * const get = defineRoute({
@@ -213,8 +231,10 @@ function middlewareProblems(
 export function defineRoute<P extends string, R extends OperationConfig & { path: P }>(
   config: R,
 ): ReturnType<typeof createRoute<P, R>> {
+  const own = config.middleware === undefined ? [] : [config.middleware].flat();
   return createRoute<P, R>({
     ...config,
+    ...(takesNoBody(config) ? { middleware: [...own, noBody()] } : {}),
     responses: { ...middlewareProblems(config), ...config.responses },
   });
 }

@@ -137,7 +137,7 @@ const compromiseKey = defineRoute({
   method: 'post',
   path: '/v1/issuers/{id}/keys/{kid}/compromise',
   tags: ['Issuers and keys'],
-  summary: 'Mark a key compromised (admin): it leaves the JWKS',
+  summary: 'Mark a key compromised (admin): it leaves the JWKS; a `reason`, if given, is audited',
   security: bearerSecurity,
   middleware: [requireRole('admin')],
   request: {
@@ -145,6 +145,20 @@ const compromiseKey = defineRoute({
       id: z.string().uuid(),
       kid: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be an RFC 7638 thumbprint'),
     }),
+    body: {
+      ...json(
+        z
+          .object({
+            reason: z.string().trim().min(1).max(500).optional().openapi({
+              description: 'Why the key is declared compromised, kept in the audit log',
+            }),
+          })
+          .strict()
+          .openapi('CompromiseKey'),
+      ),
+      // The declaration itself needs no body; a reason is welcome.
+      required: false,
+    },
   },
   responses: {
     200: { description: 'The key', ...json(KeySchema) },
@@ -180,6 +194,10 @@ export function issuersRoutes(service: IssuersService) {
     })
     .openapi(compromiseKey, async (c) => {
       const { id, kid } = c.req.valid('param');
-      return c.json(await service.compromiseKey(actorOf(principalOf(c)), id, kid), 200);
+      const { reason } = c.req.valid('json');
+      return c.json(
+        await service.compromiseKey(actorOf(principalOf(c)), id, kid, reason ?? null),
+        200,
+      );
     });
 }

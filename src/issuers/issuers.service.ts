@@ -264,8 +264,14 @@ export class IssuersService {
    * A compromised key leaves the JWKS and stops verifying. If it was the current key, the issuer
    * gets a fresh one so it can keep issuing; the certificates it signed are signed again with the
    * issuer's current key (marks cannot be: their labels are printed, and answer `UNKNOWN_KEY`).
+   * The `reason` given, if any, is kept in the audit entry.
    */
-  async compromiseKey(actor: Actor, issuerId: string, kid: string): Promise<IssuerKeyView> {
+  async compromiseKey(
+    actor: Actor,
+    issuerId: string,
+    kid: string,
+    reason: string | null,
+  ): Promise<IssuerKeyView> {
     const key = await this.db.transaction(async (tx) => {
       // Under the issuer's lock, the key's status is as the last key change left it (see rotateKey).
       if (!(await q.lockIssuer(tx, issuerId, 'change'))) throw notFound('signing key');
@@ -287,7 +293,7 @@ export class IssuersService {
         action: 'key.compromise',
         subjectType: 'issuer',
         subjectId: issuerId,
-        change: { kid, replacementKid: replacement?.kid ?? null, resignedCertificates },
+        change: { kid, replacementKid: replacement?.kid ?? null, resignedCertificates, reason },
       });
       return compromised;
     });

@@ -1,0 +1,61 @@
+import { z } from '@hono/zod-openapi';
+import { createMiddleware } from 'hono/factory';
+import { AppError, validationFailed } from '../errors';
+import type { AppEnv } from './env';
+
+/** JSON, or a JSON flavour (RFC 6839 `+json`), with parameters: what the JSON routes take. */
+const JSON_MEDIA_TYPE = /^application\/([a-z-.]+\+)?json(;\s*[a-zA-Z0-9-]+=([^;]+))*$/i;
+
+/** The only JSON a bodiless operation takes: an empty object (some clients always send one). */
+const NothingToSay = z.object({}).strict();
+
+/**
+ * Guards an operation that changes state and declares no body: a body sent to it is refused before
+ * anything is done, so that a client that meant to say something (a reason, a flag) learns that it
+ * was not heard instead of seeing the change made without it. No body at all, an empty one, or an
+ * empty JSON object pass; any other JSON is a 400 (`malformed_json` when it does not parse or is
+ * not an object, `validation_failed` naming the fields when it has any), a body of another media
+ * type a 415 `unsupported_media_type`. The body is at most 1 MiB here (the app's body limit runs
+ * first).
+ *
+ * `defineRoute` (./openapi.ts) adds it to every such operation; routes need not name it.
+ *
+ * @example
+ * createRoute({ method: 'post', path: '/v1/issuers/{id}/keys/rotate', middleware: [noBody()], … })
+ */
+export function noBody() {
+  return createMiddleware<AppEnv>(async function refuseBody(c, next) {
+    const declared = c.req.header('content-length');
+    const chunked = c.req.header('transfer-encoding') !== undefined;
+    if (!chunked && declared !== undefined && Number(declared) === 0) return next();
+    if (c.req.raw.body === null) return next();
+    const text = await c.req.text();
+    if (text === '') return next();
+    const contentType = c.req.header('content-type');
+    if (!contentType || !JSON_MEDIA_TYPE.test(contentType)) {
+      throw new AppError(
+        'unsupported_media_type',
+        `this operation takes no body; one of type ${contentType ?? '(none)'} was sent`,
+      );
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new AppError('malformed_json', 'the body is not valid JSON');
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new AppError('malformed_json', 'this operation takes no body, or an empty JSON object');
+    }
+    const result = NothingToSay.safeParse(parsed);
+    if (!result.success) {
+      throw validationFailed(
+        Object.keys(parsed).map((field) => ({
+          path: field,
+          message: 'this operation takes no body: not a field it reads',
+        })),
+      );
+    }
+    await next();
+  });
+}
