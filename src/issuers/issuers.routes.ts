@@ -114,7 +114,10 @@ const setIssuerStatus = defineRoute({
       required: true,
     },
   },
-  responses: { 200: { description: 'Updated', ...json(IssuerSchema) }, ...problems(404) },
+  responses: {
+    200: { description: 'Updated', ...json(IssuerSchema) },
+    ...problems(404, { 409: 'The issuer already has this status (`status_unchanged`)' }),
+  },
 });
 
 const rotateKey = defineRoute({

@@ -195,6 +195,11 @@ export class IssuersService {
     return this.db.transaction(async (tx) => {
       const issuer = await q.lockIssuer(tx, id, 'change');
       if (!issuer) throw notFound('issuer');
+      // As for a certificate: a change to the status it has would rewrite when it took effect
+      // (statusChangedAt, and so the history `at=` verifications read) and tell subscribers again.
+      if (issuer.status === status) {
+        throw new AppError('status_unchanged', `the issuer is already ${status}`);
+      }
       // Taken under the lock, so the issuer's history is in the order its changes were made.
       const at = changeTime(this.clock, issuer.statusChangedAt);
       const changed = await q.setIssuerStatus(tx, {

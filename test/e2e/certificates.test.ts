@@ -116,6 +116,31 @@ describe('certificates', () => {
     expect(res.body.code).toBe('issuer_suspended');
   });
 
+  it('an issuer status change to the status it has is 409 status_unchanged, its history kept', async () => {
+    const body = await createIssuer(ctx, { name: 'Suspended Once' });
+    const path = `/v1/issuers/${body.id}/status`;
+    const first = await api.post(path, { status: 'suspended', reason: 'audit' }, ctx.adminKey);
+    expect(first.status).toBe(200);
+    const again = await api.post(path, { status: 'suspended', reason: 'again' }, ctx.adminKey);
+    expect(again.status).toBe(409);
+    expect(again.body.code).toBe('status_unchanged');
+    const neverSuspended = await createIssuer(ctx, { name: 'Active Throughout' });
+    const active = await api.post(
+      `/v1/issuers/${neverSuspended.id}/status`,
+      { status: 'active' },
+      ctx.adminKey,
+    );
+    expect([active.status, active.body.code]).toEqual([409, 'status_unchanged']);
+    const [issuer] = (await api.get(`/v1/issuers`, ctx.adminKey)).body.items.filter(
+      (i: { id: string }) => i.id === body.id,
+    );
+    expect(issuer).toMatchObject({
+      status: 'suspended',
+      statusReason: 'audit',
+      statusChangedAt: first.body.statusChangedAt,
+    });
+  });
+
   it('searches the public registry by number, USCC, holder, scheme and issuer, paginated', async () => {
     const other = await createIssuer(ctx, { name: 'Registry Body', schemes: ['ORGANIC'] });
     for (let i = 0; i < 5; i++) {
