@@ -115,8 +115,11 @@ const setIssuerStatus = defineRoute({
     },
   },
   responses: {
-    200: { description: 'Updated', ...json(IssuerSchema) },
-    ...problems(404, { 409: 'The issuer already has this status (`status_unchanged`)' }),
+    200: {
+      description: 'Updated (or already so: nothing changes, no event, no audit entry)',
+      ...json(IssuerSchema),
+    },
+    ...problems(404),
   },
 });
 

@@ -195,11 +195,10 @@ export class IssuersService {
     return this.db.transaction(async (tx) => {
       const issuer = await q.lockIssuer(tx, id, 'change');
       if (!issuer) throw notFound('issuer');
-      // As for a certificate: a change to the status it has would rewrite when it took effect
-      // (statusChangedAt, and so the history `at=` verifications read) and tell subscribers again.
-      if (issuer.status === status) {
-        throw new AppError('status_unchanged', `the issuer is already ${status}`);
-      }
+      // Asking for the status it has changes nothing: it must not rewrite when the status took
+      // effect (statusChangedAt, which `at=` verifications replay), record a change or tell
+      // subscribers again. Answered as a change would be, so reinstating is safe to repeat.
+      if (issuer.status === status) return issuerView(issuer, await q.listIssuerKeys(tx, [id]));
       // Taken under the lock, so the issuer's history is in the order its changes were made.
       const at = changeTime(this.clock, issuer.statusChangedAt);
       const changed = await q.setIssuerStatus(tx, {
