@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redactPath } from './redact';
+import { redactPath, redactTokens } from './redact';
 
 const code = 'AF2FBGYY'.padEnd(120, 'Q7');
 const escaped = (text: string) =>
@@ -35,5 +35,13 @@ describe('redactPath', () => {
     expect(redactPath(`/v1/certificates/${id}/qr.svg`)).toBe(`/v1/certificates/${id}/qr.svg`);
     expect(redactPath('/v1/marks/1234567890123456/void')).toBe('/v1/marks/1234567890123456/void');
     expect(redactPath('/v1/x/%ZZ%C0%AF')).toBe('/v1/x/%ZZ%C0%AF');
+  });
+
+  it('cuts a code in a consumer’s words, and keeps the words, serials and ids', () => {
+    const id = '0b7f3c1e-5a2d-4e8f-9c61-2d3e4f5a6b7c';
+    expect(
+      redactTokens(`扫了 https://certmark.test/m/${code} 显示伪造, 1234567890123456, ${id}`),
+    ).toBe(`扫了 https://certmark.test/m/AF2FBGYY… 显示伪造, 1234567890123456, ${id}`);
+    expect(redactTokens(code.toLowerCase())).toBe('af2fbgyy…');
   });
 });

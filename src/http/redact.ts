@@ -5,20 +5,28 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const KEPT_PREFIX = 8;
 
 /**
- * A request path as a log line or a problem's `instance` may show it (SPEC "Service": never a key,
- * a full credential or a full mark code): every long token-like run is cut to a prefix. A mark code
- * is taken wherever it stands, not only as `/m/<code>`: the router accepts `/m/%20<code>`, a whole
- * mark URL percent-encoded into one segment, or a code spelt in percent escapes, so the path is
- * percent-decoded as the router decodes it before it is searched.
+ * Text as a log line, a problem's `instance`, an alert or a consumer's report may keep it, with
+ * every long token-like run cut to a prefix: never a key, a full credential or a full mark code
+ * (SPEC "Service"; "Product marks": only the owning issuer can obtain a mark's code, for whoever
+ * holds one can print copies of it). A mark code is taken wherever it stands, not only as
+ * `/m/<code>`: the router accepts `/m/%20<code>`, a whole mark URL percent-encoded into one segment,
+ * or a code spelt in percent escapes, and a consumer pastes whatever their phone gave them, so the
+ * text is percent-decoded as the router decodes a path before it is searched. A mark serial
+ * (16 digits) and a UUID stay whole: they name a record and are no secret.
  *
  * @example
- * redactPath('/m/http%3A%2F%2Fexample.com%2Fm%2FAF2FBGYY…(120 characters)')
+ * redactTokens('/m/http%3A%2F%2Fexample.com%2Fm%2FAF2FBGYY…(120 characters)')
  * // → '/m/http://example.com/m/AF2FBGYY…'
  */
-export function redactPath(path: string): string {
-  return percentDecoded(path).replace(TOKEN_RUN, (run) =>
+export function redactTokens(text: string): string {
+  return percentDecoded(text).replace(TOKEN_RUN, (run) =>
     UUID.test(run) ? run : `${run.slice(0, KEPT_PREFIX)}…`,
   );
+}
+
+/** A request path as a log line or a problem's `instance` shows it: see {@link redactTokens}. */
+export function redactPath(path: string): string {
+  return redactTokens(path);
 }
 
 /** Each run of valid percent escapes decoded; an invalid one (`%ZZ`, a lone `%C0`) kept as it is. */

@@ -56,7 +56,14 @@ const AlertDetailSchema = AlertSchema.extend({
   reports: z.array(
     z.object({
       id: z.string(),
-      code: z.string().nullable(),
+      serial: z
+        .string()
+        .nullable()
+        .openapi({ description: 'The mark the report names (its serial), if it names one' }),
+      code: z.string().nullable().openapi({
+        description:
+          'What the reporter scanned or typed; a mark code in it cut to its first 8 characters and “…”',
+      }),
       certificateNumber: z.string().nullable(),
       description: z.string(),
       region: z.string().nullable(),

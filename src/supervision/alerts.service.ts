@@ -13,6 +13,7 @@ import { storableText, unstorableTextProblem } from '../shared/text';
 import { recordEvent } from '../subscriptions/outbox';
 import { chinaDays } from '../shared/dates';
 import type { ReportRow } from '../db/schema/reports';
+import { MARK_CODE_LENGTH } from '../crypto/mark-code';
 
 /** The reason of an alert opened by a consumer's report (POST /v1/reports). */
 export const REPORTED = 'REPORTED';
@@ -52,6 +53,9 @@ export interface AlertView {
 
 export interface AlertReportView {
   id: string;
+  /** The mark the report was filed against, when what the reporter scanned or typed named one. */
+  serial: string | null;
+  /** What the reporter scanned or typed, a mark code cut to its prefix (see ReportsService). */
   code: string | null;
   certificateNumber: string | null;
   description: string;
@@ -63,6 +67,7 @@ export interface AlertReportView {
 function reportView(r: ReportRow): AlertReportView {
   return {
     id: r.id,
+    serial: r.subjectType === 'mark' ? r.subject : null,
     code: r.code,
     certificateNumber: r.certificateNumber,
     description: r.description,
@@ -111,8 +116,14 @@ export interface AlertSearch {
   pageSize: number;
 }
 
-/** Context values are kept short: an alert is a pointer for a supervisor, not a copy of evidence. */
-const MAX_CONTEXT_STRING = 200;
+/**
+ * Context values are kept short: an alert is a pointer for a supervisor, not a copy of evidence.
+ * Shorter than a mark code, too: whatever field a finding quotes, an alert never keeps a whole code
+ * (SPEC "Product marks": only the owning issuer can obtain a mark's code). The request schemas
+ * bound what findings quote to 100 characters (a model), but for a report's code, which
+ * ReportsService cuts to its prefix before: this is the backstop, not the redaction.
+ */
+const MAX_CONTEXT_STRING = Math.min(100, MARK_CODE_LENGTH - 1);
 
 /**
  * The context an alert can keep. A value the database cannot store (NUL, invalid Unicode…, see

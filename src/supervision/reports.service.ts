@@ -6,6 +6,7 @@ import type { Clock } from '../clock';
 import { decodeMarkCode, extractMarkCode } from '../crypto/mark-code';
 import { hasValidSerialCheckDigits } from '../crypto/serial';
 import type { Database, Queryable } from '../db/client';
+import { redactTokens } from '../http/redact';
 import { auditOpenedAlerts, openOrCountAlert, REPORTED } from './alerts.service';
 import { insertReport } from './alerts.queries';
 
@@ -57,6 +58,13 @@ export class ReportsService {
   async fileReport(input: ReportInput): Promise<{ id: string; alertId: string }> {
     const at = this.clock.now();
     const id = randomUUID();
+    // What the reporter scanned may be a genuine mark's URL or code, and supervisors must not
+    // obtain it (SPEC "Product marks": whoever holds a code can print copies of it). The report is
+    // filed against the mark's serial (its subject); what is kept of the code is its prefix, and a
+    // URL keeps its host (a fake site is worth knowing). The reporter's words are cut the same way:
+    // a consumer may paste the link there too.
+    const code = input.code === undefined ? undefined : redactTokens(input.code);
+    const description = input.description === undefined ? '' : redactTokens(input.description);
     return this.db.transaction(async (tx) => {
       const target = await this.subjectOf(tx, id, input);
       const alert = await openOrCountAlert(tx, {
@@ -72,7 +80,7 @@ export class ReportsService {
         ],
         context: {
           reportId: id,
-          code: input.code,
+          code,
           certificateNumber: input.certificateNumber,
           certificateId: input.certificateId,
           ...input.point,
@@ -80,9 +88,9 @@ export class ReportsService {
       });
       await insertReport(tx, {
         id,
-        code: input.code ?? null,
+        code: code ?? null,
         certificateNumber: input.certificateNumber ?? null,
-        description: input.description ?? '',
+        description,
         region: input.region ?? null,
         contact: input.contact ?? null,
         subjectType: target.subjectType,

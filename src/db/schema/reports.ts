@@ -9,7 +9,10 @@ export const reports = pgTable(
   'reports',
   {
     id: uuid('id').primaryKey().defaultRandom(),
-    /** What the reporter scanned or typed: a mark URL, code or serial, as given. */
+    /**
+     * What the reporter scanned or typed (a mark URL, code or serial), with a code cut to its
+     * prefix: only the owning issuer may obtain a mark's code. The mark is the report's subject.
+     */
     code: text('code'),
     certificateNumber: text('certificate_number'),
     description: text('description').notNull(),
