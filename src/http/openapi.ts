@@ -265,10 +265,8 @@ export const isoInstant = z
   .refine((s) => isSaneInstant(new Date(s)), `must be between ${EARLIEST_DATE} and ${LATEST_DATE}`);
 
 /**
- * A Unified Social Credit Code given by a caller (an importer, a presenter): both check characters
- * enforced (SPEC "Identifiers"), as at issuance. A code that fails them is a typing error to
- * report, not a different company: it could never be a holder's, so it would read as a traded
- * certificate and raise an alert against the real holder.
+ * A Unified Social Credit Code a caller gives as its own (an importer at customs): both check
+ * characters enforced (SPEC "Identifiers"), as at issuance.
  */
 export const usccField = z
   .string()

@@ -50,6 +50,20 @@ const ReportBody = z
   // The SPEC leaves a report's fields open: a consumer's app may send more than these, and a
   // report must not be lost over a field this service does not keep.
   .strip()
+  // An alias and its name that disagree leave nothing to report on: which certificate, which
+  // words, which place? Refused rather than one of them dropped.
+  .superRefine((b, ctx) => {
+    const pairs: [keyof typeof b, keyof typeof b, unknown, unknown][] = [
+      ['number', 'certificateNumber', b.number, b.certificateNumber],
+      ['message', 'description', b.message, b.description],
+      ['region', 'location', b.region, b.location?.region],
+    ];
+    for (const [alias, name, aliased, named] of pairs) {
+      if (aliased !== undefined && named !== undefined && aliased !== named) {
+        ctx.addIssue({ code: 'custom', path: [alias], message: `differs from ${name}` });
+      }
+    }
+  })
   .transform(({ number, message, location, region, ...report }) => ({
     ...report,
     certificateNumber: report.certificateNumber ?? number,

@@ -1,6 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { CertificateViewSchema } from '../certificates/certificates.schemas';
-import { isoDate, isoInstant, locationSchema, usccField } from '../http/openapi';
+import { isoDate, isoInstant, locationSchema } from '../http/openapi';
 import { reasonClasses } from './verdict';
 
 /**
@@ -26,10 +26,15 @@ export const VerifyCertificateBody = z
     issuerId: z.string().uuid().optional(),
     presenter: z
       .object({
-        uscc: usccField.openapi({
-          description:
-            'The presenter’s USCC: holder, manufacturer or a factory, else HOLDER_MISMATCH',
-        }),
+        uscc: z
+          .string()
+          .trim()
+          .min(1)
+          .max(64)
+          .openapi({
+            description:
+              'The presenter’s USCC (or other registration number): holder, manufacturer or a factory, else HOLDER_MISMATCH. Not checked for its check characters: one that fails them matches no holder.',
+          }),
       })
       .strict()
       .optional(),
@@ -72,10 +77,15 @@ export const VerifyMarkBody = z
       .optional(),
     presenter: z
       .object({
-        uscc: usccField.openapi({
-          description:
-            'The presenter’s USCC: holder, manufacturer or a factory, else HOLDER_MISMATCH',
-        }),
+        uscc: z
+          .string()
+          .trim()
+          .min(1)
+          .max(64)
+          .openapi({
+            description:
+              'The presenter’s USCC (or other registration number): holder, manufacturer or a factory, else HOLDER_MISMATCH. Not checked for its check characters: one that fails them matches no holder.',
+          }),
       })
       .strict()
       .optional(),

@@ -469,6 +469,10 @@ describe('supervision', () => {
         [{ code: 'x', location: { region: '990000' } }, 'location.region'],
         [{ code: 'x', location: { lat: 10 } }, 'location.lat'],
         [{ code: 'x', issuerId: 'not-an-id', number: 'N' }, 'issuerId'],
+        // An alias that disagrees with its name.
+        [{ number: 'A-1', certificateNumber: 'B-2' }, 'number'],
+        [{ code: 'x', message: 'one thing', description: 'another' }, 'message'],
+        [{ code: 'x', region: '350100', location: { region: '110000' } }, 'region'],
       ];
       for (const [body, path] of cases) {
         const res = await api.post('/v1/reports', body);
@@ -481,6 +485,15 @@ describe('supervision', () => {
         (await api.get('/v1/alerts?reason=REPORTED&status=open&pageSize=100', supervisor)).body
           .total,
       ).toBe(before);
+      // An alias that agrees with its name is the same report.
+      const agreeing = await api.post('/v1/reports', {
+        code: '1234567890123456',
+        message: 'same words',
+        description: 'same words',
+        region: '350100',
+        location: { region: '350100' },
+      });
+      expect(agreeing.status, agreeing.text).toBe(201);
     });
   });
 
