@@ -59,3 +59,34 @@ export function noBody() {
     await next();
   });
 }
+
+/**
+ * For an operation whose body is optional: an empty body is no body, whatever its Content-Type. A
+ * client that always sends `Content-Type: application/json` (many do, and fetch sends
+ * `Content-Length: 0` with no body) would otherwise get 400 `malformed_json` from the JSON
+ * validator for saying nothing. The content type is dropped, so the validator sees no body.
+ *
+ * @example
+ * createRoute({ method: 'post', path: '/v1/alerts/{id}/resolve', middleware: [emptyBodyIsNone()], … })
+ */
+export function emptyBodyIsNone() {
+  return createMiddleware<AppEnv>(async function emptyBodyIsNone(c, next) {
+    if (c.req.header('content-type') !== undefined && (await isEmptyBody(c.req))) {
+      c.req.raw.headers.delete('content-type');
+    }
+    await next();
+  });
+}
+
+/** Whether a request's body is empty: declared so, absent, or read and found so (chunked). */
+async function isEmptyBody(req: {
+  header(name: string): string | undefined;
+  raw: Request;
+  text(): Promise<string>;
+}): Promise<boolean> {
+  const declared = req.header('content-length');
+  const chunked = req.header('transfer-encoding') !== undefined;
+  if (!chunked && declared !== undefined) return Number(declared) === 0;
+  if (req.raw.body === null) return true;
+  return (await req.text()) === '';
+}

@@ -5,7 +5,7 @@ import type { AppEnv } from './env';
 import { isValidRegionCode, usccProblem } from '../shared/identifiers';
 import { findUnstorableText } from '../shared/text';
 import { queryInteger } from './query';
-import { noBody } from './no-body';
+import { emptyBodyIsNone, noBody } from './no-body';
 import { EARLIEST_DATE, isCalendarDay, isSaneInstant, LATEST_DATE } from '../shared/dates';
 
 /** Zod issues → the SPEC's `errors: [{ path, message }]`. */
@@ -212,11 +212,16 @@ function takesNoBody(config: OperationConfig): boolean {
   return STATE_CHANGING.has(config.method) && !config.request?.body;
 }
 
+function takesOptionalBody(config: OperationConfig): boolean {
+  return config.request?.body !== undefined && config.request.body.required !== true;
+}
+
 /**
  * `createRoute` for a documented operation: an `operationId` and `security` are required, and the
  * problem answers of the middleware are added to the route's own `responses`. An operation that
  * changes state and declares no body refuses one (`noBody`, after the route's own middleware, so a
- * caller without the role is told that first).
+ * caller without the role is told that first); one whose body is optional takes an empty body with
+ * a JSON content type as no body (`emptyBodyIsNone`).
  *
  * @example
  * const get = defineRoute({
@@ -235,6 +240,7 @@ export function defineRoute<P extends string, R extends OperationConfig & { path
   return createRoute<P, R>({
     ...config,
     ...(takesNoBody(config) ? { middleware: [...own, noBody()] } : {}),
+    ...(takesOptionalBody(config) ? { middleware: [...own, emptyBodyIsNone()] } : {}),
     responses: { ...middlewareProblems(config), ...config.responses },
   });
 }

@@ -239,6 +239,29 @@ describe('route edges', () => {
       expect(changes.find((c) => c.kid === next)?.reason).toBeNull();
     });
 
+    it('takes an empty body sent as JSON as no body (clients that always send the type)', async () => {
+      const kid = await currentKid();
+      const res = await compromise(kid, undefined, { 'content-type': 'application/json' });
+      expect(res.status, res.text).toBe(200);
+      const server = await listen(ctx.app);
+      try {
+        const next = await currentKid();
+        const answer = await fetch(
+          `http://127.0.0.1:${server.port}/v1/issuers/${issuer.id}/keys/${next}/compromise`,
+          {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${ctx.adminKey}`,
+              'content-type': 'application/json',
+            },
+          },
+        );
+        expect(answer.status, await answer.text()).toBe(200);
+      } finally {
+        await server.close();
+      }
+    });
+
     it('documents the reason in the OpenAPI document', async () => {
       const doc = (await api.get('/openapi.json')).body;
       const operation = doc.paths['/v1/issuers/{id}/keys/{kid}/compromise'].post;
