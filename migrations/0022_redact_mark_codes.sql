@@ -14,8 +14,12 @@ UPDATE "reports" SET
     '\1…', 'g'),
   "description" = regexp_replace("description",
     '(?<![A-Za-z0-9_-])(?![0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![A-Za-z0-9_-]))([A-Za-z0-9_-]{8})[A-Za-z0-9_-]{16,}',
+    '\1…', 'g'),
+  "contact" = regexp_replace("contact",
+    '(?<![A-Za-z0-9_-])(?![0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![A-Za-z0-9_-]))([A-Za-z0-9_-]{8})[A-Za-z0-9_-]{16,}',
     '\1…', 'g')
-WHERE "code" ~ '[A-Za-z0-9_-]{24}' OR "description" ~ '[A-Za-z0-9_-]{24}';
+WHERE "code" ~ '[A-Za-z0-9_-]{24}' OR "description" ~ '[A-Za-z0-9_-]{24}'
+   OR "contact" ~ '[A-Za-z0-9_-]{24}';
 --> statement-breakpoint
 UPDATE "alerts" SET
   "context" = CASE WHEN jsonb_typeof("context" -> 'code') = 'string'

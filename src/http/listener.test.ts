@@ -64,14 +64,24 @@ describe('requests refused before routing', () => {
       for (const raw of [
         'GET / HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n',
         'GET / HTTP/1.1\r\n\r\n',
-        'GET / HTTP/1.0\r\n\r\n',
         'GET * HTTP/1.1\r\nhost: a\r\n\r\n',
+        // What the router cannot make a URL of: a malformed Host, a backslash, another scheme.
+        'GET / HTTP/1.1\r\nhost: user@host\r\n\r\n',
+        'GET / HTTP/1.1\r\nhost: a b\r\n\r\n',
+        'GET /v1\\x HTTP/1.1\r\nhost: a\r\n\r\n',
+        'GET ftp://x/healthz HTTP/1.1\r\nhost: a\r\n\r\n',
       ]) {
         const answer = parse(await exchange(listener.port, raw));
         expect(answer.status, raw).toBe(400);
         expect(answer.headers['content-type']).toBe('application/problem+json');
         expect(answer.body).toMatchObject({ status: 400, code: 'bad_request' });
       }
+
+      // HTTP/1.0 may leave Host out (RFC 9112 §3.2 asks it of HTTP/1.1 only).
+      expect(await exchange(listener.port, 'GET / HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1\.1 200/);
+      expect(await exchange(listener.port, 'OPTIONS * HTTP/1.0\r\n\r\n')).toMatch(
+        /^HTTP\/1\.1 204/,
+      );
 
       const options = await exchange(
         listener.port,

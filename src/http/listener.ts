@@ -40,7 +40,7 @@ function startingAnswer(): http.RequestListener {
       }),
     ),
   );
-  return getRequestListener(app.fetch);
+  return getRequestListener(app.fetch, { errorHandler: answerUnroutable });
 }
 
 /**
@@ -94,13 +94,34 @@ function answerUnparsable(error: NodeJS.ErrnoException, socket: Duplex): void {
   socket.end(problemMessage(problem));
 }
 
+/**
+ * What a request the router cannot turn into a URL gets (a malformed Host, a backslash in the
+ * path, an absolute target of another scheme): a 400 problem that closes the connection, where
+ * the adapter's own answer was an empty 400 that kept it open. Anything else thrown before the
+ * app answers is a 500 problem, never a stack trace.
+ */
+function answerUnroutable(error: unknown): Response {
+  const problem =
+    error instanceof Error && error.name === 'RequestError'
+      ? new AppError('bad_request', 'the request target or Host header is not valid')
+      : new AppError('internal_error', 'the request could not be handled');
+  return new Response(JSON.stringify(problemBody(problem)), {
+    status: problem.status,
+    headers: {
+      'content-type': 'application/problem+json',
+      'cache-control': 'no-store',
+      connection: 'close',
+    },
+  });
+}
+
 /** The methods some route of the service answers: what `OPTIONS *` lists (RFC 9110 §9.3.7). */
 const SERVICE_METHODS = 'GET, HEAD, POST, DELETE';
 
 /**
  * What the parser lets through but the service must still refuse, before any routing: a request
  * without exactly one Host header (RFC 9112 §3.2: 400 for none in HTTP/1.1, or several; the router
- * cannot build the request's URL without one) and a request for `*`, which is only `OPTIONS *`
+ * cannot build the request's URL without one; HTTP/1.0 may leave it out) and a request for `*`, which is only `OPTIONS *`
  * (answered with the service’s methods). Returns whether it answered; an ordinary request goes on.
  */
 function refusePreRouting(req: http.IncomingMessage, res: http.ServerResponse): boolean {
@@ -108,6 +129,11 @@ function refusePreRouting(req: http.IncomingMessage, res: http.ServerResponse): 
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') hosts += 1;
+  }
+  // HTTP/1.0 has no Host requirement: such a request is for this server, under any name.
+  if (hosts === 0 && req.httpVersionMajor === 1 && req.httpVersionMinor === 0) {
+    req.headers.host = 'localhost';
+    hosts = 1;
   }
   let problem: AppError | undefined;
   if (req.url === '*') {
@@ -184,7 +210,7 @@ export async function bindPort(
   return {
     port: typeof address === 'object' && address ? address.port : port,
     serve(fetch) {
-      handler = getRequestListener(fetch);
+      handler = getRequestListener(fetch, { errorHandler: answerUnroutable });
     },
     close(graceMs) {
       closing = true;

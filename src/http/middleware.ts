@@ -172,14 +172,17 @@ const mebibytes = (bytes: number) =>
 /**
  * Refuses a body in a content coding (RFC 9110 §8.4, `Content-Encoding: gzip`): the service decodes
  * none, and gzip bytes read as JSON or CSV would be reported as a malformed body, or worse, taken.
- * 415 (RFC 9110 §15.5.16). `identity` is no coding.
+ * 415 (RFC 9110 §15.5.16). `identity` is no coding; a request without a body has nothing coded.
  *
  * @example app.use('*', refuseContentCoding())
  */
 export function refuseContentCoding() {
   return createMiddleware<AppEnv>(async function refuseCoding(c, next) {
     const coding = c.req.header('content-encoding')?.trim().toLowerCase();
-    if (coding && coding !== 'identity') {
+    const length = c.req.header('content-length');
+    const hasBody =
+      c.req.header('transfer-encoding') !== undefined || (length !== undefined && length !== '0');
+    if (coding && coding !== 'identity' && hasBody) {
       throw new AppError(
         'unsupported_media_type',
         'request bodies are taken without a content coding (Content-Encoding: identity)',

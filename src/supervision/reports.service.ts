@@ -61,8 +61,8 @@ export class ReportsService {
     // What the reporter scanned may be a genuine mark's URL or code, and supervisors must not
     // obtain it (SPEC "Product marks": whoever holds a code can print copies of it). The report is
     // filed against the mark's serial (its subject); what is kept of the code is its prefix, and a
-    // URL keeps its host (a fake site is worth knowing). The reporter's words are cut the same way:
-    // a consumer may paste the link there too.
+    // URL keeps its host (a fake site is worth knowing). The reporter's words and contact are cut
+    // the same way: a consumer may paste the link there too.
     const code = input.code === undefined ? undefined : redactTokens(input.code);
     const description = input.description === undefined ? '' : redactTokens(input.description);
     return this.db.transaction(async (tx) => {
@@ -92,7 +92,7 @@ export class ReportsService {
         certificateNumber: input.certificateNumber ?? null,
         description,
         region: input.region ?? null,
-        contact: input.contact ?? null,
+        contact: input.contact === undefined ? null : redactTokens(input.contact),
         subjectType: target.subjectType,
         subject: target.subject,
         alertId: alert.id,

@@ -44,6 +44,7 @@ describe('mark codes in reports and alerts', () => {
     const second = await api.post('/v1/reports', {
       code: url,
       description: `scanned ${mark.url} and it looks photocopied`,
+      contact: `buyer, label ${mark.code}`,
     });
     expect(second.body.alertId).toBe(first.body.alertId);
 
@@ -62,6 +63,7 @@ describe('mark codes in reports and alerts', () => {
           serial: mark.serial,
           code: `https://certmark.test/m/${url.slice(-120, -112)}…`,
           description: `scanned https://certmark.test/m/${mark.code.slice(0, 8)}… and it looks photocopied`,
+          contact: `buyer, label ${mark.code.slice(0, 8)}…`,
         },
       ],
     });
@@ -153,8 +155,8 @@ describe('mark codes in reports and alerts', () => {
       const {
         rows: [report],
       } = await db.query<{ id: string }>(
-        `INSERT INTO reports (code, description, subject_type, subject, alert_id, created_at)
-         VALUES ($1, $2, 'mark', $3, $4, now()) RETURNING id`,
+        `INSERT INTO reports (code, description, contact, subject_type, subject, alert_id, created_at)
+         VALUES ($1, $2, $2, 'mark', $3, $4, now()) RETURNING id`,
         [other.url, `see ${other.url}`, other.serial, alert!.id],
       );
 
@@ -172,12 +174,13 @@ describe('mark codes in reports and alerts', () => {
         last_context: { code: certificateUrl, lat: 1 },
       });
       const { rows: reports } = await db.query(
-        'SELECT code, description FROM reports WHERE id = $1',
+        'SELECT code, description, contact FROM reports WHERE id = $1',
         [report!.id],
       );
       expect(reports[0]).toEqual({
         code: `https://certmark.test/m/${prefix}`,
         description: `see https://certmark.test/m/${prefix}`,
+        contact: `see https://certmark.test/m/${prefix}`,
       });
     } finally {
       await db.end();
