@@ -181,7 +181,10 @@ export function refuseContentCoding() {
     const coding = c.req.header('content-encoding')?.trim().toLowerCase();
     const length = c.req.header('content-length');
     const hasBody =
-      c.req.header('transfer-encoding') !== undefined || (length !== undefined && length !== '0');
+      c.req.header('transfer-encoding') !== undefined ||
+      (length === undefined
+        ? c.req.method !== 'GET' && c.req.method !== 'HEAD' && c.req.raw.body !== null
+        : length !== '0');
     if (coding && coding !== 'identity' && hasBody) {
       throw new AppError(
         'unsupported_media_type',
