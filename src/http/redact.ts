@@ -29,13 +29,15 @@ export function redactPath(path: string): string {
   return redactTokens(path);
 }
 
-/** Each run of valid percent escapes decoded; an invalid one (`%ZZ`, a lone `%C0`) kept as it is. */
-function percentDecoded(path: string): string {
-  return path.replace(/(?:%[0-9A-Fa-f]{2})+/g, (escapes) => {
-    try {
-      return decodeURIComponent(escapes);
-    } catch {
-      return escapes;
-    }
+/**
+ * Each percent escape of a printable ASCII character (space to `~`) decoded: enough to read a code
+ * spelt in escapes, and never a character the text floor refuses (`%00` stays `%00`: a report keeps
+ * what it is given, and the database cannot store NUL). Other escapes (`%ZZ`, `%C0`, multi-byte
+ * UTF-8) are kept as they are: a mark code is ASCII.
+ */
+function percentDecoded(text: string): string {
+  return text.replace(/%([0-9A-Fa-f]{2})/g, (escape, hex: string) => {
+    const code = Number.parseInt(hex, 16);
+    return code >= 0x20 && code <= 0x7e ? String.fromCharCode(code) : escape;
   });
 }
