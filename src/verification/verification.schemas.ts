@@ -26,15 +26,10 @@ export const VerifyCertificateBody = z
     issuerId: z.string().uuid().optional(),
     presenter: z
       .object({
-        uscc: z
-          .string()
-          .trim()
-          .min(1)
-          .max(64)
-          .openapi({
-            description:
-              'The presenter’s USCC (or other registration number): holder, manufacturer or a factory, else HOLDER_MISMATCH. Not checked for its check characters: one that fails them matches no holder.',
-          }),
+        uscc: z.string().trim().min(1).max(64).openapi({
+          description:
+            'The presenter’s USCC (or other registration number): holder, manufacturer or a factory, else HOLDER_MISMATCH. Not checked for its check characters: one that fails them matches no holder.',
+        }),
       })
       .strict()
       .optional(),
@@ -77,15 +72,10 @@ export const VerifyMarkBody = z
       .optional(),
     presenter: z
       .object({
-        uscc: z
-          .string()
-          .trim()
-          .min(1)
-          .max(64)
-          .openapi({
-            description:
-              'The presenter’s USCC (or other registration number): holder, manufacturer or a factory, else HOLDER_MISMATCH. Not checked for its check characters: one that fails them matches no holder.',
-          }),
+        uscc: z.string().trim().min(1).max(64).openapi({
+          description:
+            'The presenter’s USCC (or other registration number): holder, manufacturer or a factory, else HOLDER_MISMATCH. Not checked for its check characters: one that fails them matches no holder.',
+        }),
       })
       .strict()
       .optional(),
