@@ -173,7 +173,9 @@ async function main(): Promise<void> {
   // witness never holds up a write (see src/audit/witnessing.ts).
   services.audit.startWitnessing();
 
-  listener.serve(app.fetch);
+  // What the listener answers before the app (a request the parser or router refuses) is logged
+  // here, one line each, as the app logs the rest.
+  listener.serve(app.fetch, (refusal) => logger.info(refusal, 'request refused before routing'));
   logger.info({ port: listener.port, url: config.publicBaseUrl }, 'certmark listening');
 
   /**

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { bindPort } from './listener';
+import { bindPort, type Refusal } from './listener';
 
 /** Sends `raw` on a new connection and reads everything until the server closes it. */
 function exchange(port: number, raw: string): Promise<string> {
@@ -59,7 +59,11 @@ describe('requests the HTTP parser refuses', () => {
 describe('requests refused before routing', () => {
   it('needs exactly one Host, answers OPTIONS * with the methods, and refuses an unknown Expect', async () => {
     const listener = await bindPort(0);
-    listener.serve(() => new Response('ok'));
+    const refusals: Refusal[] = [];
+    listener.serve(
+      () => new Response('ok'),
+      (refusal) => refusals.push(refusal),
+    );
     try {
       for (const raw of [
         'GET / HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n',
@@ -90,12 +94,36 @@ describe('requests refused before routing', () => {
       expect(options).toMatch(/^HTTP\/1\.1 204/);
       expect(options.toLowerCase()).toContain('allow: get, head, post, delete');
 
+      const connect = parse(
+        await exchange(
+          listener.port,
+          'CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\n\r\n',
+        ),
+      );
+      expect(connect.status).toBe(405);
+      expect(connect.headers.allow).toBe('GET, HEAD, POST, DELETE');
+      expect(connect.body).toMatchObject({ status: 405, code: 'method_not_allowed' });
+
       const expectation = parse(
         await exchange(listener.port, 'POST / HTTP/1.1\r\nhost: a\r\nexpect: bogus\r\n\r\n'),
       );
       expect(expectation.status).toBe(417);
       expect(expectation.headers['content-type']).toBe('application/problem+json');
       expect(expectation.body).toMatchObject({ status: 417, code: 'expectation_failed' });
+
+      // Each is logged once (the app's request log never sees them), its path redacted.
+      const code = 'A'.repeat(120);
+      await exchange(listener.port, `GET /m/${code} HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n`);
+      expect(refusals).toHaveLength(12);
+      expect(refusals.at(-1)).toEqual({
+        status: 400,
+        code: 'bad_request',
+        method: 'GET',
+        path: '/m/AAAAAAAA…',
+      });
+      expect(refusals.map((r) => r.status)).toEqual([
+        400, 400, 400, 400, 400, 400, 400, 204, 204, 405, 417, 400,
+      ]);
     } finally {
       await listener.close(1_000);
     }

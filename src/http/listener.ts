@@ -3,6 +3,7 @@ import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { Duplex } from 'node:stream';
 import { AppError, problemBody, problemResponse } from '../errors';
+import { redactPath } from './redact';
 
 /** The port cannot be bound: the message is the one line the operator reads. */
 export class ListenError extends Error {
@@ -19,7 +20,10 @@ export class ListenError extends Error {
 export interface Listener {
   readonly port: number;
   /** From now on requests go to `fetch` (the app). */
-  serve(fetch: (request: Request, env: unknown) => Response | Promise<Response>): void;
+  serve(
+    fetch: (request: Request, env: unknown) => Response | Promise<Response>,
+    onRefused?: (refusal: Refusal) => void,
+  ): void;
   /**
    * Stops accepting connections and answers every request already received; resolves once every
    * connection is closed. Idle keep-alive connections are closed at once, busy ones after their
@@ -29,8 +33,19 @@ export interface Listener {
   close(graceMs: number): Promise<number>;
 }
 
+/**
+ * A request answered before it reached the app (SPEC "Service": one log line a request), for the
+ * log: the app's own request log never sees it. The path is redacted as the app's is.
+ */
+export interface Refusal {
+  status: number;
+  code?: string | undefined;
+  method?: string | undefined;
+  path?: string | undefined;
+}
+
 /** What a request gets while the service starts (or after it stopped serving). */
-function startingAnswer(): http.RequestListener {
+function startingAnswer(errorHandler: (error: unknown) => Response): http.RequestListener {
   const app = new Hono();
   app.all('*', (c) =>
     problemResponse(
@@ -40,7 +55,7 @@ function startingAnswer(): http.RequestListener {
       }),
     ),
   );
-  return getRequestListener(app.fetch, { errorHandler: answerUnroutable });
+  return getRequestListener(app.fetch, { errorHandler });
 }
 
 /**
@@ -62,10 +77,11 @@ const DEFAULT_TIMEOUTS: ListenerTimeouts = {
 };
 
 /** A problem written as a whole HTTP/1.1 message that closes the connection. */
-function problemMessage(problem: AppError): string {
+function problemMessage(problem: AppError, extraHeaders = ''): string {
   const body = JSON.stringify(problemBody(problem));
   return (
     `HTTP/1.1 ${problem.status} ${http.STATUS_CODES[problem.status]}\r\n` +
+    extraHeaders +
     'content-type: application/problem+json\r\n' +
     'cache-control: no-store\r\n' +
     `content-length: ${Buffer.byteLength(body)}\r\n` +
@@ -80,10 +96,10 @@ function problemMessage(problem: AppError): string {
  * kilobytes) is 431; a request not complete in time (ListenerTimeouts) is 408 (RFC 9110 §15.5.9);
  * anything else it cannot parse is 400. The connection is closed after.
  */
-function answerUnparsable(error: NodeJS.ErrnoException, socket: Duplex): void {
+function answerUnparsable(error: NodeJS.ErrnoException, socket: Duplex): AppError | undefined {
   if (!socket.writable || error.code === 'ECONNRESET') {
     socket.destroy();
-    return;
+    return undefined;
   }
   const problem =
     error.code === 'HPE_HEADER_OVERFLOW'
@@ -92,6 +108,7 @@ function answerUnparsable(error: NodeJS.ErrnoException, socket: Duplex): void {
         ? new AppError('request_timeout', 'the request did not arrive in time')
         : new AppError('bad_request', 'the request is not valid HTTP');
   socket.end(problemMessage(problem));
+  return problem;
 }
 
 /**
@@ -100,11 +117,14 @@ function answerUnparsable(error: NodeJS.ErrnoException, socket: Duplex): void {
  * the adapter's own answer was an empty 400 that kept it open. Anything else thrown before the
  * app answers is a 500 problem, never a stack trace.
  */
-function answerUnroutable(error: unknown): Response {
-  const problem =
-    error instanceof Error && error.name === 'RequestError'
-      ? new AppError('bad_request', 'the request target or Host header is not valid')
-      : new AppError('internal_error', 'the request could not be handled');
+function unroutableProblem(error: unknown): AppError {
+  return error instanceof Error && error.name === 'RequestError'
+    ? new AppError('bad_request', 'the request target or Host header is not valid')
+    : new AppError('internal_error', 'the request could not be handled');
+}
+
+/** {@link unroutableProblem} as the adapter's answer. */
+function answerUnroutable(problem: AppError): Response {
   return new Response(JSON.stringify(problemBody(problem)), {
     status: problem.status,
     headers: {
@@ -122,9 +142,12 @@ const SERVICE_METHODS = 'GET, HEAD, POST, DELETE';
  * What the parser lets through but the service must still refuse, before any routing: a request
  * without exactly one Host header (RFC 9112 §3.2: 400 for none in HTTP/1.1, or several; the router
  * cannot build the request's URL without one; HTTP/1.0 may leave it out) and a request for `*`, which is only `OPTIONS *`
- * (answered with the service’s methods). Returns whether it answered; an ordinary request goes on.
+ * (answered with the service’s methods). Returns what it answered; an ordinary request goes on.
  */
-function refusePreRouting(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+function refusePreRouting(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): { status: number; code?: string } | undefined {
   let hosts = 0;
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
@@ -139,15 +162,15 @@ function refusePreRouting(req: http.IncomingMessage, res: http.ServerResponse): 
   if (req.url === '*') {
     if (req.method === 'OPTIONS' && hosts === 1) {
       res.writeHead(204, { allow: SERVICE_METHODS, 'cache-control': 'no-store' }).end();
-      return true;
+      return { status: 204 };
     }
     problem = new AppError('bad_request', 'only OPTIONS may ask for *');
   } else if (hosts !== 1) {
     problem = new AppError('bad_request', 'a request needs exactly one Host header');
   }
-  if (!problem) return false;
+  if (!problem) return undefined;
   answerProblem(res, problem);
-  return true;
+  return problem;
 }
 
 /** A problem as the whole answer, closing the connection after it. */
@@ -163,19 +186,42 @@ function answerProblem(res: http.ServerResponse, problem: AppError): void {
     .end(body);
 }
 
+/** CONNECT (a tunnel): no route of the service takes it, so 405 with the methods it does take. */
+function answerConnect(socket: Duplex): AppError | undefined {
+  if (!socket.writable) {
+    socket.destroy();
+    return undefined;
+  }
+  const problem = new AppError('method_not_allowed', 'CONNECT is not allowed here');
+  socket.end(problemMessage(problem, `allow: ${SERVICE_METHODS}\r\n`));
+  return problem;
+}
+
 /** An `Expect` other than 100-continue: 417 (RFC 9110 §10.1.1), as a problem. */
-function answerExpectation(_req: http.IncomingMessage, res: http.ServerResponse): void {
-  answerProblem(
-    res,
-    new AppError('expectation_failed', 'only "Expect: 100-continue" is supported'),
-  );
+function answerExpectation(res: http.ServerResponse): AppError {
+  const problem = new AppError('expectation_failed', 'only "Expect: 100-continue" is supported');
+  answerProblem(res, problem);
+  return problem;
 }
 
 export async function bindPort(
   port: number,
   timeouts: ListenerTimeouts = DEFAULT_TIMEOUTS,
 ): Promise<Listener> {
-  let handler = startingAnswer();
+  let onRefused: (refusal: Refusal) => void = () => {};
+  const refused = (answer: { status: number; code?: string }, req?: http.IncomingMessage) =>
+    onRefused({
+      status: answer.status,
+      code: answer.code,
+      method: req?.method,
+      path: req?.url === undefined ? undefined : redactPath(req.url.split('?')[0]!),
+    });
+  const errorHandler = (error: unknown) => {
+    const problem = unroutableProblem(error);
+    refused(problem);
+    return answerUnroutable(problem);
+  };
+  let handler = startingAnswer(errorHandler);
   let closing = false;
   const server = http.createServer(
     {
@@ -186,13 +232,21 @@ export async function bindPort(
       requireHostHeader: false,
     },
     (req, res) => {
-      if (refusePreRouting(req, res)) return;
+      const refusal = refusePreRouting(req, res);
+      if (refusal) return refused(refusal, req);
       if (closing) res.setHeader('connection', 'close');
       void handler(req, res);
     },
   );
-  server.on('clientError', answerUnparsable);
-  server.on('checkExpectation', answerExpectation);
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    const problem = answerUnparsable(error, socket);
+    if (problem) refused(problem);
+  });
+  server.on('checkExpectation', (req, res) => refused(answerExpectation(res), req));
+  server.on('connect', (req, socket: Duplex) => {
+    const problem = answerConnect(socket);
+    if (problem) refused(problem, req);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, () => {
@@ -209,8 +263,9 @@ export async function bindPort(
   const address = server.address();
   return {
     port: typeof address === 'object' && address ? address.port : port,
-    serve(fetch) {
-      handler = getRequestListener(fetch, { errorHandler: answerUnroutable });
+    serve(fetch, log) {
+      if (log) onRefused = log;
+      handler = getRequestListener(fetch, { errorHandler });
     },
     close(graceMs) {
       closing = true;
