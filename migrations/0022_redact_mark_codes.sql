@@ -1,7 +1,7 @@
 -- Consumers' reports kept what the reporter scanned or typed as given, in the report and in its
 -- alert's context, so a genuine mark's full code (or its /m/<code> URL) reached every supervisor
 -- (SPEC "Product marks": only the owning issuer can obtain a mark's code). A report now keeps the
--- code cut as request logs cut it (src/http/redact.ts, redactTokens): every run of 24 or more
+-- code cut as request logs cut it (src/http/redact.ts, redactText): every run of 24 or more
 -- base32 / base64url characters but a UUID becomes its first 8 characters and "…". The rows
 -- written before are cut here the same way; the report's subject already names the mark by its
 -- serial. Neither table has a trigger against updates. The audit log (append-only by trigger) was

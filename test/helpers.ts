@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Server } from 'node:http';
+import http, { type Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -146,5 +146,29 @@ export function listen(app: App): Promise<Listening> {
           }),
       }),
     );
+  });
+}
+
+/**
+ * POSTs `chunks` to `path` on a listening server over real HTTP, written one by one (chunked
+ * unless `headers` declare a Content-Length), and reads the JSON answer: what `app.request()`
+ * cannot show (a body the parser streams, a declared length).
+ */
+export function postChunks(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+  chunks: readonly string[],
+): Promise<{ status: number; body: { code?: string; verdict?: string } }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    for (const chunk of chunks) req.write(chunk);
+    req.end();
   });
 }

@@ -76,18 +76,24 @@ const DEFAULT_TIMEOUTS: ListenerTimeouts = {
   checkEveryMs: 5_000,
 };
 
-/** A problem written as a whole HTTP/1.1 message that closes the connection. */
-function problemMessage(problem: AppError, extraHeaders = ''): string {
+/** Every answer the listener gives itself: a problem, uncached, and the connection closed. */
+function problemAnswer(problem: AppError, extraHeaders: Record<string, string> = {}) {
   const body = JSON.stringify(problemBody(problem));
-  return (
-    `HTTP/1.1 ${problem.status} ${http.STATUS_CODES[problem.status]}\r\n` +
-    extraHeaders +
-    'content-type: application/problem+json\r\n' +
-    'cache-control: no-store\r\n' +
-    `content-length: ${Buffer.byteLength(body)}\r\n` +
-    'connection: close\r\n\r\n' +
-    body
-  );
+  const headers: Record<string, string> = {
+    ...extraHeaders,
+    'content-type': 'application/problem+json',
+    'cache-control': 'no-store',
+    'content-length': String(Buffer.byteLength(body)),
+    connection: 'close',
+  };
+  return { body, headers };
+}
+
+/** {@link problemAnswer} as a whole HTTP/1.1 message, for a socket no response object owns. */
+function problemMessage(problem: AppError, extraHeaders?: Record<string, string>): string {
+  const { body, headers } = problemAnswer(problem, extraHeaders);
+  const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
+  return `HTTP/1.1 ${problem.status} ${http.STATUS_CODES[problem.status]}\r\n${head.join('')}\r\n${body}`;
 }
 
 /**
@@ -125,14 +131,8 @@ function unroutableProblem(error: unknown): AppError {
 
 /** {@link unroutableProblem} as the adapter's answer. */
 function answerUnroutable(problem: AppError): Response {
-  return new Response(JSON.stringify(problemBody(problem)), {
-    status: problem.status,
-    headers: {
-      'content-type': 'application/problem+json',
-      'cache-control': 'no-store',
-      connection: 'close',
-    },
-  });
+  const { body, headers } = problemAnswer(problem);
+  return new Response(body, { status: problem.status, headers });
 }
 
 /** The methods some route of the service answers: what `OPTIONS *` lists (RFC 9110 §9.3.7). */
@@ -175,15 +175,8 @@ function refusePreRouting(
 
 /** A problem as the whole answer, closing the connection after it. */
 function answerProblem(res: http.ServerResponse, problem: AppError): void {
-  const body = JSON.stringify(problemBody(problem));
-  res.shouldKeepAlive = false;
-  res
-    .writeHead(problem.status, {
-      'content-type': 'application/problem+json',
-      'cache-control': 'no-store',
-      'content-length': Buffer.byteLength(body),
-    })
-    .end(body);
+  const { body, headers } = problemAnswer(problem);
+  res.writeHead(problem.status, headers).end(body);
 }
 
 /** CONNECT (a tunnel): no route of the service takes it, so 405 with the methods it does take. */
@@ -193,7 +186,7 @@ function answerConnect(socket: Duplex): AppError | undefined {
     return undefined;
   }
   const problem = new AppError('method_not_allowed', 'CONNECT is not allowed here');
-  socket.end(problemMessage(problem, `allow: ${SERVICE_METHODS}\r\n`));
+  socket.end(problemMessage(problem, { allow: SERVICE_METHODS }));
   return problem;
 }
 

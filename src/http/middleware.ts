@@ -4,6 +4,7 @@ import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import type { Logger } from 'pino';
 import { AppError } from '../errors';
+import { mayHaveBody } from './no-body';
 import { redactPath } from './redact';
 import type { AppEnv } from './env';
 import { observeRequest } from '../metrics/request-metrics';
@@ -179,13 +180,7 @@ const mebibytes = (bytes: number) =>
 export function refuseContentCoding() {
   return createMiddleware<AppEnv>(async function refuseCoding(c, next) {
     const coding = c.req.header('content-encoding')?.trim().toLowerCase();
-    const length = c.req.header('content-length');
-    const hasBody =
-      c.req.header('transfer-encoding') !== undefined ||
-      (length === undefined
-        ? c.req.method !== 'GET' && c.req.method !== 'HEAD' && c.req.raw.body !== null
-        : length !== '0');
-    if (coding && coding !== 'identity' && hasBody) {
+    if (coding && coding !== 'identity' && mayHaveBody(c.req)) {
       throw new AppError(
         'unsupported_media_type',
         'request bodies are taken without a content coding (Content-Encoding: identity)',

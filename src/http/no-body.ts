@@ -25,10 +25,7 @@ const NothingToSay = z.object({}).strict();
  */
 export function noBody() {
   return createMiddleware<AppEnv>(async function refuseBody(c, next) {
-    const declared = c.req.header('content-length');
-    const chunked = c.req.header('transfer-encoding') !== undefined;
-    if (!chunked && declared !== undefined && Number(declared) === 0) return next();
-    if (c.req.raw.body === null) return next();
+    if (!mayHaveBody(c.req)) return next();
     const text = await c.req.text();
     if (text === '') return next();
     const contentType = c.req.header('content-type');
@@ -78,15 +75,24 @@ export function emptyBodyIsNone() {
   });
 }
 
-/** Whether a request's body is empty: declared so, absent, or read and found so (chunked). */
-async function isEmptyBody(req: {
+interface BodyOf {
   header(name: string): string | undefined;
   raw: Request;
   text(): Promise<string>;
-}): Promise<boolean> {
+}
+
+/**
+ * Whether a request may carry a body: chunked, a Content-Length other than 0, or, with neither
+ * declared, a body stream (an in-process request sets no length). No read is made.
+ */
+export function mayHaveBody(req: Omit<BodyOf, 'text'>): boolean {
+  if (req.header('transfer-encoding') !== undefined) return true;
   const declared = req.header('content-length');
-  const chunked = req.header('transfer-encoding') !== undefined;
-  if (!chunked && declared !== undefined) return Number(declared) === 0;
-  if (req.raw.body === null) return true;
-  return (await req.text()) === '';
+  if (declared !== undefined) return Number(declared) !== 0;
+  return req.raw.body !== null;
+}
+
+/** Whether a request's body is empty: declared so, absent, or read and found so (chunked). */
+async function isEmptyBody(req: BodyOf): Promise<boolean> {
+  return !mayHaveBody(req) || (await req.text()) === '';
 }

@@ -2,7 +2,7 @@ import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import type { Hook, RouteConfig } from '@hono/zod-openapi';
 import { errorCodes, validationFailed, type FieldError } from '../errors';
 import type { AppEnv } from './env';
-import { isValidRegionCode, usccProblem } from '../shared/identifiers';
+import { isValidRegionCode } from '../shared/identifiers';
 import { findUnstorableText } from '../shared/text';
 import { queryInteger } from './query';
 import { emptyBodyIsNone, noBody } from './no-body';
@@ -269,18 +269,6 @@ export const isoInstant = z
   .string()
   .datetime({ offset: true })
   .refine((s) => isSaneInstant(new Date(s)), `must be between ${EARLIEST_DATE} and ${LATEST_DATE}`);
-
-/**
- * A Unified Social Credit Code a caller gives as its own (an importer at customs): both check
- * characters enforced (SPEC "Identifiers"), as at issuance.
- */
-export const usccField = z
-  .string()
-  .trim()
-  .superRefine((code, ctx) => {
-    const why = usccProblem(code);
-    if (why) ctx.addIssue({ code: 'custom', message: `not a valid USCC: ${why}` });
-  });
 
 /** Where a scan or a report was made: a GB/T 2260 region and/or coordinates (WGS 84). */
 export const locationSchema = z

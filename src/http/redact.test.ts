@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redactPath, redactTokens } from './redact';
+import { redactPath, redactText } from './redact';
 
 const code = 'AF2FBGYY'.padEnd(120, 'Q7');
 const escaped = (text: string) =>
@@ -40,15 +40,15 @@ describe('redactPath', () => {
   it('cuts a code in a consumer’s words, and keeps the words, serials and ids', () => {
     const id = '0b7f3c1e-5a2d-4e8f-9c61-2d3e4f5a6b7c';
     expect(
-      redactTokens(`扫了 https://certmark.test/m/${code} 显示伪造, 1234567890123456, ${id}`),
+      redactText(`扫了 https://certmark.test/m/${code} 显示伪造, 1234567890123456, ${id}`),
     ).toBe(`扫了 https://certmark.test/m/AF2FBGYY… 显示伪造, 1234567890123456, ${id}`);
-    expect(redactTokens(code.toLowerCase())).toBe('af2fbgyy…');
+    expect(redactText(code.toLowerCase())).toBe('af2fbgyy…');
   });
 });
 
-describe('redactTokens', () => {
+describe('redactText', () => {
   it('never decodes an escape into a character the text floor refuses', () => {
-    expect(redactTokens('%00 and %0A and %7F')).toBe('%00 and %0A and %7F');
-    expect(redactTokens('%E2%80%A6 stays')).toBe('%E2%80%A6 stays');
+    expect(redactText('%00 and %0A and %7F')).toBe('%00 and %0A and %7F');
+    expect(redactText('%E2%80%A6 stays')).toBe('%E2%80%A6 stays');
   });
 });

@@ -11,22 +11,23 @@ const KEPT_PREFIX = 8;
  * holds one can print copies of it). A mark code is taken wherever it stands, not only as
  * `/m/<code>`: the router accepts `/m/%20<code>`, a whole mark URL percent-encoded into one segment,
  * or a code spelt in percent escapes, and a consumer pastes whatever their phone gave them, so the
- * text is percent-decoded as the router decodes a path before it is searched. A mark serial
- * (16 digits) and a UUID stay whole: they name a record and are no secret.
+ * text's escapes of printable ASCII are decoded before it is searched. A mark serial (16 digits)
+ * and a UUID stay whole: they name a record and are no secret. (An error's message for a log line
+ * is cut by `redactTokens` in src/shared/loggable-error.ts, which decodes nothing.)
  *
  * @example
- * redactTokens('/m/http%3A%2F%2Fexample.com%2Fm%2FAF2FBGYY…(120 characters)')
+ * redactText('/m/http%3A%2F%2Fexample.com%2Fm%2FAF2FBGYY…(120 characters)')
  * // → '/m/http://example.com/m/AF2FBGYY…'
  */
-export function redactTokens(text: string): string {
+export function redactText(text: string): string {
   return percentDecoded(text).replace(TOKEN_RUN, (run) =>
     UUID.test(run) ? run : `${run.slice(0, KEPT_PREFIX)}…`,
   );
 }
 
-/** A request path as a log line or a problem's `instance` shows it: see {@link redactTokens}. */
+/** A request path as a log line or a problem's `instance` shows it: see {@link redactText}. */
 export function redactPath(path: string): string {
-  return redactTokens(path);
+  return redactText(path);
 }
 
 /**

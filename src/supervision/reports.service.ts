@@ -6,7 +6,7 @@ import type { Clock } from '../clock';
 import { decodeMarkCode, extractMarkCode } from '../crypto/mark-code';
 import { hasValidSerialCheckDigits } from '../crypto/serial';
 import type { Database, Queryable } from '../db/client';
-import { redactTokens } from '../http/redact';
+import { redactText } from '../http/redact';
 import { auditOpenedAlerts, openOrCountAlert, REPORTED } from './alerts.service';
 import { insertReport } from './alerts.queries';
 
@@ -63,8 +63,9 @@ export class ReportsService {
     // filed against the mark's serial (its subject); what is kept of the code is its prefix, and a
     // URL keeps its host (a fake site is worth knowing). The reporter's words and contact are cut
     // the same way: a consumer may paste the link there too.
-    const code = input.code === undefined ? undefined : redactTokens(input.code);
-    const description = input.description === undefined ? '' : redactTokens(input.description);
+    const code = input.code === undefined ? undefined : redactText(input.code);
+    const description = input.description === undefined ? '' : redactText(input.description);
+    const contact = input.contact === undefined ? null : redactText(input.contact);
     return this.db.transaction(async (tx) => {
       const target = await this.subjectOf(tx, id, input);
       const alert = await openOrCountAlert(tx, {
@@ -92,7 +93,7 @@ export class ReportsService {
         certificateNumber: input.certificateNumber ?? null,
         description,
         region: input.region ?? null,
-        contact: input.contact === undefined ? null : redactTokens(input.contact),
+        contact,
         subjectType: target.subjectType,
         subject: target.subject,
         alertId: alert.id,

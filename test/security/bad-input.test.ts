@@ -1,8 +1,14 @@
-import http from 'node:http';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../../src/db/client';
-import { client, createTestContext, listen, type Client, type TestContext } from '../helpers';
+import {
+  client,
+  createTestContext,
+  listen,
+  postChunks,
+  type Client,
+  type TestContext,
+} from '../helpers';
 import { USCC, certificateBody, createIssuer, type IssuerFixture } from '../fixtures';
 
 /** Every bad input: a 4xx problem+json with a machine code, never a 5xx, nothing written. */
@@ -306,22 +312,7 @@ describe('bad input', () => {
     const server = await listen(ctx.app);
     const { port } = server;
     const post = (chunks: string[], headers: Record<string, string>) =>
-      new Promise<{ status: number; body: { code?: string; verdict?: string } }>(
-        (resolve, reject) => {
-          const req = http.request(
-            { host: '127.0.0.1', port, method: 'POST', path: '/v1/verify/mark', headers },
-            (res) => {
-              let text = '';
-              res.setEncoding('utf8');
-              res.on('data', (d: string) => (text += d));
-              res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
-            },
-          );
-          req.on('error', reject);
-          for (const chunk of chunks) req.write(chunk);
-          req.end();
-        },
-      );
+      postChunks(port, '/v1/verify/mark', headers, chunks);
     try {
       const big = JSON.stringify({ code: 'A'.repeat(1024 * 1024 + 10) });
       const json = { 'content-type': 'application/json' };

@@ -1,8 +1,14 @@
-import http from 'node:http';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../../src/db/client';
-import { client, createTestContext, listen, type Client, type TestContext } from '../helpers';
+import {
+  client,
+  createTestContext,
+  listen,
+  postChunks,
+  type Client,
+  type TestContext,
+} from '../helpers';
 import { createIssuer, createRoleKey, type IssuerFixture } from '../fixtures';
 
 type Answer = Awaited<ReturnType<Client['call']>>;
@@ -157,26 +163,15 @@ describe('route edges', () => {
     it('over real HTTP: Content-Length 0 passes whatever its type; a chunked body is read and judged', async () => {
       const server = await listen(ctx.app);
       const post = (headers: Record<string, string>, chunks: string[]) =>
-        new Promise<{ status: number; body: { code?: string } }>((resolve, reject) => {
-          const req = http.request(
-            {
-              host: '127.0.0.1',
-              port: server.port,
-              method: 'POST',
-              path: `/v1/issuers/${issuer.id}/keys/rotate`,
-              headers: { authorization: `Bearer ${ctx.adminKey}`, ...headers },
-            },
-            (res) => {
-              let text = '';
-              res.setEncoding('utf8');
-              res.on('data', (d: string) => (text += d));
-              res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
-            },
-          );
-          req.on('error', reject);
-          for (const chunk of chunks) req.write(chunk);
-          req.end();
-        });
+        postChunks(
+          server.port,
+          `/v1/issuers/${issuer.id}/keys/rotate`,
+          {
+            authorization: `Bearer ${ctx.adminKey}`,
+            ...headers,
+          },
+          chunks,
+        );
       try {
         const before = await state();
         const chunked = await post({ 'content-type': 'application/json' }, ['{"a"', ':']);
