@@ -254,11 +254,19 @@ export interface PendingAuditEntry extends AuditLeafFields {
  */
 export async function takeSequencerLock(tx: Queryable, wait: boolean): Promise<boolean> {
   if (wait) {
-    await tx.execute(sql`SELECT pg_advisory_xact_lock(${AUDIT_SEQUENCER_LOCK})`);
+    await clientQuery(
+      tx,
+      'audit_sequencer_lock',
+      `SELECT pg_advisory_xact_lock(${AUDIT_SEQUENCER_LOCK})`,
+      [],
+    );
     return true;
   }
-  const [row] = rowsOf<{ locked: boolean }>(
-    await tx.execute(sql`SELECT pg_try_advisory_xact_lock(${AUDIT_SEQUENCER_LOCK}) AS locked`),
+  const [row] = await clientQuery<{ locked: boolean }>(
+    tx,
+    'audit_sequencer_try_lock',
+    `SELECT pg_try_advisory_xact_lock(${AUDIT_SEQUENCER_LOCK}) AS locked`,
+    [],
   );
   return row?.locked === true;
 }
@@ -279,13 +287,14 @@ export async function takeSequencerLock(tx: Queryable, wait: boolean): Promise<b
  * test or a count it then reads audit_log whole (16 ms a probe at 120,000 entries, in every
  * pass); for a range it reckons a sliver, and takes the index.
  */
-const HORIZON = sql`(SELECT integrated_through FROM audit_sequencer_horizon)`;
-const PENDING = sql`
+const HORIZON = '(SELECT integrated_through FROM audit_sequencer_horizon)';
+const PENDING_TEXT = `
   FROM audit_log AS a
   WHERE a.id > ${HORIZON}
     AND a.id <= (SELECT last_value FROM audit_log_id_seq)
     AND NOT EXISTS (SELECT 1 FROM audit_positions AS p
                     WHERE p.entry_id = a.id AND p.entry_id > ${HORIZON})`;
+const PENDING = sql.raw(PENDING_TEXT);
 
 /**
  * The sequencer's horizon: how it finds committed entries without a queue index that every writer
@@ -319,15 +328,17 @@ export interface SequencerHorizon {
 
 /** Reads the horizon (in the sequencer's transaction, after its lock). */
 export async function sequencerHorizon(tx: Queryable): Promise<SequencerHorizon> {
-  const [row] = rowsOf<{
+  const [row] = await clientQuery<{
     integrated_through: string | number;
     candidate_id: string | number | null;
     settled: boolean | null;
   }>(
-    await tx.execute(sql`
-      SELECT integrated_through, candidate_id,
-        candidate_xid <= pg_snapshot_xmin(pg_current_snapshot()) AS settled
-      FROM audit_sequencer_horizon`),
+    tx,
+    'audit_sequencer_horizon',
+    `SELECT integrated_through, candidate_id,
+       candidate_xid <= pg_snapshot_xmin(pg_current_snapshot()) AS settled
+     FROM audit_sequencer_horizon`,
+    [],
   );
   if (!row) throw new Error('audit_sequencer_horizon has no row (migration 0019)');
   return {
@@ -339,10 +350,11 @@ export async function sequencerHorizon(tx: Queryable): Promise<SequencerHorizon>
 
 /** The last audit entry id drawn so far, committed or not (0 before the first). */
 export async function lastDrawnEntryId(tx: Queryable): Promise<number> {
-  const [row] = rowsOf<{ last: string | number }>(
-    await tx.execute(
-      sql`SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END AS last FROM audit_log_id_seq`,
-    ),
+  const [row] = await clientQuery<{ last: string | number }>(
+    tx,
+    'audit_last_drawn_id',
+    'SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END AS last FROM audit_log_id_seq',
+    [],
   );
   return Number(row?.last ?? 0);
 }
@@ -358,13 +370,22 @@ export async function advanceHorizon(
   integratedThrough: number,
   candidateId: number | null,
 ): Promise<void> {
-  await tx.execute(
-    candidateId === null
-      ? sql`UPDATE audit_sequencer_horizon SET integrated_through = ${integratedThrough}`
-      : sql`UPDATE audit_sequencer_horizon SET integrated_through = ${integratedThrough},
-              candidate_id = ${candidateId},
-              candidate_xid = pg_current_xact_id()`,
-  );
+  if (candidateId === null) {
+    await clientQuery(
+      tx,
+      'audit_sequencer_advance',
+      'UPDATE audit_sequencer_horizon SET integrated_through = $1',
+      [integratedThrough],
+    );
+  } else {
+    await clientQuery(
+      tx,
+      'audit_sequencer_advance_candidate',
+      `UPDATE audit_sequencer_horizon
+       SET integrated_through = $1, candidate_id = $2, candidate_xid = pg_current_xact_id()`,
+      [integratedThrough, candidateId],
+    );
+  }
 }
 
 /**
@@ -376,9 +397,11 @@ export async function advanceHorizon(
 export async function sequencingWork(
   db: Queryable,
 ): Promise<{ pending: boolean; horizonBehind: boolean; unpublished: boolean }> {
-  const [row] = rowsOf<{ pending: boolean; horizon_behind: boolean; unpublished: boolean }>(
-    await db.execute(SEQUENCING_WORK),
-  );
+  const [row] = await clientQuery<{
+    pending: boolean;
+    horizon_behind: boolean;
+    unpublished: boolean;
+  }>(db, 'audit_sequencing_work', SEQUENCING_WORK_TEXT, []);
   return {
     pending: row?.pending === true,
     horizonBehind: row?.horizon_behind === true,
@@ -386,14 +409,16 @@ export async function sequencingWork(
   };
 }
 
-/** The statement {@link sequencingWork} runs. */
-export const SEQUENCING_WORK = sql`
-      SELECT EXISTS (SELECT 1 ${PENDING}) AS pending,
+/** The statement {@link sequencingWork} runs (without parameters: one plan per connection). */
+const SEQUENCING_WORK_TEXT = `
+      SELECT EXISTS (SELECT 1 ${PENDING_TEXT}) AS pending,
         EXISTS (SELECT 1 FROM audit_sequencer_horizon
                 WHERE candidate_id > integrated_through
                   AND candidate_xid <= pg_snapshot_xmin(pg_current_snapshot())) AS horizon_behind,
         COALESCE((SELECT MAX(seq) FROM audit_positions), 0)
           > COALESCE((SELECT MAX(tree_size) FROM audit_checkpoints), 0) AS unpublished`;
+/** {@link SEQUENCING_WORK_TEXT} for tests that read its plan. */
+export const SEQUENCING_WORK = sql.raw(SEQUENCING_WORK_TEXT);
 
 /** Whether a committed entry with an id up to `id` still awaits integration. */
 export async function pendingThrough(db: Queryable, id: number): Promise<boolean> {
@@ -408,25 +433,36 @@ export function pendingThroughQuery(id: number): SQL {
 
 /** The number of integrated entries: seqs are dense from 1, so MAX(seq) (the primary key's end). */
 export async function integratedSize(tx: Queryable): Promise<number> {
-  const [row] = rowsOf<{ size: string | number | null }>(
-    await tx.execute(sql`SELECT COALESCE(MAX(seq), 0) AS size FROM audit_positions`),
+  const [row] = await clientQuery<{ size: string | number | null }>(
+    tx,
+    'audit_integrated_size',
+    'SELECT COALESCE(MAX(seq), 0) AS size FROM audit_positions',
+    [],
   );
   return Number(row?.size ?? 0);
 }
 
-/** The statement {@link pendingEntries} runs (tests read its plan). */
-export function pendingEntriesQuery(limit: number): SQL {
-  return sql`
+/**
+ * The statement {@link pendingEntries} runs, its limit written in: without parameters, each
+ * connection plans it once, and the plan is the one for the limit it has.
+ */
+function pendingEntriesText(limit: number): string {
+  return `
     SELECT a.id, a.at, a.actor_key_id, a.actor_role, a.signatory, a.action, a.subject_type,
       a.subject_id, a.change_digest
-    ${PENDING}
+    ${PENDING_TEXT}
     ORDER BY a.id
-    LIMIT ${limit}`;
+    LIMIT ${Math.trunc(limit)}`;
+}
+
+/** {@link pendingEntriesText} for tests that read its plan. */
+export function pendingEntriesQuery(limit: number): SQL {
+  return sql.raw(pendingEntriesText(limit));
 }
 
 /** Up to `limit` committed, unintegrated entries, in id order. */
 export async function pendingEntries(tx: Queryable, limit: number): Promise<PendingAuditEntry[]> {
-  const rows = rowsOf<{
+  const rows = await clientQuery<{
     id: string | number;
     at: string | Date;
     actor_key_id: string | null;
@@ -436,7 +472,7 @@ export async function pendingEntries(tx: Queryable, limit: number): Promise<Pend
     subject_type: string;
     subject_id: string;
     change_digest: string;
-  }>(await tx.execute(pendingEntriesQuery(limit)));
+  }>(tx, `audit_pending_entries_${Math.trunc(limit)}`, pendingEntriesText(limit), []);
   return rows.map((r) => ({
     id: Number(r.id),
     at: new Date(r.at),
@@ -461,11 +497,14 @@ export async function integrateEntries(
   leaves: Uint8Array,
 ): Promise<void> {
   if (ids.length === 0) return;
-  await tx.execute(sql`
-    INSERT INTO audit_positions (seq, entry_id, leaf_hash)
-    SELECT ${firstSeq - 1} + v.ord, v.id,
-      substring(${leaves}::bytea from ((v.ord - 1) * 32 + 1)::int for 32)
-    FROM unnest(string_to_array(${ids.join(',')}, ',')::bigint[]) WITH ORDINALITY AS v(id, ord)`);
+  await clientQuery(
+    tx,
+    'audit_integrate_entries',
+    `INSERT INTO audit_positions (seq, entry_id, leaf_hash)
+     SELECT $1::bigint + v.ord, v.id, substring($2::bytea from ((v.ord - 1) * 32 + 1)::int for 32)
+     FROM unnest(string_to_array($3, ',')::bigint[]) WITH ORDINALITY AS v(id, ord)`,
+    [firstSeq - 1, Buffer.from(leaves.buffer, leaves.byteOffset, leaves.byteLength), ids.join(',')],
+  );
 }
 
 /**

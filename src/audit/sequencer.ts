@@ -95,6 +95,8 @@ export class AuditSequencer {
   #queued: { pass: Promise<number>; wait: boolean } | undefined;
   #started = 0;
   #published = 0;
+  /** The last entry id drawn when this process's latest integrating pass began (its candidate). */
+  #drawnAtLastPass = 0;
 
   constructor(private readonly options: SequencerOptions) {}
 
@@ -182,17 +184,18 @@ export class AuditSequencer {
 
   async #integrateAndPublish(wait: boolean): Promise<number> {
     const { db } = this.options;
-    const work = await sequencingWork(db);
-    // An idle background pass costs that one look: nothing to integrate, nothing left unsigned.
+    const work = await this.#work();
+    // An idle background pass costs that look: nothing to integrate, nothing left unsigned.
     // sync() goes on to advance the tree head, which a reader that must see its writes relies on.
-    if (!wait && !work.pending && !work.horizonBehind && !work.unpublished) return 0;
+    if (!wait && !work.integrate && !work.unpublished) return 0;
     let integrated: Integrated = { ids: [], from: 0, leaves: new Uint8Array(0) };
-    if (work.pending || work.horizonBehind) {
+    if (work.integrate) {
       integrated = await db.transaction(async (tx) => {
         if (!(await takeSequencerLock(tx, wait))) return integrated;
         const horizon = await sequencerHorizon(tx);
         // Before this transaction writes (and so has a transaction id): see SequencerHorizon.
         const lastDrawn = await lastDrawnEntryId(tx);
+        this.#drawnAtLastPass = lastDrawn;
         const size = await integratedSize(tx);
         const batch = await pendingEntries(tx, SEQUENCE_BATCH);
         const ids = batch.map((e) => e.id);
@@ -214,6 +217,23 @@ export class AuditSequencer {
     const treeSize = await this.#publish(handed);
     if (integrated.ids.length > 0) this.options.onPublished?.({ treeSize, ids: integrated.ids });
     return integrated.ids.length;
+  }
+
+  /**
+   * Whether a pass has entries to integrate or a horizon to move, and a checkpoint to sign. Under
+   * load, ids drawn since this process's last pass began say a pass is due, for the price of
+   * reading the sequence; only when none were drawn does it take the full look (sequencingWork),
+   * which also reads every entry above the horizon that the last pass integrated. That look is what
+   * finds an entry drawn before the last pass but committed after it, another instance's entries
+   * (their ids may all be older), a horizon to move, or a checkpoint a crash left unsigned.
+   */
+  async #work(): Promise<{ integrate: boolean; unpublished: boolean }> {
+    const { db } = this.options;
+    if ((await lastDrawnEntryId(db)) > this.#drawnAtLastPass) {
+      return { integrate: true, unpublished: true };
+    }
+    const work = await sequencingWork(db);
+    return { integrate: work.pending || work.horizonBehind, unpublished: work.unpublished };
   }
 
   /**
