@@ -615,6 +615,29 @@ describe('audit sequencing without a global lock', () => {
       );
       expect(await checkpointSize()).toBeLessThan(before + 1);
       await until(async () => (await checkpointSize()) === before + 1);
+      // An entry drawn before a pass and committed after it, with nothing drawn since: the poll
+      // that sees no new id must still look, find it and integrate it.
+      const slow = new pg.Client({ connectionString: ctx.databaseUrl });
+      await slow.connect();
+      await slow.query('BEGIN');
+      await slow.query(
+        `INSERT INTO audit_log (at, actor_role, action, subject_type, subject_id, change_digest)
+         VALUES (now(), 'system', 'test.late', 'test', 'late', 'x')`,
+      );
+      await write(ctx.handle, 4001);
+      await until(async () => (await checkpointSize()) === before + 2);
+      const passes = ctx.services.audit.sequencer.passes;
+      await until(async () => ctx.services.audit.sequencer.passes >= passes + 2);
+      await slow.query('COMMIT');
+      await slow.end();
+      await until(async () => (await checkpointSize()) === before + 3);
+      const late = rowsOf<{ seq: string }>(
+        await ctx.handle.db.execute(
+          sql`SELECT p.seq FROM audit_log AS a JOIN audit_positions AS p ON p.entry_id = a.id
+              WHERE a.action = 'test.late'`,
+        ),
+      );
+      expect(late.map((r) => Number(r.seq))).toEqual([before + 3]);
     } finally {
       await ctx.services.audit.sequencer.stop();
     }
