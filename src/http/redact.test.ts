@@ -44,6 +44,13 @@ describe('redactPath', () => {
     ).toBe(`扫了 https://certmark.test/m/AF2FBGYY… 显示伪造, 1234567890123456, ${id}`);
     expect(redactText(code.toLowerCase())).toBe('af2fbgyy…');
   });
+
+  it('cuts a code typed in full-width letters, and keeps full-width punctuation', () => {
+    const fullWidth = [...code]
+      .map((c) => String.fromCodePoint(c.codePointAt(0)! + 0xfee0))
+      .join('');
+    expect(redactText(`码：${fullWidth}，假的`)).toBe(`码：${fullWidth.slice(0, 8)}…，假的`);
+  });
 });
 
 describe('redactText', () => {

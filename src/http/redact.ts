@@ -1,5 +1,9 @@
-/** A run this long of base32 / base64url characters is treated as a mark code, key or credential. */
-const TOKEN_RUN = /[A-Za-z0-9_-]{24,}/g;
+/**
+ * A run this long of base32 / base64url characters is treated as a mark code, key or credential;
+ * their full-width forms count too (a Chinese input method types a code as ＡＦ２Ｆ…, which anyone can
+ * turn back into it).
+ */
+const TOKEN_RUN = /[A-Za-z0-9_\-Ａ-Ｚａ-ｚ０-９＿－]{24,}/g;
 /** Resource ids stay readable: a UUID is a run of this shape, and is no secret. */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const KEPT_PREFIX = 8;
