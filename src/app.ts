@@ -337,6 +337,28 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   // are pages; what the middleware refuses first (an unknown bearer key, the rate limit, the
   // database) is a problem like anywhere else.
   const html = { 'text/html': { schema: { type: 'string' as const } } };
+  /** A form the console's pages post: URL-encoded (what the page's form sends) or multipart. */
+  const pageForm = (fields: Record<string, string>, required: string[]) => {
+    const schema = {
+      type: 'object' as const,
+      properties: Object.fromEntries(
+        Object.entries(fields).map(([name, description]) => [
+          name,
+          { type: 'string' as const, description },
+        ]),
+      ),
+      required,
+    };
+    return {
+      required: true,
+      content: {
+        'application/x-www-form-urlencoded': { schema },
+        'multipart/form-data': { schema },
+      },
+    };
+  };
+  const formToken = 'The token the page’s form carries (a form from elsewhere is refused)';
+  const formLang = '`en` for the English page; Chinese otherwise';
   app.openAPIRegistry.registerComponent('securitySchemes', 'supervisorSession', {
     type: 'apiKey',
     in: 'cookie',
@@ -388,6 +410,12 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     summary:
       'Sign in to the supervisor’s page with a supervisor key (form fields `key` and the page’s `form_token`)',
     security: publicAccess,
+    request: {
+      body: pageForm({ key: 'A supervisor’s API key', form_token: formToken, lang: formLang }, [
+        'key',
+        'form_token',
+      ]),
+    },
     responses: {
       303: { description: 'Signed in: a session cookie, redirect to /supervisor' },
       401: { description: 'Unknown or revoked key: the sign-in page', content: html },
@@ -407,6 +435,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     summary:
       'Sign out of the supervisor’s page: the session ends on the server (form field `form_token`)',
     security: publicAccess,
+    request: { body: pageForm({ form_token: formToken, lang: formLang }, ['form_token']) },
     responses: {
       200: { description: 'Signed out: the sign-in page', content: html },
       403: { description: 'A form from another origin or without its token', content: html },
