@@ -19,7 +19,11 @@
  * from each audited write's commit to the stored checkpoint that includes it (p50, p99). A scratch
  * database is created and dropped.
  *
- *   npx tsx bench/audit-append.ts [N=2000] [inFlight=16] [rounds=3]
+ *   npx tsx bench/audit-append.ts [N=2000] [inFlight=1,16] [rounds=3]
+ *
+ * `inFlight` is one count or several, comma-separated, each run in turn. Besides throughput it
+ * prints the CPU ratio (a plain write's CPU, service and PostgreSQL, over the case's): on a machine
+ * whose cores the bench fills, throughput follows it, and it scatters less from round to round.
  *
  * On a shared machine throughput is noise; the ratios within a round and the CPU per write are what
  * to compare. Pin this process with `taskset -c 1` to keep it off PostgreSQL's core.
@@ -35,7 +39,7 @@ import { backendCpu, backendCpuSince } from './lib/process';
 import { scratchDatabase } from './lib/service-api';
 
 const n = Number(process.argv[2] ?? 2000);
-const inFlight = Number(process.argv[3] ?? 16);
+const inFlightCounts = (process.argv[3] ?? '1,16').split(',').map(Number);
 const rounds = Number(process.argv[4] ?? 3);
 
 /** Commit time (performance.now) of each audited write, by entry id, until its checkpoint. */
@@ -115,6 +119,8 @@ async function run(db: Database, how: Case, count: number, parallel: number): Pr
   };
 }
 
+const cpuPerWrite = (f: RunFigures) => f.serviceCpuUs + f.postgresCpuUs;
+
 const describeRun = (f: RunFigures) =>
   `${String(Math.round(f.writesPerSecond)).padStart(5)} writes/s, CPU per write ` +
   `${f.serviceCpuUs.toFixed(0)} µs service + ${f.postgresCpuUs.toFixed(0)} µs PostgreSQL`;
@@ -124,7 +130,7 @@ async function main(): Promise<void> {
   const handle = await openDatabase({
     databaseUrl: database.url,
     dataDir: '',
-    maxConnections: inFlight + 2,
+    maxConnections: Math.max(...inFlightCounts) + 2,
   });
   const audit = new AuditService(handle.db, systemClock, randomBytes(32), 'bench.example/log', {
     onPublished: ({ ids }) => {
@@ -143,12 +149,13 @@ async function main(): Promise<void> {
       `audit append cost: ${n} writes per case, ${rounds} alternating rounds, PostgreSQL, ` +
         `Node ${process.version}; load average ${loadAverage()}`,
     );
-    for (const parallel of [1, inFlight]) {
+    for (const parallel of inFlightCounts) {
       // Warm up connections, plans and the JIT for every path.
       for (const how of CASES) await run(handle.db, how, 200, parallel);
       await audit.sync();
       latencies = [];
       const ratios = new Map<Case, number[]>(CASES.map((how) => [how, []]));
+      const cpuRatios = new Map<Case, number[]>(CASES.map((how) => [how, []]));
       for (let round = 0; round < rounds; round++) {
         const figures = new Map<Case, RunFigures>();
         for (const how of round % 2 === 0 ? CASES : [...CASES].reverse()) {
@@ -167,6 +174,7 @@ async function main(): Promise<void> {
           const f = figures.get(how)!;
           const ratio = f.writesPerSecond / plain.writesPerSecond;
           ratios.get(how)!.push(ratio);
+          cpuRatios.get(how)!.push(cpuPerWrite(plain) / cpuPerWrite(f));
           return how === 'plain'
             ? `plain ${describeRun(f)}`
             : `${how} ${describeRun(f)} = ${(ratio * 100).toFixed(0)} %`;
@@ -177,16 +185,21 @@ async function main(): Promise<void> {
       }
       await audit.sync();
       const sorted = [...latencies].sort((a, b) => a - b);
-      const summary = CASES.filter((how) => how !== 'plain').map((how) => {
-        const r = ratios.get(how)!;
-        return `${how} ${(median(r) * 100).toFixed(0)} % (${r.map((x) => (x * 100).toFixed(0)).join(', ')})`;
-      });
+      const shares = (r: number[]) =>
+        `${(median(r) * 100).toFixed(0)} % (${r.map((x) => (x * 100).toFixed(0)).join(', ')})`;
+      const audited = CASES.filter((how) => how !== 'plain');
+      const summary = audited.map((how) => `${how} ${shares(ratios.get(how)!)}`);
+      const byCpu = audited.map((how) => `${how} ${shares(cpuRatios.get(how)!)}`);
       console.log(
         `${String(parallel).padStart(2)} in flight: audited writes as a share of plain ones, ` +
           `median of ${rounds} rounds: ${summary.join('; ')}; commit → signed checkpoint ` +
           `including the entry: p50 ${percentile(sorted, 50).toFixed(0)} ms, ` +
           `p99 ${percentile(sorted, 99).toFixed(0)} ms, max ${(sorted.at(-1) ?? NaN).toFixed(0)} ms ` +
           `(${sorted.length} entries); load average ${loadAverage()}`,
+      );
+      console.log(
+        `${String(parallel).padStart(2)} in flight: by CPU per write (plain / audited), ` +
+          `median of ${rounds} rounds: ${byCpu.join('; ')}`,
       );
     }
   } finally {
