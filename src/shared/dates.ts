@@ -79,12 +79,18 @@ export function isCalendarDay(day: string): boolean {
   return !Number.isNaN(at.getTime()) && at.toISOString().slice(0, 10) === day;
 }
 
-/** Whether an instant lies within {@link EARLIEST_DATE} … {@link LATEST_DATE} (UTC). */
+/**
+ * Whether an instant lies within {@link EARLIEST_DATE} … {@link LATEST_DATE} in China Standard
+ * Time: every instant is judged by its day in China ({@link chinaDay}), and the last eight hours
+ * of 9999-12-31 UTC are already 10000-01-01 there, a day no four-digit comparison orders
+ * correctly (it read as before every validity day: NOT_YET_VALID instead of EXPIRED). Likewise
+ * 1900-01-01T00:00+08:00 is an instant of 1900-01-01 and is taken, as the bare day is.
+ */
 export function isSaneInstant(at: Date): boolean {
   const time = at.getTime();
   return (
     !Number.isNaN(time) &&
-    time >= Date.parse(`${EARLIEST_DATE}T00:00:00Z`) &&
-    time <= Date.parse(`${LATEST_DATE}T23:59:59.999Z`)
+    time >= startOfChinaDay(EARLIEST_DATE).getTime() &&
+    time <= endOfChinaDay(LATEST_DATE).getTime()
   );
 }
