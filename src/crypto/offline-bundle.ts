@@ -47,6 +47,12 @@ export interface OfflineBundlePayload {
   statusLists: string[];
   /** Voided marks: a digest of the serial (never the serial), its batch's list and position. */
   voidedMarks: VoidedMark[];
+  /**
+   * The issuers (of those it covers) suspended when it was made: their marks verify invalid, as
+   * online. (A credential's status lists say it too, by its suspension bit.) Absent from bundles
+   * made before it was added: none listed.
+   */
+  suspendedIssuers: string[];
   /** The latest checkpoint of the transparency log, as the log serves it (text). */
   logCheckpoint: string;
 }
@@ -94,6 +100,8 @@ export interface OfflineBundle {
   /** Lists whose issuer signature did not verify or that would not decode: left out. */
   refusedLists: number;
   voided: Map<string, VoidedMark>;
+  /** Issuers suspended when the bundle was made. */
+  suspendedIssuers: Set<string>;
   logCheckpoint: string;
 }
 
@@ -218,6 +226,11 @@ export function readOfflineBundle(
       lists,
       refusedLists,
       voided,
+      suspendedIssuers: new Set(
+        Array.isArray(payload.suspendedIssuers)
+          ? payload.suspendedIssuers.filter((id): id is string => typeof id === 'string')
+          : [],
+      ),
       logCheckpoint: typeof payload.logCheckpoint === 'string' ? payload.logCheckpoint : '',
     },
   };

@@ -1,6 +1,7 @@
-import { asc, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import { uuidArray } from '../db/arrays';
 import { rowsOf, type Queryable } from '../db/client';
+import { issuers } from '../db/schema/issuers';
 import { marks } from '../db/schema/marks';
 import { statusLists } from '../db/schema/status-lists';
 
@@ -16,6 +17,24 @@ export async function listStatusLists(
       params.issuerIds === null ? undefined : inArray(statusLists.issuerId, [...params.issuerIds]),
     )
     .orderBy(asc(statusLists.createdAt), asc(statusLists.id));
+}
+
+/** The ids of the given issuers (every issuer when `issuerIds` is null) that are suspended. */
+export async function suspendedIssuers(
+  db: Queryable,
+  params: { issuerIds: readonly string[] | null },
+): Promise<string[]> {
+  const suspended = eq(issuers.status, 'suspended');
+  const rows = await db
+    .select({ id: issuers.id })
+    .from(issuers)
+    .where(
+      params.issuerIds === null
+        ? suspended
+        : and(suspended, inArray(issuers.id, [...params.issuerIds])),
+    )
+    .orderBy(asc(issuers.id));
+  return rows.map((row) => row.id);
 }
 
 /**

@@ -79,6 +79,7 @@ export class OfflineBundleService {
         });
     }
     const voidedMarks = await this.voidedMarks(batches);
+    const suspendedIssuers = await q.suspendedIssuers(this.deps.db, { issuerIds: chosen });
     const payload: OfflineBundlePayload = {
       type: OFFLINE_BUNDLE_FORMAT,
       iss: this.deps.baseUrl,
@@ -89,6 +90,7 @@ export class OfflineBundleService {
       jwks,
       statusLists: lists,
       voidedMarks,
+      suspendedIssuers,
       logCheckpoint: await this.deps.latestCheckpoint(),
     };
     const jws = await signJws({ ...payload }, OFFLINE_BUNDLE_TYP, {

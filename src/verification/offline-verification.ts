@@ -37,6 +37,7 @@ export type OfflineReasonCode =
   | 'EXPIRED'
   | 'REVOKED'
   | 'SUSPENDED'
+  | 'ISSUER_SUSPENDED'
   | 'MARK_VOID'
   | 'STATUS_UNKNOWN'
   | 'ISSUER_NOT_IN_BUNDLE'
@@ -85,6 +86,7 @@ const SEVERITY: Record<OfflineReasonCode, OfflineVerdict> = {
   EXPIRED: 'invalid',
   REVOKED: 'invalid',
   SUSPENDED: 'invalid',
+  ISSUER_SUSPENDED: 'invalid',
   MARK_VOID: 'invalid',
   STATUS_UNKNOWN: 'status_unknown',
   ISSUER_NOT_IN_BUNDLE: 'not_checkable',
@@ -125,6 +127,11 @@ export function verifyOffline(input: string, bundle: OfflineBundle, now: Date): 
     return { kind: 'credential', verdict: 'forged', reasons, status: statusAge(bundle, now) };
   }
 }
+
+const issuerSuspended: OfflineReason = {
+  code: 'ISSUER_SUSPENDED',
+  message: 'the certification body was suspended when the bundle was made',
+};
 
 function staleReason(age: StatusAge): OfflineReason {
   return {
@@ -167,6 +174,7 @@ function verifyMark(input: string, bundle: OfflineBundle, now: Date): OfflineAns
     issuer: { id: result.issuer, name: result.issuerName },
   };
   if (!status.fresh) return answer([staleReason(status)], extra);
+  if (bundle.suspendedIssuers.has(result.issuer)) return answer([issuerSuspended], extra);
   const voided = bundle.voided.get(voidedMarkDigest(result.serial));
   if (voided) {
     const list = bundle.lists.get(voided.list);
@@ -263,6 +271,10 @@ function verifyCredential(jws: string, bundle: OfflineBundle, now: Date): Offlin
     reasons.push(staleReason(status));
     return answer(reasons, extra);
   }
+  // While its issuer is suspended, every suspension bit of it is set: the bit then says nothing of
+  // the certificate's own status, and the answer names the issuer, as online.
+  const issuerIsSuspended = bundle.suspendedIssuers.has(key.issuer);
+  if (issuerIsSuspended) reasons.push(issuerSuspended);
   const entries = Array.isArray(payload.credentialStatus)
     ? payload.credentialStatus
     : payload.credentialStatus === undefined
@@ -294,7 +306,7 @@ function verifyCredential(jws: string, bundle: OfflineBundle, now: Date): Offlin
         code: 'REVOKED',
         message: 'revoked or withdrawn (its revocation bit is set)',
       });
-    if (bit && purpose === 'suspension')
+    if (bit && purpose === 'suspension' && !issuerIsSuspended)
       reasons.push({
         code: 'SUSPENDED',
         message: 'suspended, or its issuer is (its suspension bit is set)',

@@ -219,6 +219,7 @@ export function offlinePage(options: {
       EXPIRED: reasonWords.EXPIRED[lang],
       REVOKED: t.offlineRevoked,
       SUSPENDED: t.offlineSuspended,
+      ISSUER_SUSPENDED: reasonWords.ISSUER_SUSPENDED[lang],
       MARK_VOID: reasonWords.MARK_VOID[lang],
     },
     age: {

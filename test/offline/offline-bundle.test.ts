@@ -243,6 +243,7 @@ describe('offline bundle', () => {
     });
 
     it('status changes reach a new bundle: revoked, suspended, an issuer suspended, a voided mark', async () => {
+      const { marks: marksOfB } = await issueMarks(api, b.key, certB.id, { count: 1 });
       const revoked = await issueCertificate(api, a.key);
       const suspended = await issueCertificate(api, a.key);
       const signatory = { name: '张三' };
@@ -276,9 +277,19 @@ describe('offline bundle', () => {
         verdict: 'invalid',
         reasons: [{ code: 'SUSPENDED' }],
       });
+      // The issuer's suspension, as online: for its credentials (whose suspension bits it sets)
+      // and for its marks, which carry no certificate status offline.
       expect(await answer(certB.credential)).toMatchObject({
         verdict: 'invalid',
-        reasons: [{ code: 'SUSPENDED' }],
+        reasons: [{ code: 'ISSUER_SUSPENDED' }],
+      });
+      expect(await answer(marksOfB[0]!.code)).toMatchObject({
+        verdict: 'invalid',
+        reasons: [{ code: 'ISSUER_SUSPENDED' }],
+      });
+      expect((await api.post('/v1/verify/mark', { code: marksOfB[0]!.code })).body).toMatchObject({
+        verdict: 'invalid',
+        reasons: [{ code: 'ISSUER_SUSPENDED' }],
       });
       // marks[2] was voided above; marks[3] was not.
       expect(await answer(marks[2]!.code)).toMatchObject({
@@ -291,6 +302,16 @@ describe('offline bundle', () => {
         { status: 'active', reason: 'ok' },
         ctx.adminKey,
       );
+      const after = path.join(dir, 'after.jws');
+      fs.writeFileSync(after, (await api.get('/v1/offline-bundle')).text);
+      const verdictAfter = async (input: string) =>
+        (
+          JSON.parse((await offlineVerify([input, '--bundle', after, '--json'])).stdout) as {
+            verdict: string;
+          }
+        ).verdict;
+      expect(await verdictAfter(certB.credential)).toBe('authentic');
+      expect(await verdictAfter(marksOfB[0]!.code)).toBe('authentic');
     });
 
     it('an expired certificate is invalid offline whatever the bundle’s age', async () => {
