@@ -13,7 +13,7 @@ const getOfflineBundle = defineRoute({
   tags: ['Credentials'],
   summary: 'Everything an offline verifier needs, signed by the transparency log’s key (public)',
   description:
-    'A compact JWS (`typ: certmark-offline-bundle+jwt`, EdDSA) signed by the transparency log’s key (`purpose: transparency-log` in `/.well-known/jwks.json`). Its payload: `jwks` (the keys), `statusLists` (every status list’s `vc+jwt` as `GET /v1/status-lists/{id}` serves it, each signed by its issuer), `voidedMarks` (a digest of each voided mark’s serial with its batch list and position), `logCheckpoint` (the latest log checkpoint, as the log serves it), `createdAt` and `freshUntil` (past it, offline verifiers answer “status unknown”). `issuer` narrows it to the issuers named (comma-separated ids). `certmark bundle` saves one; `certmark verify --bundle` and `/verify/offline` read it.',
+    'A compact JWS (`typ: certmark-offline-bundle+jwt`, EdDSA) signed by the transparency log’s key (`purpose: transparency-log` in `/.well-known/jwks.json`). Its payload: `jwks` (the keys), `statusLists` (every status list’s `vc+jwt` as `GET /v1/status-lists/{id}` serves it, each signed by its issuer), `voidedMarks` (a digest of each voided mark’s serial with its batch list and position), `suspendedIssuers` (the ids of the issuers suspended when it was made: their marks and credentials verify invalid), `logCheckpoint` (the latest log checkpoint, as the log serves it), `createdAt` and `freshUntil` (past it, offline verifiers answer “status unknown”). `issuer` narrows it to the issuers named (comma-separated ids). `certmark bundle` saves one; `certmark verify --bundle` and `/verify/offline` read it.',
   security: publicAccess,
   request: {
     query: z.object({
