@@ -121,7 +121,7 @@ export class CustomsService {
     const requestHash = requestHashOf(found.certificate.id, request);
     // Most replays (a client retrying after a timeout) find the stored answer without a transaction.
     const earlier = await q.findConsumptionByDeclaration(this.db, request.declarationNo);
-    if (earlier) return replayOf(earlier, requestHash);
+    if (earlier) return replayOf(earlier, found.certificate.id, request);
 
     let decision: Decision;
     try {
@@ -137,7 +137,7 @@ export class CustomsService {
       if (!stored) throw error;
       decision = { kind: 'stored', row: stored };
     }
-    if (decision.kind === 'stored') return replayOf(decision.row, requestHash);
+    if (decision.kind === 'stored') return replayOf(decision.row, found.certificate.id, request);
     // A replay repeats an answer already counted; only a declaration decided now is counted.
     this.onVerdict('exemption', decision.answer.verdict, decision.answer.reasons);
     await this.raiseAlertIfMisuse(request, found, decision.answer, now);
@@ -401,7 +401,7 @@ export class CustomsService {
     now: Date,
   ): Promise<ExemptionConsumption> {
     const earlier = await q.findConsumptionByDeclaration(this.db, request.declarationNo);
-    if (earlier) return replayOf(earlier, requestHashOf(null, request));
+    if (earlier) return replayOf(earlier, null, request);
     const reasons = [
       reason('NOT_IN_REGISTRY', `no certificate numbered ${request.number} in the registry`),
     ];
@@ -466,25 +466,40 @@ function notAnExemption(number: string, scheme: string): AppError {
 }
 
 /**
- * What makes two declarations "the same": the exemption they resolve to and everything declared.
- * `issuerId` is left out on purpose — naming the issuer or not is the same request when it
- * resolves to the same exemption.
+ * What makes two declarations "the same": the exemption they resolve to and everything declared,
+ * each as it is compared (a USCC and a model in any case, as the SPEC matches them). `issuerId` is
+ * left out on purpose — naming the issuer or not is the same request when it resolves to the same
+ * exemption.
  */
-function requestHashOf(certificateId: string | null, request: ConsumeExemptionRequest): string {
+function requestHashOf(
+  certificateId: string | null,
+  request: ConsumeExemptionRequest,
+  modelAsSent = false,
+): string {
   const content = canonicalJson({
     certificateId,
     declarationNo: request.declarationNo,
     quantity: request.quantity,
     importerUscc: request.importerUscc.toUpperCase(),
     port: request.port ?? null,
-    model: request.model ?? null,
+    model: (modelAsSent ? request.model : request.model?.toUpperCase()) ?? null,
   });
   return createHash('sha256').update(content).digest('hex');
 }
 
-/** The stored answer again, or 409 when the declaration number is reused for something else. */
-function replayOf(stored: CustomsConsumptionRow, requestHash: string): ExemptionConsumption {
-  if (stored.requestHash !== requestHash) {
+/**
+ * The stored answer again, or 409 when the declaration number is reused for something else.
+ * Declarations stored before models were compared in any case hold the hash of the model as sent.
+ */
+function replayOf(
+  stored: CustomsConsumptionRow,
+  certificateId: string | null,
+  request: ConsumeExemptionRequest,
+): ExemptionConsumption {
+  const same =
+    stored.requestHash === requestHashOf(certificateId, request) ||
+    stored.requestHash === requestHashOf(certificateId, request, true);
+  if (!same) {
     throw new AppError(
       'declaration_conflict',
       `declaration ${stored.declarationNo} was already decided with other content; a declaration is decided once`,

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, createServices, type App } from '../../src/app';
+import { canonicalJson } from '../../src/crypto/canonical-json';
 import { rowsOf } from '../../src/db/client';
 import { CustomsService } from '../../src/customs/customs.service';
 import type { AlertSignal, AlertSink } from '../../src/verification/alert-sink';
@@ -425,6 +427,38 @@ describe('customs: CCC exemptions', () => {
         expect(conflict.status).toBe(409);
         expect(conflict.body.code).toBe('declaration_conflict');
       }
+      // A model and a USCC are compared in any case (SPEC): in another case, the same declaration.
+      const recased = await consume({
+        ...body,
+        model: body.model.toLowerCase(),
+        importerUscc: body.importerUscc.toLowerCase(),
+      });
+      expect(recased.status).toBe(200);
+      expect(recased.body.consumption).toEqual({ ...first.body.consumption, replayed: true });
+      // A declaration stored before models were compared in any case holds the hash of the model
+      // as sent: it still replays.
+      const stored = await issueExemption();
+      const legacy = declaration(stored, { model: 'x1-100' });
+      expect((await consume(legacy)).body.consumption.consumed).toBe(true);
+      const legacyHash = createHash('sha256')
+        .update(
+          canonicalJson({
+            certificateId: stored.id,
+            declarationNo: legacy.declarationNo,
+            quantity: legacy.quantity,
+            importerUscc: legacy.importerUscc.toUpperCase(),
+            port: legacy.port,
+            model: legacy.model,
+          }),
+        )
+        .digest('hex');
+      await ctx.handle.db.execute(
+        sql`UPDATE customs_consumptions SET request_hash = ${legacyHash}
+            WHERE declaration_no = ${legacy.declarationNo}`,
+      );
+      expect((await consume(legacy)).body.consumption.replayed).toBe(true);
+      expect((await consume({ ...legacy, model: 'X1-200' })).status).toBe(409);
+
       const other = await issueExemption();
       const elsewhere = await consume({ ...body, number: other.number });
       expect(elsewhere.status).toBe(409);
