@@ -186,7 +186,7 @@ export function createServices(deps: AppDeps): Services {
     }),
     customs: new CustomsService(db, clock, alertSink, metrics.onVerdict),
     alerts,
-    reports: new ReportsService(db, clock),
+    reports: new ReportsService(db, clock, markSerials),
     audit,
     inspections: new InspectionsService(db, clock),
     metrics,

@@ -4,9 +4,11 @@ import { systemActor } from '../auth/principal';
 import { findCertificate, findCertificatesByNumber } from '../certificates/certificates.queries';
 import type { Clock } from '../clock';
 import { decodeMarkCode, extractMarkCode } from '../crypto/mark-code';
+import type { MarkSerialCipher } from '../crypto/mark-serial-cipher';
 import { hasValidSerialCheckDigits } from '../crypto/serial';
 import type { Database, Queryable } from '../db/client';
 import { redactText } from '../http/redact';
+import { findMarkWithBatch } from '../marks/mark.queries';
 import { auditOpenedAlerts, openOrCountAlert, REPORTED } from './alerts.service';
 import { insertReport } from './alerts.queries';
 
@@ -53,6 +55,7 @@ export class ReportsService {
   constructor(
     private readonly db: Database,
     private readonly clock: Clock,
+    private readonly serials: MarkSerialCipher,
   ) {}
 
   async fileReport(input: ReportInput): Promise<{ id: string; alertId: string }> {
@@ -135,6 +138,12 @@ export class ReportsService {
         certificate = { id: matches[0]!.certificate.id, issuerId: matches[0]!.issuer.id };
     }
     const serial = input.code !== undefined ? markSerialOf(input.code) : null;
+    // A registered mark links the report to its certificate and issuer, so supervisors filtering
+    // alerts by either find it.
+    if (serial && !certificate) {
+      const mark = await findMarkWithBatch(tx, { serial, ...this.serials.locate(serial) });
+      if (mark) certificate = { id: mark.certificateId, issuerId: mark.issuerId };
+    }
     const linked = {
       issuerId: certificate?.issuerId ?? null,
       certificateId: certificate?.id ?? null,

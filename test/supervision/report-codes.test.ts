@@ -17,6 +17,8 @@ describe('mark codes in reports and alerts', () => {
   let supervisor: string;
   let mark: IssuedMark;
   let other: IssuedMark;
+  let issuerId: string;
+  let certificateId: string;
 
   /** The part of a code past the prefix a supervisor may see, in either letter case. */
   const secretPart = (code: string) => code.slice(8, 40).toLowerCase();
@@ -29,6 +31,8 @@ describe('mark codes in reports and alerts', () => {
     supervisor = await createRoleKey(ctx, 'supervisor');
     const issuer = await createIssuer(ctx);
     const certificate = await issueCertificate(api, issuer.key);
+    issuerId = issuer.id;
+    certificateId = certificate.id;
     [mark, other] = (await issueMarks(api, issuer.key, certificate.id, { count: 2 })).marks as [
       IssuedMark,
       IssuedMark,
@@ -53,6 +57,9 @@ describe('mark codes in reports and alerts', () => {
     expect(alert.body).toMatchObject({
       subjectType: 'mark',
       subject: mark.serial,
+      // The registered mark links the alert to its certificate and issuer.
+      issuerId,
+      certificateId,
       count: 2,
       raisedBy: { context: { code: `${mark.code.slice(0, 8)}…` } },
       lastSeenBy: { context: { code: `https://certmark.test/m/${url.slice(-120, -112)}…` } },
@@ -71,6 +78,8 @@ describe('mark codes in reports and alerts', () => {
 
     const list = await api.get('/v1/alerts?reason=REPORTED&pageSize=100', supervisor);
     expect(list.text).toContain(mark.serial);
+    const ofIssuer = await api.get(`/v1/alerts?reason=REPORTED&issuer=${issuerId}`, supervisor);
+    expect(ofIssuer.body.items.map((a: { id: string }) => a.id)).toContain(first.body.alertId);
     expectNoCode(list.text, mark.code);
 
     const page = await api.get('/supervisor?reason=REPORTED&lang=en', supervisor);
