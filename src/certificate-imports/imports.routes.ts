@@ -12,6 +12,7 @@ import {
 } from '../http/openapi';
 import type { ImportFormat } from '../db/schema/certificate-imports';
 import { CSV_COLUMNS } from './import-formats';
+import { streamedBody } from '../http/streamed-body';
 import type { CertificateImportsService } from './imports.service';
 
 /** The path whose body is streamed to staging, not held to the 1 MiB JSON limit (src/app.ts). */
@@ -227,7 +228,7 @@ export function certificateImportsRoutes(service: CertificateImportsService) {
           else controller.enqueue(encoder.encode(next.value));
         },
       });
-      return c.body(stream, 200, {
+      return c.body(await streamedBody(c, stream), 200, {
         'content-type': 'text/csv; charset=utf-8',
         'content-disposition': `attachment; filename="import-${c.req.valid('param').id}-report.csv"`,
       });

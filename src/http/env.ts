@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import type { Logger } from 'pino';
 import type { Principal } from '../auth/principal';
 import type { ReadConsistency } from '../db/read-replica';
 
@@ -7,6 +8,8 @@ export interface AppEnv {
   Variables: {
     requestId: string;
     principal: Principal | null;
+    /** The service's logger (requestFrame), for what is logged after the answer has begun. */
+    logger: Logger;
   };
 }
 

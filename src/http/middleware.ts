@@ -31,6 +31,7 @@ export function requestFrame(options: { logger: Logger; metrics: ServiceMetrics 
     const incoming = c.req.header(REQUEST_ID_HEADER);
     const id = incoming && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
     c.set('requestId', id);
+    c.set('logger', logger);
     c.header(REQUEST_ID_HEADER, id);
     await next();
     if (!c.res.headers.has('cache-control')) c.res.headers.set('cache-control', 'no-store');

@@ -12,6 +12,7 @@ import {
 import { VerdictSchema } from '../verification/verification.schemas';
 import { labelStockNames, labelStocks } from './label-stocks';
 import { queryInteger } from '../http/query';
+import { streamedBody } from '../http/streamed-body';
 import type { MarksService } from './marks.service';
 
 /** A text field: trimmed, bounded, no control characters. */
@@ -322,7 +323,7 @@ export function marksRoutes(service: MarksService) {
         c.req.valid('param').batchId,
         csv ? 'csv' : 'ndjson',
       );
-      return c.body(stream, 200, {
+      return c.body(await streamedBody(c, stream), 200, {
         'content-type': csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson',
         'cache-control': 'no-store',
         ...(csv
@@ -348,7 +349,7 @@ export function marksRoutes(service: MarksService) {
       const { batchId } = c.req.valid('param');
       const query = c.req.valid('query');
       const labels = await service.labelPdf(principalOf(c), batchId, query);
-      return c.body(labels.stream, 200, {
+      return c.body(await streamedBody(c, labels.stream), 200, {
         'content-type': 'application/pdf',
         // Every label carries a mark code: whoever holds it can print copies (SPEC "Product marks").
         'cache-control': 'no-store',
