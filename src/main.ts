@@ -6,6 +6,7 @@ import { openDatabase, openReadReplica } from './db/client';
 import { ReadRouter } from './db/read-replica';
 import { loadKeyMaterial } from './keystore/key-material';
 import { generateApiKey } from './auth/api-key';
+import { isDatabaseUnavailable } from './errors';
 import { loggableError } from './shared/loggable-error';
 import { ScanLogPartitions } from './marks/scan-log-partitions';
 import { WebhookDispatcher } from './subscriptions/webhook-dispatcher';
@@ -57,14 +58,19 @@ async function main(): Promise<void> {
     production: config.production,
     onGenerated: (file) => logger.warn({ file }, 'generated new key material (not for production)'),
   });
-  const database = await openDatabase({
-    databaseUrl: config.databaseUrl,
-    dataDir: config.dataDir,
-    onAvailabilityChange: (state, why) => {
-      if (state === 'open') logger.warn({ why }, 'database unreachable: answering 503 at once');
-      else logger.info({ why }, 'database reachable again');
-    },
-  });
+  const database = await openWhenReachable(
+    () =>
+      openDatabase({
+        databaseUrl: config.databaseUrl,
+        dataDir: config.dataDir,
+        onAvailabilityChange: (state, why) => {
+          if (state === 'open') logger.warn({ why }, 'database unreachable: answering 503 at once');
+          else logger.info({ why }, 'database reachable again');
+        },
+      }),
+    logger,
+    stopping,
+  );
   logger.info({ database: database.kind }, 'database ready, migrations applied');
 
   // Public reads on a replica within the staleness bound, when one is configured (PostgreSQL only).
@@ -216,6 +222,40 @@ async function main(): Promise<void> {
     process.exit(0);
   };
   if (stopping.requested) void stopping.stop();
+}
+
+/** The longest wait between two tries to reach the database at start. */
+const START_RETRY_MAX_MS = 5_000;
+
+/**
+ * Opens (and migrates) the database, waiting out one that cannot be reached yet (SPEC "Service":
+ * the service recovers by itself): a database that starts after the service, or restarts while it
+ * starts. Meanwhile the listener answers 503 `service_starting` with Retry-After; each failed try
+ * is one warn line, and tries back off to every 5 s. Anything else (a refused password, a failed
+ * migration) fails the start as before; a signal while waiting stops it.
+ */
+async function openWhenReachable<T>(
+  open: () => Promise<T>,
+  logger: pino.Logger,
+  stopping: { requested?: boolean },
+): Promise<T> {
+  for (let attempt = 1, waitMs = 250; ; attempt++) {
+    try {
+      return await open();
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) throw error;
+      if (stopping.requested) {
+        logger.info('stopped while waiting for the database');
+        process.exit(0);
+      }
+      logger.warn(
+        { attempt, retryInMs: waitMs, err: loggableError(error) },
+        'database unreachable at start: waiting for it',
+      );
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+      waitMs = Math.min(waitMs * 2, START_RETRY_MAX_MS);
+    }
+  }
 }
 
 /** Waits for `promise`, but no longer than `ms`. */

@@ -72,13 +72,20 @@ async function openPostgres(options: OpenDatabaseOptions): Promise<DatabaseHandl
   });
   const db = drizzle(pool) as unknown as Database;
 
-  const lockClient = await pool.connect();
   try {
-    await lockClient.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
-    await migrate(drizzle(lockClient), { migrationsFolder: migrationsFolder() });
-  } finally {
-    await lockClient.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]).catch(() => {});
-    lockClient.release();
+    const lockClient = await pool.connect();
+    try {
+      await lockClient.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
+      await migrate(drizzle(lockClient), { migrationsFolder: migrationsFolder() });
+    } finally {
+      await lockClient.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]).catch(() => {});
+      lockClient.release();
+    }
+  } catch (error) {
+    // Nothing of this attempt may outlive it: whoever opens again gets a pool of its own.
+    breaker.stop();
+    await pool.end().catch(() => {});
+    throw error;
   }
   return {
     db,
