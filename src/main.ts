@@ -119,6 +119,13 @@ async function main(): Promise<void> {
     );
   }
 
+  const foreignOrigin = await services.audit.foreignOrigin();
+  if (foreignOrigin)
+    logger.warn(
+      { stored: foreignOrigin, configured: config.logOrigin },
+      'the latest log checkpoint was signed under another origin: set LOG_ORIGIN (or PUBLIC_BASE_URL) alike on every instance of this database',
+    );
+
   // After an update to positional serials: the older batches' serials are read once so that no new
   // serial can equal one of theirs, and their unfinished batches are numbered (see upgradeSerials).
   const olderSerials = await services.marks.upgradeSerials();

@@ -267,6 +267,17 @@ export class AuditService {
     return signCheckpointNote(this.platformSeed, this.origin, size, root);
   }
 
+  /**
+   * The origin of the latest stored checkpoint when it is not this instance's: instances of one
+   * database with different origins (LOG_ORIGIN or PUBLIC_BASE_URL set differently) sign
+   * checkpoints no witness can follow as one log. Undefined when they agree or nothing is signed.
+   */
+  async foreignOrigin(): Promise<string | undefined> {
+    const latest = await latestCheckpoint(this.db);
+    const origin = latest?.note.slice(0, latest.note.indexOf('\n'));
+    return origin !== undefined && origin !== this.origin ? origin : undefined;
+  }
+
   /** The note verifier key of the log's checkpoints: `<origin>+<key ID>+<base64(0x01 ‖ key)>`. */
   verifierKey(): string {
     // Origin and key are fixed for the life of the service: derived once.

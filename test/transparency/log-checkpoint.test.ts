@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuditService } from '../../src/audit/audit.service';
 import { checkpointBody, parseCheckpointBody } from '../../src/audit/checkpoint-note';
 import { ConfigError, loadConfig } from '../../src/config';
 import { isValidKeyName, openNote, parseVerifierKey } from '../../src/crypto/signed-note';
@@ -43,6 +44,18 @@ describe('GET /log/checkpoint and /log/key (C2SP signed note)', () => {
     expect(opened.text.split('\n')).toHaveLength(4);
     const forged = res.text.replace(`\n${body.size}\n`, `\n${body.size + 1}\n`);
     expect(() => openNote(forged, [verifier])).toThrow('invalid signature');
+  });
+
+  it('tells an instance whose origin is not the one the latest checkpoint was signed under', async () => {
+    await api.get('/log/checkpoint');
+    expect(await ctx.services.audit.foreignOrigin()).toBeUndefined();
+    const elsewhere = new AuditService(
+      ctx.handle.db,
+      ctx.clock,
+      ctx.keys.platformSeed,
+      'localhost:3001/log',
+    );
+    expect(await elsewhere.foreignOrigin()).toBe('certmark.test/log');
   });
 
   it('takes LOG_ORIGIN, and a base URL with a path, for the origin', () => {
