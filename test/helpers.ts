@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import http, { type Server } from 'node:http';
+import net from 'node:net';
 import { serve } from '@hono/node-server';
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -170,5 +171,15 @@ export function postChunks(
     req.on('error', reject);
     for (const chunk of chunks) req.write(chunk);
     req.end();
+  });
+}
+
+/** A port nothing listens on now (for a process that must be told its port before it starts). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
   });
 }

@@ -1,7 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -13,7 +12,7 @@ import { fixedClock } from '../../src/clock';
 import { loadConfig } from '../../src/config';
 import { openDatabase, openReadReplica, type DatabaseHandle } from '../../src/db/client';
 import { ReadRouter } from '../../src/db/read-replica';
-import { client, testKeys, TEST_NOW, type Client, type TestContext } from '../helpers';
+import { client, freePort, testKeys, TEST_NOW, type Client, type TestContext } from '../helpers';
 import { createIssuer, issueCertificate, type IssuerFixture } from '../fixtures';
 import { issueMarks, type IssuedMark } from '../marks/mark-helpers';
 
@@ -46,15 +45,6 @@ async function pg(binary: string, args: string[]): Promise<void> {
   const command = path.join(binDir!, binary);
   if (asRoot) await run('runuser', ['-u', 'postgres', '--', command, ...args]);
   else await run(command, args);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 15_000) {

@@ -1,18 +1,8 @@
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from '../helpers';
+import { createTestDatabase, freePort } from '../helpers';
 import { startFaultProxy, type FaultProxy } from '../fault-proxy';
 import { startServiceProcess, type ServiceProcess } from '../service-process';
 import { serviceSecrets, sleep } from './harness';
-
-/** A port nothing listens on now. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * SPEC "Service": when the database is down, requests get 503 with Retry-After, and the service
