@@ -50,6 +50,8 @@ const envSchema = z.object({
   IMPORT_MAX_MIB: z.coerce.number().int().min(1).max(4096).default(DEFAULT_IMPORT_MAX_MIB),
   WEBHOOK_TIMEOUT_SECONDS: z.coerce.number().positive().max(60).default(10),
   WEBHOOK_RETRY_DELAY_SECONDS: z.coerce.number().int().min(1).max(3600).default(6),
+  // Room for the answers in flight (the bound less 3 s) and the rest of the stop (about 2 s).
+  SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().min(5).max(600).default(10),
   // The bearer token GET /metrics asks for; unset, only loopback clients are answered.
   METRICS_TOKEN: z
     .string()
@@ -121,6 +123,11 @@ export interface Config {
     /** The base of the retries' exponential backoff (src/subscriptions/webhook-dispatcher.ts). */
     readonly retryDelaySeconds: number;
   };
+  /**
+   * From SIGTERM or SIGINT to exit (src/main.ts): answers in flight get all of it but 3 s, and past
+   * it the process exits anyway, with code 1.
+   */
+  readonly shutdownBoundMs: number;
 }
 
 export class ConfigError extends Error {
@@ -192,6 +199,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       timeoutMs: e.WEBHOOK_TIMEOUT_SECONDS * 1000,
       retryDelaySeconds: e.WEBHOOK_RETRY_DELAY_SECONDS,
     }),
+    shutdownBoundMs: e.SHUTDOWN_TIMEOUT_SECONDS * 1000,
   });
 }
 

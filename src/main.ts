@@ -12,9 +12,6 @@ import { ScanLogPartitions } from './marks/scan-log-partitions';
 import { WebhookDispatcher } from './subscriptions/webhook-dispatcher';
 import { bindPort } from './http/listener';
 
-/** From SIGTERM or SIGINT to exit; past it the process exits anyway, saying so (exit code 1). */
-const SHUTDOWN_BOUND_MS = 10_000;
-
 /**
  * The only place with side effects at start: config → port → keys → database (migrated) → app →
  * serve. Nothing is written before the configuration is valid and the port is bound: a busy port
@@ -23,6 +20,8 @@ const SHUTDOWN_BOUND_MS = 10_000;
  */
 async function main(): Promise<void> {
   const config = loadConfig();
+  // From SIGTERM or SIGINT to exit; past it the process exits anyway, saying so (exit code 1).
+  const { shutdownBoundMs } = config;
   const listener = await bindPort(config.port);
   const logger = pino({
     level: config.logLevel,
@@ -40,11 +39,11 @@ async function main(): Promise<void> {
     }
     deadline = setTimeout(() => {
       logger.error(
-        { boundMs: SHUTDOWN_BOUND_MS },
+        { boundMs: shutdownBoundMs },
         'shutdown did not finish within its bound: exiting now',
       );
       process.exit(1);
-    }, SHUTDOWN_BOUND_MS);
+    }, shutdownBoundMs);
     deadline.unref();
     logger.info({ signal }, 'shutting down');
     if (stopping.stop) void stopping.stop();
@@ -200,7 +199,7 @@ async function main(): Promise<void> {
   stopping.stop = async () => {
     const began = performance.now();
     // What is left of the bound, less a second for the scans, the alerts and the pools.
-    const remaining = () => Math.max(0, SHUTDOWN_BOUND_MS - 1_000 - (performance.now() - began));
+    const remaining = () => Math.max(0, shutdownBoundMs - 1_000 - (performance.now() - began));
     const background = Promise.allSettled([
       scanLogPartitions.stop(),
       services.audit.sequencer.stop(),
@@ -210,7 +209,7 @@ async function main(): Promise<void> {
     ]);
     // Answers in flight get most of the bound; streams still running then (a long label PDF or
     // export) are cut, so the rest of the shutdown still fits in it.
-    const cut = await listener.close(Math.max(0, SHUTDOWN_BOUND_MS - 3_000));
+    const cut = await listener.close(Math.max(0, shutdownBoundMs - 3_000));
     if (cut > 0) logger.warn({ connections: cut }, 'answers still streaming were cut at shutdown');
     await services.marks.close().catch(() => {});
     // Imports stop after the chunk they are writing and go on at the next start.

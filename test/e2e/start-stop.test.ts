@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config';
 import { createTestDatabase } from '../helpers';
 import { buildWorld, httpCaller, serviceSecrets, type World } from '../faults/harness';
 import { startServiceProcess, type ServiceProcess } from '../service-process';
@@ -83,11 +84,20 @@ describe('start: configuration, keys and port before anything is written', () =>
   });
 });
 
+describe('stop: its bound', () => {
+  it('is 10 s unless SHUTDOWN_TIMEOUT_SECONDS says otherwise, and never below 5 s', () => {
+    expect(loadConfig({}).shutdownBoundMs).toBe(10_000);
+    expect(loadConfig({ SHUTDOWN_TIMEOUT_SECONDS: '25' }).shutdownBoundMs).toBe(25_000);
+    for (const bad of ['4', '601', 'soon'])
+      expect(() => loadConfig({ SHUTDOWN_TIMEOUT_SECONDS: bad })).toThrow(ConfigError);
+  });
+});
+
 /**
  * A service process on a database of its own, with a world built through its API, for the tests
  * of one describe block; killed (if it has not exited) and dropped after them.
  */
-function serviceWithWorld() {
+function serviceWithWorld(env: Record<string, string> = {}) {
   const secrets = serviceSecrets();
   const state = {} as {
     database: { url: string; drop(): Promise<void> };
@@ -96,7 +106,11 @@ function serviceWithWorld() {
   };
   beforeAll(async () => {
     state.database = await createTestDatabase();
-    state.service = await startServiceProcess({ databaseUrl: state.database.url, ...secrets });
+    state.service = await startServiceProcess({
+      databaseUrl: state.database.url,
+      ...secrets,
+      env,
+    });
     state.world = await buildWorld(httpCaller(state.service.baseUrl), secrets.adminKey);
   });
   afterAll(async () => {
@@ -167,7 +181,8 @@ describe('stop: SIGTERM under load', () => {
 });
 
 describe('stop: SIGTERM while a long answer streams', () => {
-  const running = serviceWithWorld();
+  // A shorter bound than the default: streams are cut 3 s before it, the rest of the stop has 3 s.
+  const running = serviceWithWorld({ SHUTDOWN_TIMEOUT_SECONDS: '7' });
 
   it('cuts a label PDF still streaming when the bound nears, and exits 0', async () => {
     const { service, world } = running;
