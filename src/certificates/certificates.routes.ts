@@ -98,7 +98,7 @@ const changeStatus = defineRoute({
   responses: {
     200: { description: 'Updated', ...json(IssuedCertificateSchema) },
     ...problems(404, {
-      403: 'Another issuer’s certificate (`forbidden`)',
+      403: 'Another issuer’s certificate (`forbidden`), or a reinstatement (`valid`) by a suspended issuer (`issuer_suspended`)',
       409: 'Revoked and withdrawn are final (`status_final`); the status it already has (`status_unchanged`)',
     }),
   },

@@ -396,6 +396,11 @@ export class CertificatesService {
       if (certificate.status === change.status) {
         throw new AppError('status_unchanged', `the certificate is already ${change.status}`);
       }
+      // A suspended body may still take its certificates out of use (it answers for them), but
+      // not put one back in use until a supervisor reinstates it.
+      if (change.status === 'valid' && issuer?.status === 'suspended') {
+        throw new AppError('issuer_suspended', 'a suspended issuer cannot reinstate certificates');
+      }
       await q.updateCertificateStatus(tx, { id, ...change, at, actorKeyId: principal.keyId });
       // The status lists change in the same transaction: the 200 below means they say so too.
       await this.statusLists.recordCertificateStatus(tx, {

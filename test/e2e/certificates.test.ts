@@ -118,6 +118,31 @@ describe('certificates', () => {
     expect(res.body.code).toBe('issuer_suspended');
   });
 
+  it('a suspended issuer may take its certificates out of use, not put one back in use', async () => {
+    const body = await createIssuer(ctx, { name: 'Suspended Body' });
+    const first = await issueCertificate(api, body.key);
+    const second = await issueCertificate(api, body.key);
+    const status = (id: string, to: string) =>
+      api.post(
+        `/v1/certificates/${id}/status`,
+        { status: to, reason: 'surveillance', signatory: { name: '王五' } },
+        body.key,
+      );
+    expect((await status(first.id, 'suspended')).status).toBe(200);
+    const issuerStatus = (to: string) =>
+      api.post(`/v1/issuers/${body.id}/status`, { status: to, reason: 'audit' }, ctx.adminKey);
+    expect((await issuerStatus('suspended')).status).toBe(200);
+
+    const refused = await status(first.id, 'valid');
+    expect(refused.status).toBe(403);
+    expect(refused.body.code).toBe('issuer_suspended');
+    expect((await api.get(`/v1/certificates/${first.id}`)).body.status).toBe('suspended');
+    expect((await status(second.id, 'revoked')).status).toBe(200);
+
+    expect((await issuerStatus('active')).status).toBe(200);
+    expect((await status(first.id, 'valid')).status).toBe(200);
+  });
+
   it('an issuer status change to the status it has changes nothing: no new time, history or audit entry', async () => {
     const body = await createIssuer(ctx, { name: 'Suspended Once' });
     const path = `/v1/issuers/${body.id}/status`;
