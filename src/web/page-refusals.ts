@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { AppError } from '../errors';
+import { prefersJson } from '../http/accept';
 import { pickLang } from './i18n';
 import { newNonce, pageHeaders } from './layout';
 import { rateLimitedPage } from './pages';
@@ -12,13 +13,11 @@ const PAGE_PATH = /^\/(?:[mMc]\/[^/]+|verify\/offline|supervisor(?:\/[^/]*)?|doc
 
 /**
  * Whether `c` asks for a page a person reads in a browser, rather than for JSON. The mark and
- * certificate pages answer JSON to `Accept: application/json` (without text/html): such a client
- * gets problem+json like any API caller.
+ * certificate pages answer JSON to an Accept that weighs JSON above HTML (prefersJson): such a
+ * client gets problem+json like any API caller.
  */
 export function isPageRequest(c: Context): boolean {
-  if (!PAGE_PATH.test(c.req.path)) return false;
-  const accept = c.req.header('accept') ?? '';
-  return !(/application\/(?:problem\+)?json/i.test(accept) && !/text\/html/i.test(accept));
+  return PAGE_PATH.test(c.req.path) && !prefersJson(c.req.header('accept'));
 }
 
 /**

@@ -1,3 +1,4 @@
+import { prefersJson } from '../http/accept';
 import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
@@ -107,10 +108,7 @@ const offlinePageRoute = defineRoute({
   },
 });
 
-const wantsJson = (c: Context) => {
-  const accept = c.req.header('accept') ?? '';
-  return /application\/json/i.test(accept) && !/text\/html/i.test(accept);
-};
+const wantsJson = (c: Context) => prefersJson(c.req.header('accept'));
 
 async function sendPage(
   c: Context,

@@ -298,6 +298,16 @@ describe('product marks', () => {
       expect(
         (await api.get(`/M/${mark.code}`, undefined, { accept: 'application/json' })).body.verdict,
       ).toBe('authentic');
+      // Quality values are weighed: JSON above the page is JSON; JSON at q=0 is the page.
+      const weighed = await api.get(`/m/${mark.code}`, undefined, {
+        accept: 'application/json, text/html;q=0.1',
+      });
+      expect(weighed.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(weighed.body.verdict).toBe('authentic');
+      const refused = await api.get(`/m/${mark.code}`, undefined, {
+        accept: 'application/json;q=0',
+      });
+      expect(refused.headers.get('content-type')).toMatch(/^text\/html/);
     });
 
     it('refuses a model outside the certificate’s scope and bad input, writing nothing', async () => {

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { prefersJson } from './accept';
+
+describe('prefersJson', () => {
+  it.each([
+    ['application/json', true],
+    ['Application/JSON', true],
+    ['application/problem+json', true],
+    ['application/json, text/html;q=0.5', true],
+    ['text/html;q=0.2, application/json;q=0.9', true],
+    ['application/json, text/plain, */*', true],
+    ['application/*', true],
+    ['application/json;charset=utf-8; q=1.0', true],
+  ])('%s: JSON', (accept, expected) => expect(prefersJson(accept)).toBe(expected));
+
+  it.each([
+    [undefined, false],
+    ['', false],
+    ['*/*', false],
+    ['text/html', false],
+    ['application/json, text/html', false],
+    ['application/json;q=0.5, text/html', false],
+    ['text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8', false],
+    ['application/json;q=0', false],
+    ['application/json;q=0, */*', false],
+    ['text/*, application/json;q=0.9', false],
+    // A q that is no qvalue leaves its range out.
+    ['application/json;q=2', false],
+    ['application/json;q=abc, text/html', false],
+  ])('%s: a page', (accept, expected) => expect(prefersJson(accept)).toBe(expected));
+});

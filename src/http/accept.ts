@@ -1,0 +1,82 @@
+/**
+ * Content negotiation for the routes that answer a page or JSON (RFC 9110 §12.5.1): each media
+ * type gets the weight of the most specific range in `Accept` that matches it (`text/html` before
+ * `text/*` before `*\/*`), 0 when none does.
+ */
+
+interface MediaRange {
+  type: string;
+  subtype: string;
+  q: number;
+}
+
+/** The ranges of an Accept header; a range whose `q` is not a qvalue (0 to 1) is left out. */
+function mediaRanges(accept: string): MediaRange[] {
+  const ranges: MediaRange[] = [];
+  for (const part of accept.split(',')) {
+    const [range = '', ...params] = part.split(';');
+    const [type, subtype] = range.trim().toLowerCase().split('/');
+    if (!type || !subtype) continue;
+    let q = 1;
+    for (const param of params) {
+      const [name, value] = param.split('=').map((s) => s.trim());
+      if (name?.toLowerCase() === 'q')
+        q = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/.test(value ?? '') ? Number(value) : NaN;
+    }
+    if (!Number.isNaN(q)) ranges.push({ type, subtype, q });
+  }
+  return ranges;
+}
+
+/**
+ * The weight `ranges` give `mediaType` (`type/subtype`, lower case), and how specific the range
+ * that gave it is (2 the type itself, 1 `type/*`, 0 `*\/*`, -1 none).
+ */
+function weightOf(
+  ranges: readonly MediaRange[],
+  mediaType: string,
+): { q: number; specificity: number } {
+  const [type, subtype] = mediaType.split('/');
+  let best = { specificity: -1, q: 0 };
+  for (const range of ranges) {
+    const specificity =
+      range.type === type && range.subtype === subtype
+        ? 2
+        : range.type === type && range.subtype === '*'
+          ? 1
+          : range.type === '*' && range.subtype === '*'
+            ? 0
+            : -1;
+    if (specificity > best.specificity) best = { specificity, q: range.q };
+  }
+  return best;
+}
+
+/** Whether weight `a` ranks above `b`: a higher q, or the same from a more specific range. */
+function ranksAbove(
+  a: { q: number; specificity: number },
+  b: { q: number; specificity: number },
+): boolean {
+  return a.q > b.q || (a.q === b.q && a.specificity > b.specificity);
+}
+
+/**
+ * Whether `accept` weighs JSON (`application/json`, or `application/problem+json` for a refusal)
+ * above a page (`text/html`): a higher q, or the same q from a more specific range (an HTTP
+ * library's `application/json, *\/*` asks for JSON). Otherwise a page: a browser's Accept, `*\/*`,
+ * none, or `application/json, text/html` alike.
+ *
+ * @example
+ * prefersJson('application/json'); // true
+ * prefersJson('application/json, text/html;q=0.5'); // true
+ * prefersJson('application/json, text/plain, *\/*'); // true
+ * prefersJson('text/html,application/xhtml+xml,*\/*;q=0.8'); // false
+ */
+export function prefersJson(accept: string | undefined): boolean {
+  if (!accept) return false;
+  const ranges = mediaRanges(accept);
+  const json = weightOf(ranges, 'application/json');
+  const problem = weightOf(ranges, 'application/problem+json');
+  const best = ranksAbove(problem, json) ? problem : json;
+  return best.q > 0 && ranksAbove(best, weightOf(ranges, 'text/html'));
+}
