@@ -80,12 +80,16 @@ const create = (maxBytes: number) => {
       headers: z.object({
         'idempotency-key': IdempotencyKey,
       }),
-      query: z.object({
-        dryRun: z
-          .enum(['true', 'false'])
-          .optional()
-          .openapi({ description: '`true`: judge every row, write no certificate' }),
-      }),
+      // Strict: a dry run asked under another spelling (`dryRun[]`, `dry_run`) would otherwise
+      // be dropped as an unknown parameter, and the file imported for real.
+      query: z
+        .object({
+          dryRun: z
+            .enum(['true', 'false'])
+            .optional()
+            .openapi({ description: '`true`: judge every row, write no certificate' }),
+        })
+        .strict(),
       body: {
         required: true,
         content: {

@@ -62,7 +62,9 @@ describe('certificate imports', () => {
   };
   const ndjson = (...rows: unknown[]) =>
     rows.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))).join('\n') + '\n';
-  const count = async (table: 'certificates' | 'audit_log' | 'status_list_entries') =>
+  const count = async (
+    table: 'certificates' | 'audit_log' | 'status_list_entries' | 'certificate_imports',
+  ) =>
     Number(
       rowsOf<{ n: string }>(
         await ctx.handle.db.execute(sql.raw(`SELECT count(*) AS n FROM ${table}`)),
@@ -186,6 +188,24 @@ describe('certificate imports', () => {
       await Promise.all([count('certificates'), count('audit_log'), count('status_list_entries')]),
     ).toEqual(before);
     expect(await byNumber(rows[0]!.number)).toEqual([]);
+  });
+
+  it('refuses a dry run asked under another spelling rather than import for real', async () => {
+    const row = certificateBody();
+    const before = await Promise.all([count('certificates'), count('certificate_imports')]);
+    for (const query of ['?dryRun[]=true', '?dry_run=true', '?dryrun=true', '?dryRun=true&x=1']) {
+      const res = await post(ndjson(row), 'application/x-ndjson', { query });
+      const body = (await res.json()) as { code: string; errors: { path: string }[] };
+      expect(res.status, `${query}: ${JSON.stringify(body)}`).toBe(400);
+      expect(res.headers.get('content-type')).toMatch(/problem\+json/);
+      expect(body.code).toBe('validation_failed');
+      expect(body.errors.length).toBeGreaterThan(0);
+    }
+    await ctx.services.certificateImports.whenIdle();
+    expect(await Promise.all([count('certificates'), count('certificate_imports')])).toEqual(
+      before,
+    );
+    expect(await byNumber(row.number)).toEqual([]);
   });
 
   it('is idempotent: the same rows again change nothing; a changed row is a conflict, never an overwrite', async () => {
