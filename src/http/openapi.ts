@@ -270,6 +270,14 @@ export const isoInstant = z
   .datetime({ offset: true })
   .refine((s) => isSaneInstant(new Date(s)), `must be between ${EARLIEST_DATE} and ${LATEST_DATE}`);
 
+/**
+ * A day or an instant (`isoDate` or `isoInstant`). Refused, it says which forms it takes: a bare
+ * union would answer only "Invalid input".
+ */
+export const isoDateOrInstant = z.union([isoDate, isoInstant], {
+  error: `must be a day YYYY-MM-DD or an instant with its offset (2024-05-01T08:00:00+08:00), between ${EARLIEST_DATE} and ${LATEST_DATE}`,
+});
+
 /** Where a scan or a report was made: a GB/T 2260 region and/or coordinates (WGS 84). */
 export const locationSchema = z
   .object({

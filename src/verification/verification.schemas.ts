@@ -1,6 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { CertificateViewSchema } from '../certificates/certificates.schemas';
-import { isoDate, isoInstant, locationSchema } from '../http/openapi';
+import { isoDateOrInstant, locationSchema } from '../http/openapi';
 import { reasonClasses } from './verdict';
 
 /**
@@ -37,8 +37,7 @@ export const VerifyCertificateBody = z
       .object({ model: z.string().trim().min(1).max(100) })
       .strict()
       .optional(),
-    at: z
-      .union([isoDate, isoInstant])
+    at: isoDateOrInstant
       .optional()
       .openapi({ description: 'A day (YYYY-MM-DD) or an instant: was it valid then?' }),
   })

@@ -425,6 +425,23 @@ describe('bad input', () => {
     ).toBe(200);
   });
 
+  it('a bad verification date says what it takes, not only "Invalid input"', async () => {
+    for (const at of [
+      'yesterday',
+      '0000-00-00',
+      '2024-02-30',
+      '+275760-09-13',
+      '2024-02-28T12:00:00',
+    ]) {
+      const res = await api.post('/v1/verify/certificate', { number: 'x', at });
+      expectProblem(res, 400, 'validation_failed');
+      const [error] = res.body.errors as { path: string; message: string }[];
+      expect(error, at).toMatchObject({ path: 'at' });
+      expect(error!.message, at).toMatch(/YYYY-MM-DD/);
+      expect(error!.message, at).toMatch(/offset/);
+    }
+  });
+
   it('status changes are validated', async () => {
     const cert = await api.post('/v1/certificates', certificateBody(), issuer.key);
     const path = `/v1/certificates/${cert.body.id}/status`;
