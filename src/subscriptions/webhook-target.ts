@@ -32,11 +32,18 @@ export class TargetRefused extends Error {
   }
 }
 
+/** IPv6 global unicast (RFC 4291 §2.4): everything else is reserved or special-purpose. */
+const GLOBAL_UNICAST_V6 = ipaddr.parseCIDR('2000::/3');
+
 /** True for an address outside every special-purpose range (RFC 6890): public unicast only. */
 export function isPublicAddress(address: string): boolean {
   if (!ipaddr.isValid(address)) return false;
   // An IPv4-mapped IPv6 address (::ffff:10.0.0.1) is judged as the IPv4 address it carries.
-  return ipaddr.process(address).range() === 'unicast';
+  const parsed = ipaddr.process(address);
+  if (parsed.range() !== 'unicast') return false;
+  // ipaddr.js calls every IPv6 address outside its special ranges unicast, the deprecated
+  // IPv4-compatible ones (::7f00:1 is 127.0.0.1 through a tunnel) and reserved space among them.
+  return parsed.kind() === 'ipv4' || (parsed as ipaddr.IPv6).match(GLOBAL_UNICAST_V6);
 }
 
 function isLoopbackHost(hostname: string): boolean {

@@ -101,6 +101,11 @@ describe('webhooks', () => {
       'https://[::1]/hook',
       'https://[::ffff:192.168.0.1]/hook',
       'https://169.254.169.254/latest/meta-data',
+      // IPv4-compatible IPv6 (deprecated, ::/96): 127.0.0.1 and 169.254.169.254 again, and an
+      // address outside global unicast (2000::/3).
+      'https://[::7f00:1]/hook',
+      'https://[::a9fe:a9fe]/latest/meta-data',
+      'https://[4000::1]/hook',
       'https://localhost/hook',
       'https://user:pw@example.com/hook',
     ]) {
