@@ -132,10 +132,12 @@ const search = defineRoute({
   request: {
     query: z.object({
       number: z.string().trim().min(1).max(64).optional(),
+      // Typed by a person: letters in either case (a USCC's are capitals).
       uscc: z
         .string()
         .trim()
-        .regex(/^[0-9A-Z]{18}$/, 'must be 18 characters')
+        .toUpperCase()
+        .regex(/^[0-9A-Z]{18}$/, 'must be 18 digits and letters')
         .optional(),
       holder: z.string().trim().min(1).max(200).optional(),
       scheme: z.enum(schemes).optional(),

@@ -199,6 +199,13 @@ describe('certificates', () => {
     expect(
       (await api.get(`/v1/registry/certificates?uscc=${USCC.other}&scheme=ORGANIC`)).body.total,
     ).toBe(5);
+    // A USCC typed in lower case finds the same; one of another length says what it must be.
+    expect(
+      (await api.get(`/v1/registry/certificates?uscc=${USCC.other.toLowerCase()}`)).body.total,
+    ).toBe(5);
+    const short = await api.get('/v1/registry/certificates?uscc=9144030071526726X');
+    expect(short.status).toBe(400);
+    expect(JSON.stringify(short.body)).toContain('must be 18 digits and letters');
     expect(
       (await api.get('/v1/registry/certificates?holder=tea%20garden%202')).body.items[0].number,
     ).toBe('ORG-2');
