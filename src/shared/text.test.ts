@@ -13,6 +13,7 @@ describe('the text floor', () => {
       'é',
       '\u0085',
       '\u{10FFFD}',
+      'שלום \u200f(RLM)\u200e',
     ])
       expect(unstorableTextProblem(ok), JSON.stringify(ok)).toBeNull();
   });
@@ -28,6 +29,26 @@ describe('the text floor', () => {
     expect(unstorableTextProblem('\ufdd0')).toMatch(/noncharacter/);
     expect(unstorableTextProblem('\u{1FFFF}')).toMatch(/noncharacter/);
     expect(unstorableTextProblem('bad \ufffd byte')).toMatch(/UTF-8/);
+  });
+
+  it('refuses bidirectional controls: text must read on a page as it is stored and signed', () => {
+    // "Acme" shown as "emcA" after a right-to-left override: a name made to look like another.
+    expect(unstorableTextProblem('Good Co \u202eoC dooG')).toMatch(
+      /bidirectional controls \(U\+202E\)/,
+    );
+    for (const control of [
+      '\u202a',
+      '\u202b',
+      '\u202c',
+      '\u202d',
+      '\u2066',
+      '\u2067',
+      '\u2068',
+      '\u2069',
+    ])
+      expect(unstorableTextProblem(`a${control}b`), JSON.stringify(control)).toMatch(
+        /bidirectional/,
+      );
   });
 
   it('finds the first bad string in a parsed body, keys included, and names its path', () => {

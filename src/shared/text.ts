@@ -10,10 +10,13 @@
  * - noncharacters (U+FFFE, U+FFFF, U+FDD0–U+FDEF, …): not for interchange; XML refuses U+FFFE/U+FFFF.
  * - U+FFFD: what a decoder leaves where the request's bytes were not valid UTF-8. A certificate
  *   holder's name is never meant to contain it; storing and signing it would record a corruption.
+ * - bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): they make text
+ *   read otherwise on a page or a label than it is stored and signed (a holder's name shown
+ *   reversed after U+202E). Right-to-left text itself, and the marks U+200E/U+200F, stay allowed.
  */
 const UNSTORABLE =
   // eslint-disable-next-line no-control-regex
-  /[\u0000-\u0008\u000B\u000C\u000E-\u001F]|\p{Cs}|\p{Noncharacter_Code_Point}|\uFFFD/u;
+  /[\u0000-\u0008\u000B\u000C\u000E-\u001F]|\p{Cs}|\p{Noncharacter_Code_Point}|\uFFFD|[\u202A-\u202E\u2066-\u2069]/u;
 
 /** Why `text` cannot be stored or printed, or null when it can. */
 export function unstorableTextProblem(text: string): string | null {
@@ -24,6 +27,8 @@ export function unstorableTextProblem(text: string): string | null {
   if (code < 0x20) return `must not contain control characters (U+${hex(code)})`;
   if (code >= 0xd800 && code <= 0xdfff) return 'must be valid Unicode (it holds a lone surrogate)';
   if (code === 0xfffd) return 'must be valid UTF-8 text (it holds U+FFFD, a decoding error)';
+  if ((code >= 0x202a && code <= 0x202e) || (code >= 0x2066 && code <= 0x2069))
+    return `must not contain bidirectional controls (U+${hex(code)})`;
   return `must not contain Unicode noncharacters (U+${hex(code)})`;
 }
 
