@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { prefersJson } from './accept';
+import { prefers, prefersJson } from './accept';
 
 describe('prefersJson', () => {
   it.each([
@@ -28,4 +28,17 @@ describe('prefersJson', () => {
     ['application/json;q=2', false],
     ['application/json;q=abc, text/html', false],
   ])('%s: a page', (accept, expected) => expect(prefersJson(accept)).toBe(expected));
+});
+
+describe('prefers', () => {
+  const csv = ['text/csv'];
+  const ndjson = ['application/x-ndjson'];
+  it('ranks by q, then by how specific the range is; a tie is the default', () => {
+    expect(prefers('text/csv', csv, ndjson)).toBe(true);
+    expect(prefers('text/*', csv, ndjson)).toBe(true);
+    expect(prefers('*/*', csv, ndjson)).toBe(false);
+    expect(prefers('text/csv, application/x-ndjson', csv, ndjson)).toBe(false);
+    expect(prefers('text/csv;q=0, */*', csv, ndjson)).toBe(false);
+    expect(prefers('application/x-ndjson;q=0.2, text/csv', csv, ndjson)).toBe(true);
+  });
 });

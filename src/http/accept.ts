@@ -61,6 +61,29 @@ function ranksAbove(
 }
 
 /**
+ * Whether `accept` ranks one of `preferred` above every one of `others`: a higher q, or the same q
+ * from a more specific range. Otherwise (a tie, or neither named) the caller's default, `others`.
+ *
+ * @example
+ * prefers('text/csv', ['text/csv'], ['application/x-ndjson']); // true
+ * prefers('text/csv;q=0, *\/*', ['text/csv'], ['application/x-ndjson']); // false
+ */
+export function prefers(
+  accept: string | undefined,
+  preferred: readonly string[],
+  others: readonly string[],
+): boolean {
+  if (!accept) return false;
+  const ranges = mediaRanges(accept);
+  const best = (types: readonly string[]) =>
+    types
+      .map((type) => weightOf(ranges, type))
+      .reduce((a, b) => (ranksAbove(b, a) ? b : a), { q: 0, specificity: -1 });
+  const wanted = best(preferred);
+  return wanted.q > 0 && ranksAbove(wanted, best(others));
+}
+
+/**
  * Whether `accept` weighs JSON (`application/json`, or `application/problem+json` for a refusal)
  * above a page (`text/html`): a higher q, or the same q from a more specific range (an HTTP
  * library's `application/json, *\/*` asks for JSON). Otherwise a page: a browser's Accept, `*\/*`,
@@ -73,10 +96,5 @@ function ranksAbove(
  * prefersJson('text/html,application/xhtml+xml,*\/*;q=0.8'); // false
  */
 export function prefersJson(accept: string | undefined): boolean {
-  if (!accept) return false;
-  const ranges = mediaRanges(accept);
-  const json = weightOf(ranges, 'application/json');
-  const problem = weightOf(ranges, 'application/problem+json');
-  const best = ranksAbove(problem, json) ? problem : json;
-  return best.q > 0 && ranksAbove(best, weightOf(ranges, 'text/html'));
+  return prefers(accept, ['application/json', 'application/problem+json'], ['text/html']);
 }

@@ -1,3 +1,4 @@
+import { prefers } from '../http/accept';
 import { z } from '@hono/zod-openapi';
 import { principalOf, requireRole } from '../auth/auth.middleware';
 import {
@@ -317,7 +318,7 @@ export function marksRoutes(service: MarksService) {
       c.json(await service.getBatch(principalOf(c), c.req.valid('param').batchId), 200),
     )
     .openapi(exportMarks, async (c) => {
-      const csv = /\btext\/csv\b/i.test(c.req.header('accept') ?? '');
+      const csv = prefers(c.req.header('accept'), ['text/csv'], ['application/x-ndjson']);
       const stream = await service.exportBatch(
         principalOf(c),
         c.req.valid('param').batchId,

@@ -122,6 +122,17 @@ describe('product marks', () => {
       const lines = csv.text.trim().split('\r\n');
       expect(lines[0]).toBe('serial,code,url');
       expect(lines.slice(1)).toEqual(batch.marks.map((m) => `${m.serial},${m.code},${m.url}`));
+      // Accept's weights count: CSV refused (q=0) or ranked below NDJSON is NDJSON.
+      for (const accept of ['text/csv;q=0, */*', 'text/csv;q=0.5, application/x-ndjson']) {
+        const ndjson = await api.get(`/v1/mark-batches/${batch.batchId}/marks`, issuer.key, {
+          accept,
+        });
+        expect(ndjson.headers.get('content-type'), accept).toMatch(/^application\/x-ndjson/);
+      }
+      const weighed = await api.get(`/v1/mark-batches/${batch.batchId}/marks`, issuer.key, {
+        accept: 'application/x-ndjson;q=0.2, text/csv',
+      });
+      expect(weighed.headers.get('content-type')).toMatch(/^text\/csv/);
     });
 
     it('issues a large batch at once (201, done, no row per mark) and signs its export on workers', async () => {
