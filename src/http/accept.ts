@@ -1,7 +1,7 @@
 /**
- * Content negotiation for the routes that answer a page or JSON (RFC 9110 §12.5.1): each media
- * type gets the weight of the most specific range in `Accept` that matches it (`text/html` before
- * `text/*` before `*\/*`), 0 when none does.
+ * Content negotiation for the routes that answer in more than one media type (a page or JSON, CSV or
+ * NDJSON; RFC 9110 §12.5.1): each media type gets the weight of the most specific range in `Accept`
+ * that matches it (`text/html` before `text/*` before `*\/*`), 0 when none does.
  */
 
 interface MediaRange {
