@@ -1,4 +1,3 @@
-import { prefers } from '../http/accept';
 import { z } from '@hono/zod-openapi';
 import { principalOf, requireRole } from '../auth/auth.middleware';
 import {
@@ -12,6 +11,7 @@ import {
 } from '../http/openapi';
 import { VerdictSchema } from '../verification/verification.schemas';
 import { labelStockNames, labelStocks } from './label-stocks';
+import { prefers } from '../http/accept';
 import { queryInteger } from '../http/query';
 import { streamedBody } from '../http/streamed-body';
 import type { MarksService } from './marks.service';

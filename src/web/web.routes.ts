@@ -1,4 +1,3 @@
-import { prefersJson } from '../http/accept';
 import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
@@ -6,6 +5,7 @@ import type { HtmlEscapedString } from 'hono/utils/html';
 import type { Clock } from '../clock';
 import type { CertificatesService } from '../certificates/certificates.service';
 import { AppError } from '../errors';
+import { prefersJson } from '../http/accept';
 import {
   createRouter,
   defineRoute,
