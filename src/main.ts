@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     serializers: { err: loggableError },
   });
   // A signal while starting is honoured once the start is complete (or the bound runs out).
-  const stopping: { stop?: () => Promise<void>; requested?: boolean } = {};
+  const stopping: { stop?: () => Promise<void>; requested?: boolean; phase?: string } = {};
   let deadline: NodeJS.Timeout | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     if (deadline) {
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
     }
     deadline = setTimeout(() => {
       logger.error(
-        { boundMs: shutdownBoundMs },
+        { boundMs: shutdownBoundMs, waitingFor: stopping.phase ?? 'the start' },
         'shutdown did not finish within its bound: exiting now',
       );
       process.exit(1);
@@ -198,32 +198,43 @@ async function main(): Promise<void> {
    */
   stopping.stop = async () => {
     const began = performance.now();
-    // What is left of the bound, less a second for the scans, the alerts and the pools.
-    const remaining = () => Math.max(0, shutdownBoundMs - 1_000 - (performance.now() - began));
+    // What is left of the bound, less `marginMs` for the steps after the one asking.
+    const left = (marginMs: number) =>
+      Math.max(0, shutdownBoundMs - marginMs - (performance.now() - began));
     const background = Promise.allSettled([
       scanLogPartitions.stop(),
       services.audit.sequencer.stop(),
       services.audit.witnessing?.stop(),
       // pg-boss waits for a delivery in flight: it is retried after the next start if cut short.
-      within(webhooks.stop(), remaining()),
+      within(webhooks.stop(), left(1_000)),
     ]);
     // Answers in flight get most of the bound; streams still running then (a long label PDF or
     // export) are cut, so the rest of the shutdown still fits in it.
-    const cut = await listener.close(Math.max(0, shutdownBoundMs - 3_000));
+    stopping.phase = 'answers';
+    const cut = await listener.close(left(3_000));
     if (cut > 0) logger.warn({ connections: cut }, 'answers still streaming were cut at shutdown');
+    stopping.phase = 'mark signing and imports';
     await services.marks.close().catch(() => {});
     // Imports stop after the chunk they are writing and go on at the next start.
     await services.certificateImports.close().catch(() => {});
+    stopping.phase = 'scans';
     await services.markVerification
       .close()
       .catch((error: unknown) =>
         logger.error({ err: loggableError(error) }, 'scans could not be written at shutdown'),
       );
+    stopping.phase = 'alerts';
     await services.alerts.close().catch(() => {});
-    await background;
-    await reads.close().catch(() => {});
-    await replica?.close().catch(() => {});
-    await database.close().catch(() => {});
+    // What is left is clean-up, nothing unwritten: the background loops resume at any next start,
+    // and a pool still lending a connection (a query the cut answer left running) is closed by the
+    // exit itself. So each waits only while the bound leaves time.
+    stopping.phase = 'background work';
+    await within(background, left(500));
+    stopping.phase = 'database pools';
+    await within(
+      Promise.allSettled([reads.close(), replica?.close(), database.close()]),
+      left(250),
+    );
     logger.info({ ms: Math.round(performance.now() - began) }, 'stopped');
     process.exit(0);
   };
