@@ -8,12 +8,19 @@ import { queryInteger } from './query';
 import { emptyBodyIsNone, noBody } from './no-body';
 import { EARLIEST_DATE, isCalendarDay, isSaneInstant, LATEST_DATE } from '../shared/dates';
 
-/** Zod issues → the SPEC's `errors: [{ path, message }]`. */
+/** Zod issues → the SPEC's `errors: [{ path, message }]`; an unknown field or parameter is named. */
 export function fieldErrors(issues: readonly z.core.$ZodIssue[], prefix = ''): FieldError[] {
-  return issues.map((issue) => ({
-    path: [prefix, ...issue.path.map(String)].filter(Boolean).join('.') || '(body)',
-    message: issue.message,
-  }));
+  const pathOf = (...parts: PropertyKey[]) =>
+    [prefix, ...parts.map(String)].filter(Boolean).join('.') || '(body)';
+  return issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({
+          path: pathOf(...issue.path, key),
+          message:
+            prefix === 'query' ? 'is not a parameter of this operation' : 'is not a field here',
+        }))
+      : [{ path: pathOf(...issue.path), message: issue.message }],
+  );
 }
 
 /**
@@ -217,8 +224,23 @@ function takesOptionalBody(config: OperationConfig): boolean {
 }
 
 /**
+ * An API operation's query parameters are strict, as its JSON bodies are: a filter under a wrong
+ * name (`?subjectId=` for `?subject=`, `?status=` where there is none) is a 400 naming it, never
+ * the unfiltered answer. Pages (`/m/…`, `/c/…`) keep ignoring what they do not know: apps that
+ * open a scanned or shared link add parameters of their own.
+ */
+function strictQuery(config: OperationConfig): OperationConfig['request'] {
+  const query = config.request?.query;
+  const api = config.path.startsWith('/v1/') || config.path.startsWith('/log/');
+  return api && query instanceof z.ZodObject
+    ? { ...config.request, query: query.strict() }
+    : config.request;
+}
+
+/**
  * `createRoute` for a documented operation: an `operationId` and `security` are required, and the
- * problem answers of the middleware are added to the route's own `responses`. An operation that
+ * problem answers of the middleware are added to the route's own `responses`; an API operation's
+ * query parameters are strict (`strictQuery`). An operation that
  * changes state and declares no body refuses one (`noBody`, after the route's own middleware, so a
  * caller without the role is told that first); one whose body is optional takes an empty body with
  * a JSON content type as no body (`emptyBodyIsNone`).
@@ -239,6 +261,7 @@ export function defineRoute<P extends string, R extends OperationConfig & { path
   const own = config.middleware === undefined ? [] : [config.middleware].flat();
   return createRoute<P, R>({
     ...config,
+    request: strictQuery(config),
     ...(takesNoBody(config) ? { middleware: [...own, noBody()] } : {}),
     ...(takesOptionalBody(config) ? { middleware: [...own, emptyBodyIsNone()] } : {}),
     responses: { ...middlewareProblems(config), ...config.responses },

@@ -588,7 +588,7 @@ describe('customs: CCC exemptions', () => {
       ['USCC with a bad check character', { importerUscc: '914403001922038217' }, 'importerUscc'],
       ['lowercase USCC', { importerUscc: '9144030071526726xg' }, 'importerUscc'],
       ['issuerId not a UUID', { issuerId: 'cqc' }, 'issuerId'],
-      ['an unknown field', { extra: true }, '(body)'],
+      ['an unknown field', { extra: true }, 'extra'],
       ['a missing number', { number: undefined }, 'number'],
     ])('%s', async (_name, change, path) => {
       const exemption = await issueExemption();

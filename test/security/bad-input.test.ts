@@ -347,6 +347,29 @@ describe('bad input', () => {
     expectProblem(await api.get('/v1/nothing-here'), 404, 'not_found');
   });
 
+  it('a query parameter the operation does not take → 400 naming it; pages ignore them', async () => {
+    for (const [query, name] of [
+      ['?status=revoked', 'status'],
+      ['?holder=x&Holder=y', 'Holder'],
+      ['?scheme[]=CCC', 'scheme[]'],
+    ]) {
+      const res = await api.get(`/v1/registry/certificates${query}`);
+      expectProblem(res, 400, 'validation_failed');
+      expect(res.body.errors).toEqual([
+        { path: `query.${name}`, message: 'is not a parameter of this operation' },
+      ]);
+    }
+    const proof = await api.get('/v1/transparency/proof/consistency?from=1&to=1&form=2');
+    expectProblem(proof, 400, 'validation_failed');
+    expect(proof.body.errors.map((e: { path: string }) => e.path)).toEqual(['query.form']);
+    // What WeChat and other apps add to a shared link: the page is answered as without them.
+    const id = crypto.randomUUID();
+    const plain = await ctx.app.request(`/c/${id}`);
+    const shared = await ctx.app.request(`/c/${id}?from=singlemessage&isappinstalled=0`);
+    expect(shared.status).toBe(plain.status);
+    expect(shared.headers.get('content-type')).toMatch(/^text\/html/);
+  });
+
   it('injection-looking search terms are data, not SQL', async () => {
     for (const holder of ["' OR 1=1 --", '%', '_', '\\', "'; DROP TABLE certificates; --"]) {
       const res = await api.get(`/v1/registry/certificates?holder=${encodeURIComponent(holder)}`);
