@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { validationFailed } from '../errors';
 import { requireRole } from '../auth/auth.middleware';
 import {
   bearerSecurity,
@@ -46,6 +47,9 @@ const CheckpointSchema = z
 /** A leaf index or tree size in a query string. */
 const count = (min: number) => queryInteger(min, Number.MAX_SAFE_INTEGER);
 
+/** An entry's subject id, as a filter. */
+const subjectFilter = z.string().trim().min(1).max(200).optional();
+
 const listAudit = defineRoute({
   operationId: 'listAuditEntries',
   method: 'get',
@@ -56,13 +60,10 @@ const listAudit = defineRoute({
   middleware: [requireRole('supervisor')],
   request: {
     query: z.object({
-      subject: z
-        .string()
-        .trim()
-        .min(1)
-        .max(200)
-        .optional()
-        .openapi({ description: 'The subject id' }),
+      subjectId: subjectFilter.openapi({
+        description: 'The subject’s id (an entry’s `subjectId`)',
+      }),
+      subject: subjectFilter.openapi({ description: 'The same as `subjectId`' }),
       subjectType: z.string().trim().min(1).max(64).optional(),
       action: z.string().trim().min(1).max(64).optional(),
       since: sinceParam
@@ -191,7 +192,14 @@ const entries = defineRoute({
 
 export function auditRoutes(service: AuditService) {
   return createRouter()
-    .openapi(listAudit, async (c) => c.json(await service.search(c.req.valid('query')), 200))
+    .openapi(listAudit, async (c) => {
+      const { subjectId, subject, ...filter } = c.req.valid('query');
+      if (subject && subjectId && subject !== subjectId)
+        throw validationFailed([
+          { path: 'query.subject', message: 'names another subject than subjectId' },
+        ]);
+      return c.json(await service.search({ ...filter, subject: subjectId ?? subject }), 200);
+    })
     .openapi(checkpoint, async (c) => {
       c.header('cache-control', 'no-store');
       return c.json(await service.checkpoint(), 200);

@@ -510,6 +510,28 @@ describe('supervision', () => {
       expect((await api.get('/v1/audit?since=2031-01-01', supervisor)).body.total).toBe(0);
       expect((await api.get('/v1/audit?since=nope', supervisor)).status).toBe(400);
     });
+
+    it('filters by subjectId, the entries’ own name for it, as by subject; a misspelt filter is a 400', async () => {
+      const bySubject = await api.get(`/v1/audit?subject=${issuer.id}`, supervisor);
+      const bySubjectId = await api.get(`/v1/audit?subjectId=${issuer.id}`, supervisor);
+      expect(bySubjectId.status).toBe(200);
+      expect(bySubjectId.body.total).toBeGreaterThan(0);
+      expect(bySubjectId.body).toEqual(bySubject.body);
+      expect(bySubjectId.body.items.every((e: any) => e.subjectId === issuer.id)).toBe(true);
+      const both = await api.get(
+        `/v1/audit?subjectId=${issuer.id}&subject=${issuer.id}`,
+        supervisor,
+      );
+      expect(both.body).toEqual(bySubject.body);
+      const clash = await api.get(`/v1/audit?subjectId=${issuer.id}&subject=other`, supervisor);
+      expect(clash.status).toBe(400);
+      expect(clash.body.errors).toEqual([
+        { path: 'query.subject', message: 'names another subject than subjectId' },
+      ]);
+      const misspelt = await api.get(`/v1/audit?subjectID=${issuer.id}`, supervisor);
+      expect(misspelt.status).toBe(400);
+      expect(misspelt.body.errors.map((e: any) => e.path)).toEqual(['query.subjectID']);
+    });
   });
 
   describe('random inspection draws', () => {
