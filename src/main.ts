@@ -51,6 +51,14 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A defect no handler caught ends the process as Node would (exit 1), but as one log line like
+  // any other: the error's class and message, never its stack or a failed query's SQL.
+  const crash = (kind: string) => (error: unknown) => {
+    logger.fatal({ err: loggableError(error), during: stopping.phase ?? 'service' }, kind);
+    process.exit(1);
+  };
+  process.on('uncaughtException', crash('uncaught exception: exiting'));
+  process.on('unhandledRejection', crash('unhandled rejection: exiting'));
 
   const keys = loadKeyMaterial({
     keysDir: config.keysDir,

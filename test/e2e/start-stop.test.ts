@@ -12,8 +12,9 @@ import { buildWorld, httpCaller, serviceSecrets, type World } from '../faults/ha
 import { startServiceProcess, type ServiceProcess } from '../service-process';
 
 /** Runs `src/main.ts` to its end: its exit code and every line it wrote. */
-function runToExit(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+function runToExit(env: Record<string, string>, preload: string[] = []) {
+  const imports = preload.flatMap((module) => ['--import', module]);
+  const child = spawn(process.execPath, ['--import', 'tsx', ...imports, 'src/main.ts'], {
     cwd: process.cwd(),
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -81,6 +82,34 @@ describe('start: configuration, keys and port before anything is written', () =>
     expect(run.stderr).toMatch(/^certmark failed to start: invalid configuration: LOG_ORIGIN: /);
     expect(run.stderr).not.toContain('\u0007');
     expect(fs.existsSync(keysDir)).toBe(false);
+  });
+});
+
+describe('a defect no handler caught', () => {
+  it('ends the process with exit 1 and one fatal log line, without a stack', async () => {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-crash-'));
+    try {
+      // A rejection nothing awaits, a second into the start.
+      const defect = `data:text/javascript,setTimeout(() => Promise.reject(new TypeError('x is not a function')), 1000)`;
+      const run = await runToExit(
+        { PORT: '0', DATA_DIR: path.join(folder, 'data'), KEYS_DIR: path.join(folder, 'keys') },
+        [defect],
+      );
+      expect(run.code).toBe(1);
+      const fatal = run.stdout
+        .split('\n')
+        .filter((line) => line.includes('"level":60'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(fatal).toEqual([
+        expect.objectContaining({
+          msg: 'unhandled rejection: exiting',
+          err: { name: 'TypeError', message: 'x is not a function' },
+        }),
+      ]);
+      expect(run.stdout + run.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
   });
 });
 
