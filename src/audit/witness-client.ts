@@ -47,6 +47,8 @@ export class WitnessError extends Error {
   constructor(
     readonly code: WitnessFailureCode,
     message: string,
+    /** `witness_ahead`: the size the witness's 409 named. */
+    readonly witnessSize?: number,
   ) {
     super(message);
   }
@@ -199,6 +201,7 @@ export class WitnessClient {
             throw new WitnessError(
               'witness_ahead',
               `${this.name} has cosigned a tree of ${sizeLine[1]!.trim()} entries; the log has ${checkpoint.treeSize}`,
+              Number.isSafeInteger(witnessSize) ? witnessSize : undefined,
             );
           }
           if (resends >= MAX_SIZE_RESENDS) {

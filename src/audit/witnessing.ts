@@ -269,6 +269,7 @@ export class CheckpointWitnessing {
       state.lastFailure = undefined;
       state.nextAttemptAt = 0;
     } catch (error) {
+      if (await this.#overtaken(state, error)) return;
       state.failures += 1;
       const code = error instanceof WitnessError ? error.code : undefined;
       state.lastFailure = code ?? 'unexpected_status';
@@ -295,5 +296,35 @@ export class CheckpointWitnessing {
       state.attemptedSize = Math.max(state.attemptedSize, round.treeSize);
       state.busy = false;
     }
+  }
+
+  /**
+   * Whether a `witness_ahead` answer only says that another instance (instances share the
+   * database) had the witness cosign a later checkpoint while this instance's request was on its
+   * way: this log has a checkpoint of the witness's size, so nothing disagrees, and the witness is
+   * taken to stand there. Were its root at that size another, the proof from that size in the next
+   * offer would be refused (422): the evidence is not lost.
+   */
+  async #overtaken(state: WitnessState, error: unknown): Promise<boolean> {
+    if (!(error instanceof WitnessError) || error.code !== 'witness_ahead') return false;
+    const witnessSize = error.witnessSize;
+    if (witnessSize === undefined) return false;
+    let latestSize: number;
+    try {
+      latestSize = (await latestCheckpoint(this.#options.db))?.treeSize ?? 0;
+    } catch {
+      return false;
+    }
+    if (latestSize < witnessSize) return false;
+    state.cosignedSize = Math.max(state.cosignedSize, witnessSize);
+    state.client.oldSize = witnessSize;
+    state.failures = 0;
+    state.lastFailure = undefined;
+    state.nextAttemptAt = 0;
+    this.#options.logger?.debug(
+      { witness: state.client.name, witnessSize },
+      'witness already cosigned a later checkpoint of this log',
+    );
+    return true;
   }
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { appendAuditEntry } from '../../src/audit/audit.queries';
 import {
@@ -8,7 +9,8 @@ import {
 } from '../../src/audit/checkpoint-note';
 import { latestCheckpoint } from '../../src/audit/checkpoints.queries';
 import { addCheckpointBody } from '../../src/audit/witness-client';
-import type { CheckpointWitnessing } from '../../src/audit/witnessing';
+import { CheckpointWitnessing } from '../../src/audit/witnessing';
+import { parseWitnessEndpoint } from '../../src/audit/witness-config';
 import { systemActor } from '../../src/auth/principal';
 import { leafHash, rootHash } from '../../src/crypto/merkle';
 import { openNote, parseNote, type NoteVerifier } from '../../src/crypto/signed-note';
@@ -361,5 +363,75 @@ describe('a split view is refused by the witness and never served as witnessed',
       ).status,
     ).toBe(404);
     expect(witness.state.get(ctx.config.logOrigin)!.size).toBe(held.size);
+  });
+});
+
+describe('two instances of the log share one database and its witness', () => {
+  let ctx: TestContext;
+  let witness: TestWitness;
+  const logs = new Map<string, NoteVerifier[]>();
+
+  beforeAll(async () => {
+    witness = await startTestWitness({
+      name: 'witness.test/shared',
+      seed: new Uint8Array(randomBytes(32)),
+      logs,
+    });
+    ctx = await createTestContext({ WITNESSES: witness.entry, WITNESS_QUORUM: '1' });
+    logs.set(ctx.config.logOrigin, [logVerifier(ctx.config.logOrigin, ctx.keys.platformSeed)]);
+  });
+  afterAll(async () => {
+    await ctx.close();
+    await witness.close();
+  });
+
+  it('a witness the other instance moved past this one’s checkpoint is neither a failure nor evidence of a split view', async () => {
+    const first = ctx.services.audit.witnessing!;
+    const witnessedBy = (size: number) => async () =>
+      (await ctx.services.audit.witnessLag())!.witnessedSize === size;
+    await pump(first, witnessedBy(await writeEntries(ctx, 2)));
+    // The second instance's round is the checkpoint of these entries; while its request is on
+    // its way, the first instance gets the witness to cosign a later checkpoint.
+    const round = await writeEntries(ctx, 2);
+    let overtaken = 0;
+    const logger = { error: vi.fn(), warn: vi.fn(), debug: vi.fn(), info: vi.fn() };
+    const second = new CheckpointWitnessing({
+      db: ctx.handle.db,
+      clock: ctx.clock,
+      witnesses: [parseWitnessEndpoint(witness.entry)],
+      quorum: 1,
+      prove: async (from, to) =>
+        (await ctx.services.audit.consistencyProof(from, to)).proof.map(
+          (hash) => new Uint8Array(Buffer.from(hash, 'base64')),
+        ),
+      logger: logger as unknown as Logger,
+      fetch: async (url, init) => {
+        if (overtaken === 0) {
+          overtaken = await writeEntries(ctx, 2);
+          await pump(first, witnessedBy(overtaken));
+        }
+        return fetch(url, init);
+      },
+    });
+    await second.step();
+    await second.settled();
+
+    expect(overtaken).toBeGreaterThan(round);
+    // old <first's size> → 409 naming the later size, which this log has: the witness is fine.
+    expect(witness.answers.at(-1)).toBe(409);
+    expect(logger.error).not.toHaveBeenCalled();
+    expect(second.statuses()).toEqual([
+      {
+        name: 'witness.test/shared',
+        cosignedSize: overtaken,
+        consecutiveFailures: 0,
+        lastFailure: undefined,
+      },
+    ]);
+    // Its next round is the latest checkpoint, already cosigned: nothing more is sent.
+    const sent = witness.requests.length;
+    await second.step();
+    await second.settled();
+    expect(witness.requests.length).toBe(sent);
   });
 });
