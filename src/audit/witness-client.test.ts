@@ -7,7 +7,7 @@ import {
   formatVerifierKey,
   NOTE_ED25519,
 } from '../crypto/signed-note';
-import { addCheckpointBody, cosignatureOf, WitnessError } from './witness-client';
+import { addCheckpointBody, cosignatureOf, WitnessClient, WitnessError } from './witness-client';
 import { parseWitnessKey, parseWitnessList } from './witness-config';
 
 const vector = JSON.parse(
@@ -122,5 +122,45 @@ describe('WITNESSES and WITNESS_QUORUM', () => {
     for (const [env, message] of bad) {
       expect(() => loadConfig(env), JSON.stringify(env)).toThrow(message);
     }
+  });
+});
+
+describe('a 409 from the witness', () => {
+  const [endpoint] = parseWitnessList(
+    `${formatVerifierKey(verifierOfSeed('witness.example/w3', new Uint8Array(32).fill(7), NOTE_COSIGNATURE_V1))}@https://w3.example`,
+  );
+  /** A witness that answers every offer with a 409 of this content type and body. */
+  const answering409 = (contentType: string | null, body: string) =>
+    new WitnessClient(endpoint!, {
+      oldSize: 5,
+      fetch: async () =>
+        new Response(body, {
+          status: 409,
+          headers: contentType ? { 'content-type': contentType } : {},
+        }),
+    });
+  const checkpoint = (treeSize: number) => ({ treeSize, note: `log.example\n${treeSize}\n` });
+  const prove = async () => [new Uint8Array(32)];
+  const codeOf = (offer: Promise<unknown>) =>
+    offer.then(
+      () => 'cosigned',
+      (error: unknown) => (error instanceof WitnessError ? error.code : String(error)),
+    );
+
+  it('without its size is another root only for an offer of the size it holds; to any other, a broken answer', async () => {
+    expect(await codeOf(answering409(null, '').addCheckpoint(checkpoint(5), prove))).toBe(
+      'conflicting_root',
+    );
+    for (const [type, body] of [
+      [null, ''],
+      ['text/x.tlog.size', ''],
+      ['text/plain', '3\n'],
+    ] as const)
+      expect(await codeOf(answering409(type, body).addCheckpoint(checkpoint(8), prove))).toBe(
+        'unexpected_status',
+      );
+    expect(
+      await codeOf(answering409('text/x.tlog.size', '12\n').addCheckpoint(checkpoint(8), prove)),
+    ).toBe('witness_ahead');
   });
 });

@@ -187,10 +187,17 @@ export class WitnessClient {
         case 409: {
           // "The response body MUST consist of the tree size of the latest cosigned checkpoint in
           // decimal, followed by a newline … a Content-Type of text/x.tlog.size." Without it, the
-          // 409 is the other one: same size, another root.
+          // 409 is the other one, which only an offer of the witness's own size can get: same
+          // size, another root. To any other offer it is a broken answer, not evidence.
           const media = contentType?.split(';')[0]!.trim().toLowerCase();
           const sizeLine = /^(0|[1-9][0-9]*)\n$/.exec(body);
           if (media !== 'text/x.tlog.size' || !sizeLine) {
+            if (oldSize !== checkpoint.treeSize) {
+              throw new WitnessError(
+                'unexpected_status',
+                `${this.name} answered 409 without the size it holds`,
+              );
+            }
             throw new WitnessError(
               'conflicting_root',
               `${this.name} holds another root for tree size ${oldSize}`,
