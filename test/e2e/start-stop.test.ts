@@ -89,8 +89,10 @@ describe('a defect no handler caught', () => {
   it('ends the process with exit 1 and one fatal log line, without a stack', async () => {
     const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-crash-'));
     try {
-      // A rejection nothing awaits, a second into the start.
-      const defect = `data:text/javascript,setTimeout(() => Promise.reject(new TypeError('x is not a function')), 1000)`;
+      // A rejection nothing awaits, once the service has taken over the process's handlers.
+      const defect =
+        'data:text/javascript,const t = setInterval(() => { if (process.listenerCount("unhandledRejection")) ' +
+        '{ clearInterval(t); Promise.reject(new TypeError("x is not a function")); } }, 20)';
       const run = await runToExit(
         { PORT: '0', DATA_DIR: path.join(folder, 'data'), KEYS_DIR: path.join(folder, 'keys') },
         [defect],
@@ -100,7 +102,7 @@ describe('a defect no handler caught', () => {
         .split('\n')
         .filter((line) => line.includes('"level":60'))
         .map((line) => JSON.parse(line) as Record<string, unknown>);
-      expect(fatal).toEqual([
+      expect(fatal, run.stdout + run.stderr).toEqual([
         expect.objectContaining({
           msg: 'unhandled rejection: exiting',
           err: { name: 'TypeError', message: 'x is not a function' },
