@@ -48,11 +48,21 @@ const htmlContent = {
   'application/json': { schema: z.unknown() },
 };
 
+/**
+ * One of a page's own query parameters. Given twice (a shared link keeps its `lang=` or `region=`
+ * and the app that opens it adds its own), the first counts, as `c.req.query()` reads it: a page
+ * answers what it can, never a 400 for how an app built its link.
+ */
+const pageParam = z.preprocess(
+  (value) => (Array.isArray(value) ? value[0] : value),
+  z.string().optional(),
+);
+
 const pageQuery = z.object({
-  lang: z.string().optional(),
-  region: z.string().optional(),
-  lat: z.string().optional(),
-  lon: z.string().optional(),
+  lang: pageParam,
+  region: pageParam,
+  lat: pageParam,
+  lon: pageParam,
 });
 
 const markPageRoute = (prefix: 'm' | 'M') =>
@@ -101,7 +111,7 @@ const offlinePageRoute = defineRoute({
     'A page that checks marks and certificate credentials in the browser, offline, with a bundle (public)',
   description:
     'Self-contained: it carries the offline verifier (the same module as `certmark verify --bundle`, on `@noble/ed25519`) and an offline bundle (`GET /v1/offline-bundle`: keys, status lists, the log checkpoint), so a saved copy works with no network, and a newer bundle can be loaded into it. It checks signatures, revocation and suspension bits, a mark’s void bit and validity dates; every answer shows how old its status information is, and past the bundle’s limit says “status unknown”. It cannot tell whether a mark is cloned.',
-  request: { query: z.object({ lang: z.string().optional() }) },
+  request: { query: z.object({ lang: pageParam }) },
   responses: {
     200: { description: 'The page', content: { 'text/html': { schema: z.string() } } },
     ...pageRateLimited,

@@ -370,6 +370,23 @@ describe('bad input', () => {
     expect(shared.headers.get('content-type')).toMatch(/^text\/html/);
   });
 
+  it('a page parameter given twice is read as given once: the page, never a 400', async () => {
+    // A shared link keeps its own `lang=` or `region=` and the app that opens it may add its own.
+    const id = crypto.randomUUID();
+    const plain = await ctx.app.request(`/c/${id}?lang=en&region=350100`, {
+      headers: { accept: 'text/html' },
+    });
+    for (const query of ['?lang=en&lang=en', '?lang=en&lang=zh&region=350100&region=110000']) {
+      const res = await ctx.app.request(`/c/${id}${query}`, { headers: { accept: 'text/html' } });
+      expect(res.status, query).toBe(plain.status);
+      expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(res.headers.get('content-language')).toBe(plain.headers.get('content-language'));
+    }
+    const offline = await ctx.app.request('/verify/offline?lang=en&lang=en');
+    expect(offline.status).toBe(200);
+    expect(offline.headers.get('content-type')).toMatch(/^text\/html/);
+  });
+
   it('injection-looking search terms are data, not SQL', async () => {
     for (const holder of ["' OR 1=1 --", '%', '_', '\\', "'; DROP TABLE certificates; --"]) {
       const res = await api.get(`/v1/registry/certificates?holder=${encodeURIComponent(holder)}`);
