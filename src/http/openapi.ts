@@ -24,15 +24,47 @@ export function fieldErrors(issues: readonly z.core.$ZodIssue[], prefix = ''): F
 }
 
 /**
+ * A query string's field errors in its own terms. Zod sees a parameter given twice as an array
+ * ("expected string, received array", or "Invalid option" for an enum though each value is one)
+ * and a missing one as undefined ("expected string, received undefined"): said instead as given
+ * more than once, or required.
+ */
+function queryFieldErrors(
+  issues: readonly z.core.$ZodIssue[],
+  given: Record<string, string[]>,
+): FieldError[] {
+  const said = new Set<string>();
+  return issues.flatMap((issue) => {
+    const name = issue.path.length === 1 ? String(issue.path[0]) : undefined;
+    if (issue.code === 'unrecognized_keys' || name === undefined) {
+      return fieldErrors([issue], 'query');
+    }
+    const values = Object.hasOwn(given, name) ? given[name] : undefined;
+    const message =
+      values === undefined ? 'is required' : values.length > 1 ? 'is given more than once' : null;
+    if (message === null) return fieldErrors([issue], 'query');
+    if (said.has(name)) return [];
+    said.add(name);
+    return [{ path: `query.${name}`, message }];
+  });
+}
+
+/**
  * Every route's request validation ends here. A failure becomes a 400 naming each field; a value
  * that passed its field's schema is then checked against the floor no stored or printed string
  * may go below (NUL, invalid Unicode…, see src/shared/text.ts), in bodies, query strings and path
  * parameters alike, so no route can forget it.
  */
-const defaultHook: Hook<unknown, AppEnv, string, unknown> = (result) => {
+const defaultHook: Hook<unknown, AppEnv, string, unknown> = (result, c) => {
   const target = (result as { target?: string }).target;
   const prefix = target === 'json' ? '' : (target ?? '');
-  if (!result.success) throw validationFailed(fieldErrors(result.error.issues, prefix));
+  if (!result.success) {
+    throw validationFailed(
+      target === 'query'
+        ? queryFieldErrors(result.error.issues, c.req.queries())
+        : fieldErrors(result.error.issues, prefix),
+    );
+  }
   const unstorable = findUnstorableText(result.data);
   if (unstorable) {
     throw validationFailed([

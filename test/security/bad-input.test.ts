@@ -370,6 +370,22 @@ describe('bad input', () => {
     expect(shared.headers.get('content-type')).toMatch(/^text\/html/);
   });
 
+  it('an API parameter given twice, or a required one missing, is a 400 that says so', async () => {
+    for (const query of ['?scheme=CCC&scheme=CCC', '?scheme=CCC&scheme=GAP&page=1']) {
+      const res = await api.get(`/v1/registry/certificates${query}`);
+      expectProblem(res, 400, 'validation_failed');
+      expect(res.body.errors).toEqual([
+        { path: 'query.scheme', message: 'is given more than once' },
+      ]);
+    }
+    const proof = await api.get('/v1/transparency/proof/consistency?from=1&Form=2');
+    expectProblem(proof, 400, 'validation_failed');
+    expect(proof.body.errors).toEqual([
+      { path: 'query.to', message: 'is required' },
+      { path: 'query.Form', message: 'is not a parameter of this operation' },
+    ]);
+  });
+
   it('a page parameter given twice is read as given once: the page, never a 400', async () => {
     // A shared link keeps its own `lang=` or `region=` and the app that opens it may add its own.
     const id = crypto.randomUUID();
