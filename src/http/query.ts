@@ -3,16 +3,23 @@ import { EARLIEST_DATE, isCalendarDay, isSaneInstant, LATEST_DATE } from '../sha
 
 /**
  * `since=` in a query string: a calendar day (`2026-11-24`, its start in UTC) or an ISO 8601
- * instant (`2026-11-24T08:00:00+08:00`), parsed to a Date.
+ * instant (`2026-11-24T08:00:00+08:00`), parsed to a Date. Each check stops at its own failure,
+ * so a value is refused for the one reason that applies.
  */
 export const sinceParam = z
   .string()
+  // A query string reads a bare + as a space (application/x-www-form-urlencoded): the offset
+  // of `…T08:00:00+08:00` typed into a URL arrives as `…T08:00:00 08:00`.
+  .refine((s) => !/T[\d:.]+ \d{2}(:?\d{2})?$/.test(s), {
+    message: 'a + in an offset is sent as %2B in a query string (a bare + reads as a space)',
+    abort: true,
+  })
   .refine(
     (s) =>
       /^\d{4}-\d{2}-\d{2}(T.*)?$/.test(s) &&
       isCalendarDay(s.slice(0, 10)) &&
       !Number.isNaN(new Date(s).getTime()),
-    'must be a date or an ISO 8601 instant',
+    { message: 'must be a date or an ISO 8601 instant', abort: true },
   )
   .refine((s) => isSaneInstant(new Date(s)), `must be between ${EARLIEST_DATE} and ${LATEST_DATE}`)
   .transform((s) => new Date(s));

@@ -305,6 +305,20 @@ describe('supervision', () => {
         const res = await api.get(`/v1/alerts?${query}`, supervisor);
         expect(res.status, query).toBe(400);
       }
+      // One error a bad instant, the one that applies (it was also "must be between 1900-01-01
+      // and 9999-12-31"); an offset's + sent bare reads as a space in a query string.
+      for (const [query, message] of [
+        ['since=yesterday', 'must be a date or an ISO 8601 instant'],
+        [
+          'since=2026-11-24T08:00:00+08:00',
+          'a + in an offset is sent as %2B in a query string (a bare + reads as a space)',
+        ],
+      ]) {
+        const res = await api.get(`/v1/alerts?${query}`, supervisor);
+        expect(res.body.errors, query).toEqual([{ path: 'query.since', message }]);
+      }
+      const escaped = await api.get('/v1/alerts?since=2026-11-24T08:00:00%2B08:00', supervisor);
+      expect(escaped.status).toBe(200);
       const list = await api.get('/v1/alerts?pageSize=1', supervisor);
       const id = list.body.items[0].id;
       for (const body of [{ note: '' }, { note: 'x'.repeat(2001) }, { note: 'ok', extra: 1 }]) {
