@@ -258,11 +258,15 @@ function takesOptionalBody(config: OperationConfig): boolean {
 /**
  * An API operation's query parameters are strict, as its JSON bodies are: a filter under a wrong
  * name (`?subjectId=` for `?subject=`, `?status=` where there is none) is a 400 naming it, never
- * the unfiltered answer. Pages (`/m/…`, `/c/…`) keep ignoring what they do not know: apps that
- * open a scanned or shared link add parameters of their own.
+ * the unfiltered answer. An API operation other than a read takes none unless it says so: what a
+ * client meant there (`?at=` on a verification, `?dryRun=true` on issuing marks) would otherwise
+ * be done without, and no cache is busted by a POST. A read without parameters (a certificate by
+ * id, JWKS, tiles) ignores them, for cache-busting. Pages (`/m/…`, `/c/…`) keep ignoring what they
+ * do not know: apps that open a scanned or shared link add parameters of their own.
  */
 function strictQuery(config: OperationConfig): OperationConfig['request'] {
-  const query = config.request?.query;
+  const isRead = config.method === 'get' || config.method === 'head';
+  const query = config.request?.query ?? (isRead ? undefined : z.object({}));
   const api = config.path.startsWith('/v1/') || config.path.startsWith('/log/');
   return api && query instanceof z.ZodObject
     ? { ...config.request, query: query.strict() }

@@ -386,6 +386,26 @@ describe('bad input', () => {
     ]);
   });
 
+  it('an API operation that changes state or takes a body refuses every query parameter', async () => {
+    // `?at=` read as nothing answered for today; `?dryRun=true` issued marks for real.
+    const verify = await api.post('/v1/verify/certificate?at=2020-01-01', { number: 'X' });
+    expectProblem(verify, 400, 'validation_failed');
+    expect(verify.body.errors).toEqual([
+      { path: 'query.at', message: 'is not a parameter of this operation' },
+    ]);
+    const before = await counts();
+    const marks = await api.post(
+      `/v1/certificates/${crypto.randomUUID()}/marks?dryRun=true`,
+      { count: 1 },
+      issuer.key,
+    );
+    expectProblem(marks, 400, 'validation_failed');
+    expect(marks.body.errors.map((e: { path: string }) => e.path)).toEqual(['query.dryRun']);
+    expect(await counts()).toEqual(before);
+    // A read without parameters still ignores them (a cache-busting `_=`).
+    expect((await api.get('/.well-known/jwks.json?_=1')).status).toBe(200);
+  });
+
   it('a page parameter given twice is read as given once: the page, never a 400', async () => {
     // A shared link keeps its own `lang=` or `region=` and the app that opens it may add its own.
     const id = crypto.randomUUID();
