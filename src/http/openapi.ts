@@ -3,7 +3,7 @@ import type { Hook, RouteConfig } from '@hono/zod-openapi';
 import { errorCodes, validationFailed, type FieldError } from '../errors';
 import type { AppEnv } from './env';
 import { isValidRegionCode } from '../shared/identifiers';
-import { findUnstorableText } from '../shared/text';
+import { findUnstorableText, quotableText } from '../shared/text';
 import { queryInteger } from './query';
 import { emptyBodyIsNone, noBody } from './no-body';
 import { EARLIEST_DATE, isCalendarDay, isSaneInstant, LATEST_DATE } from '../shared/dates';
@@ -15,7 +15,7 @@ export function fieldErrors(issues: readonly z.core.$ZodIssue[], prefix = ''): F
   return issues.flatMap((issue) =>
     issue.code === 'unrecognized_keys'
       ? issue.keys.map((key) => ({
-          path: pathOf(...issue.path, key),
+          path: pathOf(...issue.path, quotableText(key)),
           message:
             prefix === 'query' ? 'is not a parameter of this operation' : 'is not a field here',
         }))

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findUnstorableText, storableText, unstorableTextProblem } from './text';
+import { findUnstorableText, quotableText, storableText, unstorableTextProblem } from './text';
 import { exemptionPurposeOf } from './schemes';
 
 describe('the text floor', () => {
@@ -62,6 +62,16 @@ describe('the text floor', () => {
 
   it('strips what cannot be stored from evidence text', () => {
     expect(storableText('A\u0000B\ud800C\uffffD')).toBe('ABCD');
+  });
+
+  it('quotes a client’s text back escaped and cut short, never replayed as sent', () => {
+    expect(quotableText('scheme')).toBe('scheme');
+    expect(quotableText('名称')).toBe('名称');
+    expect(quotableText('a\u0000b\u202Ec\u0085d\u007Fe\ud800')).toBe(
+      'a\\u{0000}b\\u{202E}c\\u{0085}d\\u{007F}e\\u{D800}',
+    );
+    expect(quotableText('x'.repeat(5_000))).toBe(`${'x'.repeat(64)}…`);
+    expect(quotableText('😀'.repeat(65))).toBe(`${'😀'.repeat(64)}…`);
   });
 });
 

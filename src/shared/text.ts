@@ -34,6 +34,22 @@ export function unstorableTextProblem(text: string): string | null {
 
 const hex = (code: number) => code.toString(16).toUpperCase().padStart(4, '0');
 
+const UNQUOTABLE = new RegExp(`${UNSTORABLE.source}|[\\u007F-\\u009F]`, 'gu');
+
+/**
+ * Something a client sent, as an answer may quote it back (an unknown parameter's name): what the
+ * floor refuses, DEL and the C1 controls as `\u{…}` escapes, and at most `max` characters, then
+ * `…`. A name sent with U+202E or NUL is named, not replayed.
+ */
+export function quotableText(text: string, max = 64): string {
+  const chars = [...text];
+  const shown = chars
+    .slice(0, max)
+    .join('')
+    .replace(UNQUOTABLE, (c) => `\\u{${hex(c.codePointAt(0)!)}}`);
+  return chars.length > max ? `${shown}…` : shown;
+}
+
 /** `text` without the characters {@link unstorableTextProblem} refuses (for text kept as evidence). */
 export function storableText(text: string): string {
   return text.replace(new RegExp(UNSTORABLE.source, 'gu'), '');
