@@ -268,9 +268,24 @@ function strictQuery(config: OperationConfig): OperationConfig['request'] {
   const isRead = config.method === 'get' || config.method === 'head';
   const query = config.request?.query ?? (isRead ? undefined : z.object({}));
   const api = config.path.startsWith('/v1/') || config.path.startsWith('/log/');
-  return api && query instanceof z.ZodObject
-    ? { ...config.request, query: query.strict() }
-    : config.request;
+  if (!api || !(query instanceof z.ZodObject)) return config.request;
+  return { ...config.request, query: (isRead ? blankIsNone(query) : query).strict() };
+}
+
+/**
+ * A read's optional parameter left empty is not given: `?number=&holder=Acme&scheme=` is a
+ * search by holder, as an HTML form with blank fields sends it and as SPEC.md writes the
+ * registry's and the alerts' parameters. (Not for other operations: `?dryRun=` on an import is
+ * no answer to "dry run?".) A required one left empty is still refused.
+ */
+function blankIsNone(query: z.ZodObject): z.ZodObject {
+  const fields = Object.entries(query.shape as Record<string, z.ZodType>).map(([name, field]) => [
+    name,
+    field.safeParse(undefined).success
+      ? z.preprocess((value) => (value === '' ? undefined : value), field)
+      : field,
+  ]);
+  return z.object(Object.fromEntries(fields) as z.ZodRawShape);
 }
 
 /**

@@ -193,7 +193,13 @@ describe('certificate imports', () => {
   it('refuses a dry run asked under another spelling rather than import for real', async () => {
     const row = certificateBody();
     const before = await Promise.all([count('certificates'), count('certificate_imports')]);
-    for (const query of ['?dryRun[]=true', '?dry_run=true', '?dryrun=true', '?dryRun=true&x=1']) {
+    for (const query of [
+      '?dryRun[]=true',
+      '?dry_run=true',
+      '?dryrun=true',
+      '?dryRun=true&x=1',
+      '?dryRun=',
+    ]) {
       const res = await post(ndjson(row), 'application/x-ndjson', { query });
       const body = (await res.json()) as { code: string; errors: { path: string }[] };
       expect(res.status, `${query}: ${JSON.stringify(body)}`).toBe(400);
