@@ -170,7 +170,14 @@ const position = (name: 'from' | 'to', description: string) =>
     .transform(Number)
     .pipe(z.number().max(2_147_483_647))
     .optional()
-    .openapi({ param: { name, in: 'query' }, description, example: name === 'from' ? 1 : 28 });
+    .openapi({
+      param: { name, in: 'query' },
+      type: 'integer',
+      minimum: 1,
+      maximum: 2_147_483_647,
+      description,
+      example: name === 'from' ? 1 : 28,
+    });
 
 const labelsPdf = defineRoute({
   operationId: 'getMarkBatchLabelsPdf',
