@@ -290,11 +290,11 @@ function blankIsNone(query: z.ZodObject): z.ZodObject {
 
 /**
  * `createRoute` for a documented operation: an `operationId` and `security` are required, and the
- * problem answers of the middleware are added to the route's own `responses`; an API operation's
- * query parameters are strict (`strictQuery`). An operation that
- * changes state and declares no body refuses one (`noBody`, after the route's own middleware, so a
- * caller without the role is told that first); one whose body is optional takes an empty body with
- * a JSON content type as no body (`emptyBodyIsNone`).
+ * problem answers of the middleware are added to the route's own `responses`. An API operation's
+ * query parameters are strict (`strictQuery`). An operation that changes state and declares no
+ * body refuses one (`noBody`, after the route's own middleware, so a caller without the role is
+ * told that first); one whose body is optional takes an empty body with a JSON content type as no
+ * body (`emptyBodyIsNone`).
  *
  * @example
  * const get = defineRoute({
