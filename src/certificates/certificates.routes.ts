@@ -140,7 +140,13 @@ const search = defineRoute({
         .regex(/^[0-9A-Z]{18}$/, 'must be 18 digits and letters')
         .optional(),
       holder: z.string().trim().min(1).max(200).optional(),
-      scheme: z.enum(schemes).optional(),
+      // Typed by a person too: `ccc` is CCC.
+      scheme: z
+        .preprocess(
+          (value) => (typeof value === 'string' ? value.toUpperCase() : value),
+          z.enum(schemes),
+        )
+        .optional(),
       issuer: z.string().trim().min(1).max(200).optional().openapi({
         description: 'The issuer’s id, or part of its name, or its accreditation number',
       }),

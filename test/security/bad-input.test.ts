@@ -426,7 +426,7 @@ describe('bad input', () => {
     expect(offline.headers.get('content-type')).toMatch(/^text\/html/);
   });
 
-  it('a read’s optional parameter left empty is not given, as a form with blank fields sends it', async () => {
+  it('registry search as a form sends it: a blank field is no filter, a scheme in lower case the scheme', async () => {
     const all = await api.get('/v1/registry/certificates');
     expect(all.body.total).toBeGreaterThan(0);
     const blank = await api.get('/v1/registry/certificates?number=&uscc=&holder=&scheme=&issuer=');
@@ -436,6 +436,9 @@ describe('bad input', () => {
     expect(byScheme.status).toBe(200);
     expect(byScheme.body.items.every((c: { scheme: string }) => c.scheme === 'CCC')).toBe(true);
     expect(byScheme.body).toMatchObject({ page: 1, pageSize: 20 });
+    // A scheme typed in lower case is the scheme.
+    expect((await api.get('/v1/registry/certificates?scheme=ccc')).body).toEqual(byScheme.body);
+    expectProblem(await api.get('/v1/registry/certificates?scheme=cccx'), 400, 'validation_failed');
     // A required one left empty is still refused.
     const proof = await api.get('/v1/transparency/proof/consistency?from=&to=1');
     expectProblem(proof, 400, 'validation_failed');
