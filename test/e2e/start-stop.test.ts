@@ -11,7 +11,10 @@ import { createTestDatabase } from '../helpers';
 import { buildWorld, httpCaller, serviceSecrets, type World } from '../faults/harness';
 import { startServiceProcess, type ServiceProcess } from '../service-process';
 
-/** Runs `src/main.ts` to its end: its exit code and every line it wrote. */
+/**
+ * Runs `src/main.ts` to its end: its exit code and every line it wrote. One still running after
+ * 20 s is killed (code null), so a test that expected it to stop fails without leaving it behind.
+ */
 function runToExit(env: Record<string, string>, preload: string[] = []) {
   const imports = preload.flatMap((module) => ['--import', module]);
   const child = spawn(process.execPath, ['--import', 'tsx', ...imports, 'src/main.ts'], {
@@ -23,8 +26,12 @@ function runToExit(env: Record<string, string>, preload: string[] = []) {
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += String(d)));
   child.stderr.on('data', (d) => (stderr += String(d)));
+  const overdue = setTimeout(() => child.kill('SIGKILL'), 20_000);
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('close', (code) => resolve({ code, stdout, stderr })),
+    child.on('close', (code) => {
+      clearTimeout(overdue);
+      resolve({ code, stdout, stderr });
+    }),
   );
 }
 
