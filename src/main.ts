@@ -7,6 +7,7 @@ import { ReadRouter } from './db/read-replica';
 import { loadKeyMaterial } from './keystore/key-material';
 import { generateApiKey } from './auth/api-key';
 import { isDatabaseUnavailable } from './errors';
+import { logDestination } from './shared/log-destination';
 import { loggableError } from './shared/loggable-error';
 import { ScanLogPartitions } from './marks/scan-log-partitions';
 import { WebhookDispatcher } from './subscriptions/webhook-dispatcher';
@@ -23,12 +24,20 @@ async function main(): Promise<void> {
   // From SIGTERM or SIGINT to exit; past it the process exits anyway, saying so (exit code 1).
   const { shutdownBoundMs } = config;
   const listener = await bindPort(config.port);
-  const logger = pino({
-    level: config.logLevel,
-    base: { svc: 'certmark' },
-    // Whatever is logged as `err`, never a failed query's SQL and parameters, never a whole token.
-    serializers: { err: loggableError },
-  });
+  // Asynchronous and bounded: a stalled log reader neither holds up answers nor the exit.
+  const destination = logDestination((lines) =>
+    logger.warn({ lines }, 'log lines dropped while the log reader did not keep up'),
+  );
+  process.on('exit', () => destination.flushAtExit());
+  const logger = pino(
+    {
+      level: config.logLevel,
+      base: { svc: 'certmark' },
+      // Whatever is logged as `err`, never a failed query's SQL and parameters, never a whole token.
+      serializers: { err: loggableError },
+    },
+    destination.stream,
+  );
   // A signal while starting is honoured once the start is complete (or the bound runs out).
   const stopping: { stop?: () => Promise<void>; requested?: boolean; phase?: string } = {};
   let deadline: NodeJS.Timeout | undefined;

@@ -122,6 +122,58 @@ describe('a defect no handler caught', () => {
   });
 });
 
+describe('stop: with a log reader that stopped reading', () => {
+  it('answers meanwhile, and still exits within its bound', async () => {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-stalled-log-'));
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: process.cwd(),
+      env: {
+        PATH: process.env.PATH,
+        PORT: '0',
+        DATA_DIR: path.join(folder, 'data'),
+        KEYS_DIR: path.join(folder, 'keys'),
+        RATE_LIMIT_PER_MINUTE: '0',
+        SHUTDOWN_TIMEOUT_SECONDS: '5',
+      },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    try {
+      // The port from the "listening" line; then stdout is never read again (a full pipe).
+      const port = await new Promise<number>((resolve) => {
+        let seen = '';
+        const onData = (data: Buffer) => {
+          seen += String(data);
+          const listening = /"port":(\d+)[^\n]*"msg":"certmark listening"/.exec(seen);
+          if (!listening) return;
+          child.stdout.off('data', onData);
+          child.stdout.pause();
+          resolve(Number(listening[1]));
+        };
+        child.stdout.on('data', onData);
+      });
+      // A line each: far more than the 64 KiB a pipe holds.
+      for (let i = 0; i < 800; i++) {
+        const res = await fetch(`http://127.0.0.1:${port}/v1/registry/certificates?holder=h${i}`);
+        expect(res.status).toBe(200);
+        await res.arrayBuffer();
+      }
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+      const began = performance.now();
+      child.kill('SIGTERM');
+      const exit = await new Promise<{ code: number | null; ms: number }>((resolve) => {
+        child.once('exit', (code) => resolve({ code, ms: performance.now() - began }));
+        setTimeout(() => resolve({ code: null, ms: Infinity }), 15_000).unref();
+      });
+      // The bound (5 s) and the second given to what the reader never took; it used to hang.
+      expect(exit.code).toBe(0);
+      expect(exit.ms).toBeLessThan(7_000);
+    } finally {
+      child.kill('SIGKILL');
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('stop: its bound', () => {
   it('is 10 s unless SHUTDOWN_TIMEOUT_SECONDS says otherwise, and never below 5 s', () => {
     expect(loadConfig({}).shutdownBoundMs).toBe(10_000);

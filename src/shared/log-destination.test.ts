@@ -1,0 +1,74 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { logDestination } from './log-destination';
+
+/** A named pipe (64 KiB on Linux) with a read end nobody reads until the test does. */
+function stalledPipe() {
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-log-'));
+  const file = path.join(folder, 'log');
+  execFileSync('mkfifo', [file]);
+  const reader = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  const writer = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+  const readAll = () => {
+    const chunk = Buffer.alloc(65_536);
+    let total = 0;
+    for (;;) {
+      try {
+        const n = fs.readSync(reader, chunk);
+        if (n === 0) return total;
+        total += n;
+      } catch {
+        return total; // EAGAIN: nothing more waiting
+      }
+    }
+  };
+  const close = () => {
+    for (const fd of [reader, writer]) fs.closeSync(fd);
+    fs.rmSync(folder, { recursive: true, force: true });
+  };
+  return { writer, readAll, close };
+}
+
+const line = `${JSON.stringify({ level: 30, msg: 'x'.repeat(200) })}\n`;
+const until = async (done: () => boolean) => {
+  for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
+};
+
+describe('the log destination', () => {
+  let pipe: ReturnType<typeof stalledPipe> | undefined;
+  afterEach(() => pipe?.close());
+
+  it('keeps at most its bound for a stalled reader, then says how many lines it dropped', async () => {
+    pipe = stalledPipe();
+    const dropped: number[] = [];
+    const destination = logDestination((lines) => dropped.push(lines), {
+      fd: pipe.writer,
+      maxWaitingBytes: 100_000,
+    });
+    // 1,000 lines, ~213 KB: the pipe takes 64 KiB, 100 KB wait, the rest is dropped.
+    for (let i = 0; i < 1_000; i++) destination.stream.write(line);
+    let read = 0;
+    await until(() => {
+      read += pipe!.readAll();
+      return dropped.length > 0;
+    });
+    expect(dropped).toHaveLength(1);
+    expect(dropped[0]).toBeGreaterThan(0);
+    // Every line is either read or counted as dropped.
+    expect(read + pipe.readAll()).toBe((1_000 - dropped[0]!) * line.length);
+  });
+
+  it('gives up writing at exit after its time when the reader does not read', () => {
+    pipe = stalledPipe();
+    const destination = logDestination(() => {}, { fd: pipe.writer, exitFlushMs: 300 });
+    for (let i = 0; i < 1_000; i++) destination.stream.write(line);
+    const began = performance.now();
+    destination.flushAtExit();
+    const took = performance.now() - began;
+    expect(took).toBeGreaterThanOrEqual(250);
+    expect(took).toBeLessThan(2_000);
+  });
+});
