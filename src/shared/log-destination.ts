@@ -28,7 +28,9 @@ export function logDestination(
   let giveUpAt = Number.POSITIVE_INFINITY;
   let dropped = 0;
   const stream = new SonicBoom({
-    fd: options.fd ?? 1,
+    // Reading process.stdout makes a pipe on fd 1 non-blocking (as pino's default did): a write to a
+    // full blocking pipe would wait in the kernel, never answering EAGAIN, and nothing could give up.
+    fd: options.fd ?? process.stdout.fd ?? 1,
     sync: false,
     maxLength: options.maxWaitingBytes ?? MAX_WAITING_BYTES,
     retryEAGAIN: () => Date.now() < giveUpAt,
@@ -40,8 +42,12 @@ export function logDestination(
     dropped = 0;
     onDropped(lines);
   });
-  // A reader that has gone (EPIPE) takes nothing more: there is nowhere left to say so.
-  stream.on('error', () => {});
+  // A reader that has gone (EPIPE): nothing more is written, and nothing waits for it.
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') return;
+    const none = () => true;
+    Object.assign(stream, { write: none, flushSync: () => {}, end: () => {} });
+  });
   return {
     stream,
     flushAtExit() {
