@@ -45,8 +45,7 @@ export function logDestination(
   // A reader that has gone (EPIPE): nothing more is written, and nothing waits for it.
   stream.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code !== 'EPIPE') return;
-    const none = () => true;
-    Object.assign(stream, { write: none, flushSync: () => {}, end: () => {} });
+    Object.assign(stream, { write: () => true, flushSync: () => {}, end: () => {} });
   });
   return {
     stream,
