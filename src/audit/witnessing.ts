@@ -301,8 +301,8 @@ export class CheckpointWitnessing {
   /**
    * Whether a `witness_ahead` answer only says that another instance (instances share the
    * database) had the witness cosign a later checkpoint while this instance's request was on its
-   * way: this log has a checkpoint of the witness's size, so nothing disagrees, and the witness is
-   * taken to stand there. Were its root at that size another, the proof from that size in the next
+   * way: this log has a checkpoint of the witness's size, so nothing disagrees, and the next offer
+   * starts from the witness's size. Were its root at that size another, the proof from that size in the next
    * offer would be refused (422): the evidence is not lost.
    */
   async #overtaken(state: WitnessState, error: unknown): Promise<boolean> {
@@ -310,13 +310,22 @@ export class CheckpointWitnessing {
     const witnessSize = error.witnessSize;
     if (witnessSize === undefined) return false;
     let latestSize: number;
+    let storedSize: number;
     try {
-      latestSize = (await latestCheckpoint(this.#options.db))?.treeSize ?? 0;
+      const { db } = this.#options;
+      const [latest, stored] = await Promise.all([
+        latestCheckpoint(db),
+        latestCosignedSizes(db, [state.id]),
+      ]);
+      latestSize = latest?.treeSize ?? 0;
+      storedSize = stored.get(state.id) ?? 0;
     } catch {
       return false;
     }
     if (latestSize < witnessSize) return false;
-    state.cosignedSize = Math.max(state.cosignedSize, witnessSize);
+    // Counted toward a quorum only as far as a cosignature is stored: the other instance may not
+    // have stored the witness's answer yet, or may have lost it.
+    state.cosignedSize = Math.max(state.cosignedSize, Math.min(witnessSize, storedSize));
     state.client.oldSize = witnessSize;
     state.failures = 0;
     state.lastFailure = undefined;

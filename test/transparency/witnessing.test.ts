@@ -434,4 +434,53 @@ describe('two instances of the log share one database and its witness', () => {
     await second.settled();
     expect(witness.requests.length).toBe(sent);
   });
+
+  it('a witness moved past this one’s checkpoint counts toward the quorum only with a stored cosignature', async () => {
+    const stored = (await ctx.services.audit.witnessLag())!.witnessedSize;
+    const round = await writeEntries(ctx, 2);
+    let later = 0;
+    const second = new CheckpointWitnessing({
+      db: ctx.handle.db,
+      clock: ctx.clock,
+      witnesses: [parseWitnessEndpoint(witness.entry)],
+      quorum: 1,
+      prove: async (from, to) =>
+        (await ctx.services.audit.consistencyProof(from, to)).proof.map(
+          (hash) => new Uint8Array(Buffer.from(hash, 'base64')),
+        ),
+      fetch: async (url, init) => {
+        if (later === 0) {
+          // Someone moves the witness on, and its cosignature is never stored here.
+          later = await writeEntries(ctx, 2);
+          const { proof } = await ctx.services.audit.consistencyProof(stored, later);
+          const note = (await latestCheckpoint(ctx.handle.db))!.note;
+          const body = addCheckpointBody(
+            stored,
+            proof.map((hash) => new Uint8Array(Buffer.from(hash, 'base64'))),
+            note,
+          );
+          expect((await post(witness, body)).status).toBe(200);
+        }
+        return fetch(url, init);
+      },
+    });
+    await second.step();
+    await second.settled();
+
+    expect(later).toBeGreaterThan(round);
+    expect(witness.answers.at(-1)).toBe(409);
+    // Not a failure, and not a cosignature: where it stands for a quorum is what is stored.
+    expect(second.statuses()).toEqual([
+      {
+        name: 'witness.test/shared',
+        cosignedSize: stored,
+        consecutiveFailures: 0,
+        lastFailure: undefined,
+      },
+    ]);
+    expect((await ctx.services.audit.witnessLag())!.witnessedSize).toBe(stored);
+    // Its next round starts from the witness's size and gets the cosignature stored.
+    await pump(second, async () => second.statuses()[0]!.cosignedSize === later);
+    expect((await ctx.services.audit.witnessLag())!.witnessedSize).toBe(later);
+  });
 });
