@@ -159,6 +159,21 @@ describe('clone detection across two instances', () => {
     expect(row).toEqual({ lat: 0 });
   });
 
+  it('takes coordinates a scanning app left blank or wrote as no number as none, not the point 0,0', async () => {
+    const mark = marks[7]!;
+    for (const query of ['?lat=&lon=', '?lat=0x1e&lon=0b1', '?lat=%20&lon=Infinity']) {
+      const page = await apis[0]!.get(`/m/${mark.code}${query}`, undefined, { accept: 'text/html' });
+      expect(page.status).toBe(200);
+    }
+    const [row] = rowsOf<{ lat: number | null; lon: number | null; scans: number }>(
+      await ctx.handle.db.execute(
+        sql`SELECT first_scan_lat AS lat, first_scan_lon AS lon, scan_count AS scans
+            FROM marks WHERE lpad(serial::text, 16, '0') = ${mark.serial}`,
+      ),
+    );
+    expect(row).toEqual({ lat: null, lon: null, scans: 3 });
+  });
+
   it('clears a suspected clone (supervisor): the flag and the counting window start afresh', async () => {
     const mark = marks[0]!;
     expect(await second.services.marks.clearSuspectedClone(mark.serial)).toBe(true);
