@@ -135,7 +135,8 @@ async function sendPage(
 
 /** A coordinate given as a decimal number within ±`limit`; blank, `0x…`, `Infinity` are not. */
 function coordinate(text: string | undefined, limit: number): number | undefined {
-  if (text === undefined || !/^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(text)) return undefined;
+  if (text === undefined || !/^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(text))
+    return undefined;
   const value = Number(text);
   return Math.abs(value) <= limit ? value : undefined;
 }

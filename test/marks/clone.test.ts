@@ -162,7 +162,9 @@ describe('clone detection across two instances', () => {
   it('takes coordinates a scanning app left blank or wrote as no number as none, not the point 0,0', async () => {
     const mark = marks[7]!;
     for (const query of ['?lat=&lon=', '?lat=0x1e&lon=0b1', '?lat=%20&lon=Infinity']) {
-      const page = await apis[0]!.get(`/m/${mark.code}${query}`, undefined, { accept: 'text/html' });
+      const page = await apis[0]!.get(`/m/${mark.code}${query}`, undefined, {
+        accept: 'text/html',
+      });
       expect(page.status).toBe(200);
     }
     const [row] = rowsOf<{ lat: number | null; lon: number | null; scans: number }>(
