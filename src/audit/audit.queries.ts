@@ -326,25 +326,46 @@ export interface SequencerHorizon {
   candidateId: number | null;
 }
 
-/** Reads the horizon (in the sequencer's transaction, after its lock). */
-export async function sequencerHorizon(tx: Queryable): Promise<SequencerHorizon> {
+/** Where a pass starts: the horizon, the last id drawn and the size of the tree. */
+export interface SequencerState {
+  horizon: SequencerHorizon;
+  /** The last entry id drawn, read before the pass's transaction writes: its next candidate. */
+  lastDrawn: number;
+  /** MAX(seq) of audit_positions: the next entry gets `size + 1`. */
+  size: number;
+}
+
+/**
+ * Reads the horizon, the last id drawn and the tree's size in one statement (one snapshot), in the
+ * sequencer's transaction after its lock and before it writes (see SequencerHorizon).
+ */
+export async function sequencerState(tx: Queryable): Promise<SequencerState> {
   const [row] = await clientQuery<{
     integrated_through: string | number;
     candidate_id: string | number | null;
     settled: boolean | null;
+    last_drawn: string | number;
+    size: string | number;
   }>(
     tx,
-    'audit_sequencer_horizon',
-    `SELECT integrated_through, candidate_id,
-       candidate_xid <= pg_snapshot_xmin(pg_current_snapshot()) AS settled
-     FROM audit_sequencer_horizon`,
+    'audit_sequencer_state',
+    `SELECT h.integrated_through, h.candidate_id,
+       h.candidate_xid <= pg_snapshot_xmin(pg_current_snapshot()) AS settled,
+       (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END
+        FROM audit_log_id_seq) AS last_drawn,
+       (SELECT COALESCE(MAX(seq), 0) FROM audit_positions) AS size
+     FROM audit_sequencer_horizon AS h`,
     [],
   );
   if (!row) throw new Error('audit_sequencer_horizon has no row (migration 0019)');
   return {
-    integratedThrough: Number(row.integrated_through),
-    candidateSettled: row.settled === true,
-    candidateId: row.candidate_id === null ? null : Number(row.candidate_id),
+    horizon: {
+      integratedThrough: Number(row.integrated_through),
+      candidateSettled: row.settled === true,
+      candidateId: row.candidate_id === null ? null : Number(row.candidate_id),
+    },
+    lastDrawn: Number(row.last_drawn),
+    size: Number(row.size),
   };
 }
 
@@ -359,34 +380,6 @@ export async function lastDrawnEntryId(tx: Queryable): Promise<number> {
   return Number(row?.last ?? 0);
 }
 
-/**
- * Moves the horizon to `integratedThrough`, and, when `candidateId` is given, makes it the new
- * candidate with this transaction's id. Read the candidate ({@link lastDrawnEntryId}) before the
- * pass writes anything: its transaction id, given at its first write, then bounds every
- * transaction that drew an id up to the candidate.
- */
-export async function advanceHorizon(
-  tx: Queryable,
-  integratedThrough: number,
-  candidateId: number | null,
-): Promise<void> {
-  if (candidateId === null) {
-    await clientQuery(
-      tx,
-      'audit_sequencer_advance',
-      'UPDATE audit_sequencer_horizon SET integrated_through = $1',
-      [integratedThrough],
-    );
-  } else {
-    await clientQuery(
-      tx,
-      'audit_sequencer_advance_candidate',
-      `UPDATE audit_sequencer_horizon
-       SET integrated_through = $1, candidate_id = $2, candidate_xid = pg_current_xact_id()`,
-      [integratedThrough, candidateId],
-    );
-  }
-}
 
 /**
  * What the sequencer has to do, in one round trip: whether a committed entry awaits integration,
@@ -431,16 +424,6 @@ export function pendingThroughQuery(id: number): SQL {
   return sql`SELECT EXISTS (SELECT 1 ${PENDING} AND a.id <= ${id}) AS pending`;
 }
 
-/** The number of integrated entries: seqs are dense from 1, so MAX(seq) (the primary key's end). */
-export async function integratedSize(tx: Queryable): Promise<number> {
-  const [row] = await clientQuery<{ size: string | number | null }>(
-    tx,
-    'audit_integrated_size',
-    'SELECT COALESCE(MAX(seq), 0) AS size FROM audit_positions',
-    [],
-  );
-  return Number(row?.size ?? 0);
-}
 
 /**
  * The statement {@link pendingEntries} runs, its limit written in: without parameters, each
@@ -486,24 +469,47 @@ export async function pendingEntries(tx: Queryable, limit: number): Promise<Pend
   }));
 }
 
+/** Where a pass moves the horizon: see SequencerHorizon. */
+export interface HorizonMove {
+  integratedThrough: number;
+  /** The new candidate, noted with this transaction's id. */
+  candidateId: number;
+}
+
 /**
- * Gives entries `ids[i]` seq `firstSeq + i` and leaf hash `leaves[i*32 .. i*32+32)`: one
- * multi-row insert into audit_positions; the entries' own rows are not touched.
+ * Gives entries `ids[i]` seq `firstSeq + i` and leaf hash `leaves[i*32 .. i*32+32)` (one multi-row
+ * insert into audit_positions; the entries' own rows are not touched) and moves the horizon, in
+ * one statement. The candidate's bound is this transaction's id, which its first write gives it:
+ * read the candidate ({@link sequencerState}) before.
  */
 export async function integrateEntries(
   tx: Queryable,
   firstSeq: number,
   ids: readonly number[],
   leaves: Uint8Array,
+  move: HorizonMove | undefined,
 ): Promise<void> {
-  if (ids.length === 0) return;
+  if (ids.length === 0 && !move) return;
   await clientQuery(
     tx,
     'audit_integrate_entries',
-    `INSERT INTO audit_positions (seq, entry_id, leaf_hash)
-     SELECT $1::bigint + v.ord, v.id, substring($2::bytea from ((v.ord - 1) * 32 + 1)::int for 32)
-     FROM unnest(string_to_array($3, ',')::bigint[]) WITH ORDINALITY AS v(id, ord)`,
-    [firstSeq - 1, Buffer.from(leaves.buffer, leaves.byteOffset, leaves.byteLength), ids.join(',')],
+    `WITH integrated AS (
+       INSERT INTO audit_positions (seq, entry_id, leaf_hash)
+       SELECT $1::bigint + v.ord, v.id,
+         substring($2::bytea from ((v.ord - 1) * 32 + 1)::int for 32)
+       FROM unnest(string_to_array($3, ',')::bigint[]) WITH ORDINALITY AS v(id, ord))
+     UPDATE audit_sequencer_horizon
+     SET integrated_through = $5::bigint, candidate_id = $6::bigint,
+       candidate_xid = pg_current_xact_id()
+     WHERE $4::boolean`,
+    [
+      firstSeq - 1,
+      Buffer.from(leaves.buffer, leaves.byteOffset, leaves.byteLength),
+      ids.join(','),
+      move !== undefined,
+      move?.integratedThrough ?? 0,
+      move?.candidateId ?? 0,
+    ],
   );
 }
 
