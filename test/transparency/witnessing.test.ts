@@ -385,6 +385,21 @@ describe('two instances of the log share one database and its witness', () => {
     await witness.close();
   });
 
+  /** Another instance's witnessing on the same database, its requests through `fetch`. */
+  const secondInstance = (fetch: typeof globalThis.fetch, logger?: Logger) =>
+    new CheckpointWitnessing({
+      db: ctx.handle.db,
+      clock: ctx.clock,
+      witnesses: [parseWitnessEndpoint(witness.entry)],
+      quorum: 1,
+      prove: async (from, to) =>
+        (await ctx.services.audit.consistencyProof(from, to)).proof.map(
+          (hash) => new Uint8Array(Buffer.from(hash, 'base64')),
+        ),
+      logger,
+      fetch,
+    });
+
   it('a witness the other instance moved past this one’s checkpoint is neither a failure nor evidence of a split view', async () => {
     const first = ctx.services.audit.witnessing!;
     const witnessedBy = (size: number) => async () =>
@@ -395,24 +410,16 @@ describe('two instances of the log share one database and its witness', () => {
     const round = await writeEntries(ctx, 2);
     let overtaken = 0;
     const logger = { error: vi.fn(), warn: vi.fn(), debug: vi.fn(), info: vi.fn() };
-    const second = new CheckpointWitnessing({
-      db: ctx.handle.db,
-      clock: ctx.clock,
-      witnesses: [parseWitnessEndpoint(witness.entry)],
-      quorum: 1,
-      prove: async (from, to) =>
-        (await ctx.services.audit.consistencyProof(from, to)).proof.map(
-          (hash) => new Uint8Array(Buffer.from(hash, 'base64')),
-        ),
-      logger: logger as unknown as Logger,
-      fetch: async (url, init) => {
+    const second = secondInstance(
+      async (url, init) => {
         if (overtaken === 0) {
           overtaken = await writeEntries(ctx, 2);
           await pump(first, witnessedBy(overtaken));
         }
         return fetch(url, init);
       },
-    });
+      logger as unknown as Logger,
+    );
     await second.step();
     await second.settled();
 
@@ -439,30 +446,20 @@ describe('two instances of the log share one database and its witness', () => {
     const stored = (await ctx.services.audit.witnessLag())!.witnessedSize;
     const round = await writeEntries(ctx, 2);
     let later = 0;
-    const second = new CheckpointWitnessing({
-      db: ctx.handle.db,
-      clock: ctx.clock,
-      witnesses: [parseWitnessEndpoint(witness.entry)],
-      quorum: 1,
-      prove: async (from, to) =>
-        (await ctx.services.audit.consistencyProof(from, to)).proof.map(
-          (hash) => new Uint8Array(Buffer.from(hash, 'base64')),
-        ),
-      fetch: async (url, init) => {
-        if (later === 0) {
-          // Someone moves the witness on, and its cosignature is never stored here.
-          later = await writeEntries(ctx, 2);
-          const { proof } = await ctx.services.audit.consistencyProof(stored, later);
-          const note = (await latestCheckpoint(ctx.handle.db))!.note;
-          const body = addCheckpointBody(
-            stored,
-            proof.map((hash) => new Uint8Array(Buffer.from(hash, 'base64'))),
-            note,
-          );
-          expect((await post(witness, body)).status).toBe(200);
-        }
-        return fetch(url, init);
-      },
+    const second = secondInstance(async (url, init) => {
+      if (later === 0) {
+        // Someone moves the witness on, and its cosignature is never stored here.
+        later = await writeEntries(ctx, 2);
+        const { proof } = await ctx.services.audit.consistencyProof(stored, later);
+        const note = (await latestCheckpoint(ctx.handle.db))!.note;
+        const body = addCheckpointBody(
+          stored,
+          proof.map((hash) => new Uint8Array(Buffer.from(hash, 'base64'))),
+          note,
+        );
+        expect((await post(witness, body)).status).toBe(200);
+      }
+      return fetch(url, init);
     });
     await second.step();
     await second.settled();
