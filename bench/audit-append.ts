@@ -11,7 +11,9 @@
  *   - sequencer paused: as one statement, with the sequencer stopped while the case runs (it
  *     integrates the case's entries after, outside the timing): what the write alone costs, so
  *     the gap to "one statement" is the sequencer's share. Its entries are left out of the commit
- *     → checkpoint times.
+ *     → checkpoint times;
+ *   - passes every 100 ms: as one statement, the sequencer passing every 100 ms instead of every
+ *     SEQUENCE_INTERVAL_MS (what it did before), left out of the commit → checkpoint times too.
  * The cases alternate over several rounds (the order reversed every other round), so a table
  * growing or a neighbour's load drifting weighs on all alike. Prints, per round, writes per second
  * and the CPU each write cost this process (the service's side, sequencer included) and the
@@ -47,8 +49,15 @@ const committedAt = new Map<number, number>();
 /** Commit → checkpoint latencies of the entries published while `latencies` is the current list. */
 let latencies: number[] = [];
 
-type Case = 'plain' | 'one statement' | 'own statement' | 'sequencer paused';
-const CASES: readonly Case[] = ['plain', 'one statement', 'own statement', 'sequencer paused'];
+type Case =
+  'plain' | 'one statement' | 'own statement' | 'sequencer paused' | 'passes every 100 ms';
+const CASES: readonly Case[] = [
+  'plain',
+  'one statement',
+  'own statement',
+  'sequencer paused',
+  'passes every 100 ms',
+];
 
 /** The same write each way: the issuer row, and its entry by the production path. */
 async function write(db: Database, how: Case, i: number): Promise<void> {
@@ -65,14 +74,16 @@ async function write(db: Database, how: Case, i: number): Promise<void> {
     change: { name, schemes: ['CCC'] },
   };
   const id = await db.transaction(async (tx) => {
-    if (how === 'one statement' || how === 'sequencer paused') {
+    if (how !== 'plain' && how !== 'own statement') {
       return (await changeWithEntry(tx, insert, new Date(), entry))!.auditEntryId;
     }
     const [row] = await clientQuery<{ id: string }>(tx, insert.name, insert.text, insert.values);
     if (how === 'plain') return undefined;
     return appendAuditEntry(tx, new Date(), { ...entry, subjectId: row!.id });
   });
-  if (id !== undefined && how !== 'sequencer paused') committedAt.set(id, performance.now());
+  if (id !== undefined && how !== 'sequencer paused' && how !== 'passes every 100 ms') {
+    committedAt.set(id, performance.now());
+  }
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -159,12 +170,15 @@ async function main(): Promise<void> {
       for (let round = 0; round < rounds; round++) {
         const figures = new Map<Case, RunFigures>();
         for (const how of round % 2 === 0 ? CASES : [...CASES].reverse()) {
-          if (how === 'sequencer paused') {
-            await audit.sync(); // the previous case's entries are not kept waiting by the pause
+          const own = how === 'sequencer paused' || how === 'passes every 100 ms';
+          if (own) {
+            await audit.sync(); // the previous case's entries are not kept waiting by the change
             await audit.sequencer.stop();
+            if (how === 'passes every 100 ms') audit.startSequencer(100);
           }
           figures.set(how, await run(handle.db, how, n, parallel));
-          if (how === 'sequencer paused') {
+          if (own) {
+            await audit.sequencer.stop();
             await audit.sync();
             audit.startSequencer();
           }

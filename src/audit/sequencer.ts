@@ -119,8 +119,8 @@ export class AuditSequencer {
     return this.options.head.size;
   }
 
-  /** Starts the background loop (main.ts); idempotent. */
-  start(): void {
+  /** Starts the background loop (main.ts), a pass every `intervalMs`; idempotent. */
+  start(intervalMs = SEQUENCE_INTERVAL_MS): void {
     if (this.#running) return;
     this.#running = true;
     const tick = async () => {
@@ -136,10 +136,7 @@ export class AuditSequencer {
       }
       if (!this.#running) return;
       // A full batch means more are waiting: go again at once.
-      this.#timer = setTimeout(
-        () => void tick(),
-        integrated >= SEQUENCE_BATCH ? 0 : SEQUENCE_INTERVAL_MS,
-      );
+      this.#timer = setTimeout(() => void tick(), integrated >= SEQUENCE_BATCH ? 0 : intervalMs);
     };
     this.#timer = setTimeout(() => void tick(), 0);
   }
