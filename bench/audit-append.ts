@@ -11,9 +11,7 @@
  *   - sequencer paused: as one statement, with the sequencer stopped while the case runs (it
  *     integrates the case's entries after, outside the timing): what the write alone costs, so
  *     the gap to "one statement" is the sequencer's share. Its entries are left out of the commit
- *     → checkpoint times;
- *   - passes every 100 ms: as one statement, the sequencer passing every 100 ms instead of every
- *     SEQUENCE_INTERVAL_MS (what it did before), left out of the commit → checkpoint times too.
+ *     → checkpoint times.
  * The cases alternate over several rounds (the order reversed every other round), so a table
  * growing or a neighbour's load drifting weighs on all alike. Prints, per round, writes per second
  * and the CPU each write cost this process (the service's side, sequencer included) and the
@@ -21,14 +19,17 @@
  * from each audited write's commit to the stored checkpoint that includes it (p50, p99). A scratch
  * database is created and dropped.
  *
- *   npx tsx bench/audit-append.ts [N=2000] [inFlight=1,16] [rounds=3]
+ *   [BENCH_PIN_POSTGRES=1] npx tsx bench/audit-append.ts [N=2000] [inFlight=1,16] [rounds=3]
  *
  * `inFlight` is one count or several, comma-separated, each run in turn. Besides throughput it
  * prints the CPU ratio (a plain write's CPU, service and PostgreSQL, over the case's): on a machine
  * whose cores the bench fills, throughput follows it, and it scatters less from round to round.
  *
  * On a shared machine throughput is noise; the ratios within a round and the CPU per write are what
- * to compare. Pin this process with `taskset -c 1` to keep it off PostgreSQL's core.
+ * to compare. Pin this process with `taskset -c 1` and PostgreSQL with BENCH_PIN_POSTGRES=1 (core 0)
+ * so that neither shares a core with the other:
+ *
+ *   BENCH_PIN_POSTGRES=1 taskset -c 1 npx tsx bench/audit-append.ts 8000 16 5
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -37,7 +38,7 @@ import { AuditService } from '../src/audit/audit.service';
 import { systemClock } from '../src/clock';
 import { systemActor } from '../src/auth/principal';
 import { clientQuery, openDatabase, type Database } from '../src/db/client';
-import { backendCpu, backendCpuSince } from './lib/process';
+import { backendCpu, backendCpuSince, pinPostgresIfAsked } from './lib/process';
 import { scratchDatabase } from './lib/service-api';
 
 const n = Number(process.argv[2] ?? 2000);
@@ -74,16 +75,14 @@ async function write(db: Database, how: Case, i: number): Promise<void> {
     change: { name, schemes: ['CCC'] },
   };
   const id = await db.transaction(async (tx) => {
-    if (how !== 'plain' && how !== 'own statement') {
+    if (how === 'one statement' || how === 'sequencer paused') {
       return (await changeWithEntry(tx, insert, new Date(), entry))!.auditEntryId;
     }
     const [row] = await clientQuery<{ id: string }>(tx, insert.name, insert.text, insert.values);
     if (how === 'plain') return undefined;
     return appendAuditEntry(tx, new Date(), { ...entry, subjectId: row!.id });
   });
-  if (id !== undefined && how !== 'sequencer paused' && how !== 'passes every 100 ms') {
-    committedAt.set(id, performance.now());
-  }
+  if (id !== undefined && how !== 'sequencer paused') committedAt.set(id, performance.now());
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -137,6 +136,8 @@ const describeRun = (f: RunFigures) =>
   `${f.serviceCpuUs.toFixed(0)} µs service + ${f.postgresCpuUs.toFixed(0)} µs PostgreSQL`;
 
 async function main(): Promise<void> {
+  // With BENCH_PIN_POSTGRES=1, PostgreSQL on core 0 and this process (taskset -c 1) on core 1.
+  const unpin = pinPostgresIfAsked(0);
   const database = await scratchDatabase('append');
   const handle = await openDatabase({
     databaseUrl: database.url,
@@ -170,15 +171,12 @@ async function main(): Promise<void> {
       for (let round = 0; round < rounds; round++) {
         const figures = new Map<Case, RunFigures>();
         for (const how of round % 2 === 0 ? CASES : [...CASES].reverse()) {
-          const own = how === 'sequencer paused' || how === 'passes every 100 ms';
-          if (own) {
-            await audit.sync(); // the previous case's entries are not kept waiting by the change
+          if (how === 'sequencer paused') {
+            await audit.sync(); // the previous case's entries are not kept waiting by the pause
             await audit.sequencer.stop();
-            if (how === 'passes every 100 ms') audit.startSequencer(100);
           }
           figures.set(how, await run(handle.db, how, n, parallel));
-          if (own) {
-            await audit.sequencer.stop();
+          if (how === 'sequencer paused') {
             await audit.sync();
             audit.startSequencer();
           }
@@ -220,6 +218,7 @@ async function main(): Promise<void> {
     await audit.sequencer.stop();
     await handle.close();
     await database.drop();
+    unpin();
   }
 }
 

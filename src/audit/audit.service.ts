@@ -179,8 +179,8 @@ export class AuditService {
   }
 
   /** Starts integrating in the background (main.ts). */
-  startSequencer(intervalMs?: number): void {
-    this.sequencer.start(intervalMs);
+  startSequencer(): void {
+    this.sequencer.start();
   }
 
   /**
