@@ -380,7 +380,6 @@ export async function lastDrawnEntryId(tx: Queryable): Promise<number> {
   return Number(row?.last ?? 0);
 }
 
-
 /**
  * What the sequencer has to do, in one round trip: whether a committed entry awaits integration,
  * whether the horizon can move (so later reads of pending entries stay short), and whether the
@@ -423,7 +422,6 @@ export async function pendingThrough(db: Queryable, id: number): Promise<boolean
 export function pendingThroughQuery(id: number): SQL {
   return sql`SELECT EXISTS (SELECT 1 ${PENDING} AND a.id <= ${id}) AS pending`;
 }
-
 
 /**
  * The statement {@link pendingEntries} runs, its limit written in: without parameters, each
