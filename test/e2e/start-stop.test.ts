@@ -171,7 +171,7 @@ describe('stop: with a log reader that stopped reading', () => {
       child.kill('SIGKILL');
       fs.rmSync(folder, { recursive: true, force: true });
     }
-  });
+  }, 60_000);
 });
 
 describe('stop: its bound', () => {
