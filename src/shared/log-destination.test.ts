@@ -29,7 +29,7 @@ function stalledPipe() {
     for (const fd of [reader, writer]) fs.closeSync(fd);
     fs.rmSync(folder, { recursive: true, force: true });
   };
-  return { reader, writer, readAll, close };
+  return { writer, readAll, close };
 }
 
 const line = `${JSON.stringify({ level: 30, msg: 'x'.repeat(200) })}\n`;
@@ -70,39 +70,5 @@ describe('the log destination', () => {
     const took = performance.now() - began;
     expect(took).toBeGreaterThanOrEqual(250);
     expect(took).toBeLessThan(2_000);
-  });
-
-  it('says at exit how many lines it dropped when the reader is back but no drain came first', async () => {
-    pipe = stalledPipe();
-    const said: number[] = [];
-    const destination = logDestination(
-      (lines) => {
-        said.push(lines);
-        destination.stream.write(`dropped ${lines}\n`);
-      },
-      { fd: pipe.writer, maxWaitingBytes: 30_000 },
-    );
-    for (let i = 0; i < 1_000; i++) destination.stream.write(line);
-    await new Promise((resolve) => setTimeout(resolve, 150)); // the pipe fills; the rest waits
-    // The reader catches up, and the process exits before the stream hears of it.
-    let text = '';
-    const readText = () => {
-      const chunk = Buffer.alloc(65_536);
-      for (;;) {
-        try {
-          const n = fs.readSync(pipe!.reader, chunk);
-          if (n === 0) return;
-          text += chunk.subarray(0, n).toString();
-        } catch {
-          return;
-        }
-      }
-    };
-    readText();
-    destination.flushAtExit();
-    readText();
-    expect(said).toHaveLength(1);
-    expect(said[0]).toBeGreaterThan(0);
-    expect(text.endsWith(`dropped ${said[0]}\n`)).toBe(true);
   });
 });

@@ -53,13 +53,6 @@ export function logDestination(
       giveUpAt = Date.now() + exitFlushMs;
       try {
         stream.flushSync();
-        if (dropped > 0) {
-          // The reader is back but no 'drain' came before the exit: say what it missed.
-          const lines = dropped;
-          dropped = 0;
-          onDropped(lines);
-          stream.flushSync();
-        }
       } catch {
         // Still full, or gone: the exit goes on without the rest.
       }
