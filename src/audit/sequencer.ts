@@ -60,8 +60,7 @@ interface Integrated {
 export const SEQUENCE_BATCH = 4096;
 /**
  * How often an idle sequencer looks for committed entries (commit → checkpoint stays well under
- * 1 s). Passes every 250 ms, for fewer passes' fixed cost (some ten round trips each), measured no
- * faster audited writes in bench/audit-append.ts and doubled commit → checkpoint (p50 80 → 180 ms).
+ * 1 s; a longer interval measured no faster audited writes: docs/decisions.md).
  * A look is one query of two index-only probes, so polling costs an idle service next to nothing.
  * (A NOTIFY from each writer's transaction would wake it sooner, but PostgreSQL serialises the
  * commits of notifying transactions on one lock: writers would wait for each other.)
@@ -187,10 +186,7 @@ export class AuditSequencer {
 
   async #integrateAndPublish(wait: boolean): Promise<number> {
     const { db } = this.options;
-    // After a pass that integrated entries, more are likely waiting: no look first.
-    const work = this.#lastPassIntegrated
-      ? { integrate: true, unpublished: true }
-      : await this.#work();
+    const work = await this.#work();
     // An idle background pass costs that look: nothing to integrate, nothing left unsigned.
     // sync() goes on to advance the tree head, which a reader that must see its writes relies on.
     if (!wait && !work.integrate && !work.unpublished) return 0;
@@ -216,24 +212,25 @@ export class AuditSequencer {
     // Committed. A background pass hands the batch's leaves to the tree head, which takes them as
     // they are instead of reading them back, and stops there. sync() reads to the end of the tree:
     // another instance may have integrated the caller's entry after this batch.
-    this.#lastPassIntegrated = integrated.ids.length > 0;
-    const handed = !wait && integrated.ids.length > 0 ? integrated : undefined;
-    const treeSize = await this.#publish(handed, integrated.ids.length > 0);
-    if (integrated.ids.length > 0) this.options.onPublished?.({ treeSize, ids: integrated.ids });
+    const grew = integrated.ids.length > 0;
+    this.#lastPassIntegrated = grew;
+    const treeSize = await this.#publish(!wait && grew ? integrated : undefined, grew);
+    if (grew) this.options.onPublished?.({ treeSize, ids: integrated.ids });
     return integrated.ids.length;
   }
 
   /**
    * Whether a pass has entries to integrate or a horizon to move, and a checkpoint to sign. Under
-   * load, ids drawn since this process's last pass began say a pass is due, for the price of
-   * reading the sequence; only when none were drawn does it take the full look (sequencingWork),
-   * which also reads every entry above the horizon that the last pass integrated. That look is what
-   * finds an entry drawn before the last pass but committed after it, another instance's entries
-   * (their ids may all be older), a horizon to move, or a checkpoint a crash left unsigned.
+   * load, a last pass that integrated entries, or ids drawn since it began, say a pass is due, for
+   * nothing or the price of reading the sequence; only otherwise does it take the full look
+   * (sequencingWork), which also reads every entry above the horizon that the last pass
+   * integrated. That look is what finds an entry drawn before the last pass but committed after
+   * it, another instance's entries (their ids may all be older), a horizon to move, or a
+   * checkpoint a crash left unsigned.
    */
   async #work(): Promise<{ integrate: boolean; unpublished: boolean }> {
     const { db } = this.options;
-    if ((await lastDrawnEntryId(db)) > this.#drawnAtLastPass) {
+    if (this.#lastPassIntegrated || (await lastDrawnEntryId(db)) > this.#drawnAtLastPass) {
       return { integrate: true, unpublished: true };
     }
     const work = await sequencingWork(db);

@@ -302,8 +302,8 @@ export class CheckpointWitnessing {
    * Whether a `witness_ahead` answer only says that another instance (instances share the
    * database) had the witness cosign a later checkpoint while this instance's request was on its
    * way: this log has a checkpoint of the witness's size, so nothing disagrees, and the next offer
-   * starts from the witness's size. Were its root at that size another, the proof from that size in the next
-   * offer would be refused (422): the evidence is not lost.
+   * starts from the witness's size. Were its root at that size another, the proof from that size
+   * in the next offer would be refused (422): the evidence is not lost.
    */
   async #overtaken(state: WitnessState, error: unknown): Promise<boolean> {
     if (!(error instanceof WitnessError) || error.code !== 'witness_ahead') return false;

@@ -134,7 +134,7 @@ async function sendPage(
 }
 
 /** A coordinate given as a decimal number within ±`limit`; blank, `0x…`, `Infinity` are not. */
-function coordinate(text: string | undefined, limit: number): number | undefined {
+function decimalWithin(text: string | undefined, limit: number): number | undefined {
   if (text === undefined || !/^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(text))
     return undefined;
   const value = Number(text);
@@ -144,8 +144,8 @@ function coordinate(text: string | undefined, limit: number): number | undefined
 /** Where the scanning app says it is (optional query parameters); anything invalid is ignored. */
 function locationOf(query: z.infer<typeof pageQuery>): VerifyMarkRequest['location'] {
   const region = query.region && isValidRegionCode(query.region) ? query.region : undefined;
-  const lat = coordinate(query.lat, 90);
-  const lon = coordinate(query.lon, 180);
+  const lat = decimalWithin(query.lat, 90);
+  const lon = decimalWithin(query.lon, 180);
   const point = lat !== undefined && lon !== undefined ? { lat, lon } : {};
   return region || 'lat' in point ? { region, ...point } : undefined;
 }
