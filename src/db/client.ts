@@ -104,8 +104,9 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { drizzle } = await import('drizzle-orm/pglite');
   const { migrate } = await import('drizzle-orm/pglite/migrator');
-  fs.mkdirSync(dataDir, { recursive: true });
-  const client = await PGlite.create(dataDir === 'memory://' ? undefined : dataDir, {
+  const inMemory = dataDir === 'memory://';
+  if (!inMemory) fs.mkdirSync(dataDir, { recursive: true });
+  const client = await PGlite.create(inMemory ? undefined : dataDir, {
     parsers: { 1082: (value: string) => value },
   });
   const db = drizzle(client) as unknown as Database;
