@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Database, Queryable, Transaction } from '../db/client';
-import type { Clock } from '../clock';
+import { changeTime, type Clock } from '../clock';
 import type { ConsumptionStatus, CustomsConsumptionRow } from '../db/schema/customs-consumptions';
 import { actorOf, type Principal } from '../auth/principal';
 import { appendAuditEntry } from '../audit/audit.queries';
@@ -114,9 +114,8 @@ export class CustomsService {
     principal: Principal,
     request: ConsumeExemptionRequest,
   ): Promise<ExemptionConsumption> {
-    const now = this.clock.now();
     const found = await this.findExemption(request.number, request.issuerId);
-    if (!found) return this.notInRegistry(request, now);
+    if (!found) return this.notInRegistry(request, this.clock.now());
 
     const requestHash = requestHashOf(found.certificate.id, request);
     // Most replays (a client retrying after a timeout) find the stored answer without a transaction.
@@ -126,7 +125,7 @@ export class CustomsService {
     let decision: Decision;
     try {
       decision = await this.db.transaction((tx) =>
-        this.decide(tx, principal, request, requestHash, found, now),
+        this.decide(tx, principal, request, requestHash, found),
       );
     } catch (error) {
       // The unique declaration number is the last line of defence behind the advisory lock: if
@@ -140,7 +139,8 @@ export class CustomsService {
     if (decision.kind === 'stored') return replayOf(decision.row, found.certificate.id, request);
     // A replay repeats an answer already counted; only a declaration decided now is counted.
     this.onVerdict('exemption', decision.answer.verdict, decision.answer.reasons);
-    await this.raiseAlertIfMisuse(request, found, decision.answer, now);
+    const decidedAt = new Date(decision.answer.checkedAt);
+    await this.raiseAlertIfMisuse(request, found, decision.answer, decidedAt);
     return decision.answer;
   }
 
@@ -211,13 +211,13 @@ export class CustomsService {
     request: ConsumeExemptionRequest,
     requestHash: string,
     found: CertificateWithIssuer,
-    now: Date,
   ): Promise<Decision> {
     await q.lockDeclaration(tx, request.declarationNo);
     const stored = await q.findConsumptionByDeclaration(tx, request.declarationNo);
     if (stored) return { kind: 'stored', row: stored };
 
     let current = found;
+    let now = decisionTime(this.clock, current);
     let reasons = await this.exemptionFindings(tx, current, request, now);
     let remainingAfter = current.certificate.remaining ?? 0;
     let consumed = false;
@@ -236,6 +236,7 @@ export class CustomsService {
       // Someone committed a change first (a deduction, a revocation, a suspension): judge again on
       // what is committed now, which is what made the conditional UPDATE refuse.
       current = (await findCertificate(tx, current.certificate.id)) ?? current;
+      now = decisionTime(this.clock, current);
       remainingAfter = current.certificate.remaining ?? 0;
       reasons = await this.exemptionFindings(tx, current, request, now);
       if (reasons.length === 0 && attempt >= MAX_DEDUCTION_ATTEMPTS) {
@@ -456,6 +457,21 @@ export class CustomsService {
       },
     });
   }
+}
+
+/**
+ * When a declaration is decided on what was read of its exemption: a time taken after that read, so
+ * that a status change the decision saw (committed before the read) came before it, and never
+ * before the time recorded for that change, which another instance's clock running ahead may have
+ * put later. A refusal as REVOKED is then never stamped before the revocation (a verification `at`
+ * between the two would answer authentic), nor a deduction before the reinstatement it relied on.
+ */
+function decisionTime(clock: Clock, { certificate, issuer }: CertificateWithIssuer): Date {
+  const changes = [certificate.statusChangedAt, issuer.statusChangedAt].filter(
+    (at): at is Date => at !== null,
+  );
+  const latest = changes.length ? new Date(Math.max(...changes.map((at) => at.getTime()))) : null;
+  return changeTime(clock, latest);
 }
 
 function notAnExemption(number: string, scheme: string): AppError {

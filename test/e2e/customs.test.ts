@@ -6,7 +6,7 @@ import { canonicalJson } from '../../src/crypto/canonical-json';
 import { rowsOf } from '../../src/db/client';
 import { CustomsService } from '../../src/customs/customs.service';
 import type { AlertSignal, AlertSink } from '../../src/verification/alert-sink';
-import { client, createTestContext, type Client, type TestContext } from '../helpers';
+import { client, createTestContext, TEST_NOW, type Client, type TestContext } from '../helpers';
 import {
   createIssuer,
   createRoleKey,
@@ -318,6 +318,36 @@ describe('customs: CCC exemptions', () => {
       expect(await remainingOf(exemption.id)).toBe(500);
       // `invalid` is not misuse: no alert.
       expect(alerts.some((a) => a.context?.declarationNo === body.declarationNo)).toBe(false);
+    });
+
+    it('a refusal as REVOKED is never stamped before the revocation it cites', async () => {
+      // Another instance's clock, ten minutes ahead, recorded the revocation; this one, behind,
+      // decides the declaration after it committed.
+      const exemption = await issueExemption();
+      const ahead = new Date(new Date(TEST_NOW).getTime() + 10 * 60_000);
+      ctx.clock.set(ahead);
+      try {
+        const change = await api.post(
+          `/v1/certificates/${exemption.id}/status`,
+          { status: 'revoked', reason: 'found on inspection', signatory: { name: '李四' } },
+          authority.key,
+        );
+        expect(change.body.statusChangedAt).toBe(ahead.toISOString());
+      } finally {
+        ctx.clock.set(TEST_NOW);
+      }
+      const res = await consume(declaration(exemption));
+      expect(codes(res)).toEqual(['REVOKED']);
+      expect(res.body.checkedAt).toBe(ahead.toISOString());
+      const refused = await api.get(
+        `/v1/customs/exemptions/${exemption.id}/consumptions?status=refused`,
+        supervisorKey,
+      );
+      const at = refused.body.items[0].at as string;
+      expect(at).toBe(ahead.toISOString());
+      // Verification at the refusal's instant agrees with the ledger.
+      const then = await api.post('/v1/verify/certificate', { number: exemption.number, at });
+      expect(then.body.reasons.map((r: { code: string }) => r.code)).toContain('REVOKED');
     });
 
     it('EXPIRED and NOT_YET_VALID exemptions', async () => {
