@@ -253,6 +253,9 @@ async function main(): Promise<void> {
       left(250),
     );
     logger.info({ ms: Math.round(performance.now() - began) }, 'stopped');
+    // Lines still on their way to a log reader that fell behind are finished, not cut at exit.
+    stopping.phase = 'log lines';
+    await destination.settle(left(0));
     process.exit(0);
   };
   if (stopping.requested) void stopping.stop();

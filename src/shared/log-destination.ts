@@ -8,6 +8,13 @@ const EXIT_FLUSH_MS = 1_000;
 export interface LogDestination {
   /** What the logger writes to. */
   readonly stream: SonicBoom;
+  /**
+   * Resolves once every line written so far has reached the reader (the dropped-lines count a
+   * reader that caught up is owed included), or after a second (as the exit flush), or `withinMs`
+   * if sooner: what an orderly stop waits for before exiting, so that a line half-written to a
+   * pipe that was full is finished, not cut in two (the exit flush skips a write in progress).
+   */
+  settle(withinMs: number): Promise<void>;
   /** Writes what is waiting, giving up after a second (for process 'exit'). */
   flushAtExit(): void;
 }
@@ -35,7 +42,18 @@ export function logDestination(
     maxLength: options.maxWaitingBytes ?? MAX_WAITING_BYTES,
     retryEAGAIN: () => Date.now() < giveUpAt,
   });
-  stream.on('drop', () => (dropped += 1));
+  // Bytes given to the stream and neither written nor dropped yet (sonic-boom does not say).
+  let pending = 0;
+  const write = stream.write.bind(stream);
+  stream.write = (data: string) => {
+    pending += Buffer.byteLength(data);
+    return write(data);
+  };
+  stream.on('write', (bytes: number) => (pending -= bytes));
+  stream.on('drop', (data: string) => {
+    pending -= Buffer.byteLength(data);
+    dropped += 1;
+  });
   stream.on('drain', () => {
     if (dropped === 0) return;
     const lines = dropped;
@@ -46,9 +64,28 @@ export function logDestination(
   stream.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code !== 'EPIPE') return;
     Object.assign(stream, { write: () => true, flushSync: () => {}, end: () => {} });
+    pending = 0;
+    dropped = 0;
+    stream.emit('drain');
   });
   return {
     stream,
+    settle(withinMs) {
+      if (pending <= 0 && dropped === 0) return Promise.resolve();
+      const ms = Math.min(withinMs, exitFlushMs);
+      return new Promise((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          stream.off('drain', check);
+          resolve();
+        };
+        // 'drain' comes when the stream has written all it holds; the dropped count it then
+        // logs is one more line, waited for the same way.
+        const check = () => setImmediate(() => pending <= 0 && dropped === 0 && done());
+        const timer = setTimeout(done, ms);
+        stream.on('drain', check);
+      });
+    },
     flushAtExit() {
       giveUpAt = Date.now() + exitFlushMs;
       try {
