@@ -50,8 +50,9 @@ const modelPattern = z
   .trim()
   .min(1)
   .max(100)
+  // `*` alone is the empty prefix: every model (a management system's certificate covers them all).
   .regex(
-    /^[^*\s][^*]*\*?$|^[^*\s]$/,
+    /^\*$|^[^*\s][^*]*\*?$/,
     'a model, optionally ending in * (prefix match); * only at the end',
   );
 

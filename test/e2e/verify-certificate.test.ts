@@ -311,6 +311,17 @@ describe('POST /v1/verify/certificate', () => {
     });
   });
 
+  it('a scope of * alone covers every model (as a management system certificate has it)', async () => {
+    const everything = await issueCertificate(api, issuer.key, {
+      scope: [{ product: 'Design and manufacture of electronic products', models: ['*'] }],
+    });
+    expect(everything.scope[0].models).toEqual(['*']);
+    for (const model of ['X1-100', 'anything', '*']) {
+      const answer = await verify({ number: everything.number, product: { model } });
+      expect(answer.verdict, model).toBe('authentic');
+    }
+  });
+
   describe('invalid', () => {
     it('NOT_YET_VALID and EXPIRED by the validity days', async () => {
       const future = await issueCertificate(api, issuer.key, {

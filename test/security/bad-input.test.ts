@@ -89,6 +89,12 @@ describe('bad input', () => {
     ['no scope', { scope: [] }, 'scope'],
     ['scope without models', { scope: [{ product: 'P', models: [] }] }, 'scope.0.models'],
     ['wildcard in the middle', { scope: [{ product: 'P', models: ['X*1'] }] }, 'scope.0.models.0'],
+    ['two wildcards', { scope: [{ product: 'P', models: ['**'] }] }, 'scope.0.models.0'],
+    [
+      'a wildcard after a space',
+      { scope: [{ product: 'P', models: [' *x'] }] },
+      'scope.0.models.0',
+    ],
     [
       'bad HS code',
       { scope: [{ product: 'P', models: ['A'], hsCode: '84713' }] },
