@@ -48,8 +48,14 @@ export interface DecodedMarkCode {
   readonly version: typeof MARK_VERSION;
   /** 3 bytes; several keys may share it, try each. */
   readonly keyId: Uint8Array;
-  /** 16 digits, check digits valid. */
+  /** 16 digits. */
   readonly serial: string;
+  /**
+   * Whether the serial's ISO 7064 check digits hold. A genuine mark's always do; a code whose do
+   * not is judged after its signature (findMarkSigner in ./mark-scan): altered signed bytes are
+   * BAD_SIGNATURE wherever the alteration falls.
+   */
+  readonly serialCheckDigitsValid: boolean;
   readonly signature: Uint8Array;
   /** The exact bytes the signature is over (domain prefix and payload bytes 0..10). */
   readonly signedMessage: Uint8Array;
@@ -60,10 +66,10 @@ function malformed(message: string, cause?: unknown): CryptoError {
 }
 
 /**
- * Parses a code (any letter case) into its parts, without checking the signature. Throws
- * 'malformed_mark' when it is not a mark at all (length, alphabet, serial out of range, serial
- * check digits wrong: a genuine mark always has valid ones, so this is a forgery, not a typing
- * error) and 'unknown_mark_version' for a version byte other than 1.
+ * Parses a code (any letter case) into its parts, without checking the signature or the serial's
+ * check digits (`serialCheckDigitsValid` says). Throws 'malformed_mark' when it is not a mark at
+ * all (length, alphabet, a serial beyond 16 digits) and 'unknown_mark_version' for a version byte
+ * other than 1.
  */
 export function decodeMarkCode(code: string): DecodedMarkCode {
   if (typeof code !== 'string') throw malformed('code must be a string');
@@ -88,9 +94,6 @@ export function decodeMarkCode(code: string): DecodedMarkCode {
   }
   const serial = serialFromBytes(payload, SERIAL_OFFSET);
   if (serial === undefined) throw malformed('code serial exceeds 16 decimal digits');
-  if (!hasValidSerialCheckDigits(serial)) {
-    throw malformed('code serial check digits (ISO 7064 MOD 97-10) fail');
-  }
   const signedMessage = new Uint8Array(SIGNED_MESSAGE_LENGTH);
   signedMessage.set(DOMAIN_PREFIX, 0);
   signedMessage.set(payload.subarray(0, SIGNATURE_OFFSET), DOMAIN_PREFIX.length);
@@ -98,6 +101,7 @@ export function decodeMarkCode(code: string): DecodedMarkCode {
     version: MARK_VERSION,
     keyId: payload.subarray(KEY_ID_OFFSET, SERIAL_OFFSET),
     serial,
+    serialCheckDigitsValid: hasValidSerialCheckDigits(serial),
     signature: payload.subarray(SIGNATURE_OFFSET),
     signedMessage,
   };

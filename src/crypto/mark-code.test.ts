@@ -18,6 +18,7 @@ import {
   MARK_SIGNATURE_DOMAIN,
   verifyMarkSignature,
 } from './mark-code';
+import { findMarkSigner } from './mark-scan';
 import { generateSerial, serialCheckDigits, serialToBytes } from './serial';
 
 const toHex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
@@ -156,14 +157,37 @@ describe('createMarkCode / decodeMarkCode', () => {
     }
   });
 
-  it('refuses a serial out of range or with bad check digits, even when signed', () => {
+  it('refuses a serial out of range, even when signed', () => {
     const header = payloadOf(code).slice(0, 11);
     header.fill(0xff, 4, 11); // 2^56 - 1 > 10^16
     expectCryptoError(() => decodeMarkCode(encode(signedPayload(seed, header))), 'malformed_mark');
+  });
 
+  it('leaves a serial with bad check digits to be judged after the signature', () => {
+    const keys = [{ kid, publicKey }];
     const typo = serial.slice(0, 15) + String((Number(serial[15]) + 1) % 10);
+    // Signed by the key: no issuer makes one, so it is not a mark.
+    const header = payloadOf(code).slice(0, 11);
     header.set(serialToBytes(typo), 4);
-    expectCryptoError(() => decodeMarkCode(encode(signedPayload(seed, header))), 'malformed_mark');
+    const signed = decodeMarkCode(encode(signedPayload(seed, header)));
+    expect(signed).toMatchObject({ serial: typo, serialCheckDigitsValid: false });
+    expect(findMarkSigner(signed, keys, verifyMarkSignature)).toMatchObject({
+      ok: false,
+      reason: 'MALFORMED',
+    });
+    // A genuine code whose serial was altered: its signature no longer holds.
+    const altered = payloadOf(code);
+    altered.set(serialToBytes(typo), 4);
+    const forged = decodeMarkCode(encode(altered));
+    expect(forged.serialCheckDigitsValid).toBe(false);
+    expect(findMarkSigner(forged, keys, verifyMarkSignature)).toMatchObject({
+      ok: false,
+      reason: 'BAD_SIGNATURE',
+    });
+    expect(findMarkSigner(forged, [], verifyMarkSignature)).toMatchObject({
+      reason: 'UNKNOWN_KEY',
+    });
+    expect(decodeMarkCode(code).serialCheckDigitsValid).toBe(true);
   });
 
   it('does not accept a credential-style signature over the same bytes', () => {

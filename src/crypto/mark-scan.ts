@@ -56,7 +56,8 @@ export interface MarkKeyCandidate {
 }
 
 export type MarkSignatureCheck<K extends MarkKeyCandidate> =
-  { ok: true; key: K } | { ok: false; reason: 'UNKNOWN_KEY' | 'BAD_SIGNATURE'; message: string };
+  | { ok: true; key: K }
+  | { ok: false; reason: 'UNKNOWN_KEY' | 'BAD_SIGNATURE' | 'MALFORMED'; message: string };
 
 /** One Ed25519 check of the mark under one key (the online or the offline verifier). */
 export type MarkSignatureVerifier = (decoded: DecodedMarkCode, publicKey: Uint8Array) => boolean;
@@ -65,7 +66,10 @@ export type MarkSignatureVerifier = (decoded: DecodedMarkCode, publicKey: Uint8A
  * Whether one of `candidates` signed the mark. The code carries only 3 bytes of the key id, so two
  * published keys may share them (a 1 in 2^24 chance per pair): every candidate is tried, and the
  * first whose signature holds is the signer. No candidate at all is UNKNOWN_KEY (the caller passes
- * only published keys: a compromised key is not one); candidates that all fail are BAD_SIGNATURE.
+ * only published keys: a compromised key is not one); candidates that all fail are BAD_SIGNATURE,
+ * whichever signed bytes were altered (a serial whose check digits an alteration broke included).
+ * A signature that holds over a serial whose check digits fail is MALFORMED: no certmark issuer
+ * makes one, so it is never a mark, whoever signed it.
  */
 export function findMarkSigner<K extends MarkKeyCandidate>(
   decoded: DecodedMarkCode,
@@ -79,10 +83,18 @@ export function findMarkSigner<K extends MarkKeyCandidate>(
       message: 'no published certmark key has this mark’s key id',
     };
   }
-  for (const key of candidates) {
-    if (verify(decoded, key.publicKey)) return { ok: true, key };
+  const signer = candidates.find((key) => verify(decoded, key.publicKey));
+  if (!signer) {
+    return { ok: false, reason: 'BAD_SIGNATURE', message: 'the mark’s signature does not verify' };
   }
-  return { ok: false, reason: 'BAD_SIGNATURE', message: 'the mark’s signature does not verify' };
+  if (!decoded.serialCheckDigitsValid) {
+    return {
+      ok: false,
+      reason: 'MALFORMED',
+      message: 'not a certmark mark: its serial’s check digits (ISO 7064 MOD 97-10) fail',
+    };
+  }
+  return { ok: true, key: signer };
 }
 
 /** The serial as printed under a label, in groups of four: "1234 5678 9012 3456". */

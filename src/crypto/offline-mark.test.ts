@@ -55,6 +55,11 @@ describe('verifyMarkOffline', () => {
       reason: 'BAD_SIGNATURE',
       serial,
     });
+    // Altered in the serial (whose check digits then fail), it is a bad signature all the same.
+    expect(verifyMarkOffline(tamper(code, 9, 0x10), jwks)).toMatchObject({
+      ok: false,
+      reason: 'BAD_SIGNATURE',
+    });
     expect(verifyMarkOffline(code, { keys: [issuerKey().jwk] })).toMatchObject({
       ok: false,
       reason: 'UNKNOWN_KEY',

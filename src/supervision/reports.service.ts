@@ -39,7 +39,8 @@ function markSerialOf(code: string): string | null {
   if (extracted.kind === 'serial')
     return hasValidSerialCheckDigits(extracted.serial) ? extracted.serial : null;
   try {
-    return decodeMarkCode(extracted.code).serial;
+    const decoded = decodeMarkCode(extracted.code);
+    return decoded.serialCheckDigitsValid ? decoded.serial : null;
   } catch {
     return null;
   }

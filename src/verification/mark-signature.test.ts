@@ -21,6 +21,7 @@ function asMark(msg: string, sig: string): DecodedMarkCode {
     version: MARK_VERSION,
     keyId: new Uint8Array(3),
     serial: '0000000000000097',
+    serialCheckDigitsValid: true,
     signature: hex(sig),
     signedMessage: hex(msg),
   };

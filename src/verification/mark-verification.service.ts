@@ -219,10 +219,12 @@ export class MarkVerificationService {
         let check = checkMarkSignatureByOpenssl(input.decoded, candidates);
         // OpenSSL's no is final unless noble's cofactored rule says yes (a signature only a key's
         // holder can make), and that can change the verdict only for a mark the registry holds
-        // under one of these keys: only then pay noble's ~1 ms. A forger's fresh serial does not.
+        // under one of these keys: only then pay noble's ~1 ms. A forger's fresh serial does not,
+        // nor one whose check digits fail (no mark, whoever signed it).
         if (
           !check.ok &&
           check.reason === 'BAD_SIGNATURE' &&
+          input.decoded.serialCheckDigitsValid &&
           (await isIssuedMarkOf(this.db, { ...located(), kids: candidates.map((k) => k.kid) }))
         ) {
           check = checkMarkSignature(input.decoded, candidates);

@@ -528,6 +528,8 @@ describe('product marks', () => {
       ]);
       expect(await reasonOf(tamperCode(mark.code, 0, 0x03))).toEqual(['MALFORMED']);
       expect(await reasonOf(tamperCode(mark.code, 74, 1))).toEqual(['BAD_SIGNATURE']);
+      // Signed bytes altered in the serial (its check digits then fail): the signature says so.
+      expect(await reasonOf(tamperCode(mark.code, 9, 0x10))).toEqual(['BAD_SIGNATURE']);
       expect(await reasonOf(tamperCode(mark.code, 1, 0xff))).toEqual(['UNKNOWN_KEY']);
       // A valid signature over a serial nobody issued.
       expect(await reasonOf(await signWith(issuer.id, generateSerial()))).toEqual([
