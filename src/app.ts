@@ -236,7 +236,9 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   const logger = deps.logger ?? pino({ level: 'silent' });
   const app = new OpenAPIHono<AppEnv>();
 
-  app.use('*', requestFrame({ logger, metrics: services.metrics }));
+  // Read from the routing table on first use, once every router below is mounted.
+  const methodsFor = allowedMethods(app);
+  app.use('*', requestFrame({ logger, metrics: services.metrics, methodsFor }));
   // An import's body is streamed to its staging table under its own limit (IMPORT_MAX_MIB).
   app.use(
     '*',
@@ -268,7 +270,6 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   // because a neighbour is busy, and it reads nothing. Readiness reads the database: limited.
   app.use('*', rateLimit({ limiter, clientAddress, exempt: (c) => c.req.path === '/healthz' }));
   // `GET /v1/certificates/imports` is a wrong method on the imports, not a certificate's id.
-  const methodsFor = allowedMethods(app);
   app.use('*', literalSegmentsFirst(app, methodsFor));
 
   app.route(

@@ -4,6 +4,7 @@ import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import type { Logger } from 'pino';
 import { AppError } from '../errors';
+import { preflightAnswer, shareAcrossOrigins } from './cors';
 import { mayHaveBody } from './no-body';
 import { redactPath } from './redact';
 import type { AppEnv } from './env';
@@ -20,12 +21,18 @@ import type { ServiceMetrics } from '../metrics/service-metrics';
  *   or a browser cache. An answer meant to be cached (a certificate's QR code) says so itself;
  * - one structured log line: method, path (never the query string or body, which may hold a
  *   credential or a mark code), status, duration, request id and the API key's id;
- * - the request's metric (route pattern, status, time: ../metrics/request-metrics).
+ * - the request's metric (route pattern, status, time: ../metrics/request-metrics);
+ * - CORS for the public API (./cors): preflights answered here, answers shared with any page.
  *
- * @example app.use('*', requestFrame({ logger, metrics }))
+ * @example app.use('*', requestFrame({ logger, metrics, methodsFor: allowedMethods(app) }))
  */
-export function requestFrame(options: { logger: Logger; metrics: ServiceMetrics }) {
-  const { logger, metrics } = options;
+export function requestFrame(options: {
+  logger: Logger;
+  metrics: ServiceMetrics;
+  /** The methods the application routes for a path (./allowed-methods), for CORS preflights. */
+  methodsFor: (path: string) => string[];
+}) {
+  const { logger, metrics, methodsFor } = options;
   return createMiddleware<AppEnv>(async function frameRequest(c, next) {
     const started = performance.now();
     const incoming = c.req.header(REQUEST_ID_HEADER);
@@ -33,7 +40,10 @@ export function requestFrame(options: { logger: Logger; metrics: ServiceMetrics 
     c.set('requestId', id);
     c.set('logger', logger);
     c.header(REQUEST_ID_HEADER, id);
-    await next();
+    const preflight = preflightAnswer(c, methodsFor);
+    if (preflight) c.res = preflight;
+    else await next();
+    shareAcrossOrigins(c);
     if (!c.res.headers.has('cache-control')) c.res.headers.set('cache-control', 'no-store');
     if (logger.isLevelEnabled('info')) {
       const principal = c.get('principal');
