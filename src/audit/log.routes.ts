@@ -1,9 +1,15 @@
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { notFound, validationFailed } from '../errors';
+import { acceptsEncoding } from '../http/accept';
 import { createRouter, defineRoute, problems, publicAccess } from '../http/openapi';
 import type { AuditService } from './audit.service';
+import { ImmutableTileCache } from './tile-cache';
 import { parseTilePath, TILE_WIDTH } from './tiles';
+
+const gzipAsync = promisify(gzip);
 
 /**
  * The audit log as a C2SP transparency log, under `/log`: the checkpoint (tlog-checkpoint, a signed
@@ -130,34 +136,71 @@ const entryBundle = defineRoute({
  * Tile paths hold slashes, which an OpenAPI path parameter cannot: each route is documented with
  * defineRoute and answered by a Hono route whose parameter matches the rest of the path.
  */
-async function answerTile(c: Context, service: AuditService, path: string, entries: boolean) {
-  const address = parseTilePath(entries ? `entries/${path}` : path);
+function tileAddress(path: string) {
+  const address = parseTilePath(path);
   if (!address) {
     throw validationFailed(
       [{ path: 'tilePath', message: 'must be <N>[.p/<W>] in 3-digit elements, level 0–63' }],
       'not a tile path as tlog-tiles writes it',
     );
   }
-  const body =
-    address.level === 'entries'
-      ? await service.entryBundle(address)
-      : await service.tile({ ...address, level: address.level });
-  if (!body) throw notFound('Tile');
-  return c.body(body as Uint8Array<ArrayBuffer>, 200, {
-    'content-type': OCTETS,
-    'cache-control': address.width === TILE_WIDTH ? FULL_TILE_CACHE : PARTIAL_TILE_CACHE,
+  return address;
+}
+
+const tileHeaders = (width: number) => ({
+  'content-type': OCTETS,
+  'cache-control': width === TILE_WIDTH ? FULL_TILE_CACHE : PARTIAL_TILE_CACHE,
+});
+
+async function answerHashTile(c: Context, service: AuditService, path: string) {
+  const address = tileAddress(path);
+  if (address.level === 'entries') throw notFound('Tile');
+  const tile = await service.tile({ ...address, level: address.level });
+  if (!tile) throw notFound('Tile');
+  return c.body(tile as Uint8Array<ArrayBuffer>, 200, tileHeaders(address.width));
+}
+
+/**
+ * An entry bundle, gzip-encoded for a client that accepts it (tlog-tiles: "Entry bundles SHOULD be
+ * compressed at the HTTP layer"; JSON entries shrink several times, hashes would not). A full
+ * bundle never changes, so it is compressed once and kept in `compressed`.
+ */
+async function answerEntryBundle(
+  c: Context,
+  service: AuditService,
+  path: string,
+  compressed: ImmutableTileCache,
+) {
+  const address = tileAddress(`entries/${path}`);
+  const bundle = await service.entryBundle(address);
+  if (!bundle) throw notFound('Tile');
+  const headers = { ...tileHeaders(address.width), vary: 'accept-encoding' };
+  if (!acceptsEncoding(c.req.header('accept-encoding'), 'gzip')) {
+    return c.body(bundle as Uint8Array<ArrayBuffer>, 200, headers);
+  }
+  const full = address.width === TILE_WIDTH;
+  let gzipped = full ? compressed.get(path) : undefined;
+  if (!gzipped) {
+    gzipped = new Uint8Array(await gzipAsync(bundle));
+    if (full) compressed.set(path, gzipped);
+  }
+  return c.body(gzipped as Uint8Array<ArrayBuffer>, 200, {
+    ...headers,
+    'content-encoding': 'gzip',
   });
 }
 
 export function logRoutes(service: AuditService) {
   const router = createRouter();
+  // Full bundles never change: each is compressed once (8 MiB of them kept, a few hundred).
+  const compressedBundles = new ImmutableTileCache(8 * 1024 * 1024);
   router.openAPIRegistry.registerPath(entryBundle);
   router.openAPIRegistry.registerPath(hashTile);
   router.get('/log/tile/entries/:tilePath{.+}', (c) =>
-    answerTile(c, service, c.req.param('tilePath'), true),
+    answerEntryBundle(c, service, c.req.param('tilePath'), compressedBundles),
   );
   router.get('/log/tile/:level{[0-9]+}/:tilePath{.+}', (c) =>
-    answerTile(c, service, `${c.req.param('level')}/${c.req.param('tilePath')}`, false),
+    answerHashTile(c, service, `${c.req.param('level')}/${c.req.param('tilePath')}`),
   );
   return router
     .openapi(checkpoint, async (c) =>

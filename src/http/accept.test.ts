@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { prefers, prefersJson } from './accept';
+import { acceptsEncoding, prefers, prefersJson } from './accept';
 
 describe('prefersJson', () => {
   it.each([
@@ -41,4 +41,26 @@ describe('prefers', () => {
     expect(prefers('text/csv;q=0, */*', csv, ndjson)).toBe(false);
     expect(prefers('application/x-ndjson;q=0.2, text/csv', csv, ndjson)).toBe(true);
   });
+});
+
+describe('acceptsEncoding', () => {
+  it.each([
+    ['gzip', true],
+    ['gzip, deflate, br', true],
+    ['GZIP', true],
+    ['br, gzip;q=0.8', true],
+    ['*', true],
+    ['*;q=0.5, br', true],
+    ['gzip;q=1.000', true],
+    [undefined, false],
+    ['', false],
+    ['br, deflate', false],
+    ['identity', false],
+    ['gzip;q=0', false],
+    ['gzip;q=0.000, *', false],
+    ['*;q=0.5, gzip;q=0', false],
+    ['*;q=0', false],
+    ['gzip;q=2', false],
+    ['gzip;q=abc', false],
+  ])('%s: %s', (header, expected) => expect(acceptsEncoding(header, 'gzip')).toBe(expected));
 });

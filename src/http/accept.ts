@@ -98,3 +98,30 @@ export function prefers(
 export function prefersJson(accept: string | undefined): boolean {
   return prefers(accept, ['application/json', 'application/problem+json'], ['text/html']);
 }
+
+/**
+ * Whether `acceptEncoding` (an `Accept-Encoding` header) takes `coding` (RFC 9110 §12.5.3): named
+ * with a q above 0, or left to `*` with one. None at all, or `coding;q=0`, is no.
+ *
+ * @example
+ * acceptsEncoding('gzip, deflate, br', 'gzip'); // true
+ * acceptsEncoding('*;q=0.5, gzip;q=0', 'gzip'); // false
+ */
+export function acceptsEncoding(acceptEncoding: string | undefined, coding: string): boolean {
+  if (!acceptEncoding) return false;
+  let named: number | undefined;
+  let any: number | undefined;
+  for (const part of acceptEncoding.split(',')) {
+    const [token = '', ...params] = part.split(';').map((s) => s.trim());
+    let q = 1;
+    for (const param of params) {
+      const [name, value] = param.split('=').map((s) => s.trim());
+      if (name?.toLowerCase() === 'q')
+        q = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/.test(value ?? '') ? Number(value) : 0;
+    }
+    const lower = token.toLowerCase();
+    if (lower === coding) named = q;
+    else if (lower === '*') any = q;
+  }
+  return (named ?? any ?? 0) > 0;
+}

@@ -8,7 +8,7 @@ import type { Context } from 'hono';
  * is never sent, and no answer is shared with credentials (`*`, no `Allow-Credentials`). The
  * consumer's and supervisors' pages and `/metrics` are not offered to other origins.
  */
-const CROSS_ORIGIN_PREFIXES = ['/v1/', '/log/', '/.well-known/', '/credentials/'] as const;
+const CROSS_ORIGIN_PREFIXES = ['/v1/', '/log/', '/.well-known/', '/ns/'] as const;
 /** Beyond the CORS-safelisted ones: JSON bodies, conditional reads, a caller's request id. */
 const ALLOWED_HEADERS = 'content-type, if-none-match, x-request-id';
 /** What a page may read of an answer besides the safelisted headers. */

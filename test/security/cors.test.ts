@@ -36,6 +36,10 @@ describe('cross-origin calls to the public API', () => {
       expect(res.headers.get('access-control-max-age')).toBe('600');
       expect(res.headers.get('access-control-allow-credentials')).toBeNull();
     }
+    // A JSON-LD processor in a page fetches the credentials' context.
+    const context = await preflight('/ns/certmark/v1', 'GET', 'accept');
+    expect(context.status).toBe(204);
+    expect(context.headers.get('access-control-allow-methods')).toBe('GET, HEAD');
     const registry = await preflight('/v1/registry/certificates', 'GET', 'if-none-match');
     expect(registry.status).toBe(204);
     expect(registry.headers.get('access-control-allow-methods')).toBe('GET, HEAD');

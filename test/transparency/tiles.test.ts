@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAuditEntry } from '../../src/audit/audit.queries';
@@ -202,6 +203,36 @@ describe('GET /log/tile/… : a mirror rebuilds the log and every proof from til
         proof: consistencyProof(leaves, from, size),
       });
     }
+  });
+
+  it('gzips entry bundles for a client that accepts it, full and partial alike', async () => {
+    const size = Number((await (await get('/log/checkpoint')).text()).split('\n')[1]);
+    for (const path of ['000', `002.p/${size % 256}`]) {
+      const plain = await get(`/log/tile/entries/${path}`);
+      expect(plain.headers.get('content-encoding')).toBeNull();
+      expect(plain.headers.get('vary')).toBe('accept-encoding');
+      const raw = await bytesOf(plain);
+      for (let round = 0; round < 2; round++) {
+        // The second time a full bundle comes from the compressed ones kept.
+        const zipped = await ctx.app.request(`/log/tile/entries/${path}`, {
+          headers: { 'accept-encoding': 'br, gzip;q=0.8' },
+        });
+        expect(zipped.status).toBe(200);
+        expect(zipped.headers.get('content-encoding')).toBe('gzip');
+        const body = await bytesOf(zipped);
+        expect(body.length).toBeLessThan(raw.length / 2);
+        expect(Buffer.from(gunzipSync(body))).toEqual(Buffer.from(raw));
+      }
+    }
+    const refused = await ctx.app.request('/log/tile/entries/000', {
+      headers: { 'accept-encoding': 'gzip;q=0, identity' },
+    });
+    expect(refused.headers.get('content-encoding')).toBeNull();
+    // Hashes do not compress: tiles go as they are.
+    const tile = await ctx.app.request('/log/tile/0/000', {
+      headers: { 'accept-encoding': 'gzip' },
+    });
+    expect(tile.headers.get('content-encoding')).toBeNull();
   });
 
   it('answers 404 beyond the published tree and 400 for a path tlog-tiles does not write', async () => {
