@@ -22,6 +22,11 @@ const offered = (path: string) => CROSS_ORIGIN_PREFIXES.some((prefix) => path.st
  * The answer to a CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) for
  * a path the public API routes: 204 with the path's methods. Anything else is not a preflight this
  * answers (undefined): it goes on to the routes (405 with `Allow`, or 404).
+ *
+ * @example
+ * const preflight = preflightAnswer(c, allowedMethods(app));
+ * if (preflight) c.res = preflight; // 204, Access-Control-Allow-Methods: POST
+ * else await next();
  */
 export function preflightAnswer(
   c: Context,
