@@ -162,8 +162,8 @@ async function answerHashTile(c: Context, service: AuditService, path: string) {
 
 /**
  * An entry bundle, gzip-encoded for a client that accepts it (tlog-tiles: "Entry bundles SHOULD be
- * compressed at the HTTP layer"; JSON entries shrink several times, hashes would not). A full
- * bundle never changes, so it is compressed once and kept in `compressed`.
+ * compressed at the HTTP layer"; JSON entries shrink several times, hashes would not). A bundle
+ * never changes, so it is compressed once and kept in `compressed`.
  */
 async function answerEntryBundle(
   c: Context,
@@ -178,11 +178,11 @@ async function answerEntryBundle(
   if (!acceptsEncoding(c.req.header('accept-encoding'), 'gzip')) {
     return c.body(bundle as Uint8Array<ArrayBuffer>, 200, headers);
   }
-  const full = address.width === TILE_WIDTH;
-  let gzipped = full ? compressed.get(path) : undefined;
+  // A bundle's path names its bytes for good (a partial one its first W entries), so any is kept.
+  let gzipped = compressed.get(path);
   if (!gzipped) {
     gzipped = new Uint8Array(await gzipAsync(bundle));
-    if (full) compressed.set(path, gzipped);
+    compressed.set(path, gzipped);
   }
   return c.body(gzipped as Uint8Array<ArrayBuffer>, 200, {
     ...headers,
@@ -192,7 +192,7 @@ async function answerEntryBundle(
 
 export function logRoutes(service: AuditService) {
   const router = createRouter();
-  // Full bundles never change: each is compressed once (8 MiB of them kept, a few hundred).
+  // Bundles never change: each is compressed once (8 MiB of them kept, a few hundred).
   const compressedBundles = new ImmutableTileCache(8 * 1024 * 1024);
   router.openAPIRegistry.registerPath(entryBundle);
   router.openAPIRegistry.registerPath(hashTile);

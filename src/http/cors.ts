@@ -12,7 +12,7 @@ const CROSS_ORIGIN_PREFIXES = ['/v1/', '/log/', '/.well-known/', '/ns/'] as cons
 /** Beyond the CORS-safelisted ones: JSON bodies, conditional reads, a caller's request id. */
 const ALLOWED_HEADERS = 'content-type, if-none-match, x-request-id';
 /** What a page may read of an answer besides the safelisted headers. */
-const EXPOSED_HEADERS = 'x-request-id, retry-after, etag';
+const EXPOSED_HEADERS = 'x-request-id, retry-after, etag, ratelimit-limit, ratelimit-remaining';
 /** How long a browser may keep a preflight's answer. */
 const PREFLIGHT_MAX_AGE_SECONDS = '600';
 
@@ -47,9 +47,13 @@ export function preflightAnswer(
   });
 }
 
-/** Lets the page that sent a cross-origin request (it carries `Origin`) read the answer. */
+/**
+ * Lets any page read an answer of the public API. On every answer, whether or not the request
+ * carried `Origin` (Fetch, "CORS protocol and HTTP caches"): an answer a cache kept for a server's
+ * request (a tile is kept for a year) then serves a page's as well, with no `Vary: Origin`.
+ */
 export function shareAcrossOrigins(c: Context): void {
-  if (!c.req.header('origin') || !offered(c.req.path)) return;
+  if (!offered(c.req.path)) return;
   c.res.headers.set('access-control-allow-origin', '*');
   c.res.headers.set('access-control-expose-headers', EXPOSED_HEADERS);
 }

@@ -41,8 +41,10 @@ export function requestFrame(options: {
     c.set('logger', logger);
     c.header(REQUEST_ID_HEADER, id);
     const preflight = preflightAnswer(c, methodsFor);
-    if (preflight) c.res = preflight;
-    else await next();
+    if (preflight) {
+      c.res = preflight;
+      c.res.headers.set(REQUEST_ID_HEADER, id); // set on the context's answer before it was made
+    } else await next();
     shareAcrossOrigins(c);
     if (!c.res.headers.has('cache-control')) c.res.headers.set('cache-control', 'no-store');
     if (logger.isLevelEnabled('info')) {

@@ -213,7 +213,7 @@ describe('GET /log/tile/… : a mirror rebuilds the log and every proof from til
       expect(plain.headers.get('vary')).toBe('accept-encoding');
       const raw = await bytesOf(plain);
       for (let round = 0; round < 2; round++) {
-        // The second time a full bundle comes from the compressed ones kept.
+        // Asked twice: compressed the first time, kept for the second; the same bytes either way.
         const zipped = await ctx.app.request(`/log/tile/entries/${path}`, {
           headers: { 'accept-encoding': 'br, gzip;q=0.8' },
         });
