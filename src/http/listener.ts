@@ -3,6 +3,7 @@ import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { Duplex } from 'node:stream';
 import { AppError, problemBody, problemResponse } from '../errors';
+import { shareAcrossOrigins } from './cors';
 import { redactPath } from './redact';
 
 /** The port cannot be bound: the message is the one line the operator reads. */
@@ -47,6 +48,11 @@ export interface Refusal {
 /** What a request gets while the service starts (or after it stopped serving). */
 function startingAnswer(errorHandler: (error: unknown) => Response): http.RequestListener {
   const app = new Hono();
+  // A page calling the public API reads the 503 and its Retry-After, not a CORS failure.
+  app.use('*', async (c, next) => {
+    await next();
+    shareAcrossOrigins(c);
+  });
   app.all('*', (c) =>
     problemResponse(
       c,

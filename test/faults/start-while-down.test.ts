@@ -52,6 +52,9 @@ describe('starting while the database is unreachable', () => {
     await sleep(1_500);
     const still = await fetch(`${base}/v1/registry/certificates`);
     expect(still.status).toBe(503);
+    // A page calling the public API can read that answer too (CORS), not only a server.
+    expect(still.headers.get('access-control-allow-origin')).toBe('*');
+    expect(waiting?.headers.get('access-control-allow-origin')).toBeNull(); // /readyz: not offered
 
     await proxy.heal();
     service = await started;
