@@ -52,6 +52,7 @@ describe('acceptsEncoding', () => {
     ['*', true],
     ['*;q=0.5, br', true],
     ['gzip;q=1.000', true],
+    ['x-gzip', true],
     [undefined, false],
     ['', false],
     ['br, deflate', false],

@@ -101,7 +101,8 @@ export function prefersJson(accept: string | undefined): boolean {
 
 /**
  * Whether `acceptEncoding` (an `Accept-Encoding` header) takes `coding` (RFC 9110 §12.5.3): named
- * with a q above 0, or left to `*` with one. None at all, or `coding;q=0`, is no.
+ * with a q above 0 (`x-gzip` for `gzip`), or left to `*` with one. None at all, or `coding;q=0`,
+ * is no.
  *
  * @example
  * acceptsEncoding('gzip, deflate, br', 'gzip'); // true
@@ -120,7 +121,8 @@ export function acceptsEncoding(acceptEncoding: string | undefined, coding: stri
         q = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/.test(value ?? '') ? Number(value) : 0;
     }
     const lower = token.toLowerCase();
-    if (lower === coding) named = q;
+    // RFC 9110 §8.4.1.3: "x-gzip" is to be taken as "gzip".
+    if (lower === coding || (coding === 'gzip' && lower === 'x-gzip')) named = q;
     else if (lower === '*') any = q;
   }
   return (named ?? any ?? 0) > 0;
