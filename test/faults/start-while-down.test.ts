@@ -13,6 +13,8 @@ describe('starting while the database is unreachable', () => {
   let database: { url: string; drop(): Promise<void> };
   let proxy: FaultProxy;
   let service: ServiceProcess | undefined;
+  /** The start under test, kept so that a failed assertion cannot leave its process running. */
+  let starting: Promise<ServiceProcess> | undefined;
   const secrets = serviceSecrets();
 
   beforeAll(async () => {
@@ -21,7 +23,9 @@ describe('starting while the database is unreachable', () => {
     proxy = await startFaultProxy({ host: target.hostname, port: Number(target.port || 5432) });
   });
   afterAll(async () => {
-    await service?.stop();
+    // A start still waiting for the database (a test failed before it healed) ends, and stops.
+    await proxy.heal();
+    await (service ?? (await starting?.catch(() => undefined)))?.stop();
     await proxy.close();
     await database.drop();
     secrets.remove();
@@ -37,6 +41,7 @@ describe('starting while the database is unreachable', () => {
       startTimeoutMs: 60_000,
     });
     started.catch(() => {});
+    starting = started;
     const base = `http://127.0.0.1:${port}`;
     // The listener is bound before the database is opened: it answers, and says to come back.
     let waiting: Response | undefined;
