@@ -31,7 +31,6 @@ export function credentialsRoutes(baseUrl: string) {
       'content-type': 'application/ld+json',
       // A version never changes: caches may keep it for a day (a new version is a new URL).
       'cache-control': 'public, max-age=86400',
-      'access-control-allow-origin': '*',
     }),
   );
 }

@@ -467,11 +467,11 @@ export class CustomsService {
  * between the two would answer authentic), nor a deduction before the reinstatement it relied on.
  */
 function decisionTime(clock: Clock, { certificate, issuer }: CertificateWithIssuer): Date {
-  const changes = [certificate.statusChangedAt, issuer.statusChangedAt].filter(
-    (at): at is Date => at !== null,
+  const latest = Math.max(
+    certificate.statusChangedAt?.getTime() ?? 0,
+    issuer.statusChangedAt?.getTime() ?? 0,
   );
-  const latest = changes.length ? new Date(Math.max(...changes.map((at) => at.getTime()))) : null;
-  return changeTime(clock, latest);
+  return changeTime(clock, latest > 0 ? new Date(latest) : null);
 }
 
 function notAnExemption(number: string, scheme: string): AppError {

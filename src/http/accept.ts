@@ -10,6 +10,17 @@ interface MediaRange {
   q: number;
 }
 
+/** The `q` among an element's parameters (RFC 9110 §12.4.2): 1 without one, NaN when malformed. */
+function qValueOf(params: readonly string[]): number {
+  let q = 1;
+  for (const param of params) {
+    const [name, value] = param.split('=').map((s) => s.trim());
+    if (name?.toLowerCase() === 'q')
+      q = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/.test(value ?? '') ? Number(value) : NaN;
+  }
+  return q;
+}
+
 /** The ranges of an Accept header; a range whose `q` is not a qvalue (0 to 1) is left out. */
 function mediaRanges(accept: string): MediaRange[] {
   const ranges: MediaRange[] = [];
@@ -17,12 +28,7 @@ function mediaRanges(accept: string): MediaRange[] {
     const [range = '', ...params] = part.split(';');
     const [type, subtype] = range.trim().toLowerCase().split('/');
     if (!type || !subtype) continue;
-    let q = 1;
-    for (const param of params) {
-      const [name, value] = param.split('=').map((s) => s.trim());
-      if (name?.toLowerCase() === 'q')
-        q = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/.test(value ?? '') ? Number(value) : NaN;
-    }
+    const q = qValueOf(params);
     if (!Number.isNaN(q)) ranges.push({ type, subtype, q });
   }
   return ranges;
@@ -114,12 +120,8 @@ export function acceptsEncoding(acceptEncoding: string | undefined, coding: stri
   let any: number | undefined;
   for (const part of acceptEncoding.split(',')) {
     const [token = '', ...params] = part.split(';').map((s) => s.trim());
-    let q = 1;
-    for (const param of params) {
-      const [name, value] = param.split('=').map((s) => s.trim());
-      if (name?.toLowerCase() === 'q')
-        q = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/.test(value ?? '') ? Number(value) : 0;
-    }
+    const weight = qValueOf(params);
+    const q = Number.isNaN(weight) ? 0 : weight; // a malformed weight takes nothing
     const lower = token.toLowerCase();
     // RFC 9110 §8.4.1.3: "x-gzip" is to be taken as "gzip".
     if (lower === coding || (coding === 'gzip' && lower === 'x-gzip')) named = q;

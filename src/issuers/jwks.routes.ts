@@ -81,11 +81,11 @@ const issuerMetadataRoute = (baseUrl: string) =>
     },
   });
 
-/** Keys are public and change rarely; a verifier in a browser (a wallet) may read them. */
-const keyHeaders = {
-  'cache-control': 'public, max-age=60',
-  'access-control-allow-origin': '*',
-} as const;
+/**
+ * Keys are public and change rarely. A verifier in a browser (a wallet) may read them: the request
+ * frame shares every answer of the public API across origins (src/http/cors.ts).
+ */
+const keyHeaders = { 'cache-control': 'public, max-age=60' } as const;
 
 /**
  * Where verifiers find keys: the global JWKS (SPEC), an issuer's own JWKS, and its JWT VC Issuer

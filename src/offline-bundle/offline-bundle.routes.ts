@@ -48,7 +48,6 @@ export function offlineBundleRoutes(service: OfflineBundleService) {
       'content-type': 'application/jose',
       // Made per request; a shared cache may hand the same copy out for a minute.
       'cache-control': 'public, max-age=60',
-      'access-control-allow-origin': '*',
     });
   });
 }

@@ -43,10 +43,9 @@ export function statusListsRoutes(service: StatusListsService) {
     const list = await service.published(c.req.valid('param').id, readConsistencyOf(c));
     const headers = {
       etag: list.etag,
+      // A verifier in a browser (a wallet, a web page) reads lists of any issuer: the request
+      // frame shares every answer of the public API across origins (src/http/cors.ts).
       'cache-control': `public, max-age=${list.maxAgeSeconds}`,
-      // A verifier in a browser (a wallet, a web page) reads lists of any issuer.
-      'access-control-allow-origin': '*',
-      'access-control-expose-headers': 'etag',
     };
     if (ifNoneMatchHits(c.req.valid('header')['if-none-match'], list.etag))
       return c.body(null, 304, headers);
