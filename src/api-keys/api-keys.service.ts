@@ -7,6 +7,8 @@ import { systemActor } from '../auth/principal';
 import { apiKeyPrefix, generateApiKey, hashApiKey } from '../auth/api-key';
 import { insertApiKey, revokeApiKey, type ApiKeyRecord } from './api-keys.queries';
 import { findIssuer } from '../issuers/issuers.queries';
+import { appendAuditEntries } from '../audit/audit.queries';
+import { endSubscriptionsOfKey } from '../subscriptions/subscriptions.queries';
 import { AppError, notFound, validationFailed } from '../errors';
 
 export interface ApiKeyView {
@@ -88,15 +90,32 @@ export class ApiKeysService {
     return rows.map(apiKeyView);
   }
 
+  /**
+   * Revokes a key, and with it what the key alone was granted: its webhook subscriptions end (an
+   * issuer's stay: they are the issuer's, managed by its other keys), their undelivered messages
+   * are cancelled, and each ending is audited.
+   */
   async revokeKey(actor: Actor, id: string): Promise<ApiKeyView> {
+    const at = this.clock.now();
     return this.db.transaction(async (tx) => {
       // The revocation and its entry are one statement that changes only an active key: of two
       // revocations at once, the second changes nothing (one revocation time, one audit entry).
-      const revoked = await revokeApiKey(tx, id, this.clock.now(), {
-        actor,
-        action: 'api_key.revoke',
-      });
-      if (revoked) return apiKeyView(revoked);
+      const revoked = await revokeApiKey(tx, id, at, { actor, action: 'api_key.revoke' });
+      if (revoked) {
+        const ended = await endSubscriptionsOfKey(tx, { apiKeyId: id, at });
+        await appendAuditEntries(
+          tx,
+          at,
+          ended.map((subscriptionId) => ({
+            actor,
+            action: 'subscription.delete',
+            subjectType: 'subscription',
+            subjectId: subscriptionId,
+            change: { endedBy: 'api_key.revoke', apiKeyId: id },
+          })),
+        );
+        return apiKeyView(revoked);
+      }
       const [existing] = await tx.select().from(apiKeys).where(eq(apiKeys.id, id)).limit(1);
       if (!existing) throw notFound('API key');
       return apiKeyView(existing);

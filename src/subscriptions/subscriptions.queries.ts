@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, isNull, or, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNull, ne, or, sql } from 'drizzle-orm';
 import { certificates } from '../db/schema/certificates';
 import { issuers } from '../db/schema/issuers';
 import { rowsOf, type Queryable } from '../db/client';
@@ -55,18 +55,45 @@ export async function deleteSubscription(
     .set({ deletedAt: params.at })
     .where(and(eq(subscriptions.id, params.id), isNull(subscriptions.deletedAt)))
     .returning();
-  if (row) {
-    await tx
-      .update(webhookDeliveries)
-      .set({ state: 'cancelled', nextAttemptAt: null })
-      .where(
-        and(
-          eq(webhookDeliveries.subscriptionId, params.id),
-          eq(webhookDeliveries.state, 'pending'),
-        ),
-      );
-  }
+  if (row) await cancelPendingDeliveries(tx, [row.id]);
   return row;
+}
+
+/**
+ * Ends the live subscriptions that belong to one API key alone, as its revocation does: every role's
+ * but an issuer's, which belong to the issuer and which its other keys manage. Returns their ids.
+ */
+export async function endSubscriptionsOfKey(
+  tx: Queryable,
+  params: { apiKeyId: string; at: Date },
+): Promise<string[]> {
+  const ended = await tx
+    .update(subscriptions)
+    .set({ deletedAt: params.at })
+    .where(
+      and(
+        eq(subscriptions.apiKeyId, params.apiKeyId),
+        ne(subscriptions.role, 'issuer'),
+        isNull(subscriptions.deletedAt),
+      ),
+    )
+    .returning({ id: subscriptions.id });
+  const ids = ended.map((row) => row.id);
+  await cancelPendingDeliveries(tx, ids);
+  return ids;
+}
+
+async function cancelPendingDeliveries(tx: Queryable, subscriptionIds: string[]): Promise<void> {
+  if (subscriptionIds.length === 0) return;
+  await tx
+    .update(webhookDeliveries)
+    .set({ state: 'cancelled', nextAttemptAt: null })
+    .where(
+      and(
+        inArray(webhookDeliveries.subscriptionId, subscriptionIds),
+        eq(webhookDeliveries.state, 'pending'),
+      ),
+    );
 }
 
 /** Certificates by id or number, for a filter; `issuerId` limits them to one issuer's. */

@@ -306,6 +306,65 @@ describe('webhooks', () => {
     expect((await api.delete(`/v1/subscriptions/${sub.id}`, issuer.key)).status).toBe(404);
   });
 
+  it('ends the subscriptions of a revoked key (an issuer’s stay the issuer’s), audited', async () => {
+    const newKey = async (body: Record<string, unknown>) => {
+      const res = await api.post('/v1/api-keys', body, ctx.adminKey);
+      expect(res.status, res.text).toBe(201);
+      return res.body as { id: string; key: string };
+    };
+    const leaver = await newKey({ role: 'supervisor', label: 'leaver' });
+    const issuerLeaver = await newKey({ role: 'issuer', issuerId: issuer.id, label: 'old key' });
+    const ended = await subscribe(leaver.key, {
+      url: receiver.url('/leaver'),
+      events: ['alert.opened'],
+    });
+    const issuers = await subscribe(issuerLeaver.key, {
+      url: receiver.url('/issuer-kept'),
+      events: ['certificate.status_changed'],
+    });
+    const control = await subscribe(supervisor, {
+      url: receiver.url('/still-subscribed'),
+      events: ['alert.opened'],
+    });
+    for (const key of [leaver, issuerLeaver]) {
+      expect((await api.delete(`/v1/api-keys/${key.id}`, ctx.adminKey)).status).toBe(200);
+    }
+
+    const certificate = await issueCertificate(api, issuer.key);
+    const report = await api.post('/v1/reports', {
+      certificateNumber: certificate.number,
+      description: 'the label is a photocopy',
+    });
+    expect(report.status, report.text).toBe(201);
+    await receiver.waitFor((r) => r.some((w) => w.path === '/still-subscribed'));
+    // The alert's deliveries were written with it, in one transaction: none for the ended one.
+    const [written] = rowsOf<{ n: string }>(
+      await ctx.handle.db.execute(
+        sql`SELECT count(*) AS n FROM webhook_deliveries WHERE subscription_id = ${ended.id}::uuid`,
+      ),
+    );
+    expect(written?.n).toBe('0');
+    expect(receiver.received.some((w) => w.path === '/leaver')).toBe(false);
+    const mine = await api.get('/v1/subscriptions', issuer.key);
+    expect(mine.body.items.map((i: { id: string }) => i.id)).toContain(issuers.id);
+
+    const [row] = rowsOf<{ deleted_at: Date | null }>(
+      await ctx.handle.db.execute(
+        sql`SELECT deleted_at FROM subscriptions WHERE id = ${ended.id}::uuid`,
+      ),
+    );
+    expect(row?.deleted_at).toBeTruthy();
+    const entries = rowsOf<{ action: string; change: unknown }>(
+      await ctx.handle.db.execute(
+        sql`SELECT action, change FROM audit_log
+            WHERE subject_type = 'subscription' AND subject_id = ${ended.id} ORDER BY id`,
+      ),
+    );
+    expect(entries.map((e) => e.action)).toEqual(['subscription.create', 'subscription.delete']);
+    expect(entries[1]!.change).toEqual({ endedBy: 'api_key.revoke', apiKeyId: leaver.id });
+    expect(control.id).not.toBe(ended.id);
+  });
+
   it('keeps what was written while no dispatcher ran, and delivers it after a restart', async () => {
     await dispatcher.stop();
     const certificate = await issueCertificate(api, issuer.key);
