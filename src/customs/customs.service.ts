@@ -353,16 +353,9 @@ export class CustomsService {
       reasons.push(reason('HOLDER_MISMATCH', 'the importer is not the holder of this exemption'));
     }
     const facts = currentCertificateFacts(found, now);
-    reasons.push(...certificateFindings(facts, { model: request.model }));
-    const remaining = certificate.remaining ?? 0;
-    if (request.quantity > remaining) {
-      reasons.push(
-        reason(
-          'QUANTITY_EXHAUSTED',
-          `the declaration imports ${request.quantity} but only ${remaining} of ${certificate.quantity ?? 0} remain`,
-        ),
-      );
-    }
+    reasons.push(
+      ...certificateFindings(facts, { model: request.model, quantity: request.quantity }),
+    );
     return reasons;
   }
 

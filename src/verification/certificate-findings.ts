@@ -22,6 +22,12 @@ export interface CertificateFacts {
   issuerStatus: IssuerRow['status'];
   /** The calendar day (China Standard Time) asked about. */
   day: string;
+  /**
+   * What is left of an exemption's quantity, where it is judged: now. A past instant has no
+   * remaining to judge by (a day's own imports would read as exhausting it), nor has a
+   * certificate that is not an exemption: null.
+   */
+  remaining: number | null;
 }
 
 export interface PresentationContext {
@@ -29,6 +35,11 @@ export interface PresentationContext {
   presenterUscc?: string | undefined;
   /** The product it is used for: must be in scope. */
   model?: string | undefined;
+  /**
+   * The quantity an exemption must still cover: a customs declaration's. Without it, some must
+   * remain: an exemption whose quantity is all deducted covers no import any more.
+   */
+  quantity?: number | undefined;
 }
 
 /** The facts now: the registry's current columns (no history to read, nothing to wait for). */
@@ -43,6 +54,7 @@ export function currentCertificateFacts(
     statusReason: found.certificate.statusReason,
     issuerStatus: found.issuer.status,
     day: chinaDay(now),
+    remaining: found.certificate.remaining ?? null,
   };
 }
 
@@ -79,6 +91,7 @@ export async function certificateFactsAt(
     statusReason: certEvent?.reason ?? null,
     issuerStatus: issuerEvent?.status ?? 'active',
     day,
+    remaining: null,
   };
 }
 
@@ -152,6 +165,17 @@ export function certificateFindings(
   }
   if (facts.issuerStatus === 'suspended') {
     reasons.push(reason('ISSUER_SUSPENDED', `the issuing body ${facts.issuer.name} is suspended`));
+  }
+  if (facts.remaining !== null && (context.quantity ?? 1) > facts.remaining) {
+    const of = `${facts.remaining} of ${cert.quantity ?? 0}`;
+    reasons.push(
+      reason(
+        'QUANTITY_EXHAUSTED',
+        context.quantity === undefined
+          ? `the exempted quantity is used up (${of} remain)`
+          : `the declaration imports ${context.quantity} but only ${of} remain`,
+      ),
+    );
   }
   return reasons;
 }

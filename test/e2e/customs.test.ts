@@ -190,6 +190,22 @@ describe('customs: CCC exemptions', () => {
       expect(b.body.consumption).toMatchObject({ consumed: true, remaining: 0 });
       const c = await consume(declaration(exemption, { quantity: 1 }));
       expect(c.body.reasons.map((r: { code: string }) => r.code)).toEqual(['QUANTITY_EXHAUSTED']);
+      // Used up, it covers no import any more, and a plain verification says so. Asked about a
+      // day (an import date), verification judges status and validity only: that day's own
+      // imports would read as exhausting it.
+      const verify = (body: Record<string, unknown>) =>
+        api.post('/v1/verify/certificate', { number: exemption.number, ...body });
+      const now = await verify({});
+      expect(now.body.verdict).toBe('invalid');
+      expect(now.body.reasons).toEqual([
+        {
+          code: 'QUANTITY_EXHAUSTED',
+          message: 'the exempted quantity is used up (0 of 30 remain)',
+        },
+      ]);
+      expect(now.body.certificate).toMatchObject({ status: 'valid', quantity: 30, remaining: 0 });
+      const onTheDay = await verify({ at: TEST_NOW.slice(0, 10) });
+      expect(onTheDay.body).toMatchObject({ verdict: 'authentic', reasons: [] });
     });
 
     it('resolves a number used by several issuers only with issuerId', async () => {
