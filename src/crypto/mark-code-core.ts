@@ -1,7 +1,7 @@
 import { base32nopad } from '@scure/base';
 import { MARK_KEY_ID_LENGTH, verifyEd25519Offline } from './ed25519-core';
 import { CryptoError } from './errors';
-import { hasValidSerialCheckDigits, SERIAL_BYTES, serialFromBytes } from './serial';
+import { hasValidSerialCheckDigits, SERIAL_BYTES, SERIAL_LENGTH, serialFromBytes } from './serial';
 
 /**
  * The compact signed mark (SPEC "Product marks"), one canonical encoding: its browser-safe half
@@ -136,8 +136,8 @@ const PRINTABLE_ASCII = /^[\x20-\x7E]*$/;
 
 /**
  * What a person scanned or typed into the verifier: the mark URL (any letter case, anything
- * ending in `/m/<code>`, an optional trailing slash, query or fragment), a bare code, or a 16-digit
- * serial. Returns the code upper-cased, or the serial digits (check digits NOT examined: the
+ * ending in `/m/<code>`, an optional trailing slash, query or fragment), a bare code, a 16-digit
+ * serial, or the consumer page's address of one (`…/m/<serial>`). Returns the code upper-cased, or the serial digits (check digits NOT examined: the
  * caller answers a failed check as a typing error), or null.
  *
  * One canonical encoding: a code or URL is ASCII, or it is not a mark. Unicode folding (NFKC)
@@ -166,11 +166,21 @@ export function extractMarkCode(input: string): ExtractedMark | null {
   const queryOrFragment = path.search(/[?#]/);
   if (queryOrFragment >= 0) path = path.slice(0, queryOrFragment);
   if (path.endsWith('/')) path = path.slice(0, -1);
-  const tail = path.slice(-(URL_CODE_MARKER.length + MARK_CODE_LENGTH));
-  if (tail.length !== URL_CODE_MARKER.length + MARK_CODE_LENGTH) return null;
+  const code = afterMarker(path, MARK_CODE_LENGTH);
+  if (code !== null && CODE_ANY_CASE.test(code)) return { kind: 'code', code: code.toUpperCase() };
+  // The consumer page's address with a serial (GET /m/{serial} answers it too): a typed serial.
+  const serial = afterMarker(path, SERIAL_LENGTH);
+  return serial !== null && SERIAL_DIGITS.test(serial) ? { kind: 'serial', serial } : null;
+}
+
+const SERIAL_DIGITS = new RegExp(`^[0-9]{${SERIAL_LENGTH}}$`);
+
+/** The last `length` characters of `path` when `/m/` (either case) stands right before them. */
+function afterMarker(path: string, length: number): string | null {
+  const tail = path.slice(-(URL_CODE_MARKER.length + length));
+  if (tail.length !== URL_CODE_MARKER.length + length) return null;
   // Compared character by character: toLowerCase() maps some non-ASCII letters onto ASCII.
   const marker = tail.slice(0, URL_CODE_MARKER.length);
   if (marker !== URL_CODE_MARKER && marker !== URL_CODE_MARKER.toUpperCase()) return null;
-  const code = tail.slice(URL_CODE_MARKER.length);
-  return CODE_ANY_CASE.test(code) ? { kind: 'code', code: code.toUpperCase() } : null;
+  return tail.slice(URL_CODE_MARKER.length);
 }

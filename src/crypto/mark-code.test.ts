@@ -260,6 +260,24 @@ describe('extractMarkCode', () => {
     expect(extractMarkCode(typo)).toEqual({ kind: 'serial', serial: typo });
   });
 
+  it('takes the consumer page’s address of a serial as the serial (GET /m/{serial} answers it)', () => {
+    for (const url of [
+      `https://certmark.example.gov.cn/m/${serial}`,
+      `HTTPS://CERTMARK.EXAMPLE.GOV.CN/M/${serial}/`,
+      `https://certmark.example.gov.cn/m/${serial}?lang=en#top`,
+    ]) {
+      expect(extractMarkCode(url), url).toEqual({ kind: 'serial', serial });
+    }
+    for (const url of [
+      `https://certmark.example.gov.cn/m/${serial.slice(1)}`,
+      `https://certmark.example.gov.cn/m/1${serial}`,
+      `https://certmark.example.gov.cn/x/${serial}`,
+      `https://certmark.example.gov.cn/m/${serial.slice(0, 8)} ${serial.slice(8)}`,
+    ]) {
+      expect(extractMarkCode(url), url).toBeNull();
+    }
+  });
+
   it('returns null for anything else', () => {
     for (const garbage of [
       '',

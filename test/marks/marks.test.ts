@@ -440,11 +440,13 @@ describe('product marks', () => {
         region: '350100',
       });
       ctx.clock.advance(60_000);
-      // Any form of the same mark: the URL lower-cased, the bare code, the typed serial in groups.
+      // Any form of the same mark: the URL lower-cased, the bare code, the typed serial in groups,
+      // the consumer page's address of the serial.
       for (const code of [
         mark.url.toLowerCase(),
         ` ${mark.code} `,
         mark.serial.replace(/(\d{4})(?=\d)/g, '$1 '),
+        mark.url.replace(mark.code, mark.serial),
       ]) {
         const again = await verify({ code, location: { region: '350200' } });
         expect(again.body.verdict, code).toBe('authentic');
@@ -454,7 +456,7 @@ describe('product marks', () => {
         });
       }
       const last = await verify({ code: mark.code });
-      expect(last.body.mark.scanCount).toBe(5);
+      expect(last.body.mark.scanCount).toBe(6);
       // The same kept certificate, past its last valid day and back: the view follows the day.
       ctx.clock.set('2029-01-01T16:00:00.000Z'); // 2029-01-02 in China
       const expired = await verify({ code: mark.code });
