@@ -10,20 +10,12 @@ import {
   json,
   pageQuery,
   problems,
+  usccField,
 } from '../http/openapi';
-import { isValidDeclarationNo, usccProblem } from '../shared/identifiers';
+import { isValidDeclarationNo } from '../shared/identifiers';
 import { ReasonSchema, VerdictSchema } from '../verification/verification.schemas';
 import { reasonClasses } from '../verification/verdict';
 import type { CustomsService } from './customs.service';
-
-/** The importer's Unified Social Credit Code: both check characters enforced, as at issuance. */
-const usccField = z
-  .string()
-  .trim()
-  .superRefine((code, ctx) => {
-    const why = usccProblem(code);
-    if (why) ctx.addIssue({ code: 'custom', message: `not a valid USCC: ${why}` });
-  });
 
 /** A short free text: trimmed, bounded, no control characters. */
 const shortText = (max: number) =>

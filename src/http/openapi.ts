@@ -2,7 +2,7 @@ import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import type { Hook, RouteConfig } from '@hono/zod-openapi';
 import { errorCodes, validationFailed, type FieldError } from '../errors';
 import type { AppEnv } from './env';
-import { isValidRegionCode } from '../shared/identifiers';
+import { isValidRegionCode, usccProblem } from '../shared/identifiers';
 import { findUnstorableText, quotableText } from '../shared/text';
 import { queryInteger } from './query';
 import { emptyBodyIsNone, noBody } from './no-body';
@@ -351,6 +351,18 @@ export const isoInstant = z
 export const isoDateOrInstant = z.union([isoDate, isoInstant], {
   error: `must be a day YYYY-MM-DD or an instant with its offset (2024-05-01T08:00:00+08:00), between ${EARLIEST_DATE} and ${LATEST_DATE}`,
 });
+
+/**
+ * A Unified Social Credit Code (GB 32100-2015) given by a caller, as at issuance: 18 characters of
+ * its upper-case alphabet, both check characters enforced (SPEC "Identifiers and validation").
+ */
+export const usccField = z
+  .string()
+  .trim()
+  .superRefine((code, ctx) => {
+    const why = usccProblem(code);
+    if (why) ctx.addIssue({ code: 'custom', message: `not a valid USCC: ${why}` });
+  });
 
 /** Where a scan or a report was made: a GB/T 2260 region and/or coordinates (WGS 84). */
 export const locationSchema = z

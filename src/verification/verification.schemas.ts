@@ -1,6 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { CertificateViewSchema } from '../certificates/certificates.schemas';
-import { isoDateOrInstant, locationSchema } from '../http/openapi';
+import { isoDateOrInstant, locationSchema, usccField } from '../http/openapi';
 import { reasonClasses } from './verdict';
 
 /**
@@ -26,9 +26,9 @@ export const VerifyCertificateBody = z
     issuerId: z.string().uuid().optional(),
     presenter: z
       .object({
-        uscc: z.string().trim().min(1).max(64).openapi({
+        uscc: usccField.openapi({
           description:
-            'The presenter’s USCC (or other registration number): holder, manufacturer or a factory, else HOLDER_MISMATCH. Not checked for its check characters: one that fails them matches no holder.',
+            'The presenter’s Unified Social Credit Code, both check characters enforced (400 otherwise): the holder’s, the manufacturer’s or a factory’s, else HOLDER_MISMATCH.',
         }),
       })
       .strict()
@@ -71,9 +71,9 @@ export const VerifyMarkBody = z
       .optional(),
     presenter: z
       .object({
-        uscc: z.string().trim().min(1).max(64).openapi({
+        uscc: usccField.openapi({
           description:
-            'The presenter’s USCC (or other registration number): holder, manufacturer or a factory, else HOLDER_MISMATCH. Not checked for its check characters: one that fails them matches no holder.',
+            'The presenter’s Unified Social Credit Code, both check characters enforced (400 otherwise): the holder’s, the manufacturer’s or a factory’s, else HOLDER_MISMATCH.',
         }),
       })
       .strict()

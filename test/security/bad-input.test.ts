@@ -518,6 +518,20 @@ describe('bad input', () => {
       400,
       'validation_failed',
     );
+    // A presenter's USCC has both check characters enforced, as everywhere (SPEC): a typing error
+    // is the caller's to mend, not a misuse to report to supervisors.
+    for (const [path, body] of [
+      ['/v1/verify/certificate', { number: 'x' }],
+      ['/v1/verify/mark', { code: '1234567890123456' }],
+    ] as const) {
+      for (const uscc of ['914403001922038217', '91350100MA2Y0000X0', 'not a uscc']) {
+        const res = await api.post(path, { ...body, presenter: { uscc } });
+        expectProblem(res, 400, 'validation_failed');
+        expect(res.body.errors).toEqual([
+          { path: 'presenter.uscc', message: expect.stringMatching(/^not a valid USCC/) },
+        ]);
+      }
+    }
     expectProblem(
       await api.post('/v1/verify/certificate', { number: 'x', extra: 1 }),
       400,

@@ -108,7 +108,7 @@ describe('mark codes in reports and alerts', () => {
     const misused = await api.post('/v1/verify/mark', {
       code: mark.url,
       product: { model: 'NOT-A-COVERED-MODEL-42' },
-      presenter: { uscc: '91350100MA2Y0000X0' },
+      presenter: { uscc: '91350100M000100Y43' },
     });
     expect(misused.body.verdict).toBe('misused');
     await ctx.services.markVerification.flushScanLog();
