@@ -4,6 +4,7 @@ import type { ExtractTablesWithRelations, SQLWrapper } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import { sql } from 'drizzle-orm';
 import { runtimeFile } from '../shared/runtime-files';
+import { lockDataDir } from './data-dir-lock';
 
 /**
  * The one database interface the features use: node-postgres and PGlite both implement it. It is
@@ -106,19 +107,28 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
   const { migrate } = await import('drizzle-orm/pglite/migrator');
   const inMemory = dataDir === 'memory://';
   if (!inMemory) fs.mkdirSync(dataDir, { recursive: true });
-  const client = await PGlite.create(inMemory ? undefined : dataDir, {
-    parsers: { 1082: (value: string) => value },
-  });
-  const db = drizzle(client) as unknown as Database;
-  await migrate(drizzle(client), { migrationsFolder: migrationsFolder() });
-  return {
-    db,
-    kind: 'pglite',
-    ping: async () => {
-      await db.execute(sql`SELECT 1`);
-    },
-    close: () => client.close(),
-  };
+  const release = inMemory ? () => {} : lockDataDir(dataDir);
+  try {
+    const client = await PGlite.create(inMemory ? undefined : dataDir, {
+      parsers: { 1082: (value: string) => value },
+    });
+    const db = drizzle(client) as unknown as Database;
+    await migrate(drizzle(client), { migrationsFolder: migrationsFolder() });
+    return {
+      db,
+      kind: 'pglite',
+      ping: async () => {
+        await db.execute(sql`SELECT 1`);
+      },
+      close: async () => {
+        await client.close();
+        release();
+      },
+    };
+  } catch (error) {
+    release();
+    throw error;
+  }
 }
 
 /**
