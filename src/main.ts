@@ -3,8 +3,9 @@ import { createApp, createServices } from './app';
 import { systemClock } from './clock';
 import { loadConfig } from './config';
 import { openDatabase, openReadReplica } from './db/client';
+import { DataDirInUseError } from './db/data-dir-lock';
 import { ReadRouter } from './db/read-replica';
-import { loadKeyMaterial } from './keystore/key-material';
+import { KeyMaterialError, loadKeyMaterial } from './keystore/key-material';
 import { generateApiKey } from './auth/api-key';
 import { isDatabaseUnavailable } from './errors';
 import { logDestination } from './shared/log-destination';
@@ -115,8 +116,10 @@ async function main(): Promise<void> {
     processMetrics: true,
   };
   const services = createServices(deps);
-  // Keys of another deployment would start, then fail every signature with a 500: refuse at once.
+  // Keys of another deployment would start, then fail every signature with a 500, or sign the log
+  // with another key than its own: refuse at once.
   await services.vault.assertOpens(database.db);
+  await services.audit.assertSignsItsLog();
   const app = createApp(deps, services);
 
   if (config.adminApiKey) {
@@ -305,10 +308,33 @@ function within(promise: Promise<unknown>, ms: number): Promise<unknown> {
   ]).finally(() => clearTimeout(timer));
 }
 
-main().catch((error: unknown) => {
-  // Configuration and key errors are meant for the operator; print the message, not a stack (and
-  // of a database error only its class and SQLSTATE: its message may quote SQL and parameters).
+/** What the database's refusal to let the service start means, by SQLSTATE, in the operator's words. */
+const DATABASE_START_PROBLEMS: Record<string, string> = {
+  '3D000': 'the database DATABASE_URL names does not exist',
+  '28000':
+    'the database refused the role DATABASE_URL names (no such role, or not allowed to connect)',
+  '28P01': 'the database refused the password DATABASE_URL gives',
+  '42501': 'the role DATABASE_URL names lacks a privilege the migrations need',
+  '53300': 'the database has no connection left for the service (too many connections)',
+  '57P03': 'the database is starting up or shutting down',
+};
+
+/**
+ * The one line an operator reads when the service cannot start: the message, never a stack. Key
+ * and data-folder errors are composed from file names, never their contents, and are said whole
+ * (which file is wrong is the point); other messages have token-like runs cut; of a database error
+ * only its SQLSTATE is known to be safe (its message may quote SQL and parameters), said in words
+ * where it is a usual one.
+ */
+function startFailure(error: unknown): string {
+  if (error instanceof KeyMaterialError || error instanceof DataDirInUseError) return error.message;
   const { name, code, message } = loggableError(error);
-  process.stderr.write(`certmark failed to start: ${message ?? `${name} ${code ?? ''}`}\n`);
+  if (message !== undefined) return message;
+  const meaning = code === undefined ? undefined : DATABASE_START_PROBLEMS[code];
+  return meaning ? `${meaning} (SQLSTATE ${code})` : `${name} ${code ?? ''}`.trim();
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`certmark failed to start: ${startFailure(error)}\n`);
   process.exit(1);
 });

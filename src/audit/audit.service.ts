@@ -3,7 +3,8 @@ import type { Clock } from '../clock';
 import type { Database } from '../db/client';
 import { AppError } from '../errors';
 import { signCheckpoint, type Checkpoint } from './checkpoint';
-import { logVerifierKey, signCheckpointNote } from './checkpoint-note';
+import { isSignedWithSeed, logVerifierKey, signCheckpointNote } from './checkpoint-note';
+import { KeyCustodyError } from '../issuers/key-vault';
 import {
   type AuditEntryRow,
   auditEntriesByIndex,
@@ -265,6 +266,20 @@ export class AuditService {
     if (stored) return stored.note;
     const { size, root } = await this.#head.advance();
     return signCheckpointNote(this.platformSeed, this.origin, size, root);
+  }
+
+  /**
+   * Checks at start that KEYS_DIR's platform key signed this database's log. A seed lost and
+   * generated anew, or taken from another deployment, would go on signing checkpoints that no
+   * witness or monitor holding the log's key accepts: the log's identity would change unnoticed.
+   * A log with nothing signed yet passes.
+   */
+  async assertSignsItsLog(): Promise<void> {
+    const latest = await latestCheckpoint(this.db);
+    if (!latest || isSignedWithSeed(latest.note, this.platformSeed)) return;
+    throw new KeyCustodyError(
+      `the platform-signing-seed in KEYS_DIR did not sign this database's transparency log (checkpoint of size ${latest.treeSize}): restore the seed it was signed with (KEYS_DIR of another deployment, or a seed generated anew?)`,
+    );
   }
 
   /**

@@ -4,8 +4,10 @@ import {
   isValidKeyName,
   NOTE_ED25519,
   NoteError,
+  parseNote,
   signNote,
   verifierOfSeed,
+  verifyNoteSignature,
   type NoteVerifier,
 } from '../crypto/signed-note';
 import { decodeCanonicalBase64, toBase64 } from '../crypto/base64';
@@ -43,6 +45,17 @@ export function signCheckpointNote(
 /** The log's note verifier (type 0x01, name = origin). */
 export function logVerifier(origin: string, seed: Uint8Array): NoteVerifier {
   return verifierOfSeed(origin, seed, NOTE_ED25519);
+}
+
+/**
+ * Whether a signature line of `note` is `seed`'s Ed25519 signature of its text, under whichever
+ * key name the line gives (a log's origin may have been renamed since; its key may not).
+ */
+export function isSignedWithSeed(note: string, seed: Uint8Array): boolean {
+  const { text, signatures } = parseNote(note);
+  return signatures.some(
+    (line) => verifyNoteSignature(verifierOfSeed(line.name, seed, NOTE_ED25519), text, line).ok,
+  );
 }
 
 /** The log's verifier key text, as GET /log/key answers it. */

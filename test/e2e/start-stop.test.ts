@@ -7,6 +7,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config';
+import { baseDatabaseUrl } from '../db-names';
 import { createTestDatabase } from '../helpers';
 import { buildWorld, httpCaller, serviceSecrets, type World } from '../faults/harness';
 import { startServiceProcess, type ServiceProcess } from '../service-process';
@@ -89,6 +90,48 @@ describe('start: configuration, keys and port before anything is written', () =>
     expect(run.stderr).toMatch(/^certmark failed to start: invalid configuration: LOG_ORIGIN: /);
     expect(run.stderr).not.toContain('\u0007');
     expect(fs.existsSync(keysDir)).toBe(false);
+  });
+
+  it('an embedded database another live process uses is one line and exit 1, its folder untouched', async () => {
+    // Two processes on one PGlite folder each confirm writes the other's last write-back erases.
+    const dataDir = path.join(folder, 'data-in-use');
+    fs.mkdirSync(dataDir);
+    const lock = path.join(dataDir, 'certmark.pid');
+    fs.writeFileSync(lock, `${process.pid}\n`); // this test runner: alive
+    const run = await runToExit({
+      PORT: '0',
+      DATA_DIR: dataDir,
+      KEYS_DIR: path.join(folder, 'keys-4'),
+    });
+    expect(run.code).toBe(1);
+    expect(run.stderr.trimEnd().split('\n')).toEqual([
+      `certmark failed to start: DATA_DIR ${dataDir} is in use by another process (pid ${process.pid}): ` +
+        'an embedded database serves one process at a time. Stop it, or give this one its own ' +
+        `DATA_DIR (or a DATABASE_URL to share a PostgreSQL). If no certmark runs there, delete ${lock}.`,
+    ]);
+    expect(fs.readdirSync(dataDir)).toEqual(['certmark.pid']);
+    expect(fs.readFileSync(lock, 'utf8')).toBe(`${process.pid}\n`);
+  });
+
+  it('says which key file is wrong, and what a database refusal means', async () => {
+    const keysDir = path.join(folder, 'keys-5');
+    fs.mkdirSync(keysDir);
+    fs.writeFileSync(path.join(keysDir, 'kek'), 'not base64url of 32 bytes');
+    const badKey = await runToExit({ PORT: '0', KEYS_DIR: keysDir, DATA_DIR: 'memory://' });
+    expect(badKey.code).toBe(1);
+    expect(badKey.stderr.trimEnd().split('\n')).toEqual([
+      `certmark failed to start: ${path.join(keysDir, 'kek')} must hold 32 bytes, base64url`,
+    ]);
+
+    const noSuchDatabase = await runToExit({
+      PORT: '0',
+      KEYS_DIR: path.join(folder, 'keys-6'),
+      DATABASE_URL: baseDatabaseUrl('certmark_no_such_database'),
+    });
+    expect(noSuchDatabase.code).toBe(1);
+    expect(noSuchDatabase.stderr.trimEnd().split('\n')).toEqual([
+      'certmark failed to start: the database DATABASE_URL names does not exist (SQLSTATE 3D000)',
+    ]);
   });
 });
 

@@ -58,6 +58,25 @@ describe('GET /log/checkpoint and /log/key (C2SP signed note)', () => {
     expect(await elsewhere.foreignOrigin()).toBe('certmark.test/log');
   });
 
+  it('refuses to start with another platform key than the one that signed the log', async () => {
+    await api.get('/log/checkpoint');
+    const withSeed = (seed: Uint8Array, origin = 'certmark.test/log') =>
+      new AuditService(ctx.handle.db, ctx.clock, seed, origin);
+    await expect(ctx.services.audit.assertSignsItsLog()).resolves.toBeUndefined();
+    // Its own key under another origin: the log renamed, not re-keyed (foreignOrigin warns).
+    await expect(
+      withSeed(ctx.keys.platformSeed, 'localhost:3001/log').assertSignsItsLog(),
+    ).resolves.toBeUndefined();
+    // A seed generated anew, or another deployment's: refused, saying what to restore.
+    const other = new Uint8Array(32).fill(7);
+    await expect(withSeed(other).assertSignsItsLog()).rejects.toThrow(
+      /^the platform-signing-seed in KEYS_DIR did not sign this database's transparency log/,
+    );
+    await expect(withSeed(other).assertSignsItsLog()).rejects.toMatchObject({
+      name: 'KeyCustodyError',
+    });
+  });
+
   it('takes LOG_ORIGIN, and a base URL with a path, for the origin', () => {
     expect(loadConfig({ PUBLIC_BASE_URL: 'https://cm.example.org/base/' }).logOrigin).toBe(
       'cm.example.org/base/log',
