@@ -10,7 +10,13 @@ const health = defineRoute({
   security: publicAccess,
   tags: ['Service'],
   summary: 'The process is up',
-  responses: { 200: { description: 'Up', ...json(z.object({ status: z.literal('ok') })) } },
+  responses: {
+    200: {
+      description:
+        'Up: `ok`, or `starting` while the process waits for its database (every other request then answers 503 `service_starting`)',
+      ...json(z.object({ status: z.enum(['ok', 'starting']) })),
+    },
+  },
 });
 
 const witnessingSchema = z

@@ -15,8 +15,8 @@ export class ListenError extends Error {
  * The service's listening socket. main.ts binds it before anything is written (keys generated,
  * the database opened, migrated or seeded, an admin key printed), so that a busy port costs
  * nothing but one line; until the app is ready it answers 503 `service_starting` with
- * Retry-After, so a health check or a client that comes early is told to wait rather than left
- * without an answer.
+ * Retry-After (`/healthz` 200: the process is up), so a health check or a client that comes early
+ * is told to wait rather than left without an answer.
  */
 export interface Listener {
   readonly port: number;
@@ -45,7 +45,11 @@ export interface Refusal {
   path?: string | undefined;
 }
 
-/** What a request gets while the service starts (or after it stopped serving). */
+/**
+ * What a request gets while the service starts (or after it stopped serving): liveness says the
+ * process is up (SPEC: `/healthz` is "process up"; an orchestrator must not restart a process that
+ * waits for its database), everything else 503 `service_starting`.
+ */
 function startingAnswer(errorHandler: (error: unknown) => Response): http.RequestListener {
   const app = new Hono();
   // A page calling the public API reads the 503 and its Retry-After, not a CORS failure.
@@ -53,6 +57,7 @@ function startingAnswer(errorHandler: (error: unknown) => Response): http.Reques
     await next();
     shareAcrossOrigins(c);
   });
+  app.get('/healthz', (c) => c.json({ status: 'starting' }, 200, { 'cache-control': 'no-store' }));
   app.all('*', (c) =>
     problemResponse(
       c,

@@ -60,6 +60,10 @@ describe('starting while the database is unreachable', () => {
     // A page calling the public API can read that answer too (CORS), not only a server.
     expect(still.headers.get('access-control-allow-origin')).toBe('*');
     expect(waiting?.headers.get('access-control-allow-origin')).toBeNull(); // /readyz: not offered
+    // Liveness is the process's: up while it waits (an orchestrator must not restart it for that).
+    const live = await fetch(`${base}/healthz`);
+    expect(live.status).toBe(200);
+    expect(await live.json()).toEqual({ status: 'starting' });
 
     await proxy.heal();
     service = await started;
