@@ -142,7 +142,7 @@ async function main() {
     const serviceUrl = `http://127.0.0.1:${servicePort}`;
     for (let i = 0; i < 100; i++) {
       if (
-        await fetch(`${serviceUrl}/healthz`).then(
+        await fetch(`${serviceUrl}/readyz`).then(
           (r) => r.ok,
           () => false,
         )
