@@ -101,24 +101,24 @@ export class ApiKeysService {
       // The revocation and its entry are one statement that changes only an active key: of two
       // revocations at once, the second changes nothing (one revocation time, one audit entry).
       const revoked = await revokeApiKey(tx, id, at, { actor, action: 'api_key.revoke' });
-      if (revoked) {
-        const ended = await endSubscriptionsOfKey(tx, { apiKeyId: id, at });
-        await appendAuditEntries(
-          tx,
-          at,
-          ended.map((subscriptionId) => ({
-            actor,
-            action: 'subscription.delete',
-            subjectType: 'subscription',
-            subjectId: subscriptionId,
-            change: { endedBy: 'api_key.revoke', apiKeyId: id },
-          })),
-        );
-        return apiKeyView(revoked);
-      }
-      const [existing] = await tx.select().from(apiKeys).where(eq(apiKeys.id, id)).limit(1);
-      if (!existing) throw notFound('API key');
-      return apiKeyView(existing);
+      const [key] = revoked
+        ? [revoked]
+        : await tx.select().from(apiKeys).where(eq(apiKeys.id, id)).limit(1);
+      if (!key) throw notFound('API key');
+      // Again on a key revoked already: one revoked before this rule may still own subscriptions.
+      const ended = await endSubscriptionsOfKey(tx, { apiKeyId: id, at });
+      await appendAuditEntries(
+        tx,
+        at,
+        ended.map((subscriptionId) => ({
+          actor,
+          action: 'subscription.delete',
+          subjectType: 'subscription',
+          subjectId: subscriptionId,
+          change: { endedBy: 'api_key.revoke', apiKeyId: id },
+        })),
+      );
+      return apiKeyView(key);
     });
   }
 

@@ -354,7 +354,11 @@ export class CustomsService {
     }
     const facts = currentCertificateFacts(found, now);
     reasons.push(
-      ...certificateFindings(facts, { model: request.model, quantity: request.quantity }),
+      ...certificateFindings(facts, {
+        model: request.model,
+        quantity: request.quantity,
+        declared: true,
+      }),
     );
     return reasons;
   }

@@ -55,6 +55,10 @@ export async function recordEvent(tx: Queryable, event: WebhookEvent): Promise<v
           OR (s.role = 'customs' AND ${event.type} IN ('exemption.consumed', 'exemption.exhausted'))
           OR (s.role = 'subscriber' AND s.certificate_ids IS NOT NULL))
         AND (s.certificate_ids IS NULL OR ${certificateId}::uuid = ANY(s.certificate_ids) OR ${followsIssuer})
+        -- A key's own subscription is heard only while the key is valid (revoking one ends them;
+        -- keys revoked before that rule still own live rows). An issuer's are the issuer's.
+        AND (s.role = 'issuer'
+          OR NOT EXISTS (SELECT 1 FROM api_keys AS k WHERE k.id = s.api_key_id AND k.revoked_at IS NOT NULL))
       RETURNING 1)
     SELECT pg_notify(${OUTBOX_CHANNEL}, '') FROM (SELECT count(*) AS n FROM written) AS w WHERE w.n > 0`);
 }

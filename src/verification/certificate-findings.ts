@@ -36,10 +36,13 @@ export interface PresentationContext {
   /** The product it is used for: must be in scope. */
   model?: string | undefined;
   /**
-   * The quantity an exemption must still cover: a customs declaration's. Without it, some must
-   * remain: an exemption whose quantity is all deducted covers no import any more.
+   * The quantity an exemption must still cover: a customs declaration's, or 1 when a verification
+   * of the certificate asks whether it still covers an import at all. Left out (a product's mark:
+   * its unit was imported already), quantity is not judged.
    */
   quantity?: number | undefined;
+  /** Whether `quantity` is a customs declaration's (the finding then names it). */
+  declared?: boolean | undefined;
 }
 
 /** The facts now: the registry's current columns (no history to read, nothing to wait for). */
@@ -166,14 +169,18 @@ export function certificateFindings(
   if (facts.issuerStatus === 'suspended') {
     reasons.push(reason('ISSUER_SUSPENDED', `the issuing body ${facts.issuer.name} is suspended`));
   }
-  if (facts.remaining !== null && (context.quantity ?? 1) > facts.remaining) {
+  if (
+    context.quantity !== undefined &&
+    facts.remaining !== null &&
+    context.quantity > facts.remaining
+  ) {
     const of = `${facts.remaining} of ${cert.quantity ?? 0}`;
     reasons.push(
       reason(
         'QUANTITY_EXHAUSTED',
-        context.quantity === undefined
-          ? `the exempted quantity is used up (${of} remain)`
-          : `the declaration imports ${context.quantity} but only ${of} remain`,
+        context.declared
+          ? `the declaration imports ${context.quantity} but only ${of} remain`
+          : `the exempted quantity is used up (${of} remain)`,
       ),
     );
   }

@@ -92,6 +92,8 @@ export class VerificationService {
     const context: PresentationContext = {
       presenterUscc: request.presenter?.uscc,
       model: request.product?.model,
+      // An exemption used up covers no import any more (judged now only: see CertificateFacts).
+      quantity: 1,
     };
 
     let check: CredentialCheck;

@@ -322,7 +322,7 @@ describe('webhooks', () => {
       url: receiver.url('/issuer-kept'),
       events: ['certificate.status_changed'],
     });
-    const control = await subscribe(supervisor, {
+    const still = await subscribe(supervisor, {
       url: receiver.url('/still-subscribed'),
       events: ['alert.opened'],
     });
@@ -362,7 +362,43 @@ describe('webhooks', () => {
     );
     expect(entries.map((e) => e.action)).toEqual(['subscription.create', 'subscription.delete']);
     expect(entries[1]!.change).toEqual({ endedBy: 'api_key.revoke', apiKeyId: leaver.id });
-    expect(control.id).not.toBe(ended.id);
+    const [control] = rowsOf<{ n: string }>(
+      await ctx.handle.db.execute(
+        sql`SELECT count(*) AS n FROM webhook_deliveries WHERE subscription_id = ${still.id}::uuid`,
+      ),
+    );
+    expect(control?.n).toBe('1');
+  });
+
+  it('hears no key revoked before that rule, and ends its subscriptions when revoked again', async () => {
+    const made = await api.post('/v1/api-keys', { role: 'supervisor' }, ctx.adminKey);
+    const old = made.body as { id: string; key: string };
+    const sub = await subscribe(old.key, { url: receiver.url('/old'), events: ['alert.opened'] });
+    // Revoked as the service did before it ended subscriptions: the row stays live.
+    await ctx.handle.db.execute(
+      sql`UPDATE api_keys SET revoked_at = now() WHERE id = ${old.id}::uuid`,
+    );
+    const certificate = await issueCertificate(api, issuer.key);
+    const report = await api.post('/v1/reports', {
+      certificateNumber: certificate.number,
+      description: 'no hologram',
+    });
+    expect(report.status, report.text).toBe(201);
+    const count = async () =>
+      rowsOf<{ n: string }>(
+        await ctx.handle.db.execute(
+          sql`SELECT count(*) AS n FROM webhook_deliveries WHERE subscription_id = ${sub.id}::uuid`,
+        ),
+      )[0]!.n;
+    expect(await count()).toBe('0');
+    const again = await api.delete(`/v1/api-keys/${old.id}`, ctx.adminKey);
+    expect(again.status, again.text).toBe(200);
+    const [row] = rowsOf<{ deleted_at: Date | null }>(
+      await ctx.handle.db.execute(
+        sql`SELECT deleted_at FROM subscriptions WHERE id = ${sub.id}::uuid`,
+      ),
+    );
+    expect(row?.deleted_at).toBeTruthy();
   });
 
   it('keeps what was written while no dispatcher ran, and delivers it after a restart', async () => {
