@@ -121,8 +121,11 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
         await db.execute(sql`SELECT 1`);
       },
       close: async () => {
-        await client.close();
-        release();
+        try {
+          await client.close();
+        } finally {
+          release();
+        }
       },
     };
   } catch (error) {

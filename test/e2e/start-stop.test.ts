@@ -7,6 +7,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config';
+import { ownerLine } from '../../src/db/data-dir-lock';
 import { baseDatabaseUrl } from '../db-names';
 import { createTestDatabase } from '../helpers';
 import { buildWorld, httpCaller, serviceSecrets, type World } from '../faults/harness';
@@ -97,7 +98,7 @@ describe('start: configuration, keys and port before anything is written', () =>
     const dataDir = path.join(folder, 'data-in-use');
     fs.mkdirSync(dataDir);
     const lock = path.join(dataDir, 'certmark.pid');
-    fs.writeFileSync(lock, `${process.pid}\n`); // this test runner: alive
+    fs.writeFileSync(lock, ownerLine(process.pid)); // this test runner: alive
     const run = await runToExit({
       PORT: '0',
       DATA_DIR: dataDir,
@@ -110,7 +111,7 @@ describe('start: configuration, keys and port before anything is written', () =>
         `DATA_DIR (or a DATABASE_URL to share a PostgreSQL). If no certmark runs there, delete ${lock}.`,
     ]);
     expect(fs.readdirSync(dataDir)).toEqual(['certmark.pid']);
-    expect(fs.readFileSync(lock, 'utf8')).toBe(`${process.pid}\n`);
+    expect(fs.readFileSync(lock, 'utf8')).toBe(ownerLine(process.pid));
   });
 
   it('says which key file is wrong, and what a database refusal means', async () => {
