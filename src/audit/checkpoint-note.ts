@@ -52,7 +52,14 @@ export function logVerifier(origin: string, seed: Uint8Array): NoteVerifier {
  * key name the line gives (a log's origin may have been renamed since; its key may not).
  */
 export function isSignedWithSeed(note: string, seed: Uint8Array): boolean {
-  const { text, signatures } = parseNote(note);
+  let parsed: ReturnType<typeof parseNote>;
+  try {
+    parsed = parseNote(note);
+  } catch (error) {
+    if (error instanceof NoteError) return false; // not a note: signed by nobody
+    throw error;
+  }
+  const { text, signatures } = parsed;
   return signatures.some(
     (line) => verifyNoteSignature(verifierOfSeed(line.name, seed, NOTE_ED25519), text, line).ok,
   );

@@ -130,6 +130,8 @@ const MAX_INPUT_LENGTH = 4096;
 /** 16 digits, maybe in groups separated by spaces or dashes ("1234 5678-9012 3456"). */
 const TYPED_SERIAL = /^[0-9]+(?:[\s-]+[0-9]+)*$/;
 const URL_CODE_MARKER = '/m/';
+/** A serial as the consumer page's address carries it: its digits alone. */
+const SERIAL_DIGITS = new RegExp(`^[0-9]{${SERIAL_LENGTH}}$`);
 
 /** Printable ASCII: the only alphabet a mark URL or code is ever written in. */
 const PRINTABLE_ASCII = /^[\x20-\x7E]*$/;
@@ -137,8 +139,9 @@ const PRINTABLE_ASCII = /^[\x20-\x7E]*$/;
 /**
  * What a person scanned or typed into the verifier: the mark URL (any letter case, anything
  * ending in `/m/<code>`, an optional trailing slash, query or fragment), a bare code, a 16-digit
- * serial, or the consumer page's address of one (`…/m/<serial>`). Returns the code upper-cased, or the serial digits (check digits NOT examined: the
- * caller answers a failed check as a typing error), or null.
+ * serial, or the consumer page's address of one (`…/m/<serial>`). Returns the code upper-cased,
+ * or the serial digits (check digits NOT examined: the caller answers a failed check as a typing
+ * error), or null.
  *
  * One canonical encoding: a code or URL is ASCII, or it is not a mark. Unicode folding (NFKC)
  * would read 'Ａ' (full-width), '𝐀' (mathematical bold) and the like as 'A', so a look-alike
@@ -159,7 +162,7 @@ export function extractMarkCode(input: string): ExtractedMark | null {
 
   if (TYPED_SERIAL.test(text)) {
     const serial = text.replace(/[\s-]+/g, '');
-    return serial.length === 16 ? { kind: 'serial', serial } : null;
+    return serial.length === SERIAL_LENGTH ? { kind: 'serial', serial } : null;
   }
 
   let path = text;
@@ -172,8 +175,6 @@ export function extractMarkCode(input: string): ExtractedMark | null {
   const serial = afterMarker(path, SERIAL_LENGTH);
   return serial !== null && SERIAL_DIGITS.test(serial) ? { kind: 'serial', serial } : null;
 }
-
-const SERIAL_DIGITS = new RegExp(`^[0-9]{${SERIAL_LENGTH}}$`);
 
 /** The last `length` characters of `path` when `/m/` (either case) stands right before them. */
 function afterMarker(path: string, length: number): string | null {

@@ -46,7 +46,7 @@ export interface Refusal {
 }
 
 /**
- * What a request gets while the service starts (or after it stopped serving): liveness says the
+ * What a request gets while the service starts: liveness says the
  * process is up (SPEC: `/healthz` is "process up"; an orchestrator must not restart a process that
  * waits for its database), everything else 503 `service_starting`.
  */

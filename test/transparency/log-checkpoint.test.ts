@@ -1,8 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditService } from '../../src/audit/audit.service';
-import { checkpointBody, parseCheckpointBody } from '../../src/audit/checkpoint-note';
+import {
+  checkpointBody,
+  isSignedWithSeed,
+  parseCheckpointBody,
+} from '../../src/audit/checkpoint-note';
 import { ConfigError, loadConfig } from '../../src/config';
-import { isValidKeyName, openNote, parseVerifierKey } from '../../src/crypto/signed-note';
+import { isValidKeyName, openNote, parseVerifierKey, signNote } from '../../src/crypto/signed-note';
 import { client, createTestContext, type Client, type TestContext } from '../helpers';
 import { createIssuer } from '../fixtures';
 
@@ -75,6 +79,18 @@ describe('GET /log/checkpoint and /log/key (C2SP signed note)', () => {
     await expect(withSeed(other).assertSignsItsLog()).rejects.toMatchObject({
       name: 'KeyCustodyError',
     });
+  });
+
+  it('reads a note it cannot parse as signed by nobody', () => {
+    const seed = new Uint8Array(32).fill(9);
+    const note = signNote(
+      'certmark.test/log\n1\n' + 'A'.repeat(43) + '=\n',
+      'certmark.test/log',
+      seed,
+    );
+    expect(isSignedWithSeed(note, seed)).toBe(true);
+    expect(isSignedWithSeed(note, new Uint8Array(32).fill(8))).toBe(false);
+    expect(isSignedWithSeed('not a note', seed)).toBe(false);
   });
 
   it('takes LOG_ORIGIN, and a base URL with a path, for the origin', () => {
