@@ -46,9 +46,9 @@ export interface Refusal {
 }
 
 /**
- * What a request gets while the service starts: liveness says the
- * process is up (SPEC: `/healthz` is "process up"; an orchestrator must not restart a process that
- * waits for its database), everything else 503 `service_starting`.
+ * What a request gets while the service starts: liveness says the process is up (SPEC: `/healthz`
+ * is "process up"; an orchestrator must not restart a process that waits for its database),
+ * everything else 503 `service_starting`.
  */
 function startingAnswer(errorHandler: (error: unknown) => Response): http.RequestListener {
   const app = new Hono();

@@ -19,20 +19,22 @@ export const VerdictSchema = z
   .enum(['authentic', 'forged', 'misused', 'invalid', 'suspicious'])
   .openapi('Verdict');
 
+/** Who presents a certificate or a product: must be its holder, manufacturer or a factory. */
+const presenterSchema = z
+  .object({
+    uscc: usccField.openapi({
+      description:
+        'The presenter’s Unified Social Credit Code, both check characters enforced (400 otherwise): the holder’s, the manufacturer’s or a factory’s, else HOLDER_MISMATCH.',
+    }),
+  })
+  .strict();
+
 export const VerifyCertificateBody = z
   .object({
     credential: z.string().min(1).max(1_000_000).optional(),
     number: z.string().trim().min(1).max(64).optional(),
     issuerId: z.string().uuid().optional(),
-    presenter: z
-      .object({
-        uscc: usccField.openapi({
-          description:
-            'The presenter’s Unified Social Credit Code, both check characters enforced (400 otherwise): the holder’s, the manufacturer’s or a factory’s, else HOLDER_MISMATCH.',
-        }),
-      })
-      .strict()
-      .optional(),
+    presenter: presenterSchema.optional(),
     product: z
       .object({ model: z.string().trim().min(1).max(100) })
       .strict()
@@ -69,15 +71,7 @@ export const VerifyMarkBody = z
       .object({ model: z.string().trim().min(1).max(100) })
       .strict()
       .optional(),
-    presenter: z
-      .object({
-        uscc: usccField.openapi({
-          description:
-            'The presenter’s Unified Social Credit Code, both check characters enforced (400 otherwise): the holder’s, the manufacturer’s or a factory’s, else HOLDER_MISMATCH.',
-        }),
-      })
-      .strict()
-      .optional(),
+    presenter: presenterSchema.optional(),
   })
   .strict()
   .openapi('VerifyMark');
