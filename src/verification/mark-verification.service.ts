@@ -3,6 +3,7 @@ import type { Database } from '../db/client';
 import type { Clock } from '../clock';
 import type { CloneThresholds } from '../config';
 import { AppError } from '../errors';
+import { retryWhileUnavailable } from '../db/retry';
 import type { MarkSerialCipher } from '../crypto/mark-serial-cipher';
 import type { LocatedSerial } from '../marks/mark.queries';
 import {
@@ -103,6 +104,15 @@ export interface ScanPipelineStats {
 }
 
 /**
+ * The reads an answer needs after its scan was counted (a batch or a certificate not kept yet) are
+ * tried again after these delays while the database cannot be reached: failing them with 503 would
+ * make the client's retry count the scan a second time, and a reset connection is replaced at once.
+ * (A fault during the counting statement itself leaves its outcome unknown: that retry may still
+ * count twice.)
+ */
+const AFTER_COUNT_RETRIES_MS = [50, 200, 750] as const;
+
+/**
  * A scan's coordinate to 1e-7° (about a centimetre): finer is no position a phone knows, and a
  * sub-normal value (5e-324) or difference underflows PostgreSQL's float8 trigonometry in clone
  * detection (SQLSTATE 22003) instead of meaning a place.
@@ -147,14 +157,13 @@ export class MarkVerificationService {
     });
     // A group's serials are located together: one AES call per FF1 round for the whole group.
     this.scanCounter = new ScanBatcher(
-      (scans) => {
-        const where = deps.serials.locateAll(scans.map((scan) => scan.serial));
-        return registerScans(
+      (scans) =>
+        registerScans(
           deps.db,
-          scans.map((scan, k) => ({ ...scan, ...where[k]! })),
+          scans,
+          deps.serials.locateAll(scans.map((scan) => scan.serial)),
           deps.clone,
-        );
-      },
+        ),
       {
         onCounted: observer && ((seconds, scans) => observer.scansCounted(seconds, scans)),
       },
@@ -273,7 +282,9 @@ export class MarkVerificationService {
         version: hit.certificateVersion,
         issuerVersion: hit.issuerVersion,
       };
-      const found = this.certificates.held(at) ?? (await this.certificates.current(at));
+      const found =
+        this.certificates.held(at) ??
+        (await retryWhileUnavailable(() => this.certificates.current(at), AFTER_COUNT_RETRIES_MS));
       if (!found) throw new Error(`certificate ${batch.certificateId} vanished`);
       const facts = currentCertificateFacts(found, now);
       const model = request.product?.model;
@@ -402,7 +413,10 @@ export class MarkVerificationService {
 
   /** What never changes of a scanned mark's batch (a batch is never deleted once it has marks). */
   private async batchFacts(batchId: string): Promise<MarkBatchFacts> {
-    const facts = await this.batches.get(batchId, () => findMarkBatchFacts(this.db, batchId));
+    const facts = await retryWhileUnavailable(
+      () => this.batches.get(batchId, () => findMarkBatchFacts(this.db, batchId)),
+      AFTER_COUNT_RETRIES_MS,
+    );
     if (!facts) throw new Error(`mark batch ${batchId} vanished`);
     return facts;
   }

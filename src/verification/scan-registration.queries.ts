@@ -1,4 +1,5 @@
 import type { CloneThresholds } from '../config';
+import type { SerialLocation } from '../crypto/mark-serial-cipher';
 import type { Database } from '../db/client';
 import { clientQuery } from '../db/client';
 import { rowVersionOf } from './mark-verification.queries';
@@ -153,17 +154,23 @@ FROM ${locatedMarkSql(LOCATED_AT_1_2_3)} AS m
 WHERE b.status = 'done'
   AND k.status <> 'compromised' AND ($4::text IS NULL OR b.kid = $4::text)`;
 
+/**
+ * Counts `scans` on their marks ({@link REGISTER_SCANS_SQL}); `locations[k]` is where `scans[k]`'s
+ * serial points (its batch number and position), side by side so that no merged copy of each scan
+ * is made on the hot path.
+ */
 export async function registerScans(
   db: Database,
-  scans: readonly (ScanToRegister & LocatedSerial)[],
+  scans: readonly ScanToRegister[],
+  locations: readonly SerialLocation[],
   thresholds: CloneThresholds,
 ): Promise<RegisteredScan[]> {
   if (scans.length === 0) return [];
   const rows = JSON.stringify(
-    scans.map((scan) => ({
+    scans.map((scan, k) => ({
       serial: scan.serial,
-      batch_number: scan.batchNumber,
-      position: scan.position,
+      batch_number: locations[k]!.batchNumber,
+      position: locations[k]!.position,
       kid: scan.kid,
       region: scan.region,
       province: scan.province,
