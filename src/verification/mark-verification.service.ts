@@ -29,7 +29,7 @@ import { LoadingCache } from '../shared/loading-cache';
 import { ScanBatcher } from './scan-batcher';
 import { ScanRecorder } from './scan-recorder';
 import {
-  isAlerting,
+  raisesAlert,
   reason,
   verdictOf,
   type Reason,
@@ -353,7 +353,7 @@ export class MarkVerificationService {
     });
     // One person looking again is not another sighting: their first view raised (or counted) it.
     // raise() never rejects: a finding it cannot store at once is retried, or logged and counted.
-    if (isAlerting(verdict) && !repeat) {
+    if (raisesAlert(reasons) && !repeat) {
       await this.alerts.raise({
         ...alertSubjectOf({
           record: serial && registered ? { type: 'mark', id: serial } : undefined,

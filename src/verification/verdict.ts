@@ -54,6 +54,16 @@ export function isAlerting(verdict: Verdict): boolean {
   return verdict === 'forged' || verdict === 'misused' || verdict === 'suspicious';
 }
 
+/**
+ * Whether an answer raises an alert: it has a forged, misused or suspicious finding. Its verdict
+ * alone would miss one case: a suspected clone under an `invalid` verdict (a mark of a suspended
+ * certificate, or a voided mark, copied and scanned far and wide), which supervisors must see, and
+ * whose flag only the resolution of its alert clears.
+ */
+export function raisesAlert(reasons: readonly Reason[]): boolean {
+  return reasons.some((r) => isAlerting(reasonClasses[r.code]));
+}
+
 /** What was verified: a certificate, a product mark, or an exemption at customs. */
 export type VerdictSubject = 'certificate' | 'mark' | 'exemption';
 

@@ -31,7 +31,7 @@ import {
   type RegistryState,
 } from './verification.queries';
 import {
-  isAlerting,
+  raisesAlert,
   reason,
   verdictOf,
   type Reason,
@@ -135,7 +135,7 @@ export class VerificationService {
       ...(historical ? { at: instant.toISOString() } : {}),
     };
     this.onVerdict('certificate', verdict, reasons);
-    if (isAlerting(verdict)) await this.raiseAlert(request, check, answer, now);
+    if (raisesAlert(reasons)) await this.raiseAlert(request, check, answer, now);
     return answer;
   }
 

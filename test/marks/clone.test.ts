@@ -19,6 +19,7 @@ describe('clone detection across two instances', () => {
   /** Marks no test scans before the first-scan race. */
   let fresh: IssuedMark[];
   let supervisorKey: string;
+  let issuerKey: string;
   let scans = 0;
 
   /** Verifies on the instances in turn. */
@@ -48,9 +49,10 @@ describe('clone detection across two instances', () => {
     second = { handle, services, api: client(createApp(deps, services)) };
     apis = [client(ctx.app), second.api];
     const issuer = await createIssuer(ctx);
+    issuerKey = issuer.key;
     supervisorKey = await createRoleKey(ctx, 'supervisor');
     const cert = await issueCertificate(apis[0]!, issuer.key);
-    ({ marks } = await issueMarks(apis[0]!, issuer.key, cert.id, { count: 8 }));
+    ({ marks } = await issueMarks(apis[0]!, issuer.key, cert.id, { count: 9 }));
     fresh = (await issueMarks(apis[0]!, issuer.key, cert.id, { count: 40 })).marks;
   });
   afterAll(async () => {
@@ -83,6 +85,29 @@ describe('clone detection across two instances', () => {
     expect(
       alerts.body.items.filter((a: { subject: string }) => a.subject === mark.serial),
     ).toHaveLength(1);
+  });
+
+  it('alerts supervisors to a suspected clone under an invalid verdict (a voided mark copied)', async () => {
+    const mark = marks[8]!;
+    const voided = await apis[0]!.post(
+      `/v1/marks/${mark.serial}/void`,
+      { reason: 'lost' },
+      issuerKey,
+    );
+    expect(voided.status).toBe(200);
+    for (let i = 0; i < 20; i++) expect(codes(await scan(mark))).toEqual(['MARK_VOID']);
+    const flagged = await scan(mark);
+    // Invalid is the more severe class, but the clone is a finding supervisors must see.
+    expect(flagged.body.verdict).toBe('invalid');
+    expect(codes(flagged).sort()).toEqual(['MARK_VOID', 'SUSPECTED_CLONE']);
+    await scan(mark);
+    const alerts = await apis[0]!.get(
+      `/v1/alerts?reason=SUSPECTED_CLONE&status=open`,
+      supervisorKey,
+    );
+    const own = alerts.body.items.filter((a: { subject: string }) => a.subject === mark.serial);
+    expect(own).toHaveLength(1);
+    expect(own[0].count).toBe(2);
   });
 
   it('counts first scans of one mark on both instances at once: one creates its row, the other counts on it', async () => {
