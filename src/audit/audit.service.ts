@@ -4,7 +4,7 @@ import type { Database } from '../db/client';
 import { AppError } from '../errors';
 import { signCheckpoint, type Checkpoint } from './checkpoint';
 import { isSignedWithSeed, logVerifierKey, signCheckpointNote } from './checkpoint-note';
-import { KeyCustodyError } from '../issuers/key-vault';
+import { KeyCustodyError } from '../keystore/key-material';
 import {
   type AuditEntryRow,
   auditEntriesByIndex,

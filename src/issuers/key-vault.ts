@@ -8,6 +8,7 @@ import {
 } from '../crypto/ed25519';
 import { KeyWrapError, unwrapKey, wrapKey } from '../crypto/keywrap';
 import { AppError } from '../errors';
+import { KeyCustodyError } from '../keystore/key-material';
 import { findCurrentSigningKey, findNewestSigningKey, insertSigningKey } from './issuers.queries';
 
 /** A usable signing key: its kid and the unwrapped seed (kept in memory only). */
@@ -88,9 +89,4 @@ export class KeyVault {
   forget(kid: string): void {
     this.seeds.delete(kid);
   }
-}
-
-/** The keys given cannot open the keys the database holds: the service must not start. */
-export class KeyCustodyError extends Error {
-  override readonly name = 'KeyCustodyError';
 }

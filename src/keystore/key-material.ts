@@ -17,6 +17,14 @@ export class KeyMaterialError extends Error {
   override readonly name = 'KeyMaterialError';
 }
 
+/**
+ * The key material given does not hold what the database holds (the KEK cannot open the issuers'
+ * keys, or the platform seed did not sign the log's latest checkpoint): the service must not start.
+ */
+export class KeyCustodyError extends Error {
+  override readonly name = 'KeyCustodyError';
+}
+
 const FILES = { kek: 'kek', platformSeed: 'platform-signing-seed' } as const;
 
 /** SHA-256 of the demo values shipped in keys.example/: production refuses them. */
