@@ -1,11 +1,18 @@
 import { desc, eq } from 'drizzle-orm';
-import type { Database } from '../db/client';
+import type { Database, Transaction } from '../db/client';
 import { apiKeys, type Role } from '../db/schema/api-keys';
 import type { Clock } from '../clock';
 import type { Actor } from '../auth/principal';
 import { systemActor } from '../auth/principal';
 import { apiKeyPrefix, generateApiKey, hashApiKey } from '../auth/api-key';
-import { insertApiKey, revokeApiKey, type ApiKeyRecord } from './api-keys.queries';
+import {
+  activeBootstrapKeyIds,
+  insertApiKey,
+  lockBootstrapKeys,
+  reinstateAsBootstrapKey,
+  revokeApiKey,
+  type ApiKeyRecord,
+} from './api-keys.queries';
 import { findIssuer } from '../issuers/issuers.queries';
 import { appendAuditEntries } from '../audit/audit.queries';
 import { endSubscriptionsOfKey } from '../subscriptions/subscriptions.queries';
@@ -70,6 +77,7 @@ export class ApiKeysService {
           issuerId: input.issuerId ?? null,
           label: input.label ?? null,
           createdAt: at,
+          bootstrap: false,
         },
         {
           actor,
@@ -98,47 +106,80 @@ export class ApiKeysService {
   async revokeKey(actor: Actor, id: string): Promise<ApiKeyView> {
     const at = this.clock.now();
     return this.db.transaction(async (tx) => {
-      // The revocation and its entry are one statement that changes only an active key: of two
-      // revocations at once, the second changes nothing (one revocation time, one audit entry).
-      const revoked = await revokeApiKey(tx, id, at, { actor, action: 'api_key.revoke' });
-      const [key] = revoked
-        ? [revoked]
-        : await tx.select().from(apiKeys).where(eq(apiKeys.id, id)).limit(1);
+      const key = await this.revokeInTransaction(tx, id, at, { actor, action: 'api_key.revoke' });
       if (!key) throw notFound('API key');
-      // Again on a key revoked already: one revoked before this rule may still own subscriptions.
-      const ended = await endSubscriptionsOfKey(tx, { apiKeyId: id, at });
-      await appendAuditEntries(
-        tx,
-        at,
-        ended.map((subscriptionId) => ({
-          actor,
-          action: 'subscription.delete',
-          subjectType: 'subscription',
-          subjectId: subscriptionId,
-          change: { endedBy: 'api_key.revoke', apiKeyId: id },
-        })),
-      );
       return apiKeyView(key);
     });
   }
 
   /**
-   * Makes sure an admin key with exactly this value exists and is active (ADMIN_API_KEY).
-   * Returns true when it had to be created or reinstated.
+   * {@link revokeKey} inside `tx`, its entry's actor and change given: the key as it now is, or
+   * undefined when there is no such key.
+   */
+  private async revokeInTransaction(
+    tx: Transaction,
+    id: string,
+    at: Date,
+    entry: { actor: Actor; action: 'api_key.revoke'; change?: unknown },
+  ): Promise<ApiKeyRecord | undefined> {
+    // The revocation and its entry are one statement that changes only an active key: of two
+    // revocations at once, the second changes nothing (one revocation time, one audit entry).
+    const revoked = await revokeApiKey(tx, id, at, entry);
+    const [key] = revoked
+      ? [revoked]
+      : await tx.select().from(apiKeys).where(eq(apiKeys.id, id)).limit(1);
+    if (!key) return undefined;
+    // Again on a key revoked already: one revoked before this rule may still own subscriptions.
+    const ended = await endSubscriptionsOfKey(tx, { apiKeyId: id, at });
+    await appendAuditEntries(
+      tx,
+      at,
+      ended.map((subscriptionId) => ({
+        actor: entry.actor,
+        action: 'subscription.delete',
+        subjectType: 'subscription',
+        subjectId: subscriptionId,
+        change: { endedBy: 'api_key.revoke', apiKeyId: id },
+      })),
+    );
+    return key;
+  }
+
+  /**
+   * Makes sure an admin key with exactly this value exists and is active (ADMIN_API_KEY), as the
+   * bootstrap key. Returns true when it had to be created, reinstated or taken on; a start with the
+   * value of the last start changes nothing and records nothing.
+   *
+   * A new value replaces the old one: every other bootstrap key still active is revoked as
+   * {@link revokeKey} revokes (its own subscriptions end), in the same transaction. An operator
+   * changes ADMIN_API_KEY because the old value leaked, or may have: left valid, it would be an
+   * admin key nobody holds on purpose. Also when this key is in place already: a value changed
+   * before this rule left the old key active. Keys made through the API are not bootstrap keys,
+   * whatever their label, and stay.
    */
   async ensureAdminKey(key: string): Promise<boolean> {
     const at = this.clock.now();
     return this.db.transaction(async (tx) => {
+      await lockBootstrapKeys(tx);
       const hash = hashApiKey(key);
       const [existing] = await tx.select().from(apiKeys).where(eq(apiKeys.keyHash, hash)).limit(1);
-      if (existing && existing.role === 'admin' && !existing.revokedAt) return false;
+      let bootstrapKeyId: string;
+      let changed: boolean;
       if (existing) {
-        await tx
-          .update(apiKeys)
-          .set({ role: 'admin', issuerId: null, revokedAt: null })
-          .where(eq(apiKeys.id, existing.id));
+        const inUse = existing.role === 'admin' && existing.revokedAt === null;
+        const reinstated = await reinstateAsBootstrapKey(tx, existing.id, at, {
+          actor: systemActor,
+          action: 'api_key.bootstrap',
+          // An active admin key made through the API whose value is now ADMIN_API_KEY is taken on
+          // as the bootstrap key: nothing to reinstate, only the mark to record.
+          change: inUse
+            ? { role: 'admin', bootstrap: true }
+            : { role: 'admin', reinstated: true, previousRole: existing.role },
+        });
+        bootstrapKeyId = existing.id;
+        changed = reinstated !== undefined; // undefined: it is the active bootstrap key already
       } else {
-        await insertApiKey(
+        const created = await insertApiKey(
           tx,
           {
             keyHash: hash,
@@ -147,11 +188,21 @@ export class ApiKeysService {
             issuerId: null,
             label: 'bootstrap (ADMIN_API_KEY)',
             createdAt: at,
+            bootstrap: true,
           },
           { actor: systemActor, action: 'api_key.bootstrap', change: { role: 'admin' } },
         );
+        bootstrapKeyId = created.id;
+        changed = true;
       }
-      return true;
+      for (const id of await activeBootstrapKeyIds(tx, bootstrapKeyId)) {
+        await this.revokeInTransaction(tx, id, at, {
+          actor: systemActor,
+          action: 'api_key.revoke',
+          change: { replacedBy: 'ADMIN_API_KEY', apiKeyId: bootstrapKeyId },
+        });
+      }
+      return changed;
     });
   }
 

@@ -1,32 +1,14 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { auditLeafData } from '../../src/audit/audit.queries';
 import { AuditService } from '../../src/audit/audit.service';
 import { fixedClock } from '../../src/clock';
 import { leafHash } from '../../src/crypto/merkle';
 import { openDatabase, type DatabaseHandle } from '../../src/db/client';
-import { adminUrl, baseDatabaseUrl } from '../db-names';
-
-/** The migrations as they were before audit_positions (0000 to 0018), in a folder of their own. */
-function migrationsBefore(tag: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-migrations-'));
-  fs.mkdirSync(path.join(dir, 'meta'));
-  const journal = JSON.parse(fs.readFileSync('migrations/meta/_journal.json', 'utf8')) as {
-    entries: { tag: string }[];
-  };
-  const upTo = journal.entries.findIndex((e) => e.tag === tag);
-  const entries = journal.entries.slice(0, upTo);
-  for (const { tag: t } of entries)
-    fs.copyFileSync(`migrations/${t}.sql`, path.join(dir, `${t}.sql`));
-  fs.writeFileSync(path.join(dir, 'meta/_journal.json'), JSON.stringify({ ...journal, entries }));
-  return dir;
-}
+import { migrationsBefore, scratchDatabase } from '../migrations';
 
 const entry = (i: number) => ({
   at: new Date(Date.UTC(2026, 10, 20, 9, 0, i)),
@@ -38,21 +20,6 @@ const entry = (i: number) => ({
   subjectId: `before-${i}`,
   changeDigest: createHash('sha256').update(`{"i":${i}}`).digest('hex'),
 });
-
-/** A database of its own for the describe block it is called in, dropped after it; its URL. */
-function scratchDatabase(prefix: string): string {
-  const name = `certmark_${prefix}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl() });
-  beforeAll(async () => {
-    await admin.connect();
-    await admin.query(`CREATE DATABASE "${name}"`);
-  });
-  afterAll(async () => {
-    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await admin.end();
-  });
-  return baseDatabaseUrl(name);
-}
 
 /** Writes entry `i` as the older schemas take it (id `i` in a fresh log). */
 async function insertEntry(client: pg.Client, i: number): Promise<void> {

@@ -1,4 +1,4 @@
-import { index, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { boolean, index, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { issuers } from './issuers';
 import { bytea } from './signing-keys';
 
@@ -18,6 +18,11 @@ export const apiKeys = pgTable(
     label: text('label'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     revokedAt: timestamp('revoked_at', { withTimezone: true }),
+    /**
+     * Made (or reinstated) at start from ADMIN_API_KEY, or generated at a first start without one:
+     * the key a new ADMIN_API_KEY replaces. A column, not the label, which any admin may write.
+     */
+    bootstrap: boolean('bootstrap').notNull().default(false),
   },
   (t) => [index('api_keys_issuer').on(t.issuerId)],
 );
