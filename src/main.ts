@@ -6,7 +6,6 @@ import { openDatabase, openReadReplica } from './db/client';
 import { DataDirInUseError } from './db/data-dir-lock';
 import { ReadRouter } from './db/read-replica';
 import { KeyMaterialError, loadKeyMaterial } from './keystore/key-material';
-import { generateApiKey } from './auth/api-key';
 import { isDatabaseUnavailable } from './errors';
 import { logDestination } from './shared/log-destination';
 import { loggableError } from './shared/loggable-error';
@@ -129,13 +128,14 @@ async function main(): Promise<void> {
       );
     }
     await services.apiKeys.ensureAdminKey(config.adminApiKey);
-  } else if (!(await services.apiKeys.hasActiveAdminKey())) {
+  } else {
     // First start: an admin key so the operator can create issuers. Shown once, never stored in clear.
-    const key = generateApiKey();
-    await services.apiKeys.ensureAdminKey(key);
-    process.stdout.write(
-      `\n  Bootstrap admin API key (shown once, store it now):\n\n    ${key}\n\n`,
-    );
+    const key = await services.apiKeys.createFirstAdminKey();
+    if (key) {
+      process.stdout.write(
+        `\n  Bootstrap admin API key (shown once, store it now):\n\n    ${key}\n\n`,
+      );
+    }
   }
 
   const foreignOrigin = await services.audit.foreignOrigin();

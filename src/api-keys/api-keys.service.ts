@@ -1,4 +1,4 @@
-import { desc, eq } from 'drizzle-orm';
+import { and, desc, eq, isNull } from 'drizzle-orm';
 import type { Database, Transaction } from '../db/client';
 import { apiKeys, type Role } from '../db/schema/api-keys';
 import type { Clock } from '../clock';
@@ -147,8 +147,8 @@ export class ApiKeysService {
 
   /**
    * Makes sure an admin key with exactly this value exists and is active (ADMIN_API_KEY), as the
-   * bootstrap key. Returns true when it had to be created, reinstated or taken on; a start with the
-   * value of the last start changes nothing and records nothing.
+   * bootstrap key. Returns true when it had to be created, reinstated or taken on, or when it
+   * replaced another; a start with the value of the last start changes nothing and records nothing.
    *
    * A new value replaces the old one: every other bootstrap key still active is revoked as
    * {@link revokeKey} revokes (its own subscriptions end), in the same transaction. An operator
@@ -179,20 +179,7 @@ export class ApiKeysService {
         bootstrapKeyId = existing.id;
         changed = reinstated !== undefined; // undefined: it is the active bootstrap key already
       } else {
-        const created = await insertApiKey(
-          tx,
-          {
-            keyHash: hash,
-            prefix: apiKeyPrefix(key),
-            role: 'admin',
-            issuerId: null,
-            label: 'bootstrap (ADMIN_API_KEY)',
-            createdAt: at,
-            bootstrap: true,
-          },
-          { actor: systemActor, action: 'api_key.bootstrap', change: { role: 'admin' } },
-        );
-        bootstrapKeyId = created.id;
+        bootstrapKeyId = await insertBootstrapKey(tx, key, at);
         changed = true;
       }
       for (const id of await activeBootstrapKeyIds(tx, bootstrapKeyId)) {
@@ -201,16 +188,50 @@ export class ApiKeysService {
           action: 'api_key.revoke',
           change: { replacedBy: 'ADMIN_API_KEY', apiKeyId: bootstrapKeyId },
         });
+        changed = true;
       }
       return changed;
     });
   }
 
-  async hasActiveAdminKey(): Promise<boolean> {
-    const rows = await this.db
-      .select({ id: apiKeys.id, revokedAt: apiKeys.revokedAt })
-      .from(apiKeys)
-      .where(eq(apiKeys.role, 'admin'));
-    return rows.some((r) => !r.revokedAt);
+  /**
+   * A first start without ADMIN_API_KEY: when no admin key is active, makes one (a bootstrap key,
+   * which a later ADMIN_API_KEY replaces) and returns its value, to be shown once; otherwise
+   * undefined. Decided under the bootstrap lock and revoking nothing: two instances starting at
+   * once on a new database make one key between them, and one started beside an instance with
+   * ADMIN_API_KEY never ends that instance's key.
+   */
+  async createFirstAdminKey(): Promise<string | undefined> {
+    const at = this.clock.now();
+    return this.db.transaction(async (tx) => {
+      await lockBootstrapKeys(tx);
+      const [active] = await tx
+        .select({ id: apiKeys.id })
+        .from(apiKeys)
+        .where(and(eq(apiKeys.role, 'admin'), isNull(apiKeys.revokedAt)))
+        .limit(1);
+      if (active) return undefined;
+      const key = generateApiKey();
+      await insertBootstrapKey(tx, key, at);
+      return key;
+    });
   }
+}
+
+/** Records `key` as a new active bootstrap admin key, with its audit entry; returns its id. */
+async function insertBootstrapKey(tx: Transaction, key: string, at: Date): Promise<string> {
+  const created = await insertApiKey(
+    tx,
+    {
+      keyHash: hashApiKey(key),
+      prefix: apiKeyPrefix(key),
+      role: 'admin',
+      issuerId: null,
+      label: 'bootstrap (ADMIN_API_KEY)',
+      createdAt: at,
+      bootstrap: true,
+    },
+    { actor: systemActor, action: 'api_key.bootstrap', change: { role: 'admin' } },
+  );
+  return created.id;
 }

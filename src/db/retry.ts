@@ -1,24 +1,51 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isDatabaseUnavailable } from '../errors';
 
+export interface RetryOptions {
+  /** The waits before each further try. */
+  delaysMs: readonly number[];
+  /** No try starts later than this after the first: a slow failure does not multiply. */
+  withinMs: number;
+}
+
 /**
  * Runs `operation`, and again after each of `delaysMs` while it fails because the database could
  * not be reached (a reset connection is replaced by the pool at once; a database that stays away
- * fails it for good after the last delay). Any other error is thrown at once.
+ * fails it for good after the last delay, or once `withinMs` have passed). A statement that ran
+ * out of time (query_canceled) is a busy server, not a lost one: trying it again would only add to
+ * its load, so it fails at once, as does any other error.
  *
- * @example const row = await retryWhileUnavailable(() => findBatch(db, id), [50, 200, 750]);
+ * @example const row = await retryWhileUnavailable(() => findBatch(db, id), { delaysMs: [50, 200], withinMs: 1500 });
  */
 export async function retryWhileUnavailable<T>(
   operation: () => Promise<T>,
-  delaysMs: readonly number[],
+  options: RetryOptions,
 ): Promise<T> {
+  const started = performance.now();
   for (let attempt = 0; ; attempt++) {
     try {
       return await operation();
     } catch (error) {
-      const delay = delaysMs[attempt];
-      if (delay === undefined || !isDatabaseUnavailable(error)) throw error;
+      const delay = options.delaysMs[attempt];
+      if (
+        delay === undefined ||
+        performance.now() - started + delay > options.withinMs ||
+        !isDatabaseUnavailable(error) ||
+        ranOutOfTime(error)
+      ) {
+        throw error;
+      }
       await sleep(delay);
     }
   }
+}
+
+/** PostgreSQL query_canceled (statement_timeout), on the error or one of its causes. */
+function ranOutOfTime(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
+    const err = e as { code?: unknown; cause?: unknown };
+    if (err.code === '57014') return true;
+    e = err.cause;
+  }
+  return false;
 }

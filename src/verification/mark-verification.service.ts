@@ -105,12 +105,12 @@ export interface ScanPipelineStats {
 
 /**
  * The reads an answer needs after its scan was counted (a batch or a certificate not kept yet) are
- * tried again after these delays while the database cannot be reached: failing them with 503 would
- * make the client's retry count the scan a second time, and a reset connection is replaced at once.
- * (A fault during the counting statement itself leaves its outcome unknown: that retry may still
- * count twice.)
+ * tried again after these delays while the database cannot be reached, within about a second and
+ * a half: failing them with 503 would make the client's retry count the scan a second time, and a
+ * reset connection is replaced at once. (A fault during the counting statement itself leaves its
+ * outcome unknown: that retry may still count twice.)
  */
-const AFTER_COUNT_RETRIES_MS = [50, 200, 750] as const;
+const AFTER_COUNT_RETRIES = { delaysMs: [50, 200, 750], withinMs: 1_500 } as const;
 
 /**
  * A scan's coordinate to 1e-7° (about a centimetre): finer is no position a phone knows, and a
@@ -284,7 +284,7 @@ export class MarkVerificationService {
       };
       const found =
         this.certificates.held(at) ??
-        (await retryWhileUnavailable(() => this.certificates.current(at), AFTER_COUNT_RETRIES_MS));
+        (await retryWhileUnavailable(() => this.certificates.current(at), AFTER_COUNT_RETRIES));
       if (!found) throw new Error(`certificate ${batch.certificateId} vanished`);
       const facts = currentCertificateFacts(found, now);
       const model = request.product?.model;
@@ -415,7 +415,7 @@ export class MarkVerificationService {
   private async batchFacts(batchId: string): Promise<MarkBatchFacts> {
     const facts = await retryWhileUnavailable(
       () => this.batches.get(batchId, () => findMarkBatchFacts(this.db, batchId)),
-      AFTER_COUNT_RETRIES_MS,
+      AFTER_COUNT_RETRIES,
     );
     if (!facts) throw new Error(`mark batch ${batchId} vanished`);
     return facts;

@@ -166,6 +166,7 @@ export async function registerScans(
   thresholds: CloneThresholds,
 ): Promise<RegisteredScan[]> {
   if (scans.length === 0) return [];
+  if (locations.length !== scans.length) throw new Error('registerScans: one location per scan');
   const rows = JSON.stringify(
     scans.map((scan, k) => ({
       serial: scan.serial,

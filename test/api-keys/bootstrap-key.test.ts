@@ -5,8 +5,19 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashApiKey } from '../../src/auth/api-key';
-import { openDatabase, rowsOf } from '../../src/db/client';
-import { client, createTestContext, type Client, type TestContext } from '../helpers';
+import { createServices, type Services } from '../../src/app';
+import { fixedClock } from '../../src/clock';
+import { loadConfig } from '../../src/config';
+import { openDatabase, rowsOf, type DatabaseHandle } from '../../src/db/client';
+import {
+  client,
+  createTestContext,
+  createTestDatabase,
+  testKeys,
+  TEST_NOW,
+  type Client,
+  type TestContext,
+} from '../helpers';
 import { createRoleKey } from '../fixtures';
 import { migrationsBefore, scratchDatabase } from '../migrations';
 
@@ -216,11 +227,82 @@ describe('the bootstrap admin key (ADMIN_API_KEY)', () => {
     );
     expect(await statusWith(ctx.adminKey)).toBe(200);
 
-    expect(await ctx.services.apiKeys.ensureAdminKey(current)).toBe(false);
+    expect(await ctx.services.apiKeys.ensureAdminKey(current)).toBe(true);
     expect(await statusWith(ctx.adminKey)).toBe(401);
     expect(await statusWith(current)).toBe(200);
     expect((await entriesOf(leftOver.id)).at(-1)?.action).toBe('api_key.revoke');
     ctx.adminKey = current;
+  });
+});
+
+describe('instances starting at once on one database', () => {
+  let database: { url: string; drop(): Promise<void> };
+  let instances: { handle: DatabaseHandle; services: Services }[];
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    const config = loadConfig({
+      RATE_LIMIT_PER_MINUTE: '0',
+      PUBLIC_BASE_URL: 'https://certmark.test',
+    });
+    const keys = testKeys();
+    instances = await Promise.all(
+      [0, 1].map(async () => {
+        const handle = await openDatabase({
+          databaseUrl: database.url,
+          dataDir: '',
+          maxConnections: 3,
+        });
+        const deps = {
+          db: handle.db,
+          config,
+          keys,
+          clock: fixedClock(TEST_NOW),
+          ping: handle.ping,
+        };
+        return { handle, services: createServices(deps) };
+      }),
+    );
+  });
+  afterAll(async () => {
+    for (const instance of instances) await instance.handle.close();
+    await database.drop();
+  });
+
+  const activeAdminKeys = async () =>
+    rowsOf<{ key_hash: Buffer }>(
+      await instances[0]!.handle.db.execute(
+        sql`SELECT key_hash FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL`,
+      ),
+    ).map((row) => Buffer.from(row.key_hash).toString('hex'));
+  const hashOf = (value: string) => Buffer.from(hashApiKey(value)).toString('hex');
+
+  it('make one first admin key between two instances without ADMIN_API_KEY', async () => {
+    const made = await Promise.all(instances.map((i) => i.services.apiKeys.createFirstAdminKey()));
+    const shown = made.filter((key): key is string => key !== undefined);
+    // One key is shown, and it works: no instance printed a key the other then ended.
+    expect(shown).toHaveLength(1);
+    expect(await activeAdminKeys()).toEqual([hashOf(shown[0]!)]);
+    expect(await instances[1]!.services.apiKeys.createFirstAdminKey()).toBeUndefined();
+  });
+
+  it('never end the ADMIN_API_KEY of one beside one without it', async () => {
+    const configured = newAdminValue();
+    const [, first] = await Promise.all([
+      instances[0]!.services.apiKeys.ensureAdminKey(configured),
+      instances[1]!.services.apiKeys.createFirstAdminKey(),
+    ]);
+    expect(first).toBeUndefined();
+    // The configured key replaced the generated one, whichever came first.
+    expect(await activeAdminKeys()).toEqual([hashOf(configured)]);
+  });
+
+  it('leave exactly one of two values active when they start with different ones', async () => {
+    const values = [newAdminValue(), newAdminValue()];
+    await Promise.all(instances.map((i, k) => i.services.apiKeys.ensureAdminKey(values[k]!)));
+    const active = await activeAdminKeys();
+    expect(active).toHaveLength(1);
+    expect(values.map(hashOf)).toContain(active[0]);
   });
 });
 

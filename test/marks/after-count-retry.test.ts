@@ -38,6 +38,8 @@ function flakyDatabase(db: Database): { db: Database; failNext(n: number): void;
 describe('reads after a scan is counted', () => {
   let ctx: TestContext;
   let marks: IssuedMark[];
+  /** A mark of another batch, which the service does not hold yet. */
+  let ofAnotherBatch: IssuedMark;
   let certificateId: string;
   let flaky: ReturnType<typeof flakyDatabase>;
   let service: MarkVerificationService;
@@ -58,6 +60,7 @@ describe('reads after a scan is counted', () => {
     const certificate = await issueCertificate(api, issuer.key);
     certificateId = certificate.id;
     ({ marks } = await issueMarks(api, issuer.key, certificate.id, { count: 3 }));
+    ofAnotherBatch = (await issueMarks(api, issuer.key, certificate.id, { count: 1 })).marks[0]!;
     flaky = flakyDatabase(ctx.handle.db);
     service = new MarkVerificationService({
       db: flaky.db,
@@ -79,6 +82,16 @@ describe('reads after a scan is counted', () => {
     expect(answer.verdict).toBe('authentic');
     expect(answer.mark?.scanCount).toBe(1);
     // The certificate's read failed twice, then succeeded.
+    expect(flaky.reads() - before).toBe(3);
+  });
+
+  it('read a batch the service does not hold yet again too', async () => {
+    flaky.failNext(2);
+    const before = flaky.reads();
+    const answer = await verify(ofAnotherBatch);
+    expect(answer.verdict).toBe('authentic');
+    expect(answer.mark?.scanCount).toBe(1);
+    // The batch's read failed twice, then succeeded; the certificate was held.
     expect(flaky.reads() - before).toBe(3);
   });
 
