@@ -254,13 +254,28 @@ class GuardedPool extends pg.Pool {
           resolve(lend(client));
         },
         (error: unknown) => {
-          if (isDatabaseUnavailable(error)) operation.failed();
+          const failure = refusedAtConnect(error)
+            ? new DatabaseUnavailableError('the database accepts no connections now', {
+                cause: error,
+              })
+            : error;
+          if (isDatabaseUnavailable(failure)) operation.failed();
           else operation.done();
           if (settled) return;
           settled = true;
-          reject(error as Error);
+          reject(failure as Error);
         },
       );
     });
   }
+}
+
+/**
+ * A new connection refused with object_not_in_prerequisite_state: the database exists but accepts
+ * no connections now (`ALTER DATABASE … ALLOW_CONNECTIONS false`, as during maintenance). It is
+ * unreachable for the service, as a server that is starting up is (57P03): 503 and the breaker,
+ * not a 500. (The same code from a statement is no such thing, so only a connect is read so.)
+ */
+function refusedAtConnect(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === '55000';
 }

@@ -1,0 +1,86 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminUrl } from '../db-names';
+import { client, createTestContext, type Client, type TestContext } from '../helpers';
+import { createIssuer, issueCertificate } from '../fixtures';
+
+/**
+ * A database that accepts no connections for a while (`ALTER DATABASE … ALLOW_CONNECTIONS false`,
+ * as during maintenance), with the service's connections ended: new connections are refused with
+ * SQLSTATE 55000. SPEC "Service": while the database is down, 503 with Retry-After, never a 500;
+ * and the service recovers by itself.
+ */
+describe('a database that accepts no connections', () => {
+  let ctx: TestContext;
+  let api: Client;
+  let number: string;
+  let name: string;
+
+  const admin = async (text: string) => {
+    const connection = new pg.Client({ connectionString: adminUrl() });
+    await connection.connect();
+    try {
+      await connection.query(text);
+    } finally {
+      await connection.end();
+    }
+  };
+  const allowConnections = (allow: boolean) =>
+    admin(`ALTER DATABASE "${name}" ALLOW_CONNECTIONS ${allow}`);
+
+  beforeAll(async () => {
+    ctx = await createTestContext();
+    api = client(ctx.app);
+    name = new URL(ctx.databaseUrl).pathname.slice(1);
+    const issuer = await createIssuer(ctx);
+    ({ number } = await issueCertificate(api, issuer.key));
+  });
+  afterAll(async () => {
+    await allowConnections(true);
+    await ctx.close();
+  });
+
+  it('answers 503 with Retry-After, never a 500, then 200 once it does again', async () => {
+    const view = () => api.get(`/v1/registry/certificates?number=${encodeURIComponent(number)}`);
+    expect((await view()).status).toBe(200);
+
+    // Requests keep coming while the database stops accepting connections and ends the service's.
+    const answers: { status: number; code?: string; retryAfter: string | null }[] = [];
+    let running = true;
+    const loops = Array.from({ length: 4 }, async () => {
+      while (running) {
+        const res = await view();
+        answers.push({
+          status: res.status,
+          code: res.body?.code,
+          retryAfter: res.headers.get('retry-after'),
+        });
+        // A refusal can be answered without any I/O: let the timers run between requests.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    });
+    await allowConnections(false);
+    await admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${name}'`);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    running = false;
+    await Promise.all(loops);
+
+    const refused = answers.filter((a) => a.status !== 200);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const answer of refused) {
+      expect(answer).toEqual({
+        status: 503,
+        code: 'database_unavailable',
+        retryAfter: expect.stringMatching(/^\d+$/),
+      });
+    }
+
+    await allowConnections(true);
+    const deadline = Date.now() + 20_000;
+    let status = 0;
+    while (Date.now() < deadline && (status = (await view()).status) !== 200) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(status).toBe(200);
+  }, 40_000);
+});
