@@ -21,8 +21,16 @@ const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   PUBLIC_BASE_URL: z.string().url().optional(),
   KEYS_DIR: z.string().min(1).default('./keys'),
-  // Operator-chosen; main.ts warns when it is shorter than a generated key's 128 bits.
-  ADMIN_API_KEY: z.string().min(1).optional(),
+  // Operator-chosen. One token: it is sent as `Bearer <key>`, so a value with a space (a padded
+  // line in an env file) could never be presented, and revoking the previous key would lock the
+  // operator out. Shorter than ADMIN_KEY_MIN_LENGTH: refused in production, warned about elsewhere.
+  ADMIN_API_KEY: z
+    .string()
+    .regex(
+      /^\S+$/,
+      'must be one token without spaces or line breaks (it is sent as "Bearer <key>")',
+    )
+    .optional(),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(120),
   TRUST_PROXY: z.string().optional(),
   NODE_ENV: z.string().optional(),
@@ -130,6 +138,12 @@ export interface Config {
   readonly shutdownBoundMs: number;
 }
 
+/**
+ * The shortest ADMIN_API_KEY taken in production: 22 characters of base64 hold 128 bits, what SPEC
+ * asks of a key (a generated one holds 256).
+ */
+export const ADMIN_KEY_MIN_LENGTH = 22;
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
@@ -158,6 +172,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(
       `invalid configuration: WITNESS_QUORUM: ${witnessQuorum} cosignatures cannot come from ` +
         `${witnesses.length} witness${witnesses.length === 1 ? '' : 'es'} (WITNESSES)`,
+    );
+  }
+  if (
+    e.NODE_ENV === 'production' &&
+    e.ADMIN_API_KEY &&
+    e.ADMIN_API_KEY.length < ADMIN_KEY_MIN_LENGTH
+  ) {
+    throw new ConfigError(
+      `invalid configuration: ADMIN_API_KEY: shorter than ${ADMIN_KEY_MIN_LENGTH} characters; ` +
+        'production needs a random key of at least 128 bits (SPEC "API keys")',
     );
   }
   const publicBaseUrl = (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');

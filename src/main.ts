@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { createApp, createServices } from './app';
 import { systemClock } from './clock';
-import { loadConfig } from './config';
+import { ADMIN_KEY_MIN_LENGTH, loadConfig } from './config';
 import { openDatabase, openReadReplica } from './db/client';
 import { DataDirInUseError } from './db/data-dir-lock';
 import { ReadRouter } from './db/read-replica';
@@ -122,9 +122,9 @@ async function main(): Promise<void> {
   const app = createApp(deps, services);
 
   if (config.adminApiKey) {
-    if (config.adminApiKey.length < 22) {
+    if (config.adminApiKey.length < ADMIN_KEY_MIN_LENGTH) {
       logger.warn(
-        'ADMIN_API_KEY is shorter than 22 characters (128 bits of base64): use a random key',
+        `ADMIN_API_KEY is shorter than ${ADMIN_KEY_MIN_LENGTH} characters (128 bits of base64): use a random key`,
       );
     }
     await services.apiKeys.ensureAdminKey(config.adminApiKey);
