@@ -9,6 +9,7 @@ import type { Database } from './db/client';
 import { ReadRouter } from './db/read-replica';
 import type { KeyMaterial } from './keystore/key-material';
 import { AppError, isDatabaseUnavailable, problemResponse } from './errors';
+import { StaticPathRouter } from './http/static-path-router';
 import { loggableError } from './shared/loggable-error';
 import type { AppEnv } from './http/env';
 import {
@@ -234,7 +235,7 @@ function socketAddress(c: Context): string | undefined {
  */
 export function createApp(deps: AppDeps, services: Services = createServices(deps)) {
   const logger = deps.logger ?? pino({ level: 'silent' });
-  const app = new OpenAPIHono<AppEnv>();
+  const app = new OpenAPIHono<AppEnv>({ router: new StaticPathRouter() });
 
   // Read from the routing table on first use, once every router below is mounted.
   const methodsFor = allowedMethods(app);
