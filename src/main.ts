@@ -4,6 +4,7 @@ import { systemClock } from './clock';
 import { ADMIN_KEY_MIN_LENGTH, loadConfig } from './config';
 import { openDatabase, openReadReplica } from './db/client';
 import { DataDirInUseError } from './db/data-dir-lock';
+import { connectionRefusal } from './db/database-breaker';
 import { ReadRouter } from './db/read-replica';
 import { KeyMaterialError, loadKeyMaterial } from './keystore/key-material';
 import { isDatabaseUnavailable } from './errors';
@@ -284,6 +285,9 @@ async function openWhenReachable<T>(
     try {
       return await open();
     } catch (error) {
+      // A database that accepts no connections may never: say so, as for any other refusal.
+      const refusal = connectionRefusal(error);
+      if (refusal) throw refusal;
       if (!isDatabaseUnavailable(error)) throw error;
       if (stopping.requested) {
         logger.info('stopped while waiting for the database');
@@ -317,6 +321,8 @@ const DATABASE_START_PROBLEMS: Record<string, string> = {
   '42501': 'the role DATABASE_URL names lacks a privilege the migrations need',
   '53300': 'the database has no connection left for the service (too many connections)',
   '57P03': 'the database is starting up or shutting down',
+  '55000':
+    'the database DATABASE_URL names accepts no connections (ALLOW_CONNECTIONS false, a database left invalid by an interrupted DROP DATABASE, or template0)',
 };
 
 /**

@@ -47,6 +47,28 @@ export class DatabaseUnavailableError extends Error {
   readonly code = 'CERTMARK_DB_UNAVAILABLE';
 }
 
+/**
+ * A new connection refused with object_not_in_prerequisite_state: the database exists but accepts
+ * no connections now (`ALTER DATABASE … ALLOW_CONNECTIONS false`, as during maintenance). It is
+ * unreachable for the service, as a server that is starting up is (57P03): 503 and the breaker,
+ * not a 500. (The same code from a statement is no such thing, so only a connect is read so.)
+ */
+export function refusedAtConnect(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === '55000';
+}
+
+/**
+ * The database's own refusal behind an unavailability the pool (./postgres-pool) reported for a connect
+ * refused with 55000, if that is what `error` is. At start it is no outage to wait out: the same
+ * code names a database that never accepts connections (one left invalid by an interrupted
+ * `DROP DATABASE`, `template0`, `ALLOW_CONNECTIONS false` left on), and a start that waited would
+ * wait forever while its liveness probe answers.
+ */
+export function connectionRefusal(error: unknown): unknown {
+  if (!(error instanceof DatabaseUnavailableError)) return undefined;
+  return refusedAtConnect(error.cause) ? error.cause : undefined;
+}
+
 /** One connect or query the breaker is watching. */
 export interface WatchedOperation {
   /** The database answered (rows, or an error of its own such as a constraint violation). */

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { isDatabaseUnavailable } from '../errors';
-import { DatabaseBreaker, DatabaseUnavailableError } from './database-breaker';
+import { DatabaseBreaker, DatabaseUnavailableError, refusedAtConnect } from './database-breaker';
 
 /**
  * Timeouts of every PostgreSQL connection, so that an unreachable database (reset, refused or
@@ -268,14 +268,4 @@ class GuardedPool extends pg.Pool {
       );
     });
   }
-}
-
-/**
- * A new connection refused with object_not_in_prerequisite_state: the database exists but accepts
- * no connections now (`ALTER DATABASE … ALLOW_CONNECTIONS false`, as during maintenance). It is
- * unreachable for the service, as a server that is starting up is (57P03): 503 and the breaker,
- * not a 500. (The same code from a statement is no such thing, so only a connect is read so.)
- */
-function refusedAtConnect(error: unknown): boolean {
-  return (error as { code?: unknown } | null)?.code === '55000';
 }

@@ -60,4 +60,18 @@ describe('StaticPathRouter', () => {
     expect((await app.request('/v1/verify/mark')).status).toBe(404);
     expect(seen).toHaveLength(7);
   });
+
+  it('holds the routes of a mounted application, and answers HEAD as GET', async () => {
+    const app = new Hono({ router: new StaticPathRouter() });
+    expect((await app.request('/v1/status')).status).toBe(404);
+    app.route(
+      '/v1',
+      new Hono().get('/status', (c) => c.text('up')),
+    );
+    // Added after a first match: the kept matches are worked out again.
+    expect(await (await app.request('/v1/status')).text()).toBe('up');
+    const head = await app.request('/v1/status', { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+  });
 });

@@ -3,9 +3,10 @@ import { TrieRouter } from 'hono/router/trie-router';
 
 /**
  * Hono's TrieRouter, with the match of each path that names a route without parameters (such as
- * `POST /v1/verify/mark`) worked out once and kept. The route table is fixed once the first request
- * is matched, so a path's match never changes after; the trie walk it saves allocated a few
- * kilobytes a request (its handler lists, sorted anew each time), on the hottest route too.
+ * `POST /v1/verify/mark`) worked out once and kept until a route is added (sub-applications
+ * mounted with `app.route` add theirs here too). A match is only read by Hono, never changed, so
+ * requests share it; the trie walk it saves allocated a few kilobytes a request (its handler lists,
+ * sorted anew each time), on the hottest route too.
  *
  * (The faster RegExpRouter cannot hold this application's table: a literal segment beside a
  * parameter, as in `/v1/certificates/imports` and `/v1/certificates/{id}`, which the SPEC's paths

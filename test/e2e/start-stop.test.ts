@@ -133,6 +133,19 @@ describe('start: configuration, keys and port before anything is written', () =>
     expect(noSuchDatabase.stderr.trimEnd().split('\n')).toEqual([
       'certmark failed to start: the database DATABASE_URL names does not exist (SQLSTATE 3D000)',
     ]);
+
+    // A database that accepts no connections (template0 never does) is no outage to wait out.
+    const noConnections = await runToExit({
+      PORT: '0',
+      KEYS_DIR: path.join(folder, 'keys-7'),
+      DATABASE_URL: baseDatabaseUrl('template0'),
+    });
+    expect(noConnections.code).toBe(1);
+    expect(noConnections.stderr.trimEnd().split('\n')).toEqual([
+      expect.stringMatching(
+        /^certmark failed to start: the database DATABASE_URL names accepts no connections \(.*\) \(SQLSTATE 55000\)$/,
+      ),
+    ]);
   });
 });
 
