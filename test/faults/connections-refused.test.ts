@@ -3,6 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminUrl } from '../db-names';
 import { client, createTestContext, type Client, type TestContext } from '../helpers';
 import { createIssuer, issueCertificate } from '../fixtures';
+import { issueMarks, type IssuedMark } from '../marks/mark-helpers';
+import { rowsOf } from '../../src/db/client';
+import { sql } from 'drizzle-orm';
 
 /**
  * A database that accepts no connections for a while (`ALTER DATABASE … ALLOW_CONNECTIONS false`,
@@ -15,6 +18,7 @@ describe('a database that accepts no connections', () => {
   let api: Client;
   let number: string;
   let name: string;
+  let marks: IssuedMark[];
 
   const admin = async (text: string) => {
     const connection = new pg.Client({ connectionString: adminUrl() });
@@ -33,7 +37,9 @@ describe('a database that accepts no connections', () => {
     api = client(ctx.app);
     name = new URL(ctx.databaseUrl).pathname.slice(1);
     const issuer = await createIssuer(ctx);
-    ({ number } = await issueCertificate(api, issuer.key));
+    const certificate = await issueCertificate(api, issuer.key);
+    number = certificate.number;
+    ({ marks } = await issueMarks(api, issuer.key, certificate.id, { count: 10 }));
   });
   afterAll(async () => {
     await allowConnections(true);
@@ -82,5 +88,49 @@ describe('a database that accepts no connections', () => {
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     expect(status).toBe(200);
+  }, 40_000);
+
+  // Here the breaker opens before the log's flush connects (one process, no load), so the flush is
+  // held either way; under load a connect can meet the refusal first, which the pool now reports as
+  // unavailability too (an outside probe lost log lines and alert repeats so).
+  it('keeps the scan log lines of answered scans, and writes them once connections are back', async () => {
+    const scanned = marks.slice(0, 3);
+    const logged = async () =>
+      Number(
+        rowsOf<{ n: string }>(
+          await ctx.handle.db.execute(
+            sql`SELECT count(*) AS n FROM mark_scans
+                WHERE lpad(serial::text, 16, '0') IN ${sql.raw(`('${scanned.map((m) => m.serial).join("','")}')`)}`,
+          ),
+        )[0]!.n,
+      );
+    await ctx.services.markVerification.flushScanLog();
+    const before = await logged();
+    const operator = new pg.Client({ connectionString: adminUrl() });
+    await operator.connect();
+    try {
+      // New connections are refused from now on; the pool's open ones still answer the scans.
+      await operator.query(`ALTER DATABASE "${name}" ALLOW_CONNECTIONS false`);
+      for (const mark of scanned) {
+        expect((await api.post('/v1/verify/mark', { code: mark.code })).status).toBe(200);
+      }
+      // Well within the scan log's 100 ms: its flush will need a new connection, and be refused.
+      await operator.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${name}'`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await operator.query(`ALTER DATABASE "${name}" ALLOW_CONNECTIONS true`);
+    } finally {
+      await operator.end();
+    }
+    const deadline = Date.now() + 20_000;
+    let count = 0;
+    while (Date.now() < deadline) {
+      await ctx.services.markVerification.flushScanLog();
+      count = await logged().catch(() => 0);
+      if (count >= before + scanned.length) break;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(count).toBe(before + scanned.length);
   }, 40_000);
 });
