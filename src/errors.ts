@@ -199,29 +199,49 @@ const CONNECTION_ERROR_CODES = new Set([
   'CERTMARK_DB_UNAVAILABLE', // the database breaker is open (src/db/database-breaker.ts)
 ]);
 
-/** True when an error means "the database is not reachable right now" (answer 503, retry later). */
-export function isDatabaseUnavailable(error: unknown): boolean {
+/** An error's fields the checks below read, on the error or one of its causes. */
+interface ErrorFields {
+  code?: unknown;
+  message?: unknown;
+  constraint?: unknown;
+  cause?: unknown;
+}
+
+/** Whether `error` or one of its causes (five deep) passes `test`: drivers wrap what they report. */
+function someCause(error: unknown, test: (err: ErrorFields) => boolean): boolean {
   for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
-    const err = e as { code?: unknown; message?: unknown; cause?: unknown };
-    if (typeof err.code === 'string' && CONNECTION_ERROR_CODES.has(err.code)) return true;
-    if (
-      typeof err.message === 'string' &&
-      /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|Client has encountered a connection error|Client was closed and is not queryable/i.test(
-        err.message,
-      )
-    )
-      return true;
+    const err = e as ErrorFields;
+    if (test(err)) return true;
     e = err.cause;
   }
   return false;
 }
 
+/** True when an error means "the database is not reachable right now" (answer 503, retry later). */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  return someCause(
+    error,
+    (err) =>
+      (typeof err.code === 'string' && CONNECTION_ERROR_CODES.has(err.code)) ||
+      (typeof err.message === 'string' &&
+        /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|Client has encountered a connection error|Client was closed and is not queryable/i.test(
+          err.message,
+        )),
+  );
+}
+
+/**
+ * PostgreSQL query_canceled (57014: statement_timeout): unavailability too, but of a busy server,
+ * which a retry would only load further.
+ */
+export function isStatementTimeout(error: unknown): boolean {
+  return someCause(error, (err) => err.code === '57014');
+}
+
 /** PostgreSQL unique_violation on the named constraint (or any, when no name is given). */
 export function isUniqueViolation(error: unknown, constraint?: string): boolean {
-  for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
-    const err = e as { code?: unknown; constraint?: unknown; cause?: unknown };
-    if (err.code === '23505' && (!constraint || err.constraint === constraint)) return true;
-    e = err.cause;
-  }
-  return false;
+  return someCause(
+    error,
+    (err) => err.code === '23505' && (!constraint || err.constraint === constraint),
+  );
 }

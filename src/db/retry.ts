@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isDatabaseUnavailable } from '../errors';
+import { isDatabaseUnavailable, isStatementTimeout } from '../errors';
 
 export interface RetryOptions {
   /** The waits before each further try. */
@@ -31,21 +31,11 @@ export async function retryWhileUnavailable<T>(
         delay === undefined ||
         performance.now() - started + delay > options.withinMs ||
         !isDatabaseUnavailable(error) ||
-        ranOutOfTime(error)
+        isStatementTimeout(error)
       ) {
         throw error;
       }
       await sleep(delay);
     }
   }
-}
-
-/** PostgreSQL query_canceled (statement_timeout), on the error or one of its causes. */
-function ranOutOfTime(error: unknown): boolean {
-  for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
-    const err = e as { code?: unknown; cause?: unknown };
-    if (err.code === '57014') return true;
-    e = err.cause;
-  }
-  return false;
 }
