@@ -4,7 +4,7 @@ import { errorCodes, validationFailed, type FieldError } from '../errors';
 import type { AppEnv } from './env';
 import { isValidRegionCode, usccProblem } from '../shared/identifiers';
 import { findUnstorableText, quotableText } from '../shared/text';
-import { queryInteger } from './query';
+import { malformedQueryParameter, queryInteger } from './query';
 import { emptyBodyIsNone, noBody } from './no-body';
 import { EARLIEST_DATE, isCalendarDay, isSaneInstant, LATEST_DATE } from '../shared/dates';
 
@@ -58,6 +58,15 @@ function queryFieldErrors(
 const defaultHook: Hook<unknown, AppEnv, string, unknown> = (result, c) => {
   const target = (result as { target?: string }).target;
   const prefix = target === 'json' ? '' : (target ?? '');
+  const malformed = target === 'query' ? malformedQueryParameter(c.req.url) : undefined;
+  if (malformed !== undefined) {
+    throw validationFailed([
+      {
+        path: `query.${quotableText(malformed)}`,
+        message: 'is not valid percent-encoding of UTF-8 text',
+      },
+    ]);
+  }
   if (!result.success) {
     throw validationFailed(
       target === 'query'

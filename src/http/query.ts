@@ -35,3 +35,33 @@ export const queryInteger = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min).max(max))
     .openapi({ type: 'integer', minimum: min, maximum: max });
+
+/**
+ * The first parameter of a URL's query string whose name or value is not valid percent-encoding
+ * of UTF-8 (`%E4%B8` cut short, `%ZZ`), or undefined. The router reads such a sequence as the
+ * literal text it is (`%E4%B8` would be searched for as six characters); a route that reads its
+ * query refuses it instead. Its name is given as sent when the name itself is the broken part.
+ */
+export function malformedQueryParameter(url: string): string | undefined {
+  const start = url.indexOf('?');
+  if (start < 0 || !url.includes('%', start)) return undefined;
+  for (const part of url.slice(start + 1).split('&')) {
+    if (!part.includes('%')) continue;
+    const equals = part.indexOf('=');
+    const name = equals < 0 ? part : part.slice(0, equals);
+    const value = equals < 0 ? '' : part.slice(equals + 1);
+    const decodedName = decodeQueryText(name);
+    if (decodedName === undefined) return name;
+    if (decodeQueryText(value) === undefined) return decodedName;
+  }
+  return undefined;
+}
+
+/** application/x-www-form-urlencoded text decoded (a + is a space), or undefined when malformed. */
+function decodeQueryText(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text.replaceAll('+', ' '));
+  } catch {
+    return undefined;
+  }
+}

@@ -9,7 +9,13 @@ import {
   type Client,
   type TestContext,
 } from '../helpers';
-import { USCC, certificateBody, createIssuer, type IssuerFixture } from '../fixtures';
+import {
+  USCC,
+  certificateBody,
+  createIssuer,
+  createRoleKey,
+  type IssuerFixture,
+} from '../fixtures';
 
 /** Every bad input: a 4xx problem+json with a machine code, never a 5xx, nothing written. */
 describe('bad input', () => {
@@ -393,6 +399,27 @@ describe('bad input', () => {
       { path: 'query.to', message: 'is required' },
       { path: 'query.Form', message: 'is not a parameter of this operation' },
     ]);
+  });
+
+  it('a query parameter that is not valid percent-encoding of UTF-8 is a 400 naming it', async () => {
+    // Read as literal text, `%E4%B8` (a character cut short) was searched for and found nothing.
+    for (const [query, name] of [
+      ['?holder=%E4%B8', 'holder'],
+      ['?number=%ZZ', 'number'],
+      ['?holder=ok&scheme=CCC%', 'scheme'],
+      ['?hol%E4der=x', 'hol%E4der'],
+    ]) {
+      const res = await api.get(`/v1/registry/certificates${query}`);
+      expectProblem(res, 400, 'validation_failed');
+      expect(res.body.errors).toEqual([
+        { path: `query.${name}`, message: 'is not valid percent-encoding of UTF-8 text' },
+      ]);
+    }
+    const audit = await api.get('/v1/audit?subject=%C3', await createRoleKey(ctx, 'supervisor'));
+    expectProblem(audit, 400, 'validation_failed');
+    // Encoded properly, the same characters are a search like any other.
+    const fine = await api.get(`/v1/registry/certificates?holder=${encodeURIComponent('中%')}`);
+    expect(fine.status).toBe(200);
   });
 
   it('an API operation that changes state or takes a body refuses every query parameter', async () => {
