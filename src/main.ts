@@ -13,6 +13,7 @@ import { loggableError } from './shared/loggable-error';
 import { ScanLogPartitions } from './marks/scan-log-partitions';
 import { WebhookDispatcher } from './subscriptions/webhook-dispatcher';
 import { bindPort } from './http/listener';
+import { allowedMethods } from './http/allowed-methods';
 
 /**
  * The only place with side effects at start: config → port → keys → database (migrated) → app →
@@ -208,7 +209,11 @@ async function main(): Promise<void> {
 
   // What the listener answers before the app (a request the parser or router refuses) is logged
   // here, one line each, as the app logs the rest.
-  listener.serve(app.fetch, (refusal) => logger.info(refusal, 'request refused before routing'));
+  listener.serve(
+    app.fetch,
+    (refusal) => logger.info(refusal, 'request refused before routing'),
+    allowedMethods(app),
+  );
   logger.info({ port: listener.port, url: config.publicBaseUrl }, 'certmark listening');
 
   /**

@@ -57,6 +57,35 @@ describe('requests the HTTP parser refuses', () => {
 });
 
 describe('requests refused before routing', () => {
+  it('answers CONNECT to a path with the methods its routes take there, or 404 where none', async () => {
+    const listener = await bindPort(0);
+    const routes: Record<string, string[]> = {
+      '/v1/verify/mark': ['POST'],
+      '/healthz': ['GET', 'HEAD'],
+    };
+    listener.serve(
+      () => new Response('ok'),
+      undefined,
+      (path) => routes[path] ?? [],
+    );
+    try {
+      const connectTo = async (target: string) =>
+        parse(await exchange(listener.port, `CONNECT ${target} HTTP/1.1\r\nhost: a\r\n\r\n`));
+      const mark = await connectTo('/v1/verify/mark?x=1');
+      expect(mark.status).toBe(405);
+      expect(mark.headers.allow).toBe('POST');
+      expect(mark.body).toMatchObject({ status: 405, code: 'method_not_allowed' });
+      expect((await connectTo('/healthz')).headers.allow).toBe('GET, HEAD');
+      const nowhere = await connectTo('/nothing-here');
+      expect(nowhere.status).toBe(404);
+      expect(nowhere.body).toMatchObject({ status: 404, code: 'not_found' });
+      // A tunnel to an authority is no path: the methods the service takes anywhere.
+      expect((await connectTo('example.com:443')).headers.allow).toBe('GET, HEAD, POST, DELETE');
+    } finally {
+      await listener.close(100);
+    }
+  });
+
   it('needs exactly one Host, answers OPTIONS * with the methods, and refuses an unknown Expect', async () => {
     const listener = await bindPort(0);
     const refusals: Refusal[] = [];

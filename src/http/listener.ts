@@ -24,6 +24,8 @@ export interface Listener {
   serve(
     fetch: (request: Request, env: unknown) => Response | Promise<Response>,
     onRefused?: (refusal: Refusal) => void,
+    /** The methods the app's routes take at a path (what a CONNECT to it is told in `Allow`). */
+    methodsFor?: (path: string) => string[],
   ): void;
   /**
    * Stops accepting connections and answers every request already received; resolves once every
@@ -190,14 +192,32 @@ function answerProblem(res: http.ServerResponse, problem: AppError): void {
   res.writeHead(problem.status, headers).end(body);
 }
 
-/** CONNECT (a tunnel): no route of the service takes it, so 405 with the methods it does take. */
-function answerConnect(socket: Duplex): AppError | undefined {
+/**
+ * CONNECT: no route of the service takes it. To a path a route answers, 405 with the methods its
+ * routes take there (as any other wrong method gets); to a path none answers, 404; to an
+ * authority (a tunnel to `host:port`), 405 with the methods the service takes.
+ */
+function answerConnect(
+  socket: Duplex,
+  target: string,
+  methodsFor: ((path: string) => string[]) | undefined,
+): AppError | undefined {
   if (!socket.writable) {
     socket.destroy();
     return undefined;
   }
+  let allow = SERVICE_METHODS;
+  if (target.startsWith('/') && methodsFor) {
+    const methods = methodsFor(target.split('?')[0]!);
+    if (methods.length === 0) {
+      const problem = new AppError('not_found', 'no such endpoint');
+      socket.end(problemMessage(problem));
+      return problem;
+    }
+    allow = methods.join(', ');
+  }
   const problem = new AppError('method_not_allowed', 'CONNECT is not allowed here');
-  socket.end(problemMessage(problem, { allow: SERVICE_METHODS }));
+  socket.end(problemMessage(problem, { allow }));
   return problem;
 }
 
@@ -247,8 +267,9 @@ export async function bindPort(
     if (problem) refused(problem);
   });
   server.on('checkExpectation', (req, res) => refused(answerExpectation(res), req));
+  let methodsFor: ((path: string) => string[]) | undefined;
   server.on('connect', (req, socket: Duplex) => {
-    const problem = answerConnect(socket);
+    const problem = answerConnect(socket, req.url ?? '', methodsFor);
     if (problem) refused(problem, req);
   });
   await new Promise<void>((resolve, reject) => {
@@ -267,8 +288,9 @@ export async function bindPort(
   const address = server.address();
   return {
     port: typeof address === 'object' && address ? address.port : port,
-    serve(fetch, log) {
+    serve(fetch, log, allowed) {
       if (log) onRefused = log;
+      methodsFor = allowed;
       handler = getRequestListener(fetch, { errorHandler });
     },
     close(graceMs) {
