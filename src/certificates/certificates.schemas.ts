@@ -6,20 +6,7 @@ import {
   schemes,
 } from '../shared/schemes';
 import { usccProblem } from '../shared/identifiers';
-import { isoDate } from '../http/openapi';
-
-/** C0 controls other than tab, LF and CR, and DEL: never part of a name or an address. */
-// eslint-disable-next-line no-control-regex
-const CONTROL_CHARACTERS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
-
-/** A text field: trimmed, bounded, no control characters. */
-const text = (max: number) =>
-  z
-    .string()
-    .trim()
-    .min(1)
-    .max(max)
-    .refine((s) => !CONTROL_CHARACTERS.test(s), 'must not contain control characters');
+import { isoDate, SignatorySchema, textField as text } from '../http/openapi';
 
 export const PartySchema = z
   .object({
@@ -68,10 +55,7 @@ export const ScopeItemSchema = z
   .strict()
   .openapi('ScopeItem');
 
-export const SignatorySchema = z
-  .object({ name: text(100), title: text(200).optional() })
-  .strict()
-  .openapi('Signatory');
+export { SignatorySchema };
 
 /** An exemption's purpose: its code, or the SPEC's words for it, stored as the code. */
 const exemptionPurpose = z

@@ -90,6 +90,28 @@ export function createRouter(): OpenAPIHono<AppEnv> {
   return new OpenAPIHono<AppEnv>({ defaultHook });
 }
 
+/** C0 controls other than tab, LF and CR, and DEL: never part of a name or an address. */
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTERS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+
+/** A text field: trimmed, bounded, no control characters. */
+export const textField = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .refine((s) => !CONTROL_CHARACTERS.test(s), 'must not contain control characters');
+
+/**
+ * The person who signs a change and answers for it (谁签字,谁担责): a certificate's decision maker,
+ * or whoever decides a status change; recorded with the change in the audit log.
+ */
+export const SignatorySchema = z
+  .object({ name: textField(100), title: textField(200).optional() })
+  .strict()
+  .openapi('Signatory');
+
 /** `page` and `pageSize` of every paginated list (spread into a query schema): 100 a page at most. */
 export const pageQuery = {
   page: queryInteger(1, 100_000).default(1),

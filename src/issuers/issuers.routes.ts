@@ -10,6 +10,7 @@ import {
   json,
   problems,
   publicAccess,
+  SignatorySchema,
 } from '../http/openapi';
 import { schemes } from '../shared/schemes';
 import type { IssuersService } from './issuers.service';
@@ -108,6 +109,9 @@ const setIssuerStatus = defineRoute({
           .object({
             status: z.enum(['active', 'suspended']),
             reason: z.string().trim().min(1).max(2000).optional(),
+            signatory: SignatorySchema.optional().openapi({
+              description: 'Who decided the change and answers for it: recorded in the audit log',
+            }),
           })
           .strict(),
       ),
@@ -181,12 +185,13 @@ export function issuersRoutes(service: IssuersService) {
     .openapi(listIssuers, async (c) => c.json({ items: await service.listIssuers() }, 200))
     .openapi(getIssuer, async (c) => c.json(await service.getIssuer(c.req.valid('param').id), 200))
     .openapi(setIssuerStatus, async (c) => {
-      const { status, reason } = c.req.valid('json');
+      const { status, reason, signatory } = c.req.valid('json');
       const issuer = await service.setStatus(
         actorOf(principalOf(c)),
         c.req.valid('param').id,
         status,
         reason ?? null,
+        signatory ?? null,
       );
       return c.json(issuer, 200);
     })

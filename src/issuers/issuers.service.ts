@@ -1,6 +1,7 @@
 import { ReadRouter, type ReadConsistency } from '../db/read-replica';
 import type { Database, Queryable } from '../db/client';
 import type { IssuerRow } from '../db/schema/issuers';
+import type { SignatoryJson } from '../db/schema/certificates';
 import type { SigningKeyRow } from '../db/schema/signing-keys';
 import { changeTime, type Clock } from '../clock';
 import type { Actor } from '../auth/principal';
@@ -191,6 +192,8 @@ export class IssuersService {
     id: string,
     status: IssuerRow['status'],
     reason: string | null,
+    /** Who decided it (recorded in the audit log), when the caller names one. */
+    signatory: SignatoryJson | null = null,
   ): Promise<IssuerView> {
     return this.db.transaction(async (tx) => {
       const issuer = await q.lockIssuer(tx, id, 'change');
@@ -220,6 +223,7 @@ export class IssuersService {
         action: 'issuer.status',
         subjectType: 'issuer',
         subjectId: id,
+        signatory,
         change: { from: issuer.status, to: status, reason },
       });
       await recordEvent(tx, {

@@ -551,6 +551,41 @@ describe('supervision', () => {
     });
   });
 
+  it('records who signed an issuer’s suspension and reinstatement (谁签字,谁担责)', async () => {
+    const subject = await createIssuer(ctx, { name: 'Hainan Signatory Certification Co.' });
+    const signatory = { name: '王五', title: 'Market supervision decision maker' };
+    const suspend = await api.post(
+      `/v1/issuers/${subject.id}/status`,
+      { status: 'suspended', reason: 'forged test reports', signatory },
+      supervisor,
+    );
+    expect(suspend.status).toBe(200);
+    // Naming nobody stays allowed; a signatory must be a person (a name), nothing more.
+    const reinstate = await api.post(
+      `/v1/issuers/${subject.id}/status`,
+      { status: 'active' },
+      supervisor,
+    );
+    expect(reinstate.status).toBe(200);
+    const entries = await api.get(
+      `/v1/audit?subject=${subject.id}&action=issuer.status`,
+      supervisor,
+    );
+    expect(entries.body.items.map((e: any) => [e.change.to, e.signatory])).toEqual([
+      ['active', null],
+      ['suspended', signatory],
+    ]);
+    for (const bad of [{ title: 'no name' }, { name: ' ' }, { name: 'x', seal: 'y' }]) {
+      const refused = await api.post(
+        `/v1/issuers/${subject.id}/status`,
+        { status: 'suspended', signatory: bad },
+        supervisor,
+      );
+      expect(refused.status, JSON.stringify(bad)).toBe(400);
+    }
+    expect((await api.get(`/v1/issuers/${subject.id}`, supervisor)).body.status).toBe('active');
+  });
+
   describe('random inspection draws', () => {
     let candidateIds: string[];
 
