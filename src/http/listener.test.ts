@@ -76,6 +76,11 @@ describe('requests refused before routing', () => {
       expect(mark.headers.allow).toBe('POST');
       expect(mark.body).toMatchObject({ status: 405, code: 'method_not_allowed' });
       expect((await connectTo('/healthz')).headers.allow).toBe('GET, HEAD');
+      // The path the router would see: absolute form, percent-encoding and dot segments.
+      for (const target of ['http://a/healthz', '/heal%74hz', '/x/../healthz']) {
+        expect((await connectTo(target)).headers.allow, target).toBe('GET, HEAD');
+      }
+      expect((await connectTo('http://a/nothing-here')).status).toBe(404);
       const nowhere = await connectTo('/nothing-here');
       expect(nowhere.status).toBe(404);
       expect(nowhere.body).toMatchObject({ status: 404, code: 'not_found' });

@@ -193,6 +193,27 @@ function answerProblem(res: http.ServerResponse, problem: AppError): void {
 }
 
 /**
+ * The path a request target names, as the router sees it (dot segments resolved, percent-encoding
+ * decoded): for an origin form (`/healthz`) or an absolute form (`http://host/healthz`); undefined
+ * for an authority (`host:443`, what CONNECT normally names).
+ */
+function targetPath(target: string): string | undefined {
+  let url: URL;
+  try {
+    if (target.startsWith('/')) url = new URL(target, 'http://localhost');
+    else if (/^https?:\/\//i.test(target)) url = new URL(target);
+    else return undefined;
+  } catch {
+    return undefined;
+  }
+  try {
+    return decodeURI(url.pathname);
+  } catch {
+    return url.pathname;
+  }
+}
+
+/**
  * CONNECT: no route of the service takes it. To a path a route answers, 405 with the methods its
  * routes take there (as any other wrong method gets); to a path none answers, 404; to an
  * authority (a tunnel to `host:port`), 405 with the methods the service takes.
@@ -207,8 +228,9 @@ function answerConnect(
     return undefined;
   }
   let allow = SERVICE_METHODS;
-  if (target.startsWith('/') && methodsFor) {
-    const methods = methodsFor(target.split('?')[0]!);
+  const path = targetPath(target);
+  if (path !== undefined && methodsFor) {
+    const methods = methodsFor(path);
     if (methods.length === 0) {
       const problem = new AppError('not_found', 'no such endpoint');
       socket.end(problemMessage(problem));

@@ -43,15 +43,21 @@ export const queryInteger = (min: number, max: number) =>
  * query refuses it instead. Its name is given as sent when the name itself is the broken part.
  */
 export function malformedQueryParameter(url: string): string | undefined {
+  // A fragment is no part of the query (the router's query parser stops at it too).
+  const fragment = url.indexOf('#');
+  const end = fragment < 0 ? url.length : fragment;
   const start = url.indexOf('?');
-  if (start < 0 || !url.includes('%', start)) return undefined;
-  for (const part of url.slice(start + 1).split('&')) {
+  if (start < 0 || start > end) return undefined;
+  const query = url.slice(start + 1, end);
+  if (!query.includes('%')) return undefined;
+  for (const part of query.split('&')) {
     if (!part.includes('%')) continue;
     const equals = part.indexOf('=');
     const name = equals < 0 ? part : part.slice(0, equals);
     const value = equals < 0 ? '' : part.slice(equals + 1);
     const decodedName = decodeQueryText(name);
     if (decodedName === undefined) return name;
+    if (decodedName === '') continue; // a parameter without a name is no parameter
     if (decodeQueryText(value) === undefined) return decodedName;
   }
   return undefined;

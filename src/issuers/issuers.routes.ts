@@ -99,6 +99,8 @@ const setIssuerStatus = defineRoute({
   path: '/v1/issuers/{id}/status',
   tags: ['Issuers and keys'],
   summary: 'Suspend or reinstate an issuer (admin, supervisor)',
+  description:
+    '`signatory` names who decided the change and answers for it; it is recorded with the change in the audit log.',
   security: bearerSecurity,
   middleware: [requireRole('admin', 'supervisor')],
   request: {
@@ -109,9 +111,7 @@ const setIssuerStatus = defineRoute({
           .object({
             status: z.enum(['active', 'suspended']),
             reason: z.string().trim().min(1).max(2000).optional(),
-            signatory: SignatorySchema.optional().openapi({
-              description: 'Who decided the change and answers for it: recorded in the audit log',
-            }),
+            signatory: SignatorySchema.optional(),
           })
           .strict(),
       ),

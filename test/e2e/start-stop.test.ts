@@ -271,6 +271,22 @@ function serviceWithWorld(env: Record<string, string> = {}) {
 describe('stop: SIGTERM under load', () => {
   const running = serviceWithWorld();
 
+  it('(before it stops) tells a CONNECT to a route the methods its routes take there', async () => {
+    const port = new URL(running.service.baseUrl).port;
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(port), '127.0.0.1', () =>
+        socket.end('CONNECT /v1/verify/mark HTTP/1.1\r\nhost: a\r\n\r\n'),
+      );
+      let text = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => (text += chunk));
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 405 /);
+    expect(answer.toLowerCase()).toContain('\r\nallow: post\r\n');
+  });
+
   it('answers what it received, counts and logs every scan it acknowledged, exits 0', async () => {
     const { database, service, world } = running;
     const http = httpCaller(service.baseUrl);

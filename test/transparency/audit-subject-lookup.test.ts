@@ -56,6 +56,15 @@ describe('finding a subject’s audit entries', () => {
     return scans;
   }
 
+  it('is a hash index on the subject’s id alone', async () => {
+    const [index] = rowsOf<{ indexdef: string }>(
+      await ctx.handle.db.execute(
+        sql`SELECT indexdef FROM pg_indexes WHERE indexname = 'audit_log_subject'`,
+      ),
+    );
+    expect(index?.indexdef).toMatch(/USING hash \(subject_id\)$/);
+  });
+
   it('reads one subject’s rows for the search by subject and type', async () => {
     const statement = sql`SELECT action FROM audit_log
       WHERE subject_id = ${alertId} AND subject_type = ${'alert'} ORDER BY id DESC LIMIT 50`;
