@@ -6,16 +6,13 @@ import {
   schemes,
 } from '../shared/schemes';
 import { usccProblem } from '../shared/identifiers';
-import { isoDate, SignatorySchema, textField as text } from '../http/openapi';
+import { countryCode, isoDate, SignatorySchema, textField as text } from '../http/openapi';
 
 export const PartySchema = z
   .object({
     name: text(300),
     uscc: z.string().optional(),
-    country: z
-      .string()
-      .regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code')
-      .default('CN'),
+    country: countryCode.default('CN'),
     address: text(500).optional(),
   })
   .strict()

@@ -3,6 +3,7 @@ import type { Hook, RouteConfig } from '@hono/zod-openapi';
 import { errorCodes, validationFailed, type FieldError } from '../errors';
 import type { AppEnv } from './env';
 import { isValidRegionCode, usccProblem } from '../shared/identifiers';
+import { isCountryCode } from '../shared/countries';
 import { findUnstorableText, quotableText } from '../shared/text';
 import { malformedQueryParameter, queryInteger } from './query';
 import { emptyBodyIsNone, noBody } from './no-body';
@@ -89,6 +90,12 @@ const defaultHook: Hook<unknown, AppEnv, string, unknown> = (result, c) => {
 export function createRouter(): OpenAPIHono<AppEnv> {
   return new OpenAPIHono<AppEnv>({ defaultHook });
 }
+
+/** A country: an officially assigned ISO 3166-1 alpha-2 code, in capitals (`CN`). */
+export const countryCode = z
+  .string()
+  .refine(isCountryCode, 'must be an ISO 3166-1 alpha-2 code')
+  .openapi({ pattern: '^[A-Z]{2}$', example: 'CN' });
 
 /** C0 controls other than tab, LF and CR, and DEL: never part of a name or an address. */
 // eslint-disable-next-line no-control-regex

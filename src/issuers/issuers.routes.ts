@@ -4,6 +4,7 @@ import { actorOf } from '../auth/principal';
 import { forbidden } from '../errors';
 import {
   bearerSecurity,
+  countryCode,
   createRouter,
   defineRoute,
   idParam,
@@ -50,10 +51,7 @@ const CreateIssuerBody = z
     kind: z.enum(['certification_body', 'exemption_authority']),
     schemes: z.array(z.enum(schemes)).min(1).max(schemes.length),
     accreditationNo: z.string().trim().min(1).max(64).optional(),
-    country: z
-      .string()
-      .regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code')
-      .optional(),
+    country: countryCode.optional(),
   })
   .strict()
   .openapi('CreateIssuer');

@@ -90,6 +90,8 @@ describe('bad input', () => {
     ],
     ['factory without USCC', { factories: [{ name: 'F' }] }, 'factories.0.uscc'],
     ['country not ISO', { holder: { name: 'A', country: 'China' } }, 'holder.country'],
+    ['country not assigned', { holder: { name: 'A', country: 'XX' } }, 'holder.country'],
+    ['country withdrawn', { manufacturer: { name: 'A', country: 'YU' } }, 'manufacturer.country'],
     ['empty holder name', { holder: { name: ' ', uscc: USCC.holder } }, 'holder.name'],
     ['control characters', { holder: { name: 'A\u0000B', uscc: USCC.holder } }, 'holder.name'],
     ['no scope', { scope: [] }, 'scope'],
@@ -499,6 +501,8 @@ describe('bad input', () => {
       { name: 'X', kind: 'certification_body', schemes: ['NOPE'] },
       { name: '', kind: 'certification_body', schemes: ['CCC'] },
       { name: 'X', kind: 'certification_body', schemes: ['CCC'], country: 'cn' },
+      { name: 'X', kind: 'certification_body', schemes: ['CCC'], country: 'XX' },
+      { name: 'X', kind: 'certification_body', schemes: ['CCC'], country: 'EU' },
     ];
     for (const body of badIssuers)
       expectProblem(await api.post('/v1/issuers', body, ctx.adminKey), 400, 'validation_failed');
