@@ -129,7 +129,13 @@ async function main(): Promise<void> {
         `ADMIN_API_KEY is shorter than ${ADMIN_KEY_MIN_LENGTH} characters (128 bits of base64): use a random key`,
       );
     }
-    await services.apiKeys.ensureAdminKey(config.adminApiKey);
+    await services.apiKeys.ensureAdminKey(config.adminApiKey, {
+      onRevived: ({ apiKeyId, revokedAt }) =>
+        logger.warn(
+          { apiKeyId, revokedAt: revokedAt?.toISOString() ?? null },
+          'ADMIN_API_KEY names a key that had been revoked or replaced: it is an active admin key again',
+        ),
+    });
   } else {
     // First start: an admin key so the operator can create issuers. Shown once, never stored in clear.
     const key = await services.apiKeys.createFirstAdminKey();

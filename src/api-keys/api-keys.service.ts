@@ -157,8 +157,29 @@ export class ApiKeysService {
    * before this rule left the old key active. Keys made through the API are not bootstrap keys,
    * whatever their label, and stay.
    */
-  async ensureAdminKey(key: string): Promise<boolean> {
+  async ensureAdminKey(
+    key: string,
+    options: {
+      /**
+       * Told after the commit when the value names a key that had been revoked (or had another
+       * role) and is now an active admin key again: a configuration rolled back to a value that
+       * was replaced, perhaps because it leaked. main.ts warns the operator.
+       */
+      onRevived?: (revived: { apiKeyId: string; revokedAt: Date | null }) => void;
+    } = {},
+  ): Promise<boolean> {
     const at = this.clock.now();
+    let revived: { apiKeyId: string; revokedAt: Date | null } | undefined;
+    const changed = await this.#ensureAdminKey(key, at, (r) => (revived = r));
+    if (revived) options.onRevived?.(revived);
+    return changed;
+  }
+
+  async #ensureAdminKey(
+    key: string,
+    at: Date,
+    revive: (revived: { apiKeyId: string; revokedAt: Date | null }) => void,
+  ): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       await lockBootstrapKeys(tx);
       const hash = hashApiKey(key);
@@ -178,6 +199,9 @@ export class ApiKeysService {
         });
         bootstrapKeyId = existing.id;
         changed = reinstated !== undefined; // undefined: it is the active bootstrap key already
+        if (changed && !inUse) {
+          revive({ apiKeyId: existing.id, revokedAt: existing.revokedAt });
+        }
       } else {
         bootstrapKeyId = await insertBootstrapKey(tx, key, at);
         changed = true;

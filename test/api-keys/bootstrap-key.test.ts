@@ -138,8 +138,16 @@ describe('the bootstrap admin key (ADMIN_API_KEY)', () => {
     await ctx.services.apiKeys.ensureAdminKey(second);
     expect(await statusWith(first)).toBe(401);
 
-    // Back to the first value (a rollback of the configuration): the first key is active again.
-    expect(await ctx.services.apiKeys.ensureAdminKey(first)).toBe(true);
+    // Back to the first value (a rollback of the configuration): the first key is active again,
+    // and the start is told so (main.ts warns the operator).
+    const revived: unknown[] = [];
+    expect(
+      await ctx.services.apiKeys.ensureAdminKey(first, { onRevived: (r) => revived.push(r) }),
+    ).toBe(true);
+    expect(revived).toEqual([{ apiKeyId: firstRow.id, revokedAt: expect.any(Date) }]);
+    // The value of the last start: nothing revived, nothing said.
+    await ctx.services.apiKeys.ensureAdminKey(first, { onRevived: (r) => revived.push(r) });
+    expect(revived).toHaveLength(1);
     expect(await statusWith(first)).toBe(200);
     expect(await statusWith(second)).toBe(401);
     const entries = await entriesOf(firstRow.id);
