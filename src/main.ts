@@ -250,13 +250,14 @@ async function main(): Promise<void> {
     // Imports stop after the chunk they are writing and go on at the next start.
     await services.certificateImports.close().catch(() => {});
     stopping.phase = 'scans';
+    // While the database is away, the scan log and the alerts are tried again within the bound.
     await services.markVerification
-      .close()
+      .close(left(2_000))
       .catch((error: unknown) =>
         logger.error({ err: loggableError(error) }, 'scans could not be written at shutdown'),
       );
     stopping.phase = 'alerts';
-    await services.alerts.close().catch(() => {});
+    await services.alerts.close(left(1_000)).catch(() => {});
     // What is left is clean-up, nothing unwritten: the background loops resume at any next start,
     // and a pool still lending a connection (a query the cut answer left running) is closed by the
     // exit itself. So each waits only while the bound leaves time.

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { systemActor } from '../auth/principal';
 import type { Database } from '../db/client';
@@ -131,9 +132,20 @@ export class AlertWriter implements AlertSink {
     await this.#writing;
   }
 
-  /** Shutdown: one last write; what it cannot store is logged and counted as lost. */
-  async close(): Promise<void> {
+  /**
+   * Shutdown: writes what waits, trying again while the database is away until `withinMs` have
+   * passed; what it cannot store is logged and counted as lost.
+   */
+  async close(withinMs = 0): Promise<void> {
+    const deadline = performance.now() + withinMs;
     await this.flush();
+    // While the database is away, try again until the time given is up (as the retry would).
+    while (this.#pending.size > 0) {
+      const wait = Math.min(200, deadline - performance.now());
+      if (wait <= 0) break;
+      await sleep(wait);
+      await this.flush();
+    }
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     for (const alert of this.#pending.values()) this.#lose(alert.count);

@@ -395,9 +395,12 @@ export class AlertsService implements AlertSink {
     return this.#writer.stats;
   }
 
-  /** Shutdown: writes what waits; what cannot be written is logged and counted as lost. */
-  close(): Promise<void> {
-    return this.#writer.close();
+  /**
+   * Shutdown: writes what waits, trying again while the database is away until `withinMs` have
+   * passed; what cannot be written is logged and counted as lost.
+   */
+  close(withinMs = 0): Promise<void> {
+    return this.#writer.close(withinMs);
   }
 
   async listAlerts(search: AlertSearch) {

@@ -104,13 +104,20 @@ export interface ScanPipelineStats {
 }
 
 /**
- * The reads an answer needs after its scan was counted (a batch or a certificate not kept yet) are
- * tried again after these delays while the database cannot be reached, within about a second and
- * a half: failing them with 503 would make the client's retry count the scan a second time, and a
- * reset connection is replaced at once. (A fault during the counting statement itself leaves its
- * outcome unknown: that retry may still count twice.)
+ * The reads an answer needs after its scan was counted (a batch or a certificate not kept yet: the
+ * first scans after a start, of a new batch, after a certificate changed) are tried again while
+ * the database cannot be reached, for up to eight seconds. Failing them with 503 would leave a
+ * counted scan without its log line or alert, and the client's retry would count it a second
+ * time; the answer waits out a short outage instead (a reset connection is replaced at once, a
+ * database that refused connections for a few seconds is back, and the breaker lets the next try
+ * through as soon as it is). Only an outage longer than that still answers 503 for such a scan.
+ * (A fault during the counting statement itself leaves its outcome unknown: that retry may still
+ * count twice.)
  */
-const AFTER_COUNT_RETRIES = { delaysMs: [50, 200, 750], withinMs: 1_500 } as const;
+const AFTER_COUNT_RETRIES = {
+  delaysMs: [50, 200, 500, 1_000, 1_000, 1_500, 1_500, 2_000],
+  withinMs: 8_000,
+} as const;
 
 /**
  * A scan's coordinate to 1e-7° (about a centimetre): finer is no position a phone knows, and a
@@ -406,9 +413,13 @@ export class MarkVerificationService {
    * Shutdown: every scan handed over is counted on its mark, then the scan log is written. Called
    * once no request is in flight any more, so nothing is added behind the last flush.
    */
-  async close(): Promise<void> {
+  /**
+   * Shutdown: counts what is queued, then writes the scan log, trying again while the database is
+   * away until `withinMs` have passed (what is still unwritten then is logged as lost).
+   */
+  async close(withinMs = 0): Promise<void> {
     await this.scanCounter.drained();
-    await this.scans.flush();
+    await this.scans.close(withinMs);
   }
 
   /** What never changes of a scanned mark's batch (a batch is never deleted once it has marks). */

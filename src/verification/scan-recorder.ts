@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Database } from '../db/client';
 import { isDatabaseUnavailable } from '../errors';
@@ -143,6 +144,35 @@ export class ScanRecorder {
       for (const instant of months.values()) await ensureScanLogMonth(this.db, instant);
       await insertScanLog(this.db, rows);
     }
+  }
+
+  /**
+   * Shutdown: writes everything buffered, trying again every `retryIntervalMs` (at most) while the
+   * database is away, until `withinMs` have passed. What is still unwritten then is lost: counted
+   * in `dropped` and logged by count (a flush alone would leave it to a retry timer that never
+   * fires in a process about to exit).
+   */
+  async close(withinMs: number): Promise<void> {
+    const deadline = performance.now() + withinMs;
+    await this.flush();
+    while (this.buffer.length > 0) {
+      const wait = Math.min(this.retryIntervalMs, 200, deadline - performance.now());
+      if (wait <= 0) break;
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      await sleep(wait);
+      await this.flush();
+    }
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const lost = this.buffer.length;
+    if (lost === 0) return;
+    this.buffer = [];
+    this.dropped += lost;
+    this.options.logger?.error(
+      { lost },
+      'scan log lines lost at shutdown: the database could not be reached in time',
+    );
   }
 
   /** Puts unwritten entries back ahead of newer ones (within the bound) and tries again later. */

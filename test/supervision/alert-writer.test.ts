@@ -172,6 +172,47 @@ describe('alerts under a flood of forgeries', () => {
     await writer.close();
   });
 
+  it('at shutdown, keeps trying while the database is away within the time it is given', async () => {
+    let refusing = true;
+    const db = ctx.handle.db;
+    const flaky = new Proxy(db, {
+      get(target, property, receiver) {
+        if (property === 'transaction' && refusing) {
+          return () =>
+            Promise.reject(
+              Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), {
+                code: 'ECONNREFUSED',
+              }),
+            );
+        }
+        return Reflect.get(target, property, receiver) as unknown;
+      },
+    }) as Database;
+    const signal = (subject: string): AlertSignal => ({
+      subjectType: 'signing_key',
+      subject,
+      verdict: 'forged',
+      reasons: [{ code: 'BAD_SIGNATURE', message: 'the signature does not verify' }],
+      channel: 'verify.mark',
+      at: ctx.clock.now(),
+    });
+    // Away for 600 ms of a 3 s shutdown: written when it is back, nothing lost.
+    const back = new AlertWriter(flaky, { retryDelayMs: 10_000 });
+    await back.raise(signal('kid-shutdown-back'));
+    setTimeout(() => (refusing = false), 600);
+    await back.close(3_000);
+    expect(back.stats).toMatchObject({ findings: 1, written: 1, pending: 0, lost: 0 });
+    // Away for the whole of a 300 ms shutdown: lost, and counted so.
+    refusing = true;
+    const gone = new AlertWriter(flaky, { retryDelayMs: 10_000 });
+    await gone.raise(signal('kid-shutdown-gone'));
+    const started = performance.now();
+    await gone.close(300);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+    expect(gone.stats).toMatchObject({ findings: 1, written: 0, pending: 0, lost: 1 });
+    refusing = false;
+  });
+
   it('writes the rest of a batch when one alert cannot be stored, and counts and logs that one', async () => {
     const lines: string[] = [];
     const logger = pino(
