@@ -66,6 +66,8 @@ export const SEQUENCE_BATCH = 4096;
  * commits of notifying transactions on one lock: writers would wait for each other.)
  */
 export const SEQUENCE_INTERVAL_MS = 100;
+/** A sequencer failing pass after pass (the database away) logs at most once in this long. */
+const FAILURE_LOG_INTERVAL_MS = 10_000;
 /** Signed checkpoints older than this are pruned (the latest is always kept). */
 const CHECKPOINT_RETENTION_MS = 60 * 60 * 1000;
 
@@ -99,6 +101,9 @@ export class AuditSequencer {
   #lastPassIntegrated = false;
   /** The last entry id drawn when this process's latest integrating pass began (its candidate). */
   #drawnAtLastPass = 0;
+  /** When a failed pass was last logged, and how many failed since. */
+  #failureLoggedAt = Number.NEGATIVE_INFINITY;
+  #failuresUnlogged = 0;
 
   constructor(private readonly options: SequencerOptions) {}
 
@@ -128,10 +133,18 @@ export class AuditSequencer {
       try {
         integrated = await this.#once(false);
       } catch (error) {
-        this.options.logger?.warn(
-          { err: loggableError(error) },
-          'audit sequencing failed; retrying',
-        );
+        // Retried every interval: while the database is away, one line every ten seconds says so
+        // (with how many tries failed since the last), not ten a second.
+        this.#failuresUnlogged += 1;
+        const now = performance.now();
+        if (now - this.#failureLoggedAt >= FAILURE_LOG_INTERVAL_MS) {
+          this.options.logger?.warn(
+            { err: loggableError(error), failedPasses: this.#failuresUnlogged },
+            'audit sequencing failed; retrying',
+          );
+          this.#failureLoggedAt = now;
+          this.#failuresUnlogged = 0;
+        }
       }
       if (!this.#running) return;
       // A full batch means more are waiting: go again at once.

@@ -22,6 +22,7 @@ import { leafHash, rootHash } from '../../src/crypto/merkle';
 import { openNote, parseVerifierKey } from '../../src/crypto/signed-note';
 import { openDatabase, rowsOf, type DatabaseHandle } from '../../src/db/client';
 import { sql, type SQL } from 'drizzle-orm';
+import type { Logger } from 'pino';
 import { createTestContext, type TestContext } from '../helpers';
 
 const write = (handle: DatabaseHandle, i: number, fail = false) =>
@@ -459,6 +460,31 @@ describe('audit sequencing without a global lock', () => {
     }
     await ctx.services.audit.sync();
   }, 100_000);
+
+  it('says once in a while, not at every pass, that it keeps failing while the database is away', async () => {
+    const gone = await openDatabase({
+      databaseUrl: ctx.databaseUrl,
+      dataDir: '',
+      maxConnections: 1,
+    });
+    await gone.close(); // every query of this handle now fails
+    const warnings: unknown[] = [];
+    const logger = { warn: (...args: unknown[]) => warnings.push(args) } as unknown as Logger;
+    const sequencer = new AuditSequencer({
+      db: gone.db,
+      clock: ctx.clock,
+      head: new TreeHead(() => Promise.resolve([])),
+      platformSeed: ctx.keys.platformSeed,
+      origin: ctx.config.logOrigin,
+      logger,
+    });
+    sequencer.start();
+    // Ten or so passes, 100 ms apart, all failing: one line.
+    await new Promise((resolve) => setTimeout(resolve, SEQUENCE_INTERVAL_MS * 10));
+    await sequencer.stop();
+    expect(sequencer.passes).toBeGreaterThanOrEqual(5);
+    expect(warnings).toHaveLength(1);
+  });
 
   it("hands a background pass's batch to the tree head instead of reading it back, with the same root", async () => {
     let reads = 0;
