@@ -10,7 +10,7 @@ import { canonicalJson } from '../crypto/canonical-json';
 import { AppError, forbidden, isDatabaseUnavailable, notFound } from '../errors';
 import { loggableError } from '../shared/loggable-error';
 import { fieldErrors } from '../http/openapi';
-import { findIssuer } from '../issuers/issuers.queries';
+import { lockIssuer } from '../issuers/issuers.queries';
 import { isUuid } from '../shared/identifiers';
 import { findUnstorableText, storableText } from '../shared/text';
 import type {
@@ -355,7 +355,9 @@ export class CertificateImportsService {
       limit: this.chunkRows,
     });
     if (staged.length === 0) return 'done';
-    const issuer = await findIssuer(tx, job.issuerId);
+    // Under a share lock, as a single issuance: a suspension or a key's compromise in flight is
+    // waited for and seen (CertificatesService.issuingIssuer).
+    const issuer = await lockIssuer(tx, job.issuerId, 'read');
     if (!issuer || issuer.status !== 'active')
       return { stopped: 'the issuer was suspended while the import ran; it may not issue' };
 

@@ -101,9 +101,15 @@ export class CertificatesService {
     return this.issued(result.certificate, result.issuer, at);
   }
 
-  /** The issuer a key issues for, if it may issue now (it exists and is not suspended). */
+  /**
+   * The issuer a key issues for, if it may issue now (it exists and is not suspended), read under
+   * a share lock held for the rest of `tx`: a suspension or a key's rotation or compromise in
+   * flight (which hold the row for update) is waited for and then seen, and none can begin until
+   * this issuance commits. Read without it, a certificate committed after its issuer's suspension
+   * kept a suspension bit of 0, and one signed by a key being compromised was never re-signed.
+   */
   async issuingIssuer(tx: Queryable, issuerId: string): Promise<IssuerRow> {
-    const issuer = await findIssuer(tx, issuerId);
+    const issuer = await lockIssuer(tx, issuerId, 'read');
     if (!issuer) throw forbidden('the key’s issuer no longer exists');
     if (issuer.status !== 'active')
       throw new AppError('issuer_suspended', 'a suspended issuer cannot issue certificates');
