@@ -195,15 +195,21 @@ export async function updateCertificateStatus(db: Queryable, p: UpdateStatusPara
 }
 
 /** Locks the certificate row for a status change (so two changes cannot both leave a final state). */
+/**
+ * The certificate's row, locked for the rest of the transaction: for update (`change`, a status
+ * change), or shared (`read`: what depends on its status, as a mark batch ordered for it, waits
+ * for a change in flight and sees it).
+ */
 export async function lockCertificate(
   db: Queryable,
   id: string,
+  purpose: 'change' | 'read' = 'change',
 ): Promise<CertificateRow | undefined> {
   const [row] = await db
     .select()
     .from(certificates)
     .where(eq(certificates.id, id))
-    .for('update')
+    .for(purpose === 'change' ? 'update' : 'share')
     .limit(1);
   return row;
 }

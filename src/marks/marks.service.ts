@@ -10,9 +10,9 @@ import { createMarkCode } from '../crypto/mark-code';
 import { hasValidSerialCheckDigits } from '../crypto/serial';
 import { AppError, forbidden, notFound } from '../errors';
 import { effectiveStatus } from '../certificates/certificate-view';
-import { findCertificate } from '../certificates/certificates.queries';
+import { findCertificate, lockCertificate } from '../certificates/certificates.queries';
 import { modelInScope } from '../certificates/scope';
-import { findCurrentSigningKey, findSigningKey } from '../issuers/issuers.queries';
+import { findCurrentSigningKey, findSigningKey, lockIssuer } from '../issuers/issuers.queries';
 import type { KeyVault } from '../issuers/key-vault';
 import type { StatusListsService } from '../status-lists/status-lists.service';
 import type { MarkSerialCipher } from '../crypto/mark-serial-cipher';
@@ -132,11 +132,20 @@ export class MarksService {
   ): Promise<BatchView> {
     const at = this.clock.now();
     const batch = await this.db.transaction(async (tx) => {
-      const found = await findCertificate(tx, certificateId);
-      if (!found) throw notFound('certificate');
-      if (found.certificate.issuerId !== principal.issuerId) {
+      const seen = await findCertificate(tx, certificateId);
+      if (!seen) throw notFound('certificate');
+      if (seen.certificate.issuerId !== principal.issuerId) {
         throw forbidden('only the issuing body may issue marks for this certificate');
       }
+      // Read again under share locks, the issuer's first (the order their own changes take): a
+      // suspension, a key's rotation or compromise, or the certificate's status change in flight
+      // is waited for and seen, and none begins until the batch commits. Read without them, a
+      // batch could be ordered after its issuer's suspension answered, or under a key being
+      // declared compromised (every mark of it then dead).
+      const issuer = await lockIssuer(tx, seen.certificate.issuerId, 'read');
+      const certificate = await lockCertificate(tx, certificateId, 'read');
+      if (!issuer || !certificate) throw notFound('certificate');
+      const found = { certificate, issuer };
       if (found.issuer.status !== 'active') {
         throw new AppError('issuer_suspended', 'a suspended issuer cannot issue marks');
       }

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { certificateBody, createIssuer, type IssuerFixture } from '../fixtures';
+import { certificateBody, createIssuer, issueCertificate, type IssuerFixture } from '../fixtures';
 import { client, createTestContext, type Client, type TestContext } from '../helpers';
 
 /**
@@ -48,5 +48,31 @@ describe('issuing while the issuer changes', () => {
     const answer = await issuing;
     expect(answer.status, answer.text).toBe(403);
     expect(answer.body.code).toBe('issuer_suspended');
+  });
+
+  it('orders no mark batch across a revocation of its certificate in flight', async () => {
+    const other = await createIssuer(ctx, { name: 'Jiangsu Marks Certification Co.' });
+    const certificate = await issueCertificate(api, other.key);
+    // The revocation's transaction, as a status change holds it: the issuer shared, the
+    // certificate's row for update.
+    await official.query('BEGIN');
+    await official.query('SELECT id FROM issuers WHERE id = $1 FOR SHARE', [other.id]);
+    await official.query('SELECT id FROM certificates WHERE id = $1 FOR UPDATE', [certificate.id]);
+    let answered = false;
+    const ordering = api
+      .post(`/v1/certificates/${certificate.id}/marks`, { count: 10 }, other.key)
+      .finally(() => {
+        answered = true;
+      });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(answered).toBe(false);
+    await official.query(
+      `UPDATE certificates SET status = 'revoked', status_changed_at = now() WHERE id = $1`,
+      [certificate.id],
+    );
+    await official.query('COMMIT');
+    const answer = await ordering;
+    expect(answer.status, answer.text).toBe(409);
+    expect(answer.body.code).toBe('certificate_not_valid');
   });
 });
