@@ -169,23 +169,13 @@ export class ApiKeysService {
     } = {},
   ): Promise<boolean> {
     const at = this.clock.now();
-    let revived: { apiKeyId: string; revokedAt: Date | null } | undefined;
-    const changed = await this.#ensureAdminKey(key, at, (r) => (revived = r));
-    if (revived) options.onRevived?.(revived);
-    return changed;
-  }
-
-  async #ensureAdminKey(
-    key: string,
-    at: Date,
-    revive: (revived: { apiKeyId: string; revokedAt: Date | null }) => void,
-  ): Promise<boolean> {
-    return this.db.transaction(async (tx) => {
+    const outcome = await this.db.transaction(async (tx) => {
       await lockBootstrapKeys(tx);
       const hash = hashApiKey(key);
       const [existing] = await tx.select().from(apiKeys).where(eq(apiKeys.keyHash, hash)).limit(1);
       let bootstrapKeyId: string;
       let changed: boolean;
+      let revived: { apiKeyId: string; revokedAt: Date | null } | undefined;
       if (existing) {
         const inUse = existing.role === 'admin' && existing.revokedAt === null;
         const reinstated = await reinstateAsBootstrapKey(tx, existing.id, at, {
@@ -199,9 +189,7 @@ export class ApiKeysService {
         });
         bootstrapKeyId = existing.id;
         changed = reinstated !== undefined; // undefined: it is the active bootstrap key already
-        if (changed && !inUse) {
-          revive({ apiKeyId: existing.id, revokedAt: existing.revokedAt });
-        }
+        if (changed && !inUse) revived = { apiKeyId: existing.id, revokedAt: existing.revokedAt };
       } else {
         bootstrapKeyId = await insertBootstrapKey(tx, key, at);
         changed = true;
@@ -214,8 +202,10 @@ export class ApiKeysService {
         });
         changed = true;
       }
-      return changed;
+      return { changed, revived };
     });
+    if (outcome.revived) options.onRevived?.(outcome.revived);
+    return outcome.changed;
   }
 
   /**

@@ -194,11 +194,10 @@ export async function updateCertificateStatus(db: Queryable, p: UpdateStatusPara
   });
 }
 
-/** Locks the certificate row for a status change (so two changes cannot both leave a final state). */
 /**
  * The certificate's row, locked for the rest of the transaction: for update (`change`, a status
- * change), or shared (`read`: what depends on its status, as a mark batch ordered for it, waits
- * for a change in flight and sees it).
+ * change, so two changes cannot both leave a final state), or shared (`read`: what depends on its
+ * status, as a mark batch ordered for it, waits for a change in flight and sees it).
  */
 export async function lockCertificate(
   db: Queryable,

@@ -39,3 +39,27 @@ export async function retryWhileUnavailable<T>(
     }
   }
 }
+
+/**
+ * A writer's last flushes at shutdown: runs `flush`, and again at most every `everyMs` while
+ * `unwritten()` says something is still waiting (the database away: the flush held it for a
+ * retry), until `withinMs` have passed. What is left then is the caller's to count as lost: a
+ * retry timer would never fire in a process about to exit.
+ *
+ * @example await flushWithin(() => recorder.flush(), () => recorder.buffered > 0, 2_000);
+ */
+export async function flushWithin(
+  flush: () => Promise<void>,
+  unwritten: () => boolean,
+  withinMs: number,
+  everyMs = 200,
+): Promise<void> {
+  const deadline = performance.now() + withinMs;
+  await flush();
+  while (unwritten()) {
+    const wait = Math.min(everyMs, deadline - performance.now());
+    if (wait <= 0) return;
+    await sleep(wait);
+    await flush();
+  }
+}

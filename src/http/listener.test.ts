@@ -1,18 +1,7 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { bindPort, type Refusal } from './listener';
-
-/** Sends `raw` on a new connection and reads everything until the server closes it. */
-function exchange(port: number, raw: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.end(raw));
-    let answer = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => (answer += chunk));
-    socket.on('close', () => resolve(answer));
-    socket.on('error', reject);
-  });
-}
+import { exchange } from '../../test/raw-http';
 
 function parse(answer: string) {
   const [head = '', body = ''] = answer.split('\r\n\r\n');

@@ -1,7 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { systemActor } from '../auth/principal';
 import type { Database } from '../db/client';
+import { flushWithin } from '../db/retry';
 import { isDatabaseUnavailable } from '../errors';
 import { loggableError } from '../shared/loggable-error';
 import type { AlertSignal, AlertSink } from '../verification/alert-sink';
@@ -137,15 +137,11 @@ export class AlertWriter implements AlertSink {
    * passed; what it cannot store is logged and counted as lost.
    */
   async close(withinMs = 0): Promise<void> {
-    const deadline = performance.now() + withinMs;
-    await this.flush();
-    // While the database is away, try again until the time given is up (as the retry would).
-    while (this.#pending.size > 0) {
-      const wait = Math.min(200, deadline - performance.now());
-      if (wait <= 0) break;
-      await sleep(wait);
-      await this.flush();
-    }
+    await flushWithin(
+      () => this.flush(),
+      () => this.#pending.size > 0,
+      withinMs,
+    );
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     for (const alert of this.#pending.values()) this.#lose(alert.count);

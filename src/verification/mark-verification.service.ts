@@ -410,12 +410,10 @@ export class MarkVerificationService {
   }
 
   /**
-   * Shutdown: every scan handed over is counted on its mark, then the scan log is written. Called
-   * once no request is in flight any more, so nothing is added behind the last flush.
-   */
-  /**
-   * Shutdown: counts what is queued, then writes the scan log, trying again while the database is
-   * away until `withinMs` have passed (what is still unwritten then is logged as lost).
+   * Shutdown: every scan handed over is counted on its mark, then the scan log is written, tried
+   * again while the database is away until `withinMs` have passed (what is still unwritten then is
+   * logged as lost). Called once no request is in flight any more, so nothing is added behind the
+   * last flush.
    */
   async close(withinMs = 0): Promise<void> {
     await this.scanCounter.drained();

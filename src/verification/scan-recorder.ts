@@ -1,7 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Database } from '../db/client';
 import { isDatabaseUnavailable } from '../errors';
+import { flushWithin } from '../db/retry';
 import { loggableError } from '../shared/loggable-error';
 import {
   ensureScanLogMonth,
@@ -147,22 +147,17 @@ export class ScanRecorder {
   }
 
   /**
-   * Shutdown: writes everything buffered, trying again every `retryIntervalMs` (at most) while the
-   * database is away, until `withinMs` have passed. What is still unwritten then is lost: counted
-   * in `dropped` and logged by count (a flush alone would leave it to a retry timer that never
-   * fires in a process about to exit).
+   * Shutdown: writes everything buffered, trying again while the database is away until
+   * `withinMs` have passed (flushWithin). What is still unwritten then is lost: counted in
+   * `dropped` and logged by count.
    */
   async close(withinMs: number): Promise<void> {
-    const deadline = performance.now() + withinMs;
-    await this.flush();
-    while (this.buffer.length > 0) {
-      const wait = Math.min(this.retryIntervalMs, 200, deadline - performance.now());
-      if (wait <= 0) break;
-      clearTimeout(this.timer);
-      this.timer = undefined;
-      await sleep(wait);
-      await this.flush();
-    }
+    await flushWithin(
+      () => this.flush(),
+      () => this.buffer.length > 0,
+      withinMs,
+      Math.min(this.retryIntervalMs, 200),
+    );
     clearTimeout(this.timer);
     this.timer = undefined;
     const lost = this.buffer.length;

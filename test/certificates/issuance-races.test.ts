@@ -29,23 +29,40 @@ describe('issuing while the issuer changes', () => {
     await ctx.close();
   });
 
-  it('waits for a suspension in flight, then refuses', async () => {
-    // The suspension's transaction, as IssuersService.setStatus holds it: the row, for update.
+  /**
+   * Holds the rows a change in flight holds (`locks`, in the official's transaction), sends
+   * `request`, checks it waits rather than going ahead under the change, then makes the change
+   * (`change`) and commits: the request's answer.
+   */
+  async function whileChanging(
+    locks: [text: string, id: string][],
+    request: () => Promise<Awaited<ReturnType<Client['post']>>>,
+    change: [text: string, id: string],
+  ) {
     await official.query('BEGIN');
-    await official.query('SELECT id FROM issuers WHERE id = $1 FOR NO KEY UPDATE', [issuer.id]);
+    for (const [text, id] of locks) await official.query(text, [id]);
     let answered = false;
-    const issuing = api.post('/v1/certificates', certificateBody(), issuer.key).finally(() => {
+    const sent = request().finally(() => {
       answered = true;
     });
     await new Promise((resolve) => setTimeout(resolve, 300));
-    // It waits for the change rather than issuing under it.
+    // It waits for the change rather than going ahead under it.
     expect(answered).toBe(false);
-    await official.query(
-      `UPDATE issuers SET status = 'suspended', status_changed_at = now() WHERE id = $1`,
-      [issuer.id],
-    );
+    await official.query(change[0], [change[1]]);
     await official.query('COMMIT');
-    const answer = await issuing;
+    return sent;
+  }
+
+  it('waits for a suspension in flight, then refuses', async () => {
+    // The suspension's transaction, as IssuersService.setStatus holds it: the row, for update.
+    const answer = await whileChanging(
+      [['SELECT id FROM issuers WHERE id = $1 FOR NO KEY UPDATE', issuer.id]],
+      () => api.post('/v1/certificates', certificateBody(), issuer.key),
+      [
+        `UPDATE issuers SET status = 'suspended', status_changed_at = now() WHERE id = $1`,
+        issuer.id,
+      ],
+    );
     expect(answer.status, answer.text).toBe(403);
     expect(answer.body.code).toBe('issuer_suspended');
   });
@@ -55,23 +72,17 @@ describe('issuing while the issuer changes', () => {
     const certificate = await issueCertificate(api, other.key);
     // The revocation's transaction, as a status change holds it: the issuer shared, the
     // certificate's row for update.
-    await official.query('BEGIN');
-    await official.query('SELECT id FROM issuers WHERE id = $1 FOR SHARE', [other.id]);
-    await official.query('SELECT id FROM certificates WHERE id = $1 FOR UPDATE', [certificate.id]);
-    let answered = false;
-    const ordering = api
-      .post(`/v1/certificates/${certificate.id}/marks`, { count: 10 }, other.key)
-      .finally(() => {
-        answered = true;
-      });
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(answered).toBe(false);
-    await official.query(
-      `UPDATE certificates SET status = 'revoked', status_changed_at = now() WHERE id = $1`,
-      [certificate.id],
+    const answer = await whileChanging(
+      [
+        ['SELECT id FROM issuers WHERE id = $1 FOR SHARE', other.id],
+        ['SELECT id FROM certificates WHERE id = $1 FOR UPDATE', certificate.id],
+      ],
+      () => api.post(`/v1/certificates/${certificate.id}/marks`, { count: 10 }, other.key),
+      [
+        `UPDATE certificates SET status = 'revoked', status_changed_at = now() WHERE id = $1`,
+        certificate.id,
+      ],
     );
-    await official.query('COMMIT');
-    const answer = await ordering;
     expect(answer.status, answer.text).toBe(409);
     expect(answer.body.code).toBe('certificate_not_valid');
   });

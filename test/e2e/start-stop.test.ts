@@ -12,6 +12,7 @@ import { baseDatabaseUrl } from '../db-names';
 import { createTestDatabase } from '../helpers';
 import { buildWorld, httpCaller, serviceSecrets, type World } from '../faults/harness';
 import { startServiceProcess, type ServiceProcess } from '../service-process';
+import { exchange } from '../raw-http';
 
 /**
  * Runs `src/main.ts` to its end: its exit code and every line it wrote. One still running after
@@ -272,17 +273,8 @@ describe('stop: SIGTERM under load', () => {
   const running = serviceWithWorld();
 
   it('(before it stops) tells a CONNECT to a route the methods its routes take there', async () => {
-    const port = new URL(running.service.baseUrl).port;
-    const answer = await new Promise<string>((resolve, reject) => {
-      const socket = net.connect(Number(port), '127.0.0.1', () =>
-        socket.end('CONNECT /v1/verify/mark HTTP/1.1\r\nhost: a\r\n\r\n'),
-      );
-      let text = '';
-      socket.setEncoding('utf8');
-      socket.on('data', (chunk: string) => (text += chunk));
-      socket.on('close', () => resolve(text));
-      socket.on('error', reject);
-    });
+    const port = Number(new URL(running.service.baseUrl).port);
+    const answer = await exchange(port, 'CONNECT /v1/verify/mark HTTP/1.1\r\nhost: a\r\n\r\n');
     expect(answer).toMatch(/^HTTP\/1\.1 405 /);
     expect(answer.toLowerCase()).toContain('\r\nallow: post\r\n');
   });

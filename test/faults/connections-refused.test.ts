@@ -31,6 +31,16 @@ describe('a database that accepts no connections', () => {
   };
   const allowConnections = (allow: boolean) =>
     admin(`ALTER DATABASE "${name}" ALLOW_CONNECTIONS ${allow}`);
+  /** Rows of the scan log about `scanned`. */
+  const scanLogLines = async (scanned: readonly IssuedMark[]) =>
+    Number(
+      rowsOf<{ n: string }>(
+        await ctx.handle.db.execute(
+          sql`SELECT count(*) AS n FROM mark_scans
+              WHERE lpad(serial::text, 16, '0') IN ${sql.raw(`('${scanned.map((m) => m.serial).join("','")}')`)}`,
+        ),
+      )[0]!.n,
+    );
 
   beforeAll(async () => {
     ctx = await createTestContext();
@@ -95,15 +105,7 @@ describe('a database that accepts no connections', () => {
   // unavailability too (an outside probe lost log lines and alert repeats so).
   it('keeps the scan log lines of answered scans, and writes them once connections are back', async () => {
     const scanned = marks.slice(0, 3);
-    const logged = async () =>
-      Number(
-        rowsOf<{ n: string }>(
-          await ctx.handle.db.execute(
-            sql`SELECT count(*) AS n FROM mark_scans
-                WHERE lpad(serial::text, 16, '0') IN ${sql.raw(`('${scanned.map((m) => m.serial).join("','")}')`)}`,
-          ),
-        )[0]!.n,
-      );
+    const logged = () => scanLogLines(scanned);
     await ctx.services.markVerification.flushScanLog();
     const before = await logged();
     const operator = new pg.Client({ connectionString: adminUrl() });
@@ -139,15 +141,7 @@ describe('a database that accepts no connections', () => {
   // about to exit, and said nothing (an outside probe lost 22 lines of answered scans so).
   it('at shutdown, keeps writing the scan log while the database is away, within its time', async () => {
     const scanned = marks.slice(3, 6);
-    const logged = async () =>
-      Number(
-        rowsOf<{ n: string }>(
-          await ctx.handle.db.execute(
-            sql`SELECT count(*) AS n FROM mark_scans
-                WHERE lpad(serial::text, 16, '0') IN ${sql.raw(`('${scanned.map((m) => m.serial).join("','")}')`)}`,
-          ),
-        )[0]!.n,
-      );
+    const logged = () => scanLogLines(scanned);
     await ctx.services.markVerification.flushScanLog();
     const before = await logged();
     const operator = new pg.Client({ connectionString: adminUrl() });
