@@ -4,7 +4,7 @@ import type { Queryable } from '../db/client';
 import { clientQuery, rowsOf } from '../db/client';
 import type { Actor } from '../auth/principal';
 import { canonicalJson } from '../crypto/canonical-json';
-import { HASH_LENGTH, leafHashOfText } from '../crypto/merkle';
+import { HASH_LENGTH, writeLeafHashOfText } from '../crypto/merkle';
 
 export interface AuditEntryInput {
   actor: Actor;
@@ -50,11 +50,11 @@ export function auditLeafData(entry: AuditLeafFields & { seq: number }): Uint8Ar
  * auditLeafData), concatenated (32 bytes each), as the sequencer stores them.
  */
 export function auditLeafHashes(entries: readonly AuditLeafFields[], firstSeq: number): Uint8Array {
-  const hashes = new Uint8Array(entries.length * HASH_LENGTH);
+  const hashes = Buffer.allocUnsafe(entries.length * HASH_LENGTH);
   for (let i = 0; i < entries.length; i++) {
-    hashes.set(leafHashOfText(leafText(entries[i]!, firstSeq + i)), i * HASH_LENGTH);
+    writeLeafHashOfText(leafText(entries[i]!, firstSeq + i), hashes, i * HASH_LENGTH);
   }
-  return hashes;
+  return new Uint8Array(hashes.buffer, hashes.byteOffset, hashes.byteLength);
 }
 
 /** SHA-256 of a change's canonical JSON, hex: what the entry (and its leaf) commits to. */
@@ -456,7 +456,7 @@ export async function pendingEntries(tx: Queryable, limit: number): Promise<Pend
   }>(tx, `audit_pending_entries_${Math.trunc(limit)}`, pendingEntriesText(limit), []);
   return rows.map((r) => ({
     id: Number(r.id),
-    at: new Date(r.at),
+    at: r.at instanceof Date ? r.at : new Date(r.at),
     actorKeyId: r.actor_key_id,
     actorRole: r.actor_role,
     signatory: r.signatory,

@@ -1,4 +1,10 @@
-import { HASH_LENGTH, MerkleAccumulator, nodeHash, type LeafRange } from '../crypto/merkle';
+import {
+  copyOfHash,
+  HASH_LENGTH,
+  MerkleAccumulator,
+  nodeHash,
+  type LeafRange,
+} from '../crypto/merkle';
 
 /** Reads the leaf hashes of leaves [from, to), in order; may return fewer at the end of the log. */
 export type LeafReader = (from: number, to: number) => Promise<Uint8Array[]>;
@@ -86,7 +92,7 @@ export class TreeHead {
 
   #append(hash: Uint8Array): void {
     this.#tailTree.append(hash); // first: it refuses a hash that is not 32 bytes
-    this.#tail.push(new Uint8Array(hash));
+    this.#tail.push(copyOfHash(hash));
     if (this.#tail.length === this.chunkLeaves) {
       this.#completeChunk(this.#tailTree.root());
       this.#tail = [];

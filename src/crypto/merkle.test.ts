@@ -10,10 +10,12 @@ import {
   consistencyProof,
   inclusionProof,
   leafHash,
+  leafHashOfText,
   nodeHash,
   rootHash,
   verifyConsistency,
   verifyInclusion,
+  writeLeafHashOfText,
 } from './merkle';
 
 // transparency-dev/merkle's test data, kept in test/vectors/merkle (provenance in test/vectors/README.md).
@@ -228,6 +230,32 @@ describe('hashing and tree heads', () => {
     expect(accumulator.root()).toEqual(first);
     accumulator.append(second!);
     expect(accumulator.root()).toEqual(nodeHash(first!, second!));
+  });
+
+  test('hashes made one after another never share bytes (they are carved from one slab)', () => {
+    // More than a slab's worth, so some straddle a new slab.
+    const hashes = Array.from({ length: 600 }, (_, i) => leafHashOfText(`entry ${i}`));
+    const expected = hashes.map((h) => Uint8Array.from(h));
+    for (const hash of hashes) {
+      expect(hash.byteLength).toBe(32);
+      hash.fill(0xff); // writing one must not reach its neighbours
+    }
+    const again = Array.from({ length: 600 }, (_, i) => leafHashOfText(`entry ${i}`));
+    expect(again).toEqual(expected);
+    for (const [i, hash] of again.entries()) {
+      expect(hash).toEqual(leafHash(new TextEncoder().encode(`entry ${i}`)));
+    }
+  });
+
+  test('a leaf hash written into a batch is the leaf hash of the same text, and only there', () => {
+    const batch = Buffer.alloc(3 * 32, 0xaa);
+    writeLeafHashOfText('{"seq":2,"ü":"漢"}', batch, 32);
+    expect(batch.subarray(32, 64)).toEqual(
+      Buffer.from(leafHash(new TextEncoder().encode('{"seq":2,"ü":"漢"}'))),
+    );
+    expect(batch.subarray(0, 32).every((b) => b === 0xaa)).toBe(true);
+    expect(batch.subarray(64).every((b) => b === 0xaa)).toBe(true);
+    expect(() => writeLeafHashOfText('x', batch, 65)).toThrow(RangeError);
   });
 
   test('builders refuse hashes that are not 32 bytes and sizes past the leaves', () => {
