@@ -8,6 +8,7 @@ import {
 } from '../db/schema/certificates';
 import { certificateStatusEvents } from '../db/schema/certificate-status-events';
 import { issuers, type IssuerRow } from '../db/schema/issuers';
+import { takeTurn } from '../db/turns';
 
 export interface CertificateWithIssuer {
   certificate: CertificateRow;
@@ -204,6 +205,7 @@ export async function lockCertificate(
   id: string,
   purpose: 'change' | 'read' = 'change',
 ): Promise<CertificateRow | undefined> {
+  await takeTurn(db, 'certificate', id, purpose);
   const [row] = await db
     .select()
     .from(certificates)

@@ -4,6 +4,7 @@ import type { Queryable } from '../db/client';
 import { issuers, type IssuerRow } from '../db/schema/issuers';
 import { issuerStatusEvents } from '../db/schema/issuer-status-events';
 import { signingKeys, type SigningKeyRow } from '../db/schema/signing-keys';
+import { takeTurn } from '../db/turns';
 
 export interface InsertIssuerParams {
   name: string;
@@ -37,13 +38,15 @@ export async function findIssuers(db: Queryable, ids: readonly string[]): Promis
  * the changes of one issuer take in turn (FOR NO KEY UPDATE, which leaves alone the key-share locks
  * that inserting its certificates or keys takes). `read`: for work that must see its status as
  * committed and keep it so until done (a certificate's status change, a verification `at`): it
- * waits for a change in flight and holds the next one off (FOR SHARE).
+ * waits for a change in flight and holds the next one off (FOR SHARE). Either takes its turn first
+ * (src/db/turns.ts): a change waits for the readers already inside, not for every reader to come.
  */
 export async function lockIssuer(
   db: Queryable,
   id: string,
   purpose: 'change' | 'read',
 ): Promise<IssuerRow | undefined> {
+  await takeTurn(db, 'issuer', id, purpose);
   const [row] = await db
     .select()
     .from(issuers)

@@ -12,6 +12,7 @@ import { modelInScope } from '../certificates/scope';
 import { lockIssuer } from '../issuers/issuers.queries';
 import { chinaDay } from '../shared/dates';
 import { reason, type Reason } from './verdict';
+import { takeTurn } from '../db/turns';
 
 export interface CertificateFacts {
   certificate: CertificateRow;
@@ -78,8 +79,10 @@ export async function certificateFactsAt(
     // histories under a shared lock of the issuer and the certificate waits for a change in flight,
     // so an instant after its time is never answered as if it had not happened (which would answer
     // `authentic` for a moment at which the certificate was revoked). The certificate's lock is the
-    // weakest that a status change (FOR UPDATE) waits for: customs deductions pass it.
+    // weakest that a status change (FOR UPDATE) waits for: customs deductions pass it. Each is
+    // taken in turn (src/db/turns.ts): a stream of these reads never keeps a change waiting.
     await lockIssuer(tx, found.issuer.id, 'read');
+    await takeTurn(tx, 'certificate', found.certificate.id, 'read');
     await tx
       .select({ id: certificates.id })
       .from(certificates)

@@ -1,5 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lockCertificate } from '../../src/certificates/certificates.queries';
+import { lockIssuer } from '../../src/issuers/issuers.queries';
 import { certificateBody, createIssuer, issueCertificate, type IssuerFixture } from '../fixtures';
 import { client, createTestContext, type Client, type TestContext } from '../helpers';
 
@@ -85,5 +87,99 @@ describe('issuing while the issuer changes', () => {
     );
     expect(answer.status, answer.text).toBe(409);
     expect(answer.body.code).toBe('certificate_not_valid');
+  });
+
+  /** Issues without pause from `clients` loops until each is refused; `during` runs meanwhile. */
+  async function whileIssuing<T>(
+    clients: number,
+    fixture: IssuerFixture,
+    during: () => Promise<T>,
+  ) {
+    const answers: { status: number; at: number }[] = [];
+    let running = true;
+    const loops = Array.from({ length: clients }, async () => {
+      while (running) {
+        const { status } = await api.post('/v1/certificates', certificateBody(), fixture.key);
+        answers.push({ status, at: performance.now() });
+        if (status !== 201) return;
+      }
+    });
+    // Until the loops overlap: some issuances answered.
+    while (answers.length < clients * 2) await new Promise((resolve) => setTimeout(resolve, 5));
+    const started = performance.now();
+    const result = await during();
+    const tookMs = performance.now() - started;
+    const answeredAt = performance.now();
+    running = false;
+    await Promise.all(loops);
+    return { result, tookMs, answeredAt, answers };
+  }
+
+  it('lets a suspension through a stream of issuances: it waits only for those already inside', async () => {
+    // Issuance reads its issuer under a shared lock. Row locks alone let each new FOR SHARE join
+    // the holders while the suspension's FOR NO KEY UPDATE waited, so it waited until the
+    // statement timeout (15 s) and failed with 503 while issuance went on (outside probe).
+    const busy = await createIssuer(ctx, { name: 'Zhejiang Bulk Certification Co.' });
+    const { result, tookMs, answeredAt, answers } = await whileIssuing(6, busy, () =>
+      api.post(
+        `/v1/issuers/${busy.id}/status`,
+        { status: 'suspended', reason: 'CNCA decision' },
+        ctx.adminKey,
+      ),
+    );
+    expect(result.status, result.text).toBe(200);
+    // The issuances already inside finish first (a few hundred ms here; the bound leaves room for
+    // a loaded machine, well below the statement timeout that used to end the wait).
+    expect(tookMs).toBeLessThan(10_000);
+    // Nothing was issued after the suspension was answered.
+    const late = answers.filter((a) => a.at > answeredAt);
+    expect(late.every((a) => a.status === 403)).toBe(true);
+    expect(answers.filter((a) => a.status === 201).length).toBeGreaterThan(6);
+  });
+
+  it('queues a reader that comes while a change waits behind the change (issuers and certificates)', async () => {
+    // What the suspension above relies on, shown step by step for both records: a reader holds a
+    // certificate (a mark batch, a verification at a past moment); a status change waits for it;
+    // a second reader then comes. With row locks alone, the second was let in at once, beside
+    // the first, and a stream of them kept the change waiting.
+    const issuer = await createIssuer(ctx, { name: 'Anhui Turns Certification Co.' });
+    const certificate = await issueCertificate(api, issuer.key);
+    const events: string[] = [];
+    const waitingLocks = async () => {
+      const { rows } = await official.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted',
+      );
+      return rows[0]!.n;
+    };
+    const until = async (condition: () => Promise<boolean>) => {
+      for (let i = 0; i < 500 && !(await condition()); i++)
+        await new Promise((resolve) => setTimeout(resolve, 10));
+    };
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const first = ctx.handle.db.transaction(async (tx) => {
+      await lockIssuer(tx, issuer.id, 'read');
+      await lockCertificate(tx, certificate.id, 'read');
+      events.push('first reader in');
+      await released;
+    });
+    await until(async () => events.length === 1);
+    const change = ctx.handle.db.transaction(async (tx) => {
+      await lockIssuer(tx, issuer.id, 'read');
+      await lockCertificate(tx, certificate.id, 'change');
+      events.push('change in');
+    });
+    await until(async () => (await waitingLocks()) === 1);
+    const second = ctx.handle.db.transaction(async (tx) => {
+      await lockIssuer(tx, issuer.id, 'read');
+      await lockCertificate(tx, certificate.id, 'read');
+      events.push('second reader in');
+    });
+    await until(async () => (await waitingLocks()) === 2);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(events).toEqual(['first reader in']);
+    release();
+    await Promise.all([first, change, second]);
+    expect(events).toEqual(['first reader in', 'change in', 'second reader in']);
   });
 });
