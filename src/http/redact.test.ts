@@ -1,7 +1,11 @@
+import { randomBytes } from 'node:crypto';
+import { base32nopad } from '@scure/base';
 import { describe, expect, it } from 'vitest';
 import { redactPath, redactText } from './redact';
 
 const code = 'AF2FBGYY'.padEnd(120, 'Q7');
+/** The characters of a code a redacted text keeps. */
+const KEPT = 8;
 const escaped = (text: string) =>
   [...text].map((c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`).join('');
 
@@ -50,6 +54,63 @@ describe('redactPath', () => {
       .map((c) => String.fromCodePoint(c.codePointAt(0)! + 0xfee0))
       .join('');
     expect(redactText(`码：${fullWidth}，假的`)).toBe(`码：${fullWidth.slice(0, 8)}…，假的`);
+  });
+});
+
+describe('a code written in groups', () => {
+  // A code as the service makes them: base32 of random bytes (digits 2–7 in about every fifth place).
+  const random = base32nopad.encode(randomBytes(75));
+  const groupsOf = (text: string, size: number) => text.match(new RegExp(`.{1,${size}}`, 'g'))!;
+  /** What of `whole` the text still spells, its separators taken out: at most a short piece. */
+  const longestPieceOf = (whole: string, text: string) => {
+    const letters = text.replace(/[^A-Za-z0-9]/g, '').toUpperCase();
+    let longest = 0;
+    for (let i = 0; i < whole.length; i++)
+      for (
+        let n = longest + 1;
+        i + n <= whole.length && letters.includes(whole.slice(i, i + n));
+        n++
+      )
+        longest = n;
+    return longest;
+  };
+
+  it.each([' ', '%20', '%0A', '\n', '.', '+', '/', ':', ',', '*', ' - '])(
+    'is cut like a code in one piece, whatever joins its groups: %j',
+    (separator) => {
+      for (const whole of [code, random])
+        for (const size of [4, 5, 7, 8, 20]) {
+          const redacted = redactPath(`/m/${groupsOf(whole, size).join(separator)}`);
+          expect(redacted).toContain('…');
+          // The prefix kept, and at most the first group before it when that has no digit.
+          expect(longestPieceOf(whole, redacted)).toBeLessThanOrEqual(KEPT + size);
+        }
+    },
+  );
+
+  it('is cut inside a consumer’s words, which stay', () => {
+    for (const [text, words] of [
+      [`码是 ${groupsOf(random, 4).join(' ')} 假的`, ['码是', '假的']],
+      [`/v1/verify/mark/${groupsOf(random, 10).join('.')}`, ['/v1/verify/mark/']],
+      [
+        `${groupsOf(random, 8).join(' ')} is the code and it is fake`,
+        ['is the code and it is fake'],
+      ],
+    ] as const) {
+      const redacted = redactText(text);
+      for (const word of words) expect(redacted).toContain(word);
+      expect(longestPieceOf(random, redacted)).toBeLessThanOrEqual(KEPT + 10);
+    }
+  });
+
+  it('leaves sentences, models and serials in groups alone', () => {
+    for (const text of [
+      'I bought this at the market and the label looks wrong because the print is blurred',
+      'THE QR CODE ON THIS PRODUCT DOES NOT SCAN AND THE BOX LOOKS USED',
+      '型号 XR-2000 买了 3 件, serial 2345 6723 4567 2345, lot AB-77',
+      'model TX3 and model TX4, see page 25 of 27',
+    ])
+      expect(redactText(text)).toBe(text);
   });
 });
 

@@ -32,9 +32,12 @@ interface ReportSubject {
   certificateId: string | null;
 }
 
-/** The mark serial a scanned or typed code names, if it names one (its signature is not checked). */
+/**
+ * The mark serial a scanned or typed code names, if it names one (its signature is not checked): a
+ * code written in groups (spaces, dots, one group a line) names its mark too.
+ */
 function markSerialOf(code: string): string | null {
-  const extracted = extractMarkCode(code);
+  const extracted = extractMarkCode(code) ?? extractMarkCode(code.replace(/[^A-Za-z0-9]/g, ''));
   if (!extracted) return null;
   if (extracted.kind === 'serial')
     return hasValidSerialCheckDigits(extracted.serial) ? extracted.serial : null;

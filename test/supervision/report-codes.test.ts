@@ -104,6 +104,23 @@ describe('mark codes in reports and alerts', () => {
     }
   });
 
+  it('a report of a code written in groups is filed against its mark and keeps its prefix', async () => {
+    // As a consumer types it off a photo, or a prober writes it to get past the cut (red team:
+    // 20-character groups reached supervisors whole, and the report named no mark).
+    for (const separator of [' ', '\n', '.', ' - ']) {
+      const grouped = other.code.match(/.{1,20}/g)!.join(separator);
+      const res = await api.post('/v1/reports', { code: grouped, description: `x${separator}y` });
+      expect(res.status, res.text).toBe(201);
+      const alert = await api.get(`/v1/alerts/${res.body.alertId}`, supervisor);
+      expect(alert.body).toMatchObject({ subjectType: 'mark', subject: other.serial });
+      expect(alert.body.reports.at(-1)).toMatchObject({
+        serial: other.serial,
+        code: `${other.code.slice(0, 8)}…`,
+      });
+      expectNoCode(alert.text, other.code);
+    }
+  });
+
   it('verifications that raise alerts keep no code', async () => {
     const misused = await api.post('/v1/verify/mark', {
       code: mark.url,
