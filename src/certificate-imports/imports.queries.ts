@@ -50,6 +50,17 @@ export async function setReceived(
 }
 
 /**
+ * Lets the caller's transaction wait on its client for up to `ms` between statements (the
+ * session's own limit, POSTGRES_TIMEOUTS.idleInTransactionMs, is a few seconds: nothing else
+ * waits inside a transaction). For the rest of the transaction only.
+ */
+export async function allowIdleInTransaction(tx: Queryable, ms: number): Promise<void> {
+  await tx.execute(
+    sql`SELECT set_config('idle_in_transaction_session_timeout', ${`${Math.trunc(ms)}ms`}, true)`,
+  );
+}
+
+/**
  * Holds an issuer's `Idempotency-Key` for the caller's transaction, or answers false at once when
  * another upload under it is being received (its transaction holds it until it commits or not).
  */

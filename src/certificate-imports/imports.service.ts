@@ -31,6 +31,16 @@ import * as q from './imports.queries';
 
 /** Rows staged per insert while a body arrives. */
 const STAGE_ROWS = 1_000;
+
+/**
+ * How an upload may pace itself. The staging transaction waits on the client between its
+ * statements, for as long as the body takes to arrive: it may stay idle as long as a request may
+ * last (the listener's 300 s, and a margin, so that the listener's 408 comes first). A pause of
+ * `stallMs` with no byte ends the upload with 408 at once. (With the session's own limit of a few
+ * seconds, an upload that paused 7 s was answered 503 "database not reachable" by the database
+ * ending the session: an outside probe.)
+ */
+export const UPLOAD_PACE = { stallMs: 60_000, idleInTransactionMs: 310_000 } as const;
 /** Rows worked through per transaction: one signer lookup and one insert of each kind per chunk. */
 const DEFAULT_CHUNK_ROWS = 1_000;
 
@@ -57,6 +67,8 @@ export interface CertificateImportsOptions {
   baseUrl: string;
   maxBytes?: number;
   chunkRows?: number;
+  /** Tests shorten it. */
+  uploadPace?: { stallMs: number; idleInTransactionMs: number };
   logger?: Logger | undefined;
 }
 
@@ -145,7 +157,9 @@ export class CertificateImportsService {
     const idempotencyKey = request.idempotencyKey;
     const id = randomUUID();
     const actor = actorOf(principal);
+    const pace = this.options.uploadPace ?? UPLOAD_PACE;
     const outcome = await this.db.transaction(async (tx) => {
+      await q.allowIdleInTransaction(tx, pace.idleInTransactionMs);
       if (idempotencyKey !== undefined) {
         if (!(await q.tryLockIdempotencyKey(tx, { issuerId, idempotencyKey })))
           throw new AppError(
@@ -172,7 +186,7 @@ export class CertificateImportsService {
       let bytes = 0;
       let rows = 0;
       let staged: { row: number; content: string | null; problem: string | null }[] = [];
-      const received = receivedRows(request.format, digested(body, digest), {
+      const received = receivedRows(request.format, digested(paced(body, pace.stallMs), digest), {
         maxBytes: this.maxBytes,
         onBytes: (n) => (bytes = n),
       });
@@ -528,6 +542,47 @@ async function* digested(
   for await (const chunk of body) {
     digest.update(chunk);
     yield chunk;
+  }
+}
+
+/**
+ * The body's chunks, ended with 408 when none arrives for `stallMs` (the client stopped sending
+ * but keeps the connection open).
+ */
+async function* paced(
+  body: AsyncIterable<Uint8Array>,
+  stallMs: number,
+): AsyncGenerator<Uint8Array> {
+  const chunks = body[Symbol.asyncIterator]();
+  let done = false;
+  try {
+    for (;;) {
+      const next = chunks.next();
+      let timer: NodeJS.Timeout | undefined;
+      const stalled = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new AppError(
+                'request_timeout',
+                `the upload stalled: no bytes for ${Math.round(stallMs / 1000)} s`,
+              ),
+            ),
+          stallMs,
+        );
+      });
+      // A chunk that comes after the stall is given up on is never read: no unhandled rejection.
+      next.catch(() => {});
+      const result = await Promise.race([next, stalled]).finally(() => clearTimeout(timer));
+      if (result.done) {
+        done = true;
+        return;
+      }
+      yield result.value;
+    }
+  } finally {
+    // Given up on (a stall, a bad row, a limit): the body is released, not left half-read.
+    if (!done) void chunks.return?.()?.catch(() => {});
   }
 }
 

@@ -466,6 +466,73 @@ describe('certificate imports', () => {
     await ctx.services.certificateImports.whenIdle();
   });
 
+  describe('an upload that takes its time', () => {
+    /** A body that sends `rows`, pausing `pauseMs` after the first. */
+    const pausing = (rows: string[], pauseMs: number) => {
+      const encoder = new TextEncoder();
+      return new ReadableStream<Uint8Array>({
+        async start(controller) {
+          for (const [i, row] of rows.entries()) {
+            if (i === 1) await new Promise((resolve) => setTimeout(resolve, pauseMs));
+            controller.enqueue(encoder.encode(row));
+          }
+          controller.close();
+        },
+      });
+    };
+    it('is received across a pause longer than a session may idle in a transaction', async () => {
+      // 6 s: past the 5 s the database gives a session idle inside a transaction, which used to
+      // end the staging transaction and answer 503 "database not reachable" (outside probe).
+      const res = await ctx.app.request('/v1/certificates/imports', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${issuer.key}`, 'content-type': 'application/x-ndjson' },
+        body: pausing([ndjson(certificateBody()), ndjson(certificateBody())], 6_000),
+        duplex: 'half',
+      } as RequestInit);
+      const body = (await res.json()) as { importId: string; rows: number };
+      expect(res.status, JSON.stringify(body)).toBe(202);
+      expect(body.rows).toBe(2);
+      await ctx.services.certificateImports.whenIdle();
+      const state = await api.get(`/v1/certificates/imports/${body.importId}`, issuer.key);
+      expect(state.body).toMatchObject({ status: 'done', imported: 2 });
+    }, 20_000);
+
+    it('is ended with 408 when no byte comes for the stall limit, and nothing of it is kept', async () => {
+      const service = new CertificateImportsService({
+        db: ctx.handle.db,
+        clock: ctx.clock,
+        certificates: ctx.services.certificates,
+        baseUrl: ctx.config.publicBaseUrl,
+        uploadPace: { stallMs: 300, idleInTransactionMs: 10_000 },
+      });
+      const [key] = rowsOf<{ id: string }>(
+        await ctx.handle.db.execute(
+          sql`SELECT id FROM api_keys WHERE issuer_id = ${issuer.id} LIMIT 1`,
+        ),
+      );
+      const before = rowsOf<{ n: number }>(
+        await ctx.handle.db.execute(sql`SELECT count(*)::int AS n FROM certificate_imports`),
+      )[0]!.n;
+      const stalled = service.receive(
+        { keyId: key!.id, role: 'issuer', issuerId: issuer.id },
+        {
+          format: 'ndjson',
+          dryRun: false,
+          body: pausing(
+            [ndjson(certificateBody()), ndjson(certificateBody())],
+            2_000,
+          ) as unknown as AsyncIterable<Uint8Array>,
+        },
+      );
+      await expect(stalled).rejects.toMatchObject({ code: 'request_timeout' });
+      const after = rowsOf<{ n: number }>(
+        await ctx.handle.db.execute(sql`SELECT count(*)::int AS n FROM certificate_imports`),
+      )[0]!.n;
+      expect(after).toBe(before);
+      await service.close();
+    });
+  });
+
   describe('a database fault around the commit', () => {
     /** The service on the test's database, through a connection that can fail on demand. */
     function importsWithFaults() {
