@@ -38,7 +38,7 @@ export function redactText(text: string): string {
  * keeps (`%0A`) — as someone copying a code by hand, or probing the log, writes it
  * (`AF2FBGYY Q7Q7…`, `AF2F.BGYY.…`, one group a line). Taken for a code: groups of one length
  * (the last may be shorter; 120 characters at most, a code's length) joined by one separator,
- * from the first group with a digit, that make a token run together and have a digit from 2 to 7
+ * around the first group with a digit, that make a token run together and have a digit from 2 to 7
  * in at least one place in twelve (a base32 code has one in about every fifth; words have none).
  * Sentences, model names and serials in groups are left alone.
  */
@@ -59,8 +59,17 @@ function redactGroups(run: string): string {
   const separatorAfter = (i: number) =>
     run.slice(groups[i]!.at + groups[i]!.text.length, groups[i + 1]!.at);
   const separator = first + 1 < groups.length ? separatorAfter(first) : '';
+  // The groups before it of its length and separator are the code's too (its first may have no
+  // digit).
+  let start = first;
+  while (
+    start > 0 &&
+    groups[start - 1]!.text.length === size &&
+    separatorAfter(start - 1) === separator
+  )
+    start -= 1;
   let last = first;
-  let length = size;
+  let length = size * (first - start + 1);
   while (
     last + 1 < groups.length &&
     separatorAfter(last) === separator &&
@@ -72,13 +81,13 @@ function redactGroups(run: string): string {
     if (groups[last]!.text.length < size) break; // a shorter group ends the code
   }
   const joined = groups
-    .slice(first, last + 1)
+    .slice(start, last + 1)
     .map((g) => g.text)
     .join('');
   const digits = joined.match(BASE32_DIGITS)?.length ?? 0;
   if (joined.length < TOKEN_RUN_LENGTH || digits < joined.length * CODE_DIGIT_SHARE) return run;
   const end = groups[last]!.at + groups[last]!.text.length;
-  return `${run.slice(0, groups[first]!.at)}${joined.slice(0, KEPT_PREFIX)}…${run.slice(end)}`;
+  return `${run.slice(0, groups[start]!.at)}${joined.slice(0, KEPT_PREFIX)}…${run.slice(end)}`;
 }
 
 /** A request path as a log line or a problem's `instance` shows it: see {@link redactText}. */
