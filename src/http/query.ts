@@ -21,6 +21,12 @@ export const sinceParam = z
       !Number.isNaN(new Date(s).getTime()),
     { message: 'must be a date or an ISO 8601 instant', abort: true },
   )
+  // An instant without its offset names no moment (JavaScript reads it in the server's own time
+  // zone): `Z` or `+08:00`, as the body's instants take them.
+  .refine((s) => s.length === 10 || /(Z|[+-]\d{2}:?\d{2})$/i.test(s), {
+    message: 'an instant needs its offset: Z or +08:00 (sent as %2B08:00)',
+    abort: true,
+  })
   .refine((s) => isSaneInstant(new Date(s)), `must be between ${EARLIEST_DATE} and ${LATEST_DATE}`)
   .transform((s) => new Date(s));
 

@@ -88,7 +88,11 @@ const listAlerts = defineRoute({
       issuer: z.string().uuid().optional(),
       since: sinceParam
         .optional()
-        .openapi({ type: 'string', description: 'Alerts seen since this day or instant' }),
+        .openapi({
+          type: 'string',
+          description:
+            'Alerts seen since this day (YYYY-MM-DD) or instant (with its offset: Z or +08:00)',
+        }),
       ...pageQuery,
     }),
   },

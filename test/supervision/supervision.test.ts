@@ -316,6 +316,11 @@ describe('supervision', () => {
           'since=2026-11-24T08:00:00+08:00',
           'a + in an offset is sent as %2B in a query string (a bare + reads as a space)',
         ],
+        // Read in the server's own time zone, it named no moment (outside probe).
+        [
+          'since=2026-11-24T08:00:00',
+          'an instant needs its offset: Z or +08:00 (sent as %2B08:00)',
+        ],
       ]) {
         const res = await api.get(`/v1/alerts?${query}`, supervisor);
         expect(res.body.errors, query).toEqual([{ path: 'query.since', message }]);
