@@ -68,7 +68,11 @@ const listAudit = defineRoute({
       action: z.string().trim().min(1).max(64).optional(),
       since: sinceParam
         .optional()
-        .openapi({ type: 'string', description: 'Entries at or after this day or instant' }),
+        .openapi({
+          type: 'string',
+          description:
+            'Entries at or after this day (YYYY-MM-DD) or instant (with its offset: Z or +08:00)',
+        }),
       ...pageQuery,
     }),
   },
