@@ -35,7 +35,8 @@ import { consoleWords } from './console/console-words';
  * key once to /supervisor/session and gets an HttpOnly, SameSite=Strict cookie scoped to
  * /supervisor. The cookie names a session record (never the key itself); signing out
  * (POST /supervisor/sign-out) ends the record, and revoking the key ends every session it opened.
- * Both forms carry a signed double-submit token and are refused from another origin (login CSRF).
+ * Both forms are refused from another origin; signing in also takes a signed double-submit token
+ * (login CSRF), and ends the session the browser had.
  */
 export const SUPERVISOR_COOKIE = 'certmark_supervisor';
 /** The nonce cookie of the page's forms (see src/auth/session.ts, signed double-submit). */
@@ -72,7 +73,10 @@ function filtersOf(c: Context): ConsoleFilters & { statusChoice: string } {
 
 /**
  * The form nonce of this browser: the cookie's if it has a well-formed one, else a new one set now.
- * Returns the token the page's forms carry.
+ * Returns the token the page's forms carry. The cookie is SameSite=Lax: a link from another site
+ * to /supervisor (a top-level navigation) carries it, so the page keeps it rather than setting a
+ * new one under a tab already open (whose forms then failed: an outside probe); a POST from
+ * another site still goes without it, which is what the double submit needs.
  */
 function pageFormToken(c: Context, secret: Uint8Array): string {
   let nonce = getCookie(c, SUPERVISOR_FORM_COOKIE);
@@ -80,7 +84,7 @@ function pageFormToken(c: Context, secret: Uint8Array): string {
     nonce = newFormNonce();
     setCookie(c, SUPERVISOR_FORM_COOKIE, nonce, {
       httpOnly: true,
-      sameSite: 'Strict',
+      sameSite: 'Lax',
       secure: isHttps(c),
       path: '/supervisor',
     });
@@ -95,15 +99,21 @@ function pageFormToken(c: Context, secret: Uint8Array): string {
  * nothing: then `Sec-Fetch-Site` and the token decide.
  */
 function isOwnForm(c: Context, deps: SupervisorPageDeps, form: Record<string, unknown>): boolean {
+  return (
+    isOwnOrigin(c, deps) &&
+    isFormToken(deps.sessionSecret, getCookie(c, SUPERVISOR_FORM_COOKIE), form[FORM_FIELD])
+  );
+}
+
+/** Whether a POST names no other origin than this service's (`Origin`, else `Sec-Fetch-Site`). */
+function isOwnOrigin(c: Context, deps: SupervisorPageDeps): boolean {
   const origin = c.req.header('origin');
   if (origin !== undefined && origin !== 'null') {
     const own = [new URL(c.req.url).origin, new URL(deps.publicBaseUrl).origin];
-    if (!own.includes(origin)) return false;
-  } else {
-    const site = c.req.header('sec-fetch-site');
-    if (site !== undefined && site !== 'same-origin' && site !== 'none') return false;
+    return own.includes(origin);
   }
-  return isFormToken(deps.sessionSecret, getCookie(c, SUPERVISOR_FORM_COOKIE), form[FORM_FIELD]);
+  const site = c.req.header('sec-fetch-site');
+  return site === undefined || site === 'same-origin' || site === 'none';
 }
 
 /**
@@ -178,6 +188,10 @@ export function supervisorPage(deps: SupervisorPageDeps) {
     const principal = key ? await findPrincipalByKey(deps.db, key) : null;
     if (!principal) return signIn(c, 'unknownKey', 401, form);
     if (principal.role !== 'supervisor') return signIn(c, 'notSupervisor', 403, form);
+    // The session this browser had, if any, ends: signing out later ends the one it has then, and
+    // an earlier one left open would outlive it (for up to 8 hours).
+    const previous = getCookie(c, SUPERVISOR_COOKIE);
+    if (previous) await deps.sessions.end(previous);
     const session = await deps.sessions.start(principal, SESSION_SECONDS);
     setCookie(c, SUPERVISOR_COOKIE, session.token, {
       httpOnly: true,
@@ -194,8 +208,10 @@ export function supervisorPage(deps: SupervisorPageDeps) {
 
   page.post('/supervisor/sign-out', async function signOutHandler(c) {
     const form = await readForm(c);
-    // A cross-site POST must not sign a supervisor out either.
-    if (!isOwnForm(c, deps, form)) return signIn(c, 'formExpired', 403, form);
+    // A cross-site POST must not sign a supervisor out either: it names another origin, and it
+    // never carries the session cookie (SameSite=Strict). The form's token is not asked for, so a
+    // form nonce replaced meanwhile (another tab's sign-in page) cannot keep anyone signed in.
+    if (!isOwnOrigin(c, deps)) return signIn(c, 'formExpired', 403, form);
     const token = getCookie(c, SUPERVISOR_COOKIE);
     if (token) await deps.sessions.end(token);
     deleteCookie(c, SUPERVISOR_COOKIE, { path: '/supervisor' });

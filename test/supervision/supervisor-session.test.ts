@@ -84,7 +84,7 @@ describe('supervisor page sessions', () => {
       ],
       ['no token', { key: supervisor }, { cookie: formCookie, origin }],
       [
-        'no form cookie (SameSite=Strict keeps it from cross-site posts)',
+        'no form cookie (SameSite=Lax keeps it from cross-site posts)',
         { key: supervisor, form_token: token },
         { origin },
       ],
@@ -121,6 +121,50 @@ describe('supervisor page sessions', () => {
     );
     expect(res.status).toBe(403);
     expect((await api.get('/supervisor', undefined, { cookie: session! })).status).toBe(200);
+  });
+
+  it('signs out after a link from another site gave the browser a new form cookie', async () => {
+    // The console open in one tab; a link from another site opens /supervisor in another, without
+    // the cookies a cross-site request does not carry, and the page sets a new form cookie. The
+    // first tab's Sign out still signs out (it was refused, and the session stayed open).
+    const { session, formCookie, token } = await signIn();
+    const fromElsewhere = await api.get('/supervisor', undefined, {
+      'sec-fetch-site': 'cross-site',
+    });
+    const replaced = cookieOf(fromElsewhere, 'certmark_supervisor_form');
+    expect(replaced).toBeDefined();
+    expect(replaced).not.toBe(formCookie);
+    const out = await postForm(
+      '/supervisor/sign-out',
+      { form_token: token },
+      { cookie: `${session}; ${replaced}`, origin, 'sec-fetch-site': 'same-origin' },
+    );
+    expect(out.status, out.text).toBe(200);
+    expect((await api.get('/supervisor', undefined, { cookie: session! })).status).toBe(401);
+  });
+
+  it('keeps the form cookie on a link from another site: SameSite=Lax, the session Strict', async () => {
+    const page = await api.get('/supervisor');
+    const form = page.headers.getSetCookie().find((c) => c.startsWith('certmark_supervisor_form='));
+    expect(form).toMatch(/SameSite=Lax/i);
+    const { res } = await signIn();
+    const session = res.headers.getSetCookie().find((c) => c.startsWith('certmark_supervisor='));
+    expect(session).toMatch(/SameSite=Strict/i);
+  });
+
+  it('signing in again ends the session the browser had', async () => {
+    const first = await signIn();
+    const again = await postForm(
+      '/supervisor/session',
+      { key: supervisor, form_token: first.token },
+      { cookie: `${first.session}; ${first.formCookie}`, origin },
+    );
+    expect(again.status).toBe(303);
+    const second = cookieOf(again, 'certmark_supervisor');
+    expect(second).toBeDefined();
+    expect(second).not.toBe(first.session);
+    expect((await api.get('/supervisor', undefined, { cookie: first.session! })).status).toBe(401);
+    expect((await api.get('/supervisor', undefined, { cookie: second! })).status).toBe(200);
   });
 
   it('revoking the key ends its sessions; an expired session opens nothing', async () => {
