@@ -242,6 +242,7 @@ export const ui = {
     offlineNotCoveredSentence:
       '本页的数据包不包含此签发机构的公钥。请载入包含该机构的数据包，或联网查验。',
     offlineBadBundle: '数据包无效',
+    offlineOlderBundle: '这个数据包比正在使用的旧，未载入。正在使用的数据包截至',
     offlineRevoked: '证书已被撤销或注销。',
     offlineSuspended: '证书已被暂停（或其认证机构已被暂停）。',
     offlineStatusAsOf: '状态信息截至',
@@ -314,6 +315,8 @@ export const ui = {
     offlineNotCoveredSentence:
       'This page’s bundle does not hold this issuer’s keys. Load a bundle that does, or check online.',
     offlineBadBundle: 'Bundle refused',
+    offlineOlderBundle:
+      'This bundle is older than the one in use, so it was not loaded. The one in use is as of',
     offlineRevoked: 'The certificate is revoked or withdrawn.',
     offlineSuspended: 'The certificate is suspended (or its certification body is).',
     offlineStatusAsOf: 'status information as of',

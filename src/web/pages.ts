@@ -210,6 +210,7 @@ export function offlinePage(options: {
     unknown: { title: t.offlineUnknownTitle, sentence: t.offlineUnknownSentence },
     notCovered: { title: t.offlineSerialTitle, sentence: t.offlineNotCoveredSentence },
     badBundle: t.offlineBadBundle,
+    olderBundle: t.offlineOlderBundle,
     reasons: {
       MALFORMED: reasonWords.MALFORMED[lang],
       BAD_SIGNATURE: reasonWords.BAD_SIGNATURE[lang],
@@ -301,7 +302,11 @@ const offlineScript = `(function () {
       // A loaded bundle must be signed by the same log key as the one this page came with.
       var next = certmarkOffline.readOfflineBundle(String(reader.result).trim(),
         { logKid: loaded.ok ? loaded.bundle.logKid : undefined });
-      if (next.ok) {
+      if (next.ok && bundle && next.bundle.createdAt.getTime() < bundle.createdAt.getTime()) {
+        // An older bundle would bring back what a newer one says is void, revoked or suspended.
+        show('forged', 'bundle_refused', words.badBundle, words.olderBundle + ' ' +
+          bundle.createdAt.toISOString().slice(0, 16).replace('T', ' ') + ' UTC');
+      } else if (next.ok) {
         bundle = next.bundle;
         document.getElementById('offline-bundle-info').textContent =
           words.age.asOf + ' ' + bundle.createdAt.toISOString().slice(0, 16).replace('T', ' ') + ' UTC';

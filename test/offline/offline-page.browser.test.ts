@@ -151,4 +151,29 @@ describe.runIf(browserAvailable)('offline verification page', () => {
     expect(en.requests).toEqual([]);
     await en.page.close();
   });
+
+  it('keeps its bundle when an older one is loaded: no going back to before a void or a revocation', async () => {
+    // Saved before marks[2] was voided: loaded into a page that has the newer bundle, it would
+    // make the voided mark genuine again (an outside probe).
+    const older = await api.get('/v1/offline-bundle');
+    expect(older.status).toBe(200);
+    ctx.clock.advance(60_000);
+    await api.post(`/v1/marks/${marks[2]!.serial}/void`, { reason: 'stolen' }, issuer.key);
+    const { page, errors } = await offlinePage(new Date(ctx.clock.now().getTime() + 3_600_000));
+    expect((await check(page, marks[2]!.code)).verdict).toBe('invalid');
+    await page.setInputFiles('#offline-bundle-file', {
+      name: 'older.jws',
+      mimeType: 'application/jose',
+      buffer: Buffer.from(older.text),
+    });
+    await expect
+      .poll(() => page.locator('section.verdict').getAttribute('data-verdict'))
+      .toBe('bundle_refused');
+    expect(readable(await page.locator('section.verdict').textContent())).toContain(
+      '这个数据包比正在使用的旧',
+    );
+    expect((await check(page, marks[2]!.code)).verdict).toBe('invalid');
+    expect(errors).toEqual([]);
+    await page.close();
+  });
 });
