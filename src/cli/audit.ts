@@ -2,10 +2,17 @@ import fs from 'node:fs';
 import { AuditLogVerifier, type AuditVerification } from '../audit/audit-verifier';
 import type { JwksLike } from '../audit/checkpoint';
 import { EXIT, cliVersion, parseCommand } from './command';
-import { defaultRetryPolicy, fetchWithRetry, type RetryPolicy } from './http';
+import {
+  boundedFetch,
+  defaultRetryPolicy,
+  fetchWithRetry,
+  readBoundedFile,
+  type RetryPolicy,
+} from './http';
 import { progressBar, type Progress } from './progress';
 import { checkCosignedCheckpoint, type CosignedCheckpoint } from '../audit/cosigned-checkpoint';
 import { parseWitnessKey } from '../audit/witness-config';
+import { jwkThumbprint } from '../crypto/ed25519-core';
 import { verifyConsistency } from '../crypto/merkle';
 import type { NoteVerifier } from '../crypto/signed-note';
 
@@ -20,6 +27,8 @@ const usage = `usage: certmark audit verify --url <base-url> [options]
   --since-checkpoint <file>  a checkpoint saved earlier: check that today's log extends it
   --save-checkpoint <file>   after a successful check, save the checkpoint for next time
   --page-size <n>            entries per request (1..10000, default 10000)
+  --log-kid <kid>            trust only this log key (its kid, compared out of band); without it,
+                             the saved checkpoint's key, else the service's JWKS (printed to compare)
   --witness <vkey>           a witness's note verifier key (repeatable): check the cosignatures of
                              GET /log/checkpoint and that it is consistent with the log checked
   --quorum <k>               valid cosignatures required of those witnesses (default: all of them)
@@ -47,7 +56,7 @@ export interface AuditCommandIo {
 }
 
 const defaultIo: AuditCommandIo = {
-  fetch: (url) => fetch(url, { headers: { accept: 'application/json' } }),
+  fetch: boundedFetch('application/json'),
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
   retry: {
@@ -160,7 +169,28 @@ export interface RemoteAuditOptions {
   baseUrl: string;
   saved?: unknown;
   pageSize?: number;
+  /** The one log key to trust (else the saved checkpoint's, else every self-consistent one). */
+  logKid?: string | undefined;
   onProgress?: (verified: number, total: number) => void;
+}
+
+/**
+ * The JWKS as far as the log's signatures go: a log key (`issuer: "certmark"`) is kept only when
+ * its kid is its own RFC 7638 thumbprint, and only the pinned one when a kid is pinned. The JWKS
+ * comes from the service being checked: without this, a server rewriting its log served its own
+ * key under the genuine kid (so the kid printed to compare said nothing), or added a key of its
+ * own beside the genuine one and signed the rewritten part with it (an outside probe).
+ */
+export function trustedLogKeys(jwks: JwksLike, pinnedKid: string | undefined): JwksLike {
+  return {
+    keys: jwks.keys.filter((k) => {
+      if (k.issuer !== 'certmark') return true;
+      if (k.kty !== 'OKP' || k.crv !== 'Ed25519' || typeof k.x !== 'string') return false;
+      const x = Buffer.from(k.x, 'base64url');
+      if (x.length !== 32 || k.kid !== jwkThumbprint(new Uint8Array(x))) return false;
+      return pinnedKid === undefined || k.kid === pinnedKid;
+    }),
+  };
 }
 
 /**
@@ -174,9 +204,14 @@ export async function verifyRemoteAuditLog(
   const base = options.baseUrl.replace(/\/+$/, '');
   const pageSize = options.pageSize ?? 10_000;
   const get = (path: string) => getJson(io as AuditCommandIo, `${base}${path}`);
-  const jwks = (await get('/.well-known/jwks.json')) as JwksLike;
-  if (!jwks || !Array.isArray(jwks.keys))
+  const served = (await get('/.well-known/jwks.json')) as JwksLike;
+  if (!served || !Array.isArray(served.keys))
     throw new UsageOrNetworkError('the JWKS has no keys array');
+  const savedKid = (options.saved as { kid?: unknown } | undefined)?.kid;
+  const jwks = trustedLogKeys(
+    served,
+    options.logKid ?? (typeof savedKid === 'string' ? savedKid : undefined),
+  );
   const checkpoint = (await get('/v1/transparency/checkpoint')) as { treeSize?: unknown };
   const treeSize = Number.isSafeInteger(checkpoint?.treeSize) ? (checkpoint.treeSize as number) : 0;
   const savedSize = (options.saved as { treeSize?: unknown } | undefined)?.treeSize;
@@ -258,6 +293,7 @@ async function runAuditVerify(args: string[], io: AuditCommandIo): Promise<numbe
         'since-checkpoint': { type: 'string' },
         'save-checkpoint': { type: 'string' },
         'page-size': { type: 'string' },
+        'log-kid': { type: 'string' },
         json: { type: 'boolean' },
         witness: { type: 'string', multiple: true },
         quorum: { type: 'string' },
@@ -271,6 +307,7 @@ async function runAuditVerify(args: string[], io: AuditCommandIo): Promise<numbe
     'since-checkpoint'?: string;
     'save-checkpoint'?: string;
     'page-size'?: string;
+    'log-kid'?: string;
     json?: boolean;
     witness?: string[];
     quorum?: string;
@@ -308,7 +345,7 @@ async function runAuditVerify(args: string[], io: AuditCommandIo): Promise<numbe
   let saved: unknown;
   if (values['since-checkpoint']) {
     try {
-      saved = JSON.parse(fs.readFileSync(values['since-checkpoint'], 'utf8'));
+      saved = JSON.parse(readBoundedFile(values['since-checkpoint']));
     } catch (error) {
       io.stderr(`cannot read the saved checkpoint: ${(error as Error).message}\n`);
       return EXIT.usage;
@@ -324,6 +361,7 @@ async function runAuditVerify(args: string[], io: AuditCommandIo): Promise<numbe
       baseUrl: values.url,
       saved,
       pageSize,
+      logKid: values['log-kid'],
       onProgress: (verified, total) => progress?.update(verified, total),
     });
     if (witnesses.length > 0 && outcome.result.ok) {
@@ -368,6 +406,10 @@ async function runAuditVerify(args: string[], io: AuditCommandIo): Promise<numbe
           : '') +
         ` (${seconds.toFixed(1)} s)\n`,
     );
+    if (values['log-kid'] === undefined && saved === undefined)
+      io.stderr(
+        `note: the log key was taken from ${values.url}'s own JWKS: compare ${c.kid} with the one published out of band, or pass --log-kid\n`,
+      );
     if (witnessed?.ok) {
       io.stdout(
         `WITNESSED: checkpoint of ${witnessed.checkpoint!.size} entries cosigned by ${witnessed.cosigners.length} of ${witnesses.length} witnesses (${witnessed.cosigners.map((c) => c.name).join(', ')}), ${quorum} required\n`,

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { readOfflineBundle } from '../crypto/offline-bundle';
 import { EXIT, parseCommand } from './command';
-import { defaultRetryPolicy, fetchWithRetry, type RetryPolicy } from './http';
+import { boundedFetch, defaultRetryPolicy, fetchWithRetry, type RetryPolicy } from './http';
 
 /**
  * `certmark bundle --url <base-url>`: downloads the service's offline bundle (keys, status lists,
@@ -29,7 +29,7 @@ export interface BundleCommandIo {
 }
 
 const defaultIo: BundleCommandIo = {
-  fetch: (url) => fetch(url, { headers: { accept: 'application/jose' } }),
+  fetch: boundedFetch('application/jose'),
   writeFile: (path, text) => fs.writeFileSync(path, text),
   retry: {
     ...defaultRetryPolicy,

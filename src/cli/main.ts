@@ -27,6 +27,17 @@ const defaultIo: CommandIo = {
 };
 
 export async function runCli(argv: string[], io: CommandIo = defaultIo): Promise<number> {
+  try {
+    return await runCommand(argv, io);
+  } catch (error) {
+    // What no command foresaw (an answer nested past the stack's depth, say) is still one line
+    // and the usage-or-network exit code, never a stack trace.
+    io.stderr(`certmark: ${error instanceof Error ? error.message : String(error)}\n`);
+    return EXIT.usage;
+  }
+}
+
+async function runCommand(argv: string[], io: CommandIo): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'verify': {

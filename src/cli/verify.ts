@@ -1,10 +1,15 @@
-import fs from 'node:fs';
 import { groupSerial } from '../crypto/mark-scan';
 import { verifyMarkOffline, type Jwks } from '../crypto/offline-mark';
 import { readOfflineBundle } from '../crypto/offline-bundle';
 import { formatAge, verifyOffline, type OfflineAnswer } from '../verification/offline-verification';
 import { EXIT, parseCommand } from './command';
-import { defaultRetryPolicy, fetchWithRetry, type RetryPolicy } from './http';
+import {
+  boundedFetch,
+  defaultRetryPolicy,
+  fetchWithRetry,
+  readBoundedFile,
+  type RetryPolicy,
+} from './http';
 
 /**
  * `certmark verify`, with no network:
@@ -49,8 +54,8 @@ export interface VerifyCommandIo {
 }
 
 const defaultIo: VerifyCommandIo = {
-  readFile: (path) => fs.readFileSync(path, 'utf8'),
-  fetch: (url) => fetch(url, { headers: { accept: 'application/json' } }),
+  readFile: readBoundedFile,
+  fetch: boundedFetch('application/json'),
   retry: {
     ...defaultRetryPolicy,
     onRetry: ({ url, status, waitSeconds }) =>
@@ -283,6 +288,13 @@ async function verifyWithBundle(
     io.stderr(`certmark verify: the bundle is refused: ${read.message}\n`);
     return EXIT.usage;
   }
+  // A bundle vouches for nothing unless its key is the log's: without --log-kid that is left to
+  // the reader, so the key is named (a bundle signed by anyone's key otherwise answered
+  // authentic without a word: an outside probe).
+  if (options.logKid === undefined)
+    io.stderr(
+      `note: the bundle is signed by the key ${read.bundle.logKid}; compare it with the log key published out of band, or pass --log-kid\n`,
+    );
   const answer = verifyOffline(subject, read.bundle, (io.now ?? (() => new Date()))());
   io.stdout(
     options.json ? `${JSON.stringify(answer)}\n` : describeOfflineAnswer(answer, options.lang),

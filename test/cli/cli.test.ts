@@ -250,7 +250,8 @@ describe('certmark command line against the service', () => {
             }),
       progress: ({ json }) => progressBar({ label: 'entries', enabled: !json, stream: tty }),
     });
-    expect(io.out.stderr).toBe('');
+    // Nothing pinned the log key: the note says whose JWKS it came from.
+    expect(io.out.stderr).toMatch(/^note: the log key was taken from .*'s own JWKS/);
     expect(code).toBe(0);
     expect(io.out.waits).toEqual([2000, 2000]);
     expect(io.out.stdout).toMatch(/^OK: \d+ entries/);
