@@ -242,8 +242,15 @@ describe('witnessed checkpoints: three witnesses, a quorum of two', () => {
 
   it('certmark audit verify --witness … --quorum k checks the cosignatures of the served checkpoint', async () => {
     const keys = witnesses.flatMap((w) => ['--witness', w.vkey]);
-    const witnessed = await auditVerify(ctx, [...keys, '--quorum', '2']);
+    // The log key pinned, as a witness's user would: nothing left to compare by hand.
+    const jwks = await client(ctx.app).get('/.well-known/jwks.json');
+    const logKid = (jwks.body.keys as { kid: string; issuer?: string }[]).find(
+      (k) => k.issuer === 'certmark',
+    )!.kid;
+    const witnessed = await auditVerify(ctx, [...keys, '--quorum', '2', '--log-kid', logKid]);
     expect(witnessed.stderr).toBe('');
+    // Pinned to another key, the served checkpoint vouches for nothing.
+    expect((await auditVerify(ctx, ['--log-kid', `${logKid.slice(1)}A`])).code).toBe(1);
     expect(witnessed.code).toBe(0);
     expect(witnessed.stdout).toMatch(
       /\nWITNESSED: checkpoint of \d+ entries cosigned by [23] of 3 witnesses/,
