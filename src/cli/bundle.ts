@@ -95,8 +95,12 @@ export async function runBundleCommand(
   if (typeof out === 'string') io.writeFile(out, `${text.trim()}\n`);
   else io.stdout(`${text.trim()}\n`);
   const hours = Math.round((bundle.freshUntil.getTime() - io.now().getTime()) / 360_000) / 10;
+  const fresh =
+    hours > 0
+      ? `(${hours} h from now)`
+      : `: already past it (${-hours} h ago), so verify --bundle will answer "status unknown" (is this clock, or the service's, wrong?)`;
   io.stderr(
-    `offline bundle made ${bundle.createdAt.toISOString()}, status fresh until ${bundle.freshUntil.toISOString()} (${hours} h from now)\n` +
+    `offline bundle made ${bundle.createdAt.toISOString()}, status fresh until ${bundle.freshUntil.toISOString()} ${fresh}\n` +
       `${bundle.keys.length} issuer key(s), ${bundle.lists.size} status list(s), ${bundle.voided.size} voided mark(s); signed by the transparency log's key ${bundle.logKid}\n` +
       (typeof out === 'string' ? `saved to ${out}\n` : ''),
   );

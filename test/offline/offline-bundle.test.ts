@@ -196,6 +196,21 @@ describe('offline bundle', () => {
       expect(code).toBe(0);
     });
 
+    it('certmark bundle says so when what it saves is already past its limit (a clock off)', async () => {
+      const captured = io();
+      const code = await runBundleCommand(['--url', 'https://certmark.test'], {
+        ...captured,
+        fetch: (url) =>
+          ctx.app.request(new URL(url).pathname + new URL(url).search) as Promise<Response>,
+        writeFile: () => {},
+        retry: { attempts: 1, maxWaitSeconds: 0, defaultWaitSeconds: 0, sleep: async () => {} },
+        now: () => new Date(ctx.clock.now().getTime() + 30 * 3_600_000),
+      });
+      expect(code).toBe(0);
+      expect(captured.out.stderr).toContain('already past it (6 h ago)');
+      expect(captured.out.stderr).toContain('status unknown');
+    });
+
     it('a genuine credential is authentic with its status age; after revocation and a new bundle it is revoked', async () => {
       const fresh = await offlineVerify([certA.credential, '--bundle', file]);
       expect(fresh.stdout).toMatch(/^authentic: certificate /);
