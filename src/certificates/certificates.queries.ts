@@ -156,19 +156,41 @@ export async function lockOutdatedCredentials(
     .for('update', { of: certificates, skipLocked: true });
 }
 
-/** Certificates with this number (numbers are unique per issuer, not globally). */
+/**
+ * The numbers a typed certificate number may have been meant as, the typed one first: as typed;
+ * folded (NFKC turns the full-width letters and digits of a Chinese input method into ASCII) with
+ * no spaces; and that in capitals, as numbers are printed. Each is compared exactly, so the index
+ * on numbers serves them all.
+ */
+export function typedNumberForms(typed: string): string[] {
+  const folded = typed.normalize('NFKC').replace(/\s+/g, '');
+  return [...new Set([typed, folded, folded.toUpperCase()])].filter((form) => form.length > 0);
+}
+
+/**
+ * Certificates with this number (numbers are unique per issuer, not globally), as typed or in the
+ * first of its other forms that names one ({@link typedNumberForms}): a consumer who types a
+ * number in lower case or full-width characters is answered about that certificate, not told it
+ * is forged (a contract probe).
+ */
 export async function findCertificatesByNumber(
   db: Queryable,
   params: { number: string; issuerId?: string | undefined },
 ): Promise<CertificateWithIssuer[]> {
-  const conditions = [eq(certificates.number, params.number)];
+  const forms = typedNumberForms(params.number);
+  const conditions = [inArray(certificates.number, forms)];
   if (params.issuerId) conditions.push(eq(certificates.issuerId, params.issuerId));
-  return db
+  const rows = await db
     .select({ certificate: certificates, issuer: issuers })
     .from(certificates)
     .innerJoin(issuers, eq(issuers.id, certificates.issuerId))
     .where(and(...conditions))
-    .limit(10);
+    .limit(10 * forms.length);
+  for (const form of forms) {
+    const named = rows.filter((row) => row.certificate.number === form);
+    if (named.length > 0) return named.slice(0, 10);
+  }
+  return [];
 }
 
 export interface UpdateStatusParams {
@@ -242,7 +264,8 @@ export async function searchCertificates(
   p: SearchCertificatesParams,
 ): Promise<{ rows: CertificateWithIssuer[]; total: number }> {
   const conditions: SQL[] = [];
-  if (p.number) conditions.push(eq(certificates.number, p.number));
+  // The number in any of the forms a person may type it in (typedNumberForms).
+  if (p.number) conditions.push(inArray(certificates.number, typedNumberForms(p.number)));
   if (p.scheme) conditions.push(eq(certificates.scheme, p.scheme));
   if (p.issuerId) conditions.push(eq(certificates.issuerId, p.issuerId));
   if (p.issuerName) {

@@ -13,6 +13,7 @@ import { credentialSubjectOf } from '../certificates/credential';
 import { issuerUrl } from '../crypto/issuer-identifier';
 import {
   findCertificatesByNumber,
+  typedNumberForms,
   type CertificateWithIssuer,
 } from '../certificates/certificates.queries';
 import { AppError } from '../errors';
@@ -101,7 +102,11 @@ export class VerificationService {
       check = await this.checkCredential(request.credential);
       // A credential offered as some other certificate is passed off as what it is not.
       const certificate = check.found?.certificate;
-      if (certificate && request.number !== undefined && request.number !== certificate.number) {
+      if (
+        certificate &&
+        request.number !== undefined &&
+        !typedNumberForms(request.number).includes(certificate.number)
+      ) {
         check.reasons.push(
           reason('REGISTRY_MISMATCH', 'the number given is not the credential’s number'),
         );

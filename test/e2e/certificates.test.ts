@@ -196,6 +196,12 @@ describe('certificates', () => {
     expect((await api.get('/v1/registry/certificates?issuer=No%20Such%20Body')).body.total).toBe(0);
     expect((await api.get('/v1/registry/certificates?issuer=%25')).body.total).toBe(0);
     expect((await api.get('/v1/registry/certificates?number=ORG-3')).body.items).toHaveLength(1);
+    // As a person types it: lower case, full-width (an input method), spaced.
+    for (const typed of ['org-3', 'ＯＲＧ－３', 'ORG -3'])
+      expect(
+        (await api.get(`/v1/registry/certificates?number=${encodeURIComponent(typed)}`)).body.items,
+        typed,
+      ).toHaveLength(1);
     expect(
       (await api.get(`/v1/registry/certificates?uscc=${USCC.other}&scheme=ORGANIC`)).body.total,
     ).toBe(5);

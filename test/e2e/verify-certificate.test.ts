@@ -54,6 +54,30 @@ describe('POST /v1/verify/certificate', () => {
       }
     });
 
+    it('by the number as a person types it: lower case, full-width, spaced', async () => {
+      // Answered "forged" (and alerted on) before: a contract probe typed the number in lower case.
+      const fullWidth = [...cert.number]
+        .map((c: string) => String.fromCodePoint(c.codePointAt(0)! + 0xfee0))
+        .join('');
+      const spaced = `${cert.number.slice(0, 4)} ${cert.number.slice(4)}`;
+      for (const typed of [cert.number.toLowerCase(), fullWidth, spaced, ` ${cert.number}\t`]) {
+        const answer = await verify({ number: typed });
+        expect(answer.verdict, typed).toBe('authentic');
+        expect(answer.certificate.id).toBe(cert.id);
+        expect(codes(await verify({ credential: cert.credential, number: typed }))).toEqual([]);
+      }
+      // A number one character off is still no certificate.
+      expect(codes(await verify({ number: `${cert.number}9` }))).toEqual(['NOT_IN_REGISTRY']);
+    });
+
+    it('prefers the number exactly as typed when another certificate holds its capitals', async () => {
+      const lower = await issueCertificate(api, issuer.key, { number: 'case-0001' });
+      const upper = await issueCertificate(api, issuer.key, { number: 'CASE-0001' });
+      expect((await verify({ number: 'case-0001' })).certificate.id).toBe(lower.id);
+      expect((await verify({ number: 'CASE-0001' })).certificate.id).toBe(upper.id);
+      expect((await verify({ number: 'Case-0001' })).certificate.id).toBe(upper.id);
+    });
+
     it('for the holder, the manufacturer or a factory, and for models in scope (wildcard, any case)', async () => {
       for (const model of ['X1-100', 'x1-100', 'X1-2000', 'x1-2ab']) {
         expect(
