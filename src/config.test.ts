@@ -29,3 +29,42 @@ describe('ADMIN_API_KEY', () => {
     ).toBe(random.slice(0, 22));
   });
 });
+
+describe('addresses', () => {
+  it('takes PUBLIC_BASE_URL only as an http(s) base a path can follow', () => {
+    for (const good of ['https://certmark.example', 'http://localhost:3000', 'https://x.cn/base/'])
+      expect(() => loadConfig({ PUBLIC_BASE_URL: good }), good).not.toThrow();
+    // Each built public URLs that pointed nowhere (an outside probe): another scheme, the path in
+    // the query or the fragment, no host at all.
+    for (const bad of [
+      'ftp://example.com',
+      'http://example.com/base?x=1',
+      'http://example.com/base#f',
+      'javascript:x',
+      'data:text/html,hi',
+    ])
+      expect(() => loadConfig({ PUBLIC_BASE_URL: bad }), bad).toThrow(
+        /^invalid configuration: PUBLIC_BASE_URL: must be an http\(s\) URL/,
+      );
+  });
+
+  it('names the port bound when PORT=0 leaves the default base URL to it', () => {
+    // The default named port 0 (an outside probe): every QR code pointed nowhere.
+    expect(loadConfig({ PORT: '0' }, { port: 41234 }).publicBaseUrl).toBe('http://localhost:41234');
+    expect(loadConfig({ PORT: '0' }, { port: 41234 }).logOrigin).toBe('localhost:41234/log');
+    expect(
+      loadConfig({ PORT: '0', PUBLIC_BASE_URL: 'https://certmark.test' }, { port: 41234 })
+        .publicBaseUrl,
+    ).toBe('https://certmark.test');
+  });
+
+  it('takes only PostgreSQL URLs for the databases', () => {
+    expect(() => loadConfig({ DATABASE_READ_URL: 'http://example.com/' })).toThrow(
+      /DATABASE_READ_URL: must be a postgres/,
+    );
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://x@y/z' })).toThrow(/DATABASE_URL: must be/);
+    expect(loadConfig({ DATABASE_URL: 'postgresql://u@h:5432/d' }).databaseUrl).toBe(
+      'postgresql://u@h:5432/d',
+    );
+  });
+});

@@ -15,11 +15,31 @@ const KEY_NAME_RULE =
  * The service's configuration, parsed once from the environment (SPEC "Configuration").
  * This module is the only reader of `process.env`; everything else receives a frozen `Config`.
  */
+function isServiceBaseUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (
+      /^https?:$/.test(url.protocol) && url.host !== '' && url.search === '' && url.hash === ''
+    );
+  } catch {
+    return false;
+  }
+}
+
+const POSTGRES_URL_RULE = 'must be a postgres:// or postgresql:// URL';
+const isPostgresUrl = (value: string) => /^postgres(ql)?:\/\//i.test(value);
+
 const envSchema = z.object({
-  DATABASE_URL: z.string().url().optional(),
+  DATABASE_URL: z.string().url().refine(isPostgresUrl, POSTGRES_URL_RULE).optional(),
   DATA_DIR: z.string().min(1).default('./data'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  PUBLIC_BASE_URL: z.string().url().optional(),
+  // The base of every URL in a QR code, a credential and the log's origin: http(s), a host, and
+  // nothing a path appended to it would land in (a query or a fragment).
+  PUBLIC_BASE_URL: z
+    .string()
+    .url()
+    .refine(isServiceBaseUrl, 'must be an http(s) URL with a host and no query or fragment')
+    .optional(),
   KEYS_DIR: z.string().min(1).default('./keys'),
   // Operator-chosen. One token: it is sent as `Bearer <key>`, so a value with a space (a padded
   // line in an env file) could never be presented, and revoking the previous key would lock the
@@ -42,7 +62,7 @@ const envSchema = z.object({
   CLONE_DISTANCE_WINDOW_MINUTES: z.coerce.number().positive().default(60),
   SCAN_REPEAT_WINDOW_HOURS: z.coerce.number().min(0).default(24),
   SCAN_RETENTION_DAYS: z.coerce.number().int().positive().optional(),
-  DATABASE_READ_URL: z.string().url().optional(),
+  DATABASE_READ_URL: z.string().url().refine(isPostgresUrl, POSTGRES_URL_RULE).optional(),
   DATABASE_READ_MAX_STALENESS_SECONDS: z.coerce.number().positive().default(5),
   // The audit log's checkpoint origin (C2SP tlog-checkpoint), also its note key name: held to the
   // rule every checkpoint is signed under, so a value the notes would refuse stops the start.
@@ -148,7 +168,11 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/**
+ * The configuration from `env`. With PORT=0 (any free port) and no PUBLIC_BASE_URL, the default
+ * base URL needs the port the listener was given: load again with `bound` once it is bound.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, bound?: { port: number }): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
     const fields = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
@@ -184,7 +208,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         'production needs a random key of at least 128 bits (SPEC "API keys")',
     );
   }
-  const publicBaseUrl = (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
+  // PORT=0 takes any free port: the default base names the one bound (port 0 named nothing).
+  const port = e.PORT === 0 ? (bound?.port ?? 0) : e.PORT;
+  const publicBaseUrl = (e.PUBLIC_BASE_URL ?? `http://localhost:${port}`).replace(/\/+$/, '');
   const logOrigin = e.LOG_ORIGIN ?? defaultLogOrigin(publicBaseUrl);
   // The origin derived from PUBLIC_BASE_URL (a `+` in its path) is held to the same rule.
   if (!isValidKeyName(logOrigin))
@@ -194,7 +220,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return Object.freeze({
     databaseUrl: e.DATABASE_URL,
     dataDir: path.resolve(e.DATA_DIR),
-    port: e.PORT,
+    port,
     publicBaseUrl,
     keysDir: path.resolve(e.KEYS_DIR),
     adminApiKey: e.ADMIN_API_KEY,

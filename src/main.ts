@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { createApp, createServices } from './app';
 import { systemClock } from './clock';
-import { ADMIN_KEY_MIN_LENGTH, loadConfig } from './config';
+import { ADMIN_KEY_MIN_LENGTH, ConfigError, loadConfig } from './config';
 import { openDatabase, openReadReplica } from './db/client';
 import { DataDirInUseError } from './db/data-dir-lock';
 import { connectionRefusal } from './db/database-breaker';
@@ -22,10 +22,12 @@ import { allowedMethods } from './http/allowed-methods';
  * migrated or seeded and no admin key printed.
  */
 async function main(): Promise<void> {
-  const config = loadConfig();
+  const requested = loadConfig();
   // From SIGTERM or SIGINT to exit; past it the process exits anyway, saying so (exit code 1).
-  const { shutdownBoundMs } = config;
-  const listener = await bindPort(config.port);
+  const { shutdownBoundMs } = requested;
+  const listener = await bindPort(requested.port);
+  // PORT=0: the default public URL names the port actually bound.
+  const config = requested.port === 0 ? loadConfig(undefined, { port: listener.port }) : requested;
   // Asynchronous and bounded: a stalled log reader neither holds up answers nor the exit.
   const destination = logDestination((lines) =>
     logger.warn({ lines }, 'log lines dropped while the log reader did not keep up'),
@@ -345,7 +347,14 @@ const DATABASE_START_PROBLEMS: Record<string, string> = {
  * where it is a usual one.
  */
 function startFailure(error: unknown): string {
-  if (error instanceof KeyMaterialError || error instanceof DataDirInUseError) return error.message;
+  // A configuration error names its variable and never quotes a value: said whole (cut like a
+  // token, WEBHOOK_RETRY_DELAY_SECONDS read "WEBHOO…").
+  if (
+    error instanceof KeyMaterialError ||
+    error instanceof DataDirInUseError ||
+    error instanceof ConfigError
+  )
+    return error.message;
   const { name, code, message } = loggableError(error);
   if (message !== undefined) return message;
   const meaning = code === undefined ? undefined : DATABASE_START_PROBLEMS[code];

@@ -83,6 +83,21 @@ describe('start: configuration, keys and port before anything is written', () =>
     expect(fs.existsSync(keysDir)).toBe(false);
   });
 
+  it('names a long variable whole, and refuses a public base URL no link could follow, before any database', async () => {
+    for (const [env, expected] of [
+      [{ WEBHOOK_RETRY_DELAY_SECONDS: '0' }, 'WEBHOOK_RETRY_DELAY_SECONDS: '],
+      [{ PUBLIC_BASE_URL: 'javascript:x' }, 'PUBLIC_BASE_URL: must be an http(s) URL'],
+    ] as const) {
+      const keysDir = path.join(folder, `keys-${Object.keys(env)[0]}`);
+      const run = await runToExit({ PORT: '0', KEYS_DIR: keysDir, ...env });
+      expect(run.code).toBe(1);
+      expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(run.stderr).toContain(`certmark failed to start: invalid configuration: ${expected}`);
+      expect(run.stdout).not.toContain('migrations applied');
+      expect(fs.existsSync(keysDir)).toBe(false);
+    }
+  });
+
   it('a LOG_ORIGIN no checkpoint could be signed under is one line and exit 1', async () => {
     const keysDir = path.join(folder, 'keys-3');
     // A control character: a key name the signed note refuses (C2SP signed-note "Format").
