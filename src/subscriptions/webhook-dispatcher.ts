@@ -10,6 +10,14 @@ import { sendWebhook, type AttemptOutcome } from './webhook-sender';
 /** The pg-boss queue of webhook deliveries: one job per delivery, its id the delivery's. */
 export const DELIVERY_QUEUE = 'webhook-delivery';
 
+/**
+ * Deliveries in flight at once per instance. An attempt mostly waits on its receiver, so many cost
+ * little; and each waits up to WEBHOOK_TIMEOUT_SECONDS on a receiver that never answers, so with
+ * few, a handful of such receivers held every worker and delayed everyone else's deliveries (an
+ * outside probe: 4 of 4 workers on 4 hanging receivers, a healthy one's events 15–47 s late).
+ */
+export const DELIVERY_CONCURRENCY = 16;
+
 /** Deliveries are retried for at least this long before they are given up (issue 13: a day). */
 export const RETRY_WINDOW_SECONDS = 24 * 3600;
 
@@ -52,7 +60,7 @@ export interface WebhookDispatcherOptions {
   timeoutMs: number;
   /** The backoff's base delay (see {@link retryBackoffSeconds}). */
   retryDelaySeconds: number;
-  /** Deliveries sent at once by this instance. */
+  /** Deliveries sent at once by this instance (default {@link DELIVERY_CONCURRENCY}). */
   concurrency?: number;
   /** How often an idle pg-boss worker looks for a due retry (pg-boss's minimum is 0.5). */
   pollingIntervalSeconds?: number;
@@ -192,7 +200,7 @@ export class WebhookDispatcher {
     };
     await boss.createQueue(DELIVERY_QUEUE, queue);
     await boss.updateQueue(DELIVERY_QUEUE, queue);
-    const workers = this.options.concurrency ?? 4;
+    const workers = this.options.concurrency ?? DELIVERY_CONCURRENCY;
     for (let i = 0; i < workers; i++) {
       this.workerIds.push(
         await boss.work(
@@ -235,7 +243,7 @@ export class WebhookDispatcher {
 
   /** PGlite: sends the deliveries whose attempt is due, a few at a time. */
   private async drain(): Promise<void> {
-    const concurrency = this.options.concurrency ?? 4;
+    const concurrency = this.options.concurrency ?? DELIVERY_CONCURRENCY;
     for (;;) {
       const ids = await q.dueDeliveries(this.options.db, this.now(), concurrency);
       await Promise.all(ids.map((id) => this.track(this.attempt(id, { final: null }))));
