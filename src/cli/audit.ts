@@ -27,8 +27,9 @@ const usage = `usage: certmark audit verify --url <base-url> [options]
   --since-checkpoint <file>  a checkpoint saved earlier: check that today's log extends it
   --save-checkpoint <file>   after a successful check, save the checkpoint for next time
   --page-size <n>            entries per request (1..10000, default 10000)
-  --log-kid <kid>            trust only this log key (its kid, compared out of band); without it,
-                             the saved checkpoint's key, else the service's JWKS (printed to compare)
+  --log-kid <kid>            trust only this log key (its kid, compared out of band; write
+                             --log-kid=<kid> when it begins with -); without it, the saved
+                             checkpoint's key, else the service's JWKS (printed to compare)
   --witness <vkey>           a witness's note verifier key (repeatable): check the cosignatures of
                              GET /log/checkpoint and that it is consistent with the log checked
   --quorum <k>               valid cosignatures required of those witnesses (default: all of them)

@@ -247,10 +247,11 @@ describe('witnessed checkpoints: three witnesses, a quorum of two', () => {
     const logKid = (jwks.body.keys as { kid: string; issuer?: string }[]).find(
       (k) => k.issuer === 'certmark',
     )!.kid;
-    const witnessed = await auditVerify(ctx, [...keys, '--quorum', '2', '--log-kid', logKid]);
+    // The = form: a kid is base64url and may begin with '-'.
+    const witnessed = await auditVerify(ctx, [...keys, '--quorum', '2', `--log-kid=${logKid}`]);
     expect(witnessed.stderr).toBe('');
     // Pinned to another key, the served checkpoint vouches for nothing.
-    expect((await auditVerify(ctx, ['--log-kid', `${logKid.slice(1)}A`])).code).toBe(1);
+    expect((await auditVerify(ctx, [`--log-kid=${logKid.slice(1)}A`])).code).toBe(1);
     expect(witnessed.code).toBe(0);
     expect(witnessed.stdout).toMatch(
       /\nWITNESSED: checkpoint of \d+ entries cosigned by [23] of 3 witnesses/,
