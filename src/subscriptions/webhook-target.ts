@@ -89,7 +89,7 @@ export async function checkTargetAddresses(url: URL, policy: TargetPolicy): Prom
         (a) => a.address,
       );
     } catch {
-      throw new TargetRefused('unresolvable', 'its host name does not resolve');
+      throw new TargetRefused('unresolvable', 'names a host that does not resolve');
     }
   }
   if (addresses.length === 0 || !addresses.every(isPublicAddress)) {
