@@ -1,4 +1,4 @@
-import { MARK_CODE_LENGTH } from '../crypto/mark-code-core';
+import { decodeMarkCode, MARK_CODE_LENGTH } from '../crypto/mark-code-core';
 
 /**
  * A run this long of base32 / base64url characters is treated as a mark code, key or credential;
@@ -27,67 +27,95 @@ const KEPT_PREFIX = 8;
  * // → '/m/http://example.com/m/AF2FBGYY…'
  */
 export function redactText(text: string): string {
-  return percentDecoded(text)
-    .replace(GROUPED_RUN, redactGroups)
-    .replace(TOKEN_RUN, (run) => (UUID.test(run) ? run : `${run.slice(0, KEPT_PREFIX)}…`));
+  return redactGroupedCodes(percentDecoded(text)).replace(TOKEN_RUN, (run) =>
+    UUID.test(run) ? run : `${run.slice(0, KEPT_PREFIX)}…`,
+  );
 }
 
-/**
- * A code written in groups: runs of base32 characters (a mark code's alphabet) joined by short
- * separators — up to three characters that are neither letters nor digits, or an escape the text
- * keeps (`%0A`) — as someone copying a code by hand, or probing the log, writes it
- * (`AF2FBGYY Q7Q7…`, `AF2F.BGYY.…`, one group a line). Taken for a code: groups of one length
- * (the last may be shorter; 120 characters at most, a code's length) joined by one separator,
- * around the first group with a digit, that make a token run together and have a digit from 2 to 7
- * in at least one place in twelve (a base32 code has one in about every fifth; words have none).
- * Sentences, model names and serials in groups are left alone.
- */
-const GROUPED_RUN = /[A-Za-z2-7]{2,}(?:(?:[^A-Za-z0-9%]|%[0-9A-Fa-f]{2}){1,3}[A-Za-z2-7]{2,})+/g;
-const GROUP = /[A-Za-z2-7]+/g;
-const BASE32_DIGITS = /[2-7]/g;
-const CODE_DIGIT_SHARE = 1 / 12;
-const MIN_GROUP = 4;
+/** Up to this many characters between two groups of a code written in groups. */
+const MAX_SEPARATOR = 4;
 
-function redactGroups(run: string): string {
-  // Escapes blanked out first (same length, so the places stay): `%0A` is no group's `A`.
-  const blanked = run.replace(/%[0-9A-Fa-f]{2}/g, '   ');
-  const groups = [...blanked.matchAll(GROUP)].map((m) => ({ text: m[0], at: m.index }));
-  const first = groups.findIndex((g) => /[2-7]/.test(g.text));
-  if (first < 0) return run;
-  const size = groups[first]!.text.length;
-  if (size < MIN_GROUP) return run;
-  const separatorAfter = (i: number) =>
-    run.slice(groups[i]!.at + groups[i]!.text.length, groups[i + 1]!.at);
-  const separator = first + 1 < groups.length ? separatorAfter(first) : '';
-  // The groups before it of its length and separator are the code's too (its first may have no
-  // digit).
-  let start = first;
-  while (
-    start > 0 &&
-    groups[start - 1]!.text.length === size &&
-    separatorAfter(start - 1) === separator
-  )
-    start -= 1;
-  let last = first;
-  let length = size * (first - start + 1);
-  while (
-    last + 1 < groups.length &&
-    separatorAfter(last) === separator &&
-    groups[last + 1]!.text.length <= size &&
-    length + groups[last + 1]!.text.length <= MARK_CODE_LENGTH
-  ) {
-    last += 1;
-    length += groups[last]!.text.length;
-    if (groups[last]!.text.length < size) break; // a shorter group ends the code
+const isCodeChar = (c: number) =>
+  (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 50 && c <= 55); // A-Z a-z 2-7
+const isAlphanumeric = (c: number) =>
+  (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57);
+const isHex = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
+
+/**
+ * A mark code written in groups — spaces, dots or dashes between them, a group a line, an escape
+ * the text keeps (`%0A`) — as someone copying a code by hand, or probing the log, writes it: cut to
+ * its first characters wherever it stands, whatever the groups' lengths. The text is walked once
+ * (linear: a pattern with nested repetition took seconds on a long run of letters), collecting runs
+ * of base32 characters (a code's alphabet) with separators of up to {@link MAX_SEPARATOR}
+ * characters that are neither letters nor digits; from each group's start, the next 120 of the
+ * run's characters are a code when they decode as one (version 1, serial check digits: one chance
+ * in thousands for anything else), so words, model names and serials in groups stay as they are.
+ * A code in one piece is left to TOKEN_RUN.
+ */
+function redactGroupedCodes(text: string): string {
+  // Decoding is what costs: past this many in one text (a hostile one), a candidate that begins
+  // as a code does is cut without decoding it.
+  let decodes = MAX_DECODES;
+  let out = '';
+  let copied = 0;
+  for (let i = 0; i < text.length;) {
+    if (!isCodeChar(text.charCodeAt(i))) {
+      i += 1;
+      continue;
+    }
+    // One run from i: the places of its characters, and where in them each group starts.
+    const places: number[] = [];
+    const groupStarts: number[] = [];
+    let j = i;
+    for (;;) {
+      groupStarts.push(places.length);
+      while (j < text.length && isCodeChar(text.charCodeAt(j))) places.push(j++);
+      let k = j;
+      let separators = 0;
+      while (k < text.length && separators < MAX_SEPARATOR) {
+        const c = text.charCodeAt(k);
+        if (c === 37 && isHex(text.charCodeAt(k + 1)) && isHex(text.charCodeAt(k + 2))) k += 3;
+        else if (c !== 37 && !isAlphanumeric(c)) k += 1;
+        else break;
+        separators += 1;
+      }
+      if (separators === 0 || k >= text.length || !isCodeChar(text.charCodeAt(k))) break;
+      j = k;
+    }
+    i = j;
+    if (groupStarts.length < 2 || places.length < MARK_CODE_LENGTH) continue;
+    const letters = places.map((at) => text[at]).join('');
+    let free = 0;
+    for (const start of groupStarts) {
+      if (start < free) continue;
+      if (start + MARK_CODE_LENGTH > letters.length) break;
+      const candidate = letters.slice(start, start + MARK_CODE_LENGTH);
+      if (!beginsAsCode(candidate)) continue;
+      if (decodes > 0) {
+        decodes -= 1;
+        if (!isMarkCode(candidate)) continue;
+      }
+      out += `${text.slice(copied, places[start])}${candidate.slice(0, KEPT_PREFIX)}…`;
+      copied = places[start + MARK_CODE_LENGTH - 1]! + 1;
+      free = start + MARK_CODE_LENGTH;
+    }
   }
-  const joined = groups
-    .slice(start, last + 1)
-    .map((g) => g.text)
-    .join('');
-  const digits = joined.match(BASE32_DIGITS)?.length ?? 0;
-  if (joined.length < TOKEN_RUN_LENGTH || digits < joined.length * CODE_DIGIT_SHARE) return run;
-  const end = groups[last]!.at + groups[last]!.text.length;
-  return `${run.slice(0, groups[start]!.at)}${joined.slice(0, KEPT_PREFIX)}…${run.slice(end)}`;
+  return copied === 0 ? text : out + text.slice(copied);
+}
+
+/** Candidates decoded in one text at most (see redactGroupedCodes). */
+const MAX_DECODES = 64;
+
+/** Version 1 makes every code begin A then E–H: most candidates end here, undecoded. */
+const beginsAsCode = (candidate: string) => /^[Aa][E-He-h]/.test(candidate);
+
+/** Whether 120 base32 characters decode as a mark code (its signature is not checked). */
+function isMarkCode(candidate: string): boolean {
+  try {
+    return decodeMarkCode(candidate).serialCheckDigitsValid;
+  } catch {
+    return false;
+  }
 }
 
 /** A request path as a log line or a problem's `instance` shows it: see {@link redactText}. */
