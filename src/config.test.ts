@@ -42,6 +42,9 @@ describe('addresses', () => {
       'http://example.com/base#f',
       'javascript:x',
       'data:text/html,hi',
+      'http://example.com/base?',
+      'http://example.com/base#',
+      'https://user:secret@example.com',
     ])
       expect(() => loadConfig({ PUBLIC_BASE_URL: bad }), bad).toThrow(
         /^invalid configuration: PUBLIC_BASE_URL: must be an http\(s\) URL/,

@@ -19,7 +19,12 @@ function isServiceBaseUrl(value: string): boolean {
   try {
     const url = new URL(value);
     return (
-      /^https?:$/.test(url.protocol) && url.host !== '' && url.search === '' && url.hash === ''
+      /^https?:$/.test(url.protocol) &&
+      url.host !== '' &&
+      url.username === '' &&
+      url.password === '' &&
+      // A bare `?` or `#` leaves search and hash empty, and every path would still follow it.
+      !/[?#]/.test(value)
     );
   } catch {
     return false;
@@ -38,7 +43,7 @@ const envSchema = z.object({
   PUBLIC_BASE_URL: z
     .string()
     .url()
-    .refine(isServiceBaseUrl, 'must be an http(s) URL with a host and no query or fragment')
+    .refine(isServiceBaseUrl, 'must be an http(s) URL with a host and no user, query or fragment')
     .optional(),
   KEYS_DIR: z.string().min(1).default('./keys'),
   // Operator-chosen. One token: it is sent as `Bearer <key>`, so a value with a space (a padded

@@ -68,4 +68,21 @@ describe('TreeHead', () => {
       { numRuns: 80 },
     );
   });
+
+  it('keeps each complete chunk’s root in a buffer of its own, pinning no slab of hashes', async () => {
+    const leaves = Array.from({ length: 64 }, (_, i) => leaf(i));
+    const head = new TreeHead(async (from, to) => leaves.slice(from, to), 8);
+    await head.advance({ from: 0, leaves: concat(leaves) });
+    // The roots of complete chunks and of perfect subtrees of chunks are the kept ones.
+    for (const [start, end] of [
+      [0, 8],
+      [8, 16],
+      [0, 16],
+      [0, 64],
+    ] as const) {
+      const root = await head.rangeRoot(start, end);
+      expect(root).toEqual(rootHash(leaves.slice(start, end)));
+      expect(root.buffer.byteLength, `${start}..${end}`).toBe(32);
+    }
+  });
 });

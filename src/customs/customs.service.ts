@@ -25,6 +25,7 @@ import {
   type VerdictObserver,
 } from '../verification/verdict';
 import * as q from './customs.queries';
+import { takeTurn } from '../db/turns';
 
 /** What customs declares against a CCC exemption (SPEC "Customs: CCC exemptions"). */
 export interface ConsumeExemptionRequest {
@@ -213,6 +214,10 @@ export class CustomsService {
     found: CertificateWithIssuer,
   ): Promise<Decision> {
     await q.lockDeclaration(tx, request.declarationNo);
+    // The deduction holds its issuer's row shared (an issuer suspended meanwhile refuses it): it
+    // takes its turn first, as every reader of an issuer does (src/db/turns.ts), so a stream of
+    // deductions never keeps a suspension waiting.
+    await takeTurn(tx, 'issuer', found.issuer.id, 'read');
     const stored = await q.findConsumptionByDeclaration(tx, request.declarationNo);
     if (stored) return { kind: 'stored', row: stored };
 
