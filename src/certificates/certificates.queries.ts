@@ -177,18 +177,18 @@ export async function findCertificatesByNumber(
   db: Queryable,
   params: { number: string; issuerId?: string | undefined },
 ): Promise<CertificateWithIssuer[]> {
-  const forms = typedNumberForms(params.number);
-  const conditions = [inArray(certificates.number, forms)];
-  if (params.issuerId) conditions.push(eq(certificates.issuerId, params.issuerId));
-  const rows = await db
-    .select({ certificate: certificates, issuer: issuers })
-    .from(certificates)
-    .innerJoin(issuers, eq(issuers.id, certificates.issuerId))
-    .where(and(...conditions))
-    .limit(10 * forms.length);
-  for (const form of forms) {
-    const named = rows.filter((row) => row.certificate.number === form);
-    if (named.length > 0) return named.slice(0, 10);
+  // One form at a time, the typed one first: usually one query, and the first form that names a
+  // certificate answers whatever the others match.
+  for (const form of typedNumberForms(params.number)) {
+    const conditions = [eq(certificates.number, form)];
+    if (params.issuerId) conditions.push(eq(certificates.issuerId, params.issuerId));
+    const rows = await db
+      .select({ certificate: certificates, issuer: issuers })
+      .from(certificates)
+      .innerJoin(issuers, eq(issuers.id, certificates.issuerId))
+      .where(and(...conditions))
+      .limit(10);
+    if (rows.length > 0) return rows;
   }
   return [];
 }

@@ -94,11 +94,12 @@ export async function runBundleCommand(
   const { bundle } = read;
   if (typeof out === 'string') io.writeFile(out, `${text.trim()}\n`);
   else io.stdout(`${text.trim()}\n`);
-  const hours = Math.round((bundle.freshUntil.getTime() - io.now().getTime()) / 360_000) / 10;
+  const left = bundle.freshUntil.getTime() - io.now().getTime();
+  const hours = Math.round(Math.abs(left) / 360_000) / 10;
   const fresh =
-    hours > 0
+    left > 0
       ? `(${hours} h from now)`
-      : `: already past it (${-hours} h ago), so verify --bundle will answer "status unknown" (is this clock, or the service's, wrong?)`;
+      : `: already past it (${hours} h ago), so verify --bundle will answer "status unknown" (is this clock, or the service's, wrong?)`;
   io.stderr(
     `offline bundle made ${bundle.createdAt.toISOString()}, status fresh until ${bundle.freshUntil.toISOString()} ${fresh}\n` +
       `${bundle.keys.length} issuer key(s), ${bundle.lists.size} status list(s), ${bundle.voided.size} voided mark(s); signed by the transparency log's key ${bundle.logKid}\n` +

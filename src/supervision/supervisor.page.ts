@@ -99,21 +99,37 @@ function pageFormToken(c: Context, secret: Uint8Array): string {
  * nothing: then `Sec-Fetch-Site` and the token decide.
  */
 function isOwnForm(c: Context, deps: SupervisorPageDeps, form: Record<string, unknown>): boolean {
-  return (
-    isOwnOrigin(c, deps) &&
-    isFormToken(deps.sessionSecret, getCookie(c, SUPERVISOR_FORM_COOKIE), form[FORM_FIELD])
-  );
+  return originOf(c, deps) !== 'other' && hasFormToken(c, deps, form);
 }
 
-/** Whether a POST names no other origin than this service's (`Origin`, else `Sec-Fetch-Site`). */
-function isOwnOrigin(c: Context, deps: SupervisorPageDeps): boolean {
+/**
+ * Whether a sign-out comes from this service's page: its origin says so, or, when the headers say
+ * nothing (`Origin: null` from a browser that sends no `Sec-Fetch-Site`), the form's token does.
+ * The session cookie is Strict, so no other site's POST can end a session; this keeps one from
+ * deleting the cookie in the browser either.
+ */
+function isOwnSignOut(
+  c: Context,
+  deps: SupervisorPageDeps,
+  form: Record<string, unknown>,
+): boolean {
+  const origin = originOf(c, deps);
+  return origin === 'own' || (origin === 'unknown' && hasFormToken(c, deps, form));
+}
+
+const hasFormToken = (c: Context, deps: SupervisorPageDeps, form: Record<string, unknown>) =>
+  isFormToken(deps.sessionSecret, getCookie(c, SUPERVISOR_FORM_COOKIE), form[FORM_FIELD]);
+
+/** Which origin a POST names: this service's, another, or none it tells (`Origin: null`, no fetch metadata). */
+function originOf(c: Context, deps: SupervisorPageDeps): 'own' | 'other' | 'unknown' {
   const origin = c.req.header('origin');
   if (origin !== undefined && origin !== 'null') {
     const own = [new URL(c.req.url).origin, new URL(deps.publicBaseUrl).origin];
-    return own.includes(origin);
+    return own.includes(origin) ? 'own' : 'other';
   }
   const site = c.req.header('sec-fetch-site');
-  return site === undefined || site === 'same-origin' || site === 'none';
+  if (site === undefined) return 'unknown';
+  return site === 'same-origin' || site === 'none' ? 'own' : 'other';
 }
 
 /**
@@ -209,9 +225,10 @@ export function supervisorPage(deps: SupervisorPageDeps) {
   page.post('/supervisor/sign-out', async function signOutHandler(c) {
     const form = await readForm(c);
     // A cross-site POST must not sign a supervisor out either: it names another origin, and it
-    // never carries the session cookie (SameSite=Strict). The form's token is not asked for, so a
-    // form nonce replaced meanwhile (another tab's sign-in page) cannot keep anyone signed in.
-    if (!isOwnOrigin(c, deps)) return signIn(c, 'formExpired', 403, form);
+    // never carries the session cookie (SameSite=Strict). The form's token is asked for only when
+    // the headers tell no origin, so a form nonce replaced meanwhile (another tab's sign-in page)
+    // cannot keep anyone signed in.
+    if (!isOwnSignOut(c, deps, form)) return signIn(c, 'formExpired', 403, form);
     const token = getCookie(c, SUPERVISOR_COOKIE);
     if (token) await deps.sessions.end(token);
     deleteCookie(c, SUPERVISOR_COOKIE, { path: '/supervisor' });

@@ -143,6 +143,22 @@ describe('supervisor page sessions', () => {
     expect((await api.get('/supervisor', undefined, { cookie: session! })).status).toBe(401);
   });
 
+  it('a sign-out whose headers tell no origin needs the form token', async () => {
+    // Origin: null (a no-referrer page) and no Sec-Fetch-Site (an older browser): the token decides.
+    const { session, formCookie, token } = await signIn();
+    const cookie = `${session}; ${formCookie}`;
+    const forged = await postForm('/supervisor/sign-out', {}, { cookie, origin: 'null' });
+    expect(forged.status).toBe(403);
+    expect((await api.get('/supervisor', undefined, { cookie: session! })).status).toBe(200);
+    const own = await postForm(
+      '/supervisor/sign-out',
+      { form_token: token },
+      { cookie, origin: 'null' },
+    );
+    expect(own.status).toBe(200);
+    expect((await api.get('/supervisor', undefined, { cookie: session! })).status).toBe(401);
+  });
+
   it('keeps the form cookie on a link from another site: SameSite=Lax, the session Strict', async () => {
     const page = await api.get('/supervisor');
     const form = page.headers.getSetCookie().find((c) => c.startsWith('certmark_supervisor_form='));
