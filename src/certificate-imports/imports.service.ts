@@ -41,6 +41,14 @@ const STAGE_ROWS = 1_000;
  * ending the session: an outside probe.)
  */
 export const UPLOAD_PACE = { stallMs: 60_000, idleInTransactionMs: 310_000 } as const;
+
+/**
+ * Uploads received at once by one instance: each holds a database connection until its body has
+ * arrived (minutes on a slow link), so a few slow uploads must not take the pool the rest of the
+ * service answers from (20 connections). Past it: 429, to be sent again shortly (with its
+ * Idempotency-Key, safely).
+ */
+export const MAX_UPLOADS_RECEIVING = 4;
 /** Rows worked through per transaction: one signer lookup and one insert of each kind per chunk. */
 const DEFAULT_CHUNK_ROWS = 1_000;
 
@@ -69,6 +77,8 @@ export interface CertificateImportsOptions {
   chunkRows?: number;
   /** Tests shorten it. */
   uploadPace?: { stallMs: number; idleInTransactionMs: number };
+  /** Default {@link MAX_UPLOADS_RECEIVING}. */
+  maxUploadsReceiving?: number;
   logger?: Logger | undefined;
 }
 
@@ -109,6 +119,8 @@ export class CertificateImportsService {
   readonly maxBytes: number;
   private readonly chunkRows: number;
   private sweeper: NodeJS.Timeout | undefined;
+  /** Uploads whose staging transaction is open in this instance. */
+  private receiving = 0;
 
   constructor(private readonly options: CertificateImportsOptions) {
     this.maxBytes = options.maxBytes ?? DEFAULT_IMPORT_MAX_MIB * 1024 * 1024;
@@ -158,54 +170,64 @@ export class CertificateImportsService {
     const id = randomUUID();
     const actor = actorOf(principal);
     const pace = this.options.uploadPace ?? UPLOAD_PACE;
-    const outcome = await this.db.transaction(async (tx) => {
-      await q.allowIdleInTransaction(tx, pace.idleInTransactionMs);
-      if (idempotencyKey !== undefined) {
-        if (!(await q.tryLockIdempotencyKey(tx, { issuerId, idempotencyKey })))
-          throw new AppError(
-            'idempotency_key_in_use',
-            'an upload with this Idempotency-Key is still being received; send it again once that one is answered',
-          );
-        const earlier = await q.findImportByIdempotencyKey(tx, { issuerId, idempotencyKey });
-        if (earlier) return { sentBefore: true as const, row: earlier };
-      }
-      await q.insertImport(tx, {
-        id,
-        issuerId,
-        apiKeyId: actor.keyId,
-        actorRole: actor.role,
-        format: request.format,
-        dryRun: request.dryRun,
-        status: 'queued',
-        rows: 0,
-        bytes: 0,
-        createdAt: this.options.clock.now(),
-        idempotencyKey: idempotencyKey ?? null,
-      });
-      const digest = createHash('sha256');
-      let bytes = 0;
-      let rows = 0;
-      let staged: { row: number; content: string | null; problem: string | null }[] = [];
-      const received = receivedRows(request.format, digested(paced(body, pace.stallMs), digest), {
-        maxBytes: this.maxBytes,
-        onBytes: (n) => (bytes = n),
-      });
-      for await (const row of received) {
-        staged.push(row);
-        rows += 1;
-        if (staged.length >= STAGE_ROWS) {
-          await q.insertRows(tx, id, staged);
-          staged = [];
+    if (this.receiving >= (this.options.maxUploadsReceiving ?? MAX_UPLOADS_RECEIVING))
+      throw new AppError(
+        'rate_limited',
+        'other imports are being received here; send this one again shortly',
+      );
+    this.receiving += 1;
+    const outcome = await this.db
+      .transaction(async (tx) => {
+        await q.allowIdleInTransaction(tx, pace.idleInTransactionMs);
+        if (idempotencyKey !== undefined) {
+          if (!(await q.tryLockIdempotencyKey(tx, { issuerId, idempotencyKey })))
+            throw new AppError(
+              'idempotency_key_in_use',
+              'an upload with this Idempotency-Key is still being received; send it again once that one is answered',
+            );
+          const earlier = await q.findImportByIdempotencyKey(tx, { issuerId, idempotencyKey });
+          if (earlier) return { sentBefore: true as const, row: earlier };
         }
-      }
-      await q.insertRows(tx, id, staged);
-      if (rows === 0) throw new AppError('malformed_import', 'the import has no rows');
-      const bodyDigest = digest.digest('base64url');
-      return {
-        sentBefore: false as const,
-        row: await q.setReceived(tx, { id, rows, bytes, bodyDigest }),
-      };
-    });
+        await q.insertImport(tx, {
+          id,
+          issuerId,
+          apiKeyId: actor.keyId,
+          actorRole: actor.role,
+          format: request.format,
+          dryRun: request.dryRun,
+          status: 'queued',
+          rows: 0,
+          bytes: 0,
+          createdAt: this.options.clock.now(),
+          idempotencyKey: idempotencyKey ?? null,
+        });
+        const digest = createHash('sha256');
+        let bytes = 0;
+        let rows = 0;
+        let staged: { row: number; content: string | null; problem: string | null }[] = [];
+        const received = receivedRows(request.format, digested(paced(body, pace.stallMs), digest), {
+          maxBytes: this.maxBytes,
+          onBytes: (n) => (bytes = n),
+        });
+        for await (const row of received) {
+          staged.push(row);
+          rows += 1;
+          if (staged.length >= STAGE_ROWS) {
+            await q.insertRows(tx, id, staged);
+            staged = [];
+          }
+        }
+        await q.insertRows(tx, id, staged);
+        if (rows === 0) throw new AppError('malformed_import', 'the import has no rows');
+        const bodyDigest = digest.digest('base64url');
+        return {
+          sentBefore: false as const,
+          row: await q.setReceived(tx, { id, rows, bytes, bodyDigest }),
+        };
+      })
+      .finally(() => {
+        this.receiving -= 1;
+      });
     if (outcome.sentBefore) return this.replay(outcome.row, { ...request, body });
     // Written before the job starts: the answer says `queued`, whatever the job does next.
     const receipt = this.view(outcome.row);

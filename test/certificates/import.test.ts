@@ -497,6 +497,38 @@ describe('certificate imports', () => {
       expect(state.body).toMatchObject({ status: 'done', imported: 2 });
     }, 20_000);
 
+    it('is one of a few received at once: past them, 429 and nothing kept', async () => {
+      // Each upload holds a connection until its body is in: slow ones must not take the pool.
+      const service = new CertificateImportsService({
+        db: ctx.handle.db,
+        clock: ctx.clock,
+        certificates: ctx.services.certificates,
+        baseUrl: ctx.config.publicBaseUrl,
+        maxUploadsReceiving: 1,
+      });
+      const [key] = rowsOf<{ id: string }>(
+        await ctx.handle.db.execute(
+          sql`SELECT id FROM api_keys WHERE issuer_id = ${issuer.id} LIMIT 1`,
+        ),
+      );
+      const principal = { keyId: key!.id, role: 'issuer' as const, issuerId: issuer.id };
+      const upload = (pauseMs: number) =>
+        service.receive(principal, {
+          format: 'ndjson',
+          dryRun: false,
+          body: pausing(
+            [ndjson(certificateBody()), ndjson(certificateBody())],
+            pauseMs,
+          ) as unknown as AsyncIterable<Uint8Array>,
+        });
+      const slow = upload(500);
+      await expect(upload(0)).rejects.toMatchObject({ code: 'rate_limited' });
+      expect((await slow).rows).toBe(2);
+      expect((await upload(0)).rows).toBe(2);
+      await service.whenIdle();
+      await service.close();
+    });
+
     it('is ended with 408 when no byte comes for the stall limit, and nothing of it is kept', async () => {
       const service = new CertificateImportsService({
         db: ctx.handle.db,
