@@ -66,13 +66,11 @@ const listAudit = defineRoute({
       subject: subjectFilter.openapi({ description: 'The same as `subjectId`' }),
       subjectType: z.string().trim().min(1).max(64).optional(),
       action: z.string().trim().min(1).max(64).optional(),
-      since: sinceParam
-        .optional()
-        .openapi({
-          type: 'string',
-          description:
-            'Entries at or after this day (YYYY-MM-DD) or instant (with its offset: Z or +08:00)',
-        }),
+      since: sinceParam.optional().openapi({
+        type: 'string',
+        description:
+          'Entries at or after this day (YYYY-MM-DD) or instant (with its offset: Z or +08:00)',
+      }),
       ...pageQuery,
     }),
   },

@@ -86,13 +86,11 @@ const listAlerts = defineRoute({
       status: z.enum(alertStatuses).optional(),
       reason: z.enum(alertReasons).optional(),
       issuer: z.string().uuid().optional(),
-      since: sinceParam
-        .optional()
-        .openapi({
-          type: 'string',
-          description:
-            'Alerts seen since this day (YYYY-MM-DD) or instant (with its offset: Z or +08:00)',
-        }),
+      since: sinceParam.optional().openapi({
+        type: 'string',
+        description:
+          'Alerts seen since this day (YYYY-MM-DD) or instant (with its offset: Z or +08:00)',
+      }),
       ...pageQuery,
     }),
   },
