@@ -228,6 +228,16 @@ export async function endImport(
     )
     .returning();
   if (!ended) return undefined;
+  // The rows a failed job never reached count as failed (above): each gets its line in the report,
+  // from the staged rows, before they go.
+  if (params.status === 'failed') {
+    await tx.execute(sql`
+      INSERT INTO certificate_import_problems (import_id, row, number, field, problem)
+      SELECT import_id, row, NULL, '(row)', ${`not reached: ${params.error ?? 'the import stopped'}`}
+      FROM certificate_import_rows
+      WHERE import_id = ${params.id} AND row > ${ended.lastRow}
+      ORDER BY row`);
+  }
   await tx.delete(certificateImportRows).where(eq(certificateImportRows.importId, params.id));
   await tx
     .delete(certificateImportDryRunNumbers)

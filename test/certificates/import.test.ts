@@ -657,6 +657,39 @@ describe('certificate imports', () => {
     });
   });
 
+  it('a job its issuer’s suspension stopped reports every row it did not reach', async () => {
+    // Counted as failed, the rows it never reached were missing from the report (outside probe).
+    const suspended = await createIssuer(ctx, { name: 'Suspended Midway Certification Co.' });
+    const rows = [certificateBody(), certificateBody(), certificateBody()];
+    const res = await post(ndjson(rows[0]), 'application/x-ndjson', { key: suspended.key });
+    const { importId: id } = (await res.json()) as { importId: string };
+    await ctx.services.certificateImports.whenIdle();
+    // As a job left after its first chunk: running, two rows still staged; then the suspension.
+    await ctx.handle.db.execute(
+      sql`UPDATE certificate_imports SET status = 'running', rows = 3, finished_at = NULL WHERE id = ${id}`,
+    );
+    await ctx.handle.db.execute(
+      sql`INSERT INTO certificate_import_rows (import_id, row, content) VALUES (${id}, 2, ${JSON.stringify(rows[1])}), (${id}, 3, ${JSON.stringify(rows[2])})`,
+    );
+    const suspension = await api.post(
+      `/v1/issuers/${suspended.id}/status`,
+      { status: 'suspended', reason: 'CNCA decision' },
+      ctx.adminKey,
+    );
+    expect(suspension.status, suspension.text).toBe(200);
+    expect(await ctx.services.certificateImports.resumeUnfinished()).toBe(1);
+    await ctx.services.certificateImports.whenIdle();
+    const state = await api.get(`/v1/certificates/imports/${id}`, suspended.key);
+    expect(state.body).toMatchObject({ status: 'failed', rows: 3, imported: 1, failed: 2 });
+    const report = await api.get(`/v1/certificates/imports/${id}/report.csv`, suspended.key);
+    expect(report.text.trim().split('\r\n').slice(1)).toEqual(
+      [2, 3].map(
+        (row) =>
+          `${row},,(row),not reached: the issuer was suspended while the import ran; it may not issue`,
+      ),
+    );
+  });
+
   it('a job that stopped midway goes on from its last chunk after a restart', async () => {
     const rows = [certificateBody(), certificateBody(), certificateBody()];
     const { id } = await runImport(ndjson(rows[0]));
