@@ -126,6 +126,9 @@ async function* ndjsonRows(text: AsyncIterable<string>): AsyncGenerator<Received
 async function* csvRows(text: AsyncIterable<string>): AsyncGenerator<ReceivedRow> {
   const parser = parse({
     bom: true,
+    // Either line ending, in one file: a header saved with CRLF and records with LF (an edited
+    // file) was read as one record, the delimiter being taken from the first line.
+    record_delimiter: ['\r\n', '\n'],
     relax_column_count: true,
     skip_empty_lines: true,
     max_record_size: MAX_ROW_BYTES,

@@ -122,6 +122,11 @@ export class CertificateImportsService {
   /** Uploads whose staging transaction is open in this instance. */
   private receiving = 0;
 
+  /** How many uploads this instance is receiving now. */
+  get uploadsReceiving(): number {
+    return this.receiving;
+  }
+
   constructor(private readonly options: CertificateImportsOptions) {
     this.maxBytes = options.maxBytes ?? DEFAULT_IMPORT_MAX_MIB * 1024 * 1024;
     this.chunkRows = options.chunkRows ?? DEFAULT_CHUNK_ROWS;

@@ -160,6 +160,13 @@ describe('certificate imports', () => {
       validUntil: '2029-01-01',
       signatory: { name: '张三', title: 'Certification decision maker' },
     });
+    // A header saved with CRLF and records with LF (a file edited elsewhere): each record its
+    // own row, not the whole file one (outside probe).
+    const [header, ...records] = csv.split('\r\n');
+    const mixed = `\uFEFF${header}\r\n${records.map((r) => r.replace(/2024-000/, '2024-100')).join('\n')}\n`;
+    const again = await runImport(mixed, 'text/csv; charset=utf-8');
+    expect(again.report).toEqual([]);
+    expect(again.state).toMatchObject({ status: 'done', rows: 2, imported: 2, failed: 0 });
   });
 
   it('a dry run judges every row and writes nothing', async () => {
@@ -522,6 +529,7 @@ describe('certificate imports', () => {
           ) as unknown as AsyncIterable<Uint8Array>,
         });
       const slow = upload(500);
+      while (service.uploadsReceiving === 0) await new Promise((resolve) => setTimeout(resolve, 5));
       await expect(upload(0)).rejects.toMatchObject({ code: 'rate_limited' });
       expect((await slow).rows).toBe(2);
       expect((await upload(0)).rows).toBe(2);
