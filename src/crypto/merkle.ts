@@ -61,15 +61,16 @@ const SLAB_BYTES = 8192;
 let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
 let slabUsed = 0;
 
-/** A fresh 32-byte view for a hash, and the slab and offset to write its bytes at. */
-function carveHash(): { view: Uint8Array; slab: Buffer; at: number } {
+/** A fresh 32-byte view for a hash, `digest` (one latin1 character a byte) written into it. */
+function carveHash(digest?: string): Uint8Array {
   if (slabUsed + HASH_LENGTH > SLAB_BYTES) {
     slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
     slabUsed = 0;
   }
   const at = slabUsed;
   slabUsed += HASH_LENGTH;
-  return { view: new Uint8Array(slab.buffer, slab.byteOffset + at, HASH_LENGTH), slab, at };
+  if (digest !== undefined) slab.write(digest, at, 'latin1');
+  return new Uint8Array(slab.buffer, slab.byteOffset + at, HASH_LENGTH);
 }
 
 // `crypto.hash` (Node ≥ 20.12) is a one-shot call cheaper than createHash for the small inputs a
@@ -81,17 +82,14 @@ const sha256Latin1: (input: Uint8Array | string) => string =
 
 /** SHA-256 as a plain Uint8Array, so every hash this module returns has the same type. */
 function sha256(input: Uint8Array | string): Uint8Array {
-  const digest = sha256Latin1(input);
-  const hash = carveHash();
-  hash.slab.write(digest, hash.at, 'latin1');
-  return hash.view;
+  return carveHash(sha256Latin1(input));
 }
 
 /** A copy of a hash that no later change to `hash`'s bytes can reach. */
 export function copyOfHash(hash: Uint8Array): Uint8Array {
-  const { view } = carveHash();
-  view.set(hash);
-  return view;
+  const copy = carveHash();
+  copy.set(hash);
+  return copy;
 }
 
 /** MTH({}) = SHA-256() — the root of the empty tree (RFC 9162 §2.1.1). */

@@ -75,6 +75,26 @@ describe('certificate imports', () => {
     expect(res.status).toBe(200);
     return res.body.items as any[];
   };
+  /** The import service on the test's database (or `db`), with options of its own. */
+  const importsService = (
+    options: Partial<ConstructorParameters<typeof CertificateImportsService>[0]> = {},
+  ) =>
+    new CertificateImportsService({
+      db: ctx.handle.db,
+      clock: ctx.clock,
+      certificates: ctx.services.certificates,
+      baseUrl: ctx.config.publicBaseUrl,
+      ...options,
+    });
+  /** The test issuer as its API key is a principal, for calling the service directly. */
+  const issuerPrincipal = async (): Promise<Principal> => {
+    const [key] = rowsOf<{ id: string }>(
+      await ctx.handle.db.execute(
+        sql`SELECT id FROM api_keys WHERE issuer_id = ${issuer.id} LIMIT 1`,
+      ),
+    );
+    return { keyId: key!.id, role: 'issuer', issuerId: issuer.id };
+  };
 
   beforeAll(async () => {
     ctx = await createTestContext({ IMPORT_MAX_MIB: '1' });
@@ -477,6 +497,7 @@ describe('certificate imports', () => {
     /** A body that sends `rows`, pausing `pauseMs` after the first. */
     const pausing = (rows: string[], pauseMs: number) => {
       const encoder = new TextEncoder();
+      // A request body, and the service's AsyncIterable (Node's web streams are both).
       return new ReadableStream<Uint8Array>({
         async start(controller) {
           for (const [i, row] of rows.entries()) {
@@ -485,7 +506,7 @@ describe('certificate imports', () => {
           }
           controller.close();
         },
-      });
+      }) as ReadableStream<Uint8Array> & AsyncIterable<Uint8Array>;
     };
     it('is received across a pause longer than a session may idle in a transaction', async () => {
       // 6 s: past the 5 s the database gives a session idle inside a transaction, which used to
@@ -506,27 +527,13 @@ describe('certificate imports', () => {
 
     it('is one of a few received at once: past them, 429 and nothing kept', async () => {
       // Each upload holds a connection until its body is in: slow ones must not take the pool.
-      const service = new CertificateImportsService({
-        db: ctx.handle.db,
-        clock: ctx.clock,
-        certificates: ctx.services.certificates,
-        baseUrl: ctx.config.publicBaseUrl,
-        maxUploadsReceiving: 1,
-      });
-      const [key] = rowsOf<{ id: string }>(
-        await ctx.handle.db.execute(
-          sql`SELECT id FROM api_keys WHERE issuer_id = ${issuer.id} LIMIT 1`,
-        ),
-      );
-      const principal = { keyId: key!.id, role: 'issuer' as const, issuerId: issuer.id };
+      const service = importsService({ maxUploadsReceiving: 1 });
+      const principal = await issuerPrincipal();
       const upload = (pauseMs: number) =>
         service.receive(principal, {
           format: 'ndjson',
           dryRun: false,
-          body: pausing(
-            [ndjson(certificateBody()), ndjson(certificateBody())],
-            pauseMs,
-          ) as unknown as AsyncIterable<Uint8Array>,
+          body: pausing([ndjson(certificateBody()), ndjson(certificateBody())], pauseMs),
         });
       const slow = upload(500);
       while (service.uploadsReceiving === 0) await new Promise((resolve) => setTimeout(resolve, 5));
@@ -538,36 +545,15 @@ describe('certificate imports', () => {
     });
 
     it('is ended with 408 when no byte comes for the stall limit, and nothing of it is kept', async () => {
-      const service = new CertificateImportsService({
-        db: ctx.handle.db,
-        clock: ctx.clock,
-        certificates: ctx.services.certificates,
-        baseUrl: ctx.config.publicBaseUrl,
-        uploadPace: { stallMs: 300, idleInTransactionMs: 10_000 },
+      const service = importsService({ uploadPace: { stallMs: 300, idleInTransactionMs: 10_000 } });
+      const before = await count('certificate_imports');
+      const stalled = service.receive(await issuerPrincipal(), {
+        format: 'ndjson',
+        dryRun: false,
+        body: pausing([ndjson(certificateBody()), ndjson(certificateBody())], 2_000),
       });
-      const [key] = rowsOf<{ id: string }>(
-        await ctx.handle.db.execute(
-          sql`SELECT id FROM api_keys WHERE issuer_id = ${issuer.id} LIMIT 1`,
-        ),
-      );
-      const before = rowsOf<{ n: number }>(
-        await ctx.handle.db.execute(sql`SELECT count(*)::int AS n FROM certificate_imports`),
-      )[0]!.n;
-      const stalled = service.receive(
-        { keyId: key!.id, role: 'issuer', issuerId: issuer.id },
-        {
-          format: 'ndjson',
-          dryRun: false,
-          body: pausing(
-            [ndjson(certificateBody()), ndjson(certificateBody())],
-            2_000,
-          ) as unknown as AsyncIterable<Uint8Array>,
-        },
-      );
       await expect(stalled).rejects.toMatchObject({ code: 'request_timeout' });
-      const after = rowsOf<{ n: number }>(
-        await ctx.handle.db.execute(sql`SELECT count(*)::int AS n FROM certificate_imports`),
-      )[0]!.n;
+      const after = await count('certificate_imports');
       expect(after).toBe(before);
       await service.close();
     });
@@ -601,22 +587,8 @@ describe('certificate imports', () => {
           };
         },
       });
-      const service = new CertificateImportsService({
-        db,
-        clock: ctx.clock,
-        certificates: ctx.services.certificates,
-        baseUrl: ctx.config.publicBaseUrl,
-      });
-      return { service, fault };
+      return { service: importsService({ db }), fault };
     }
-    const principal = async (): Promise<Principal> => {
-      const [key] = rowsOf<{ id: string }>(
-        await ctx.handle.db.execute(
-          sql`SELECT id FROM api_keys WHERE issuer_id = ${issuer.id} LIMIT 1`,
-        ),
-      );
-      return { keyId: key!.id, role: 'issuer', issuerId: issuer.id };
-    };
     const upload = (text: string) =>
       (async function* () {
         yield new TextEncoder().encode(text);
@@ -626,7 +598,7 @@ describe('certificate imports', () => {
       const { service, fault } = importsWithFaults();
       const rows = ndjson(certificateBody(), certificateBody(), certificateBody());
       fault.afterCommit = 'down';
-      const receipt = await service.receive(await principal(), {
+      const receipt = await service.receive(await issuerPrincipal(), {
         format: 'ndjson',
         dryRun: false,
         body: upload(rows),
@@ -647,10 +619,10 @@ describe('certificate imports', () => {
       const request = { format: 'ndjson' as const, dryRun: false, idempotencyKey: 'lost-answer-1' };
       fault.afterCommit = 'lose-answer';
       await expect(
-        service.receive(await principal(), { ...request, body: upload(rows) }),
+        service.receive(await issuerPrincipal(), { ...request, body: upload(rows) }),
       ).rejects.toSatisfy(isDatabaseUnavailable);
       fault.afterCommit = 'none';
-      const retried = await service.receive(await principal(), { ...request, body: upload(rows) });
+      const retried = await service.receive(await issuerPrincipal(), { ...request, body: upload(rows) });
       const imports = rowsOf<{ id: string }>(
         await ctx.handle.db.execute(
           sql`SELECT id FROM certificate_imports WHERE idempotency_key = 'lost-answer-1'`,
