@@ -622,7 +622,10 @@ describe('certificate imports', () => {
         service.receive(await issuerPrincipal(), { ...request, body: upload(rows) }),
       ).rejects.toSatisfy(isDatabaseUnavailable);
       fault.afterCommit = 'none';
-      const retried = await service.receive(await issuerPrincipal(), { ...request, body: upload(rows) });
+      const retried = await service.receive(await issuerPrincipal(), {
+        ...request,
+        body: upload(rows),
+      });
       const imports = rowsOf<{ id: string }>(
         await ctx.handle.db.execute(
           sql`SELECT id FROM certificate_imports WHERE idempotency_key = 'lost-answer-1'`,
