@@ -226,19 +226,46 @@ export async function recordAttempt(
     );
 }
 
+/** A delivery the relay hands over, and how many of its subscription's are ahead of it. */
+export interface UnqueuedDelivery {
+  id: string;
+  /**
+   * Its subscription's deliveries already handed over and not yet ended, plus those ahead of it in
+   * this batch: 0 for a subscription with nothing outstanding.
+   */
+  backlog: number;
+}
+
 /**
- * The relay's batch: pending deliveries not yet handed to the job queue, locked (SKIP LOCKED, so
- * instances share the work) until the caller's transaction marks them queued.
+ * The relay's batch: pending deliveries not yet handed to the job queue, oldest first, locked (SKIP
+ * LOCKED, so instances share the work) until the caller's transaction marks them queued; each with
+ * its subscription's backlog, which orders the queue (see the dispatcher's relay).
  */
-export async function lockUnqueuedDeliveries(tx: Queryable, limit: number): Promise<string[]> {
-  const rows = rowsOf<{ id: string }>(
+export async function lockUnqueuedDeliveries(
+  tx: Queryable,
+  limit: number,
+): Promise<UnqueuedDelivery[]> {
+  const rows = rowsOf<{ id: string; backlog: number }>(
     await tx.execute(sql`
-      SELECT id FROM webhook_deliveries
-      WHERE state = 'pending' AND queued_at IS NULL
-      ORDER BY created_at LIMIT ${limit}
-      FOR UPDATE SKIP LOCKED`),
+      WITH batch AS (
+        SELECT id, subscription_id, created_at FROM webhook_deliveries
+        WHERE state = 'pending' AND queued_at IS NULL
+        ORDER BY created_at LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED
+      ), outstanding AS (
+        SELECT subscription_id, count(*)::int AS n FROM webhook_deliveries
+        WHERE state = 'pending' AND queued_at IS NOT NULL
+          AND subscription_id IN (SELECT subscription_id FROM batch)
+        GROUP BY subscription_id
+      )
+      SELECT batch.id,
+        COALESCE(outstanding.n, 0)
+          + (row_number() OVER (PARTITION BY batch.subscription_id ORDER BY batch.created_at, batch.id))::int
+          - 1 AS backlog
+      FROM batch LEFT JOIN outstanding USING (subscription_id)
+      ORDER BY batch.created_at, batch.id`),
   );
-  return rows.map((r) => r.id);
+  return rows.map((r) => ({ id: r.id, backlog: Number(r.backlog) }));
 }
 
 export async function markQueued(tx: Queryable, ids: string[], at: Date): Promise<void> {
@@ -249,13 +276,21 @@ export async function markQueued(tx: Queryable, ids: string[], at: Date): Promis
     .where(inArray(webhookDeliveries.id, ids));
 }
 
-/** The embedded drain's batch: pending deliveries whose next attempt is due. */
+/**
+ * The embedded drain's batch: pending deliveries whose next attempt is due, taken in turn from each
+ * subscription (each one's earliest due first, then each one's second…), so a subscription with
+ * many due cannot fill a batch while another's wait behind them.
+ */
 export async function dueDeliveries(db: Queryable, now: Date, limit: number): Promise<string[]> {
   const rows = rowsOf<{ id: string }>(
     await db.execute(sql`
-      SELECT id FROM webhook_deliveries
-      WHERE state = 'pending' AND next_attempt_at <= ${now.toISOString()}::timestamptz
-      ORDER BY next_attempt_at LIMIT ${limit}`),
+      SELECT id FROM (
+        SELECT id, next_attempt_at,
+          row_number() OVER (PARTITION BY subscription_id ORDER BY next_attempt_at, id) AS turn
+        FROM webhook_deliveries
+        WHERE state = 'pending' AND next_attempt_at <= ${now.toISOString()}::timestamptz
+      ) due
+      ORDER BY turn, next_attempt_at, id LIMIT ${limit}`),
   );
   return rows.map((r) => r.id);
 }

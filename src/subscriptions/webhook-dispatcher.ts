@@ -18,6 +18,9 @@ export const DELIVERY_QUEUE = 'webhook-delivery';
  */
 export const DELIVERY_CONCURRENCY = 16;
 
+/** Past this backlog, deliveries of a subscription share the lowest rank (pg-boss: an integer). */
+const MAX_BACKLOG_RANK = 1_000_000;
+
 /** Deliveries are retried for at least this long before they are given up (issue 13: a day). */
 export const RETRY_WINDOW_SECONDS = 24 * 3600;
 
@@ -77,7 +80,7 @@ interface PgBossLike {
   on(event: 'error', handler: (error: Error) => void): unknown;
   createQueue(name: string, options?: Record<string, unknown>): Promise<void>;
   updateQueue(name: string, options?: Record<string, unknown>): Promise<void>;
-  insert(jobs: { id: string; name: string; data: object }[]): Promise<void>;
+  insert(jobs: { id: string; name: string; data: object; priority?: number }[]): Promise<void>;
   work(
     name: string,
     options: Record<string, unknown>,
@@ -222,19 +225,33 @@ export class WebhookDispatcher {
     this.boss = boss;
   }
 
-  /** PostgreSQL: hands pending deliveries to pg-boss, a page at a time. */
+  /**
+   * PostgreSQL: hands pending deliveries to pg-boss, a page at a time. Workers take the queue's
+   * jobs by priority, then age; a job's priority is minus its subscription's backlog when it was
+   * handed over, so a subscription with nothing outstanding goes ahead of another's burst. A
+   * receiver that never answers holds each worker it gets for a whole timeout: without this, a
+   * burst of a thousand events to it held every worker for a thousand timeouts over the number of
+   * workers, and everyone else's deliveries waited behind them; now another subscriber's waits for
+   * the attempts under way at most.
+   */
   private async relay(): Promise<void> {
     const boss = this.boss!;
     const page = 100;
     for (;;) {
       const ids = await this.options.db.transaction(async (tx) => {
         const locked = await q.lockUnqueuedDeliveries(tx, page);
-        if (locked.length === 0) return locked;
+        if (locked.length === 0) return [];
         await boss.insert(
-          locked.map((id) => ({ id, name: DELIVERY_QUEUE, data: { deliveryId: id } })),
+          locked.map(({ id, backlog }) => ({
+            id,
+            name: DELIVERY_QUEUE,
+            data: { deliveryId: id },
+            priority: -Math.min(backlog, MAX_BACKLOG_RANK),
+          })),
         );
-        await q.markQueued(tx, locked, this.now());
-        return locked;
+        const ids = locked.map((d) => d.id);
+        await q.markQueued(tx, ids, this.now());
+        return ids;
       });
       if (ids.length > 0) for (const id of this.workerIds) boss.notifyWorker(id);
       if (ids.length < page || this.stopped) return;

@@ -85,6 +85,10 @@ export const webhookDeliveries = pgTable(
     index('webhook_deliveries_pending')
       .on(t.nextAttemptAt)
       .where(sql`state = 'pending'`),
+    // A subscription's deliveries handed to the job queue and not ended: its backlog (the relay).
+    index('webhook_deliveries_outstanding')
+      .on(t.subscriptionId)
+      .where(sql`state = 'pending' AND queued_at IS NOT NULL`),
   ],
 );
 

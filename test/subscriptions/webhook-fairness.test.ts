@@ -1,0 +1,130 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'drizzle-orm';
+import { rowsOf } from '../../src/db/client';
+import { dueDeliveries } from '../../src/subscriptions/subscriptions.queries';
+import { WebhookDispatcher } from '../../src/subscriptions/webhook-dispatcher';
+import { client, createTestContext, type Client, type TestContext } from '../helpers';
+import { createIssuer, issueCertificate } from '../fixtures';
+import { startReceiver } from './receiver';
+
+/**
+ * One subscriber's receiver that never answers, sent a burst of events, must not hold up another
+ * subscriber's deliveries: each attempt at it holds a worker for a whole timeout, so taken in
+ * order of age the burst would keep every worker until it was all tried.
+ */
+describe('webhook fairness', () => {
+  const BURST = 12;
+  const WORKERS = 2;
+  let ctx: TestContext;
+  let api: Client;
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let dispatcher: WebhookDispatcher | undefined;
+
+  beforeAll(async () => {
+    ctx = await createTestContext({
+      WEBHOOK_TIMEOUT_SECONDS: '1',
+      // Retries come back long after the test: every attempt counted is a first attempt.
+      WEBHOOK_RETRY_DELAY_SECONDS: '120',
+    });
+    api = client(ctx.app);
+    receiver = await startReceiver({ '/hang': ['hang'], '/hang2': ['hang'] });
+  });
+  afterAll(async () => {
+    await dispatcher?.stop();
+    await receiver?.close();
+    await ctx?.close();
+  });
+
+  const suspend = async (certificateId: string, key: string) => {
+    const res = await api.post(
+      `/v1/certificates/${certificateId}/status`,
+      { status: 'suspended', reason: 'surveillance audit failed', signatory: { name: '李四' } },
+      key,
+    );
+    expect(res.status, res.text).toBe(200);
+  };
+  const subscribe = async (key: string, path: string) => {
+    const res = await api.post(
+      '/v1/subscriptions',
+      { url: receiver.url(path), events: ['certificate.status_changed'] },
+      key,
+    );
+    expect(res.status, res.text).toBe(201);
+    return res.body.id as string;
+  };
+  const deliveriesTo = async (subscriptionId: string) =>
+    rowsOf<{ id: string; queued: boolean }>(
+      await ctx.handle.db.execute(sql`
+        SELECT id, queued_at IS NOT NULL AS queued FROM webhook_deliveries
+        WHERE subscription_id = ${subscriptionId}::uuid`),
+    );
+
+  it('sends another subscriber’s delivery ahead of a hanging receiver’s backlog', async () => {
+    const busy = await createIssuer(ctx, { name: 'Busy Body' });
+    const quiet = await createIssuer(ctx, { name: 'Quiet Body' });
+    const certificates = [];
+    for (let i = 0; i < BURST; i++) certificates.push(await issueCertificate(api, busy.key));
+    const followed = await issueCertificate(api, quiet.key);
+    const hanging = await subscribe(busy.key, '/hang');
+    const healthy = await subscribe(quiet.key, '/healthy');
+
+    for (const certificate of certificates) await suspend(certificate.id, busy.key);
+    await suspend(followed.id, quiet.key);
+    const [healthyDelivery] = await deliveriesTo(healthy);
+
+    // The embedded drain takes due deliveries in turn from each subscription: the healthy one is
+    // in the first batch of two, though twelve of the other's are older.
+    const firstBatch = await dueDeliveries(ctx.handle.db, new Date(), WORKERS);
+    expect(firstBatch).toHaveLength(WORKERS);
+    expect(firstBatch).toContain(healthyDelivery!.id);
+    // Ended, with what they have not delivered: the next test's dispatcher sends none of it.
+    for (const [id, key] of [
+      [hanging, busy.key],
+      [healthy, quiet.key],
+    ] as const)
+      expect((await api.delete(`/v1/subscriptions/${id}`, key)).status).toBe(200);
+  });
+
+  it('lets the job queue’s workers take it before the rest of the burst', async () => {
+    // A fresh pair, with the dispatcher running while the burst arrives, as in production.
+    const busy = await createIssuer(ctx, { name: 'Busy Body 2' });
+    const quiet = await createIssuer(ctx, { name: 'Quiet Body 2' });
+    const certificates = [];
+    for (let i = 0; i < BURST; i++) certificates.push(await issueCertificate(api, busy.key));
+    const followed = await issueCertificate(api, quiet.key);
+    const hanging = await subscribe(busy.key, '/hang2');
+    const healthy = await subscribe(quiet.key, '/healthy2');
+    receiver.received.length = 0;
+
+    dispatcher = new WebhookDispatcher({
+      db: ctx.handle.db,
+      kind: 'postgres',
+      databaseUrl: ctx.databaseUrl,
+      kek: ctx.keys.kek,
+      production: false,
+      timeoutMs: ctx.config.webhooks.timeoutMs,
+      retryDelaySeconds: ctx.config.webhooks.retryDelaySeconds,
+      concurrency: WORKERS,
+      pollingIntervalSeconds: 0.5,
+      sweepIntervalMs: 500,
+    });
+    await dispatcher.start();
+    for (const certificate of certificates) await suspend(certificate.id, busy.key);
+    // Every delivery of the burst is in the job queue and the workers are on it.
+    const deadline = Date.now() + 10_000;
+    while (!(await deliveriesTo(hanging)).every((d) => d.queued) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await deliveriesTo(hanging)).every((d) => d.queued)).toBe(true);
+    await receiver.waitFor((r) => r.some((w) => w.path === '/hang2'));
+
+    await suspend(followed.id, quiet.key);
+    await receiver.waitFor((r) => r.some((w) => w.path === '/healthy2'), 20_000);
+    const before = receiver.received.findIndex((w) => w.path === '/healthy2');
+    const hangsBefore = receiver.received.slice(0, before).filter((w) => w.path === '/hang2');
+    // Taken by age, all twelve would have been tried first (six timeouts on two workers). Now at
+    // most the attempts under way, and those the workers took while the healthy one was handed
+    // over, go first.
+    expect(hangsBefore.length).toBeLessThanOrEqual(2 * WORKERS);
+    expect((await deliveriesTo(healthy)).length).toBe(1);
+  });
+});
