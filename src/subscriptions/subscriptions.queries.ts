@@ -1,6 +1,7 @@
 import { and, desc, eq, inArray, isNull, ne, or, sql } from 'drizzle-orm';
 import { certificates } from '../db/schema/certificates';
 import { issuers } from '../db/schema/issuers';
+import { uuidArray } from '../db/arrays';
 import { rowsOf, type Queryable } from '../db/client';
 import {
   subscriptions,
@@ -11,6 +12,7 @@ import {
   type WebhookDeliveryAttemptRow,
   type WebhookDeliveryRow,
 } from '../db/schema/subscriptions';
+import { DELIVERY_QUEUE, QUEUE_SCHEMA } from './delivery-queue';
 
 export type NewSubscription = typeof subscriptions.$inferInsert;
 
@@ -224,6 +226,20 @@ export async function recordAttempt(
     .where(
       and(eq(webhookDeliveries.id, params.deliveryId), eq(webhookDeliveries.state, 'pending')),
     );
+}
+
+/**
+ * When the job queue will next try each of these deliveries (PostgreSQL: pg-boss schedules a
+ * retry, so the delivery's own row does not know): the time of those waiting for an attempt.
+ */
+export async function queuedAttemptTimes(db: Queryable, ids: string[]): Promise<Map<string, Date>> {
+  if (ids.length === 0) return new Map();
+  const rows = rowsOf<{ id: string; start_after: Date | string }>(
+    await db.execute(sql`
+      SELECT id, start_after FROM ${sql.identifier(QUEUE_SCHEMA)}.job
+      WHERE name = ${DELIVERY_QUEUE} AND id = ANY(${uuidArray(ids)}) AND state IN ('created', 'retry')`),
+  );
+  return new Map(rows.map((r) => [r.id, new Date(r.start_after)]));
 }
 
 /** A delivery the relay hands over, and how many of its subscription's are ahead of it. */

@@ -65,6 +65,7 @@ function subscriptionView(row: SubscriptionRow): SubscriptionView {
 function deliveryView(
   row: WebhookDeliveryRow,
   attempts: WebhookDeliveryAttemptRow[],
+  queuedAttemptAt: Date | undefined,
 ): DeliveryView {
   return {
     id: row.id,
@@ -77,7 +78,7 @@ function deliveryView(
     lastStatus: row.lastStatus,
     lastError: row.lastError,
     deliveredAt: row.deliveredAt?.toISOString() ?? null,
-    nextAttemptAt: row.nextAttemptAt?.toISOString() ?? null,
+    nextAttemptAt: (queuedAttemptAt ?? row.nextAttemptAt)?.toISOString() ?? null,
     payload: row.payload,
     recentAttempts: attempts.map((a) => ({
       at: a.at.toISOString(),
@@ -125,10 +126,11 @@ export class SubscriptionsService {
     const allowed = eventsByRole[principal.role] ?? [];
     const refused = input.events.filter((e) => !allowed.includes(e));
     if (refused.length > 0) {
+      const key = `${/^[aeiou]/.test(principal.role) ? 'an' : 'a'} ${principal.role} key`;
       throw forbidden(
         allowed.length === 0
-          ? `a ${principal.role} key may not subscribe to events`
-          : `a ${principal.role} key may not subscribe to ${refused.join(', ')}`,
+          ? `${key} may not subscribe to events`
+          : `${key} may not subscribe to ${refused.join(', ')}`,
       );
     }
     if (principal.role === 'subscriber' && !input.filter) {
@@ -213,11 +215,17 @@ export class SubscriptionsService {
       rows.map((r) => r.id),
       ATTEMPTS_SHOWN,
     );
+    // A delivery handed to the job queue (PostgreSQL) is scheduled there, not on its row.
+    const queued = await q.queuedAttemptTimes(
+      this.db,
+      rows.filter((r) => r.state === 'pending' && r.queuedAt !== null).map((r) => r.id),
+    );
     return {
       items: rows.map((r) =>
         deliveryView(
           r,
           attempts.filter((a) => a.deliveryId === r.id),
+          queued.get(r.id),
         ),
       ),
       page: query.page,

@@ -2,13 +2,11 @@ import type { Logger } from 'pino';
 import pino from 'pino';
 import type { Database } from '../db/client';
 import { loggableError } from '../shared/loggable-error';
+import { DELIVERY_QUEUE, QUEUE_SCHEMA } from './delivery-queue';
 import { OUTBOX_CHANNEL } from './outbox';
 import * as q from './subscriptions.queries';
 import { unwrapSecret } from './subscriptions.service';
 import { sendWebhook, type AttemptOutcome } from './webhook-sender';
-
-/** The pg-boss queue of webhook deliveries: one job per delivery, its id the delivery's. */
-export const DELIVERY_QUEUE = 'webhook-delivery';
 
 /**
  * Deliveries in flight at once per instance. An attempt mostly waits on its receiver, so many cost
@@ -180,7 +178,7 @@ export class WebhookDispatcher {
     const { default: PgBoss } = await import('pg-boss');
     const boss = new PgBoss({
       connectionString: this.options.databaseUrl!,
-      schema: 'pgboss',
+      schema: QUEUE_SCHEMA,
       max: 4,
       application_name: 'certmark-webhooks',
       schedule: false,

@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { createRouter, defineRoute, locationSchema, publicAccess } from '../http/openapi';
+import { createRouter, defineRoute, locationSchema, problems, publicAccess } from '../http/openapi';
 import { isValidRegionCode } from '../shared/identifiers';
 import type { ReportsService } from './reports.service';
 
@@ -105,6 +105,9 @@ const fileReport = defineRoute({
         },
       },
     },
+    ...problems({
+      422: 'The number is held by several issuers: give issuerId (`ambiguous_number`, with `issuers`)',
+    }),
   },
 });
 

@@ -8,6 +8,7 @@ import type { MarkSerialCipher } from '../crypto/mark-serial-cipher';
 import { hasValidSerialCheckDigits } from '../crypto/serial';
 import type { Database, Queryable } from '../db/client';
 import { redactText } from '../http/redact';
+import { AppError } from '../errors';
 import { findMarkWithBatch } from '../marks/mark.queries';
 import { auditOpenedAlerts, openOrCountAlert, REPORTED } from './alerts.service';
 import { insertReport } from './alerts.queries';
@@ -138,6 +139,14 @@ export class ReportsService {
     if (!certificate && input.certificateNumber !== undefined) {
       number = input.certificateNumber;
       const matches = await findCertificatesByNumber(tx, { number, issuerId: input.issuerId });
+      // As verification answers it: a report of one issuer's certificate must not be filed as a
+      // number nobody holds, nor against another issuer's.
+      if (matches.length > 1)
+        throw new AppError(
+          'ambiguous_number',
+          'several issuers have a certificate with this number; give issuerId',
+          { issuers: matches.map((m) => ({ id: m.issuer.id, name: m.issuer.name })) },
+        );
       if (matches.length === 1)
         certificate = { id: matches[0]!.certificate.id, issuerId: matches[0]!.issuer.id };
     }

@@ -298,6 +298,17 @@ describe('webhooks', () => {
       issuer.key,
     );
     await receiver.waitFor((r) => r.some((w) => w.path === '/down'));
+    // The log says when the queue tries again (pg-boss schedules it, not the delivery's row).
+    let waiting:
+      | { state: string; attempts: number; lastAttemptAt: string; nextAttemptAt: string | null }
+      | undefined;
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+      waiting = (await api.get(`/v1/subscriptions/${sub.id}/deliveries`, issuer.key)).body.items[0];
+      if (waiting?.attempts === 1 && waiting.nextAttemptAt) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(waiting).toMatchObject({ state: 'pending', attempts: 1 });
+    expect(Date.parse(waiting!.nextAttemptAt!)).toBeGreaterThan(Date.parse(waiting!.lastAttemptAt));
     const deleted = await api.delete(`/v1/subscriptions/${sub.id}`, issuer.key);
     expect(deleted.status, deleted.text).toBe(200);
     expect(deleted.body.deletedAt).toBeTruthy();

@@ -211,6 +211,23 @@ describe('supervision', () => {
       expect(resolved.body).toMatchObject({ status: 'resolved', resolution: { note: null } });
     });
 
+    it('asks which issuer a report means when several use the number, and files it against that certificate', async () => {
+      const number = 'SHARED-2026-0007';
+      const ours = await issueCertificate(api, issuer.key, { number });
+      await issueCertificate(api, otherIssuer.key, { number });
+      const body = { number, description: 'a label on a kettle' };
+      const ambiguous = await api.post('/v1/reports', body);
+      expect(ambiguous.status, ambiguous.text).toBe(422);
+      expect(ambiguous.body.code).toBe('ambiguous_number');
+      expect(ambiguous.body.issuers.map((i: { id: string }) => i.id).sort()).toEqual(
+        [issuer.id, otherIssuer.id].sort(),
+      );
+      const named = await api.post('/v1/reports', { ...body, issuerId: issuer.id });
+      expect(named.status, named.text).toBe(201);
+      const alert = await api.get(`/v1/alerts/${named.body.alertId}`, supervisor);
+      expect(alert.body).toMatchObject({ subject: ours.id, issuerId: issuer.id });
+    });
+
     it('shows one alert, resolves it with an audit entry, and refuses to resolve it twice', async () => {
       const serial = '5555666677778888';
       await ctx.services.alerts.raise(
