@@ -19,7 +19,14 @@ const SubscriptionSchema = z
     id: z.string().uuid(),
     url: z.string(),
     events: z.array(EventType),
-    filter: z.object({ certificates: z.array(z.string()) }).nullable(),
+    filter: z
+      .object({ certificates: z.array(z.string()) })
+      .nullable()
+      .openapi({ description: 'As it was given: certificate ids or numbers' }),
+    certificateIds: z.array(z.string().uuid()).nullable().openapi({
+      description:
+        'The certificates the filter named when the subscription was made, by id: a number another issuer gives later is not followed',
+    }),
     createdAt: z.string(),
     deletedAt: z.string().nullable(),
   })

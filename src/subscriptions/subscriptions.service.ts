@@ -23,6 +23,8 @@ export interface SubscriptionView {
   url: string;
   events: WebhookEventType[];
   filter: { certificates: string[] } | null;
+  /** The certificates the filter resolved to when the subscription was made. */
+  certificateIds: string[] | null;
   createdAt: string;
   deletedAt: string | null;
 }
@@ -57,6 +59,7 @@ function subscriptionView(row: SubscriptionRow): SubscriptionView {
     url: row.url,
     events: row.events as WebhookEventType[],
     filter: row.filter ?? null,
+    certificateIds: row.certificateIds ?? null,
     createdAt: row.createdAt.toISOString(),
     deletedAt: row.deletedAt?.toISOString() ?? null,
   };

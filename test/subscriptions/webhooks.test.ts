@@ -174,6 +174,14 @@ describe('webhooks', () => {
     const listed = await api.get('/v1/subscriptions', issuer.key);
     expect(listed.body.items.map((s: { id: string }) => s.id)).toContain(flaky.id);
     expect(JSON.stringify(listed.body)).not.toContain('whsec_');
+    // A filter by number is shown as given and as the certificate it named.
+    const following = (await api.get('/v1/subscriptions', subscriber)).body.items.find(
+      (s: { id: string }) => s.id === follower.id,
+    );
+    expect(following).toMatchObject({
+      filter: { certificates: [certificate.number] },
+      certificateIds: [certificate.id],
+    });
 
     const change = await api.post(
       `/v1/certificates/${certificate.id}/status`,
