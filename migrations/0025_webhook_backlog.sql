@@ -1,3 +1,4 @@
--- A subscription's deliveries handed to the job queue and not yet ended: the relay counts them to
--- rank the subscription's next ones behind other subscribers' (src/subscriptions/webhook-dispatcher.ts).
-CREATE INDEX "webhook_deliveries_outstanding" ON "webhook_deliveries" USING btree ("subscription_id") WHERE state = 'pending' AND queued_at IS NOT NULL;
+-- A subscription's pending deliveries, read from the index alone: the relay counts those handed to
+-- the job queue (its backlog, which ranks its next ones behind other subscribers'), and the
+-- embedded drain takes each subscription's due ones in order (src/subscriptions/).
+CREATE INDEX "webhook_deliveries_subscription_pending" ON "webhook_deliveries" USING btree ("subscription_id","next_attempt_at","queued_at") WHERE state = 'pending';

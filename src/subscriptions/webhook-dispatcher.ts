@@ -16,8 +16,10 @@ import { sendWebhook, type AttemptOutcome } from './webhook-sender';
  */
 export const DELIVERY_CONCURRENCY = 16;
 
-/** Past this backlog, deliveries of a subscription share the lowest rank (pg-boss: an integer). */
-const MAX_BACKLOG_RANK = 1_000_000;
+/** How often the queue is checked for deliveries whose job ended without their last attempt. */
+const ORPHAN_CHECK_INTERVAL_MS = 60_000;
+/** Handed over at least this long ago: a live job is in the queue by then (it is written first). */
+const ORPHAN_AGE_MS = 10 * 60_000;
 
 /** Deliveries are retried for at least this long before they are given up (issue 13: a day). */
 export const RETRY_WINDOW_SECONDS = 24 * 3600;
@@ -120,6 +122,7 @@ export class WebhookDispatcher {
   private workerIds: string[] = [];
   private listener: { close(): Promise<void> } | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private orphanTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -138,6 +141,10 @@ export class WebhookDispatcher {
       this.options.sweepIntervalMs ?? (this.options.kind === 'postgres' ? 5_000 : 1_000);
     this.timer = setInterval(() => this.wake(), interval);
     this.timer.unref();
+    if (this.options.kind === 'postgres') {
+      this.orphanTimer = setInterval(() => void this.endOrphans(), ORPHAN_CHECK_INTERVAL_MS);
+      this.orphanTimer.unref();
+    }
     this.wake();
   }
 
@@ -145,6 +152,7 @@ export class WebhookDispatcher {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    clearInterval(this.orphanTimer);
     await this.listener?.close().catch(() => {});
     await this.running?.catch(() => {});
     await Promise.allSettled([...this.inFlight]);
@@ -197,7 +205,7 @@ export class WebhookDispatcher {
       // Longer than an attempt can take, so only a dead worker's job expires.
       expireInSeconds: Math.ceil(this.options.timeoutMs / 1000) + 30,
       // Jobs outlive their retries, so a duplicate hand-over is still recognised by its id.
-      retentionDays: 7,
+      retentionMinutes: 7 * 24 * 60,
     };
     await boss.createQueue(DELIVERY_QUEUE, queue);
     await boss.updateQueue(DELIVERY_QUEUE, queue);
@@ -224,6 +232,29 @@ export class WebhookDispatcher {
   }
 
   /**
+   * PostgreSQL: ends the deliveries whose job ended without their last attempt recorded
+   * (endOrphanedDeliveries), among those handed over long enough ago that their job, if alive,
+   * is in the queue. Returns how many.
+   */
+  async endOrphans(now = this.now()): Promise<number> {
+    try {
+      const ended = await q.endOrphanedDeliveries(
+        this.options.db,
+        new Date(now.getTime() - ORPHAN_AGE_MS),
+      );
+      if (ended > 0)
+        this.logger.warn(
+          { ended },
+          'webhook deliveries ended: their last attempt was never recorded',
+        );
+      return ended;
+    } catch (error) {
+      this.logger.warn({ err: loggableError(error) }, 'webhook orphan check failed; retrying');
+      return 0;
+    }
+  }
+
+  /**
    * PostgreSQL: hands pending deliveries to pg-boss, a page at a time. Workers take the queue's
    * jobs by priority, then age; a job's priority is minus its subscription's backlog when it was
    * handed over, so a subscription with nothing outstanding goes ahead of another's burst. A
@@ -244,7 +275,7 @@ export class WebhookDispatcher {
             id,
             name: DELIVERY_QUEUE,
             data: { deliveryId: id },
-            priority: -Math.min(backlog, MAX_BACKLOG_RANK),
+            priority: -backlog,
           })),
         );
         const ids = locked.map((d) => d.id);

@@ -139,16 +139,17 @@ export class ReportsService {
     if (!certificate && input.certificateNumber !== undefined) {
       number = input.certificateNumber;
       const matches = await findCertificatesByNumber(tx, { number, issuerId: input.issuerId });
+      if (matches.length === 1)
+        certificate = { id: matches[0]!.certificate.id, issuerId: matches[0]!.issuer.id };
       // As verification answers it: a report of one issuer's certificate must not be filed as a
-      // number nobody holds, nor against another issuer's.
-      if (matches.length > 1)
+      // number nobody holds, nor against another issuer's. Only when the number is all it names:
+      // a report of a mark or a certificate link is filed against that, the number beside it.
+      if (matches.length > 1 && input.code === undefined && input.certificateId === undefined)
         throw new AppError(
           'ambiguous_number',
           'several issuers have a certificate with this number; give issuerId',
           { issuers: matches.map((m) => ({ id: m.issuer.id, name: m.issuer.name })) },
         );
-      if (matches.length === 1)
-        certificate = { id: matches[0]!.certificate.id, issuerId: matches[0]!.issuer.id };
     }
     const serial = input.code !== undefined ? markSerialOf(input.code) : null;
     // A registered mark links the report to its certificate and issuer, so supervisors filtering

@@ -19,10 +19,12 @@ describe('webhook fairness', () => {
   let api: Client;
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
   let dispatcher: WebhookDispatcher | undefined;
+  /** The second test's hanging subscription, whose deliveries wait for their retries. */
+  let hangingSubscription: string;
 
   beforeAll(async () => {
     ctx = await createTestContext({
-      WEBHOOK_TIMEOUT_SECONDS: '1',
+      WEBHOOK_TIMEOUT_SECONDS: '3',
       // Retries come back long after the test: every attempt counted is a first attempt.
       WEBHOOK_RETRY_DELAY_SECONDS: '120',
     });
@@ -126,5 +128,29 @@ describe('webhook fairness', () => {
     // over, go first.
     expect(hangsBefore.length).toBeLessThanOrEqual(2 * WORKERS);
     expect((await deliveriesTo(healthy)).length).toBe(1);
+    hangingSubscription = hanging;
+  });
+
+  it('ends a delivery whose job ended without its last attempt recorded, and only those', async () => {
+    const [orphan, alive] = await deliveriesTo(hangingSubscription);
+    const db = ctx.handle.db;
+    // Both handed over long ago; the job of one failed without the attempt being written (its
+    // worker died during the final attempt), the other's job still waits for its retry.
+    await db.execute(sql`
+      UPDATE webhook_deliveries SET queued_at = now() - interval '11 minutes'
+      WHERE id IN (${orphan!.id}::uuid, ${alive!.id}::uuid)`);
+    await db.execute(sql`UPDATE pgboss.job SET state = 'failed' WHERE id = ${orphan!.id}::uuid`);
+    expect(await dispatcher!.endOrphans()).toBe(1);
+    const states = rowsOf<{ id: string; state: string; last_error: string | null }>(
+      await db.execute(sql`
+        SELECT id, state, last_error FROM webhook_deliveries
+        WHERE id IN (${orphan!.id}::uuid, ${alive!.id}::uuid)`),
+    );
+    expect(states.find((d) => d.id === orphan!.id)).toMatchObject({
+      state: 'failed',
+      last_error: expect.stringContaining('without recording its last attempt'),
+    });
+    expect(states.find((d) => d.id === alive!.id)?.state).toBe('pending');
+    expect(await dispatcher!.endOrphans()).toBe(0);
   });
 });

@@ -213,19 +213,26 @@ describe('supervision', () => {
 
     it('asks which issuer a report means when several use the number, and files it against that certificate', async () => {
       const number = 'SHARED-2026-0007';
-      const ours = await issueCertificate(api, issuer.key, { number });
-      await issueCertificate(api, otherIssuer.key, { number });
+      const first = await createIssuer(ctx, { name: 'Shared Number Body A' });
+      const second = await createIssuer(ctx, { name: 'Shared Number Body B' });
+      const ours = await issueCertificate(api, first.key, { number });
+      await issueCertificate(api, second.key, { number });
       const body = { number, description: 'a label on a kettle' };
       const ambiguous = await api.post('/v1/reports', body);
       expect(ambiguous.status, ambiguous.text).toBe(422);
       expect(ambiguous.body.code).toBe('ambiguous_number');
       expect(ambiguous.body.issuers.map((i: { id: string }) => i.id).sort()).toEqual(
-        [issuer.id, otherIssuer.id].sort(),
+        [first.id, second.id].sort(),
       );
-      const named = await api.post('/v1/reports', { ...body, issuerId: issuer.id });
+      const named = await api.post('/v1/reports', { ...body, issuerId: first.id });
       expect(named.status, named.text).toBe(201);
       const alert = await api.get(`/v1/alerts/${named.body.alertId}`, supervisor);
-      expect(alert.body).toMatchObject({ subject: ours.id, issuerId: issuer.id });
+      expect(alert.body).toMatchObject({ subject: ours.id, issuerId: first.id });
+      // A report that names a certificate link too is filed against it, the number beside it.
+      const linked = await api.post('/v1/reports', { ...body, certificateId: ours.id });
+      expect(linked.status, linked.text).toBe(201);
+      const linkedAlert = await api.get(`/v1/alerts/${linked.body.alertId}`, supervisor);
+      expect(linkedAlert.body).toMatchObject({ subject: ours.id, issuerId: first.id });
     });
 
     it('shows one alert, resolves it with an audit entry, and refuses to resolve it twice', async () => {

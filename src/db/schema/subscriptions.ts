@@ -85,10 +85,11 @@ export const webhookDeliveries = pgTable(
     index('webhook_deliveries_pending')
       .on(t.nextAttemptAt)
       .where(sql`state = 'pending'`),
-    // A subscription's deliveries handed to the job queue and not ended: its backlog (the relay).
-    index('webhook_deliveries_outstanding')
-      .on(t.subscriptionId)
-      .where(sql`state = 'pending' AND queued_at IS NOT NULL`),
+    // A subscription's pending deliveries: those due in order (the embedded drain), and those
+    // handed to the job queue, its backlog (the relay), both read from the index alone.
+    index('webhook_deliveries_subscription_pending')
+      .on(t.subscriptionId, t.nextAttemptAt, t.queuedAt)
+      .where(sql`state = 'pending'`),
   ],
 );
 
