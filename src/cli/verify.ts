@@ -277,7 +277,7 @@ async function verifyWithBundle(
     bundleText = io.readFile(bundlePath);
     if (input.startsWith('@')) subject = io.readFile(input.slice(1));
   } catch (error) {
-    io.stderr(`certmark verify: cannot read ${(error as Error).message}\n`);
+    io.stderr(`certmark verify: cannot read the file: ${(error as Error).message}\n`);
     return EXIT.usage;
   }
   const read = readOfflineBundle(
@@ -286,7 +286,11 @@ async function verifyWithBundle(
   );
   if (!read.ok) {
     io.stderr(`certmark verify: the bundle is refused: ${read.message}\n`);
-    return EXIT.usage;
+    // Altered, or signed by another key than the log's it is told to trust: tampered, as a
+    // rewritten log is to `audit verify`. A file that is no bundle at all is a usage error.
+    return read.problem === 'bad_signature' || read.problem === 'untrusted_log_key'
+      ? EXIT.finding
+      : EXIT.usage;
   }
   // A bundle vouches for nothing unless its key is the log's: without --log-kid that is left to
   // the reader, so the key is named (a bundle signed by anyone's key otherwise answered

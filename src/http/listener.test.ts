@@ -177,3 +177,51 @@ describe('requests refused before routing', () => {
     }
   });
 });
+
+describe('closing', () => {
+  it('answers a request sent on an idle keep-alive connection as the listener closes, then closes it', async () => {
+    const listener = await bindPort(0);
+    listener.serve(() => new Response('ok'));
+    const socket = net.connect(listener.port, '127.0.0.1');
+    socket.setEncoding('utf8');
+    let received = '';
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.on('error', () => {});
+    const answers = () => received.split('HTTP/1.1 ').length - 1;
+    const until = async (test: () => boolean) => {
+      for (const deadline = Date.now() + 5_000; !test() && Date.now() < deadline;)
+        await new Promise((resolve) => setTimeout(resolve, 5));
+    };
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write('GET /one HTTP/1.1\r\nhost: a\r\n\r\n');
+    await until(() => answers() === 1);
+    // The connection is idle, kept alive; the listener starts closing, and the client, not knowing
+    // yet, sends its next request on it.
+    const closing = listener.close(2_000);
+    socket.write('GET /two HTTP/1.1\r\nhost: a\r\n\r\n');
+    await until(() => answers() === 2);
+    await closed;
+    expect(answers()).toBe(2);
+    const second = received.slice(received.lastIndexOf('HTTP/1.1 '));
+    expect(second).toMatch(/^HTTP\/1\.1 200/);
+    expect(second.toLowerCase()).toContain('connection: close');
+    // Nothing was cut: the connection ended after its answer.
+    expect(await closing).toBe(0);
+  });
+
+  it('closes an idle keep-alive connection after the drain, without waiting for the grace', async () => {
+    const listener = await bindPort(0);
+    listener.serve(() => new Response('ok'));
+    const socket = net.connect(listener.port, '127.0.0.1');
+    socket.on('error', () => {});
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write('GET / HTTP/1.1\r\nhost: a\r\n\r\n');
+    await new Promise((resolve) => socket.once('data', resolve));
+    const started = performance.now();
+    expect(await listener.close(60_000)).toBe(0);
+    await closed;
+    expect(performance.now() - started).toBeLessThan(10_000);
+  });
+});
