@@ -72,6 +72,8 @@ export const errorStatus = {
   internal_error: 500,
   database_unavailable: 503,
   service_starting: 503,
+  /** A request pipelined behind the last answer of a connection closing at shutdown. */
+  service_stopping: 503,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;
@@ -139,6 +141,7 @@ const titles: Partial<Record<ErrorCode, string>> = {
   internal_error: 'Internal error',
   database_unavailable: 'Service unavailable',
   service_starting: 'Service unavailable',
+  service_stopping: 'Service unavailable',
 };
 
 /** The members every problem has: type, title, status, code and detail. */

@@ -1,7 +1,16 @@
 import fs from 'node:fs';
-import { readOfflineBundle } from '../crypto/offline-bundle';
+import { readOfflineBundle, type OfflineBundleProblem } from '../crypto/offline-bundle';
 import { EXIT, parseCommand } from './command';
 import { boundedFetch, defaultRetryPolicy, fetchWithRetry, type RetryPolicy } from './http';
+
+/**
+ * The exit code of a refused bundle: 1 when it was tampered with or substituted (altered, signed
+ * by another key than the log's it is told to trust, or naming under the log's kid a key that is
+ * not the log's), as a rewritten log is to `audit verify`; 2 when the file is no bundle at all.
+ */
+export function bundleRefusalExit(problem: OfflineBundleProblem): number {
+  return problem === 'malformed' || problem === 'unsupported_format' ? EXIT.usage : EXIT.finding;
+}
 
 /**
  * `certmark bundle --url <base-url>`: downloads the service's offline bundle (keys, status lists,
@@ -89,7 +98,7 @@ export async function runBundleCommand(
   const read = readOfflineBundle(text.trim(), typeof logKid === 'string' ? { logKid } : {});
   if (!read.ok) {
     io.stderr(`certmark bundle: refused: ${read.message}\n`);
-    return EXIT.finding;
+    return bundleRefusalExit(read.problem);
   }
   const { bundle } = read;
   if (typeof out === 'string') io.writeFile(out, `${text.trim()}\n`);

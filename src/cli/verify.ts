@@ -2,6 +2,7 @@ import { groupSerial } from '../crypto/mark-scan';
 import { verifyMarkOffline, type Jwks } from '../crypto/offline-mark';
 import { readOfflineBundle } from '../crypto/offline-bundle';
 import { formatAge, verifyOffline, type OfflineAnswer } from '../verification/offline-verification';
+import { bundleRefusalExit } from './bundle';
 import { EXIT, parseCommand } from './command';
 import {
   boundedFetch,
@@ -39,7 +40,7 @@ const usage = `usage: certmark verify <mark-code-or-url | credential | @file> --
   -h, --help            this help
   --version             certmark's version
 exit codes: 0 authentic (with --jwks: a genuine signature), 1 forged, invalid or not checkable
-offline, 2 usage error or unreadable bundle/JWKS, 3 status unknown (the bundle is too old or does
+offline, 2 usage error or a file that is no bundle/JWKS, 3 status unknown (the bundle is too old or does
 not cover it: check online)
 `;
 
@@ -286,11 +287,7 @@ async function verifyWithBundle(
   );
   if (!read.ok) {
     io.stderr(`certmark verify: the bundle is refused: ${read.message}\n`);
-    // Altered, or signed by another key than the log's it is told to trust: tampered, as a
-    // rewritten log is to `audit verify`. A file that is no bundle at all is a usage error.
-    return read.problem === 'bad_signature' || read.problem === 'untrusted_log_key'
-      ? EXIT.finding
-      : EXIT.usage;
+    return bundleRefusalExit(read.problem);
   }
   // A bundle vouches for nothing unless its key is the log's: without --log-kid that is left to
   // the reader, so the key is named (a bundle signed by anyone's key otherwise answered

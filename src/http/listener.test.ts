@@ -210,6 +210,41 @@ describe('closing', () => {
     expect(await closing).toBe(0);
   });
 
+  it('tells an answer under way to close its connection, and runs nothing pipelined behind it', async () => {
+    const listener = await bindPort(0);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const ran: string[] = [];
+    listener.serve(async (request) => {
+      const path = new URL(request.url).pathname;
+      ran.push(path);
+      if (path === '/slow') await released;
+      return new Response('ok');
+    });
+    const socket = net.connect(listener.port, '127.0.0.1');
+    socket.setEncoding('utf8');
+    let received = '';
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.on('error', () => {});
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write('GET /slow HTTP/1.1\r\nhost: a\r\n\r\n');
+    for (const deadline = Date.now() + 5_000; ran.length === 0 && Date.now() < deadline;)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    // The listener closes while /slow is being answered; its client, not knowing, sends the next
+    // request on the same connection before the answer comes.
+    const closing = listener.close(2_000);
+    socket.write('GET /next HTTP/1.1\r\nhost: a\r\n\r\n');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    release();
+    await closed;
+    expect(received).toMatch(/^HTTP\/1\.1 200/);
+    expect(received.toLowerCase()).toContain('connection: close');
+    // /next never ran: its client, seeing no answer to it, may send it again.
+    expect(ran).toEqual(['/slow']);
+    expect(await closing).toBe(0);
+  });
+
   it('closes an idle keep-alive connection after the drain, without waiting for the grace', async () => {
     const listener = await bindPort(0);
     listener.serve(() => new Response('ok'));

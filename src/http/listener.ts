@@ -30,9 +30,10 @@ export interface Listener {
   ): void;
   /**
    * Stops accepting connections and answers every request already received; resolves once every
-   * connection is closed. Idle keep-alive connections are closed at once, busy ones after their
-   * answer (which says `Connection: close`); one still busy after `graceMs` (a long stream) is
-   * cut. Resolves with how many were cut.
+   * connection is closed. Every answer from then on says `Connection: close`, and its connection
+   * closes after it (a request pipelined behind it is not run); an idle keep-alive connection is
+   * left open for a short drain, so that a request sent on it just then is answered, then closed;
+   * one still busy after `graceMs` (a long stream) is cut. Resolves with how many were cut.
    */
   close(graceMs: number): Promise<number>;
 }
@@ -195,7 +196,11 @@ const IDLE_DRAIN_MS = 1_000;
 
 /** A problem as the whole answer, closing the connection after it. */
 function answerProblem(res: http.ServerResponse, problem: AppError): void {
-  const { body, headers } = problemAnswer(problem);
+  const retryAfter = problem.details.retryAfterSeconds;
+  const { body, headers } = problemAnswer(
+    problem,
+    retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) },
+  );
   res.writeHead(problem.status, headers).end(body);
 }
 
@@ -276,6 +281,10 @@ export async function bindPort(
   };
   let handler = startingAnswer(errorHandler);
   let closing = false;
+  /** Answers under way, so that closing can tell each to close its connection after it. */
+  const answering = new Set<http.ServerResponse>();
+  /** Connections closing after an answer: what was pipelined behind it is not run. */
+  const ending = new WeakSet<object>();
   const server = http.createServer(
     {
       headersTimeout: timeouts.headersMs,
@@ -287,7 +296,21 @@ export async function bindPort(
     (req, res) => {
       const refusal = refusePreRouting(req, res);
       if (refusal) return refused(refusal, req);
-      if (closing) res.setHeader('connection', 'close');
+      if (closing) {
+        // A request pipelined behind the answer that closes its connection would run, and its
+        // answer be lost with the connection: it is not run, and answered so (in its turn).
+        if (ending.has(req.socket))
+          return answerProblem(
+            res,
+            new AppError('service_stopping', 'the service is stopping; send it again', {
+              retryAfterSeconds: 1,
+            }),
+          );
+        ending.add(req.socket);
+        res.setHeader('connection', 'close');
+      }
+      answering.add(res);
+      res.once('close', () => answering.delete(res));
       void handler(req, res);
     },
   );
@@ -324,6 +347,20 @@ export async function bindPort(
     },
     close(graceMs) {
       closing = true;
+      // An answer under way says so too, or its connection, kept alive, would be closed as it fell
+      // idle while its client sent the next request on it.
+      // (Not one of several pipelined on a connection: only the last answer may say so, and which
+      // is last is not known yet. Those close as they fall idle, as before.)
+      const perConnection = new Map<object, http.ServerResponse[]>();
+      for (const res of answering) {
+        const socket = res.req.socket;
+        perConnection.set(socket, [...(perConnection.get(socket) ?? []), res]);
+      }
+      for (const [socket, answers] of perConnection) {
+        if (answers.length !== 1 || answers[0]!.headersSent) continue;
+        ending.add(socket);
+        answers[0]!.setHeader('connection', 'close');
+      }
       return new Promise<number>((resolve) => {
         let cut = 0;
         // Connections that wait for their next request would keep close() waiting: they are
@@ -352,6 +389,8 @@ export async function bindPort(
         }, graceMs);
         // Stops accepting without http.Server#close's own closing of idle connections (above).
         net.Server.prototype.close.call(server, () => {
+          // Closed before the drain ended: http.Server#close still stops its timeout checks.
+          if (sweep === undefined) server.close();
           clearTimeout(drain);
           clearInterval(sweep);
           clearTimeout(grace);

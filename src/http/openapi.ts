@@ -173,7 +173,7 @@ const problemDescriptions: Record<ProblemStatus, string> = {
   415: 'The body is not in a media type this operation takes (`unsupported_media_type`)',
   422: 'Well-formed but not processable',
   429: 'Too many anonymous requests from this address (`rate_limited`); see `Retry-After`',
-  503: 'The database is not reachable (`database_unavailable`), or the service is still starting (`service_starting`); see `Retry-After`',
+  503: 'The database is not reachable (`database_unavailable`), the service is still starting (`service_starting`) or stopping (`service_stopping`); see `Retry-After`',
 };
 
 const retryAfter = {

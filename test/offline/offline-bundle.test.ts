@@ -364,6 +364,20 @@ describe('offline bundle', () => {
       const res = await offlineVerify([certA.credential, '--bundle', altered]);
       expect(res.code).toBe(1);
       expect(res.stderr).toContain('signature does not verify');
+      // The log's key taken out (or another put under its kid): the bundle names no log key.
+      const header = JSON.parse(Buffer.from(h!, 'base64url').toString()) as { kid: string };
+      const keyless = JSON.parse(Buffer.from(p!, 'base64url').toString()) as BundlePayload & {
+        jwks: { keys: { kid: string }[] };
+      };
+      keyless.jwks.keys = keyless.jwks.keys.filter((k) => k.kid !== header.kid);
+      const substituted = path.join(dir, 'substituted.jws');
+      fs.writeFileSync(
+        substituted,
+        `${h}.${Buffer.from(JSON.stringify(keyless)).toString('base64url')}.${s}`,
+      );
+      const noLogKey = await offlineVerify([certA.credential, '--bundle', substituted]);
+      expect(noLogKey.code).toBe(1);
+      expect(noLogKey.stderr).toContain('names no transparency-log key');
       const garbage = path.join(dir, 'garbage.jws');
       fs.writeFileSync(garbage, 'not a bundle');
       expect((await offlineVerify([certA.credential, '--bundle', garbage])).code).toBe(2);
