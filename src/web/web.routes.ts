@@ -150,6 +150,28 @@ function locationOf(query: z.infer<typeof pageQuery>): VerifyMarkRequest['locati
   return region || 'lat' in point ? { region, ...point } : undefined;
 }
 
+/**
+ * Whether a request for a mark's page is someone looking at it: then it counts toward the scan
+ * count and the clone thresholds. Otherwise it is answered as GET would be, but as a repeat view
+ * (logged, neither counted nor alerted):
+ * - HEAD, a safe method (RFC 9110 §9.2.1) that link previewers and uptime checks send (21 HEADs
+ *   used to flag a genuine mark as cloned);
+ * - a prefetch or prerender (`Sec-Purpose`, or the older `Purpose`), which nobody may ever see;
+ * - what a browser loads as part of another page (Fetch Metadata `Sec-Fetch-Dest` other than
+ *   `document`: an image, a script, a fetch): a page on any site could otherwise make each of its
+ *   visitors' browsers scan a mark whose code it holds, and flag it as cloned (an outside probe:
+ *   five image tags and a prefetch on a page opened twice counted twelve scans).
+ * A client that sends no Fetch Metadata (an app, a script, an older browser) is counted as before;
+ * an integration in a browser verifies by `POST /v1/verify/mark`.
+ */
+function countsAsScan(c: Context): boolean {
+  if (c.req.method === 'HEAD') return false;
+  const purpose = `${c.req.header('sec-purpose') ?? ''} ${c.req.header('purpose') ?? ''}`;
+  if (/\b(prefetch|prerender)\b/i.test(purpose)) return false;
+  const destination = c.req.header('sec-fetch-dest');
+  return destination === undefined || destination.trim().toLowerCase() === 'document';
+}
+
 /** The consumer pages: `/m/{code}` (and `/M/{code}`) for marks, `/c/{id}` for certificates. */
 export function webRoutes(deps: WebRoutesDeps) {
   const router = createRouter();
@@ -161,17 +183,14 @@ export function webRoutes(deps: WebRoutesDeps) {
       const now = deps.clock.now();
       const { secret, windowMs, secureCookie } = deps.repeatViews;
       const views = RepeatViews.read(secret, windowMs, getCookie(c, REPEAT_VIEWS_COOKIE));
-      // HEAD is a safe method (RFC 9110 §9.2.1) that link previewers and uptime checks send: it is
-      // answered as GET would be, but as a repeat view, so it never counts toward the clone
-      // thresholds (21 HEADs used to flag a genuine mark as cloned).
-      const safe = c.req.method === 'HEAD';
+      const uncounted = !countsAsScan(c);
       try {
         const answer = await deps.markVerification.verifyMark(
           { code, location: locationOf(query) },
           {
             role: c.get('principal')?.role ?? null,
             channel: 'page',
-            repeatView: safe
+            repeatView: uncounted
               ? () => true
               : windowMs > 0
                 ? (serial) => views.seen(serial, now)
@@ -179,7 +198,7 @@ export function webRoutes(deps: WebRoutesDeps) {
           },
         );
         const serial = answer.mark?.serial;
-        if (!safe && windowMs > 0 && serial && !views.seen(serial, now)) {
+        if (!uncounted && windowMs > 0 && serial && !views.seen(serial, now)) {
           setCookie(c, REPEAT_VIEWS_COOKIE, views.with(serial, now).serialize(), {
             path: '/',
             httpOnly: true,

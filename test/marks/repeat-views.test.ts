@@ -19,7 +19,7 @@ describe('repeat views of a mark’s page', () => {
     api = client(ctx.app);
     issuer = await createIssuer(ctx);
     const cert = await issueCertificate(api, issuer.key);
-    ({ marks } = await issueMarks(api, issuer.key, cert.id, { count: 5 }));
+    ({ marks } = await issueMarks(api, issuer.key, cert.id, { count: 6 }));
   });
   afterAll(async () => {
     await ctx.services.marks.close();
@@ -83,6 +83,36 @@ describe('repeat views of a mark’s page', () => {
     }
     const scanned = await api.post('/v1/verify/mark', { code: mark.code });
     expect(scanned.body).toMatchObject({ verdict: 'authentic', mark: { scanCount: 1 } });
+  });
+
+  it('does not count what a browser loads for another page, nor a prefetch; a navigation counts', async () => {
+    const mark = marks[5]!;
+    const embedded = [
+      { 'sec-fetch-dest': 'image', 'sec-fetch-mode': 'no-cors', 'sec-fetch-site': 'cross-site' },
+      { 'sec-fetch-dest': 'empty', 'sec-fetch-mode': 'cors', 'sec-fetch-site': 'cross-site' },
+      { 'sec-fetch-dest': 'script', 'sec-fetch-mode': 'no-cors', 'sec-fetch-site': 'cross-site' },
+      { 'sec-fetch-dest': 'document', 'sec-purpose': 'prefetch;prerender' },
+      { purpose: 'prefetch' },
+    ];
+    for (const headers of embedded) {
+      const view = await api.get(`/m/${mark.code}`, undefined, {
+        accept: 'application/json',
+        ...headers,
+      });
+      expect(view.status).toBe(200);
+      // Answered, as a view that counts nothing: the mark has no counted scan yet.
+      expect(view.body).toMatchObject({ verdict: 'authentic', mark: { scanCount: 0 } });
+      expect(view.headers.get('set-cookie')).toBeNull();
+    }
+    const navigation = await api.get(`/m/${mark.code}`, undefined, {
+      accept: 'application/json',
+      'sec-fetch-dest': 'document',
+      'sec-fetch-mode': 'navigate',
+      'sec-fetch-site': 'none',
+    });
+    expect(navigation.body.mark.scanCount).toBe(1);
+    // A client that sends no Fetch Metadata (an app, a script) counts as before.
+    expect((await browser()(`/m/${mark.code}`)).body.mark.scanCount).toBe(2);
   });
 
   it('counts other browsers, the API, and the same browser again after the window', async () => {
