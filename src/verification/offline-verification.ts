@@ -173,21 +173,23 @@ function verifyMark(input: string, bundle: OfflineBundle, now: Date): OfflineAns
     kid: result.kid,
     issuer: { id: result.issuer, name: result.issuerName },
   };
+  const voided = bundle.voided.get(voidedMarkDigest(result.serial));
+  // The issuer-signed bit is the evidence; the bundle only says where to look.
+  const voidList = voided && bundle.lists.get(voided.list);
+  const voidBit =
+    voided && voidList && voidList.issuerId === result.issuer
+      ? bundledBit(voidList, voided.position)
+      : undefined;
+  // A void mark stays void: a bundle past its limit still knows that much.
+  if (voidBit)
+    return answer([{ code: 'MARK_VOID', message: 'the issuer voided this mark' }], extra);
   if (!status.fresh) return answer([staleReason(status)], extra);
   if (bundle.suspendedIssuers.has(result.issuer)) return answer([issuerSuspended], extra);
-  const voided = bundle.voided.get(voidedMarkDigest(result.serial));
-  if (voided) {
-    const list = bundle.lists.get(voided.list);
-    // The issuer-signed bit is the evidence; the bundle only says where to look.
-    const bit =
-      list && list.issuerId === result.issuer ? bundledBit(list, voided.position) : undefined;
-    if (bit === undefined)
-      return answer(
-        [{ code: 'STATUS_UNKNOWN', message: 'the mark’s batch list is not in the bundle' }],
-        extra,
-      );
-    if (bit) return answer([{ code: 'MARK_VOID', message: 'the issuer voided this mark' }], extra);
-  }
+  if (voided && voidBit === undefined)
+    return answer(
+      [{ code: 'STATUS_UNKNOWN', message: 'the mark’s batch list is not in the bundle' }],
+      extra,
+    );
   if (bundle.issuers !== null && !bundle.issuers.includes(result.issuer))
     return answer(
       [{ code: 'STATUS_UNKNOWN', message: 'the bundle holds no status of this mark’s issuer' }],
@@ -268,6 +270,13 @@ function verifyCredential(jws: string, bundle: OfflineBundle, now: Date): Offlin
     reasons.push({ code: 'EXPIRED', message: `expired at ${String(payload.validUntil)}` });
 
   if (!status.fresh) {
+    // Revoked and withdrawn are final: a bundle past its limit still knows a set revocation bit.
+    // Anything else it says (suspended, or not revoked) may have changed since.
+    if (revocationBitSet(payload.credentialStatus, bundle, key.issuer))
+      reasons.push({
+        code: 'REVOKED',
+        message: 'revoked or withdrawn (its revocation bit is set)',
+      });
     reasons.push(staleReason(status));
     return answer(reasons, extra);
   }
@@ -316,6 +325,21 @@ function verifyCredential(jws: string, bundle: OfflineBundle, now: Date): Offlin
     if (!checked.has(purpose) && !reasons.some((r) => r.code === 'STATUS_UNKNOWN'))
       reasons.push({ code: 'STATUS_UNKNOWN', message: `the credential has no ${purpose} entry` });
   return answer(reasons, extra);
+}
+
+/** Whether one of a credential's status entries is a revocation bit the bundle has, set. */
+function revocationBitSet(status: unknown, bundle: OfflineBundle, issuerId: string): boolean {
+  const entries = Array.isArray(status) ? status : status === undefined ? [] : [status];
+  return entries.some((entry) => {
+    if (!isRecord(entry) || entry.type !== 'BitstringStatusListEntry') return false;
+    if (entry.statusPurpose !== 'revocation') return false;
+    const list = bundle.lists.get(String(entry.statusListCredential));
+    return (
+      list?.issuerId === issuerId &&
+      list.purpose === 'revocation' &&
+      bundledBit(list, Number(entry.statusListIndex)) === true
+    );
+  });
 }
 
 /** An age in the largest whole unit that keeps it readable: "45 s", "12 min", "5 h", "3 days". */

@@ -233,7 +233,7 @@ export const ui = {
     offlineKeys: '已载入的认证机构公钥',
     offlineKeysAsOf: '公钥截至',
     offlineLimits:
-      '离线核验依据本页所带数据包中的公钥和状态列表；标志是否被复制，请联网后再查验。数据包过期后，状态显示为“状态未知”。',
+      '离线核验依据本页所带数据包中的公钥和状态列表；标志所属证书的当前状态、标志是否被复制，请联网后再查验。数据包过期后，状态显示为“状态未知”（已作废的标志、已撤销的证书仍显示无效）。',
     offlineValidTitle: '证书有效',
     offlineValidSentence: '签名真实，截至数据包时间未被撤销或暂停：',
     offlineUnknownTitle: '状态未知',
@@ -252,6 +252,8 @@ export const ui = {
     offlineLoadBundle: '载入较新的离线数据包（certmark bundle 保存的文件）',
     offlineGenuineTitle: '签名真实',
     offlineGenuineSentence: '此标志由以下认证机构签发：',
+    offlineGenuineCaveat:
+      '离线只核验标志的签名、是否作废及其认证机构；其证书当前是否有效、标志是否被复制，请联网核验。',
     offlineSerialTitle: '无法离线核验',
     offlineSerialSentence: '手工输入的序列号没有签名，无法离线核验。请扫描二维码，或联网查验。',
   },
@@ -306,7 +308,7 @@ export const ui = {
     offlineKeys: 'Certification body keys on this page',
     offlineKeysAsOf: 'keys as of',
     offlineLimits:
-      'Offline, answers come from the keys and status lists of the bundle this page carries; whether a mark was copied needs an online check. Once the bundle is too old, status is shown as unknown.',
+      'Offline, answers come from the keys and status lists of the bundle this page carries; the current status of a mark’s certificate, and whether a mark was copied, need an online check. Once the bundle is too old, status is shown as unknown (a voided mark or a revoked certificate still shows as invalid).',
     offlineValidTitle: 'Valid certificate',
     offlineValidSentence: 'Genuine signature, not revoked or suspended as of the bundle:',
     offlineUnknownTitle: 'Status unknown',
@@ -326,6 +328,8 @@ export const ui = {
     offlineLoadBundle: 'Load a newer offline bundle (a file saved by certmark bundle)',
     offlineGenuineTitle: 'Genuine signature',
     offlineGenuineSentence: 'This mark was issued by:',
+    offlineGenuineCaveat:
+      'Offline, only the mark’s signature, whether it was voided and its certification body are checked; whether its certificate is still valid, and whether the mark was copied, need an online check.',
     offlineSerialTitle: 'Cannot check offline',
     offlineSerialSentence:
       'A typed serial carries no signature, so it cannot be checked offline. Scan the QR code, or check online.',

@@ -203,7 +203,11 @@ export function offlinePage(options: {
   const t = ui[lang];
   const words = {
     lang,
-    genuine: { title: t.offlineGenuineTitle, sentence: t.offlineGenuineSentence },
+    genuine: {
+      title: t.offlineGenuineTitle,
+      sentence: t.offlineGenuineSentence,
+      caveat: t.offlineGenuineCaveat,
+    },
     valid: { title: t.offlineValidTitle, sentence: t.offlineValidSentence },
     forged: verdictWords.forged[lang].title,
     invalid: verdictWords.invalid[lang].title,
@@ -326,7 +330,8 @@ const offlineScript = `(function () {
     if (answer.verdict === 'authentic') {
       if (answer.kind === 'mark') {
         show('authentic', 'authentic', words.genuine.title,
-          words.genuine.sentence + ' ' + answer.issuer.name + ' (' + answer.serial + ')');
+          words.genuine.sentence + ' ' + answer.issuer.name + ' (' + answer.serial + ') ' +
+          words.genuine.caveat);
       } else {
         var c = answer.certificate || {};
         show('authentic', 'authentic', words.valid.title, words.valid.sentence + ' ' +

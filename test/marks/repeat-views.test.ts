@@ -87,7 +87,7 @@ describe('repeat views of a mark’s page', () => {
 
   it('does not count what a browser loads for another page, nor a prefetch; a navigation counts', async () => {
     const mark = marks[5]!;
-    const embedded = [
+    const embedded: Record<string, string>[] = [
       { 'sec-fetch-dest': 'image', 'sec-fetch-mode': 'no-cors', 'sec-fetch-site': 'cross-site' },
       { 'sec-fetch-dest': 'empty', 'sec-fetch-mode': 'cors', 'sec-fetch-site': 'cross-site' },
       { 'sec-fetch-dest': 'script', 'sec-fetch-mode': 'no-cors', 'sec-fetch-site': 'cross-site' },

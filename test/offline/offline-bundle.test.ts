@@ -312,6 +312,23 @@ describe('offline bundle', () => {
         reasons: [{ code: 'MARK_VOID' }],
       });
       expect(await answer(marks[3]!.code)).toMatchObject({ verdict: 'authentic', reasons: [] });
+      // Past the bundle's limit, what is final is still known: a void mark, a revocation. A
+      // suspension may have been lifted since: unknown.
+      const later = new Date(ctx.clock.now().getTime() + 25 * 3_600_000);
+      const answerLater = async (input: string) =>
+        JSON.parse((await offlineVerify([input, '--bundle', next, '--json'], later)).stdout) as {
+          verdict: string;
+          reasons: { code: string }[];
+        };
+      expect(await answerLater(marks[2]!.code)).toMatchObject({
+        verdict: 'invalid',
+        reasons: [{ code: 'MARK_VOID' }],
+      });
+      const revokedLater = await answerLater(revoked.credential);
+      expect(revokedLater.verdict).toBe('invalid');
+      expect(revokedLater.reasons.map((r) => r.code)).toEqual(['REVOKED', 'STATUS_UNKNOWN']);
+      expect((await answerLater(suspended.credential)).verdict).toBe('status_unknown');
+      expect((await answerLater(marks[3]!.code)).verdict).toBe('status_unknown');
       await api.post(
         `/v1/issuers/${b.id}/status`,
         { status: 'active', reason: 'ok' },
