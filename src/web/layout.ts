@@ -38,8 +38,9 @@ nav.lang a{color:#0b57d0;padding:0.25rem 0.5rem}
 nav.lang a[aria-current]{color:#1f2328;font-weight:600;text-decoration:none}
 .verdict{display:flex;gap:0.75rem;align-items:center;color:#fff;border-radius:0.75rem;padding:1rem}
 .verdict .icon{flex:none;width:3.25rem;height:3.25rem;border-radius:50%;background:rgba(255,255,255,.22);display:flex;align-items:center;justify-content:center;font-size:2rem;font-weight:700}
-.verdict h1{margin:0;font-size:1.75rem;line-height:1.2}
-.verdict p{margin:0.25rem 0 0}
+.verdict>div{min-width:0}
+.verdict h1{margin:0;font-size:1.75rem;line-height:1.2;overflow-wrap:anywhere}
+.verdict p{margin:0.25rem 0 0;overflow-wrap:anywhere}
 .verdict-authentic{background:#1a7f37}
 .verdict-forged{background:#b42318}
 .verdict-misused{background:#c2410c}
@@ -50,12 +51,14 @@ section.card{background:#fff;border-radius:0.75rem;padding:0.75rem 1rem;margin-t
 section.card h2{font-size:1.05rem;margin:0 0 0.5rem}
 ul.reasons{margin:0;padding-left:1.25rem}
 ul.reasons small{display:block;color:#57606a}
-dl{margin:0;display:grid;grid-template-columns:minmax(5.5rem,auto) 1fr;gap:0.35rem 0.75rem}
-dt{color:#57606a}
+dl{margin:0;display:grid;grid-template-columns:minmax(5.5rem,auto) minmax(0,1fr);gap:0.35rem 0.75rem}
+@media (max-width:20rem){dl{grid-template-columns:minmax(0,1fr);gap:0 0}dd{margin-bottom:0.35rem}}
+dt{color:#57606a;overflow-wrap:anywhere}
 dd{margin:0;overflow-wrap:anywhere}
 .nowrap{white-space:nowrap}
 .hint{color:#57606a;font-size:0.875rem;margin:0.5rem 0 0}
 form label{display:block;margin-top:0.5rem;font-size:0.9rem}
+input[type=file]{max-width:100%}
 textarea,input[type=text]{width:100%;font:inherit;padding:0.5rem;border:1px solid #d0d7de;border-radius:0.5rem}
 textarea{min-height:5rem}
 button{margin-top:0.75rem;width:100%;font:inherit;font-weight:600;padding:0.7rem;border:0;border-radius:0.5rem;background:#1f2328;color:#fff}

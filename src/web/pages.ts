@@ -50,7 +50,24 @@ function certificateCard(certificate: CertificateView, lang: Lang): Fragment {
         <span class="nowrap">${certificate.validUntil}</span>
       </dd>
       <dt>${t.status}</dt>
-      <dd>${statusWords[certificate.status]?.[lang] ?? certificate.status}</dd>
+      <dd>
+        ${statusWords[certificate.status]?.[lang] ?? certificate.status}${
+          certificate.issuer.status === 'suspended' ? html` (${t.issuerSuspendedNote})` : ''
+        }
+        ${
+          ['suspended', 'revoked', 'withdrawn'].includes(certificate.status) &&
+          certificate.statusChangedAt
+            ? html`<br /><small
+                  >${t.statusSince}
+                  ${chinaTime(certificate.statusChangedAt, lang)}${
+                    certificate.statusReason
+                      ? html` · ${t.statusReason}: ${certificate.statusReason}`
+                      : ''
+                  }</small
+                >`
+            : ''
+        }
+      </dd>
       <dt>${t.number}</dt>
       <dd>${certificate.number}</dd>
       <dt>${t.scheme}</dt>

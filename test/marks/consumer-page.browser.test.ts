@@ -39,7 +39,7 @@ describe('consumer pages', () => {
     cert = await issueCertificate(api, issuer.key, {
       holder: { name: 'Example <img src=x onerror=alert(1)> & Co.', uscc: '914403001922038216' },
     });
-    ({ marks } = await issueMarks(api, issuer.key, cert.id, { count: 6, model: 'X1-100' }));
+    ({ marks } = await issueMarks(api, issuer.key, cert.id, { count: 7, model: 'X1-100' }));
   });
   afterAll(async () => {
     await ctx.services.marks.close();
@@ -150,6 +150,28 @@ describe('consumer pages', () => {
       expect((await api.get(`/c/${crypto.randomUUID()}`)).text).toContain('<h1>伪造</h1>');
       expect((await api.get(`/c/nonsense`)).text).toContain('<h1>伪造</h1>');
     });
+
+    it('says since when and why a certificate is suspended, in the issuer’s words, escaped', async () => {
+      const suspended = await issueCertificate(api, issuer.key);
+      const changed = await api.post(
+        `/v1/certificates/${suspended.id}/status`,
+        {
+          status: 'suspended',
+          reason: '监督抽查不合格 <b>X1</b>',
+          signatory: { name: '李四' },
+        },
+        issuer.key,
+      );
+      expect(changed.status, changed.text).toBe(200);
+      const zh = await api.get(`/c/${suspended.id}`);
+      expect(zh.text).toContain('<h1>无效</h1>');
+      expect(zh.text).toMatch(/自\s+2026-11-24 18:00 \(北京时间\)/);
+      expect(zh.text).toContain('原因: 监督抽查不合格 &lt;b&gt;X1&lt;/b&gt;');
+      const en = await api.get(`/c/${suspended.id}?lang=en`);
+      expect(en.text).toContain('reason: 监督抽查不合格 &lt;b&gt;X1&lt;/b&gt;');
+      // A valid certificate has no such line.
+      expect((await api.get(`/c/${cert.id}`)).text).not.toContain('原因:');
+    });
   });
 
   describe.skipIf(!browserAvailable)('in a browser on a phone', () => {
@@ -224,6 +246,33 @@ describe('consumer pages', () => {
       );
       await other.page.close();
       await seen.page.close();
+    });
+
+    it('fits a phone at 200 % zoom (188 CSS pixels): no sideways scrolling, the verdict whole', async () => {
+      const suspicious = marks[6]!;
+      for (let i = 0; i < 21; i++) await api.post('/v1/verify/mark', { code: suspicious.code });
+      const pages = [
+        `/m/${suspicious.code}?lang=en`,
+        `/m/${suspicious.code}`,
+        `/m/${marks[4]!.code}?lang=en`,
+        `/c/${cert.id}?lang=en`,
+        `/c/${cert.id}`,
+        '/verify/offline?lang=en',
+        '/verify/offline',
+      ];
+      for (const url of pages) {
+        const page = await browser.newPage({ viewport: { width: 188, height: 370 } });
+        await page.goto(base + url);
+        const fits = await page.evaluate(() => ({
+          page: document.documentElement.scrollWidth - window.innerWidth,
+          verdict: (() => {
+            const h1 = document.querySelector('section.verdict h1')!;
+            return h1.scrollWidth - h1.clientWidth;
+          })(),
+        }));
+        expect({ url, ...fits }).toEqual({ url, page: 0, verdict: 0 });
+        await page.close();
+      }
     });
 
     it('shows a forged mark as 伪造 in red, and lets the person report it', async () => {
