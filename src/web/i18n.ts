@@ -219,6 +219,7 @@ export const ui = {
     send: '提交举报',
     sent: '已收到您的举报，谢谢。',
     sendFailed: '提交失败，请稍后再试。',
+    sendInvalid: '提交失败：请检查地区代码（6 位行政区划代码，如 350100）和填写的内容后再提交。',
     checkedAt: '查验时间',
     typoTitle: '序列号有误',
     typoSentence: '序列号的校验位不对，可能是输入错误。请对照标签重新输入。',
@@ -295,6 +296,8 @@ export const ui = {
     send: 'Send report',
     sent: 'Thank you, your report has been received.',
     sendFailed: 'The report could not be sent; please try again later.',
+    sendInvalid:
+      'The report was not accepted: check the region code (a six-digit division code, such as 350100) and what you wrote, then send it again.',
     checkedAt: 'Checked at',
     typoTitle: 'Serial mistyped',
     typoSentence:

@@ -213,7 +213,12 @@ export function reportForm(
   return html`<section class="card" id="report-card">
     <h2>${t.report}</h2>
     <p class="hint">${t.reportHelp}</p>
-    <form id="report" data-sent="${t.sent}" data-failed="${t.sendFailed}">
+    <form
+      id="report"
+      data-sent="${t.sent}"
+      data-failed="${t.sendFailed}"
+      data-invalid="${t.sendInvalid}"
+    >
       ${subject.code ? html`<input type="hidden" name="code" value="${subject.code}" />` : ''}
       ${subject.certificateNumber ? html`<input type="hidden" name="certificateNumber" value="${subject.certificateNumber}" />` : ''}
       ${subject.certificateId ? html`<input type="hidden" name="certificateId" value="${subject.certificateId}" />` : ''}
@@ -250,7 +255,12 @@ export const reportScript = `
     var region = form.elements.region.value.trim();
     if (region) body.region = region;
     fetch('/v1/reports', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
-      .then(function (res) { out.textContent = res.ok ? form.dataset.sent : form.dataset.failed; if (res.ok) form.reset(); })
+      .then(function (res) {
+        // A refusal of what was typed (400, 422) will not pass by trying later: say what to check.
+        out.textContent = res.ok ? form.dataset.sent
+          : res.status === 400 || res.status === 422 ? form.dataset.invalid : form.dataset.failed;
+        if (res.ok) form.reset();
+      })
       .catch(function () { out.textContent = form.dataset.failed; });
   });
 })();
