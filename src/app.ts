@@ -62,7 +62,11 @@ import { inspectionsRoutes } from './inspections/inspections.routes';
 import { MarksService } from './marks/marks.service';
 import { marksRoutes } from './marks/marks.routes';
 import { webRoutes } from './web/web.routes';
-import { isPageRequest, rateLimitedPageResponse } from './web/page-refusals';
+import {
+  isPageRequest,
+  rateLimitedPageResponse,
+  unreadableLinkResponse,
+} from './web/page-refusals';
 import { SubscriptionsService } from './subscriptions/subscriptions.service';
 import { subscriptionsRoutes } from './subscriptions/subscriptions.routes';
 import { deriveRepeatViewsSecret } from './web/repeat-views';
@@ -474,7 +478,9 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     // A person opening a page over the public limit reads why in the page's language.
     if (error instanceof AppError && error.code === 'rate_limited' && isPageRequest(c))
       return rateLimitedPageResponse(c, error);
-    if (error instanceof AppError) return problemResponse(c, error);
+    // A link scanned from a label that the page cannot even read is answered with a page too.
+    if (error instanceof AppError)
+      return unreadableLinkResponse(c, error).then((page) => page ?? problemResponse(c, error));
     if (error instanceof HTTPException) {
       if (error.status === 400)
         return problemResponse(c, new AppError('malformed_json', 'the body is not valid JSON'));

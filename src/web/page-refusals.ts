@@ -1,9 +1,10 @@
 import type { Context } from 'hono';
 import type { AppError } from '../errors';
+import type { Lang } from './i18n';
 import { prefersJson } from '../http/accept';
 import { pickLang } from './i18n';
 import { newNonce, pageHeaders } from './layout';
-import { rateLimitedPage } from './pages';
+import { rateLimitedPage, unreadableLinkPage } from './pages';
 
 /**
  * The server-rendered pages: a mark's (`/m/…`, `/M/…`), a certificate's (`/c/…`), the offline
@@ -39,6 +40,40 @@ export async function rateLimitedPageResponse(c: Context, error: AppError): Prom
       'content-type': 'text/html; charset=UTF-8',
       ...pageHeaders(nonce, lang),
       'retry-after': String(retryAfterSeconds),
+      vary: 'Accept, Accept-Language',
+      ...(requestId ? { 'x-request-id': requestId } : {}),
+    },
+  });
+}
+
+/** A mark's or a certificate's page link (`/m/…`, `/M/…`, `/c/…`). */
+const LINK_PATH = /^\/(?:([mM])|c)\/[^/]+\/?$/;
+
+/**
+ * A browser's answer to a mark's or certificate's link refused before the page could read it (400
+ * `validation_failed`: too long, a control character): the page a person who scanned it can read,
+ * under the same status, instead of problem+json. Undefined for anything else, and for a client
+ * whose Accept does not name HTML.
+ */
+export async function unreadableLinkResponse(
+  c: Context,
+  error: AppError,
+): Promise<Response | undefined> {
+  const link = LINK_PATH.exec(c.req.path);
+  // Only for a browser (its Accept names HTML): any other client keeps the API's problem.
+  const accept = c.req.header('accept') ?? '';
+  if (!link || error.code !== 'validation_failed' || !isPageRequest(c)) return undefined;
+  if (!/\btext\/html\b/i.test(accept)) return undefined;
+  if (c.req.method !== 'GET' && c.req.method !== 'HEAD') return undefined;
+  const lang: Lang = pickLang(c.req.query('lang'), c.req.header('accept-language'));
+  const nonce = newNonce();
+  const body = await unreadableLinkPage({ lang, nonce, subject: link[1] ? 'mark' : 'certificate' });
+  const requestId = c.get('requestId') as string | undefined;
+  return new Response(c.req.method === 'HEAD' ? null : body.toString(), {
+    status: error.status,
+    headers: {
+      'content-type': 'text/html; charset=UTF-8',
+      ...pageHeaders(nonce, lang),
       vary: 'Accept, Accept-Language',
       ...(requestId ? { 'x-request-id': requestId } : {}),
     },

@@ -174,6 +174,33 @@ export function rateLimitedPage(options: {
 }
 
 /**
+ * A mark's or a certificate's link that cannot be read at all (a code longer than any mark's, a
+ * control character, an id no certificate could have): what a person who scanned it needs is the
+ * page's answer, not the API's problem. Such a link is no label a certification body printed:
+ * forged, with the report form (in words: the link itself is not kept).
+ */
+export function unreadableLinkPage(options: {
+  lang: Lang;
+  nonce: string;
+  subject: 'mark' | 'certificate';
+}): Fragment {
+  const { lang } = options;
+  const t = ui[lang];
+  return page({
+    lang,
+    title: options.subject === 'mark' ? t.markTitle : t.certificateTitle,
+    nonce: options.nonce,
+    banner: bannerOf('forged', lang, options.subject),
+    body: html`${reasonsCard(
+      [{ code: 'MALFORMED', message: 'the link holds no certmark mark or certificate' }],
+      lang,
+    )}
+    ${reportForm(lang, {})}`,
+    script: reportScript,
+  });
+}
+
+/**
  * GET /c/{id}: the verdict on a certificate (its QR code's link), and the report form on every
  * answer — a link to no certificate is what a forger's label would carry, so it is reported by the
  * id it names (or in words alone when the link holds no id at all).

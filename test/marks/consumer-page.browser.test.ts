@@ -151,6 +151,22 @@ describe('consumer pages', () => {
       expect((await api.get(`/c/nonsense`)).text).toContain('<h1>伪造</h1>');
     });
 
+    it('answers a link it cannot read with a page, still refused, and an API caller with a problem', async () => {
+      const browserAccept = { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' };
+      for (const link of ['/m/%00', `/m/${'A'.repeat(5_000)}`, `/c/${'x'.repeat(300)}`, '/c/%00']) {
+        const res = await api.get(link, undefined, browserAccept);
+        expect(res.status).toBe(400);
+        expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+        expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+        expect(res.text).toContain('<h1>伪造</h1>');
+        expect(res.text).toContain('id="report"');
+        const json = await api.get(link, undefined, { accept: 'application/json' });
+        expect(json.status).toBe(400);
+        expect(json.headers.get('content-type')).toBe('application/problem+json');
+        expect(json.body.code).toBe('validation_failed');
+      }
+    });
+
     it('says since when and why a certificate is suspended, in the issuer’s words, escaped', async () => {
       const suspended = await issueCertificate(api, issuer.key);
       const changed = await api.post(
