@@ -246,6 +246,9 @@ export const ui = {
     offlineNotCoveredSentence:
       '本页的数据包不包含此签发机构的公钥。请载入包含该机构的数据包，或联网查验。',
     offlineBadBundle: '数据包无效',
+    offlineBadBundleSentence: '这个文件不是本服务签发、未经改动的离线数据包，未载入。',
+    offlineNoScript:
+      '此页面的核验程序没有运行：浏览器禁用了脚本，或这是不带脚本的保存副本（如 MHTML 或“下载网页”）。请在浏览器中打开，或另存为“网页，完整”或“仅 HTML”。',
     offlineOlderBundle: '这个数据包比正在使用的旧，未载入。正在使用的数据包截至',
     offlineRevoked: '证书已被撤销或注销。',
     offlineSuspended: '证书已被暂停（或其认证机构已被暂停）。',
@@ -326,6 +329,10 @@ export const ui = {
     offlineNotCoveredSentence:
       'This page’s bundle does not hold this issuer’s keys. Load a bundle that does, or check online.',
     offlineBadBundle: 'Bundle refused',
+    offlineBadBundleSentence:
+      'This file is not an unaltered offline bundle of this service; it was not loaded.',
+    offlineNoScript:
+      'The checker on this page is not running: scripts are off, or this is a saved copy without them (MHTML, a phone’s “download page”). Open it in a browser, or save it as “Webpage, complete” or “HTML only”.',
     offlineOlderBundle:
       'This bundle is older than the one in use, so it was not loaded. The one in use is as of',
     offlineRevoked: 'The certificate is revoked or withdrawn.',

@@ -258,6 +258,7 @@ export function offlinePage(options: {
     unknown: { title: t.offlineUnknownTitle, sentence: t.offlineUnknownSentence },
     notCovered: { title: t.offlineSerialTitle, sentence: t.offlineNotCoveredSentence },
     badBundle: t.offlineBadBundle,
+    badBundleSentence: t.offlineBadBundleSentence,
     olderBundle: t.offlineOlderBundle,
     reasons: {
       MALFORMED: reasonWords.MALFORMED[lang],
@@ -286,7 +287,12 @@ export function offlinePage(options: {
     title: t.offlineTitle,
     nonce: options.nonce,
     banner: { kind: 'check', title: t.offlineTitle, sentence: t.offlineSentence },
-    body: html`<section class="card">
+    body: html`<noscript>
+        <section class="card" id="offline-no-script">
+          <p><strong>${t.offlineNoScript}</strong></p>
+        </section>
+      </noscript>
+      <section class="card">
         <form id="offline-check">
           <label for="offline-code">${t.offlineInput}</label>
           <textarea id="offline-code" autocomplete="off" spellcheck="false"></textarea>
@@ -359,7 +365,8 @@ const offlineScript = `(function () {
         document.getElementById('offline-bundle-info').textContent =
           words.age.asOf + ' ' + bundle.createdAt.toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
       } else {
-        show('forged', 'bundle_refused', words.badBundle, next.message);
+        show('forged', 'bundle_refused', words.badBundle,
+          words.badBundleSentence + ' (' + next.message + ')');
       }
     };
     reader.readAsText(file);

@@ -124,6 +124,10 @@ describe.runIf(browserAvailable)('offline verification page', () => {
     await expect
       .poll(() => page.locator('section.verdict').getAttribute('data-verdict'))
       .toBe('bundle_refused');
+    // In the page's language, the technical reason after it.
+    expect(readable(await page.locator('section.verdict').textContent())).toContain(
+      '这个文件不是本服务签发、未经改动的离线数据包，未载入。',
+    );
     expect((await check(page, valid.credential)).verdict).toBe('authentic');
     expect(requests).toEqual([]);
     expect(errors).toEqual([]);
@@ -179,5 +183,19 @@ describe.runIf(browserAvailable)('offline verification page', () => {
     expect((await check(page, marks[2]!.code)).verdict).toBe('invalid');
     expect(errors).toEqual([]);
     await page.close();
+  });
+  it('says so when its checker cannot run (scripts off, or a copy saved without them)', async () => {
+    const context = await browser.newContext({ javaScriptEnabled: false });
+    const page = await context.newPage();
+    await page.goto(`${server.url}/verify/offline?lang=zh`);
+    expect(await page.locator('#offline-no-script').isVisible()).toBe(true);
+    expect(readable(await page.locator('#offline-no-script').textContent())).toContain(
+      '核验程序没有运行',
+    );
+    await context.close();
+    // With scripts, nothing of it shows.
+    const { page: running } = await offlinePage(ctx.clock.now());
+    expect(await running.locator('#offline-no-script').count()).toBe(0);
+    await running.close();
   });
 });
