@@ -257,6 +257,7 @@ export function offlinePage(options: {
     invalid: verdictWords.invalid[lang].title,
     unknown: { title: t.offlineUnknownTitle, sentence: t.offlineUnknownSentence },
     notCovered: { title: t.offlineSerialTitle, sentence: t.offlineNotCoveredSentence },
+    zone: lang === 'zh' ? '(北京时间)' : 'China Standard Time',
     badBundle: t.offlineBadBundle,
     badBundleSentence: t.offlineBadBundleSentence,
     olderBundle: t.offlineOlderBundle,
@@ -337,13 +338,17 @@ const offlineScript = `(function () {
     banner.querySelector('h1').textContent = title;
     banner.querySelector('p').textContent = sentence;
   }
+  // Times as the server's pages write them: China Standard Time, whatever the phone's zone.
+  function chinaTime(at) {
+    var local = new Date(new Date(at).getTime() + 8 * 3600000).toISOString();
+    return local.slice(0, 10) + ' ' + local.slice(11, 16) + ' ' + words.zone;
+  }
   function showAge(status) {
     var age = certmarkOffline.formatAge(status.ageSeconds, words.lang);
     ageLine.setAttribute('data-fresh', String(status.fresh));
-    ageLine.textContent = words.age.asOf + ' ' + status.asOf.slice(0, 16).replace('T', ' ') +
-      ' UTC (' + age + words.age.ago + ') · ' +
-      (status.fresh ? words.age.fresh + ' ' + status.freshUntil.slice(0, 16).replace('T', ' ') + ' UTC'
-        : words.age.stale);
+    ageLine.textContent = words.age.asOf + ' ' + chinaTime(status.asOf) +
+      ' · ' + age + words.age.ago + ' · ' +
+      (status.fresh ? words.age.fresh + ' ' + chinaTime(status.freshUntil) : words.age.stale);
   }
   function reasonText(answer) {
     return answer.reasons.map(function (r) { return words.reasons[r.code] || r.message; }).join(' ');
@@ -359,11 +364,11 @@ const offlineScript = `(function () {
       if (next.ok && bundle && next.bundle.createdAt.getTime() < bundle.createdAt.getTime()) {
         // An older bundle would bring back what a newer one says is void, revoked or suspended.
         show('forged', 'bundle_refused', words.badBundle, words.olderBundle + ' ' +
-          bundle.createdAt.toISOString().slice(0, 16).replace('T', ' ') + ' UTC');
+          chinaTime(bundle.createdAt));
       } else if (next.ok) {
         bundle = next.bundle;
         document.getElementById('offline-bundle-info').textContent =
-          words.age.asOf + ' ' + bundle.createdAt.toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+          words.age.asOf + ' ' + chinaTime(bundle.createdAt);
       } else {
         show('forged', 'bundle_refused', words.badBundle,
           words.badBundleSentence + ' (' + next.message + ')');

@@ -93,7 +93,7 @@ describe.runIf(browserAvailable)('offline verification page', () => {
     expect(ok.text).toContain('证书有效');
     expect(ok.text).toContain(valid.number);
     expect(ok.age).toBe(
-      '状态信息截至 2026-11-24 10:00 UTC (2小时前) · 有效至 2026-11-25 10:00 UTC',
+      '状态信息截至 2026-11-24 18:00 (北京时间) · 2小时前 · 有效至 2026-11-25 18:00 (北京时间)',
     );
     expect(ok.fresh).toBe('true');
 
@@ -142,7 +142,7 @@ describe.runIf(browserAvailable)('offline verification page', () => {
       expect(answer.verdict).toBe('status_unknown');
       expect(answer.text).toContain('状态未知');
       expect(answer.text).toContain('请联网核验');
-      expect(answer.age).toContain('(30小时前) · 已超过时限：状态未知');
+      expect(answer.age).toContain('· 30小时前 · 已超过时限：状态未知');
       expect(answer.fresh).toBe('false');
     }
     // What the signature alone decides stays decided: a forgery is still forged.
@@ -155,7 +155,7 @@ describe.runIf(browserAvailable)('offline verification page', () => {
     expect(answer.verdict).toBe('status_unknown');
     expect(answer.text).toContain('Status unknown');
     expect(answer.text).toContain('Check online.');
-    expect(answer.age).toContain('(30 h old) · past its limit: status unknown');
+    expect(answer.age).toContain('· 30 h old · past its limit: status unknown');
     expect(en.requests).toEqual([]);
     await en.page.close();
   });
