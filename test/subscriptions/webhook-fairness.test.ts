@@ -61,14 +61,23 @@ describe('webhook fairness', () => {
         WHERE subscription_id = ${subscriptionId}::uuid`),
     );
 
-  it('sends another subscriber’s delivery ahead of a hanging receiver’s backlog', async () => {
-    const busy = await createIssuer(ctx, { name: 'Busy Body' });
-    const quiet = await createIssuer(ctx, { name: 'Quiet Body' });
+  /**
+   * A busy issuer with BURST certificates, whose subscription's receiver at `/hang<suffix>` never
+   * answers, and a quiet one with one certificate, whose receiver answers at once.
+   */
+  const pairOfSubscribers = async (suffix: string) => {
+    const busy = await createIssuer(ctx, { name: `Busy Body${suffix}` });
+    const quiet = await createIssuer(ctx, { name: `Quiet Body${suffix}` });
     const certificates = [];
     for (let i = 0; i < BURST; i++) certificates.push(await issueCertificate(api, busy.key));
     const followed = await issueCertificate(api, quiet.key);
-    const hanging = await subscribe(busy.key, '/hang');
-    const healthy = await subscribe(quiet.key, '/healthy');
+    const hanging = await subscribe(busy.key, `/hang${suffix}`);
+    const healthy = await subscribe(quiet.key, `/healthy${suffix}`);
+    return { busy, quiet, certificates, followed, hanging, healthy };
+  };
+
+  it('sends another subscriber’s delivery ahead of a hanging receiver’s backlog', async () => {
+    const { busy, quiet, certificates, followed, hanging, healthy } = await pairOfSubscribers('');
 
     for (const certificate of certificates) await suspend(certificate.id, busy.key);
     await suspend(followed.id, quiet.key);
@@ -89,13 +98,7 @@ describe('webhook fairness', () => {
 
   it('lets the job queue’s workers take it before the rest of the burst', async () => {
     // A fresh pair, with the dispatcher running while the burst arrives, as in production.
-    const busy = await createIssuer(ctx, { name: 'Busy Body 2' });
-    const quiet = await createIssuer(ctx, { name: 'Quiet Body 2' });
-    const certificates = [];
-    for (let i = 0; i < BURST; i++) certificates.push(await issueCertificate(api, busy.key));
-    const followed = await issueCertificate(api, quiet.key);
-    const hanging = await subscribe(busy.key, '/hang2');
-    const healthy = await subscribe(quiet.key, '/healthy2');
+    const { busy, quiet, certificates, followed, hanging, healthy } = await pairOfSubscribers('2');
     receiver.received.length = 0;
 
     dispatcher = new WebhookDispatcher({
