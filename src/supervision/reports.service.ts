@@ -132,6 +132,8 @@ export class ReportsService {
   ): Promise<ReportSubject> {
     let certificate: { id: string; issuerId: string } | null = null;
     let number: string | null = null;
+    /** The issuers holding the number, when it names several of them and no issuer was given. */
+    let holders: { id: string; name: string }[] = [];
     if (input.certificateId !== undefined) {
       const found = await findCertificate(tx, input.certificateId);
       if (found) certificate = { id: found.certificate.id, issuerId: found.issuer.id };
@@ -141,15 +143,8 @@ export class ReportsService {
       const matches = await findCertificatesByNumber(tx, { number, issuerId: input.issuerId });
       if (matches.length === 1)
         certificate = { id: matches[0]!.certificate.id, issuerId: matches[0]!.issuer.id };
-      // As verification answers it: a report of one issuer's certificate must not be filed as a
-      // number nobody holds, nor against another issuer's. Only when the number is all it names:
-      // a report of a mark or a certificate link is filed against that, the number beside it.
-      if (matches.length > 1 && input.code === undefined && input.certificateId === undefined)
-        throw new AppError(
-          'ambiguous_number',
-          'several issuers have a certificate with this number; give issuerId',
-          { issuers: matches.map((m) => ({ id: m.issuer.id, name: m.issuer.name })) },
-        );
+      if (matches.length > 1)
+        holders = matches.map((m) => ({ id: m.issuer.id, name: m.issuer.name }));
     }
     const serial = input.code !== undefined ? markSerialOf(input.code) : null;
     // A registered mark links the report to its certificate and issuer, so supervisors filtering
@@ -164,6 +159,15 @@ export class ReportsService {
     };
     if (serial) return { subjectType: 'mark', subject: serial, ...linked };
     if (certificate) return { subjectType: 'certificate', subject: certificate.id, ...linked };
+    // As verification answers it: a report that names nothing but a number several issuers hold
+    // must not be filed as a number nobody holds, nor against one of theirs at a guess. (A report
+    // of a mark or a registered certificate is filed against that, the number beside it.)
+    if (number !== null && holders.length > 0)
+      throw new AppError(
+        'ambiguous_number',
+        'several issuers have a certificate with this number; give issuerId',
+        { issuers: holders },
+      );
     // The convention of certificate verification for a number the registry does not resolve.
     if (number !== null) return { subjectType: 'code', subject: `number:${number}`, ...linked };
     // A certificate link (/c/{id}) to no registered certificate: reports of it meet on the id.

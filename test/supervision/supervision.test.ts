@@ -228,6 +228,16 @@ describe('supervision', () => {
       expect(named.status, named.text).toBe(201);
       const alert = await api.get(`/v1/alerts/${named.body.alertId}`, supervisor);
       expect(alert.body).toMatchObject({ subject: ours.id, issuerId: first.id });
+      // Beside a code that is no mark, or a link to no certificate, the number is still all the
+      // report names: which issuer's is asked.
+      for (const beside of [
+        { code: 'x' },
+        { certificateId: '00000000-0000-4000-8000-000000000000' },
+      ]) {
+        const still = await api.post('/v1/reports', { ...body, ...beside });
+        expect(still.status, still.text).toBe(422);
+        expect(still.body.code).toBe('ambiguous_number');
+      }
       // A report that names a certificate link too is filed against it, the number beside it.
       const linked = await api.post('/v1/reports', { ...body, certificateId: ours.id });
       expect(linked.status, linked.text).toBe(201);
