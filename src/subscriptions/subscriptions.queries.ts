@@ -270,19 +270,19 @@ export async function endOrphanedDeliveries(
 }
 
 /**
- * A subscription's backlog is counted up to this: past it, its deliveries share the lowest rank
- * and go oldest first. Counting further would cost the relay more for each delivery of a burst the
+ * A subscriber's backlog is counted up to this: past it, its deliveries share the lowest rank and
+ * go oldest first. Counting further would cost the relay more for each delivery of a burst the
  * larger the burst (a page of 100 counted 300,000 rows in 81 ms).
  */
 export const BACKLOG_COUNTED = 10_000;
 
-/** A delivery the relay hands over, and how many of its subscription's are ahead of it. */
+/** A delivery the relay hands over, and how many of its subscriber's are ahead of it. */
 export interface UnqueuedDelivery {
   id: string;
   /**
-   * Its subscription's deliveries already handed over and not yet ended (counted up to
-   * {@link BACKLOG_COUNTED}), plus those ahead of it in this batch: 0 for a subscription with
-   * nothing outstanding.
+   * Its subscriber's deliveries (of every subscription of the same API key) already handed over
+   * and not yet ended, counted up to {@link BACKLOG_COUNTED}, plus those ahead of it in this
+   * batch: 0 for a subscriber with nothing outstanding.
    */
   backlog: number;
 }
@@ -290,9 +290,12 @@ export interface UnqueuedDelivery {
 /**
  * The relay's batch: pending deliveries not yet handed to the job queue, oldest first, locked (SKIP
  * LOCKED, so instances share the work) until the caller's transaction marks them queued; each with
- * its subscription's backlog, which orders the queue (see the dispatcher's relay). Two instances
- * relaying at once each count only what the other has committed, so a burst's ranks can repeat
- * once per instance.
+ * its subscriber's backlog, which orders the queue (see the dispatcher's relay). A subscriber is
+ * the API key that owns the subscription: one key's many subscriptions to a receiver that never
+ * answers share one backlog, so they cannot crowd out another key's deliveries as many
+ * subscribers (an outside probe: 121 subscriptions of one key delayed another's delivery 33 s).
+ * Two instances relaying at once each count only what the other has committed, so a burst's ranks
+ * can repeat once per instance.
  */
 export async function lockUnqueuedDeliveries(
   tx: Queryable,
@@ -305,24 +308,28 @@ export async function lockUnqueuedDeliveries(
         WHERE state = 'pending' AND queued_at IS NULL
         ORDER BY created_at LIMIT ${limit}
         FOR UPDATE SKIP LOCKED
+      ), owned AS (
+        SELECT batch.id, batch.created_at, s.api_key_id
+        FROM batch JOIN subscriptions AS s ON s.id = batch.subscription_id
       ), outstanding AS (
-        SELECT subscriber.id AS subscription_id, counted.n
-        FROM (SELECT DISTINCT subscription_id AS id FROM batch) AS subscriber
+        SELECT subscriber.id AS api_key_id, counted.n
+        FROM (SELECT DISTINCT api_key_id AS id FROM owned) AS subscriber
         CROSS JOIN LATERAL (
           SELECT count(*)::int AS n FROM (
-            SELECT 1 FROM webhook_deliveries AS w
-            WHERE w.subscription_id = subscriber.id AND w.state = 'pending'
+            SELECT 1 FROM subscriptions AS mine
+              JOIN webhook_deliveries AS w ON w.subscription_id = mine.id
+            WHERE mine.api_key_id = subscriber.id AND w.state = 'pending'
               AND w.queued_at IS NOT NULL
             LIMIT ${BACKLOG_COUNTED}
           ) AS handed_over
         ) AS counted
       )
-      SELECT batch.id,
+      SELECT owned.id,
         outstanding.n
-          + (row_number() OVER (PARTITION BY batch.subscription_id ORDER BY batch.created_at, batch.id))::int
+          + (row_number() OVER (PARTITION BY owned.api_key_id ORDER BY owned.created_at, owned.id))::int
           - 1 AS backlog
-      FROM batch JOIN outstanding USING (subscription_id)
-      ORDER BY batch.created_at, batch.id`),
+      FROM owned JOIN outstanding USING (api_key_id)
+      ORDER BY owned.created_at, owned.id`),
   );
   return rows.map((r) => ({ id: r.id, backlog: Math.min(Number(r.backlog), BACKLOG_COUNTED) }));
 }
@@ -337,18 +344,19 @@ export async function markQueued(tx: Queryable, ids: string[], at: Date): Promis
 
 /**
  * The embedded drain's batch: pending deliveries whose next attempt is due, taken in turn from each
- * subscription (each one's earliest due first, then each one's second…), so a subscription with
- * many due cannot fill a batch while another's wait behind them. Each subscription gives at most
- * `limit` (its index serves them in order), so a large backlog is not read whole on every pass.
+ * subscriber (the API key owning the subscriptions: each one's earliest due first, then each one's
+ * second…), so a subscriber with many due cannot fill a batch while another's wait behind them.
+ * Each subscription gives at most `limit` (its index serves them in order), so a large backlog is
+ * not read whole on every pass.
  */
 export async function dueDeliveries(db: Queryable, now: Date, limit: number): Promise<string[]> {
   const rows = rowsOf<{ id: string }>(
     await db.execute(sql`
-      SELECT due.id FROM subscriptions AS s
-      CROSS JOIN LATERAL (
+      SELECT due.id FROM (
         SELECT w.id, w.next_attempt_at,
-          row_number() OVER (ORDER BY w.next_attempt_at, w.id) AS turn
-        FROM (
+          row_number() OVER (PARTITION BY s.api_key_id ORDER BY w.next_attempt_at, w.id) AS turn
+        FROM subscriptions AS s
+        CROSS JOIN LATERAL (
           SELECT id, next_attempt_at FROM webhook_deliveries
           WHERE subscription_id = s.id AND state = 'pending'
             AND next_attempt_at <= ${now.toISOString()}::timestamptz

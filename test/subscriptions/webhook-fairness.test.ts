@@ -5,7 +5,7 @@ import { dueDeliveries } from '../../src/subscriptions/subscriptions.queries';
 import { WebhookDispatcher } from '../../src/subscriptions/webhook-dispatcher';
 import { client, createTestContext, type Client, type TestContext } from '../helpers';
 import { createIssuer, issueCertificate } from '../fixtures';
-import { startReceiver } from './receiver';
+import { startReceiver, type ReceiverStep } from './receiver';
 
 /**
  * One subscriber's receiver that never answers, sent a burst of events, must not hold up another
@@ -14,6 +14,8 @@ import { startReceiver } from './receiver';
  */
 describe('webhook fairness', () => {
   const BURST = 12;
+  /** Subscriptions of one key whose receivers never answer (the last test). */
+  const MANY = 8;
   const WORKERS = 2;
   let ctx: TestContext;
   let api: Client;
@@ -29,7 +31,13 @@ describe('webhook fairness', () => {
       WEBHOOK_RETRY_DELAY_SECONDS: '120',
     });
     api = client(ctx.app);
-    receiver = await startReceiver({ '/hang': ['hang'], '/hang2': ['hang'] });
+    receiver = await startReceiver({
+      '/hang': ['hang'],
+      '/hang2': ['hang'],
+      ...Object.fromEntries(
+        Array.from({ length: MANY }, (_, i) => [`/many${i}`, ['hang'] as ReceiverStep[]]),
+      ),
+    });
   });
   afterAll(async () => {
     await dispatcher?.stop();
@@ -60,6 +68,23 @@ describe('webhook fairness', () => {
         SELECT id, queued_at IS NOT NULL AS queued FROM webhook_deliveries
         WHERE subscription_id = ${subscriptionId}::uuid`),
     );
+
+  const startDispatcher = async () => {
+    const started = new WebhookDispatcher({
+      db: ctx.handle.db,
+      kind: 'postgres',
+      databaseUrl: ctx.databaseUrl,
+      kek: ctx.keys.kek,
+      production: false,
+      timeoutMs: ctx.config.webhooks.timeoutMs,
+      retryDelaySeconds: ctx.config.webhooks.retryDelaySeconds,
+      concurrency: WORKERS,
+      pollingIntervalSeconds: 0.5,
+      sweepIntervalMs: 500,
+    });
+    await started.start();
+    return started;
+  };
 
   /**
    * A busy issuer with BURST certificates, whose subscription's receiver at `/hang<suffix>` never
@@ -101,19 +126,7 @@ describe('webhook fairness', () => {
     const { busy, quiet, certificates, followed, hanging, healthy } = await pairOfSubscribers('2');
     receiver.received.length = 0;
 
-    dispatcher = new WebhookDispatcher({
-      db: ctx.handle.db,
-      kind: 'postgres',
-      databaseUrl: ctx.databaseUrl,
-      kek: ctx.keys.kek,
-      production: false,
-      timeoutMs: ctx.config.webhooks.timeoutMs,
-      retryDelaySeconds: ctx.config.webhooks.retryDelaySeconds,
-      concurrency: WORKERS,
-      pollingIntervalSeconds: 0.5,
-      sweepIntervalMs: 500,
-    });
-    await dispatcher.start();
+    dispatcher = await startDispatcher();
     for (const certificate of certificates) await suspend(certificate.id, busy.key);
     // Every delivery of the burst is in the job queue and the workers are on it.
     const deadline = Date.now() + 10_000;
@@ -155,5 +168,30 @@ describe('webhook fairness', () => {
     });
     expect(states.find((d) => d.id === alive!.id)?.state).toBe('pending');
     expect(await dispatcher!.endOrphans()).toBe(0);
+  });
+  it('ranks one key’s many subscriptions as one subscriber: they cannot crowd another key out', async () => {
+    // A clean queue: the earlier tests' deliveries are ended, and a fresh dispatcher runs.
+    await dispatcher!.stop();
+    await ctx.handle.db.execute(
+      sql`UPDATE webhook_deliveries SET state = 'cancelled' WHERE state = 'pending'`,
+    );
+    dispatcher = await startDispatcher();
+    const busy = await createIssuer(ctx, { name: 'Many Subscriptions Body' });
+    const quiet = await createIssuer(ctx, { name: 'Quiet Body 3' });
+    const certificate = await issueCertificate(api, busy.key);
+    const followed = await issueCertificate(api, quiet.key);
+    for (let i = 0; i < MANY; i++) await subscribe(busy.key, `/many${i}`);
+    await subscribe(quiet.key, '/healthy3');
+    receiver.received.length = 0;
+
+    // One change: a delivery to each of the busy key's subscriptions, then the quiet key's one.
+    await suspend(certificate.id, busy.key);
+    await receiver.waitFor((r) => r.some((w) => w.path.startsWith('/many')));
+    await suspend(followed.id, quiet.key);
+    await receiver.waitFor((r) => r.some((w) => w.path === '/healthy3'), 30_000);
+    const before = receiver.received.findIndex((w) => w.path === '/healthy3');
+    const manyBefore = receiver.received.slice(0, before).filter((w) => w.path.startsWith('/many'));
+    // Ranked per subscription, all eight were rank 0 and older: all eight went first.
+    expect(manyBefore.length).toBeLessThanOrEqual(2 * WORKERS);
   });
 });
