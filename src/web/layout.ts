@@ -47,12 +47,12 @@ nav.lang a[aria-current]{color:#1f2328;font-weight:600;text-decoration:none}
 .verdict-invalid{background:#57534e}
 .verdict-suspicious{background:#a16207}
 .verdict-typo,.verdict-check,.verdict-busy{background:#1d4ed8}
-section.card{background:#fff;border-radius:0.75rem;padding:0.75rem 1rem;margin-top:0.75rem}
+section.card{background:#fff;border-radius:0.75rem;padding:0.75rem 1rem;margin-top:0.75rem;overflow-wrap:anywhere}
 section.card h2{font-size:1.05rem;margin:0 0 0.5rem}
 ul.reasons{margin:0;padding-left:1.25rem}
 ul.reasons small{display:block;color:#57606a}
 dl{margin:0;display:grid;grid-template-columns:minmax(5.5rem,auto) minmax(0,1fr);gap:0.35rem 0.75rem}
-@media (max-width:20rem){dl{grid-template-columns:minmax(0,1fr);gap:0 0}dd{margin-bottom:0.35rem}}
+@media (max-width:20rem){dl{grid-template-columns:minmax(0,1fr);gap:0 0}dd{margin-bottom:0.35rem}.verdict{flex-direction:column;align-items:flex-start}.verdict h1{font-size:1.25rem}}
 dt{color:#57606a;overflow-wrap:anywhere}
 dd{margin:0;overflow-wrap:anywhere}
 .nowrap{white-space:nowrap}

@@ -172,6 +172,19 @@ function countsAsScan(c: Context): boolean {
   return destination === undefined || destination.trim().toLowerCase() === 'document';
 }
 
+/**
+ * Whether a request for a mark's page came from no other site: opened from outside a browser (a
+ * scanning app, a typed or pasted link: `Sec-Fetch-Site: none`), from this service's own pages, or
+ * from a client that sends no Fetch Metadata. Only then is the place in its query (what a scanning
+ * app says of where it is) taken for clone detection: a link on another site could otherwise send
+ * each of its visitors with a place of its choosing, and three such visits "from three provinces"
+ * flagged a genuine mark as cloned (an outside probe). The visit still counts; its place is unknown.
+ */
+function sameSiteOrOpened(c: Context): boolean {
+  const site = c.req.header('sec-fetch-site')?.trim().toLowerCase();
+  return site === undefined || site === 'none' || site === 'same-origin';
+}
+
 /** The consumer pages: `/m/{code}` (and `/M/{code}`) for marks, `/c/{id}` for certificates. */
 export function webRoutes(deps: WebRoutesDeps) {
   const router = createRouter();
@@ -186,7 +199,7 @@ export function webRoutes(deps: WebRoutesDeps) {
       const uncounted = !countsAsScan(c);
       try {
         const answer = await deps.markVerification.verifyMark(
-          { code, location: locationOf(query) },
+          { code, location: sameSiteOrOpened(c) ? locationOf(query) : undefined },
           {
             role: c.get('principal')?.role ?? null,
             channel: 'page',

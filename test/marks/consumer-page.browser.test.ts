@@ -267,7 +267,20 @@ describe('consumer pages', () => {
     it('fits a phone at 200 % zoom (188 CSS pixels): no sideways scrolling, the verdict whole', async () => {
       const suspicious = marks[6]!;
       for (let i = 0; i < 21; i++) await api.post('/v1/verify/mark', { code: suspicious.code });
+      // An issuer's reason with a long unbroken token (a link) wraps too.
+      const suspended = await issueCertificate(api, issuer.key);
+      await api.post(
+        `/v1/certificates/${suspended.id}/status`,
+        {
+          status: 'suspended',
+          reason: `见通知https://www.samr.gov.cn/rzjgs/tzgg/art/2026/art_${'0123456789abcdef'.repeat(3)}.html`,
+          signatory: { name: '李四' },
+        },
+        issuer.key,
+      );
       const pages = [
+        `/c/${suspended.id}?lang=en`,
+        `/c/${suspended.id}`,
         `/m/${suspicious.code}?lang=en`,
         `/m/${suspicious.code}`,
         `/m/${marks[4]!.code}?lang=en`,
@@ -285,8 +298,16 @@ describe('consumer pages', () => {
             const h1 = document.querySelector('section.verdict h1')!;
             return h1.scrollWidth - h1.clientWidth;
           })(),
+          // The verdict's words are whole: one line each, none broken inside.
+          brokenWords: (() => {
+            const h1 = document.querySelector('section.verdict h1')!;
+            const lineHeight = parseFloat(getComputedStyle(h1).lineHeight);
+            return h1.textContent!.trim().includes(' ')
+              ? 0
+              : Math.round(h1.clientHeight / lineHeight) - 1;
+          })(),
         }));
-        expect({ url, ...fits }).toEqual({ url, page: 0, verdict: 0 });
+        expect({ url, ...fits }).toEqual({ url, page: 0, verdict: 0, brokenWords: 0 });
         await page.close();
       }
     });

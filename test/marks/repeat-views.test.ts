@@ -115,6 +115,30 @@ describe('repeat views of a mark’s page', () => {
     expect((await browser()(`/m/${mark.code}`)).body.mark.scanCount).toBe(2);
   });
 
+  it('takes the place in the link only from a scan that no other site sent', async () => {
+    const firstScanOf = async (mark: IssuedMark, headers: Record<string, string>) => {
+      const view = await api.get(`/m/${mark.code}?region=110000&lat=39.9&lon=116.4`, undefined, {
+        accept: 'application/json',
+        'sec-fetch-dest': 'document',
+        'sec-fetch-mode': 'navigate',
+        ...headers,
+      });
+      expect(view.body.mark.scanCount).toBe(1);
+      return view.body.mark.firstScan as { region: string | null };
+    };
+    // A link on another site: counted, but its place is not the scanner's to give.
+    const [fromElsewhere, opened] = (
+      await issueMarks(api, issuer.key, (await issueCertificate(api, issuer.key)).id, { count: 2 })
+    ).marks;
+    expect(await firstScanOf(fromElsewhere!, { 'sec-fetch-site': 'cross-site' })).toMatchObject({
+      region: null,
+    });
+    // Opened by a scanning app (or typed): its place is taken.
+    expect(await firstScanOf(opened!, { 'sec-fetch-site': 'none' })).toMatchObject({
+      region: '110000',
+    });
+  });
+
   it('counts other browsers, the API, and the same browser again after the window', async () => {
     const mark = marks[1]!;
     const mine = browser();
