@@ -50,8 +50,8 @@ export async function rateLimitedPageResponse(c: Context, error: AppError): Prom
 const LINK_PATH = /^\/(?:([mM])|c)\/[^/]+\/?$/;
 
 /**
- * A browser's answer to a mark's or certificate's link refused before the page could read it (400
- * `validation_failed`: too long, a control character): the page a person who scanned it can read,
+ * A browser's answer to a mark's or certificate's link whose code or id the page could not read
+ * (400 `validation_failed` on the path parameter: too long, a control character): the page a person who scanned it can read,
  * under the same status, instead of problem+json. Undefined for anything else, and for a client
  * whose Accept does not name HTML.
  */
@@ -63,6 +63,10 @@ export async function unreadableLinkResponse(
   // Only for a browser (its Accept names HTML): any other client keeps the API's problem.
   const accept = c.req.header('accept') ?? '';
   if (!link || error.code !== 'validation_failed' || !isPageRequest(c)) return undefined;
+  // Only the link itself (its code or id, the path parameter): a genuine mark's link with a
+  // malformed query (`?utm=%FF`, GBK-encoded tracking) must never read as forged.
+  const errors = error.details.errors ?? [];
+  if (errors.length === 0 || !errors.every((e) => e.path.startsWith('param'))) return undefined;
   if (!/\btext\/html\b/i.test(accept)) return undefined;
   if (c.req.method !== 'GET' && c.req.method !== 'HEAD') return undefined;
   const lang: Lang = pickLang(c.req.query('lang'), c.req.header('accept-language'));
