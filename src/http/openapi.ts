@@ -86,9 +86,22 @@ const defaultHook: Hook<unknown, AppEnv, string, unknown> = (result, c) => {
   }
 };
 
+/**
+ * The hook of pages a person opens from a link (`createRouter({ lenientQuery: true })`): their
+ * query is what a scanning app or a share added (tracking tags, GBK-encoded words), so it is never
+ * refused; each page reads only the parameters it knows, each checked on its own (a language from
+ * a list, a region code, a coordinate), and ignores what it cannot use.
+ */
+const lenientQueryHook: Hook<unknown, AppEnv, string, unknown> = (result, c) => {
+  if ((result as { target?: string }).target === 'query') return;
+  return defaultHook(result, c);
+};
+
 /** A router whose request validation failures become problem+json 400s with field errors. */
-export function createRouter(): OpenAPIHono<AppEnv> {
-  return new OpenAPIHono<AppEnv>({ defaultHook });
+export function createRouter(options: { lenientQuery?: boolean } = {}): OpenAPIHono<AppEnv> {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: options.lenientQuery ? lenientQueryHook : defaultHook,
+  });
 }
 
 /** A country: an officially assigned ISO 3166-1 alpha-2 code, in capitals (`CN`). */

@@ -187,7 +187,8 @@ function sameSiteOrOpened(c: Context): boolean {
 
 /** The consumer pages: `/m/{code}` (and `/M/{code}`) for marks, `/c/{id}` for certificates. */
 export function webRoutes(deps: WebRoutesDeps) {
-  const router = createRouter();
+  // A link's query is never a reason to refuse its page (see createRouter's lenientQuery).
+  const router = createRouter({ lenientQuery: true });
   for (const prefix of ['m', 'M'] as const) {
     router.openapi(markPageRoute(prefix), async (c) => {
       const { code } = c.req.valid('param');
