@@ -200,7 +200,8 @@ export const ui = {
     validity: '有效期',
     status: '证书状态',
     statusSince: '自',
-    statusReason: '原因',
+    statusSinceEnd: '起',
+    statusReason: '原因：',
     issuerSuspendedNote: '其认证机构已被暂停',
     mark: '本标志',
     serial: '序列号',
@@ -248,7 +249,7 @@ export const ui = {
     offlineBadBundle: '数据包无效',
     offlineBadBundleSentence: '这个文件不是本服务签发、未经改动的离线数据包，未载入。',
     offlineNoScript:
-      '此页面的核验程序没有运行：浏览器禁用了脚本，或这是不带脚本的保存副本（如 MHTML 或“下载网页”）。请在浏览器中打开，或另存为“网页，完整”或“仅 HTML”。',
+      '此页面的核验程序没有运行：浏览器禁用了脚本，或这是不带脚本的保存副本（如 MHTML 或“下载网页”）。请在浏览器中打开，或另存为“网页，全部”或“网页，仅 HTML”。',
     offlineOlderBundle: '这个数据包比正在使用的旧，未载入。正在使用的数据包截至',
     offlineRevoked: '证书已被撤销或注销。',
     offlineSuspended: '证书已被暂停（或其认证机构已被暂停）。',
@@ -260,7 +261,7 @@ export const ui = {
     offlineGenuineTitle: '签名真实',
     offlineGenuineSentence: '此标志由以下认证机构签发：',
     offlineGenuineCaveat:
-      '离线只核验标志的签名、是否作废及其认证机构；其证书当前是否有效、标志是否被复制，请联网核验。',
+      '离线只核验标志的签名、是否作废、其认证机构是否被暂停；其证书当前是否有效、标志是否被复制，请联网核验。',
     offlineSerialTitle: '无法离线核验',
     offlineSerialSentence: '手工输入的序列号没有签名，无法离线核验。请扫描二维码，或联网查验。',
   },
@@ -278,7 +279,8 @@ export const ui = {
     validity: 'Valid',
     status: 'Status',
     statusSince: 'since',
-    statusReason: 'reason',
+    statusSinceEnd: '',
+    statusReason: 'reason: ',
     issuerSuspendedNote: 'its certification body is suspended',
     mark: 'This mark',
     serial: 'Serial',
@@ -332,7 +334,7 @@ export const ui = {
     offlineBadBundleSentence:
       'This file is not an unaltered offline bundle of this service; it was not loaded.',
     offlineNoScript:
-      'The checker on this page is not running: scripts are off, or this is a saved copy without them (MHTML, a phone’s “download page”). Open it in a browser, or save it as “Webpage, complete” or “HTML only”.',
+      'The checker on this page is not running: scripts are off, or this is a saved copy without them (MHTML, a phone’s “download page”). Open it in a browser, or save it as “Webpage, Complete” or “Webpage, HTML Only”.',
     offlineOlderBundle:
       'This bundle is older than the one in use, so it was not loaded. The one in use is as of',
     offlineRevoked: 'The certificate is revoked or withdrawn.',
@@ -345,7 +347,7 @@ export const ui = {
     offlineGenuineTitle: 'Genuine signature',
     offlineGenuineSentence: 'This mark was issued by:',
     offlineGenuineCaveat:
-      'Offline, only the mark’s signature, whether it was voided and its certification body are checked; whether its certificate is still valid, and whether the mark was copied, need an online check.',
+      'Offline, only the mark’s signature, whether it was voided and whether its certification body is suspended are checked; whether its certificate is still valid, and whether the mark was copied, need an online check.',
     offlineSerialTitle: 'Cannot check offline',
     offlineSerialSentence:
       'A typed serial carries no signature, so it cannot be checked offline. Scan the QR code, or check online.',

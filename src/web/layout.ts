@@ -52,9 +52,11 @@ section.card h2{font-size:1.05rem;margin:0 0 0.5rem}
 ul.reasons{margin:0;padding-left:1.25rem}
 ul.reasons small{display:block;color:#57606a}
 dl{margin:0;display:grid;grid-template-columns:minmax(5.5rem,auto) minmax(0,1fr);gap:0.35rem 0.75rem}
-@media (max-width:20rem){dl{grid-template-columns:minmax(0,1fr);gap:0 0}dd{margin-bottom:0.35rem}.verdict{flex-direction:column;align-items:flex-start}.verdict h1{font-size:1.25rem}}
 dt{color:#57606a;overflow-wrap:anywhere}
 dd{margin:0;overflow-wrap:anywhere}
+/* Narrow (a phone at 200 % zoom): details stacked, the verdict's icon above its words. After the
+   rules it overrides. */
+@media (max-width:20rem){dl{grid-template-columns:minmax(0,1fr);gap:0 0}dd{margin-bottom:0.35rem}.verdict{flex-direction:column;align-items:flex-start}.verdict h1{font-size:1.25rem}}
 .nowrap{white-space:nowrap}
 .hint{color:#57606a;font-size:0.875rem;margin:0.5rem 0 0}
 form label{display:block;margin-top:0.5rem;font-size:0.9rem}

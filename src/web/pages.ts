@@ -59,9 +59,9 @@ function certificateCard(certificate: CertificateView, lang: Lang): Fragment {
           certificate.statusChangedAt
             ? html`<br /><small
                   >${t.statusSince}
-                  ${chinaTime(certificate.statusChangedAt, lang)}${
+                  ${chinaTime(certificate.statusChangedAt, lang)}${t.statusSinceEnd}${
                     certificate.statusReason
-                      ? html` · ${t.statusReason}: ${certificate.statusReason}`
+                      ? html` · ${t.statusReason}${certificate.statusReason}`
                       : ''
                   }</small
                 >`

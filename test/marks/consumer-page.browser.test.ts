@@ -190,12 +190,12 @@ describe('consumer pages', () => {
       expect(changed.status, changed.text).toBe(200);
       const zh = await api.get(`/c/${suspended.id}`);
       expect(zh.text).toContain('<h1>无效</h1>');
-      expect(zh.text).toMatch(/自\s+2026-11-24 18:00 \(北京时间\)/);
-      expect(zh.text).toContain('原因: 监督抽查不合格 &lt;b&gt;X1&lt;/b&gt;');
+      expect(zh.text).toMatch(/自\s+2026-11-24 18:00 \(北京时间\)起/);
+      expect(zh.text).toContain('原因：监督抽查不合格 &lt;b&gt;X1&lt;/b&gt;');
       const en = await api.get(`/c/${suspended.id}?lang=en`);
       expect(en.text).toContain('reason: 监督抽查不合格 &lt;b&gt;X1&lt;/b&gt;');
       // A valid certificate has no such line.
-      expect((await api.get(`/c/${cert.id}`)).text).not.toContain('原因:');
+      expect((await api.get(`/c/${cert.id}`)).text).not.toContain('原因：');
     });
   });
 
