@@ -31,6 +31,8 @@ interface ReportSubject {
   subject: string;
   issuerId: string | null;
   certificateId: string | null;
+  /** The issuers holding the number the report gave, when it is several's and no one's was meant. */
+  numberHolders?: { id: string; name: string }[];
 }
 
 /**
@@ -75,7 +77,7 @@ export class ReportsService {
     const description = input.description === undefined ? '' : redactText(input.description);
     const contact = input.contact === undefined ? null : redactText(input.contact);
     return this.db.transaction(async (tx) => {
-      const target = await this.subjectOf(tx, id, input);
+      const { numberHolders, ...target } = await this.subjectOf(tx, id, input);
       const alert = await openOrCountAlert(tx, {
         ...target,
         reason: REPORTED,
@@ -92,6 +94,8 @@ export class ReportsService {
           code,
           certificateNumber: input.certificateNumber,
           certificateId: input.certificateId,
+          // The issuers holding the number (a context keeps strings: their ids, comma-separated).
+          numberHolders: numberHolders?.map((h) => h.id).join(','),
           ...input.point,
         },
       });
@@ -159,9 +163,14 @@ export class ReportsService {
     };
     if (serial) return { subjectType: 'mark', subject: serial, ...linked };
     if (certificate) return { subjectType: 'certificate', subject: certificate.id, ...linked };
-    // As verification answers it: a report that names nothing but a number several issuers hold
-    // must not be filed as a number nobody holds, nor against one of theirs at a guess. (A report
-    // of a mark or a registered certificate is filed against that, the number beside it.)
+    // A number several issuers hold must not be filed as a number nobody holds, nor against one of
+    // theirs at a guess. (A report of a mark or a registered certificate is filed against that,
+    // the number beside it.) Beside a code or a link that resolves to nothing (a counterfeit
+    // label's), the report is filed on its own, the number's holders noted for supervisors: it is
+    // not refused over what the reporter cannot know.
+    if (number !== null && holders.length > 0 && (input.code ?? input.certificateId) !== undefined)
+      return { subjectType: 'report', subject: reportId, ...linked, numberHolders: holders };
+    // Naming nothing but that number, the reporter is asked which issuer's, as verification asks.
     if (number !== null && holders.length > 0)
       throw new AppError(
         'ambiguous_number',

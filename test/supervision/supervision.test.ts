@@ -228,15 +228,19 @@ describe('supervision', () => {
       expect(named.status, named.text).toBe(201);
       const alert = await api.get(`/v1/alerts/${named.body.alertId}`, supervisor);
       expect(alert.body).toMatchObject({ subject: ours.id, issuerId: first.id });
-      // Beside a code that is no mark, or a link to no certificate, the number is still all the
-      // report names: which issuer's is asked.
+      // Beside a code that is no mark, or a link to no certificate (a counterfeit label's), the
+      // report is filed on its own, never as a number nobody holds: its holders are noted.
       for (const beside of [
         { code: 'x' },
         { certificateId: '00000000-0000-4000-8000-000000000000' },
       ]) {
-        const still = await api.post('/v1/reports', { ...body, ...beside });
-        expect(still.status, still.text).toBe(422);
-        expect(still.body.code).toBe('ambiguous_number');
+        const filed = await api.post('/v1/reports', { ...body, ...beside });
+        expect(filed.status, filed.text).toBe(201);
+        const own = await api.get(`/v1/alerts/${filed.body.alertId}`, supervisor);
+        expect(own.body).toMatchObject({ subjectType: 'report', issuerId: null });
+        expect(own.body.subject).not.toBe(`number:${number}`);
+        expect(JSON.stringify(own.body)).toContain(first.id);
+        expect(JSON.stringify(own.body)).toContain(second.id);
       }
       // A report that names a certificate link too is filed against it, the number beside it.
       const linked = await api.post('/v1/reports', { ...body, certificateId: ours.id });
