@@ -58,10 +58,13 @@ export class BatchMarks {
     }));
   }
 
-  /** The serials of the `page`-th run of `size` marks (1-based): one label sheet. */
-  async page(batch: MarkBatchRow, page: number, size: number): Promise<string[]> {
-    if (batch.number !== null)
-      return (await this.after(batch, (page - 1) * size, batch.count, size)).map((m) => m.serial);
+  /** The marks of the `page`-th run of `size` marks (1-based): one label sheet. */
+  async page(
+    batch: MarkBatchRow,
+    page: number,
+    size: number,
+  ): Promise<Pick<BatchMark, 'serial' | 'status'>[]> {
+    if (batch.number !== null) return this.after(batch, (page - 1) * size, batch.count, size);
     return batches.batchMarksPage(this.db, {
       batchId: batch.id,
       offset: (page - 1) * size,

@@ -138,15 +138,15 @@ export async function numberUnfinishedBatch(
 export async function batchMarksPage(
   db: Queryable,
   params: { batchId: string; offset: number; limit: number },
-): Promise<string[]> {
+): Promise<{ serial: string; status: 'active' | 'void' }[]> {
   const rows = await db
-    .select({ serial: marks.serial })
+    .select({ serial: marks.serial, status: marks.status })
     .from(marks)
     .where(eq(marks.batchId, params.batchId))
     .orderBy(asc(marks.ordinal))
     .offset(params.offset)
     .limit(params.limit);
-  return rows.map((r) => serialText(r.serial));
+  return rows.map((r) => ({ serial: serialText(r.serial), status: r.status }));
 }
 
 /**

@@ -21,7 +21,8 @@ const QR_MM = 25;
 
 export interface Label {
   serial: string;
-  url: string;
+  /** The mark's URL, which its QR code holds; undefined for a void mark (struck, no code). */
+  url: string | undefined;
 }
 
 export interface LabelSheetInput {
@@ -47,6 +48,33 @@ const escapeXml = (text: string) =>
 
 const mm = (n: number) => Number(n.toFixed(3));
 
+/** A mark's QR code, its quiet zone inside the `QR_MM` square at (x, y). */
+function qrCode(url: string, x: number, y: number): string[] {
+  const matrix = markQrMatrix(url);
+  const moduleMm = QR_MM / (matrix.size + 8);
+  return [
+    `<path transform="translate(${mm(x + 4 * moduleMm)} ${mm(y + 4 * moduleMm)}) scale(${mm(moduleMm)})" shape-rendering="crispEdges" d="${qrPathData(matrix)}"/>`,
+  ];
+}
+
+/**
+ * A void mark in its place, as the PDF prints it: no code to scan, the box crossed out with VOID
+ * in it, and the serial (written after this) struck through.
+ */
+function voidMark(x: number, y: number, centreX: number, serialY: number): string[] {
+  const side = QR_MM - 4;
+  const [left, top] = [x + 2, y + 2];
+  return [
+    `<g fill="none" stroke="#000" stroke-width="0.35">`,
+    `<rect x="${mm(left)}" y="${mm(top)}" width="${mm(side)}" height="${mm(side)}"/>`,
+    `<path d="M${mm(left)} ${mm(top)}L${mm(left + side)} ${mm(top + side)}M${mm(left + side)} ${mm(top)}L${mm(left)} ${mm(top + side)}"/>`,
+    `</g>`,
+    `<rect x="${mm(centreX - 7)}" y="${mm(top + side / 2 - 3.2)}" width="14" height="6" fill="#fff"/>`,
+    `<text x="${mm(centreX)}" y="${mm(top + side / 2 + 1.8)}" font-size="5" font-weight="bold" font-family="sans-serif">VOID</text>`,
+    `<line x1="${mm(centreX - 19)}" y1="${mm(serialY - 1.2)}" x2="${mm(centreX + 19)}" y2="${mm(serialY - 1.2)}" stroke="#000" stroke-width="0.3"/>`,
+  ];
+}
+
 export function labelSheetSvg(input: LabelSheetInput): string {
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${PAGE_WIDTH_MM}mm" height="${PAGE_HEIGHT_MM}mm" viewBox="0 0 ${PAGE_WIDTH_MM} ${PAGE_HEIGHT_MM}">`,
@@ -56,16 +84,18 @@ export function labelSheetSvg(input: LabelSheetInput): string {
   input.labels.slice(0, LABELS_PER_PAGE).forEach((label, index) => {
     const x = MARGIN_MM + (index % COLUMNS) * CELL_WIDTH_MM;
     const y = MARGIN_MM + Math.floor(index / COLUMNS) * CELL_HEIGHT_MM;
-    const matrix = markQrMatrix(label.url);
-    const moduleMm = QR_MM / (matrix.size + 8);
     const qrX = x + (CELL_WIDTH_MM - QR_MM) / 2;
     const qrY = y + 2;
+    const centreX = x + CELL_WIDTH_MM / 2;
+    const serialY = qrY + QR_MM + 3.6;
     out.push(
       `<g>`,
       // Cutting guide.
       `<rect x="${mm(x)}" y="${mm(y)}" width="${mm(CELL_WIDTH_MM)}" height="${mm(CELL_HEIGHT_MM)}" fill="none" stroke="#bbb" stroke-width="0.1" stroke-dasharray="1 1"/>`,
-      `<path transform="translate(${mm(qrX + 4 * moduleMm)} ${mm(qrY + 4 * moduleMm)}) scale(${mm(moduleMm)})" shape-rendering="crispEdges" d="${qrPathData(matrix)}"/>`,
-      `<text x="${mm(x + CELL_WIDTH_MM / 2)}" y="${mm(qrY + QR_MM + 3.6)}" font-size="3.4" font-weight="bold">${escapeXml(groupSerial(label.serial))}</text>`,
+      ...(label.url === undefined
+        ? voidMark(qrX, qrY, centreX, serialY)
+        : qrCode(label.url, qrX, qrY)),
+      `<text x="${mm(centreX)}" y="${mm(serialY)}" font-size="3.4" font-weight="bold">${escapeXml(groupSerial(label.serial))}</text>`,
       `<text x="${mm(x + CELL_WIDTH_MM / 2)}" y="${mm(qrY + QR_MM + 7.4)}" font-size="2.5">${escapeXml(input.certificateLine)}</text>`,
       `</g>`,
     );

@@ -346,16 +346,22 @@ export class MarksService {
     const seed = await this.readyBatchSeed(batch);
     const pages = Math.max(1, Math.ceil(batch.done / LABELS_PER_PAGE));
     if (page > pages) throw notFound(`page ${page} (the batch has ${pages})`);
-    const [serials, found] = await Promise.all([
+    const [onPage, found] = await Promise.all([
       this.batchMarks.page(batch, page, LABELS_PER_PAGE),
       findCertificate(this.db, batch.certificateId),
     ]);
-    const codes = await this.signer.sign(seed, batch.kid, serials);
+    // A void mark's code is not printed (the sheet strikes it, as the PDF does): not even signed.
+    const active = onPage.filter((mark) => mark.status === 'active').map((mark) => mark.serial);
+    const codes = await this.signer.sign(seed, batch.kid, active);
+    let next = 0;
     const lot = batch.lot ? ` · lot ${batch.lot}` : '';
     const model = batch.model ? ` · ${batch.model}` : '';
     return {
       svg: labelSheetSvg({
-        labels: serials.map((serial, i) => ({ serial, url: this.markUrl(codes[i]!) })),
+        labels: onPage.map(({ serial, status }) => ({
+          serial,
+          url: status === 'active' ? this.markUrl(codes[next++]!) : undefined,
+        })),
         certificateLine: `${found!.certificate.scheme} ${found!.certificate.number}`,
         footer: `certmark · ${found!.issuer.name} · batch ${batch.id}${model}${lot} · page ${page}/${pages}`,
       }),

@@ -286,6 +286,29 @@ describe('product marks', () => {
       ).toBe(404);
     });
 
+    it('strikes a void mark on the sheet, in its place, with no code to scan (as the PDF)', async () => {
+      const { batchId, marks: three } = await issueMarks(api, issuer.key, cert.id, { count: 3 });
+      const voided = await api.post(
+        `/v1/marks/${three[1]!.serial}/void`,
+        { reason: 'destroyed' },
+        issuer.key,
+      );
+      expect(voided.status, voided.text).toBe(200);
+      const sheet = (await api.get(`/v1/mark-batches/${batchId}/labels.svg?page=1`, issuer.key))
+        .text;
+      // Two QR codes (one a path each), the void one's box with VOID, every serial in order.
+      expect(sheet.match(/<path transform=/g)).toHaveLength(2);
+      expect(sheet.match(/>VOID</g)).toHaveLength(1);
+      const grouped = three.map((m) => m.serial.replace(/(\d{4})(?=\d)/g, '$1 '));
+      const at = grouped.map((g) => sheet.indexOf(g));
+      expect(at.every((i) => i > 0)).toBe(true);
+      expect([...at].sort((a, b) => a - b)).toEqual(at);
+      // The VOID box sits between the first and the third label's serials.
+      const voidAt = sheet.indexOf('>VOID<');
+      expect(voidAt).toBeGreaterThan(at[0]!);
+      expect(voidAt).toBeLessThan(at[1]!);
+    });
+
     it('renders a mark’s QR holding the upper-cased URL in alphanumeric mode, version ≤ 6', async () => {
       const mark = batch.marks[0]!;
       const res = await ctx.app.request(`/v1/marks/${mark.serial}/qr.png`, {
