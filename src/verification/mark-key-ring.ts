@@ -43,6 +43,14 @@ export class MarkKeyRing {
 
   /** Published (not compromised) keys whose mark key id is `keyId`. */
   async candidates(keyId: Uint8Array): Promise<MarkKey[]> {
+    return (await this.lookup(keyId)).published;
+  }
+
+  /**
+   * The keys whose mark key id is `keyId`: the published ones, and (when none is) the compromised
+   * ones, whose signatures prove nothing of a mark but tell supervisors whose leaked key is used.
+   */
+  async lookup(keyId: Uint8Array): Promise<{ published: MarkKey[]; compromised: MarkKey[] }> {
     const age = this.now() - this.loadedAt;
     if (age > this.refreshAfterMs) {
       const reload = this.reload();
@@ -51,11 +59,14 @@ export class MarkKeyRing {
     }
     const hex = Buffer.from(keyId).toString('hex');
     const known = this.byMarkKeyId.get(hex);
-    if (known) return known;
+    if (known) return { published: known, compromised: [] };
     // A key created since the last reload (a new issuer, a rotation, on any instance) must verify
     // at once: ask the database about this key id alone. Unknown ids cost one indexed lookup.
     const rows = await listMarkKeys(this.db, hex);
-    return rows.filter((row) => row.status !== 'compromised');
+    return {
+      published: rows.filter((row) => row.status !== 'compromised'),
+      compromised: rows.filter((row) => row.status === 'compromised'),
+    };
   }
 
   /** Forgets everything: the next lookup reloads (after a key is rotated or compromised here). */

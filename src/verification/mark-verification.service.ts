@@ -219,6 +219,8 @@ export class MarkVerificationService {
     let registered = false;
     /** The published key the code names (its first candidate), if any. */
     let claimedKey: MarkKey | undefined;
+    /** The issuer of a registered mark that was not counted (its alerts are that issuer's). */
+    let markIssuerId: string | null = null;
 
     if (input.kind === 'malformed') {
       reasons.push(reason('MALFORMED', input.message));
@@ -230,9 +232,25 @@ export class MarkVerificationService {
       const located = (): LocatedSerial =>
         (location ??= { serial: input.serial, ...this.serials.locate(input.serial) });
       if (input.kind === 'code') {
-        const candidates = await this.keyRing.candidates(input.decoded.keyId);
+        const keys = await this.keyRing.lookup(input.decoded.keyId);
+        const candidates = keys.published;
         claimedKey = candidates[0];
         let check = checkMarkSignatureByOpenssl(input.decoded, candidates);
+        // No published key: one withdrawn as compromised may have signed it. That proves nothing
+        // of the mark (whoever holds the leaked key signs what they like), but its alert is then
+        // counted on that key and its issuer: supervisors see whose leaked key is in use. Only a
+        // signature that holds attributes it, so nobody can aim alerts at an issuer.
+        if (!check.ok && check.reason === 'UNKNOWN_KEY' && keys.compromised.length > 0) {
+          const leaked = checkMarkSignatureByOpenssl(input.decoded, keys.compromised);
+          if (leaked.ok) {
+            claimedKey = leaked.key;
+            check = {
+              ok: false,
+              reason: 'UNKNOWN_KEY',
+              message: 'the mark is signed by a withdrawn (compromised) key',
+            };
+          }
+        }
         // OpenSSL's no is final unless noble's cofactored rule says yes (a signature only a key's
         // holder can make), and that can change the verdict only for a mark the registry holds
         // under one of these keys: only then pay noble's ~1 ms. A forger's fresh serial does not,
@@ -266,6 +284,7 @@ export class MarkVerificationService {
           const miss = await this.whyNoMark(located(), kid);
           reasons.push(miss.reason);
           registered = miss.registered;
+          markIssuerId = miss.issuerId;
         } else {
           registered = true;
           batch = this.batches.peek(hit.batchId) ?? (await this.batchFacts(hit.batchId));
@@ -369,7 +388,7 @@ export class MarkVerificationService {
         }),
         verdict,
         reasons,
-        issuerId: batch?.issuerId ?? (registered ? null : (claimedKey?.issuerId ?? null)),
+        issuerId: batch?.issuerId ?? (registered ? markIssuerId : (claimedKey?.issuerId ?? null)),
         certificateId: batch?.certificateId ?? null,
         region,
         channel: 'verify.mark',
@@ -434,17 +453,23 @@ export class MarkVerificationService {
   private async whyNoMark(
     located: LocatedSerial,
     kid: string | null,
-  ): Promise<{ reason: Reason; registered: boolean }> {
+  ): Promise<{ reason: Reason; registered: boolean; issuerId: string | null }> {
     const { mark, key } = await explainMiss(this.db, { ...located, kid });
     const registered = mark !== undefined && mark.batchStatus === 'done';
+    const issuerId = registered ? mark.issuerId : null;
     // A compromised key is no longer published: what it signed proves nothing.
     if (key?.status === 'compromised')
       return {
         reason: reason('UNKNOWN_KEY', 'the mark is signed by a withdrawn (compromised) key'),
         registered,
+        issuerId,
       };
     if (!mark || !registered)
-      return { reason: reason('NOT_IN_REGISTRY', 'no such mark in the registry'), registered };
+      return {
+        reason: reason('NOT_IN_REGISTRY', 'no such mark in the registry'),
+        registered,
+        issuerId,
+      };
     // Its label could have been printed by whoever holds the leaked key: the typed serial of such
     // a mark vouches no more than its scanned code does.
     if (mark.batchKeyStatus === 'compromised')
@@ -454,6 +479,7 @@ export class MarkVerificationService {
           'the mark’s batch was signed with a key since withdrawn as compromised',
         ),
         registered,
+        issuerId,
       };
     return {
       reason: reason(
@@ -463,6 +489,7 @@ export class MarkVerificationService {
           : 'the mark is not signed with the key its batch was issued with',
       ),
       registered,
+      issuerId,
     };
   }
 }

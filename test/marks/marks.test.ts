@@ -705,6 +705,8 @@ describe('product marks', () => {
       const { code, serial } = marks[0]!;
       expect((await verify({ code })).body.verdict).toBe('authentic');
       expect((await verify({ code: serial })).body.verdict).toBe('authentic');
+      // What a forger holding the leaked key makes: a new serial, signed with it.
+      const forged = await signWith(victim.id, generateSerial());
       const compromised = await api.post(
         `/v1/issuers/${victim.id}/keys/${victim.kid}/compromise`,
         {},
@@ -728,6 +730,35 @@ describe('product marks', () => {
         expect(res.body.reasons.map((r: { code: string }) => r.code)).toEqual(['UNKNOWN_KEY']);
         expect(res.body.mark, input).toBeUndefined();
       }
+      // Supervisors see whose leaked key is in use. The registered mark's alert is its issuer's;
+      // a forged serial whose signature holds under the withdrawn key counts on that key and its
+      // issuer, once every instance's key ring has forgotten the key (within 2 s).
+      const unknownKeyAlerts = async () =>
+        (await api.get('/v1/alerts?status=open&reason=UNKNOWN_KEY&pageSize=100', supervisorKey))
+          .body.items as {
+          subjectType: string;
+          subject: string;
+          issuerId: string | null;
+          count: number;
+        }[];
+      expect(await unknownKeyAlerts()).toContainEqual(
+        expect.objectContaining({ subjectType: 'mark', subject: serial, issuerId: victim.id }),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 2_200));
+      const leaked = await verify({ code: forged });
+      expect(leaked.body.reasons).toEqual([
+        { code: 'UNKNOWN_KEY', message: 'the mark is signed by a withdrawn (compromised) key' },
+      ]);
+      const keyAlert = async () =>
+        (await unknownKeyAlerts()).find(
+          (a) => a.subjectType === 'signing_key' && a.subject === victim.kid,
+        );
+      const attributed = await keyAlert();
+      expect(attributed).toMatchObject({ issuerId: victim.id });
+      // The same id with a signature that does not hold is not laid at that issuer's door.
+      const altered = await verify({ code: tamperCode(forged, 70, 4) });
+      expect(altered.body.reasons.map((r: { code: string }) => r.code)).toEqual(['UNKNOWN_KEY']);
+      expect((await keyAlert())!.count).toBe(attributed!.count);
       // A fresh batch under the new current key verifies again.
       const fresh = await issueMarks(api, victim.key, victimCert.id, { count: 1 });
       expect((await verify({ code: fresh.marks[0]!.serial })).body.verdict).toBe('authentic');
