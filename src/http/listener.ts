@@ -351,15 +351,16 @@ export async function bindPort(
       // idle while its client sent the next request on it.
       // (Not one of several pipelined on a connection: only the last answer may say so, and which
       // is last is not known yet. Those close as they fall idle, as before.)
-      const perConnection = new Map<object, http.ServerResponse[]>();
+      // Each connection's one answer under way, or null where several are.
+      const soleAnswer = new Map<object, http.ServerResponse | null>();
       for (const res of answering) {
         const socket = res.req.socket;
-        perConnection.set(socket, [...(perConnection.get(socket) ?? []), res]);
+        soleAnswer.set(socket, soleAnswer.has(socket) ? null : res);
       }
-      for (const [socket, answers] of perConnection) {
-        if (answers.length !== 1 || answers[0]!.headersSent) continue;
+      for (const [socket, res] of soleAnswer) {
+        if (!res || res.headersSent) continue;
         ending.add(socket);
-        answers[0]!.setHeader('connection', 'close');
+        res.setHeader('connection', 'close');
       }
       return new Promise<number>((resolve) => {
         let cut = 0;

@@ -256,8 +256,9 @@ export class WebhookDispatcher {
 
   /**
    * PostgreSQL: hands pending deliveries to pg-boss, a page at a time. Workers take the queue's
-   * jobs by priority, then age; a job's priority is minus its subscription's backlog when it was
-   * handed over, so a subscription with nothing outstanding goes ahead of another's burst. A
+   * jobs by priority, then age; a job's priority is minus its subscriber's backlog when it was
+   * handed over (q.lockUnqueuedDeliveries), so a subscriber with nothing outstanding goes ahead of
+   * another's burst. A
    * receiver that never answers holds each worker it gets for a whole timeout: without this, a
    * burst of a thousand events to it held every worker for a thousand timeouts over the number of
    * workers, and everyone else's deliveries waited behind them; now another subscriber's waits for

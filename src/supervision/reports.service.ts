@@ -8,7 +8,11 @@ import type { MarkSerialCipher } from '../crypto/mark-serial-cipher';
 import { hasValidSerialCheckDigits } from '../crypto/serial';
 import type { Database, Queryable } from '../db/client';
 import { redactText } from '../http/redact';
-import { AppError } from '../errors';
+import {
+  ambiguousNumber,
+  numberHolders,
+  type NumberHolder,
+} from '../certificates/ambiguous-number';
 import { findMarkWithBatch } from '../marks/mark.queries';
 import { auditOpenedAlerts, openOrCountAlert, REPORTED } from './alerts.service';
 import { insertReport } from './alerts.queries';
@@ -32,7 +36,7 @@ interface ReportSubject {
   issuerId: string | null;
   certificateId: string | null;
   /** The issuers holding the number the report gave, when it is several's and no one's was meant. */
-  numberHolders?: { id: string; name: string }[];
+  numberHolders?: NumberHolder[];
 }
 
 /**
@@ -137,7 +141,7 @@ export class ReportsService {
     let certificate: { id: string; issuerId: string } | null = null;
     let number: string | null = null;
     /** The issuers holding the number, when it names several of them and no issuer was given. */
-    let holders: { id: string; name: string }[] = [];
+    let holders: NumberHolder[] = [];
     if (input.certificateId !== undefined) {
       const found = await findCertificate(tx, input.certificateId);
       if (found) certificate = { id: found.certificate.id, issuerId: found.issuer.id };
@@ -147,8 +151,7 @@ export class ReportsService {
       const matches = await findCertificatesByNumber(tx, { number, issuerId: input.issuerId });
       if (matches.length === 1)
         certificate = { id: matches[0]!.certificate.id, issuerId: matches[0]!.issuer.id };
-      if (matches.length > 1)
-        holders = matches.map((m) => ({ id: m.issuer.id, name: m.issuer.name }));
+      if (matches.length > 1) holders = numberHolders(matches);
     }
     const serial = input.code !== undefined ? markSerialOf(input.code) : null;
     // A registered mark links the report to its certificate and issuer, so supervisors filtering
@@ -168,15 +171,12 @@ export class ReportsService {
     // the number beside it.) Beside a code or a link that resolves to nothing (a counterfeit
     // label's), the report is filed on its own, the number's holders noted for supervisors: it is
     // not refused over what the reporter cannot know.
-    if (number !== null && holders.length > 0 && (input.code ?? input.certificateId) !== undefined)
-      return { subjectType: 'report', subject: reportId, ...linked, numberHolders: holders };
-    // Naming nothing but that number, the reporter is asked which issuer's, as verification asks.
-    if (number !== null && holders.length > 0)
-      throw new AppError(
-        'ambiguous_number',
-        'several issuers have a certificate with this number; give issuerId',
-        { issuers: holders },
-      );
+    if (holders.length > 0) {
+      if (input.code !== undefined || input.certificateId !== undefined)
+        return { subjectType: 'report', subject: reportId, ...linked, numberHolders: holders };
+      // Naming nothing but that number, the reporter is asked which issuer's, as verification asks.
+      throw ambiguousNumber(holders);
+    }
     // The convention of certificate verification for a number the registry does not resolve.
     if (number !== null) return { subjectType: 'code', subject: `number:${number}`, ...linked };
     // A certificate link (/c/{id}) to no registered certificate: reports of it meet on the id.

@@ -26,6 +26,7 @@ export interface MarkKeyRingOptions {
  */
 export class MarkKeyRing {
   private byMarkKeyId = new Map<string, MarkKey[]>();
+  private compromisedByMarkKeyId = new Map<string, MarkKey[]>();
   private loadedAt = Number.NEGATIVE_INFINITY;
   private loading: Promise<void> | undefined;
   private readonly refreshAfterMs: number;
@@ -43,14 +44,6 @@ export class MarkKeyRing {
 
   /** Published (not compromised) keys whose mark key id is `keyId`. */
   async candidates(keyId: Uint8Array): Promise<MarkKey[]> {
-    return (await this.lookup(keyId)).published;
-  }
-
-  /**
-   * The keys whose mark key id is `keyId`: the published ones, and (when none is) the compromised
-   * ones, whose signatures prove nothing of a mark but tell supervisors whose leaked key is used.
-   */
-  async lookup(keyId: Uint8Array): Promise<{ published: MarkKey[]; compromised: MarkKey[] }> {
     const age = this.now() - this.loadedAt;
     if (age > this.refreshAfterMs) {
       const reload = this.reload();
@@ -59,14 +52,20 @@ export class MarkKeyRing {
     }
     const hex = Buffer.from(keyId).toString('hex');
     const known = this.byMarkKeyId.get(hex);
-    if (known) return { published: known, compromised: [] };
+    if (known) return known;
     // A key created since the last reload (a new issuer, a rotation, on any instance) must verify
     // at once: ask the database about this key id alone. Unknown ids cost one indexed lookup.
     const rows = await listMarkKeys(this.db, hex);
-    return {
-      published: rows.filter((row) => row.status !== 'compromised'),
-      compromised: rows.filter((row) => row.status === 'compromised'),
-    };
+    return rows.filter((row) => row.status !== 'compromised');
+  }
+
+  /**
+   * Keys withdrawn as compromised whose mark key id is `keyId`, as of the last reload (asked after
+   * {@link candidates}, which keeps the ring fresh): their signatures prove nothing of a mark, but
+   * tell supervisors whose leaked key is in use.
+   */
+  compromised(keyId: Uint8Array): MarkKey[] {
+    return this.compromisedByMarkKeyId.get(Buffer.from(keyId).toString('hex')) ?? [];
   }
 
   /** Forgets everything: the next lookup reloads (after a key is rotated or compromised here). */
@@ -79,14 +78,14 @@ export class MarkKeyRing {
       const startedAt = this.now();
       try {
         const rows = await listMarkKeys(this.db);
-        const next = new Map<string, MarkKey[]>();
+        const published = new Map<string, MarkKey[]>();
+        const compromised = new Map<string, MarkKey[]>();
         for (const row of rows) {
-          if (row.status === 'compromised') continue;
-          const list = next.get(row.markKeyId) ?? [];
-          list.push(row);
-          next.set(row.markKeyId, list);
+          const byId = row.status === 'compromised' ? compromised : published;
+          byId.set(row.markKeyId, [...(byId.get(row.markKeyId) ?? []), row]);
         }
-        this.byMarkKeyId = next;
+        this.byMarkKeyId = published;
+        this.compromisedByMarkKeyId = compromised;
         this.loadedAt = startedAt;
       } finally {
         this.loading = undefined;

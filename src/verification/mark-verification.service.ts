@@ -232,16 +232,16 @@ export class MarkVerificationService {
       const located = (): LocatedSerial =>
         (location ??= { serial: input.serial, ...this.serials.locate(input.serial) });
       if (input.kind === 'code') {
-        const keys = await this.keyRing.lookup(input.decoded.keyId);
-        const candidates = keys.published;
+        const candidates = await this.keyRing.candidates(input.decoded.keyId);
         claimedKey = candidates[0];
         let check = checkMarkSignatureByOpenssl(input.decoded, candidates);
         // No published key: one withdrawn as compromised may have signed it. That proves nothing
         // of the mark (whoever holds the leaked key signs what they like), but its alert is then
         // counted on that key and its issuer: supervisors see whose leaked key is in use. Only a
         // signature that holds attributes it, so nobody can aim alerts at an issuer.
-        if (!check.ok && check.reason === 'UNKNOWN_KEY' && keys.compromised.length > 0) {
-          const leaked = checkMarkSignatureByOpenssl(input.decoded, keys.compromised);
+        if (!check.ok && check.reason === 'UNKNOWN_KEY') {
+          const withdrawn = this.keyRing.compromised(input.decoded.keyId);
+          const leaked = checkMarkSignatureByOpenssl(input.decoded, withdrawn);
           if (leaked.ok) {
             claimedKey = leaked.key;
             check = {

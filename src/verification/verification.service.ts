@@ -9,6 +9,7 @@ import {
   type ParsedCredentialJws,
 } from '../crypto/credential-jws';
 import { certificateView, type CertificateView } from '../certificates/certificate-view';
+import { ambiguousNumber, numberHolders } from '../certificates/ambiguous-number';
 import { credentialSubjectOf } from '../certificates/credential';
 import { issuerUrl } from '../crypto/issuer-identifier';
 import {
@@ -16,7 +17,6 @@ import {
   typedNumberForms,
   type CertificateWithIssuer,
 } from '../certificates/certificates.queries';
-import { AppError } from '../errors';
 import { endOfChinaDay } from '../shared/dates';
 import { alertSubjectOf, type AlertSink } from './alert-sink';
 import {
@@ -248,13 +248,7 @@ export class VerificationService {
       };
     }
     if (matches.length > 1) {
-      throw new AppError(
-        'ambiguous_number',
-        'several issuers have a certificate with this number; give issuerId',
-        {
-          issuers: matches.map((m) => ({ id: m.issuer.id, name: m.issuer.name })),
-        },
-      );
+      throw ambiguousNumber(numberHolders(matches));
     }
     return { reasons: [], found: matches[0]! };
   }

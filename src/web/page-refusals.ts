@@ -1,6 +1,5 @@
 import type { Context } from 'hono';
 import type { AppError } from '../errors';
-import type { Lang } from './i18n';
 import { prefersJson } from '../http/accept';
 import { pickLang } from './i18n';
 import { newNonce, pageHeaders } from './layout';
@@ -51,25 +50,24 @@ const LINK_PATH = /^\/(?:([mM])|c)\/[^/]+\/?$/;
 
 /**
  * A browser's answer to a mark's or certificate's link whose code or id the page could not read
- * (400 `validation_failed` on the path parameter: too long, a control character): the page a person who scanned it can read,
- * under the same status, instead of problem+json. Undefined for anything else, and for a client
- * whose Accept does not name HTML.
+ * (400 `validation_failed` on the path parameter: too long, a control character): the page a
+ * person who scanned it can read, under the same status, instead of problem+json. Undefined for
+ * anything else, and for a client whose Accept does not name HTML (it keeps the API's problem).
  */
 export async function unreadableLinkResponse(
   c: Context,
   error: AppError,
 ): Promise<Response | undefined> {
+  if (error.code !== 'validation_failed') return undefined;
   const link = LINK_PATH.exec(c.req.path);
-  // Only for a browser (its Accept names HTML): any other client keeps the API's problem.
-  const accept = c.req.header('accept') ?? '';
-  if (!link || error.code !== 'validation_failed' || !isPageRequest(c)) return undefined;
+  if (!link || !isPageRequest(c) || (c.req.method !== 'GET' && c.req.method !== 'HEAD'))
+    return undefined;
+  if (!/\btext\/html\b/i.test(c.req.header('accept') ?? '')) return undefined;
   // Only the link itself (its code or id, the path parameter): a genuine mark's link with a
   // malformed query (`?utm=%FF`, GBK-encoded tracking) must never read as forged.
   const errors = error.details.errors ?? [];
   if (errors.length === 0 || !errors.every((e) => e.path.startsWith('param'))) return undefined;
-  if (!/\btext\/html\b/i.test(accept)) return undefined;
-  if (c.req.method !== 'GET' && c.req.method !== 'HEAD') return undefined;
-  const lang: Lang = pickLang(c.req.query('lang'), c.req.header('accept-language'));
+  const lang = pickLang(c.req.query('lang'), c.req.header('accept-language'));
   const nonce = newNonce();
   const body = await unreadableLinkPage({ lang, nonce, subject: link[1] ? 'mark' : 'certificate' });
   const requestId = c.get('requestId') as string | undefined;

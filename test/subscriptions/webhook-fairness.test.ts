@@ -2,9 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
 import { rowsOf } from '../../src/db/client';
 import { dueDeliveries } from '../../src/subscriptions/subscriptions.queries';
-import { WebhookDispatcher } from '../../src/subscriptions/webhook-dispatcher';
+import type { WebhookDispatcher } from '../../src/subscriptions/webhook-dispatcher';
 import { client, createTestContext, type Client, type TestContext } from '../helpers';
 import { createIssuer, issueCertificate } from '../fixtures';
+import { startTestDispatcher } from './dispatcher';
 import { startReceiver, type ReceiverStep } from './receiver';
 
 /**
@@ -69,22 +70,8 @@ describe('webhook fairness', () => {
         WHERE subscription_id = ${subscriptionId}::uuid`),
     );
 
-  const startDispatcher = async () => {
-    const started = new WebhookDispatcher({
-      db: ctx.handle.db,
-      kind: 'postgres',
-      databaseUrl: ctx.databaseUrl,
-      kek: ctx.keys.kek,
-      production: false,
-      timeoutMs: ctx.config.webhooks.timeoutMs,
-      retryDelaySeconds: ctx.config.webhooks.retryDelaySeconds,
-      concurrency: WORKERS,
-      pollingIntervalSeconds: 0.5,
-      sweepIntervalMs: 500,
-    });
-    await started.start();
-    return started;
-  };
+  const startDispatcher = () =>
+    startTestDispatcher(ctx, { concurrency: WORKERS, sweepIntervalMs: 500 });
 
   /**
    * A busy issuer with BURST certificates, whose subscription's receiver at `/hang<suffix>` never

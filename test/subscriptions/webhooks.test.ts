@@ -6,10 +6,11 @@ import { SubscriptionsService } from '../../src/subscriptions/subscriptions.serv
 import {
   retryLimitFor,
   retryBackoffSeconds,
-  WebhookDispatcher,
+  type WebhookDispatcher,
 } from '../../src/subscriptions/webhook-dispatcher';
 import { client, createTestContext, type Client, type TestContext } from '../helpers';
 import { createIssuer, createRoleKey, issueCertificate, type IssuerFixture } from '../fixtures';
+import { startTestDispatcher } from './dispatcher';
 import { startReceiver } from './receiver';
 
 /**
@@ -43,21 +44,7 @@ describe('webhooks', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   };
-  const startDispatcher = async () => {
-    const d = new WebhookDispatcher({
-      db: ctx.handle.db,
-      kind: 'postgres',
-      databaseUrl: ctx.databaseUrl,
-      kek: ctx.keys.kek,
-      production: false,
-      timeoutMs: ctx.config.webhooks.timeoutMs,
-      retryDelaySeconds: ctx.config.webhooks.retryDelaySeconds,
-      pollingIntervalSeconds: 0.5,
-      sweepIntervalMs: 1_000,
-    });
-    await d.start();
-    return d;
-  };
+  const startDispatcher = () => startTestDispatcher(ctx, { sweepIntervalMs: 1_000 });
 
   beforeAll(async () => {
     ctx = await createTestContext({
