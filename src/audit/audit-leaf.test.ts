@@ -30,7 +30,7 @@ const seq = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER });
 const definition = (e: AuditLeafFields, s: number) =>
   canonicalJson({
     seq: s,
-    at: e.at.toISOString(),
+    at: typeof e.at === 'string' ? e.at : e.at.toISOString(),
     actorKeyId: e.actorKeyId,
     actorRole: e.actorRole,
     signatory: e.signatory ?? null,
@@ -54,6 +54,16 @@ describe('audit leaf encoding', () => {
     const e = { ...fc.sample(entry, 1)[0]!, actorKeyId: undefined as unknown as null };
     expect(auditLeafText({ ...e, seq: 3 })).toBe(definition(e, 3));
     expect(auditLeafText({ ...e, seq: 3 })).not.toContain('actorKeyId');
+  });
+
+  it('writes a time given as toISOString text as it writes the instant (how the sequencer reads it)', () => {
+    fc.assert(
+      fc.property(entry, seq, (e, s) => {
+        const printed = { ...e, at: (e.at as Date).toISOString() };
+        expect(auditLeafText({ ...printed, seq: s })).toBe(auditLeafText({ ...e, seq: s }));
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it('hashes a batch as SHA-256(0x00 || leaf data) per entry, with consecutive seqs', () => {

@@ -211,12 +211,12 @@ export class AuditSequencer {
         const { horizon, lastDrawn, size } = await sequencerState(tx);
         this.#drawnAtLastPass = lastDrawn;
         const batch = await pendingEntries(tx, SEQUENCE_BATCH);
-        const ids = batch.map((e) => e.id);
+        const ids = batch.map((e) => Number(e.id));
         const leaves = auditLeafHashes(batch, size + 1);
         const move = horizonMove(
           horizon,
           lastDrawn,
-          batch.length < SEQUENCE_BATCH ? undefined : batch.at(-1)!.id,
+          batch.length < SEQUENCE_BATCH ? undefined : ids.at(-1),
         );
         await integrateEntries(tx, size + 1, ids, leaves, move);
         return { ids, from: size, leaves };

@@ -178,6 +178,48 @@ describe('audit sequencing without a global lock', () => {
     );
   });
 
+  it("hashes an entry's time as the entry reads back, whatever its milliseconds and year", async () => {
+    // The sequencer reads each time already printed by PostgreSQL (to_char), not as a Date; the
+    // leaf must be the one recomputed from the Date the entry reads back as.
+    const instants = [
+      '1970-01-01T00:00:00.000Z',
+      '1999-12-31T23:59:59.999Z',
+      '2026-02-28T16:00:00.007Z',
+      '2026-11-29T08:05:03.050Z',
+      '2028-02-29T23:59:59.120Z',
+      '9999-12-31T23:59:59.999Z',
+    ];
+    for (const instant of instants) {
+      await ctx.handle.db.transaction((tx) =>
+        appendAuditEntry(tx, new Date(instant), {
+          actor: systemActor,
+          action: 'test.time',
+          subjectType: 'test',
+          subjectId: instant,
+        }),
+      );
+    }
+    await ctx.services.audit.sync();
+    const rows = (await logRows(ctx.handle)).filter((r) => r.action === 'test.time');
+    expect(rows.map((r) => new Date(r.at).toISOString()).sort()).toEqual([...instants].sort());
+    for (const r of rows) {
+      const recomputed = leafHash(
+        auditLeafData({
+          seq: Number(r.seq),
+          at: new Date(r.at),
+          actorKeyId: r.actor_key_id,
+          actorRole: r.actor_role,
+          signatory: r.signatory,
+          action: r.action,
+          subjectType: r.subject_type,
+          subjectId: r.subject_id,
+          changeDigest: r.change_digest,
+        }),
+      );
+      expect(Buffer.from(r.leaf_hash!)).toEqual(Buffer.from(recomputed));
+    }
+  });
+
   it('resumes after a sequencer dies holding the lock: nothing lost, nothing twice', async () => {
     await write(ctx.handle, 1000);
     await write(ctx.handle, 1001);
