@@ -12,6 +12,9 @@ import { certificateBody } from '../fixtures';
 import { ScanLogPartitions } from '../../src/marks/scan-log-partitions';
 import { scanLogPartitions } from '../../src/marks/scan-log.queries';
 import { ScanRecorder } from '../../src/verification/scan-recorder';
+import { auditEntriesByIndex } from '../../src/audit/audit-log.queries';
+import { auditLeafData } from '../../src/audit/audit.queries';
+import { leafHash } from '../../src/crypto/merkle';
 
 /** The embedded default: the same migrations and the same flow on PGlite (in memory). */
 describe('PGlite smoke', () => {
@@ -76,6 +79,12 @@ describe('PGlite smoke', () => {
     expect(await services.audit.sync()).toBe(n);
     const checkpoint = await api.get('/log/checkpoint');
     expect(checkpoint.text.split('\n')[1]).toBe(String(n));
+    // Each leaf is the one recomputed from its entry as read back (the sequencer reads times as text).
+    const entries = await auditEntriesByIndex(handle.db, 0, n);
+    expect(entries).toHaveLength(n);
+    for (const entry of entries) {
+      expect(Buffer.from(leafHash(auditLeafData(entry)))).toEqual(Buffer.from(entry.leafHash));
+    }
     await expect(handle.db.execute(sql`UPDATE audit_log SET action = 'x'`)).rejects.toThrow();
     await expect(handle.db.execute(sql`DELETE FROM audit_log`)).rejects.toThrow();
   });
