@@ -1,7 +1,7 @@
 import { eq, type SQL } from 'drizzle-orm';
 import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
-import { rateLimited, type RateLimiter } from '../http/middleware';
+import type { RateLimiter } from '../http/middleware';
 import type { Database } from '../db/client';
 import { apiKeys, type Role } from '../db/schema/api-keys';
 import { AppError } from '../errors';
@@ -36,14 +36,15 @@ export function findPrincipalById(db: Database, id: string): Promise<Principal |
 
 /**
  * Resolves `Authorization: Bearer <key>` into the request's principal. A request without the
- * header stays anonymous; a header with an unknown or revoked key is refused at once (401), so a
- * client never mistakes a dead key for public access.
+ * header is anonymous; so is one whose header is malformed or names an unknown or revoked key
+ * (SPEC: "an invalid key counts like an anonymous request"): a public operation answers it as it
+ * answers anyone, within the public limit, and an operation that needs a key refuses it with 401
+ * saying why (requireRole).
  *
- * With a `limiter`, a key that is not valid counts against the client's address like an anonymous
- * request (a junk `Bearer` header is no way around the public limit), and once the address has
- * used up its window (and as many look-ups again) such a key is refused with 429 before the
- * database is asked. A key this instance has recently seen valid is always looked up (and its
- * revocation honoured), so keyed callers behind a busy shared address keep working.
+ * With a `limiter`, once the client's address has used up its window, a key this instance has not
+ * recently seen valid gets as many look-ups again and then none (it is taken as not valid without
+ * asking the database: junk keys cost at most 2× the limit). A key seen valid is always looked up
+ * (and its revocation honoured), so keyed callers behind a busy shared address keep working.
  *
  * @example app.use('*', authenticate({ db, limiter, clientAddress }))
  */
@@ -60,30 +61,34 @@ export function authenticate(options: {
     const header = c.req.header('authorization');
     c.set('principal', null);
     if (header === undefined) return next();
-    const limiter = options.limiter?.enabled ? options.limiter : undefined;
-    const client = limiter ? options.clientAddress!(c) : '';
-    const refuse = (message: string): never => {
-      if (limiter) {
-        const { allowed, retryAfterSeconds } = limiter.hit(client);
-        if (!allowed) throw rateLimited(limiter.limit, retryAfterSeconds);
-      }
-      throw new AppError('unauthorized', message);
+    const anonymous = (why: string) => {
+      c.set('refusedKey', why);
+      return next();
     };
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match?.[1]) return refuse('Authorization must be "Bearer <api key>"');
+    if (!match?.[1]) return anonymous('Authorization must be "Bearer <api key>"');
+    const limiter = options.limiter?.enabled ? options.limiter : undefined;
     const keyHash = Buffer.from(hashApiKey(match[1])).toString('base64');
     // An address past its window still gets as many key look-ups again (a keyed caller new to
-    // this instance behind a busy address), then none: junk keys cost at most 2× the limit.
-    if (limiter?.exhausted(client) && !remembered.has(keyHash)) {
-      if (!limiter.hit(`${client} keyed`).allowed) return refuse('unknown or revoked API key');
+    // this instance behind a busy address), then none.
+    if (limiter && !remembered.has(keyHash)) {
+      const client = options.clientAddress!(c);
+      if (limiter.exhausted(client) && !limiter.hit(`${client} keyed`).allowed) {
+        return anonymous('unknown or revoked API key');
+      }
     }
     const principal = await findPrincipalByKey(options.db, match[1]);
-    if (!principal) return refuse('unknown or revoked API key');
+    if (!principal) return anonymous('unknown or revoked API key');
     if (remembered.size >= maxRemembered) remembered.clear();
     remembered.add(keyHash);
     c.set('principal', principal);
     await next();
   });
+}
+
+/** The 401 of a request without a valid key: why its key was not taken, if it sent one. */
+function needsKey(c: { get(key: 'refusedKey'): string | undefined }): AppError {
+  return new AppError('unauthorized', c.get('refusedKey') ?? 'this endpoint needs an API key');
 }
 
 /**
@@ -94,7 +99,7 @@ export function authenticate(options: {
 export function requireRole(...roles: Role[]) {
   return createMiddleware<AppEnv>(async function requireRoleOf(c, next) {
     const principal = c.get('principal');
-    if (!principal) throw new AppError('unauthorized', 'this endpoint needs an API key');
+    if (!principal) throw needsKey(c);
     if (!roles.includes(principal.role)) {
       throw new AppError('forbidden', `this endpoint is for ${roles.join(' or ')} keys`);
     }
@@ -103,8 +108,11 @@ export function requireRole(...roles: Role[]) {
 }
 
 /** The authenticated principal; only valid behind requireRole. */
-export function principalOf(c: { get(key: 'principal'): Principal | null }): Principal {
+export function principalOf(c: {
+  get(key: 'principal'): Principal | null;
+  get(key: 'refusedKey'): string | undefined;
+}): Principal {
   const principal = c.get('principal');
-  if (!principal) throw new AppError('unauthorized', 'this endpoint needs an API key');
+  if (!principal) throw needsKey(c);
   return principal;
 }

@@ -8,6 +8,11 @@ export interface AppEnv {
   Variables: {
     requestId: string;
     principal: Principal | null;
+    /**
+     * Why the request's `Authorization` was not taken (malformed, or a key unknown or revoked):
+     * it is then anonymous, and an operation that needs a key answers 401 with this.
+     */
+    refusedKey?: string;
     /** The service's logger (requestFrame), for what is logged after the answer has begun. */
     logger: Logger;
   };

@@ -132,8 +132,9 @@ export function rateLimited(limit: number, retryAfterSeconds: number): AppError 
 }
 
 /**
- * Limits anonymous requests per client address with `limiter` (authenticated callers are
- * accountable by their key; a request with an invalid key was already counted by authenticate).
+ * Limits anonymous requests per client address with `limiter`, a request whose key was not
+ * valid among them (authenticate leaves it anonymous); authenticated callers are accountable by
+ * their key.
  *
  * @example app.use('*', rateLimit({ limiter, clientAddress }))
  */

@@ -277,12 +277,8 @@ function middlewareProblems(
   const refusesBodies = takesNoBody(config);
   return {
     ...(hasInput || refusesBodies ? problems(400) : {}),
-    ...problems(
-      isPublic
-        ? { 401: 'An unknown or revoked API key was sent (this operation needs none)' }
-        : 401,
-    ),
-    ...(isPublic ? {} : problems(403)),
+    // A public operation answers a request with an invalid key as an anonymous one.
+    ...(isPublic ? {} : problems(401, 403)),
     ...(request.body ? problems(413, 415) : {}),
     ...(refusesBodies
       ? problems({
