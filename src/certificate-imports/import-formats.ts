@@ -48,7 +48,7 @@ export const CSV_COLUMNS = [
 ] as const;
 type CsvColumn = (typeof CSV_COLUMNS)[number];
 
-/** Columns a header must name (scope as `scope`, or as `scope.product` and `scope.models`). */
+/** Columns a header must name (scope as `scope`, or as `scope.product` with its `scope.models`). */
 export const REQUIRED_CSV_COLUMNS: readonly CsvColumn[] = [
   'number',
   'scheme',
@@ -182,11 +182,7 @@ function checkHeader(record: string[]): CsvColumn[] {
   const unknown = names.filter((name) => !known.has(name));
   const repeated = names.filter((name, i) => names.indexOf(name) !== i);
   const missing = REQUIRED_CSV_COLUMNS.filter((name) => !names.includes(name));
-  if (
-    !names.includes('scope') &&
-    !(names.includes('scope.product') && names.includes('scope.models'))
-  )
-    missing.push('scope');
+  if (!names.includes('scope') && !names.includes('scope.product')) missing.push('scope');
   const errors = [
     ...unknown.map((name) => ({ path: name, message: 'not a column of the import header' })),
     ...repeated.map((name) => ({ path: name, message: 'named twice in the header' })),
@@ -248,7 +244,7 @@ function certificateOfRecord(header: CsvColumn[], record: string[]): Record<stri
     certificate.scope = [
       {
         product: cell.get('scope.product'),
-        models: list(cell.get('scope.models') ?? ''),
+        ...(cell.has('scope.models') ? { models: list(cell.get('scope.models')!) } : {}),
         ...(cell.has('scope.hsCode') ? { hsCode: cell.get('scope.hsCode') } : {}),
       },
     ];

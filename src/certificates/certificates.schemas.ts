@@ -40,10 +40,15 @@ const modelPattern = z
     'a model, optionally ending in * (prefix match); * only at the end',
   );
 
+/** Schemes whose products are identified by model: each scope item names its models. */
+const schemesByModel: readonly string[] = ['CCC', 'CCC_EXEMPTION'];
+
 export const ScopeItemSchema = z
   .object({
     product: text(300),
-    models: z.array(modelPattern).min(1).max(1000),
+    // Required for CCC and CCC_EXEMPTION (IssueCertificateBody); a management system's, a
+    // service's or a farm's scope need name none, and then covers every model of its product.
+    models: z.array(modelPattern).min(1).max(1000).optional(),
     hsCode: z
       .string()
       .regex(/^\d{6,10}$/, 'must be a 6–10 digit HS code')
@@ -95,6 +100,16 @@ export const IssueCertificateBody = z
   .superRefine((body, ctx) => {
     if (body.validFrom >= body.validUntil) {
       ctx.addIssue({ code: 'custom', path: ['validUntil'], message: 'must be after validFrom' });
+    }
+    if (schemesByModel.includes(body.scheme)) {
+      body.scope.forEach((item, i) => {
+        if (item.models === undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['scope', i, 'models'],
+            message: `required for ${body.scheme}: its products are identified by model`,
+          });
+      });
     }
     // SPEC: quantity and purpose are required for CCC_EXEMPTION and refused elsewhere.
     if (body.scheme === 'CCC_EXEMPTION') {

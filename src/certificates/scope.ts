@@ -10,6 +10,9 @@ export function modelMatches(pattern: string, model: string): boolean {
   return p.endsWith('*') ? m.startsWith(p.slice(0, -1)) : m === p;
 }
 
+/** Whether `model` is covered: an item that names no models covers every model of its product. */
 export function modelInScope(scope: readonly ScopeItemJson[], model: string): boolean {
-  return scope.some((item) => item.models.some((pattern) => modelMatches(pattern, model)));
+  return scope.some(
+    (item) => !item.models || item.models.some((pattern) => modelMatches(pattern, model)),
+  );
 }

@@ -413,7 +413,7 @@ export class MarkVerificationService {
    * Views are shared by the answers that carry them, which only serialise them.
    */
   private viewOf(found: CertificateWithIssuer, now: Date): CertificateView {
-    const status = effectiveStatus(found.certificate, now);
+    const status = effectiveStatus(found.certificate, now, found.issuer);
     const kept = this.views.get(found);
     if (kept?.status === status) return kept;
     // Frozen: an answer that tried to change the view it shares would throw, not leak into others.

@@ -37,7 +37,8 @@ function certificateCard(certificate: CertificateView, lang: Lang): Fragment {
       <dt>${t.scope}</dt>
       <dd>
         ${certificate.scope.map(
-          (item, i) => html`${i > 0 ? '; ' : ''}${item.product} (${item.models.join(', ')})`,
+          (item, i) =>
+            html`${i > 0 ? '; ' : ''}${item.product}${item.models ? ` (${item.models.join(', ')})` : ''}`,
         )}
       </dd>
       <dt>${t.issuer}</dt>

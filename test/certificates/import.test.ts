@@ -161,10 +161,15 @@ describe('certificate imports', () => {
       'number,scheme,holder.name,holder.uscc,holder.address,scope.product,scope.models,scope.hsCode,standards,validFrom,validUntil,signatory.name,signatory.title',
       `${number},CCC,"Shenzhen Example Electronics Co., Ltd.",${USCC.holder},"Nanshan, Shenzhen",Laptop computer,X1-100|X1-2*,8471300000,GB 4943.1-2022|GB/T 9254.1-2021,2024-01-01,2029-01-01,张三,Certification decision maker`,
       `CSV-2024-0002,ORGANIC,Example Farm,${USCC.other},,Tea,Longjing,,,2023-05-01,2026-05-01,李四,`,
+      // A scope that names no models (a management system's): the cell left empty.
+      `CSV-2024-0003,ISO9001,Example Works,${USCC.other},,Design and manufacture of tea sets,,,,2023-05-01,2026-05-01,李四,`,
     ].join('\r\n');
     const { state, report } = await runImport(`\uFEFF${csv}\r\n`, 'text/csv; charset=utf-8');
     expect(report).toEqual([]);
-    expect(state).toMatchObject({ status: 'done', rows: 2, imported: 2, failed: 0 });
+    expect(state).toMatchObject({ status: 'done', rows: 3, imported: 3, failed: 0 });
+    expect((await byNumber('CSV-2024-0003'))[0].scope).toEqual([
+      { product: 'Design and manufacture of tea sets' },
+    ]);
     const [cert] = await byNumber(number);
     expect(cert).toMatchObject({
       scheme: 'CCC',
@@ -186,7 +191,7 @@ describe('certificate imports', () => {
     const mixed = `\uFEFF${header}\r\n${records.map((r) => r.replace(/2024-000/, '2024-100')).join('\n')}\n`;
     const again = await runImport(mixed, 'text/csv; charset=utf-8');
     expect(again.report).toEqual([]);
-    expect(again.state).toMatchObject({ status: 'done', rows: 2, imported: 2, failed: 0 });
+    expect(again.state).toMatchObject({ status: 'done', rows: 3, imported: 3, failed: 0 });
   });
 
   it('a dry run judges every row and writes nothing', async () => {

@@ -6,6 +6,7 @@ import { ed25519Jwk, generateSigningKey, jwkThumbprint } from '../../src/crypto/
 import { client, createTestContext, type Client, type TestContext } from '../helpers';
 import {
   USCC,
+  certificateBody,
   createIssuer,
   createRoleKey,
   issueCertificate,
@@ -346,6 +347,35 @@ describe('POST /v1/verify/certificate', () => {
     }
   });
 
+  it('a management system, service or farm scope may name no models, and then covers every model; CCC must name them', async () => {
+    const system = await issueCertificate(api, issuer.key, {
+      scheme: 'ISO9001',
+      scope: [{ product: 'Design and manufacture of laptops' }],
+    });
+    expect(system.scope).toEqual([{ product: 'Design and manufacture of laptops' }]);
+    for (const model of ['X1-100', 'anything']) {
+      const answer = await verify({ number: system.number, product: { model } });
+      expect(answer.verdict, model).toBe('authentic');
+    }
+    // Its credential, re-checked against the record, matches it (no models on either side).
+    expect(codes(await verify({ credential: system.credential }))).toEqual([]);
+    for (const scheme of ['CCC', 'CCC_EXEMPTION']) {
+      const refused = await api.post(
+        '/v1/certificates',
+        certificateBody({
+          scheme,
+          scope: [{ product: 'Laptop computer' }],
+          ...(scheme === 'CCC_EXEMPTION' ? { quantity: 5, purpose: 'display_only' } : {}),
+        }),
+        issuer.key,
+      );
+      expect(refused.status, scheme).toBe(400);
+      expect(refused.body.errors).toEqual([
+        { path: 'scope.0.models', message: expect.stringContaining(`required for ${scheme}`) },
+      ]);
+    }
+  });
+
   describe('invalid', () => {
     it('NOT_YET_VALID and EXPIRED by the validity days', async () => {
       const future = await issueCertificate(api, issuer.key, {
@@ -437,6 +467,34 @@ describe('POST /v1/verify/certificate', () => {
       expect(answer.verdict).toBe('misused');
       expect(codes(answer)).toEqual(['EXPIRED', 'HOLDER_MISMATCH', 'ISSUER_SUSPENDED']);
       expect(codes(await verify({ credential: c.credential, at: '2024-06-01' }))).toEqual([]);
+      // The register says so of each of its certificates: suspended, with the issuer's reason and
+      // time; its own status and history are untouched.
+      const current = await issueCertificate(api, other.key).catch((error: Error) => error);
+      expect(String(current)).toMatch(/issuer_suspended|suspended/);
+      for (const view of [
+        (await api.get(`/v1/certificates/${c.id}`)).body,
+        (await api.get(`/v1/registry/certificates?number=${c.number}`)).body.items[0],
+        answer.certificate,
+      ]) {
+        expect(view).toMatchObject({
+          status: 'suspended',
+          statusReason: 'CNCA decision',
+          statusChangedAt: '2026-11-24T11:00:00.000Z',
+          issuer: { id: other.id, status: 'suspended' },
+        });
+      }
+      const history = (await api.get(`/v1/certificates/${c.id}/status-history`)).body.items;
+      expect(history).toEqual([]);
+      const resumed = await api.post(
+        `/v1/issuers/${other.id}/status`,
+        { status: 'active', reason: 'decision lifted' },
+        ctx.adminKey,
+      );
+      expect(resumed.status, resumed.text).toBe(200);
+      expect((await api.get(`/v1/certificates/${c.id}`)).body).toMatchObject({
+        status: 'expired',
+        statusReason: null,
+      });
       ctx.clock.set('2026-11-24T10:00:00Z');
     });
 

@@ -22,7 +22,8 @@ export interface PartyJson {
 }
 export interface ScopeItemJson {
   product: string;
-  models: string[];
+  /** The models covered (patterns); none named: every model of the product (not CCC). */
+  models?: string[] | undefined;
   hsCode?: string | undefined;
 }
 export interface SignatoryJson {
