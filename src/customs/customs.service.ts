@@ -9,6 +9,7 @@ import { certificateView } from '../certificates/certificate-view';
 import { recordEvent } from '../subscriptions/outbox';
 import {
   findCertificate,
+  lockCertificate,
   findCertificatesByNumber,
   type CertificateWithIssuer,
 } from '../certificates/certificates.queries';
@@ -224,6 +225,16 @@ export class CustomsService {
     let current = found;
     let now = decisionTime(this.clock, current);
     let reasons = await this.exemptionFindings(tx, current, request, now);
+    if (reasons.length > 0) {
+      // A refusal stays in the ledger for good: judge it on what is committed now, not on the
+      // read made before this transaction (a suspension lifted meanwhile refused declarations for
+      // good: outside probe), with the certificate held against a status change while it is
+      // judged and timed. The issuer cannot change either: this transaction holds its turn.
+      await lockCertificate(tx, found.certificate.id, 'read');
+      current = (await findCertificate(tx, found.certificate.id)) ?? current;
+      now = decisionTime(this.clock, current);
+      reasons = await this.exemptionFindings(tx, current, request, now);
+    }
     let remainingAfter = current.certificate.remaining ?? 0;
     let consumed = false;
     for (let attempt = 1; reasons.length === 0; attempt++) {

@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, createServices } from '../../src/app';
 import { openDatabase, rowsOf, type DatabaseHandle } from '../../src/db/client';
@@ -302,6 +303,51 @@ describe('customs: exact under concurrency, two instances', () => {
       100_000 - consumed,
     );
   }, 60_000);
+
+  it('judges a refusal on what is committed when it decides: a suspension lifted meanwhile refuses nothing', async () => {
+    // The declaration's first read sees the exemption suspended; the reinstatement commits before
+    // it decides (an outside probe refused 36 of 1,255 declarations for good that way).
+    const exemption = await issueExemption(10);
+    const suspended = await api.post(
+      `/v1/certificates/${exemption.id}/status`,
+      { status: 'suspended', reason: 'inspection', signatory: { name: '王五' } },
+      authority.key,
+    );
+    expect(suspended.status, suspended.text).toBe(200);
+    const holder = new pg.Client({ connectionString: ctx.databaseUrl });
+    await holder.connect();
+    try {
+      // Holds the authority's turn, so the declaration waits in its transaction after its read.
+      await holder.query('BEGIN');
+      await holder.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [
+        `certmark/turn/issuer/${authority.id}`,
+      ]);
+      const declaration = consume(0, {
+        number: exemption.number,
+        declarationNo: nextDeclarationNo(),
+        quantity: 2,
+        importerUscc: USCC.holder,
+      });
+      const waiting = async () =>
+        count(sql`SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`);
+      for (let tries = 0; (await waiting()) === 0 && tries < 200; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      expect(await waiting()).toBe(1);
+      // The reinstatement commits (written as the status change writes it) while it waits.
+      await holder.query(
+        `UPDATE certificates SET status = 'valid', status_reason = 'lifted', status_changed_at = $2 WHERE id = $1`,
+        [exemption.id, ctx.clock.now()],
+      );
+      await holder.query('COMMIT');
+      const answer = await declaration;
+      expect(answer.status).toBe(200);
+      expect(codes(answer)).toEqual([]);
+      expect(answer.body.consumption).toMatchObject({ consumed: true, remaining: 8 });
+    } finally {
+      await holder.end();
+    }
+  });
 
   it('the same declaration 20× at once deducts once; the others replay; other content → 409', async () => {
     const exemption = await issueExemption(100);
