@@ -137,7 +137,15 @@ export function createServices(deps: AppDeps): Services {
   );
   const alerts = new AlertsService(db, clock, { logger: deps.logger });
   const alertSink: AlertSink = alerts;
-  const issuers = new IssuersService(db, vault, clock, certificates, statusLists, reads);
+  const issuers = new IssuersService(
+    db,
+    vault,
+    clock,
+    certificates,
+    statusLists,
+    reads,
+    deps.logger,
+  );
   const audit = new AuditService(db, clock, deps.keys.platformSeed, config.logOrigin, {
     logger: deps.logger,
     witnessing: {

@@ -94,24 +94,56 @@ export async function findCertificate(
 }
 
 /**
- * The next certificates (by id, after `afterId`) whose credential is signed with `kid`: a key
- * that was declared compromised has its certificates re-signed a page at a time.
+ * How many certificates of `issuerId` carry a credential signed with one of its keys declared
+ * compromised: what is left to sign again.
  */
-export async function certificatesSignedWith(
+export async function countSignedWithCompromisedKeys(
   db: Queryable,
-  params: { kid: string; afterId: string | null; limit: number },
+  issuerId: string,
+): Promise<number> {
+  const [row] = rowsOf<{ n: string | number }>(
+    await db.execute(sql`
+      SELECT count(*) AS n FROM certificates
+      WHERE issuer_id = ${issuerId}
+        AND kid IN (SELECT kid FROM signing_keys
+                    WHERE issuer_id = ${issuerId} AND status = 'compromised')`),
+  );
+  return Number(row?.n ?? 0);
+}
+
+/**
+ * The next certificates of `issuerId` (by id, after `afterId`) whose credential is signed with a
+ * key declared compromised, locked for update (a status change in flight is waited for).
+ */
+export async function lockSignedWithCompromisedKeys(
+  tx: Queryable,
+  params: { issuerId: string; afterId: string | null; limit: number },
 ): Promise<CertificateRow[]> {
-  return db
+  return tx
     .select()
     .from(certificates)
     .where(
       and(
-        eq(certificates.kid, params.kid),
+        eq(certificates.issuerId, params.issuerId),
+        sql`${certificates.kid} IN (SELECT kid FROM signing_keys
+              WHERE issuer_id = ${params.issuerId} AND status = 'compromised')`,
         params.afterId ? gt(certificates.id, params.afterId) : undefined,
       ),
     )
     .orderBy(asc(certificates.id))
-    .limit(params.limit);
+    .limit(params.limit)
+    .for('update', { of: certificates });
+}
+
+/** The issuers with certificates still signed with a key declared compromised. */
+export async function issuersWithCompromisedCredentials(db: Queryable): Promise<string[]> {
+  const rows = rowsOf<{ issuer_id: string }>(
+    await db.execute(sql`
+      SELECT DISTINCT k.issuer_id FROM signing_keys AS k
+      WHERE k.status = 'compromised'
+        AND EXISTS (SELECT 1 FROM certificates AS c WHERE c.kid = k.kid)`),
+  );
+  return rows.map((r) => r.issuer_id);
 }
 
 /** A certificate's credential, signed anew (its content is unchanged), in `format`. */

@@ -9,7 +9,7 @@ import { actorOf, systemActor, type Actor } from '../auth/principal';
 import { appendAuditEntries, appendAuditEntry } from '../audit/audit.queries';
 import { signCredentialJws } from '../crypto/credential-jws';
 import { AppError, forbidden, notFound } from '../errors';
-import { findIssuer, lockIssuer } from '../issuers/issuers.queries';
+import { lockIssuer } from '../issuers/issuers.queries';
 import type { IssuerSigner, KeyVault } from '../issuers/key-vault';
 import type { StatusListsService } from '../status-lists/status-lists.service';
 import { buildCredentialPayload, CREDENTIAL_FORMAT } from './credential';
@@ -232,45 +232,71 @@ export class CertificatesService {
   }
 
   /**
-   * A signing key was declared compromised: every credential it signed is signed again, unchanged
-   * in content, with the issuer's current key (in the caller's transaction). The registry, not the
-   * key, is the truth about a certificate, so a valid certificate stays valid and its page and
+   * An issuer's keys were declared compromised: every credential signed with one of them is signed
+   * again, unchanged in content, with the issuer's current key. The registry, not the key, is the
+   * truth about a certificate, so a valid certificate stays valid and its page and
    * `GET /v1/certificates/{id}` carry a credential that verifies; the copies signed with the leaked
-   * key answer `UNKNOWN_KEY` from now on. Returns how many were re-signed.
+   * key answer `UNKNOWN_KEY` from the compromise on.
+   *
+   * A page at a time, each in its own transaction holding the issuer's turn only to read (issuance,
+   * status changes and verifications of the issuer go on between pages: the whole of it under the
+   * compromise's own exclusive turn held a large issuer's issuance and historical checks off for
+   * minutes) and its rows locked, with one audit entry per page saying how many it signed again.
+   * A key compromised or rotated between pages is seen by the next one. Resumable: what a crash
+   * leaves is found again (the startup pass, {@link resignAllCompromised}). Returns how many were
+   * signed again.
    */
-  async resignCredentialsOf(
-    tx: Queryable,
-    params: { issuerId: string; compromisedKid: string; at: Date },
-  ): Promise<number> {
-    const issuer = await findIssuer(tx, params.issuerId);
-    if (!issuer) return 0;
-    const signer = await this.vault.currentSigner(tx, params.issuerId);
+  async resignCompromised(issuerId: string, pageSize = RESIGN_PAGE_SIZE): Promise<number> {
     let resigned = 0;
     let afterId: string | null = null;
     for (;;) {
-      const page = await q.certificatesSignedWith(tx, {
-        kid: params.compromisedKid,
-        afterId,
-        limit: RESIGN_PAGE_SIZE,
+      const page = await this.db.transaction(async (tx) => {
+        const issuer = await lockIssuer(tx, issuerId, 'read');
+        if (!issuer) return [];
+        const rows = await q.lockSignedWithCompromisedKeys(tx, {
+          issuerId,
+          afterId,
+          limit: pageSize,
+        });
+        if (rows.length === 0) return rows;
+        const signer = await this.vault.currentSigner(tx, issuerId);
+        const at = this.clock.now();
+        for (const certificate of rows) {
+          const credential = await this.signCredential(tx, { certificate, issuer, signer, at });
+          await q.replaceCredential(tx, {
+            id: certificate.id,
+            credential,
+            kid: signer.kid,
+            format: CREDENTIAL_FORMAT,
+          });
+        }
+        await appendAuditEntry(tx, at, {
+          actor: systemActor,
+          action: 'certificate.credentials.resign',
+          subjectType: 'issuer',
+          subjectId: issuerId,
+          change: { kid: signer.kid, resigned: rows.length, cause: 'key.compromise' },
+        });
+        return rows;
       });
-      for (const certificate of page) {
-        const credential = await this.signCredential(tx, {
-          certificate,
-          issuer,
-          signer,
-          at: params.at,
-        });
-        await q.replaceCredential(tx, {
-          id: certificate.id,
-          credential,
-          kid: signer.kid,
-          format: CREDENTIAL_FORMAT,
-        });
-      }
       resigned += page.length;
-      if (page.length < RESIGN_PAGE_SIZE) return resigned;
+      if (page.length < pageSize) return resigned;
       afterId = page[page.length - 1]!.id;
     }
+  }
+
+  /** How many of the issuer's credentials are signed with a key declared compromised. */
+  countToResign(tx: Queryable, issuerId: string): Promise<number> {
+    return q.countSignedWithCompromisedKeys(tx, issuerId);
+  }
+
+  /** {@link resignCompromised} for every issuer that has credentials left to sign again (at start). */
+  async resignAllCompromised(): Promise<number> {
+    let resigned = 0;
+    for (const issuerId of await q.issuersWithCompromisedCredentials(this.db)) {
+      resigned += await this.resignCompromised(issuerId);
+    }
+    return resigned;
   }
 
   /**

@@ -1,3 +1,5 @@
+import type { Logger } from 'pino';
+import { loggableError } from '../shared/loggable-error';
 import { ReadRouter, type ReadConsistency } from '../db/read-replica';
 import type { Database, Queryable } from '../db/client';
 import type { IssuerRow } from '../db/schema/issuers';
@@ -118,11 +120,17 @@ export function issuerView(issuer: IssuerRow, keys: SigningKeyRow[]): IssuerView
 
 /** Who signs certificates again when a key is declared compromised (the certificates feature). */
 export interface CredentialResigner {
-  resignCredentialsOf(
-    tx: Queryable,
-    params: { issuerId: string; compromisedKid: string; at: Date },
-  ): Promise<number>;
+  /** How many of the issuer's credentials are signed with a key declared compromised. */
+  countToResign(tx: Queryable, issuerId: string): Promise<number>;
+  /** Signs them again with its current key, a page at a time; how many it signed. */
+  resignCompromised(issuerId: string): Promise<number>;
 }
+
+/**
+ * How long a compromise's answer waits for its credentials to be signed again; a larger issuer's
+ * go on being signed after the answer (each page audited; what a crash leaves, at next start).
+ */
+const RESIGN_WAIT_MS = 5_000;
 
 /** Who records an issuer's suspension in its status lists (the status-lists feature). */
 export interface IssuerStatusRecorder {
@@ -142,6 +150,7 @@ export class IssuersService {
     private readonly statusLists: IssuerStatusRecorder,
     /** Public reads may go to a replica within its staleness bound (src/db/read-replica.ts). */
     private readonly reads: ReadRouter = new ReadRouter({ primary: db }),
+    private readonly logger?: Logger,
   ) {}
 
   async createIssuer(actor: Actor, input: CreateIssuerInput): Promise<IssuerView> {
@@ -272,7 +281,12 @@ export class IssuersService {
    * A compromised key leaves the JWKS and stops verifying. If it was the current key, the issuer
    * gets a fresh one so it can keep issuing; the certificates it signed are signed again with the
    * issuer's current key (marks cannot be: their labels are printed, and answer `UNKNOWN_KEY`).
-   * The `reason` given, if any, is kept in the audit entry.
+   * The `reason` given, if any, is kept in the audit entry, with how many credentials are to be
+   * signed again.
+   *
+   * The key's change holds the issuer alone; the signing again comes after, a page at a time
+   * (CertificatesService.resignCompromised), so the issuer's issuance and checks go on meanwhile.
+   * The answer waits for it up to RESIGN_WAIT_MS; a larger issuer's go on after the answer.
    */
   async compromiseKey(
     actor: Actor,
@@ -291,11 +305,7 @@ export class IssuersService {
       const compromised = await q.markKeyCompromised(tx, kid, at);
       let replacement: SigningKeyRow | undefined;
       if (existing.status === 'current') replacement = await this.vault.createKey(tx, issuerId, at);
-      const resignedCertificates = await this.credentials.resignCredentialsOf(tx, {
-        issuerId,
-        compromisedKid: kid,
-        at,
-      });
+      const resignedCertificates = await this.credentials.countToResign(tx, issuerId);
       await appendAuditEntry(tx, at, {
         actor,
         action: 'key.compromise',
@@ -306,6 +316,22 @@ export class IssuersService {
       return compromised;
     });
     this.vault.forget(kid);
+    // The key's change has committed, whatever becomes of the signing again: should that fail (the
+    // database away), it is logged and the next start resumes it.
+    const resigning = this.credentials.resignCompromised(issuerId).then(
+      () => undefined,
+      (error: unknown) =>
+        this.logger?.error(
+          { err: loggableError(error), issuerId },
+          'signing credentials again after a key compromise failed; resumed at next start',
+        ),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      resigning,
+      new Promise((resolve) => (timer = setTimeout(resolve, RESIGN_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
     return keyView(key);
   }
 

@@ -570,6 +570,37 @@ describe('POST /v1/verify/certificate', () => {
     });
   });
 
+  it('a compromise cut short before its credentials were signed again is finished at the next start, a page at a time', async () => {
+    const body = await createIssuer(ctx, { name: 'Interrupted Body' });
+    const issued = [];
+    for (let i = 0; i < 5; i++) issued.push(await issueCertificate(api, body.key));
+    // The key's change committed, then the service stopped: nothing signed again yet.
+    await ctx.handle.db.execute(
+      sql`UPDATE signing_keys SET status = 'compromised', compromised_at = now() WHERE kid = ${body.kid}`,
+    );
+    const rotated = await api.post(`/v1/issuers/${body.id}/keys/rotate`, undefined, body.key);
+    expect(rotated.status).toBe(201);
+    const before = (await api.get(`/v1/certificates/${issued[0].id}`)).body.credential;
+    expect(codes(await verify({ credential: before }))).toEqual(['UNKNOWN_KEY']);
+
+    expect(await ctx.services.certificates.resignCompromised(body.id, 2)).toBe(5);
+    for (const certificate of issued) {
+      const current = (await api.get(`/v1/certificates/${certificate.id}`)).body.credential;
+      const header = JSON.parse(Buffer.from(current.split('.')[0], 'base64url').toString('utf8'));
+      expect(header.kid).toBe(rotated.body.kid);
+      expect((await verify({ credential: current })).verdict).toBe('authentic');
+    }
+    // Three pages of at most two, each audited; nothing is left for the startup pass.
+    const audit = await api.get(
+      `/v1/audit?action=certificate.credentials.resign&subject=${body.id}`,
+      await createRoleKey(ctx, 'supervisor'),
+    );
+    expect(
+      audit.body.items.map((e: { change: { resigned: number } }) => e.change.resigned),
+    ).toEqual([1, 2, 2]);
+    expect(await ctx.services.certificates.resignAllCompromised()).toBe(0);
+  });
+
   describe('the registry is read on every check', () => {
     // A check remembers only what never changes in a certificate (its content); everything that
     // can change is read with the key, every time. Each step here follows a check of the same
