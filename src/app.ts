@@ -21,7 +21,7 @@ import {
 } from './http/middleware';
 import { clientAddressOf, rateLimitKey } from './http/client-address';
 import { allowedMethods, literalSegmentsFirst } from './http/allowed-methods';
-import { pageRateLimited, problemContent, problems, publicAccess } from './http/openapi';
+import { pageRateLimited, problems, publicAccess } from './http/openapi';
 import { authenticate } from './auth/auth.middleware';
 import { KeyVault } from './issuers/key-vault';
 import { IssuersService } from './issuers/issuers.service';
@@ -278,7 +278,12 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       clientAddress,
     }),
   );
-  app.use('*', authenticate({ db: deps.db, limiter, clientAddress }));
+  // Liveness reads nothing and is never limited, so it reads no key either (a junk key there
+  // would be a database look-up that no limit counts).
+  app.use(
+    '*',
+    authenticate({ db: deps.db, limiter, clientAddress, exempt: (c) => c.req.path === '/healthz' }),
+  );
   // Liveness is never limited: a probe from an address it shares (a node, a NAT) must not fail
   // because a neighbour is busy, and it reads nothing. Readiness reads the database: limited.
   app.use('*', rateLimit({ limiter, clientAddress, exempt: (c) => c.req.path === '/healthz' }));
@@ -348,8 +353,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   );
 
   // Server-rendered pages that are not zod routes, described for completeness. Their own refusals
-  // are pages; what the middleware refuses first (an unknown bearer key, the rate limit, the
-  // database) is a problem like anywhere else.
+  // are pages; what the middleware refuses first (the rate limit, the database) is a problem like
+  // anywhere else. An unknown bearer key is no key: the page answers as to anyone.
   const html = { 'text/html': { schema: { type: 'string' as const } } };
   /** A form the console's pages post: URL-encoded (what the page's form sends) or multipart. */
   const pageForm = (fields: Record<string, string>, required: string[]) => {
@@ -392,8 +397,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     responses: {
       200: { description: 'The page', content: html },
       401: {
-        description: 'The sign-in page; a problem when the bearer key sent is unknown',
-        content: { ...html, ...problemContent },
+        description: 'The sign-in page (no key, or one unknown or revoked)',
+        content: html,
       },
       403: { description: 'Not a supervisor’s key: the sign-in page', content: html },
       ...pageRateLimited,

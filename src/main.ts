@@ -179,15 +179,22 @@ async function main(): Promise<void> {
     .then((resigned) => {
       if (resigned > 0) logger.info({ resigned }, 'credentials signed again in the current format');
     })
-    // A compromise's signing again that a stop cut short goes on.
-    .then(() => services.certificates.resignAllCompromised())
-    .then((resigned) => {
-      if (resigned > 0) logger.info({ resigned }, 'credentials of compromised keys signed again');
-    })
     .catch((error: unknown) =>
       logger.error(
         { err: loggableError(error) },
         'credential upgrade failed; retried at next start',
+      ),
+    );
+  // A compromise's signing again that a stop cut short goes on, whatever becomes of the above.
+  void services.certificates
+    .resignAllCompromised()
+    .then((resigned) => {
+      if (resigned > 0) logger.info({ resigned }, 'credentials of compromised keys signed again');
+    })
+    .catch((error: unknown) =>
+      logger.warn(
+        { err: loggableError(error) },
+        'signing compromised credentials again failed; retried at next start',
       ),
     );
 

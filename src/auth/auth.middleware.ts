@@ -54,13 +54,15 @@ export function authenticate(options: {
   clientAddress?: (c: Context<AppEnv>) => string;
   /** Valid key hashes remembered, so a throttled address does not shut out a keyed caller. */
   maxRememberedKeys?: number;
+  /** Requests that read no key (anonymous whatever they send). */
+  exempt?: (c: Context<AppEnv>) => boolean;
 }) {
   const remembered = new Set<string>();
   const maxRemembered = options.maxRememberedKeys ?? 10_000;
   return createMiddleware<AppEnv>(async function authenticateRequest(c, next) {
     const header = c.req.header('authorization');
     c.set('principal', null);
-    if (header === undefined) return next();
+    if (header === undefined || options.exempt?.(c)) return next();
     const anonymous = (why: string) => {
       c.set('refusedKey', why);
       return next();

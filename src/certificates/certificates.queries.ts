@@ -93,49 +93,56 @@ export async function findCertificate(
   return row;
 }
 
-/**
- * How many certificates of `issuerId` carry a credential signed with one of its keys declared
- * compromised: what is left to sign again.
- */
+/** The issuer's keys declared compromised that still sign a stored credential. */
+export async function compromisedKidsInUse(db: Queryable, issuerId: string): Promise<string[]> {
+  const rows = rowsOf<{ kid: string }>(
+    await db.execute(sql`
+      SELECT k.kid FROM signing_keys AS k
+      WHERE k.issuer_id = ${issuerId} AND k.status = 'compromised'
+        AND EXISTS (SELECT 1 FROM certificates AS c WHERE c.kid = k.kid)
+      ORDER BY k.kid`),
+  );
+  return rows.map((r) => r.kid);
+}
+
+/** How many of the issuer's certificates carry a credential signed with a compromised key. */
 export async function countSignedWithCompromisedKeys(
   db: Queryable,
   issuerId: string,
 ): Promise<number> {
   const [row] = rowsOf<{ n: string | number }>(
     await db.execute(sql`
-      SELECT count(*) AS n FROM certificates
-      WHERE issuer_id = ${issuerId}
-        AND kid IN (SELECT kid FROM signing_keys
-                    WHERE issuer_id = ${issuerId} AND status = 'compromised')`),
+      SELECT count(*) AS n FROM signing_keys AS k
+      JOIN certificates AS c ON c.kid = k.kid
+      WHERE k.issuer_id = ${issuerId} AND k.status = 'compromised'`),
   );
   return Number(row?.n ?? 0);
 }
 
 /**
- * The next certificates of `issuerId` (by id, after `afterId`) whose credential is signed with a
- * key declared compromised, locked for update (a status change in flight is waited for).
+ * The next certificates signed with `kid` (by id, after `afterId`; one range of certificates_kid),
+ * locked for update, skipping rows another transaction holds (a status change, a check `at`, the
+ * same work on another instance): a sweep that finds some left goes again.
  */
-export async function lockSignedWithCompromisedKeys(
+export async function lockSignedWith(
   tx: Queryable,
-  params: { issuerId: string; afterId: string | null; limit: number },
+  params: { kid: string; afterId: string | null; limit: number },
 ): Promise<CertificateRow[]> {
   return tx
     .select()
     .from(certificates)
     .where(
       and(
-        eq(certificates.issuerId, params.issuerId),
-        sql`${certificates.kid} IN (SELECT kid FROM signing_keys
-              WHERE issuer_id = ${params.issuerId} AND status = 'compromised')`,
+        eq(certificates.kid, params.kid),
         params.afterId ? gt(certificates.id, params.afterId) : undefined,
       ),
     )
-    .orderBy(asc(certificates.id))
+    .orderBy(asc(certificates.kid), asc(certificates.id))
     .limit(params.limit)
-    .for('update', { of: certificates });
+    .for('update', { of: certificates, skipLocked: true });
 }
 
-/** The issuers with certificates still signed with a key declared compromised. */
+/** The issuers with a stored credential still signed with a key declared compromised. */
 export async function issuersWithCompromisedCredentials(db: Queryable): Promise<string[]> {
   const rows = rowsOf<{ issuer_id: string }>(
     await db.execute(sql`

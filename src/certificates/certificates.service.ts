@@ -238,50 +238,85 @@ export class CertificatesService {
    * `GET /v1/certificates/{id}` carry a credential that verifies; the copies signed with the leaked
    * key answer `UNKNOWN_KEY` from the compromise on.
    *
-   * A page at a time, each in its own transaction holding the issuer's turn only to read (issuance,
-   * status changes and verifications of the issuer go on between pages: the whole of it under the
-   * compromise's own exclusive turn held a large issuer's issuance and historical checks off for
-   * minutes) and its rows locked, with one audit entry per page saying how many it signed again.
-   * A key compromised or rotated between pages is seen by the next one. Resumable: what a crash
-   * leaves is found again (the startup pass, {@link resignAllCompromised}). Returns how many were
-   * signed again.
+   * One sweep: for each such key, a page at a time along certificates_kid, each page in its own
+   * transaction holding the issuer's turn only to read (issuance, status changes and checks of the
+   * issuer go on between pages: the whole of it under the compromise's exclusive turn held a large
+   * issuer's issuance and historical checks off for minutes) and its rows locked, skipping rows
+   * another transaction holds, with one audit entry per page. A key compromised or rotated between
+   * pages is seen by the next one. Returns how many it signed again; {@link resignUntilDone} sweeps
+   * until none is left.
    */
   async resignCompromised(issuerId: string, pageSize = RESIGN_PAGE_SIZE): Promise<number> {
     let resigned = 0;
-    let afterId: string | null = null;
-    for (;;) {
-      const page = await this.db.transaction(async (tx) => {
-        const issuer = await lockIssuer(tx, issuerId, 'read');
-        if (!issuer) return [];
-        const rows = await q.lockSignedWithCompromisedKeys(tx, {
-          issuerId,
-          afterId,
-          limit: pageSize,
-        });
-        if (rows.length === 0) return rows;
-        const signer = await this.vault.currentSigner(tx, issuerId);
-        const at = this.clock.now();
-        for (const certificate of rows) {
-          const credential = await this.signCredential(tx, { certificate, issuer, signer, at });
-          await q.replaceCredential(tx, {
-            id: certificate.id,
-            credential,
-            kid: signer.kid,
-            format: CREDENTIAL_FORMAT,
+    for (const kid of await q.compromisedKidsInUse(this.db, issuerId)) {
+      let afterId: string | null = null;
+      for (;;) {
+        const page = await this.db.transaction(async (tx) => {
+          const issuer = await lockIssuer(tx, issuerId, 'read');
+          if (!issuer) return [];
+          const rows = await q.lockSignedWith(tx, { kid, afterId, limit: pageSize });
+          if (rows.length === 0) return rows;
+          const signer = await this.vault.currentSigner(tx, issuerId);
+          const at = this.clock.now();
+          for (const certificate of rows) {
+            const credential = await this.signCredential(tx, { certificate, issuer, signer, at });
+            await q.replaceCredential(tx, {
+              id: certificate.id,
+              credential,
+              kid: signer.kid,
+              format: CREDENTIAL_FORMAT,
+            });
+          }
+          await appendAuditEntry(tx, at, {
+            actor: systemActor,
+            action: 'certificate.credentials.resign',
+            subjectType: 'issuer',
+            subjectId: issuerId,
+            change: { compromisedKid: kid, kid: signer.kid, resigned: rows.length },
           });
-        }
-        await appendAuditEntry(tx, at, {
-          actor: systemActor,
-          action: 'certificate.credentials.resign',
-          subjectType: 'issuer',
-          subjectId: issuerId,
-          change: { kid: signer.kid, resigned: rows.length, cause: 'key.compromise' },
+          return rows;
         });
-        return rows;
-      });
-      resigned += page.length;
-      if (page.length < pageSize) return resigned;
-      afterId = page[page.length - 1]!.id;
+        resigned += page.length;
+        // Short: nothing unlocked is left after it (rows skipped are the next sweep's).
+        if (page.length < pageSize) break;
+        afterId = page[page.length - 1]!.id;
+      }
+    }
+    return resigned;
+  }
+
+  /**
+   * Sweeps ({@link resignCompromised}) until no credential of the issuer is signed with a
+   * compromised key: rows skipped because another transaction held them, and a sweep that failed
+   * (the database away, a statement timeout), are taken again after a pause that doubles from
+   * 0.5 s up to 30 s. Gives up after `attempts` sweeps that left some, saying how many remain; the
+   * next start resumes them.
+   */
+  async resignUntilDone(
+    issuerId: string,
+    options: { attempts?: number; onGiveUp?: (left: number, error: unknown) => void } = {},
+  ): Promise<number> {
+    const attempts = options.attempts ?? 12;
+    let resigned = 0;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        resigned += await this.resignCompromised(issuerId);
+        const left = await q.countSignedWithCompromisedKeys(this.db, issuerId);
+        if (left === 0) return resigned;
+        if (attempt >= attempts) {
+          options.onGiveUp?.(left, undefined);
+          return resigned;
+        }
+      } catch (error) {
+        if (attempt >= attempts) {
+          options.onGiveUp?.(-1, error);
+          return resigned;
+        }
+      }
+      // Unref'd: a pause never holds a stopping process open (the next start resumes).
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.min(30_000, 500 * 2 ** (attempt - 1))).unref(),
+      );
     }
   }
 
@@ -294,7 +329,7 @@ export class CertificatesService {
   async resignAllCompromised(): Promise<number> {
     let resigned = 0;
     for (const issuerId of await q.issuersWithCompromisedCredentials(this.db)) {
-      resigned += await this.resignCompromised(issuerId);
+      resigned += await this.resignUntilDone(issuerId, { attempts: 3 });
     }
     return resigned;
   }

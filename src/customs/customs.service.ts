@@ -229,8 +229,10 @@ export class CustomsService {
       // A refusal stays in the ledger for good: judge it on what is committed now, not on the
       // read made before this transaction (a suspension lifted meanwhile refused declarations for
       // good: outside probe), with the certificate held against a status change while it is
-      // judged and timed. The issuer cannot change either: this transaction holds its turn.
-      await lockCertificate(tx, found.certificate.id, 'read');
+      // judged and timed (held for a change: the deduction that may follow updates the row, and two
+      // declarations holding it shared, then both updating, deadlocked). The issuer cannot change
+      // either: this transaction holds its turn.
+      await lockCertificate(tx, found.certificate.id, 'change');
       current = (await findCertificate(tx, found.certificate.id)) ?? current;
       now = decisionTime(this.clock, current);
       reasons = await this.exemptionFindings(tx, current, request, now);

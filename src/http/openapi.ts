@@ -263,8 +263,8 @@ type OperationConfig = Omit<RouteConfig, 'path'> & {
 
 /**
  * The answers the middleware gives on every operation, documented where they apply, so a route
- * lists only its own: 400 where there is input to validate, 401 (a key, when sent, must be valid,
- * even on public operations), 403 where a key is needed, 413 and 415 where there is a body, 400 and
+ * lists only its own: 400 where there is input to validate, 401 and 403 where a key is needed (an
+ * invalid key counts like none: a public operation answers it), 413 and 415 where there is a body, 400 and
  * 415 where a state-changing operation takes none (./no-body.ts), 429 on public operations (the
  * rate limit is for anonymous callers), 503 everywhere.
  */

@@ -122,8 +122,14 @@ export function issuerView(issuer: IssuerRow, keys: SigningKeyRow[]): IssuerView
 export interface CredentialResigner {
   /** How many of the issuer's credentials are signed with a key declared compromised. */
   countToResign(tx: Queryable, issuerId: string): Promise<number>;
-  /** Signs them again with its current key, a page at a time; how many it signed. */
-  resignCompromised(issuerId: string): Promise<number>;
+  /**
+   * Signs them again with its current key, a page at a time, sweeping again after a pause while
+   * some are left (rows held elsewhere, a failure) up to its attempts; how many it signed.
+   */
+  resignUntilDone(
+    issuerId: string,
+    options?: { onGiveUp?: (left: number, error: unknown) => void },
+  ): Promise<number>;
 }
 
 /**
@@ -316,16 +322,18 @@ export class IssuersService {
       return compromised;
     });
     this.vault.forget(kid);
-    // The key's change has committed, whatever becomes of the signing again: should that fail (the
-    // database away), it is logged and the next start resumes it.
-    const resigning = this.credentials.resignCompromised(issuerId).then(
-      () => undefined,
-      (error: unknown) =>
-        this.logger?.error(
-          { err: loggableError(error), issuerId },
-          'signing credentials again after a key compromise failed; resumed at next start',
-        ),
-    );
+    // The key's change has committed, whatever becomes of the signing again: it sweeps again
+    // while some are left (held elsewhere, the database away); should it give up, it says so, and
+    // the next start resumes it.
+    const resigning = this.credentials
+      .resignUntilDone(issuerId, {
+        onGiveUp: (left, error) =>
+          this.logger?.warn(
+            { ...(error ? { err: loggableError(error) } : { left }), issuerId },
+            'credentials of a compromised key are left to sign again; resumed at next start',
+          ),
+      })
+      .catch(() => 0);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       resigning,

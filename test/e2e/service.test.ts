@@ -120,6 +120,10 @@ describe('service endpoints', () => {
     // Liveness is never limited (a probe shares its address with others); readiness reads the
     // database, so it is.
     expect((await app.request('/healthz')).status).toBe(200);
+    // It reads no key either: a junk one there is no look-up outside the limit.
+    expect(
+      (await app.request('/healthz', { headers: { authorization: 'Bearer cm_junk' } })).status,
+    ).toBe(200);
     expect((await app.request('/readyz')).status).toBe(429);
     // An authenticated caller is accountable by key, not limited by address.
     expect(

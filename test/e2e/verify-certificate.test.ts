@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { CompactSign, compactVerify, createLocalJWKSet, importJWK } from 'jose';
 import { sql } from 'drizzle-orm';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ed25519Jwk, generateSigningKey, jwkThumbprint } from '../../src/crypto/ed25519';
 import { client, createTestContext, type Client, type TestContext } from '../helpers';
@@ -599,6 +600,29 @@ describe('POST /v1/verify/certificate', () => {
       audit.body.items.map((e: { change: { resigned: number } }) => e.change.resigned),
     ).toEqual([1, 2, 2]);
     expect(await ctx.services.certificates.resignAllCompromised()).toBe(0);
+
+    // A row another transaction holds is skipped, not waited for, and taken by a later sweep.
+    const more = await issueCertificate(api, body.key);
+    await ctx.handle.db.execute(
+      sql`UPDATE signing_keys SET status = 'compromised', compromised_at = now() WHERE kid = ${rotated.body.kid}`,
+    );
+    expect((await api.post(`/v1/issuers/${body.id}/keys/rotate`, undefined, body.key)).status).toBe(
+      201,
+    );
+    const holder = new pg.Client({ connectionString: ctx.databaseUrl });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM certificates WHERE id = $1 FOR SHARE', [more.id]);
+      expect(await ctx.services.certificates.resignCompromised(body.id)).toBe(5);
+      const sweeping = ctx.services.certificates.resignUntilDone(body.id);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await holder.query('COMMIT');
+      expect(await sweeping).toBe(1);
+    } finally {
+      await holder.end();
+    }
+    expect(await ctx.services.certificates.countToResign(ctx.handle.db, body.id)).toBe(0);
   });
 
   describe('the registry is read on every check', () => {

@@ -75,6 +75,9 @@ export const certificates = pgTable(
     index('certificates_number').on(t.number),
     index('certificates_holder_uscc').on(t.holderUscc),
     index('certificates_scheme').on(t.scheme),
+    // The credentials signed with a key, in id order: what a key's compromise signs again, a page
+    // at a time (each page one range of this index, not a scan of the issuer's certificates).
+    index('certificates_kid').on(t.kid, t.id),
     // The exemption ledger can never go below zero, whatever the code above it does.
     check(
       'certificates_remaining_non_negative',
