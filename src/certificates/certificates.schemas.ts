@@ -153,7 +153,7 @@ export const CertificateViewSchema = z
     scheme: z.string(),
     status: z.enum(effectiveStatuses),
     holder: PartySchema,
-    manufacturer: PartySchema.nullable(),
+    manufacturer: z.union([PartySchema, z.null()]),
     factories: z.array(PartySchema),
     scope: z.array(ScopeItemSchema),
     standards: z.array(z.string()),

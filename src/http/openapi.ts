@@ -281,7 +281,7 @@ function middlewareProblems(
     ...(isPublic ? {} : problems(401, 403)),
     ...(request.body ? problems(413, 415) : {}),
     ...(refusesBodies
-      ? problems({
+      ? problems(413, {
           415: 'A body other than JSON was sent: this operation takes none (`unsupported_media_type`)',
         })
       : {}),

@@ -307,7 +307,10 @@ const voidMark = defineRoute({
         }),
       ),
     },
-    ...problems(404, { 409: 'The mark is already void (`mark_already_void`)' }),
+    ...problems(404, {
+      409: 'The mark is already void (`mark_already_void`)',
+      422: 'The serial’s check digits fail (`serial_check_failed`)',
+    }),
   },
 });
 

@@ -158,10 +158,13 @@ export function supervisorPage(deps: SupervisorPageDeps) {
     form?: Record<string, unknown>,
   ) => {
     const view = viewOf(c, form);
+    // A 401 names its scheme (RFC 9110 §15.5.2): the page also takes a supervisor's bearer key.
+    const challenge: Record<string, string> =
+      status === 401 ? { 'www-authenticate': 'Bearer realm="certmark"' } : {};
     return c.html(
       signInPage(view, consoleWords[view.lang][message], pageFormToken(c, deps.sessionSecret)),
       status,
-      pageHeaders(view.nonce, view.lang),
+      { ...pageHeaders(view.nonce, view.lang), ...challenge },
     );
   };
 

@@ -514,6 +514,8 @@ describe('authorization matrix', () => {
             expect(res.status, res.text).toBeLessThan(300);
           } else if (caller === 'anonymous' || caller === 'revoked') {
             expect(res.status, res.text).toBe(401);
+            // A 401 names its scheme (RFC 9110 §15.5.2), a page's too.
+            expect(res.headers.get('www-authenticate')).toBe('Bearer realm="certmark"');
             // A page answers its sign-in page to both.
             if (!row.page) {
               expect(res.headers.get('content-type')).toContain('application/problem+json');
