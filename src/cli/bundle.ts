@@ -1,5 +1,9 @@
 import fs from 'node:fs';
-import { readOfflineBundle, type OfflineBundleProblem } from '../crypto/offline-bundle';
+import {
+  claimsToBeBundle,
+  readOfflineBundle,
+  type OfflineBundleProblem,
+} from '../crypto/offline-bundle';
 import { EXIT, parseCommand } from './command';
 import { boundedFetch, defaultRetryPolicy, fetchWithRetry, type RetryPolicy } from './http';
 
@@ -7,9 +11,12 @@ import { boundedFetch, defaultRetryPolicy, fetchWithRetry, type RetryPolicy } fr
  * The exit code of a refused bundle: 1 when it was tampered with or substituted (altered, signed
  * by another key than the log's it is told to trust, or naming under the log's kid a key that is
  * not the log's), as a rewritten log is to `audit verify`; 2 when the file is no bundle at all.
+ * A refused format in text that still claims to be a bundle (a field dropped, its header changed,
+ * its signature cut) is an altered bundle: 1.
  */
-export function bundleRefusalExit(problem: OfflineBundleProblem): number {
-  return problem === 'malformed' || problem === 'unsupported_format' ? EXIT.usage : EXIT.finding;
+export function bundleRefusalExit(problem: OfflineBundleProblem, text: string): number {
+  if (problem !== 'malformed' && problem !== 'unsupported_format') return EXIT.finding;
+  return claimsToBeBundle(text) ? EXIT.finding : EXIT.usage;
 }
 
 /**
@@ -98,7 +105,7 @@ export async function runBundleCommand(
   const read = readOfflineBundle(text.trim(), typeof logKid === 'string' ? { logKid } : {});
   if (!read.ok) {
     io.stderr(`certmark bundle: refused: ${read.message}\n`);
-    return bundleRefusalExit(read.problem);
+    return bundleRefusalExit(read.problem, text);
   }
   const { bundle } = read;
   if (typeof out === 'string') io.writeFile(out, `${text.trim()}\n`);

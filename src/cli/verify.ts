@@ -39,9 +39,9 @@ const usage = `usage: certmark verify <mark-code-or-url | credential | @file> --
   --json                print the result as JSON
   -h, --help            this help
   --version             certmark's version
-exit codes: 0 authentic (with --jwks: a genuine signature), 1 forged, invalid or not checkable
-offline, 2 usage error or a file that is no bundle/JWKS, 3 status unknown (the bundle is too old or does
-not cover it: check online)
+exit codes: 0 authentic (with --jwks: a genuine signature), 1 forged or invalid (or an altered
+bundle), 2 usage error, a file that is no bundle/JWKS, or a typed serial whose check digits fail,
+3 not known offline (the bundle is too old or does not cover it, or a typed serial: check online)
 `;
 
 export interface VerifyCommandIo {
@@ -249,6 +249,13 @@ export function describeOfflineAnswer(answer: OfflineAnswer, lang: 'en' | 'zh'):
         ? '签名真实，但离线数据包的状态信息已过期或未涵盖此项，无法确定是否已被撤销、暂停或作废。请联网核验。'
         : 'The signature is genuine, but the bundle’s status information is too old or does not cover it, so whether it was revoked, suspended or voided is not known. Check online.',
     );
+  const behind = answer.status.clockBehindSeconds;
+  if (behind !== undefined)
+    lines.push(
+      zh
+        ? `本机时钟比数据包的生成时间慢 ${formatAge(behind, lang)}：已按数据包的时间核验。请校正时钟。`
+        : `This device's clock reads ${formatAge(behind, lang)} before the bundle was made: judged as of the bundle's time. Set the clock right.`,
+    );
   const age = formatAge(answer.status.ageSeconds, lang);
   lines.push(
     zh
@@ -287,7 +294,7 @@ async function verifyWithBundle(
   );
   if (!read.ok) {
     io.stderr(`certmark verify: the bundle is refused: ${read.message}\n`);
-    return bundleRefusalExit(read.problem);
+    return bundleRefusalExit(read.problem, bundleText);
   }
   // A bundle vouches for nothing unless its key is the log's: without --log-kid that is left to
   // the reader, so the key is named (a bundle signed by anyone's key otherwise answered
@@ -300,6 +307,18 @@ async function verifyWithBundle(
   io.stdout(
     options.json ? `${JSON.stringify(answer)}\n` : describeOfflineAnswer(answer, options.lang),
   );
+  return offlineExit(answer);
+}
+
+/**
+ * The exit code of an offline answer: 0 authentic; 1 forged or invalid; 3 what cannot be told
+ * offline (status past the bundle's limit or not in it, an issuer the bundle does not cover, a
+ * typed serial: check online); 2 a typed serial whose check digits fail (a typing error, not a
+ * finding).
+ */
+export function offlineExit(answer: OfflineAnswer): number {
   if (answer.verdict === 'authentic') return EXIT.ok;
-  return answer.verdict === 'status_unknown' ? EXIT_STATUS_UNKNOWN : EXIT.finding;
+  if (answer.verdict === 'forged' || answer.verdict === 'invalid') return EXIT.finding;
+  if (answer.reasons.some((r) => r.code === 'SERIAL_CHECK_FAILED')) return EXIT.usage;
+  return EXIT_STATUS_UNKNOWN;
 }

@@ -293,3 +293,31 @@ export function bundledBit(list: BundledStatusList, index: number): boolean | un
     return undefined;
   }
 }
+
+/**
+ * Whether refused text still claims to be a bundle: a compact JWS whose header or payload says so
+ * (the bundle's `typ`, its format, a freshness limit). Such text is a bundle someone altered (a
+ * field dropped, the header changed, the signature cut), not a file of another kind. Never throws.
+ */
+export function claimsToBeBundle(text: string): boolean {
+  const parts = text.trim().split('.');
+  if (parts.length !== 3) return false;
+  const json = (part: string): Record<string, unknown> | undefined => {
+    try {
+      const bytes = decodeB64urlPure(part);
+      if (!bytes) return undefined;
+      const value: unknown = JSON.parse(new TextDecoder().decode(bytes));
+      return isRecord(value) ? value : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const header = json(parts[0]!);
+  const payload = json(parts[1]!);
+  return (
+    header?.typ === OFFLINE_BUNDLE_TYP ||
+    payload?.type === OFFLINE_BUNDLE_FORMAT ||
+    (payload !== undefined && 'freshUntil' in payload)
+  );
+}
+

@@ -57,6 +57,13 @@ export interface StatusAge {
   freshUntil: string;
   /** False past `freshUntil`: status unknown. */
   fresh: boolean;
+  /**
+   * Set when the verifier's clock reads earlier than the bundle was made (by more than a minute):
+   * by how much. The answer is then judged as of the bundle's time, which the signed bundle proves
+   * has passed (a clock set back would otherwise find an expired certificate valid and an old
+   * bundle fresh).
+   */
+  clockBehindSeconds?: number;
 }
 
 export interface OfflineAnswer {
@@ -101,13 +108,21 @@ function verdictOf(reasons: readonly OfflineReason[]): OfflineVerdict {
 }
 
 export function statusAge(bundle: OfflineBundle, now: Date): StatusAge {
+  const behind = Math.floor((bundle.createdAt.getTime() - now.getTime()) / 1000);
   return {
     asOf: bundle.createdAt.toISOString(),
-    ageSeconds: Math.max(0, Math.floor((now.getTime() - bundle.createdAt.getTime()) / 1000)),
+    ageSeconds: Math.max(0, -behind),
     freshUntil: bundle.freshUntil.toISOString(),
     fresh: now.getTime() <= bundle.freshUntil.getTime(),
+    ...(behind > CLOCK_SLACK_SECONDS ? { clockBehindSeconds: behind } : {}),
   };
 }
+
+/** How far a verifier's clock may read before the bundle's making without a word (clock drift). */
+const CLOCK_SLACK_SECONDS = 60;
+
+/** The type every certificate credential carries (src/certificates/credential.ts CREDENTIAL_TYPE). */
+export const CERTIFICATE_CREDENTIAL_TYPE = 'QualityCertificationCredential';
 
 /** A credential is three base64url segments; anything else is read as a mark. */
 const looksLikeJws = (input: string) =>
@@ -117,14 +132,23 @@ const looksLikeJws = (input: string) =>
  * Checks a scanned mark (URL, code, typed serial) or a certificate credential (compact JWS)
  * against a bundle read by {@link readOfflineBundle}, as of `now`. Never throws.
  */
-export function verifyOffline(input: string, bundle: OfflineBundle, now: Date): OfflineAnswer {
+export function verifyOffline(input: string, bundle: OfflineBundle, clock: Date): OfflineAnswer {
   const text = String(input ?? '').trim();
+  // The signed bundle proves its making has passed: a clock that reads earlier is wrong, and the
+  // answer is judged as of the bundle's time (statusAge still says how far behind the clock is).
+  const now = clock.getTime() < bundle.createdAt.getTime() ? bundle.createdAt : clock;
+  const answerOf = (answer: OfflineAnswer): OfflineAnswer => ({
+    ...answer,
+    status: statusAge(bundle, clock),
+  });
   try {
-    return looksLikeJws(text) ? verifyCredential(text, bundle, now) : verifyMark(text, bundle, now);
+    return answerOf(
+      looksLikeJws(text) ? verifyCredential(text, bundle, now) : verifyMark(text, bundle, now),
+    );
   } catch {
     // Nothing above should throw; if it does, the answer is a refusal, never a crash.
     const reasons = [{ code: 'MALFORMED' as const, message: 'could not be read' }];
-    return { kind: 'credential', verdict: 'forged', reasons, status: statusAge(bundle, now) };
+    return { kind: 'credential', verdict: 'forged', reasons, status: statusAge(bundle, clock) };
   }
 }
 
@@ -238,6 +262,9 @@ function verifyCredential(jws: string, bundle: OfflineBundle, now: Date): Offlin
   if (!verifyEd25519Offline(key.publicKey, credential.signingInput, credential.signature))
     return answer([{ code: 'BAD_SIGNATURE', message: 'the signature does not verify' }]);
   const payload = credential.payload;
+  // A status list or any other credential the issuer signed is not a certificate.
+  if (!Array.isArray(payload.type) || !payload.type.includes(CERTIFICATE_CREDENTIAL_TYPE))
+    return answer([{ code: 'MALFORMED', message: 'not a certificate credential' }]);
   if (payload.iss !== issuerUrl(bundle.service, key.issuer))
     return answer([
       { code: 'UNKNOWN_ISSUER', message: 'the credential names an issuer that did not sign it' },

@@ -398,6 +398,63 @@ describe('offline bundle', () => {
       const garbage = path.join(dir, 'garbage.jws');
       fs.writeFileSync(garbage, 'not a bundle');
       expect((await offlineVerify([certA.credential, '--bundle', garbage])).code).toBe(2);
+      // A real bundle with a field dropped, its header changed or its signature cut is an altered
+      // bundle (1), not a file of another kind (it answered 2: an outside probe).
+      const variants = {
+        noKeys: `${h}.${Buffer.from(JSON.stringify({ ...payload, jwks: undefined })).toString('base64url')}.${s}`,
+        otherTyp: `${Buffer.from(JSON.stringify({ ...header, typ: 'JWT' })).toString('base64url')}.${p}.${s}`,
+        cutSignature: `${h}.${p}.${s!.slice(0, 20)}`,
+      };
+      for (const [name, text] of Object.entries(variants)) {
+        const variant = path.join(dir, `${name}.jws`);
+        fs.writeFileSync(variant, text);
+        expect((await offlineVerify([certA.credential, '--bundle', variant])).code, name).toBe(1);
+      }
+    });
+
+    it('judges as of the bundle’s making when the clock reads earlier, and says so', async () => {
+      const old = await issueCertificate(api, a.key, {
+        validFrom: '2020-01-01',
+        validUntil: '2021-01-01',
+      });
+      const made = path.join(dir, 'made-now.jws');
+      fs.writeFileSync(made, (await api.get('/v1/offline-bundle')).text);
+      // A clock set back six years: the certificate looked valid and the bundle 0 s old.
+      const setBack = new Date(ctx.clock.now().getTime() - 6 * 365 * 86_400_000);
+      const res = await offlineVerify([old.credential, '--bundle', made, '--json'], setBack);
+      expect(res.code).toBe(1);
+      const answer = JSON.parse(res.stdout);
+      expect(answer).toMatchObject({ verdict: 'invalid', reasons: [{ code: 'EXPIRED' }] });
+      expect(answer.status.clockBehindSeconds).toBeGreaterThan(5 * 365 * 86_400);
+      const words = await offlineVerify([old.credential, '--bundle', made], setBack);
+      expect(words.stdout).toContain('judged as of the bundle');
+    });
+
+    it('exit 3 for what a bundle cannot tell (an issuer it does not cover, a typed serial), 2 for a mistyped serial, and a status list is no certificate', async () => {
+      const narrowed = path.join(dir, 'narrowed.jws');
+      fs.writeFileSync(narrowed, (await api.get(`/v1/offline-bundle?issuer=${a.id}`)).text);
+      const other = await issueCertificate(api, b.key);
+      const notCovered = await offlineVerify([other.credential, '--bundle', narrowed]);
+      expect([notCovered.code, notCovered.stdout]).toEqual([
+        3,
+        expect.stringContaining('ISSUER_NOT_IN_BUNDLE'),
+      ]);
+      const typed = await offlineVerify(['1234 5678 9012 3456', '--bundle', file]);
+      const digits = '12345678901234';
+      const check = String(98 - Number((BigInt(digits) * 100n) % 97n)).padStart(2, '0');
+      const serial = await offlineVerify([`${digits}${check}`, '--bundle', file, '--json']);
+      expect(JSON.parse(serial.stdout).reasons[0].code).toBe('SERIAL_ONLY');
+      expect(serial.code).toBe(3);
+      expect(typed.code).toBe(2);
+      const statusUrl = JSON.parse(
+        Buffer.from(certA.credential.split('.')[1]!, 'base64url').toString(),
+      ).credentialStatus[0].statusListCredential as string;
+      const list = (await api.get(new URL(statusUrl).pathname)).text.trim();
+      const asCertificate = await offlineVerify([list, '--bundle', file, '--json']);
+      expect(JSON.parse(asCertificate.stdout)).toMatchObject({
+        verdict: 'forged',
+        reasons: [{ code: 'MALFORMED', message: 'not a certificate credential' }],
+      });
     });
   });
 });
