@@ -184,21 +184,43 @@ export async function dailyOpenedAlerts(
   return rows.map((r) => ({ ...r, alerts: Number(r.alerts) }));
 }
 
-export async function reportsOfAlert(db: Queryable, alertId: string): Promise<ReportRow[]> {
-  return db.select().from(reports).where(eq(reports.alertId, alertId)).orderBy(reports.createdAt);
+export async function reportsOfAlert(
+  db: Queryable,
+  alertId: string,
+  limit: number,
+): Promise<{ rows: ReportRow[]; total: number }> {
+  const [rows, [counted]] = await Promise.all([
+    db
+      .select()
+      .from(reports)
+      .where(eq(reports.alertId, alertId))
+      .orderBy(desc(reports.createdAt), desc(reports.id))
+      .limit(limit),
+    db.select({ n: count() }).from(reports).where(eq(reports.alertId, alertId)),
+  ]);
+  return { rows: rows.reverse(), total: Number(counted?.n ?? 0) };
 }
 
-/** Reports filed against any of `alertIds`, oldest first. */
+/**
+ * The latest `perAlert` reports filed against each of `alertIds` (one index range each: an alert
+ * that anyone can report on may hold any number), oldest first.
+ */
 export async function reportsOfAlerts(
   db: Queryable,
   alertIds: readonly string[],
+  perAlert: number,
 ): Promise<ReportRow[]> {
-  if (alertIds.length === 0) return [];
-  return db
-    .select()
-    .from(reports)
-    .where(inArray(reports.alertId, [...alertIds]))
-    .orderBy(reports.createdAt);
+  const pages = await Promise.all(
+    [...new Set(alertIds)].map((alertId) =>
+      db
+        .select()
+        .from(reports)
+        .where(eq(reports.alertId, alertId))
+        .orderBy(desc(reports.createdAt), desc(reports.id))
+        .limit(perAlert),
+    ),
+  );
+  return pages.flat().sort((x, y) => x.createdAt.getTime() - y.createdAt.getTime());
 }
 
 export async function insertReport(

@@ -53,24 +53,30 @@ export const AlertSchema = z
   .openapi('Alert');
 
 const AlertDetailSchema = AlertSchema.extend({
-  reports: z.array(
-    z.object({
-      id: z.string(),
-      serial: z
-        .string()
-        .nullable()
-        .openapi({ description: 'The mark the report names (its serial), if it names one' }),
-      code: z.string().nullable().openapi({
-        description:
-          'What the reporter scanned or typed; a mark code in it cut to its first 8 characters and “…”',
+  reportCount: z
+    .number()
+    .int()
+    .openapi({ description: 'How many reports were filed against the alert in all' }),
+  reports: z
+    .array(
+      z.object({
+        id: z.string(),
+        serial: z
+          .string()
+          .nullable()
+          .openapi({ description: 'The mark the report names (its serial), if it names one' }),
+        code: z.string().nullable().openapi({
+          description:
+            'What the reporter scanned or typed; a mark code in it cut to its first 8 characters and “…”',
+        }),
+        certificateNumber: z.string().nullable(),
+        description: z.string(),
+        region: z.string().nullable(),
+        contact: z.string().nullable(),
+        createdAt: z.string(),
       }),
-      certificateNumber: z.string().nullable(),
-      description: z.string(),
-      region: z.string().nullable(),
-      contact: z.string().nullable(),
-      createdAt: z.string(),
-    }),
-  ),
+    )
+    .openapi({ description: 'The latest 100 reports, the oldest of them first' }),
 }).openapi('AlertDetail');
 
 const listAlerts = defineRoute({

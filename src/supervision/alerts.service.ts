@@ -355,6 +355,9 @@ export function alertInputsOf(signal: AlertSignal): OpenAlertInput[] {
  * Alerts for supervisors (SPEC "Supervision"): every forged, misused and suspicious finding is
  * kept as one open alert per subject and reason, counting repeats, until a supervisor resolves it.
  */
+/** How many of an alert's reports its detail shows: the latest. */
+export const REPORTS_SHOWN = 100;
+
 export class AlertsService implements AlertSink {
   #cloneClearer: CloneClearer | undefined;
   readonly #writer: AlertWriter;
@@ -415,19 +418,28 @@ export class AlertsService implements AlertSink {
     return { items: rows.map(alertView), page: search.page, pageSize: search.pageSize, total };
   }
 
-  /** One alert with the consumer reports filed against it. */
-  async getAlert(id: string): Promise<AlertView & { reports: AlertReportView[] }> {
+  /**
+   * One alert with the latest {@link REPORTS_SHOWN} consumer reports filed against it (oldest of
+   * them first) and how many there are in all: anyone may report, so an alert may hold any number.
+   */
+  async getAlert(
+    id: string,
+  ): Promise<AlertView & { reports: AlertReportView[]; reportCount: number }> {
     const row = await q.findAlert(this.db, id);
     if (!row) throw notFound('alert');
-    const reports = await q.reportsOfAlert(this.db, id);
-    return { ...alertView(row), reports: reports.map(reportView) };
+    const reports = await q.reportsOfAlert(this.db, id, REPORTS_SHOWN);
+    return { ...alertView(row), reports: reports.rows.map(reportView), reportCount: reports.total };
   }
 
-  /** The consumer reports filed against any of `alertIds`, oldest first, each with its alert. */
+  /**
+   * The latest `perAlert` consumer reports filed against each of `alertIds`, oldest first, each
+   * with its alert (the console shows the latest few; the alert's detail has more).
+   */
   async reportsOf(
     alertIds: readonly string[],
+    perAlert = 5,
   ): Promise<(AlertReportView & { alertId: string | null })[]> {
-    const rows = await q.reportsOfAlerts(this.db, alertIds);
+    const rows = await q.reportsOfAlerts(this.db, alertIds, perAlert);
     return rows.map((r) => ({ ...reportView(r), alertId: r.alertId }));
   }
 

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedClock } from '../../src/clock';
@@ -409,12 +410,16 @@ describe('supervision', () => {
       });
       expect(first.status).toBe(201);
       expect(first.body).toEqual({ id: expect.any(String), alertId: expect.any(String) });
+      // A second later (reports of one instant have no order between them).
+      const before = ctx.clock.now();
+      ctx.clock.set(new Date(before.getTime() + 1000).toISOString());
       const second = await api.post('/v1/reports', {
         certificateNumber: certificate.number,
         description: 'same again',
         region: '440300',
       });
       expect(second.body.alertId).toBe(first.body.alertId);
+      ctx.clock.set(before.toISOString());
 
       const alert = await api.get(`/v1/alerts/${first.body.alertId}`, supervisor);
       expect(alert.body).toMatchObject({
@@ -440,6 +445,34 @@ describe('supervision', () => {
         actorRole: 'system',
       });
       expect(JSON.stringify(audit.body.items[0].change)).not.toContain('buyer@example.com');
+    });
+
+    it('shows an alert’s latest reports and how many there are, however many are filed', async () => {
+      // Anyone may report: 3,000 reports on one alert made its detail and the console 18.6 MB.
+      const certificate = await issueCertificate(api, issuer.key);
+      const filed = await ctx.services.reports.fileReport({
+        certificateNumber: certificate.number,
+        description: 'report 0',
+      });
+      const at = ctx.clock.now().getTime();
+      await ctx.handle.db.execute(sql`
+        INSERT INTO reports (id, description, subject_type, subject, alert_id, created_at)
+        SELECT gen_random_uuid(), 'report ' || g, 'certificate', ${certificate.id}, ${filed.alertId}::uuid,
+          ${new Date(at).toISOString()}::timestamptz + g * interval '1 second'
+        FROM generate_series(1, 250) AS g`);
+      const alert = await api.get(`/v1/alerts/${filed.alertId}`, supervisor);
+      expect(alert.body.reportCount).toBe(251);
+      expect(alert.body.reports).toHaveLength(100);
+      expect(alert.body.reports[0].description).toBe('report 151');
+      expect(alert.body.reports.at(-1).description).toBe('report 250');
+      const shown = await ctx.services.alerts.reportsOf([filed.alertId]);
+      expect(shown.map((r) => r.description)).toEqual([
+        'report 246',
+        'report 247',
+        'report 248',
+        'report 249',
+        'report 250',
+      ]);
     });
 
     it('files a report naming a mark serial against the mark, and an unknown code against itself', async () => {

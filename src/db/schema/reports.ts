@@ -26,7 +26,9 @@ export const reports = pgTable(
       .references(() => alerts.id),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
   },
-  (t) => [index('reports_alert').on(t.alertId)],
+  // An alert's reports newest first, the latest few read from one range (anyone may report, so
+  // an alert may hold any number of them).
+  (t) => [index('reports_alert_latest').on(t.alertId, t.createdAt, t.id)],
 );
 
 export type ReportRow = typeof reports.$inferSelect;
