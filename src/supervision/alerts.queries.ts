@@ -1,4 +1,4 @@
-import { and, count, desc, eq, gte, inArray, sql, type SQL } from 'drizzle-orm';
+import { and, count, desc, eq, gte, sql, type SQL } from 'drizzle-orm';
 import type { Queryable } from '../db/client';
 import { chinaDayWithin, rowsOf } from '../db/client';
 import { alerts, type AlertRow, type AlertSeverity, type AlertStatus } from '../db/schema/alerts';
