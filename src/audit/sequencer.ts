@@ -101,6 +101,11 @@ export class AuditSequencer {
   #lastPassIntegrated = false;
   /** The last entry id drawn when this process's latest integrating pass began (its candidate). */
   #drawnAtLastPass = 0;
+  /**
+   * Whether this process's tree has been found to yield the latest checkpoint stored before it
+   * signed its first: until then it signs nothing (see #refuseFork).
+   */
+  #agreesWithStored = false;
   /** When a failed pass was last logged, and how many failed since. */
   #failureLoggedAt = Number.NEGATIVE_INFINITY;
   #failuresUnlogged = 0;
@@ -138,7 +143,8 @@ export class AuditSequencer {
         this.#failuresUnlogged += 1;
         const now = performance.now();
         if (now - this.#failureLoggedAt >= FAILURE_LOG_INTERVAL_MS) {
-          this.options.logger?.warn(
+          const log = error instanceof AuditForkError ? 'error' : 'warn';
+          this.options.logger?.[log](
             { err: loggableError(error), failedPasses: this.#failuresUnlogged },
             'audit sequencing failed; retrying',
           );
@@ -251,6 +257,24 @@ export class AuditSequencer {
   }
 
   /**
+   * Before a process signs its first checkpoint: the tree it has read must yield the latest
+   * checkpoint stored (by this log's key, any instance, any earlier run) at that size. A tree head
+   * reads each leaf once and keeps it, so this is checked once per process: what a rogue operator
+   * rewrites under a running service reaches a tree only when one is read anew, at the next start,
+   * which then signs nothing (every pass fails saying why) rather than a second history under the
+   * same key (an outside probe had one signed after rewriting a position and restarting).
+   */
+  async #refuseFork(): Promise<void> {
+    const { db, head } = this.options;
+    const stored = await latestCheckpoint(db);
+    if (!stored || stored.treeSize === 0) return;
+    const yields =
+      stored.treeSize <= head.size &&
+      Buffer.from(await head.rangeRoot(0, stored.treeSize)).equals(Buffer.from(stored.rootHash));
+    if (!yields) throw new AuditForkError(stored.treeSize);
+  }
+
+  /**
    * Signs and stores a checkpoint of the current tree when the latest stored one is smaller;
    * `appended` is the batch this pass has just committed (handed to the tree head). After a pass
    * that integrated entries the tree has grown past every stored checkpoint, so it signs without
@@ -261,6 +285,10 @@ export class AuditSequencer {
     const { db, head, platformSeed, origin, clock } = this.options;
     const { size, root } = await head.advance(appended);
     if (size === 0) return size;
+    if (!this.#agreesWithStored) {
+      await this.#refuseFork();
+      this.#agreesWithStored = true;
+    }
     if (!grew && ((await latestCheckpoint(db))?.treeSize ?? 0) >= size) return size;
     const signedAt = clock.now();
     await insertCheckpoint(db, {
@@ -274,6 +302,17 @@ export class AuditSequencer {
       await pruneCheckpoints(db, new Date(signedAt.getTime() - CHECKPOINT_RETENTION_MS), keepFrom);
     }
     return size;
+  }
+}
+
+/** The stored log no longer yields a checkpoint the log's key signed: nothing more is signed. */
+export class AuditForkError extends Error {
+  constructor(treeSize: number) {
+    super(
+      `the audit log as stored no longer yields the checkpoint signed at size ${treeSize} ` +
+        '(rows rewritten or removed under the database): refusing to sign a checkpoint that would fork it',
+    );
+    this.name = 'AuditForkError';
   }
 }
 

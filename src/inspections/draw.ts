@@ -39,7 +39,25 @@ export function candidatesDigest(candidates: readonly string[]): string {
 
 /** Code-point order (not locale order), so every implementation sorts the same way. */
 export function codePointSort(values: readonly string[]): string[] {
-  return [...values].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return [...values].sort(compareCodePoints);
+}
+
+/**
+ * Compares by Unicode code point, as Python, Go (by UTF-8 bytes) and SQL's C collation do. A
+ * JavaScript `<` compares UTF-16 code units, which puts a character beyond U+FFFF (two surrogates,
+ * D800–DFFF) before one in U+E000–U+FFFF: an outside reimplementation drew other inspectors from
+ * a pool of such names. At the first differing unit, surrogates are moved above that range.
+ */
+function compareCodePoints(a: string, b: string): number {
+  const shift = (unit: number) =>
+    unit >= 0xd800 && unit <= 0xdfff ? unit + 0x2000 : unit >= 0xe000 ? unit - 0x800 : unit;
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return shift(x) - shift(y);
+  }
+  return a.length - b.length;
 }
 
 /** The uniform integers of one label's stream. */

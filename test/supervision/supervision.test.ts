@@ -773,6 +773,32 @@ describe('supervision', () => {
       expect(committed.seq).toBeLessThan(drawn.seq);
     });
 
+    it('publishes its inspector pool in code point order, as other languages sort it', async () => {
+      // U+FA11, U+FF2C and U+20BB7: JavaScript's own comparison put the last one first.
+      const draw = await api.post(
+        '/v1/inspections/draws',
+        {
+          certificateCount: 1,
+          inspectors: ['𠮷田', 'Ｌｉ', '﨑山', 'Zhang'],
+          inspectorCount: 1,
+        },
+        supervisor,
+      );
+      expect(draw.status, draw.text).toBe(201);
+      const byCodePoint = (names: string[]) =>
+        [...names].sort((x, y) => {
+          const [a, b] = [
+            [...x].map((c) => c.codePointAt(0)!),
+            [...y].map((c) => c.codePointAt(0)!),
+          ];
+          for (let i = 0; i < Math.min(a.length, b.length); i++)
+            if (a[i] !== b[i]) return a[i]! - b[i]!;
+          return a.length - b.length;
+        });
+      expect(draw.body.inspectors).toEqual(['Zhang', '﨑山', 'Ｌｉ', '𠮷田']);
+      expect(byCodePoint(draw.body.inspectors)).toEqual(draw.body.inspectors);
+    });
+
     it('draws all candidates when fewer than asked, and none from an empty filter', async () => {
       const all = await api.post(
         '/v1/inspections/draws',
