@@ -88,6 +88,10 @@ const listAudit = defineRoute({
               seq: z.number().int().nullable(),
               leafHash: z.string().nullable(),
               change: z.unknown(),
+              changeMatchesDigest: z.boolean().openapi({
+                description:
+                  'Whether `change` is the change its `changeDigest` (which the log commits to) was made of: false for a change rewritten since',
+              }),
             }),
           ),
           page: z.number(),

@@ -31,6 +31,8 @@ import { cosignaturesOf, latestWitnessedSize } from './cosignatures.queries';
 import type { WitnessEndpoint } from './witness-config';
 import { CheckpointWitnessing, type WitnessingOptions, type WitnessLag } from './witnessing';
 import { toBase64 } from '../crypto/base64';
+import { createHash } from 'node:crypto';
+import { canonicalJson } from '../crypto/canonical-json';
 
 /** Largest page of /v1/transparency/entries: about 4 MB of JSON. */
 export const MAX_ENTRIES_PAGE = 10_000;
@@ -67,6 +69,11 @@ function integratedEntry(row: IntegratedRow): TransparencyEntry {
     changeDigest: row.changeDigest,
     leafHash: toBase64(row.leafHash),
   };
+}
+
+/** SHA-256 of a change's canonical JSON, hex: what its entry's changeDigest says it is. */
+function changeDigestOf(change: unknown): string {
+  return createHash('sha256').update(canonicalJson(change)).digest('hex');
 }
 
 /** An entry the sequencer has not integrated yet, as a supervisor's search shows it. */
@@ -221,6 +228,9 @@ export class AuditService {
           ? { ...pendingEntry(row), index: null, seq: null, leafHash: null }
           : integratedEntry(row as IntegratedRow)),
         change: row.change ?? null,
+        // The leaf commits to the digest, not to the change: a change rewritten under the
+        // database (its digest left alone) is shown for what it is (outside probe).
+        changeMatchesDigest: changeDigestOf(row.change ?? null) === row.changeDigest,
       })),
       page: search.page,
       pageSize: search.pageSize,

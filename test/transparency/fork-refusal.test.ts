@@ -5,7 +5,8 @@ import { AuditService } from '../../src/audit/audit.service';
 import { AuditForkError } from '../../src/audit/sequencer';
 import { systemActor } from '../../src/auth/principal';
 import { rowsOf } from '../../src/db/client';
-import { createTestContext, type TestContext } from '../helpers';
+import { client, createTestContext, type TestContext } from '../helpers';
+import { createRoleKey } from '../fixtures';
 
 /**
  * A rogue operator rewrites the log under the database (triggers bypassed as a superuser) and
@@ -56,5 +57,27 @@ describe('a log rewritten under the database', () => {
     await write(6);
     await expect(restarted().sync()).rejects.toThrow(AuditForkError);
     expect(await checkpoints()).toEqual(signedBefore);
+  });
+
+  it('shows a supervisor an entry whose change was rewritten without its digest', async () => {
+    await write(100);
+    await ctx.handle.db.transaction(async (tx) => {
+      await tx.execute(sql`SET LOCAL session_replication_role = replica`);
+      await tx.execute(
+        sql`UPDATE audit_log SET change = '{"i": 999}'::jsonb WHERE subject_id = 'subject-100'`,
+      );
+    });
+    const supervisor = await createRoleKey(ctx, 'supervisor');
+    const api = client(ctx.app);
+    const search = async (subject: string) =>
+      (await api.get(`/v1/audit?subject=${subject}`, supervisor)).body.items[0];
+    expect(await search('subject-100')).toMatchObject({
+      change: { i: 999 },
+      changeMatchesDigest: false,
+    });
+    expect(await search('subject-1')).toMatchObject({
+      change: { i: 1 },
+      changeMatchesDigest: true,
+    });
   });
 });
