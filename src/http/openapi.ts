@@ -319,6 +319,19 @@ function strictQuery(config: OperationConfig): OperationConfig['request'] {
   return { ...config.request, query: (isRead ? blankIsNone(query) : query).strict() };
 }
 
+/** Optional read parameters whose blank value is refused rather than taken as not given. */
+const blankRefused = new WeakSet<z.ZodType>();
+
+/**
+ * An optional read parameter whose blank value is refused (400), not taken as not given: where
+ * leaving it out does much more than a caller with an unset variable meant (`labels.pdf?to=`
+ * printed a million-mark roll).
+ */
+export function refuseBlank<T extends z.ZodType>(field: T): T {
+  blankRefused.add(field);
+  return field;
+}
+
 /**
  * A read's optional parameter left empty is not given: `?number=&holder=Acme&scheme=` is a
  * search by holder, as an HTML form with blank fields sends it and as SPEC.md writes the
@@ -328,7 +341,7 @@ function strictQuery(config: OperationConfig): OperationConfig['request'] {
 function blankIsNone(query: z.ZodObject): z.ZodObject {
   const fields = Object.entries(query.shape as Record<string, z.ZodType>).map(([name, field]) => [
     name,
-    field.safeParse(undefined).success
+    field.safeParse(undefined).success && !blankRefused.has(field)
       ? z.preprocess((value) => (value === '' ? undefined : value), field)
       : field,
   ]);

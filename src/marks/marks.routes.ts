@@ -8,6 +8,7 @@ import {
   json,
   pageQuery,
   problems,
+  refuseBlank,
 } from '../http/openapi';
 import { VerdictSchema } from '../verification/verification.schemas';
 import { labelStockNames, labelStocks } from './label-stocks';
@@ -163,21 +164,24 @@ const labels = defineRoute({
 
 /** A position in a batch: 1-based, in issuance order (PostgreSQL integer). */
 const position = (name: 'from' | 'to', description: string) =>
-  z
-    // Decimal digits only: Number() would also read 0x10, +1 and 1e3.
-    .string()
-    .regex(/^[1-9][0-9]{0,9}$/, 'a position is a whole number from 1')
-    .transform(Number)
-    .pipe(z.number().max(2_147_483_647))
-    .optional()
-    .openapi({
-      param: { name, in: 'query' },
-      type: 'integer',
-      minimum: 1,
-      maximum: 2_147_483_647,
-      description,
-      example: name === 'from' ? 1 : 28,
-    });
+  // Blank is refused: `?to=` from an unset variable would print the whole batch.
+  refuseBlank(
+    z
+      // Decimal digits only: Number() would also read 0x10, +1 and 1e3.
+      .string()
+      .regex(/^[1-9][0-9]{0,9}$/, 'a position is a whole number from 1')
+      .transform(Number)
+      .pipe(z.number().max(2_147_483_647))
+      .optional()
+      .openapi({
+        param: { name, in: 'query' },
+        type: 'integer',
+        minimum: 1,
+        maximum: 2_147_483_647,
+        description,
+        example: name === 'from' ? 1 : 28,
+      }),
+  );
 
 const labelsPdf = defineRoute({
   operationId: 'getMarkBatchLabelsPdf',
@@ -234,7 +238,10 @@ const markQr = (format: 'svg' | 'png') =>
         description: 'QR code, version ≤ 6 at error correction M',
         content: { [format === 'svg' ? 'image/svg+xml' : 'image/png']: { schema: z.string() } },
       },
-      ...problems(404, { 422: 'The serial’s check digits fail (`serial_check_failed`)' }),
+      ...problems(404, {
+        409: 'The mark is void: its code is not issued again (`mark_already_void`)',
+        422: 'The serial’s check digits fail (`serial_check_failed`)',
+      }),
     },
   });
 

@@ -496,6 +496,10 @@ export class MarksService {
     if (!mark) throw notFound('mark');
     if (mark.issuerId !== principal.issuerId)
       throw forbidden('only the issuing body may obtain this mark');
+    // A void mark was lost, destroyed or recalled: its code is not handed out to be printed again
+    // (its label on a sheet is struck out the same way).
+    if (mark.status === 'void')
+      throw new AppError('mark_already_void', 'the mark is void: its code is not issued again');
     const batch = (await batches.findBatch(this.db, mark.batchId))!;
     const seed = await this.readyBatchSeed(batch);
     const code = createMarkCode({ seed, kid: batch.kid, serial });

@@ -215,6 +215,9 @@ describe(`label PDFs (${withPoppler})`, () => {
       ['?from=0x10', 400, 'validation_failed', 'query.from'],
       ['?from=%2B1', 400, 'validation_failed', 'query.from'],
       ['?to=1e1', 400, 'validation_failed', 'query.to'],
+      // Blank is refused, not read as "to the end": an unset variable printed a million-mark roll.
+      ['?from=1&to=', 400, 'validation_failed', 'query.to'],
+      ['?from=&to=5', 400, 'validation_failed', 'query.from'],
       [`?from=${MARKS + 1}`, 422, 'label_range_invalid', 'query.from'],
       [`?to=${MARKS + 1}`, 422, 'label_range_invalid', 'query.to'],
       ['?from=10&to=9', 422, 'label_range_invalid', 'query.to'],

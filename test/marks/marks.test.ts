@@ -307,6 +307,12 @@ describe('product marks', () => {
       const voidAt = sheet.indexOf('>VOID<');
       expect(voidAt).toBeGreaterThan(at[0]!);
       expect(voidAt).toBeLessThan(at[1]!);
+      // Nor is its code handed out as a QR code of its own (it was, printable: outside probe).
+      for (const format of ['svg', 'png']) {
+        const qr = await api.get(`/v1/marks/${three[1]!.serial}/qr.${format}`, issuer.key);
+        expect([qr.status, qr.body.code], format).toEqual([409, 'mark_already_void']);
+      }
+      expect((await api.get(`/v1/marks/${three[0]!.serial}/qr.svg`, issuer.key)).status).toBe(200);
     });
 
     it('renders a mark’s QR holding the upper-cased URL in alphanumeric mode, version ≤ 6', async () => {
