@@ -62,6 +62,8 @@ export const errorStatus = {
   not_an_exemption: 422,
   /** Marks for a product model the certificate does not cover. */
   model_out_of_scope: 422,
+  /** More marks for a CCC exemption than the units it covers. */
+  quantity_exceeded: 422,
   /** A label PDF's `from`/`to` outside the batch's positions, or `from` after `to`. */
   label_range_invalid: 422,
   /** An inspection draw whose filter matches more certificates than a draw may publish. */

@@ -10,6 +10,17 @@ import {
 import { marks } from '../db/schema/marks';
 import { serialText } from './mark.queries';
 
+/** How many marks a certificate's batches hold in all (a failed batch's none). */
+export async function marksIssuedFor(tx: Queryable, certificateId: string): Promise<number> {
+  const [row] = await tx
+    .select({ n: sql<string | number>`coalesce(sum(${markBatches.count}), 0)` })
+    .from(markBatches)
+    .where(
+      and(eq(markBatches.certificateId, certificateId), sql`${markBatches.status} <> 'failed'`),
+    );
+  return Number(row?.n ?? 0);
+}
+
 /**
  * The queries of a mark batch: its row and number, the upgrade that keeps numbers clear of older
  * batches' serials, and the marks of an older batch in issuance order (exports and label sheets).

@@ -102,7 +102,7 @@ const issueMarks = defineRoute({
     ...problems(404, {
       403: 'Another issuer’s certificate (`forbidden`), or a suspended issuer (`issuer_suspended`)',
       409: 'The certificate is not valid now (`certificate_not_valid`), or the issuer has no current key (`no_signing_key`)',
-      422: 'The model is not in the certificate’s scope (`model_out_of_scope`)',
+      422: 'The model is not in the certificate’s scope (`model_out_of_scope`), or more marks than a CCC exemption’s quantity (`quantity_exceeded`)',
     }),
   },
 });

@@ -142,8 +142,11 @@ export class MarksService {
       // is waited for and seen, and none begins until the batch commits. Read without them, a
       // batch could be ordered after its issuer's suspension answered, or under a key being
       // declared compromised (every mark of it then dead).
+      // An exemption's batches are counted against its quantity: its row is held for a change, so
+      // two batches at once are counted one after the other.
+      const exemption = seen.certificate.scheme === 'CCC_EXEMPTION';
       const issuer = await lockIssuer(tx, seen.certificate.issuerId, 'read');
-      const certificate = await lockCertificate(tx, certificateId, 'read');
+      const certificate = await lockCertificate(tx, certificateId, exemption ? 'change' : 'read');
       if (!issuer || !certificate) throw notFound('certificate');
       const found = { certificate, issuer };
       if (found.issuer.status !== 'active') {
@@ -164,6 +167,16 @@ export class MarksService {
             errors: [{ path: 'model', message: 'not in the certificate’s scope' }],
           },
         );
+      }
+      if (exemption) {
+        const issued = await batches.marksIssuedFor(tx, certificateId);
+        const quantity = found.certificate.quantity ?? 0;
+        if (issued + input.count > quantity)
+          throw new AppError(
+            'quantity_exceeded',
+            `the exemption covers ${quantity} units and ${issued} marks are issued for it: at most ${Math.max(0, quantity - issued)} more`,
+            { errors: [{ path: 'count', message: `at most ${Math.max(0, quantity - issued)}` }] },
+          );
       }
       const key = await findCurrentSigningKey(tx, found.issuer.id);
       if (!key)

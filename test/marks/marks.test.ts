@@ -93,6 +93,34 @@ describe('product marks', () => {
   });
 
   describe('issuing', () => {
+    it('issues no more marks for a CCC exemption than the units it covers, counted across batches and at once', async () => {
+      // 20 signed marks for an exemption of 5 units all verified authentic (outside probe).
+      const authority = await createIssuer(ctx, {
+        name: 'Marking Exemption Authority',
+        kind: 'exemption_authority',
+        schemes: ['CCC_EXEMPTION'],
+      });
+      const exemption = await issueCertificate(api, authority.key, {
+        scheme: 'CCC_EXEMPTION',
+        quantity: 5,
+        purpose: 'display_only',
+      });
+      const issue = (count: number) =>
+        api.post(`/v1/certificates/${exemption.id}/marks`, { count }, authority.key);
+      const over = await issue(6);
+      expect([over.status, over.body.code]).toEqual([422, 'quantity_exceeded']);
+      expect((await issue(2)).status).toBe(201);
+      // Three batches of 2 at once for the 3 left: one gets them, never more than 5 in all.
+      const racing = await Promise.all([issue(2), issue(2), issue(2)]);
+      expect(racing.map((r) => r.status).sort()).toEqual([201, 422, 422]);
+      expect((await issue(1)).status).toBe(201);
+      const last = await issue(1);
+      expect([last.status, last.body.detail]).toEqual([
+        422,
+        expect.stringContaining('at most 0 more'),
+      ]);
+    });
+
     it('writes a small batch before answering (201) and records it in the audit log', async () => {
       const res = await api.get(`/v1/mark-batches/${batch.batchId}`, issuer.key);
       expect(res.status).toBe(200);
