@@ -268,6 +268,8 @@ export class AuditSequencer {
     const { db, head } = this.options;
     const stored = await latestCheckpoint(db);
     if (!stored || stored.treeSize === 0) return;
+    // Another instance may have integrated and signed since this tree was read: read on first.
+    if (stored.treeSize > head.size) await head.advance();
     const yields =
       stored.treeSize <= head.size &&
       Buffer.from(await head.rangeRoot(0, stored.treeSize)).equals(Buffer.from(stored.rootHash));

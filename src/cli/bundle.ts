@@ -11,11 +11,13 @@ import { boundedFetch, defaultRetryPolicy, fetchWithRetry, type RetryPolicy } fr
  * The exit code of a refused bundle: 1 when it was tampered with or substituted (altered, signed
  * by another key than the log's it is told to trust, or naming under the log's kid a key that is
  * not the log's), as a rewritten log is to `audit verify`; 2 when the file is no bundle at all.
- * A refused format in text that still claims to be a bundle (a field dropped, its header changed,
- * its signature cut) is an altered bundle: 1.
+ * Malformed text that still claims to be a bundle (a field dropped, its header changed, its
+ * signature cut) is an altered bundle: 1. A format this verifier does not read (a newer service's)
+ * is 2: update certmark.
  */
 export function bundleRefusalExit(problem: OfflineBundleProblem, text: string): number {
-  if (problem !== 'malformed' && problem !== 'unsupported_format') return EXIT.finding;
+  if (problem === 'unsupported_format') return EXIT.usage;
+  if (problem !== 'malformed') return EXIT.finding;
   return claimsToBeBundle(text) ? EXIT.finding : EXIT.usage;
 }
 

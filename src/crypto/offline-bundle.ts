@@ -320,4 +320,3 @@ export function claimsToBeBundle(text: string): boolean {
     (payload !== undefined && 'freshUntil' in payload)
   );
 }
-

@@ -257,6 +257,7 @@ export const ui = {
     offlineAgo: '前',
     offlineFreshUntil: '有效至',
     offlineStale: '已超过时限：状态未知',
+    offlineClockBehind: '本机时钟早于数据包的生成时间：已按数据包的时间核验，请校正时钟。',
     offlineLoadBundle: '载入较新的离线数据包（certmark bundle 保存的文件）',
     offlineGenuineTitle: '签名真实',
     offlineGenuineSentence: '此标志由以下认证机构签发：',
@@ -343,6 +344,8 @@ export const ui = {
     offlineAgo: ' old',
     offlineFreshUntil: 'fresh until',
     offlineStale: 'past its limit: status unknown',
+    offlineClockBehind:
+      'This device’s clock reads earlier than the bundle was made: judged as of the bundle’s time. Set the clock right.',
     offlineLoadBundle: 'Load a newer offline bundle (a file saved by certmark bundle)',
     offlineGenuineTitle: 'Genuine signature',
     offlineGenuineSentence: 'This mark was issued by:',

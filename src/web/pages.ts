@@ -279,6 +279,7 @@ export function offlinePage(options: {
       ago: t.offlineAgo,
       fresh: t.offlineFreshUntil,
       stale: t.offlineStale,
+      clockBehind: t.offlineClockBehind,
     },
     serial: { title: t.offlineSerialTitle, sentence: t.offlineSerialSentence },
     typo: { title: t.typoTitle, sentence: t.typoSentence },
@@ -349,7 +350,8 @@ const offlineScript = `(function () {
     ageLine.setAttribute('data-fresh', String(status.fresh));
     ageLine.textContent = words.age.asOf + ' ' + chinaTime(status.asOf) +
       ' · ' + age + words.age.ago + ' · ' +
-      (status.fresh ? words.age.fresh + ' ' + chinaTime(status.freshUntil) : words.age.stale);
+      (status.fresh ? words.age.fresh + ' ' + chinaTime(status.freshUntil) : words.age.stale) +
+      (status.clockBehindSeconds ? ' · ' + words.age.clockBehind : '');
   }
   function reasonText(answer) {
     return answer.reasons.map(function (r) { return words.reasons[r.code] || r.message; }).join(' ');

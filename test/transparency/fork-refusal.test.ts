@@ -55,8 +55,13 @@ describe('a log rewritten under the database', () => {
     });
     const signedBefore = await checkpoints();
     await write(6);
-    await expect(restarted().sync()).rejects.toThrow(AuditForkError);
+    const forked = restarted();
+    await expect(forked.sync()).rejects.toThrow(AuditForkError);
     expect(await checkpoints()).toEqual(signedBefore);
+    // It is still read as stored: a supervisor looking into the rewrite can search it.
+    const found = await forked.search({ subject: 'subject-6', page: 1, pageSize: 10 });
+    expect(found.items).toHaveLength(1);
+    expect(found.items[0]!.seq).toBe(size + 2);
   });
 
   it('shows a supervisor an entry whose change was rewritten without its digest', async () => {
