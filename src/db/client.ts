@@ -106,7 +106,15 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
   const { drizzle } = await import('drizzle-orm/pglite');
   const { migrate } = await import('drizzle-orm/pglite/migrator');
   const inMemory = dataDir === 'memory://';
-  if (!inMemory) fs.mkdirSync(dataDir, { recursive: true });
+  // Only this user reads the embedded database (API key hashes, issuers' wrapped keys), as ./keys.
+  if (!inMemory) {
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    try {
+      fs.chmodSync(dataDir, 0o700);
+    } catch {
+      // A folder this user may not change (a mount): it keeps the mode its owner gave it.
+    }
+  }
   const release = inMemory ? () => {} : lockDataDir(dataDir);
   try {
     const client = await PGlite.create(inMemory ? undefined : dataDir, {

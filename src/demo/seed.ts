@@ -166,6 +166,11 @@ export async function seedDemo(deps: AppDeps & { services: Services }): Promise<
       schemes: ['CCC_EXEMPTION'],
     }));
 
+  // A run again gives fresh keys in place of the last run's (revoked, so only the keys printed
+  // last work: an outside walkthrough found every run's keys still working).
+  for (const earlier of await services.apiKeys.listKeys())
+    if (earlier.label === 'demo' && earlier.revokedAt === null)
+      await services.apiKeys.revokeKey(systemActor, earlier.id);
   const mint = (role: 'issuer' | 'customs' | 'supervisor' | 'admin', issuerId?: string) =>
     services.apiKeys.createKey(systemActor, { role, issuerId, label: 'demo' });
   const bodyKey = await mint('issuer', body.id);
