@@ -60,6 +60,19 @@ describe('certificates', () => {
     });
   });
 
+  it('its page found by its number typed where the link’s id goes; anything else is no link', async () => {
+    const cert = await issueCertificate(api, issuer.key);
+    const json = { accept: 'application/json' };
+    const typed = await api.get(`/c/${cert.number.toLowerCase()}`, undefined, json);
+    expect(typed.body).toMatchObject({ verdict: 'authentic', certificate: { id: cert.id } });
+    const html = await api.get(`/c/${cert.number}`);
+    expect([html.status, html.text]).toEqual([200, expect.stringContaining(cert.number)]);
+    for (const junk of ['not-a-link', 'NO-SUCH-NUMBER-1']) {
+      const page = await api.get(`/c/${junk}`, undefined, json);
+      expect(page.body.reasons.map((r: { code: string }) => r.code), junk).toEqual(['MALFORMED']);
+    }
+  });
+
   it('serves the QR code as SVG and as a PNG that decodes to the verify URL', async () => {
     const cert = await issueCertificate(api, issuer.key);
     const svg = await api.get(`/v1/certificates/${cert.id}/qr.svg`);
