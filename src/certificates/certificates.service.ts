@@ -418,6 +418,17 @@ export class CertificatesService {
     );
   }
 
+  /**
+   * The ids of the certificates a typed number names, as verification by number finds them (the
+   * form typed first, then folded ones: src/certificates/certificates.queries.ts).
+   */
+  async idsByNumber(number: string, consistency: ReadConsistency = 'bounded'): Promise<string[]> {
+    const found = await this.reads.read(consistency, (db) =>
+      q.findCertificatesByNumber(db, { number }),
+    );
+    return found.map((f) => f.certificate.id);
+  }
+
   /** `bounded` for a public view; `fresh` (the default) right after a change, and for its author. */
   async getCertificate(
     id: string,

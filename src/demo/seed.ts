@@ -110,6 +110,9 @@ function demoExemption(): IssueCertificateInput {
   };
 }
 
+/** The label of the keys the demo mints: its own, so that a run again revokes only those. */
+const DEMO_KEY_LABEL = 'certmark demo (npm run demo)';
+
 /**
  * Seeds a small, realistic data set (idempotent: a second run only mints fresh API keys) and
  * prints what to try. Demo data only: never run against a production register.
@@ -169,10 +172,10 @@ export async function seedDemo(deps: AppDeps & { services: Services }): Promise<
   // A run again gives fresh keys in place of the last run's (revoked, so only the keys printed
   // last work: an outside walkthrough found every run's keys still working).
   for (const earlier of await services.apiKeys.listKeys())
-    if (earlier.label === 'demo' && earlier.revokedAt === null)
+    if (earlier.label === DEMO_KEY_LABEL && earlier.revokedAt === null)
       await services.apiKeys.revokeKey(systemActor, earlier.id);
   const mint = (role: 'issuer' | 'customs' | 'supervisor' | 'admin', issuerId?: string) =>
-    services.apiKeys.createKey(systemActor, { role, issuerId, label: 'demo' });
+    services.apiKeys.createKey(systemActor, { role, issuerId, label: DEMO_KEY_LABEL });
   const bodyKey = await mint('issuer', body.id);
   const authorityKey = await mint('issuer', authority.id);
   const customsKey = await mint('customs');

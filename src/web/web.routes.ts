@@ -98,7 +98,14 @@ const certificatePageRoute = defineRoute({
   summary:
     'The page a certificate’s QR code links to (public); JSON with `Accept: application/json`',
   request: { params: z.object({ id: z.string().max(200) }), query: pageQuery },
-  responses: { 200: { description: 'The verdict page', content: htmlContent }, ...pageRateLimited },
+  responses: {
+    200: { description: 'The verdict page', content: htmlContent },
+    302: {
+      description:
+        'A certificate number in place of the id, held by one certificate: to that certificate’s page',
+    },
+    ...pageRateLimited,
+  },
 });
 
 const offlinePageRoute = defineRoute({
@@ -247,6 +254,16 @@ export function webRoutes(deps: WebRoutesDeps) {
   });
   router.openapi(certificatePageRoute, async (c) => {
     const { id } = c.req.valid('param');
+    // A certificate's number typed where its link's id goes: to the link of the one certificate
+    // that has it (it was answered "forged": an outside walkthrough). A number several issuers
+    // hold, or none, is no link, as anything else that is not an id.
+    if (!isUuid(id)) {
+      const ids = await deps.certificates.idsByNumber(id);
+      if (ids.length === 1) {
+        const query = new URL(c.req.url).search;
+        return c.redirect(`/c/${ids[0]}${query}`, 302);
+      }
+    }
     const lang = pickLang(c.req.valid('query').lang, c.req.header('accept-language'));
     const answer = await certificateAnswer(deps, id);
     if (wantsJson(c)) return c.json(answer, 200);
@@ -264,18 +281,11 @@ async function certificateAnswer(
   id: string,
 ): Promise<CertificateVerification> {
   const checkedAt = deps.clock.now().toISOString();
-  let certificateId = id.toLowerCase();
   if (!isUuid(id)) {
-    // A certificate's number typed where its link's id goes names the one certificate that has it
-    // (it was told "forged": an outside walkthrough); anything else is no link (and, read as a
-    // number, would have opened an alert for every junk link).
-    const { items } = await deps.certificates.searchRegistry({ number: id, page: 1, pageSize: 2 });
-    if (items.length !== 1)
-      return pageVerdict(deps, [reason('MALFORMED', 'not a certificate link')], checkedAt);
-    certificateId = items[0]!.id;
+    return pageVerdict(deps, [reason('MALFORMED', 'not a certificate link')], checkedAt);
   }
   const issued = await deps.certificates
-    .getCertificate(certificateId)
+    .getCertificate(id.toLowerCase())
     .catch((error: unknown) => {
       if (error instanceof AppError && error.code === 'not_found') return undefined;
       throw error;

@@ -30,9 +30,13 @@ describe('demo data', () => {
       const certificates = (
         await ctx.services.certificates.searchRegistry({ page: 1, pageSize: 50 })
       ).total;
-      const first = (await ctx.services.apiKeys.listKeys()).filter((k) => k.label === 'demo');
+      const first = (await ctx.services.apiKeys.listKeys()).filter(
+        (k) => k.label === 'certmark demo (npm run demo)',
+      );
       await seedDemo(deps);
-      const again = (await ctx.services.apiKeys.listKeys()).filter((k) => k.label === 'demo');
+      const again = (await ctx.services.apiKeys.listKeys()).filter(
+        (k) => k.label === 'certmark demo (npm run demo)',
+      );
       expect(
         (await ctx.services.certificates.searchRegistry({ page: 1, pageSize: 50 })).total,
       ).toBe(certificates);
