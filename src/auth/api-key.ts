@@ -16,7 +16,11 @@ export function hashApiKey(key: string): Uint8Array {
   return new Uint8Array(createHash('sha256').update(key, 'utf8').digest());
 }
 
-/** The part of a key safe to show in listings. */
+/**
+ * The part of a key safe to show in listings: a generated key's first ten characters (`cm_` and
+ * 42 of its 256 random bits); nothing of a key an operator chose (`ADMIN_API_KEY`), whose value may
+ * have little entropy.
+ */
 export function apiKeyPrefix(key: string): string {
-  return key.slice(0, 10);
+  return key.startsWith(KEY_PREFIX) ? key.slice(0, 10) : '(operator-set)';
 }

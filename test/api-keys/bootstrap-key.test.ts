@@ -376,3 +376,25 @@ describe('migration 0023: the bootstrap keys made before it are marked', () => {
     }
   });
 });
+
+describe('listing an operator-chosen key', () => {
+  let ctx: TestContext;
+  beforeAll(async () => {
+    ctx = await createTestContext();
+  });
+  afterAll(async () => ctx.close());
+
+  it('shows no part of a key an operator chose; a generated one by its first characters', async () => {
+    const chosen = 'operator-chosen-admin-value-0123456789';
+    await ctx.services.apiKeys.ensureAdminKey(chosen);
+    const listed = (await client(ctx.app).get('/v1/api-keys', chosen)).body.items as {
+      label: string | null;
+      prefix: string;
+    }[];
+    const bootstrap = listed.filter((k) => k.label === 'bootstrap (ADMIN_API_KEY)');
+    expect(bootstrap.map((k) => k.prefix)).toContain('(operator-set)');
+    expect(JSON.stringify(listed)).not.toContain(chosen.slice(0, 10));
+    for (const key of listed.filter((k) => k.prefix.startsWith('cm_')))
+      expect(key.prefix).toHaveLength(10);
+  });
+});
