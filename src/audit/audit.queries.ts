@@ -59,7 +59,7 @@ export function auditLeafHashes(entries: readonly AuditLeafFields[], firstSeq: n
 }
 
 /** SHA-256 of a change's canonical JSON, hex: what the entry (and its leaf) commits to. */
-function changeDigest(changeJson: string): string {
+export function changeDigest(changeJson: string): string {
   return hash('sha256', changeJson, 'hex');
 }
 

@@ -22,7 +22,7 @@ import {
 import { TreeHead } from './tree-head';
 import { ImmutableTileCache } from './tile-cache';
 import { leavesPerHash, TILE_WIDTH, tileExists, type TileAddress } from './tiles';
-import { auditLeafData } from './audit.queries';
+import { auditLeafData, changeDigest } from './audit.queries';
 import { AuditForkError, AuditSequencer, type SequencerOptions } from './sequencer';
 import { checkpointOfSize, latestCheckpoint } from './checkpoints.queries';
 import { sequencingLag } from './audit.queries';
@@ -31,7 +31,6 @@ import { cosignaturesOf, latestWitnessedSize } from './cosignatures.queries';
 import type { WitnessEndpoint } from './witness-config';
 import { CheckpointWitnessing, type WitnessingOptions, type WitnessLag } from './witnessing';
 import { toBase64 } from '../crypto/base64';
-import { createHash } from 'node:crypto';
 import { canonicalJson } from '../crypto/canonical-json';
 
 /** Largest page of /v1/transparency/entries: about 4 MB of JSON. */
@@ -69,11 +68,6 @@ function integratedEntry(row: IntegratedRow): TransparencyEntry {
     changeDigest: row.changeDigest,
     leafHash: toBase64(row.leafHash),
   };
-}
-
-/** SHA-256 of a change's canonical JSON, hex: what its entry's changeDigest says it is. */
-function changeDigestOf(change: unknown): string {
-  return createHash('sha256').update(canonicalJson(change)).digest('hex');
 }
 
 /** An entry the sequencer has not integrated yet, as a supervisor's search shows it. */
@@ -244,7 +238,7 @@ export class AuditService {
         change: row.change ?? null,
         // The leaf commits to the digest, not to the change: a change rewritten under the
         // database (its digest left alone) is shown for what it is (outside probe).
-        changeMatchesDigest: changeDigestOf(row.change ?? null) === row.changeDigest,
+        changeMatchesDigest: changeDigest(canonicalJson(row.change ?? null)) === row.changeDigest,
       })),
       page: search.page,
       pageSize: search.pageSize,

@@ -258,15 +258,8 @@ export class CertificatesService {
           if (rows.length === 0) return rows;
           const signer = await this.vault.currentSigner(tx, issuerId);
           const at = this.clock.now();
-          for (const certificate of rows) {
-            const credential = await this.signCredential(tx, { certificate, issuer, signer, at });
-            await q.replaceCredential(tx, {
-              id: certificate.id,
-              credential,
-              kid: signer.kid,
-              format: CREDENTIAL_FORMAT,
-            });
-          }
+          for (const certificate of rows)
+            await this.replaceCredential(tx, { certificate, issuer, signer, at });
           await appendAuditEntry(tx, at, {
             actor: systemActor,
             action: 'certificate.credentials.resign',
@@ -357,13 +350,7 @@ export class CertificatesService {
         const perIssuer = new Map<string, number>();
         for (const { certificate, issuer } of page) {
           const signer = await this.vault.currentSigner(tx, issuer.id);
-          const credential = await this.signCredential(tx, { certificate, issuer, signer, at });
-          await q.replaceCredential(tx, {
-            id: certificate.id,
-            credential,
-            kid: signer.kid,
-            format: CREDENTIAL_FORMAT,
-          });
+          await this.replaceCredential(tx, { certificate, issuer, signer, at });
           perIssuer.set(issuer.id, (perIssuer.get(issuer.id) ?? 0) + 1);
         }
         for (const [issuerId, resigned] of perIssuer) {
@@ -380,6 +367,19 @@ export class CertificatesService {
       upgraded += count;
       if (count < pageSize) return upgraded;
     }
+  }
+
+  /** Stores `certificate`'s credential signed anew with `signer`, in the current format. */
+  private async replaceCredential(
+    tx: Queryable,
+    args: { certificate: CertificateRow; issuer: IssuerRow; signer: IssuerSigner; at: Date },
+  ): Promise<void> {
+    await q.replaceCredential(tx, {
+      id: args.certificate.id,
+      credential: await this.signCredential(tx, args),
+      kid: args.signer.kid,
+      format: CREDENTIAL_FORMAT,
+    });
   }
 
   /**

@@ -61,6 +61,22 @@ async function logRows(handle: DatabaseHandle): Promise<Row[]> {
   );
 }
 
+/** The leaf a row's entry hashes to, recomputed from the entry as read back. */
+const recomputedLeaf = (r: Row) =>
+  leafHash(
+    auditLeafData({
+      seq: Number(r.seq),
+      at: new Date(r.at),
+      actorKeyId: r.actor_key_id,
+      actorRole: r.actor_role,
+      signatory: r.signatory,
+      action: r.action,
+      subjectType: r.subject_type,
+      subjectId: r.subject_id,
+      changeDigest: r.change_digest,
+    }),
+  );
+
 describe('audit sequencing without a global lock', () => {
   let ctx: TestContext;
   let second: DatabaseHandle;
@@ -153,20 +169,7 @@ describe('audit sequencing without a global lock', () => {
     expect(rows.every((r) => r.seq !== null && r.leaf_hash !== null)).toBe(true);
     expect(rows.map((r) => Number(r.seq))).toEqual(rows.map((_, i) => i + 1));
     for (const r of rows) {
-      const recomputed = leafHash(
-        auditLeafData({
-          seq: Number(r.seq),
-          at: new Date(r.at),
-          actorKeyId: r.actor_key_id,
-          actorRole: r.actor_role,
-          signatory: r.signatory,
-          action: r.action,
-          subjectType: r.subject_type,
-          subjectId: r.subject_id,
-          changeDigest: r.change_digest,
-        }),
-      );
-      expect(Buffer.from(r.leaf_hash!)).toEqual(Buffer.from(recomputed));
+      expect(Buffer.from(r.leaf_hash!)).toEqual(Buffer.from(recomputedLeaf(r)));
     }
     // The stored checkpoint signs the whole tree, and the log's key opens it.
     const note = (await ctx.app.request('/log/checkpoint')).text();
@@ -203,20 +206,7 @@ describe('audit sequencing without a global lock', () => {
     const rows = (await logRows(ctx.handle)).filter((r) => r.action === 'test.time');
     expect(rows.map((r) => new Date(r.at).toISOString()).sort()).toEqual([...instants].sort());
     for (const r of rows) {
-      const recomputed = leafHash(
-        auditLeafData({
-          seq: Number(r.seq),
-          at: new Date(r.at),
-          actorKeyId: r.actor_key_id,
-          actorRole: r.actor_role,
-          signatory: r.signatory,
-          action: r.action,
-          subjectType: r.subject_type,
-          subjectId: r.subject_id,
-          changeDigest: r.change_digest,
-        }),
-      );
-      expect(Buffer.from(r.leaf_hash!)).toEqual(Buffer.from(recomputed));
+      expect(Buffer.from(r.leaf_hash!)).toEqual(Buffer.from(recomputedLeaf(r)));
     }
   });
 
