@@ -68,6 +68,8 @@ export interface WebhookDispatcherOptions {
   /** How often an idle pg-boss worker looks for a due retry (pg-boss's minimum is 0.5). */
   pollingIntervalSeconds?: number;
   /** How often to look for work missed by a notification (a notification lost with its connection). */
+  /** How often deliveries whose job ended unrecorded are looked for (default 60 s). */
+  orphanCheckIntervalMs?: number;
   sweepIntervalMs?: number;
   logger?: Logger;
   /** Wall-clock time: attempts are signed with it (receivers check it within minutes). */
@@ -142,7 +144,10 @@ export class WebhookDispatcher {
     this.timer = setInterval(() => this.wake(), interval);
     this.timer.unref();
     if (this.options.kind === 'postgres') {
-      this.orphanTimer = setInterval(() => void this.endOrphans(), ORPHAN_CHECK_INTERVAL_MS);
+      this.orphanTimer = setInterval(
+        () => void this.endOrphans(),
+        this.options.orphanCheckIntervalMs ?? ORPHAN_CHECK_INTERVAL_MS,
+      );
       this.orphanTimer.unref();
     }
     this.wake();
