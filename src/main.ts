@@ -33,6 +33,11 @@ async function main(): Promise<void> {
     logger.warn({ lines }, 'log lines dropped while the log reader did not keep up'),
   );
   process.on('exit', () => destination.flushAtExit());
+  // A reader that has gone (`… | head`): the rest of stdout is lost, and the service goes on (the
+  // log destination stops writing too). Unhandled, the first write after it ended the process.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
   const logger = pino(
     {
       level: config.logLevel,

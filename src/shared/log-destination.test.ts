@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,7 +42,10 @@ const until = async (done: () => boolean) => {
 
 describe('the log destination', () => {
   let pipe: ReturnType<typeof stalledPipe> | undefined;
-  afterEach(() => pipe?.close());
+  afterEach(() => {
+    pipe?.close();
+    pipe = undefined;
+  });
 
   it('keeps at most its bound for a stalled reader, then says how many lines it dropped', async () => {
     pipe = stalledPipe();
@@ -77,6 +80,27 @@ describe('the log destination', () => {
     // Its background write gives up too (EAGAIN past the time) before the pipe's descriptor is
     // closed, and so cannot write into the next test's pipe, which may get the same number.
     expect(await gaveUp).toMatchObject({ code: 'EAGAIN' });
+  });
+
+  it('gives up at once at exit when the reader has gone, with lines still waiting', () => {
+    // In a child whose stdout pipe is closed before it writes: sonic-boom 4 retried a write that
+    // failed with EPIPE forever in flushSync, and the process never exited (`… | head`).
+    const script = `
+      import { logDestination } from './src/shared/log-destination.ts';
+      const destination = logDestination(() => {});
+      for (let i = 0; i < 1000; i++) destination.stream.write(${JSON.stringify(line)});
+      const began = performance.now();
+      destination.flushAtExit();
+      process.stderr.write('flushed in ' + Math.round(performance.now() - began) + ' ms');
+    `;
+    const run = spawnSync(
+      'sh',
+      ['-c', `exec "$0" --import tsx --input-type=module -e "$1" | true`, process.execPath, script],
+      { cwd: process.cwd(), encoding: 'utf8', timeout: 20_000 },
+    );
+    expect(run.signal).toBeNull(); // not killed by the timeout
+    const ms = Number(/flushed in (\d+) ms/.exec(run.stderr)?.[1]);
+    expect(ms).toBeLessThan(1_500);
   });
 
   it('finishes every line for a reader that catches up before an orderly exit', async () => {

@@ -247,6 +247,61 @@ describe('stop: with a log reader that stopped reading', () => {
   }, 60_000);
 });
 
+describe('a log reader that went away (`… | head -1`)', () => {
+  it('leaves the service answering, and SIGTERM still ends it', async () => {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-gone-log-'));
+    const port = await new Promise<number>((resolve) => {
+      const server = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    // No ADMIN_API_KEY: the bootstrap key is printed to stdout after the reader has gone.
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: process.cwd(),
+      env: {
+        PATH: process.env.PATH,
+        PORT: String(port),
+        DATA_DIR: path.join(folder, 'data'),
+        KEYS_DIR: path.join(folder, 'keys'),
+        RATE_LIMIT_PER_MINUTE: '0',
+        SHUTDOWN_TIMEOUT_SECONDS: '5',
+      },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    try {
+      await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+      child.stdout.destroy();
+      let ready = 0;
+      for (let i = 0; i < 300 && ready !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+          (res) => res.status,
+          () => 0,
+        );
+      }
+      expect(ready).toBe(200);
+      for (let i = 0; i < 50; i++) {
+        const res = await fetch(`http://127.0.0.1:${port}/v1/registry/certificates?holder=h${i}`);
+        expect(res.status).toBe(200);
+        await res.arrayBuffer();
+      }
+      expect(child.exitCode).toBeNull();
+      const began = performance.now();
+      child.kill('SIGTERM');
+      const exit = await new Promise<{ code: number | null; ms: number }>((resolve) => {
+        child.once('exit', (code) => resolve({ code, ms: performance.now() - began }));
+        setTimeout(() => resolve({ code: null, ms: Infinity }), 15_000).unref();
+      });
+      expect(exit.code).toBe(0);
+      expect(exit.ms).toBeLessThan(7_000);
+    } finally {
+      child.kill('SIGKILL');
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
 describe('stop: its bound', () => {
   it('is 10 s unless SHUTDOWN_TIMEOUT_SECONDS says otherwise, and never below 5 s', () => {
     expect(loadConfig({}).shutdownBoundMs).toBe(10_000);
