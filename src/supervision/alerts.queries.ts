@@ -224,6 +224,21 @@ export async function reportsOfAlerts(
   return rows.map(reportRowOf);
 }
 
+/** How many reports each of `alertIds` has (an alert without any is left out). */
+export async function reportCountsOfAlerts(
+  db: Queryable,
+  alertIds: readonly string[],
+): Promise<Map<string, number>> {
+  if (alertIds.length === 0) return new Map();
+  const rows = rowsOf<{ alert_id: string; reports: string | number }>(
+    await db.execute(sql`
+      SELECT alert_id, count(*) AS reports FROM reports
+      WHERE alert_id = ANY(${`{${[...new Set(alertIds)].join(',')}}`}::uuid[])
+      GROUP BY alert_id`),
+  );
+  return new Map(rows.map((row) => [row.alert_id, Number(row.reports)]));
+}
+
 /** A reports row read by hand-written SQL, as drizzle reads it. */
 function reportRowOf(row: Record<string, unknown>): ReportRow {
   const { alert_id, subject_type, certificate_number, created_at, ...rest } = row;

@@ -443,6 +443,11 @@ export class AlertsService implements AlertSink {
     return rows.map((r) => ({ ...reportView(r), alertId: r.alertId }));
   }
 
+  /** How many reports each alert has in all (the console shows the latest few: reportsOf). */
+  reportCountsOf(alertIds: readonly string[]): Promise<Map<string, number>> {
+    return q.reportCountsOfAlerts(this.db, alertIds);
+  }
+
   /**
    * Alerts opened per day in China Standard Time, the last `days` days up to today, by severity,
    * every day present: the supervisor console's trend.

@@ -473,6 +473,17 @@ describe('supervision', () => {
         'report 249',
         'report 250',
       ]);
+      // The console shows those five, says how many there are, and where the rest are read.
+      const page = await api.get('/supervisor?reason=REPORTED&status=all&lang=en', supervisor);
+      const row = page.text.slice(page.text.indexOf(`data-alert-id="${filed.alertId}"`));
+      const reports = row.slice(row.indexOf('<dt>Reports</dt>'), row.indexOf('Audit history'));
+      expect(reports.match(/report \d+/g)).toEqual(shown.map((r) => r.description));
+      expect(reports).toMatch(/The latest 5 of 251:\s*<code>GET \/v1\/alerts\//);
+      expect(
+        (await ctx.services.alerts.reportCountsOf([filed.alertId, certificate.id])).get(
+          filed.alertId,
+        ),
+      ).toBe(251);
     });
 
     it('files a report naming a mark serial against the mark, and an unknown code against itself', async () => {

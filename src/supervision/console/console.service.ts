@@ -55,8 +55,9 @@ export class SupervisorConsole {
     const markSerials = (items: typeof list.items) =>
       items.filter((a) => a.subjectType === 'mark').map((a) => a.subject);
     const cloneSerials = markSerials(clones.items);
-    const [reports, history, scans] = await Promise.all([
+    const [reports, reportCounts, history, scans] = await Promise.all([
       alerts.reportsOf(ids),
+      alerts.reportCountsOf(ids),
       audit.historyOf('alert', ids),
       marks.recentScans(
         principal,
@@ -79,6 +80,7 @@ export class SupervisorConsole {
       summary,
       issuers: issuerList.map((i) => ({ id: i.id, name: i.name })),
       reports,
+      reportCounts,
       history,
       scans,
       byProvince,

@@ -289,6 +289,7 @@ export function consolePage(
                   alertRows(a, lang, {
                     issuer: a.issuerId ? (issuerNames.get(a.issuerId) ?? a.issuerId) : '—',
                     reports: overview.reports.filter((r) => r.alertId === a.id),
+                    reportCount: overview.reportCounts.get(a.id) ?? 0,
                     history: overview.history.filter((h) => h.subjectId === a.id),
                     scans:
                       a.subjectType === 'mark'
@@ -323,6 +324,8 @@ function alertRows(
   related: {
     issuer: string;
     reports: (AlertReportView & { alertId: string | null })[];
+    /** The alert's reports in all: more than are shown when it has many. */
+    reportCount: number;
     history: ConsoleOverview['history'];
     scans: RecentScan[];
   },
@@ -389,6 +392,14 @@ function alertRows(
                             ${r.description}${r.contact ? html` <span class="muted">(${t.contact}: ${r.contact})</span>` : ''}
                           </div>`,
                       )}
+                      ${
+                        related.reportCount > related.reports.length
+                          ? html`<p class="muted">
+                              ${t.latestReports(related.reports.length, related.reportCount)}:
+                              <code>GET /v1/alerts/${a.id}</code>
+                            </p>`
+                          : ''
+                      }
                     </dd>`
                 : ''
             }
