@@ -340,6 +340,12 @@ export class CustomsService {
           at: now.toISOString(),
         },
       },
+      // A holder, importer or platform following the exemption hears how much was used and what
+      // remains (the registry shows both), not whose declaration, where, or of which model.
+      publicData: {
+        certificate: exemption,
+        consumption: { quantity: request.quantity, remaining: remainingAfter, at: now.toISOString() },
+      },
     });
     if (remainingAfter === 0) {
       // Public facts only (the registry shows quantity and remaining): subscribers may follow it.

@@ -16,10 +16,12 @@ export interface WebhookEvent {
   /** The certificate it concerns, matched against a subscription's filter. */
   certificateId: string | null;
   /**
-   * The message's `data`. Every event a `subscriber` key may follow carries public facts only
-   * (what GET /v1/certificates/{id} shows anyone); see {@link eventsByRole}.
+   * The message's `data`. What a `subscriber` key hears is public facts only (what
+   * GET /v1/certificates/{id} shows anyone): `data` itself, or `publicData` when given.
    */
   data: Record<string, unknown>;
+  /** What a `subscriber` key hears instead of `data`, when `data` holds more than public facts. */
+  publicData?: Record<string, unknown>;
 }
 
 /**
@@ -29,15 +31,14 @@ export interface WebhookEvent {
  * - a supervisor's subscription: every event;
  * - an issuer's: events about its own certificates, marks, exemptions and itself;
  * - customs': exemption consumption;
- * - a subscriber's: the certificates its filter names, and their issuer's status.
+ * - a subscriber's: the certificates its filter names, and their issuer's status, in public facts.
  * A filter (`certificate_ids`) narrows any of them to the certificates it names.
  */
 export async function recordEvent(tx: Queryable, event: WebhookEvent): Promise<void> {
-  const payload = JSON.stringify({
-    type: event.type,
-    timestamp: event.at.toISOString(),
-    data: event.data,
-  });
+  const message = (data: Record<string, unknown>) =>
+    JSON.stringify({ type: event.type, timestamp: event.at.toISOString(), data });
+  const payload = message(event.data);
+  const publicPayload = event.publicData ? message(event.publicData) : payload;
   const certificateId = event.certificateId;
   // An issuer's status change reaches a filtered subscription that follows any of its certificates.
   const followsIssuer =
@@ -47,7 +48,8 @@ export async function recordEvent(tx: Queryable, event: WebhookEvent): Promise<v
   await tx.execute(sql`
     WITH written AS (
       INSERT INTO webhook_deliveries (subscription_id, event_id, event_type, payload, state, next_attempt_at, created_at)
-      SELECT s.id, ${randomUUID()}::uuid, ${event.type}, ${payload}::jsonb, 'pending', ${event.at.toISOString()}::timestamptz, ${event.at.toISOString()}::timestamptz
+      SELECT s.id, ${randomUUID()}::uuid, ${event.type},
+        CASE WHEN s.role = 'subscriber' THEN ${publicPayload}::jsonb ELSE ${payload}::jsonb END, 'pending', ${event.at.toISOString()}::timestamptz, ${event.at.toISOString()}::timestamptz
       FROM subscriptions AS s
       WHERE s.deleted_at IS NULL AND ${event.type} = ANY(s.events)
         AND (s.role = 'supervisor'
@@ -83,7 +85,13 @@ export const eventsByRole: Record<string, readonly WebhookEventType[]> = {
     'mark.cleared',
   ],
   customs: ['exemption.consumed', 'exemption.exhausted'],
-  // Public facts only: a certificate's status, its issuer's, an exemption used up.
-  subscriber: ['certificate.status_changed', 'issuer.status_changed', 'exemption.exhausted'],
+  // Public facts only: a certificate's status, its issuer's, an exemption's quantity used (without
+  // the declaration: see the customs service) and used up.
+  subscriber: [
+    'certificate.status_changed',
+    'issuer.status_changed',
+    'exemption.consumed',
+    'exemption.exhausted',
+  ],
   admin: [],
 };

@@ -9,7 +9,13 @@ import {
   type WebhookDispatcher,
 } from '../../src/subscriptions/webhook-dispatcher';
 import { client, createTestContext, type Client, type TestContext } from '../helpers';
-import { createIssuer, createRoleKey, issueCertificate, type IssuerFixture } from '../fixtures';
+import {
+  createIssuer,
+  createRoleKey,
+  issueCertificate,
+  USCC,
+  type IssuerFixture,
+} from '../fixtures';
 import { startTestDispatcher } from './dispatcher';
 import { startReceiver } from './receiver';
 
@@ -110,6 +116,7 @@ describe('webhooks', () => {
       [ctx.adminKey, ['alert.opened'], 403],
       [subscriber, ['certificate.status_changed'], 400], // no filter
       [subscriber, ['mark.flagged'], 403],
+      [subscriber, ['alert.opened'], 403],
     ];
     for (const [key, events, status] of cases) {
       const res = await api.post('/v1/subscriptions', { url: receiver.url('/x'), events }, key);
@@ -235,6 +242,78 @@ describe('webhooks', () => {
     // Nobody else reads it.
     const foreignLog = await api.get(`/v1/subscriptions/${flaky.id}/deliveries`, otherIssuer.key);
     expect(foreignLog.status).toBe(404);
+  });
+
+  it('tells customs of an exemption’s consumption in full, and a follower of it in public facts only', async () => {
+    const authority = await createIssuer(ctx, {
+      name: 'Exemption Authority',
+      kind: 'exemption_authority',
+      schemes: ['CCC_EXEMPTION'],
+      accreditationNo: undefined,
+    });
+    const exemption = await issueCertificate(api, authority.key, {
+      scheme: 'CCC_EXEMPTION',
+      quantity: 20,
+      purpose: 'rd_or_test_samples',
+    });
+    const full = await subscribe(customs, {
+      url: receiver.url('/customs-consumed'),
+      events: ['exemption.consumed'],
+    });
+    // A holder, importer or platform follows the exemption it names (SPEC: subscriber).
+    const follower = await subscribe(subscriber, {
+      url: receiver.url('/follower-consumed'),
+      events: ['exemption.consumed', 'exemption.exhausted'],
+      filter: { certificates: [exemption.number] },
+    });
+    const declaration = {
+      number: exemption.number,
+      declarationNo: '223320260087654321',
+      quantity: 20,
+      importerUscc: USCC.holder,
+      port: '5316 Shenzhen Bay',
+      model: 'X1-100',
+    };
+    const consumed = await api.post('/v1/customs/exemptions/consume', declaration, customs);
+    expect(consumed.status, consumed.text).toBe(200);
+    expect(consumed.body.consumption).toMatchObject({ consumed: true, remaining: 0 });
+
+    const heard = (path: string, secret: string) =>
+      receiver.received
+        .filter((w) => w.path === path)
+        .map((w) => new Webhook(secret).verify(w.body, w.headers) as any);
+    await receiver.waitFor(
+      () =>
+        heard('/customs-consumed', full.secret).length === 1 &&
+        heard('/follower-consumed', follower.secret).length === 2,
+    );
+    const [toCustoms] = heard('/customs-consumed', full.secret);
+    expect(toCustoms.data.consumption).toMatchObject({
+      declarationNo: declaration.declarationNo,
+      importerUscc: USCC.holder,
+      port: declaration.port,
+      model: 'X1-100',
+      quantity: 20,
+    });
+    const toFollower = heard('/follower-consumed', follower.secret);
+    const publicFacts = toFollower.find((m) => m.type === 'exemption.consumed');
+    expect(publicFacts.data).toEqual({
+      certificate: {
+        id: exemption.id,
+        number: exemption.number,
+        issuerId: authority.id,
+        quantity: 20,
+        remaining: 0,
+      },
+      consumption: { quantity: 20, remaining: 0, at: toCustoms.data.consumption.at },
+    });
+    expect(toFollower.map((m) => m.type).sort()).toEqual([
+      'exemption.consumed',
+      'exemption.exhausted',
+    ]);
+    const told = JSON.stringify(toFollower);
+    for (const declared of [declaration.declarationNo, declaration.port, USCC.holder])
+      expect(told).not.toContain(declared);
   });
 
   it('writes deliveries only for changes that commit', async () => {
