@@ -344,7 +344,11 @@ export class CustomsService {
       // remains (the registry shows both), not whose declaration, where, or of which model.
       publicData: {
         certificate: exemption,
-        consumption: { quantity: request.quantity, remaining: remainingAfter, at: now.toISOString() },
+        consumption: {
+          quantity: request.quantity,
+          remaining: remainingAfter,
+          at: now.toISOString(),
+        },
       },
     });
     if (remainingAfter === 0) {
