@@ -11,6 +11,7 @@ import { isDatabaseUnavailable } from './errors';
 import { logDestination } from './shared/log-destination';
 import { loggableError } from './shared/loggable-error';
 import { ScanLogPartitions } from './marks/scan-log-partitions';
+import { CompromiseSweeper } from './certificates/compromise-sweeper';
 import { WebhookDispatcher } from './subscriptions/webhook-dispatcher';
 import { bindPort } from './http/listener';
 import { allowedMethods } from './http/allowed-methods';
@@ -190,18 +191,10 @@ async function main(): Promise<void> {
         'credential upgrade failed; retried at next start',
       ),
     );
-  // A compromise's signing again that a stop cut short goes on, whatever becomes of the above.
-  void services.certificates
-    .resignAllCompromised()
-    .then((resigned) => {
-      if (resigned > 0) logger.info({ resigned }, 'credentials of compromised keys signed again');
-    })
-    .catch((error: unknown) =>
-      logger.warn(
-        { err: loggableError(error) },
-        'signing compromised credentials again failed; retried at next start',
-      ),
-    );
+  // A compromise's signing again that a stop, a crash or another instance's end cut short goes
+  // on, whatever becomes of the above: now, and at every look after.
+  const compromiseSweeper = new CompromiseSweeper({ certificates: services.certificates, logger });
+  compromiseSweeper.start();
 
   // The scan log's monthly partitions: made ahead, and dropped past SCAN_RETENTION_DAYS, hourly.
   const scanLogPartitions = new ScanLogPartitions({
@@ -254,6 +247,7 @@ async function main(): Promise<void> {
       Math.max(0, shutdownBoundMs - marginMs - (performance.now() - began));
     const background = Promise.allSettled([
       scanLogPartitions.stop(),
+      compromiseSweeper.stop(),
       services.audit.sequencer.stop(),
       services.audit.witnessing?.stop(),
       // pg-boss waits for a delivery in flight: it is retried after the next start if cut short.

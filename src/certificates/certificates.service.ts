@@ -57,6 +57,9 @@ const regionOfUscc = (uscc: string | undefined) =>
 
 /** Issuing certificates, changing their status, and the public register. */
 export class CertificatesService {
+  /** Issuers whose credentials this process is signing again now, and by how many sweeps. */
+  readonly #resigning = new Map<string, number>();
+
   constructor(
     private readonly db: Database,
     private readonly vault: KeyVault,
@@ -283,11 +286,25 @@ export class CertificatesService {
    * compromised key: rows skipped because another transaction held them, and a sweep that failed
    * (the database away, a statement timeout), are taken again after a pause that doubles from
    * 0.5 s up to 30 s. Gives up after `attempts` sweeps that left some, saying how many remain; the
-   * next start resumes them.
+   * next look of any instance resumes them (./compromise-sweeper).
    */
   async resignUntilDone(
     issuerId: string,
     options: { attempts?: number; onGiveUp?: (left: number, error: unknown) => void } = {},
+  ): Promise<number> {
+    this.#resigning.set(issuerId, (this.#resigning.get(issuerId) ?? 0) + 1);
+    try {
+      return await this.#resignUntilDone(issuerId, options);
+    } finally {
+      const left = this.#resigning.get(issuerId)! - 1;
+      if (left > 0) this.#resigning.set(issuerId, left);
+      else this.#resigning.delete(issuerId);
+    }
+  }
+
+  async #resignUntilDone(
+    issuerId: string,
+    options: { attempts?: number; onGiveUp?: (left: number, error: unknown) => void },
   ): Promise<number> {
     const attempts = options.attempts ?? 12;
     let resigned = 0;
@@ -318,10 +335,14 @@ export class CertificatesService {
     return q.countSignedWithCompromisedKeys(tx, issuerId);
   }
 
-  /** {@link resignCompromised} for every issuer that has credentials left to sign again (at start). */
+  /**
+   * {@link resignUntilDone} for every issuer that has credentials left to sign again and that this
+   * process is not signing again already (./compromise-sweeper: at start, then periodically).
+   */
   async resignAllCompromised(): Promise<number> {
     let resigned = 0;
     for (const issuerId of await q.issuersWithCompromisedCredentials(this.db)) {
+      if (this.#resigning.has(issuerId)) continue;
       resigned += await this.resignUntilDone(issuerId, { attempts: 3 });
     }
     return resigned;

@@ -324,13 +324,13 @@ export class IssuersService {
     this.vault.forget(kid);
     // The key's change has committed, whatever becomes of the signing again: it sweeps again
     // while some are left (held elsewhere, the database away); should it give up, it says so, and
-    // the next start resumes it.
+    // the next look of any instance resumes it (CompromiseSweeper).
     const resigning = this.credentials
       .resignUntilDone(issuerId, {
         onGiveUp: (left, error) =>
           this.logger?.warn(
             { ...(error ? { err: loggableError(error) } : { left }), issuerId },
-            'credentials of a compromised key are left to sign again; resumed at next start',
+            'credentials of a compromised key are left to sign again; resumed at the next look',
           ),
       })
       .catch(() => 0);

@@ -3,6 +3,7 @@ import { CompactSign, compactVerify, createLocalJWKSet, importJWK } from 'jose';
 import { sql } from 'drizzle-orm';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CompromiseSweeper } from '../../src/certificates/compromise-sweeper';
 import { ed25519Jwk, generateSigningKey, jwkThumbprint } from '../../src/crypto/ed25519';
 import { client, createTestContext, type Client, type TestContext } from '../helpers';
 import {
@@ -623,6 +624,37 @@ describe('POST /v1/verify/certificate', () => {
       await holder.end();
     }
     expect(await ctx.services.certificates.countToResign(ctx.handle.db, body.id)).toBe(0);
+  });
+
+  it('a compromise whose instance died before signing again is finished by a running one, at its next look', async () => {
+    const sweeper = new CompromiseSweeper({
+      certificates: ctx.services.certificates,
+      intervalMs: 200,
+    });
+    sweeper.start(); // running before the compromise: its first look finds nothing
+    try {
+      const body = await createIssuer(ctx, { name: 'Orphaned Compromise Body' });
+      const issued = [];
+      for (let i = 0; i < 3; i++) issued.push(await issueCertificate(api, body.key));
+      // Another instance committed the key's change, then died: nothing signed again, nobody asked.
+      await ctx.handle.db.execute(
+        sql`UPDATE signing_keys SET status = 'compromised', compromised_at = now() WHERE kid = ${body.kid}`,
+      );
+      const rotated = await api.post(`/v1/issuers/${body.id}/keys/rotate`, undefined, body.key);
+      expect(rotated.status).toBe(201);
+      let left = 3;
+      for (let i = 0; i < 100 && left > 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        left = await ctx.services.certificates.countToResign(ctx.handle.db, body.id);
+      }
+      expect(left).toBe(0);
+      for (const certificate of issued) {
+        const current = (await api.get(`/v1/certificates/${certificate.id}`)).body.credential;
+        expect((await verify({ credential: current })).verdict).toBe('authentic');
+      }
+    } finally {
+      await sweeper.stop();
+    }
   });
 
   describe('the registry is read on every check', () => {
