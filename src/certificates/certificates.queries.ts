@@ -1,4 +1,5 @@
 import { and, asc, count, eq, gt, ilike, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
+import { textArray, uuidArray } from '../db/arrays';
 import { rowsOf, type Queryable } from '../db/client';
 import {
   certificates,
@@ -154,14 +155,20 @@ export async function issuersWithCompromisedCredentials(db: Queryable): Promise<
 }
 
 /** A certificate's credential, signed anew (its content is unchanged), in `format`. */
-export async function replaceCredential(
+export async function replaceCredentials(
   db: Queryable,
-  params: { id: string; credential: string; kid: string; format: number },
+  rows: readonly { id: string; credential: string; kid: string }[],
+  format: number,
 ): Promise<void> {
-  await db
-    .update(certificates)
-    .set({ credential: params.credential, kid: params.kid, credentialFormat: params.format })
-    .where(eq(certificates.id, params.id));
+  if (rows.length === 0) return;
+  // One statement for a page (a statement a row made signing again a page of 500 wait on 500
+  // round trips): the rows as parallel arrays.
+  await db.execute(sql`
+    UPDATE certificates AS c
+    SET credential = v.credential, kid = v.kid, credential_format = ${format}
+    FROM unnest(${uuidArray(rows.map((r) => r.id))}, ${textArray(rows.map((r) => r.credential))},
+      ${textArray(rows.map((r) => r.kid))}) AS v(id, credential, kid)
+    WHERE c.id = v.id`);
 }
 
 /** Arbitrary but fixed: one instance at a time upgrades credentials ("cred"). */

@@ -12,6 +12,7 @@ import { AppError, forbidden, notFound } from '../errors';
 import { lockIssuer } from '../issuers/issuers.queries';
 import type { IssuerSigner, KeyVault } from '../issuers/key-vault';
 import type { StatusListsService } from '../status-lists/status-lists.service';
+import type { CertificateEntry } from '../status-lists/status-lists.queries';
 import { buildCredentialPayload, CREDENTIAL_FORMAT } from './credential';
 import { certificateView, type CertificateView } from './certificate-view';
 import type { IssueCertificateInput } from './certificates.schemas';
@@ -261,8 +262,11 @@ export class CertificatesService {
           if (rows.length === 0) return rows;
           const signer = await this.vault.currentSigner(tx, issuerId);
           const at = this.clock.now();
-          for (const certificate of rows)
-            await this.replaceCredential(tx, { certificate, issuer, signer, at });
+          await this.replaceCredentials(
+            tx,
+            rows.map((certificate) => ({ certificate, issuer, signer })),
+            at,
+          );
           await appendAuditEntry(tx, at, {
             actor: systemActor,
             action: 'certificate.credentials.resign',
@@ -369,11 +373,16 @@ export class CertificatesService {
         if (page.length === 0) return 0;
         const at = this.clock.now();
         const perIssuer = new Map<string, number>();
+        const signers = new Map<string, IssuerSigner>();
+        const items = [];
         for (const { certificate, issuer } of page) {
-          const signer = await this.vault.currentSigner(tx, issuer.id);
-          await this.replaceCredential(tx, { certificate, issuer, signer, at });
+          let signer = signers.get(issuer.id);
+          if (!signer)
+            signers.set(issuer.id, (signer = await this.vault.currentSigner(tx, issuer.id)));
+          items.push({ certificate, issuer, signer });
           perIssuer.set(issuer.id, (perIssuer.get(issuer.id) ?? 0) + 1);
         }
+        await this.replaceCredentials(tx, items, at);
         for (const [issuerId, resigned] of perIssuer) {
           await appendAuditEntry(tx, at, {
             actor: systemActor,
@@ -390,17 +399,29 @@ export class CertificatesService {
     }
   }
 
-  /** Stores `certificate`'s credential signed anew with `signer`, in the current format. */
-  private async replaceCredential(
+  /**
+   * Stores each certificate's credential signed anew with its `signer`, in the current format: the
+   * page's status entries read at once, its credentials written by one statement.
+   */
+  private async replaceCredentials(
     tx: Queryable,
-    args: { certificate: CertificateRow; issuer: IssuerRow; signer: IssuerSigner; at: Date },
+    items: readonly { certificate: CertificateRow; issuer: IssuerRow; signer: IssuerSigner }[],
+    at: Date,
   ): Promise<void> {
-    await q.replaceCredential(tx, {
-      id: args.certificate.id,
-      credential: await this.signCredential(tx, args),
-      kid: args.signer.kid,
-      format: CREDENTIAL_FORMAT,
-    });
+    const entries = await this.statusLists.certificateEntriesOf(
+      tx,
+      items.map((item) => item.certificate.id),
+    );
+    const signed = [];
+    for (const item of items) {
+      const credential = await this.signCredential(tx, {
+        ...item,
+        at,
+        entries: entries.get(item.certificate.id) ?? [],
+      });
+      signed.push({ id: item.certificate.id, credential, kid: item.signer.kid });
+    }
+    await q.replaceCredentials(tx, signed, CREDENTIAL_FORMAT);
   }
 
   /**
@@ -410,10 +431,17 @@ export class CertificatesService {
    */
   private async signCredential(
     tx: Queryable,
-    args: { certificate: CertificateRow; issuer: IssuerRow; signer: IssuerSigner; at: Date },
+    args: {
+      certificate: CertificateRow;
+      issuer: IssuerRow;
+      signer: IssuerSigner;
+      at: Date;
+      /** Its entries, when the caller has read them already (none: read here). */
+      entries?: CertificateEntry[] | undefined;
+    },
   ): Promise<string> {
     const { certificate, issuer } = args;
-    let entries = await this.statusLists.certificateEntries(tx, certificate.id);
+    let entries = args.entries ?? (await this.statusLists.certificateEntries(tx, certificate.id));
     if (entries.length === 0) {
       entries = await this.statusLists.chooseCertificateEntries(tx, {
         issuerId: issuer.id,

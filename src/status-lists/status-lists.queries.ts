@@ -156,6 +156,34 @@ export async function entriesOfCertificate(
   return rows.sort((a, b) => (a.purpose < b.purpose ? -1 : 1));
 }
 
+/** The entries of each of `certificateIds`, revocation first (a certificate without any: absent). */
+export async function entriesOfCertificates(
+  db: Queryable,
+  certificateIds: readonly string[],
+): Promise<Map<string, CertificateEntry[]>> {
+  const byCertificate = new Map<string, CertificateEntry[]>();
+  if (certificateIds.length === 0) return byCertificate;
+  const rows = await db
+    .select({
+      certificateId: statusListEntries.certificateId,
+      listId: statusListEntries.listId,
+      purpose: statusLists.purpose,
+      index: statusListEntries.index,
+    })
+    .from(statusListEntries)
+    .innerJoin(statusLists, eq(statusLists.id, statusListEntries.listId))
+    .where(sql`${statusListEntries.certificateId} = ANY(${uuidArray(certificateIds)})`);
+  for (const { certificateId, ...entry } of rows) {
+    if (!certificateId) continue;
+    const entries = byCertificate.get(certificateId) ?? [];
+    entries.push(entry);
+    byCertificate.set(certificateId, entries);
+  }
+  for (const entries of byCertificate.values())
+    entries.sort((a, b) => (a.purpose < b.purpose ? -1 : 1));
+  return byCertificate;
+}
+
 /**
  * Sets a certificate's bits: its revocation bit to `revoked`, its suspension bit to `suspended`.
  * A list whose bit really changes gets a new version; the others are left alone.

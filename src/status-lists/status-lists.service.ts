@@ -183,6 +183,14 @@ export class StatusListsService {
     return q.entriesOfCertificate(db, certificateId);
   }
 
+  /** {@link certificateEntries} of many certificates in one read (a page signed again). */
+  certificateEntriesOf(
+    db: Queryable,
+    certificateIds: readonly string[],
+  ): Promise<Map<string, q.CertificateEntry[]>> {
+    return q.entriesOfCertificates(db, certificateIds);
+  }
+
   /**
    * A certificate's status changed (or is recorded for the first time): its revocation bit says
    * revoked or withdrawn (final), its suspension bit says suspended — by itself or because its
