@@ -334,6 +334,11 @@ export class CertificatesService {
     }
   }
 
+  /** Whether the certificate's stored credential is signed with a key since declared compromised. */
+  awaitsSigningAgain(certificateId: string): Promise<boolean> {
+    return q.signedWithCompromisedKey(this.db, certificateId);
+  }
+
   /** How many of the issuer's credentials are signed with a key declared compromised. */
   countToResign(tx: Queryable, issuerId: string): Promise<number> {
     return q.countSignedWithCompromisedKeys(tx, issuerId);

@@ -297,6 +297,14 @@ async function certificateAnswer(
       checkedAt,
     );
   }
+  // Its key withdrawn as compromised, its credential not yet signed again (a large issuer's take a
+  // while): the registry's own record is judged, as by its number, rather than answered forged.
+  if (await deps.certificates.awaitsSigningAgain(issued.id)) {
+    return deps.verification.verifyCertificate({
+      number: issued.number,
+      issuerId: issued.issuer.id,
+    });
+  }
   return deps.verification.verifyCertificate({ credential: issued.credential });
 }
 

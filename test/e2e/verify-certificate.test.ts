@@ -584,6 +584,13 @@ describe('POST /v1/verify/certificate', () => {
     expect(rotated.status).toBe(201);
     const before = (await api.get(`/v1/certificates/${issued[0].id}`)).body.credential;
     expect(codes(await verify({ credential: before }))).toEqual(['UNKNOWN_KEY']);
+    // Meanwhile its page judges the registry's record, as its number does: genuine, not forged,
+    // and no alert against it.
+    const page = await api.get(`/c/${issued[1].id}`, undefined, { accept: 'application/json' });
+    expect(page.body).toMatchObject({ verdict: 'authentic', certificate: { id: issued[1].id } });
+    const supervisor = await createRoleKey(ctx, 'supervisor');
+    const alerts = await api.get(`/v1/alerts?status=open`, supervisor);
+    expect(JSON.stringify(alerts.body)).not.toContain(issued[1].id);
 
     expect(await ctx.services.certificates.resignCompromised(body.id, 2)).toBe(5);
     for (const certificate of issued) {
