@@ -164,3 +164,64 @@ describe('a 409 from the witness', () => {
     ).toBe('witness_ahead');
   });
 });
+
+describe('a witness’s answer', () => {
+  const [endpoint] = parseWitnessList(
+    `${formatVerifierKey(verifierOfSeed('witness.example/w4', new Uint8Array(32).fill(9), NOTE_COSIGNATURE_V1))}@https://w4.example`,
+  );
+  const checkpoint = { treeSize: 8, note: 'log.example\n8\n' };
+  const prove = async () => [new Uint8Array(32)];
+  const codeOf = (offer: Promise<unknown>) =>
+    offer.then(
+      () => 'cosigned',
+      (error: unknown) => (error instanceof WitnessError ? error.code : String(error)),
+    );
+
+  it('is read to 64 KiB at most: a body that never ends is refused, the rest never read', async () => {
+    let sent = 0;
+    let cancelled = false;
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        sent += 1;
+        controller.enqueue(new Uint8Array(16 * 1024).fill(0x61));
+      },
+      cancel() {
+        cancelled = true;
+      },
+    });
+    const client = new WitnessClient(endpoint!, {
+      fetch: async () => new Response(endless, { status: 200 }),
+    });
+    expect(await codeOf(client.addCheckpoint(checkpoint, prove))).toBe('unexpected_status');
+    expect(cancelled).toBe(true);
+    expect(sent).toBeLessThanOrEqual(8);
+    // One that says its length up front is refused without reading it.
+    const declared = new WitnessClient(endpoint!, {
+      fetch: async () =>
+        new Response('x', { status: 200, headers: { 'content-length': String(1 << 30) } }),
+    });
+    expect(await codeOf(declared.addCheckpoint(checkpoint, prove))).toBe('unexpected_status');
+  });
+
+  it('not in UTF-8 is an answer it could not read, not an unreachable witness', async () => {
+    const client = new WitnessClient(endpoint!, {
+      fetch: async () => new Response(new Uint8Array([0xff, 0xfe, 0x0a]), { status: 200 }),
+    });
+    expect(await codeOf(client.addCheckpoint(checkpoint, prove))).toBe('unexpected_status');
+  });
+
+  it('is not waited for once the client is aborted (the service stopping)', async () => {
+    const client = new WitnessClient(endpoint!, {
+      timeoutMs: 60_000,
+      fetch: (_url, init) =>
+        new Promise((_resolve, reject) =>
+          init!.signal!.addEventListener('abort', () => reject(new Error('aborted'))),
+        ),
+    });
+    const offer = codeOf(client.addCheckpoint(checkpoint, prove));
+    const began = performance.now();
+    client.abort();
+    expect(await offer).toBe('unreachable');
+    expect(performance.now() - began).toBeLessThan(1_000);
+  });
+});

@@ -165,6 +165,8 @@ export class CheckpointWitnessing {
   async stop(): Promise<void> {
     this.#running = false;
     if (this.#timer) clearTimeout(this.#timer);
+    // A witness that never answers would hold the stop for its whole timeout (an outside probe).
+    for (const state of this.#states) state.client.abort();
     await Promise.allSettled([...this.#inFlight]);
   }
 
