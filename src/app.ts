@@ -232,6 +232,8 @@ export function createServices(deps: AppDeps): Services {
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
+/** POSTs that change nothing a public read shows: checks (they count scans) and reports. */
+const READ_ONLY_CHANGES = /^\/v1\/(verify\/|reports$)/;
 
 function socketAddress(c: Context): string | undefined {
   try {
@@ -251,7 +253,16 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
 
   // Read from the routing table on first use, once every router below is mounted.
   const methodsFor = allowedMethods(app);
-  app.use('*', requestFrame({ logger, metrics: services.metrics, methodsFor }));
+  // A change this instance answered: the reads right after it, by whoever made it or was told of
+  // it, come from the primary (with a replica: ReadRouter.wrote). Checks and reports change
+  // nothing public reads show.
+  const reads = deps.reads;
+  const onChange =
+    reads?.replicaDatabase &&
+    ((c: Context<AppEnv>) => {
+      if (!READ_ONLY_CHANGES.test(c.req.path)) reads.wrote();
+    });
+  app.use('*', requestFrame({ logger, metrics: services.metrics, methodsFor, onChange }));
   // An import's body is streamed to its staging table under its own limit (IMPORT_MAX_MIB).
   app.use(
     '*',
@@ -294,6 +305,12 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     '/',
     healthRoutes(deps.ping ?? (() => Promise.resolve()), {
       witnessing: () => services.audit.witnessLag(),
+      reads: () => {
+        const status = deps.reads?.status();
+        return status && status.replica !== 'none'
+          ? { ...status, replica: status.replica }
+          : undefined;
+      },
     }),
   );
   app.route(

@@ -58,6 +58,8 @@ export class ReadRouter {
   private readonly probeEveryMs: number;
   private readonly now: () => number;
   private freshAsOf = Number.NEGATIVE_INFINITY;
+  /** When this instance last answered a change (see {@link wrote}). */
+  private wroteAt = Number.NEGATIVE_INFINITY;
   private state: ReplicaState;
   private timer: NodeJS.Timeout | undefined;
   private probing: Promise<void> | undefined;
@@ -98,12 +100,29 @@ export class ReadRouter {
     }
   }
 
-  /** Where bounded reads go now, and how far behind the replica is known to be at most. */
-  status(): { replica: ReplicaState; stalenessMs: number | null } {
+  /**
+   * This instance has just answered a change (a status change, an issuance, a key's change): the
+   * reads right after it go to the primary until a probe begun after it finds the replica caught
+   * up, so that whoever made the change, or was told of it, does not read the state before it from
+   * this instance. Probes at once (after one in flight).
+   */
+  wrote(): void {
+    if (!this.replica) return;
+    this.wroteAt = this.now();
+    void (this.probing ?? Promise.resolve()).then(() => this.probe());
+  }
+
+  /**
+   * Where bounded reads go now, and how far behind the replica is known to be at most ('fresh'
+   * only while it takes them: right after a change this instance answered, it is 'behind' until a
+   * probe finds it caught up).
+   */
+  status(): { replica: ReplicaState; stalenessMs: number | null; maxStalenessMs: number } {
     const usable = this.replicaUsable();
     return {
       replica: this.state === 'fresh' && !usable ? 'behind' : this.state,
       stalenessMs: Number.isFinite(this.freshAsOf) ? Math.round(this.now() - this.freshAsOf) : null,
+      maxStalenessMs: this.maxStalenessMs,
     };
   }
 
@@ -159,6 +178,7 @@ export class ReadRouter {
     return (
       this.replica !== undefined &&
       this.state === 'fresh' &&
+      this.freshAsOf >= this.wroteAt &&
       this.now() - this.freshAsOf <= this.maxStalenessMs
     );
   }

@@ -52,6 +52,26 @@ const witnessingSchema = z
       'With witnesses configured (WITNESSES): how far the witnessed log is behind. A lagging witness does not make the service unready.',
   });
 
+const readsSchema = z
+  .object({
+    replica: z.enum(['unknown', 'fresh', 'behind', 'down', 'closed']).openapi({
+      description:
+        'fresh: public reads go to the replica (within the bound); behind, down: to the primary; unknown: not probed yet',
+    }),
+    stalenessMs: z.number().int().nullable().openapi({
+      description:
+        'How far behind the primary the replica is known to be at most, in ms (null before it was first found caught up)',
+    }),
+    maxStalenessMs: z
+      .number()
+      .int()
+      .openapi({ description: 'The bound (DATABASE_READ_MAX_STALENESS_SECONDS)' }),
+  })
+  .openapi({
+    description:
+      'With a read replica configured (DATABASE_READ_URL): where public reads go now. A replica behind or down does not make the service unready.',
+  });
+
 const ready = defineRoute({
   operationId: 'getReadiness',
   method: 'get',
@@ -62,7 +82,13 @@ const ready = defineRoute({
   responses: {
     200: {
       description: 'Ready',
-      ...json(z.object({ status: z.literal('ready'), witnessing: witnessingSchema.optional() })),
+      ...json(
+        z.object({
+          status: z.literal('ready'),
+          witnessing: witnessingSchema.optional(),
+          reads: readsSchema.optional(),
+        }),
+      ),
     },
   },
 });
@@ -70,6 +96,14 @@ const ready = defineRoute({
 export interface ReadinessDetail {
   /** The audit log's witnessed lag (src/audit/witnessing.ts); undefined without witnesses. */
   witnessing?: () => Promise<WitnessLag | undefined>;
+  /** Where public reads go (src/db/read-replica.ts); undefined without a replica. */
+  reads?: () => ReadsDetail | undefined;
+}
+
+export interface ReadsDetail {
+  replica: 'unknown' | 'fresh' | 'behind' | 'down' | 'closed';
+  stalenessMs: number | null;
+  maxStalenessMs: number;
 }
 
 /** Liveness and readiness; `ping` throws when the database cannot answer. */
@@ -85,6 +119,14 @@ export function healthRoutes(ping: () => Promise<void>, detail: ReadinessDetail 
         });
       }
       const witnessing = await detail.witnessing?.();
-      return c.json({ status: 'ready' as const, ...(witnessing ? { witnessing } : {}) }, 200);
+      const reads = detail.reads?.();
+      return c.json(
+        {
+          status: 'ready' as const,
+          ...(witnessing ? { witnessing } : {}),
+          ...(reads ? { reads } : {}),
+        },
+        200,
+      );
     });
 }

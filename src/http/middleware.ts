@@ -22,7 +22,8 @@ import type { ServiceMetrics } from '../metrics/service-metrics';
  * - one structured log line: method, path (never the query string or body, which may hold a
  *   credential or a mark code), status, duration, request id and the API key's id;
  * - the request's metric (route pattern, status, time: ../metrics/request-metrics);
- * - CORS for the public API (./cors): preflights answered here, answers shared with any page.
+ * - CORS for the public API (./cors): preflights answered here, answers shared with any page;
+ * - `onChange` for a change it answered (the reads right after it go to the primary).
  *
  * @example app.use('*', requestFrame({ logger, metrics, methodsFor: allowedMethods(app) }))
  */
@@ -31,8 +32,10 @@ export function requestFrame(options: {
   metrics: ServiceMetrics;
   /** The methods the application routes for a path (./allowed-methods), for CORS preflights. */
   methodsFor: (path: string) => string[];
+  /** Told of every request by an unsafe method (POST, PUT, PATCH, DELETE) answered below 400. */
+  onChange?: ((c: Context<AppEnv>) => void) | undefined;
 }) {
-  const { logger, metrics, methodsFor } = options;
+  const { logger, metrics, methodsFor, onChange } = options;
   return createMiddleware<AppEnv>(async function frameRequest(c, next) {
     const started = performance.now();
     const incoming = c.req.header(REQUEST_ID_HEADER);
@@ -47,6 +50,7 @@ export function requestFrame(options: {
     } else await next();
     shareAcrossOrigins(c);
     if (!c.res.headers.has('cache-control')) c.res.headers.set('cache-control', 'no-store');
+    if (onChange && c.res.status < 400 && !SAFE_METHODS.has(c.req.method)) onChange(c);
     if (logger.isLevelEnabled('info')) {
       const principal = c.get('principal');
       logger.info({
@@ -64,6 +68,8 @@ export function requestFrame(options: {
 }
 
 const REQUEST_ID_HEADER = 'x-request-id';
+/** RFC 9110 §9.2.1: methods that change nothing. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
 
 /**

@@ -12,6 +12,7 @@ import { fixedClock } from '../../src/clock';
 import { loadConfig } from '../../src/config';
 import { openDatabase, openReadReplica, type DatabaseHandle } from '../../src/db/client';
 import { ReadRouter } from '../../src/db/read-replica';
+import type { Principal } from '../../src/auth/principal';
 import { client, freePort, testKeys, TEST_NOW, type Client, type TestContext } from '../helpers';
 import { createIssuer, issueCertificate, type IssuerFixture } from '../fixtures';
 import { issueMarks, type IssuedMark } from '../marks/mark-helpers';
@@ -221,13 +222,22 @@ describe.skipIf(!binDir)('public reads on a streaming replica', () => {
   it('serves bounded reads within the bound, then the primary once the replica falls behind', async () => {
     await replay('pause');
     try {
-      const changed = await api.post(
-        `/v1/certificates/${certificateId}/status`,
-        { status: 'suspended', reason: 'annual surveillance overdue', signatory: { name: 'Li' } },
-        issuer.key,
+      // A change made elsewhere (another instance: here the service, not through this app).
+      const principal: Principal = {
+        keyId: '00000000-0000-4000-8000-000000000000',
+        role: 'issuer',
+        issuerId: issuer.id,
+      };
+      const changed = await ctx.services.certificates.changeStatus(
+        principal as never,
+        certificateId,
+        {
+          status: 'suspended',
+          reason: 'annual surveillance overdue',
+          signatory: { name: 'Li' },
+        },
       );
-      expect(changed.status, changed.text).toBe(200);
-      expect(changed.body.status).toBe('suspended');
+      expect(changed.status).toBe('suspended');
       // The author reads what it wrote (the primary), at once.
       expect((await api.get(`/v1/certificates/${certificateId}`, issuer.key)).body.status).toBe(
         'suspended',
@@ -251,6 +261,46 @@ describe.skipIf(!binDir)('public reads on a streaming replica', () => {
     });
     expect(reads.databaseFor('bounded')).toBe(replica.db);
     expect(await anonymousStatus()).toBe('suspended');
+  });
+
+  it('reads the primary right after a change this instance answered, until the replica has it', async () => {
+    const certificate = await issueCertificate(api, issuer.key);
+    const statusOf = async () =>
+      (await api.get(`/v1/certificates/${certificate.id}`)).body.status as string;
+    await until(async () => {
+      await reads.probe();
+      return reads.status().replica === 'fresh';
+    });
+    await replay('pause');
+    try {
+      const changed = await api.post(
+        `/v1/certificates/${certificate.id}/status`,
+        { status: 'revoked', reason: 'certificate bought, not earned', signatory: { name: 'Li' } },
+        issuer.key,
+      );
+      expect(changed.status, changed.text).toBe(200);
+      // Anyone told of it reads it at once, from the primary: the replica has not replayed it.
+      expect(await statusOf()).toBe('revoked');
+      const search = await api.get(`/v1/registry/certificates?number=${certificate.number}`);
+      expect(search.body.items[0].status).toBe('revoked');
+      expect(reads.status().replica).toBe('behind');
+      expect((await api.get('/readyz')).body.reads).toMatchObject({
+        replica: 'behind',
+        maxStalenessMs: MAX_STALENESS_MS,
+      });
+      // A check changes nothing public reads show: it does not send them to the primary.
+      await api.post('/v1/verify/mark', { code: marks[1]!.code });
+    } finally {
+      await replay('resume');
+    }
+    // Once a probe finds the change replayed, the replica takes public reads again.
+    await until(async () => {
+      await reads.probe();
+      return reads.status().replica === 'fresh';
+    });
+    expect(reads.databaseFor('bounded')).toBe(replica.db);
+    expect(await statusOf()).toBe('revoked');
+    expect((await api.get('/readyz')).body.reads.replica).toBe('fresh');
   });
 
   it('counts scans on the primary whatever the replica does', async () => {
