@@ -61,6 +61,24 @@ describe('addresses', () => {
     ).toBe('https://certmark.test');
   });
 
+  it('reads number settings in decimal only, and an empty one as unset', () => {
+    // Empty, as a compose file leaves `RATE_LIMIT_PER_MINUTE=`: the default, not 0 (no limit).
+    expect(loadConfig({ RATE_LIMIT_PER_MINUTE: '' }).rateLimitPerMinute).toBe(120);
+    expect(loadConfig({ PORT: ' ' }).port).toBe(3000);
+    expect(loadConfig({ SCAN_RETENTION_DAYS: '' }).scanRetentionDays).toBeUndefined();
+    expect(loadConfig({ SCAN_RETENTION_DAYS: ' 30 ' }).scanRetentionDays).toBe(30);
+    expect(loadConfig({ CLONE_PROVINCE_WINDOW_HOURS: '0.5' }).clone.provinceWindowMs).toBe(
+      1_800_000,
+    );
+    for (const value of ['0x1e', '1e3', 'Infinity', '30 days', '-1', '1_000', '+5'])
+      expect(() => loadConfig({ SCAN_RETENTION_DAYS: value }), value).toThrow(
+        /SCAN_RETENTION_DAYS: a decimal number/,
+      );
+    expect(() => loadConfig({ SCAN_RETENTION_DAYS: '0' })).toThrow(
+      /SCAN_RETENTION_DAYS: Too small/,
+    );
+  });
+
   it('takes only PostgreSQL URLs for the databases', () => {
     expect(() => loadConfig({ DATABASE_READ_URL: 'http://example.com/' })).toThrow(
       /DATABASE_READ_URL: must be a postgres/,

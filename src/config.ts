@@ -34,10 +34,26 @@ function isServiceBaseUrl(value: string): boolean {
 const POSTGRES_URL_RULE = 'must be a postgres:// or postgresql:// URL';
 const isPostgresUrl = (value: string) => /^postgres(ql)?:\/\//i.test(value);
 
+/**
+ * A number setting, written in decimal ("30", "2.5"), checked by `rule`; empty is unset (its
+ * default), as for every other setting. Hex, exponents and Infinity are refused: `0x1e` was taken as
+ * 30 days, and an empty RATE_LIMIT_PER_MINUTE as 0 (no limit at all).
+ */
+const decimal = <T extends z.ZodType<number, number>>(rule: T) =>
+  z.preprocess(
+    (value) => (typeof value === 'string' ? value.trim() || undefined : value),
+    z
+      .string()
+      .regex(/^\d+(\.\d+)?$/, 'a decimal number')
+      .transform(Number)
+      .pipe(rule)
+      .optional(),
+  );
+
 const envSchema = z.object({
   DATABASE_URL: z.string().url().refine(isPostgresUrl, POSTGRES_URL_RULE).optional(),
   DATA_DIR: z.string().min(1).default('./data'),
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  PORT: decimal(z.number().int().min(0).max(65535)).default(3000),
   // The base of every URL in a QR code, a credential and the log's origin: http(s), a host, and
   // nothing a path appended to it would land in (a query or a fragment).
   PUBLIC_BASE_URL: z
@@ -56,19 +72,19 @@ const envSchema = z.object({
       'must be one token without spaces or line breaks (it is sent as "Bearer <key>")',
     )
     .optional(),
-  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(120),
+  RATE_LIMIT_PER_MINUTE: decimal(z.number().int().min(0)).default(120),
   TRUST_PROXY: z.string().optional(),
   NODE_ENV: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),
-  CLONE_MAX_SCANS: z.coerce.number().int().min(1).default(20),
-  CLONE_MAX_PROVINCES: z.coerce.number().int().min(2).default(3),
-  CLONE_PROVINCE_WINDOW_HOURS: z.coerce.number().positive().default(24),
-  CLONE_MAX_DISTANCE_KM: z.coerce.number().positive().default(500),
-  CLONE_DISTANCE_WINDOW_MINUTES: z.coerce.number().positive().default(60),
-  SCAN_REPEAT_WINDOW_HOURS: z.coerce.number().min(0).default(24),
-  SCAN_RETENTION_DAYS: z.coerce.number().int().positive().optional(),
+  CLONE_MAX_SCANS: decimal(z.number().int().min(1)).default(20),
+  CLONE_MAX_PROVINCES: decimal(z.number().int().min(2)).default(3),
+  CLONE_PROVINCE_WINDOW_HOURS: decimal(z.number().positive()).default(24),
+  CLONE_MAX_DISTANCE_KM: decimal(z.number().positive()).default(500),
+  CLONE_DISTANCE_WINDOW_MINUTES: decimal(z.number().positive()).default(60),
+  SCAN_REPEAT_WINDOW_HOURS: decimal(z.number().min(0)).default(24),
+  SCAN_RETENTION_DAYS: decimal(z.number().int().positive()),
   DATABASE_READ_URL: z.string().url().refine(isPostgresUrl, POSTGRES_URL_RULE).optional(),
-  DATABASE_READ_MAX_STALENESS_SECONDS: z.coerce.number().positive().default(5),
+  DATABASE_READ_MAX_STALENESS_SECONDS: decimal(z.number().positive()).default(5),
   // The audit log's checkpoint origin (C2SP tlog-checkpoint), also its note key name: held to the
   // rule every checkpoint is signed under, so a value the notes would refuse stops the start.
   LOG_ORIGIN: z.string().refine(isValidKeyName, KEY_NAME_RULE).optional(),
@@ -78,13 +94,13 @@ const envSchema = z.object({
     .string()
     .regex(/^(0|[1-9][0-9]*)$/, 'a whole number of cosignatures')
     .optional(),
-  WITNESS_TIMEOUT_SECONDS: z.coerce.number().positive().max(300).default(10),
+  WITNESS_TIMEOUT_SECONDS: decimal(z.number().positive().max(300)).default(10),
   // The largest import body (POST /v1/certificates/imports), streamed to a staging table.
-  IMPORT_MAX_MIB: z.coerce.number().int().min(1).max(4096).default(DEFAULT_IMPORT_MAX_MIB),
-  WEBHOOK_TIMEOUT_SECONDS: z.coerce.number().positive().max(60).default(10),
-  WEBHOOK_RETRY_DELAY_SECONDS: z.coerce.number().int().min(1).max(3600).default(6),
+  IMPORT_MAX_MIB: decimal(z.number().int().min(1).max(4096)).default(DEFAULT_IMPORT_MAX_MIB),
+  WEBHOOK_TIMEOUT_SECONDS: decimal(z.number().positive().max(60)).default(10),
+  WEBHOOK_RETRY_DELAY_SECONDS: decimal(z.number().int().min(1).max(3600)).default(6),
   // Room for the answers in flight (the bound less 3 s) and the rest of the stop (about 2 s).
-  SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().min(5).max(600).default(10),
+  SHUTDOWN_TIMEOUT_SECONDS: decimal(z.number().min(5).max(600)).default(10),
   // The bearer token GET /metrics asks for; unset, only loopback clients are answered.
   METRICS_TOKEN: z
     .string()
