@@ -1,8 +1,8 @@
 /**
  * A key compromise's signing again: how fast the credentials of a compromised key are signed with
  * the issuer's new key (CertificatesService.resignCompromised, pages of 500). Until a credential
- * is signed again, its certificate's page and a check of its stored credential answer `forged`
- * (UNKNOWN_KEY), so this is how long genuine certificates look forged after a compromise.
+ * is signed again, the credential GET /v1/certificates/{id} serves verifies `forged` (UNKNOWN_KEY)
+ * wherever a wallet checks it (its page and its number judge the registry's record meanwhile).
  * Issues N certificates of one issuer in-process (a scratch database), compromises its key, and
  * times the signing again to the last credential. Run by hand; never in the tests.
  *
