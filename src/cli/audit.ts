@@ -315,12 +315,19 @@ async function runAuditVerify(args: string[], io: AuditCommandIo): Promise<numbe
   };
   const witnesses: NoteVerifier[] = [];
   for (const vkey of values.witness ?? []) {
+    let witness: NoteVerifier;
     try {
-      witnesses.push(parseWitnessKey(vkey));
+      witness = parseWitnessKey(vkey);
     } catch (error) {
       io.stderr(`--witness ${vkey}: not a note verifier key (${(error as Error).message})\n`);
       return EXIT.usage;
     }
+    // One witness twice would count its one cosignature twice towards a quorum.
+    if (witnesses.some((w) => w.name === witness.name && w.keyId === witness.keyId)) {
+      io.stderr(`--witness ${witness.name}: given twice\n${usage}`);
+      return EXIT.usage;
+    }
+    witnesses.push(witness);
   }
   if (witnesses.length === 0 && values.quorum !== undefined) {
     io.stderr(`--quorum needs --witness\n${usage}`);

@@ -269,6 +269,9 @@ describe('witnessed checkpoints: three witnesses, a quorum of two', () => {
       /NOT WITNESSED: 0 valid cosignatures of the 1 witnesses, 1 required/,
     );
     expect((await auditVerify(ctx, [...keys, '--quorum', '4'])).code).toBe(2);
+    const twice = await auditVerify(ctx, [...keys, '--witness', witnesses[0]!.vkey]);
+    expect(twice.code).toBe(2);
+    expect(twice.stderr).toContain('given twice');
     expect((await auditVerify(ctx, ['--quorum', '1'])).code).toBe(2);
   });
 });
