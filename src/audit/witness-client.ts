@@ -145,7 +145,8 @@ export class WitnessClient {
   readonly #endpoint: WitnessEndpoint;
   readonly #fetch: typeof fetch;
   readonly #timeoutMs: number;
-  readonly #stopping = new AbortController();
+  /** Requests waiting for their answer, each with its own controller (see abort). */
+  readonly #inFlight = new Set<AbortController>();
   /** What we believe the witness's latest cosigned size is; corrected by its 409 answers. */
   oldSize: number;
 
@@ -241,24 +242,43 @@ export class WitnessClient {
     }
   }
 
-  /** Aborts every request in flight and any made after (the service is stopping). */
+  /** Aborts every request in flight (the service is stopping); later ones are sent as usual. */
   abort(): void {
-    this.#stopping.abort();
+    for (const request of this.#inFlight) request.abort(new Error('the service is stopping'));
   }
 
   async #post(body: string): Promise<{ status: number; contentType: string | null; body: string }> {
-    let res: Response;
-    const signal = AbortSignal.any([AbortSignal.timeout(this.#timeoutMs), this.#stopping.signal]);
+    // Its own controller, ended by its timeout or abort(), and forgotten after: a signal combined
+    // with one that lives as long as the process stays registered on it (AbortSignal.any on Node
+    // 20), a leak of every request ever sent.
+    const request = new AbortController();
+    const timer = setTimeout(
+      () => request.abort(new Error(`no answer within ${this.#timeoutMs} ms`)),
+      this.#timeoutMs,
+    );
+    this.#inFlight.add(request);
     try {
-      res = await this.#fetch(`${this.#endpoint.submissionPrefix}/add-checkpoint`, {
-        method: 'POST',
-        headers: { 'content-type': 'text/plain; charset=utf-8' },
-        body,
-        signal,
-      });
-    } catch (error) {
-      throw new WitnessError('unreachable', `${this.name}: ${(error as Error).message}`);
+      let res: Response;
+      try {
+        res = await this.#fetch(`${this.#endpoint.submissionPrefix}/add-checkpoint`, {
+          method: 'POST',
+          headers: { 'content-type': 'text/plain; charset=utf-8' },
+          body,
+          signal: request.signal,
+        });
+      } catch (error) {
+        throw new WitnessError('unreachable', `${this.name}: ${(error as Error).message}`);
+      }
+      return await this.#answerOf(res);
+    } finally {
+      clearTimeout(timer);
+      this.#inFlight.delete(request);
     }
+  }
+
+  async #answerOf(
+    res: Response,
+  ): Promise<{ status: number; contentType: string | null; body: string }> {
     const bytes = await this.#readAtMost(res, MAX_RESPONSE_BYTES);
     let text: string;
     try {
