@@ -106,15 +106,12 @@ export async function compromisedKidsInUse(db: Queryable, issuerId: string): Pro
   return rows.map((r) => r.kid);
 }
 
-/** Whether the certificate's credential is signed with a key declared compromised. */
-export async function signedWithCompromisedKey(
-  db: Queryable,
-  certificateId: string,
-): Promise<boolean> {
+/** Whether the issuer's key `kid` is declared compromised. */
+export async function isCompromisedKey(db: Queryable, kid: string): Promise<boolean> {
   const [row] = rowsOf<{ compromised: boolean }>(
     await db.execute(sql`
-      SELECT EXISTS (SELECT 1 FROM certificates AS c JOIN signing_keys AS k ON k.kid = c.kid
-                     WHERE c.id = ${certificateId} AND k.status = 'compromised') AS compromised`),
+      SELECT EXISTS (SELECT 1 FROM signing_keys
+                     WHERE kid = ${kid} AND status = 'compromised') AS compromised`),
   );
   return row?.compromised === true;
 }

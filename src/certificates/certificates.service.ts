@@ -7,7 +7,7 @@ import { changeTime, type Clock } from '../clock';
 import type { Principal } from '../auth/principal';
 import { actorOf, systemActor, type Actor } from '../auth/principal';
 import { appendAuditEntries, appendAuditEntry } from '../audit/audit.queries';
-import { signCredentialJws } from '../crypto/credential-jws';
+import { parseCredentialJws, signCredentialJws } from '../crypto/credential-jws';
 import { AppError, forbidden, notFound } from '../errors';
 import { lockIssuer } from '../issuers/issuers.queries';
 import type { IssuerSigner, KeyVault } from '../issuers/key-vault';
@@ -334,9 +334,14 @@ export class CertificatesService {
     }
   }
 
-  /** Whether the certificate's stored credential is signed with a key since declared compromised. */
-  awaitsSigningAgain(certificateId: string): Promise<boolean> {
-    return q.signedWithCompromisedKey(this.db, certificateId);
+  /**
+   * Whether `credential` (a certificate's, as read) is signed with a key since declared
+   * compromised: it awaits signing again. Judged from the credential itself, so a page signed
+   * again between its read and this one cannot make the old one look current.
+   */
+  async awaitsSigningAgain(credential: string): Promise<boolean> {
+    const parsed = parseCredentialJws(credential);
+    return parsed.ok && (await q.isCompromisedKey(this.db, parsed.value.header.kid));
   }
 
   /** How many of the issuer's credentials are signed with a key declared compromised. */

@@ -299,7 +299,7 @@ async function certificateAnswer(
   }
   // Its key withdrawn as compromised, its credential not yet signed again (a large issuer's take a
   // while): the registry's own record is judged, as by its number, rather than answered forged.
-  if (await deps.certificates.awaitsSigningAgain(issued.id)) {
+  if (await deps.certificates.awaitsSigningAgain(issued.credential)) {
     return deps.verification.verifyCertificate({
       number: issued.number,
       issuerId: issued.issuer.id,

@@ -633,6 +633,34 @@ describe('POST /v1/verify/certificate', () => {
     expect(await ctx.services.certificates.countToResign(ctx.handle.db, body.id)).toBe(0);
   });
 
+  it('a certificate’s page read just before its credential was signed again judges the registry', async () => {
+    const body = await createIssuer(ctx, { name: 'Racing Page Body' });
+    const certificate = await issueCertificate(api, body.key);
+    await ctx.handle.db.execute(
+      sql`UPDATE signing_keys SET status = 'compromised', compromised_at = now() WHERE kid = ${body.kid}`,
+    );
+    expect((await api.post(`/v1/issuers/${body.id}/keys/rotate`, undefined, body.key)).status).toBe(
+      201,
+    );
+    // The sweep's page commits between the page's read of the certificate and what follows it.
+    const certificates = ctx.services.certificates;
+    const read = certificates.getCertificate.bind(certificates);
+    certificates.getCertificate = async (...args) => {
+      const issued = await read(...args);
+      await certificates.resignCompromised(body.id);
+      return issued;
+    };
+    try {
+      const page = await api.get(`/c/${certificate.id}`, undefined, { accept: 'application/json' });
+      expect(page.body).toMatchObject({
+        verdict: 'authentic',
+        certificate: { id: certificate.id },
+      });
+    } finally {
+      certificates.getCertificate = read;
+    }
+  });
+
   it('a compromise whose instance died before signing again is finished by a running one, at its next look', async () => {
     const sweeper = new CompromiseSweeper({
       certificates: ctx.services.certificates,
