@@ -250,11 +250,16 @@ export class CertificatesService {
    * pages is seen by the next one. Returns how many it signed again; {@link resignUntilDone} sweeps
    * until none is left.
    */
-  async resignCompromised(issuerId: string, pageSize = RESIGN_PAGE_SIZE): Promise<number> {
+  async resignCompromised(
+    issuerId: string,
+    pageSize = RESIGN_PAGE_SIZE,
+    signal?: AbortSignal,
+  ): Promise<number> {
     let resigned = 0;
     for (const kid of await q.compromisedKidsInUse(this.db, issuerId)) {
       let afterId: string | null = null;
-      for (;;) {
+      // A stop ends it between pages: each page is whole, and the next look resumes the rest.
+      while (!signal?.aborted) {
         const page = await this.db.transaction(async (tx) => {
           const issuer = await lockIssuer(tx, issuerId, 'read');
           if (!issuer) return [];
@@ -292,10 +297,7 @@ export class CertificatesService {
    * 0.5 s up to 30 s. Gives up after `attempts` sweeps that left some, saying how many remain; the
    * next look of any instance resumes them (./compromise-sweeper).
    */
-  async resignUntilDone(
-    issuerId: string,
-    options: { attempts?: number; onGiveUp?: (left: number, error: unknown) => void } = {},
-  ): Promise<number> {
+  async resignUntilDone(issuerId: string, options: ResignOptions = {}): Promise<number> {
     this.#resigning.set(issuerId, (this.#resigning.get(issuerId) ?? 0) + 1);
     try {
       return await this.#resignUntilDone(issuerId, options);
@@ -306,15 +308,14 @@ export class CertificatesService {
     }
   }
 
-  async #resignUntilDone(
-    issuerId: string,
-    options: { attempts?: number; onGiveUp?: (left: number, error: unknown) => void },
-  ): Promise<number> {
+  async #resignUntilDone(issuerId: string, options: ResignOptions): Promise<number> {
     const attempts = options.attempts ?? 12;
+    const { signal } = options;
     let resigned = 0;
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = 1; !signal?.aborted; attempt++) {
       try {
-        resigned += await this.resignCompromised(issuerId);
+        resigned += await this.resignCompromised(issuerId, RESIGN_PAGE_SIZE, signal);
+        if (signal?.aborted) break;
         const left = await q.countSignedWithCompromisedKeys(this.db, issuerId);
         if (left === 0) return resigned;
         if (attempt >= attempts) {
@@ -327,11 +328,11 @@ export class CertificatesService {
           return resigned;
         }
       }
-      // Unref'd: a pause never holds a stopping process open (the next start resumes).
-      await new Promise((resolve) =>
-        setTimeout(resolve, Math.min(30_000, 500 * 2 ** (attempt - 1))).unref(),
-      );
+      // Unref'd, and cut short by a stop: a pause never holds a stopping process (the next look
+      // of any instance resumes).
+      await pause(Math.min(30_000, 500 * 2 ** (attempt - 1)), signal);
     }
+    return resigned;
   }
 
   /**
@@ -353,11 +354,18 @@ export class CertificatesService {
    * {@link resignUntilDone} for every issuer that has credentials left to sign again and that this
    * process is not signing again already (./compromise-sweeper: at start, then periodically).
    */
-  async resignAllCompromised(): Promise<number> {
+  async resignAllCompromised(
+    options: Pick<ResignOptions, 'signal' | 'onGiveUp'> = {},
+  ): Promise<number> {
     let resigned = 0;
     for (const issuerId of await q.issuersWithCompromisedCredentials(this.db)) {
+      if (options.signal?.aborted) break;
       if (this.#resigning.has(issuerId)) continue;
-      resigned += await this.resignUntilDone(issuerId, { attempts: 3 });
+      resigned += await this.resignUntilDone(issuerId, {
+        attempts: 3,
+        signal: options.signal,
+        onGiveUp: options.onGiveUp && ((left, error) => options.onGiveUp!(left, error, issuerId)),
+      });
     }
     return resigned;
   }
@@ -617,4 +625,28 @@ export class CertificatesService {
       total,
     };
   }
+}
+
+/** How a sweep of one issuer's credentials ({@link CertificatesService.resignUntilDone}) runs. */
+export interface ResignOptions {
+  /** Sweeps that left some before giving up (12). */
+  attempts?: number;
+  /** Told when it gives up: how many are left (-1 when the last sweep failed), and why. */
+  onGiveUp?: (left: number, error: unknown, issuerId?: string) => void;
+  /** Ends it between pages and pauses (the service stopping). */
+  signal?: AbortSignal | undefined;
+}
+
+/** Waits `ms` (unref'd), or less once `signal` aborts. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    timer.unref();
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }

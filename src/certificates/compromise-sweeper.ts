@@ -18,6 +18,7 @@ export const COMPROMISE_SWEEP_INTERVAL_MS = 30_000;
 export class CompromiseSweeper {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly options: {
@@ -37,15 +38,25 @@ export class CompromiseSweeper {
     this.timer.unref();
   }
 
+  /** Stops looking; a sweep in progress ends after the page it is writing. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    this.stopping.abort();
     await this.running;
   }
 
   private sweep(): void {
     const { certificates, logger } = this.options;
+    if (this.stopping.signal.aborted) return;
     this.running ??= certificates
-      .resignAllCompromised()
+      .resignAllCompromised({
+        signal: this.stopping.signal,
+        onGiveUp: (left, error, issuerId) =>
+          logger?.warn(
+            { ...(error ? { err: loggableError(error) } : { left }), issuerId },
+            'credentials of a compromised key are left to sign again; retried at the next look',
+          ),
+      })
       .then((resigned) => {
         if (resigned > 0)
           logger?.info({ resigned }, 'credentials of compromised keys signed again');

@@ -633,6 +633,34 @@ describe('POST /v1/verify/certificate', () => {
     expect(await ctx.services.certificates.countToResign(ctx.handle.db, body.id)).toBe(0);
   });
 
+  it('a stop ends a sweep between its pages and pauses, not after its last attempt', async () => {
+    const body = await createIssuer(ctx, { name: 'Held Rows Body' });
+    const certificate = await issueCertificate(api, body.key);
+    await ctx.handle.db.execute(
+      sql`UPDATE signing_keys SET status = 'compromised', compromised_at = now() WHERE kid = ${body.kid}`,
+    );
+    expect((await api.post(`/v1/issuers/${body.id}/keys/rotate`, undefined, body.key)).status).toBe(
+      201,
+    );
+    // Its one row held elsewhere: each sweep skips it and pauses (0.5 s, then 1 s) before the next.
+    const holder = new pg.Client({ connectionString: ctx.databaseUrl });
+    await holder.connect();
+    const sweeper = new CompromiseSweeper({ certificates: ctx.services.certificates });
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM certificates WHERE id = $1 FOR SHARE', [certificate.id]);
+      sweeper.start();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const began = performance.now();
+      await sweeper.stop();
+      expect(performance.now() - began).toBeLessThan(300);
+    } finally {
+      await holder.query('COMMIT');
+      await holder.end();
+    }
+    expect(await ctx.services.certificates.resignCompromised(body.id)).toBe(1);
+  });
+
   it('a certificate’s page read just before its credential was signed again judges the registry', async () => {
     const body = await createIssuer(ctx, { name: 'Racing Page Body' });
     const certificate = await issueCertificate(api, body.key);
