@@ -232,8 +232,11 @@ export function createServices(deps: AppDeps): Services {
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
-/** POSTs that change nothing a public read shows: checks (they count scans) and reports. */
-const READ_ONLY_CHANGES = /^\/v1\/(verify\/|reports$)/;
+/**
+ * POSTs that change nothing a public read shows: checks (they count scans), reports, and the
+ * supervisor console's sign-in and sign-out.
+ */
+const READ_ONLY_CHANGES = /^\/(v1\/(verify\/|reports$)|supervisor(\/|$))/;
 
 function socketAddress(c: Context): string | undefined {
   try {

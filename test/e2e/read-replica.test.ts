@@ -288,8 +288,6 @@ describe.skipIf(!binDir)('public reads on a streaming replica', () => {
         replica: 'behind',
         maxStalenessMs: MAX_STALENESS_MS,
       });
-      // A check changes nothing public reads show: it does not send them to the primary.
-      await api.post('/v1/verify/mark', { code: marks[1]!.code });
     } finally {
       await replay('resume');
     }
@@ -301,6 +299,17 @@ describe.skipIf(!binDir)('public reads on a streaming replica', () => {
     expect(reads.databaseFor('bounded')).toBe(replica.db);
     expect(await statusOf()).toBe('revoked');
     expect((await api.get('/readyz')).body.reads.replica).toBe('fresh');
+    // Checks and reports change nothing public reads show: they leave them on the replica.
+    expect((await api.post('/v1/verify/mark', { code: marks[1]!.code })).status).toBe(200);
+    expect((await api.post('/v1/verify/certificate', { number: certificate.number })).status).toBe(
+      200,
+    );
+    expect(
+      (await api.post('/v1/reports', { certificateNumber: certificate.number, description: 'odd' }))
+        .status,
+    ).toBe(201);
+    expect(reads.status().replica).toBe('fresh');
+    expect(reads.databaseFor('bounded')).toBe(replica.db);
   });
 
   it('counts scans on the primary whatever the replica does', async () => {
