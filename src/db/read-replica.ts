@@ -60,6 +60,7 @@ export class ReadRouter {
   private freshAsOf = Number.NEGATIVE_INFINITY;
   /** When this instance last answered a change (see {@link wrote}). */
   private wroteAt = Number.NEGATIVE_INFINITY;
+  private probeQueued = false;
   private state: ReplicaState;
   private timer: NodeJS.Timeout | undefined;
   private probing: Promise<void> | undefined;
@@ -109,7 +110,14 @@ export class ReadRouter {
   wrote(): void {
     if (!this.replica) return;
     this.wroteAt = this.now();
-    void (this.probing ?? Promise.resolve()).then(() => this.probe());
+    // One probe queued after the one in flight serves every change made meanwhile: under steady
+    // changes, probes run back to back, never more.
+    if (this.probeQueued) return;
+    this.probeQueued = true;
+    void (this.probing ?? Promise.resolve()).then(() => {
+      this.probeQueued = false;
+      return this.probe();
+    });
   }
 
   /**
