@@ -6,6 +6,7 @@ import {
   verifierOfSeed,
   formatVerifierKey,
   NOTE_ED25519,
+  cosignNoteLine,
 } from '../crypto/signed-note';
 import { addCheckpointBody, cosignatureOf, WitnessClient, WitnessError } from './witness-client';
 import { parseWitnessKey, parseWitnessList } from './witness-config';
@@ -223,5 +224,19 @@ describe('a witness’s answer', () => {
     client.abort();
     expect(await offer).toBe('unreachable');
     expect(performance.now() - began).toBeLessThan(1_000);
+  });
+});
+
+describe('a cosignature’s time', () => {
+  it('past what a date holds is refused as a bad cosignature, not a crash later', () => {
+    const seed = new Uint8Array(32).fill(11);
+    const witness = verifierOfSeed('witness.example/t', seed, NOTE_COSIGNATURE_V1);
+    const checkpoint = { treeSize: 3, note: 'log.example\n3\nAAAA\n\n— log.example AAAAAAAA\n' };
+    const text = 'log.example\n3\nAAAA\n';
+    const at = (timestamp: number) =>
+      cosignatureOf(witness, checkpoint, cosignNoteLine(text, witness.name, seed, timestamp));
+    expect(at(1_764_000_000).timestamp).toBe(1_764_000_000);
+    expect(at(8.64e12).timestamp).toBe(8.64e12);
+    expect(() => at(2 ** 52)).toThrow('at no possible time');
   });
 });

@@ -18,6 +18,8 @@ export const MAX_PROOF_LINES = 63;
 export const MAX_SIZE_RESENDS = 3;
 /** A cosignature line is ~150 bytes; a witness answering more than this is not answering one. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
+/** The latest instant a Date holds (ECMA-262 §21.4.1.1), in seconds. */
+const MAX_DATE_SECONDS = 8.64e12;
 
 /**
  * Why a witness did not cosign. The statuses are tlog-witness's: `unknown_origin` (404, the
@@ -129,6 +131,10 @@ export function cosignatureOf(
     const result = verifyNoteSignature(witness, parsed.text, line);
     if (!result.ok || result.timestamp === undefined) {
       throw new WitnessError('bad_cosignature', `a line of ${witness.name} does not verify`);
+    }
+    // A time past what a date can hold (year 275760) is no time a witness's clock read.
+    if (result.timestamp > MAX_DATE_SECONDS) {
+      throw new WitnessError('bad_cosignature', `${witness.name} cosigned at no possible time`);
     }
     found ??= {
       treeSize: checkpoint.treeSize,
