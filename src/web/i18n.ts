@@ -40,12 +40,13 @@ export const verdictWords: Record<Verdict, Record<Lang, { title: string; sentenc
   forged: {
     zh: {
       title: '伪造',
-      sentence: '该标志不是认证机构签发的，或不在登记册中。请勿信任，可在下方举报。',
+      sentence:
+        '无法证实该标志由认证机构签发：签名不属于已公布的密钥，或不在登记册中。请勿信任，可在下方举报。',
     },
     en: {
       title: 'Forged',
       sentence:
-        'This mark was not issued by a certification body, or is not in the registry. Do not trust it; you can report it below.',
+        'Nothing shows that a certification body issued this mark: its signature is not by a published key, or it is not in the registry. Do not trust it; you can report it below.',
     },
   },
   misused: {
@@ -96,12 +97,13 @@ export const certificateVerdictWords: Record<
   forged: {
     zh: {
       title: '伪造',
-      sentence: '该证书不是认证机构签发的，或不在登记册中。请勿信任，可在下方举报。',
+      sentence:
+        '无法证实该证书由认证机构签发：签名不属于已公布的密钥，或不在登记册中。请勿信任，可在下方举报。',
     },
     en: {
       title: 'Forged',
       sentence:
-        'This certificate was not issued by a certification body, or is not in the registry. Do not trust it; you can report it below.',
+        'Nothing shows that a certification body issued this certificate: its signature is not by a published key, or it is not in the registry. Do not trust it; you can report it below.',
     },
   },
   misused: {

@@ -351,7 +351,7 @@ describe('consumer pages', () => {
       const seen = await look(`/c/${unknownId}`, 'certificate-unknown');
       expect(seen.title).toBe('伪造');
       expect(readable(await seen.page.locator('section.verdict p').textContent())).toContain(
-        '该证书不是认证机构签发的',
+        '无法证实该证书由认证机构签发',
       );
       expect(seen.overflow).toBeLessThanOrEqual(0);
       await seen.page.fill('#report-description', '产品上的证书二维码打开后查无此证');
