@@ -42,7 +42,8 @@ export type OfflineReasonCode =
   | 'STATUS_UNKNOWN'
   | 'ISSUER_NOT_IN_BUNDLE'
   | 'SERIAL_ONLY'
-  | 'SERIAL_CHECK_FAILED';
+  | 'SERIAL_CHECK_FAILED'
+  | 'CERTIFICATE_LINK';
 
 export interface OfflineReason {
   code: OfflineReasonCode;
@@ -99,6 +100,7 @@ const SEVERITY: Record<OfflineReasonCode, OfflineVerdict> = {
   ISSUER_NOT_IN_BUNDLE: 'not_checkable',
   SERIAL_ONLY: 'not_checkable',
   SERIAL_CHECK_FAILED: 'not_checkable',
+  CERTIFICATE_LINK: 'not_checkable',
 };
 const ORDER: OfflineVerdict[] = ['forged', 'invalid', 'status_unknown', 'not_checkable'];
 
@@ -129,6 +131,13 @@ const looksLikeJws = (input: string) =>
   /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(input);
 
 /**
+ * A certificate's QR link (`…/c/{id}`, any host and case, a trailing slash, query or fragment):
+ * its id, which carries no signature and no content to check without the registry.
+ */
+const CERTIFICATE_LINK =
+  /\/c\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/?(?:[?#].*)?$/i;
+
+/**
  * Checks a scanned mark (URL, code, typed serial) or a certificate credential (compact JWS)
  * against a bundle read by {@link readOfflineBundle}, as of `now`. Never throws.
  */
@@ -141,6 +150,25 @@ export function verifyOffline(input: string, bundle: OfflineBundle, clock: Date)
     ...answer,
     status: statusAge(bundle, clock),
   });
+  const link = CERTIFICATE_LINK.exec(text);
+  if (link) {
+    // What a certificate's QR code holds: not a mark, and nothing to judge offline (it was
+    // answered forged, a genuine certificate's own link).
+    const reasons: OfflineReason[] = [
+      {
+        code: 'CERTIFICATE_LINK',
+        message:
+          'a certificate’s link carries no signature: open it online, where its page shows it from the registry',
+      },
+    ];
+    return answerOf({
+      kind: 'credential',
+      verdict: verdictOf(reasons),
+      reasons,
+      status: statusAge(bundle, clock),
+      certificate: { id: link[1]!.toLowerCase() },
+    });
+  }
   try {
     return answerOf(
       looksLikeJws(text) ? verifyCredential(text, bundle, now) : verifyMark(text, bundle, now),

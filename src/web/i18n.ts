@@ -267,6 +267,8 @@ export const ui = {
       '离线只核验标志的签名、是否作废、其认证机构是否被暂停；其证书当前是否有效、标志是否被复制，请联网核验。',
     offlineSerialTitle: '无法离线核验',
     offlineSerialSentence: '手工输入的序列号没有签名，无法离线核验。请扫描二维码，或联网查验。',
+    offlineLinkSentence:
+      '这是证书的链接，没有签名，无法离线核验。请联网打开，页面会显示登记册中的证书。',
   },
   en: {
     langName: 'English',
@@ -356,6 +358,8 @@ export const ui = {
     offlineSerialTitle: 'Cannot check offline',
     offlineSerialSentence:
       'A typed serial carries no signature, so it cannot be checked offline. Scan the QR code, or check online.',
+    offlineLinkSentence:
+      'This is a certificate’s link: it carries no signature and cannot be checked offline. Open it online, where its page shows the certificate from the registry.',
   },
 } as const satisfies Record<Lang, Record<string, string>>;
 

@@ -282,6 +282,7 @@ export function offlinePage(options: {
       clockBehind: t.offlineClockBehind,
     },
     serial: { title: t.offlineSerialTitle, sentence: t.offlineSerialSentence },
+    link: { title: t.offlineSerialTitle, sentence: t.offlineLinkSentence },
     typo: { title: t.typoTitle, sentence: t.typoSentence },
     icons: bannerIcons,
   };
@@ -408,6 +409,8 @@ const offlineScript = `(function () {
       show('typo', 'typo', words.typo.title, words.typo.sentence);
     } else if (code === 'SERIAL_ONLY') {
       show('check', 'check', words.serial.title, words.serial.sentence);
+    } else if (code === 'CERTIFICATE_LINK') {
+      show('check', 'check', words.link.title, words.link.sentence);
     } else {
       show('check', 'check', words.notCovered.title, words.notCovered.sentence);
     }

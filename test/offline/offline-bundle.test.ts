@@ -446,6 +446,19 @@ describe('offline bundle', () => {
       expect(JSON.parse(serial.stdout).reasons[0].code).toBe('SERIAL_ONLY');
       expect(serial.code).toBe(3);
       expect(typed.code).toBe(2);
+      // A certificate's QR link (what its QR code holds): nothing to check offline, not forged.
+      const link = await offlineVerify([
+        `HTTPS://CERTMARK.TEST/C/${certA.id.toUpperCase()}/`,
+        '--bundle',
+        file,
+        '--json',
+      ]);
+      expect(link.code).toBe(3);
+      expect(JSON.parse(link.stdout)).toMatchObject({
+        verdict: 'not_checkable',
+        reasons: [{ code: 'CERTIFICATE_LINK' }],
+        certificate: { id: certA.id },
+      });
       const statusUrl = JSON.parse(
         Buffer.from(certA.credential.split('.')[1]!, 'base64url').toString(),
       ).credentialStatus[0].statusListCredential as string;
