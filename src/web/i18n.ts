@@ -217,6 +217,7 @@ export const ui = {
     unknownPlace: '地点未知',
     report: '举报可疑产品',
     reportHelp: '发现假冒或可疑产品？请描述情况，市场监管部门会收到您的举报。',
+    reportNeedsScript: '举报需要启用浏览器的 JavaScript。',
     description: '情况描述',
     region: '所在地区代码（可选，如 350100）',
     send: '提交举报',
@@ -301,6 +302,7 @@ export const ui = {
     report: 'Report a suspicious product',
     reportHelp:
       'Found a fake or suspicious product? Describe it and market regulators will receive your report.',
+    reportNeedsScript: 'Reporting needs JavaScript switched on in your browser.',
     description: 'What you found',
     region: 'Region code (optional, e.g. 350100)',
     send: 'Send report',

@@ -206,7 +206,11 @@ export function scriptJson(value: unknown): string {
   );
 }
 
-/** The report form, POSTing JSON to /v1/reports (the subject travels in hidden fields). */
+/**
+ * The report form, POSTing JSON to /v1/reports (the subject travels in hidden fields). Hidden until
+ * its script shows it (reportScript, which sends it): without the script, a plain submit put the
+ * report in the page's address and sent it nowhere (an outside walkthrough with JavaScript off).
+ */
 export function reportForm(
   lang: Lang,
   subject: { code?: string; certificateNumber?: string; certificateId?: string },
@@ -215,8 +219,10 @@ export function reportForm(
   return html`<section class="card" id="report-card">
     <h2>${t.report}</h2>
     <p class="hint">${t.reportHelp}</p>
+    <noscript><p class="hint">${t.reportNeedsScript}</p></noscript>
     <form
       id="report"
+      hidden
       data-sent="${t.sent}"
       data-failed="${t.sendFailed}"
       data-invalid="${t.sendInvalid}"
@@ -247,6 +253,7 @@ export const reportScript = `
 (function () {
   var form = document.getElementById('report');
   if (!form) return;
+  form.hidden = false;
   form.addEventListener('submit', function (event) {
     event.preventDefault();
     var out = document.getElementById('report-result');

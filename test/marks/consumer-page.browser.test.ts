@@ -344,6 +344,15 @@ describe('consumer pages', () => {
       // The browser's own line for the refused attempt is the only console error.
       expect(seen.errors.filter((e) => !e.includes('status of 400'))).toEqual([]);
       await seen.page.close();
+      // Without JavaScript the form is not offered (its plain submit put the report in the page's
+      // address and sent it nowhere); the page says what reporting needs.
+      const noScript = await browser.newPage({ javaScriptEnabled: false });
+      await noScript.goto(`${base}/m/${forgedCode}?lang=en`);
+      expect(await noScript.locator('#report').isVisible()).toBe(false);
+      expect(await noScript.locator('#report-card').textContent()).toContain(
+        'Reporting needs JavaScript',
+      );
+      await noScript.close();
     });
 
     it('offers the report form it promises on an unknown certificate link, and files the report', async () => {
