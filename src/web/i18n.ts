@@ -233,6 +233,13 @@ export const ui = {
     seconds: '秒',
     busyRetry: '重新打开',
     to: '至',
+    lookupTitle: '查验',
+    lookupSentence: '输入产品标签上的序列号（16 位数字），或证书编号。',
+    lookupSerial: '标签上的序列号或标志链接',
+    lookupNumber: '证书编号',
+    lookupCheck: '查验',
+    lookupSeveral: '多家认证机构使用这个证书编号：请扫描证书上的二维码查验。',
+    lookupOffline: '没有网络？使用离线核验',
     offlineTitle: '离线核验',
     offlineSentence:
       '在本浏览器中核验标志和证书凭证的签名、状态和有效期，无需联网。保存此页面即可离线使用。',
@@ -321,6 +328,15 @@ export const ui = {
     seconds: 's',
     busyRetry: 'Open again',
     to: 'to',
+    lookupTitle: 'Check',
+    lookupSentence:
+      'Type the serial on the product’s label (16 digits), or a certificate’s number.',
+    lookupSerial: 'Serial on the label, or the mark’s link',
+    lookupNumber: 'Certificate number',
+    lookupCheck: 'Check',
+    lookupSeveral:
+      'Several certification bodies use this certificate number: scan the QR code on the certificate to check it.',
+    lookupOffline: 'No network? Use the offline check',
     offlineTitle: 'Offline check',
     offlineSentence:
       'Checks a mark’s or a certificate credential’s signature, status and dates in this browser, with no network. Save this page to use it offline.',

@@ -416,3 +416,60 @@ const offlineScript = `(function () {
     }
   });
 })()`;
+
+/**
+ * GET /verify: where a person types what is printed on a label (the serial) or a certificate's
+ * number, without a QR code or a network of their own app: two plain forms (no script), answered
+ * by the mark's page and the certificate's page.
+ */
+export function lookupPage(options: { lang: Lang; nonce: string; several?: string }): Fragment {
+  const { lang } = options;
+  const t = ui[lang];
+  const langField = html`<input type="hidden" name="lang" value="${lang}" />`;
+  return page({
+    lang,
+    title: t.lookupTitle,
+    nonce: options.nonce,
+    banner: { kind: 'check', title: t.lookupTitle, sentence: t.lookupSentence },
+    body: html`${
+        options.several
+          ? html`<section class="card" id="lookup-several" role="alert">
+              <p>${t.lookupSeveral}</p>
+              <p><code>${options.several}</code></p>
+            </section>`
+          : ''
+      }
+      <section class="card">
+        <form id="lookup-mark" method="get" action="/m">
+          <label for="lookup-code">${t.lookupSerial}</label>
+          <input
+            type="text"
+            id="lookup-code"
+            name="code"
+            required
+            maxlength="400"
+            autocomplete="off"
+            inputmode="text"
+          />
+          ${langField}
+          <button type="submit">${t.lookupCheck}</button>
+        </form>
+      </section>
+      <section class="card">
+        <form id="lookup-certificate" method="get" action="/c">
+          <label for="lookup-number">${t.lookupNumber}</label>
+          <input
+            type="text"
+            id="lookup-number"
+            name="number"
+            required
+            maxlength="64"
+            autocomplete="off"
+          />
+          ${langField}
+          <button type="submit">${t.lookupCheck}</button>
+        </form>
+      </section>
+      <p class="hint"><a href="/verify/offline?lang=${lang}">${t.lookupOffline}</a></p>`,
+  });
+}

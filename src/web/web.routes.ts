@@ -27,7 +27,7 @@ import { reason, verdictOf, type Reason, type VerdictObserver } from '../verific
 import { pickLang, type Lang } from './i18n';
 import { newNonce, pageHeaders } from './layout';
 import { offlineVerifierBundle } from './offline-verifier';
-import { certificatePage, markPage, offlinePage, serialTypoPage } from './pages';
+import { certificatePage, lookupPage, markPage, offlinePage, serialTypoPage } from './pages';
 import { REPEAT_VIEWS_COOKIE, RepeatViews } from './repeat-views';
 
 export interface WebRoutesDeps {
@@ -121,6 +121,53 @@ const offlinePageRoute = defineRoute({
   request: { query: z.object({ lang: pageParam }) },
   responses: {
     200: { description: 'The page', content: { 'text/html': { schema: z.string() } } },
+    ...pageRateLimited,
+  },
+});
+
+const lookupPageRoute = defineRoute({
+  operationId: 'getLookupPage',
+  method: 'get',
+  path: '/verify',
+  security: publicAccess,
+  tags: ['Consumer pages'],
+  summary: 'Where a person types a label’s serial or a certificate’s number (public)',
+  description:
+    'Two plain forms, no script: a serial (or a mark’s link) opens the mark’s page, a certificate number the certificate’s page.',
+  request: { query: z.object({ lang: pageParam }) },
+  responses: {
+    200: { description: 'The page', content: { 'text/html': { schema: z.string() } } },
+    ...pageRateLimited,
+  },
+});
+
+const typedMarkRoute = defineRoute({
+  operationId: 'openTypedMark',
+  method: 'get',
+  path: '/m',
+  security: publicAccess,
+  tags: ['Consumer pages'],
+  summary: 'The lookup form’s serial or mark link: to its page (public)',
+  request: { query: z.object({ code: pageParam, lang: pageParam }) },
+  responses: {
+    302: { description: 'To `/m/{code}` (to `/verify` when nothing was typed)' },
+    ...pageRateLimited,
+  },
+});
+
+const typedNumberRoute = defineRoute({
+  operationId: 'openTypedCertificateNumber',
+  method: 'get',
+  path: '/c',
+  security: publicAccess,
+  tags: ['Consumer pages'],
+  summary: 'The lookup form’s certificate number: to its certificate’s page (public)',
+  description:
+    'The one certificate with that number: to its page. None: the page of a number not in the registry. Several issuers: the lookup page says to scan the certificate’s QR code.',
+  request: { query: z.object({ number: pageParam, lang: pageParam }) },
+  responses: {
+    200: { description: 'No certificate, or several, with that number', content: htmlContent },
+    302: { description: 'To `/c/{id}` (to `/verify` when nothing was typed)' },
     ...pageRateLimited,
   },
 });
@@ -238,6 +285,32 @@ export function webRoutes(deps: WebRoutesDeps) {
       }
     });
   }
+  router.openapi(lookupPageRoute, async (c) => {
+    const lang = pickLang(c.req.valid('query').lang, c.req.header('accept-language'));
+    return sendPage(c, 200, lang, (nonce) => lookupPage({ lang, nonce }));
+  });
+  router.openapi(typedMarkRoute, async (c) => {
+    const { code, lang } = c.req.valid('query');
+    const suffix = lang === 'en' || lang === 'zh' ? `?lang=${lang}` : '';
+    const typed = code?.trim();
+    return c.redirect(typed ? `/m/${encodeURIComponent(typed)}${suffix}` : `/verify${suffix}`, 302);
+  });
+  router.openapi(typedNumberRoute, async (c) => {
+    const query = c.req.valid('query');
+    const lang = pickLang(query.lang, c.req.header('accept-language'));
+    const suffix = query.lang === 'en' || query.lang === 'zh' ? `?lang=${query.lang}` : '';
+    const number = query.number?.trim();
+    if (!number) return c.redirect(`/verify${suffix}`, 302);
+    const ids = await deps.certificates.idsByNumber(number);
+    if (ids.length === 1) return c.redirect(`/c/${ids[0]}${suffix}`, 302);
+    if (ids.length > 1)
+      return sendPage(c, 200, lang, (nonce) => lookupPage({ lang, nonce, several: number }));
+    // None: what verification by that number answers (not in the registry), on the page.
+    const answer = await deps.verification.verifyCertificate({ number });
+    return sendPage(c, 200, lang, (nonce) =>
+      certificatePage(answer, { lang, nonce, reportAbout: {} }),
+    );
+  });
   router.openapi(offlinePageRoute, async (c) => {
     const lang = pickLang(c.req.valid('query').lang, c.req.header('accept-language'));
     const [bundle, verifier] = await Promise.all([deps.offlineBundle(), offlineVerifierBundle()]);

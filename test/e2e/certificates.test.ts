@@ -77,6 +77,28 @@ describe('certificates', () => {
     }
   });
 
+  it('a lookup page where a person types a serial or a number, answered by the pages', async () => {
+    const cert = await issueCertificate(api, issuer.key);
+    const lookup = await api.get('/verify?lang=en');
+    expect(lookup.status).toBe(200);
+    expect(lookup.headers.get('content-type')).toContain('text/html');
+    expect(lookup.text).toContain('action="/m"');
+    expect(lookup.text).toContain('action="/c"');
+    // A serial typed as printed, in groups: to the mark's page, which reads it as typed.
+    const serial = await api.get('/m?code=1234+5678+9012+3456&lang=en');
+    expect([serial.status, serial.headers.get('location')]).toEqual([
+      302,
+      '/m/1234%205678%209012%203456?lang=en',
+    ]);
+    expect((await api.get('/m?code=+')).headers.get('location')).toBe('/verify');
+    // A number: to its certificate's page; one not in the registry is answered as such.
+    const number = await api.get(`/c?number=${encodeURIComponent(` ${cert.number} `)}`);
+    expect([number.status, number.headers.get('location')]).toEqual([302, `/c/${cert.id}`]);
+    const unknown = await api.get('/c?number=NO-SUCH-NUMBER-2&lang=en');
+    expect(unknown.status).toBe(200);
+    expect(unknown.text).toContain('NOT_IN_REGISTRY');
+  });
+
   it('serves the QR code as SVG and as a PNG that decodes to the verify URL', async () => {
     const cert = await issueCertificate(api, issuer.key);
     const svg = await api.get(`/v1/certificates/${cert.id}/qr.svg`);
