@@ -1,4 +1,5 @@
 import { groupSerial } from '../crypto/mark-scan';
+import { reasonWords, ui } from '../web/i18n';
 import { verifyMarkOffline, type Jwks } from '../crypto/offline-mark';
 import { readOfflineBundle } from '../crypto/offline-bundle';
 import { formatAge, verifyOffline, type OfflineAnswer } from '../verification/offline-verification';
@@ -229,6 +230,30 @@ const verdictWords = {
 } as const;
 
 /** The answer in words: the verdict, what was checked, and how old the status information is. */
+/** An offline finding in the words the offline page gives it (the message is English). */
+function reasonInChinese(reason: OfflineAnswer['reasons'][number]): string {
+  const t = ui.zh;
+  switch (reason.code) {
+    case 'REVOKED':
+      return t.offlineRevoked;
+    case 'SUSPENDED':
+      return t.offlineSuspended;
+    // The page's own sentences for these speak of "this page": the bundle's words here.
+    case 'STATUS_UNKNOWN':
+      return '离线数据包的状态信息已过期或未涵盖此项。';
+    case 'ISSUER_NOT_IN_BUNDLE':
+      return '离线数据包不包含此签发机构的公钥。请使用包含该机构的数据包，或联网查验。';
+    case 'SERIAL_ONLY':
+      return t.offlineSerialSentence;
+    case 'SERIAL_CHECK_FAILED':
+      return t.typoSentence;
+    case 'CERTIFICATE_LINK':
+      return t.offlineLinkSentence;
+    default:
+      return reasonWords[reason.code].zh;
+  }
+}
+
 export function describeOfflineAnswer(answer: OfflineAnswer, lang: 'en' | 'zh'): string {
   const zh = lang === 'zh';
   const lines: string[] = [];
@@ -242,7 +267,8 @@ export function describeOfflineAnswer(answer: OfflineAnswer, lang: 'en' | 'zh'):
       : `${zh ? '标志' : 'mark'}${answer.serial ? ` ${groupSerial(answer.serial)}` : ''}`;
   const by = answer.issuer ? `${zh ? '，签发机构 ' : ', issued by '}${answer.issuer.name}` : '';
   lines.push(`${verdictWords[lang][answer.verdict]}: ${subject}${by}`);
-  for (const reason of answer.reasons) lines.push(`  ${reason.code}: ${reason.message}`);
+  for (const reason of answer.reasons)
+    lines.push(`  ${reason.code}: ${zh ? reasonInChinese(reason) : reason.message}`);
   if (answer.verdict === 'status_unknown')
     lines.push(
       zh

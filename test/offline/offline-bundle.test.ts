@@ -255,6 +255,11 @@ describe('offline bundle', () => {
       expect(zh.stdout).toContain('请联网核验');
       expect(zh.stdout).toContain('25小时前');
       expect(zh.code).toBe(3);
+      // Its findings in Chinese too, under their codes (they were left in English).
+      const finding = zh.stdout.split('\n').find((line) => line.includes('STATUS_UNKNOWN:'))!;
+      const words = finding.slice(finding.indexOf('STATUS_UNKNOWN: ') + 'STATUS_UNKNOWN: '.length);
+      expect(words).toMatch(/[\u4e00-\u9fff]/);
+      expect(words).not.toMatch(/[A-Za-z]/);
     });
 
     it('status changes reach a new bundle: revoked, suspended, an issuer suspended, a voided mark', async () => {
