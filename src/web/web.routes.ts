@@ -141,6 +141,20 @@ const lookupPageRoute = defineRoute({
   },
 });
 
+const rootRoute = defineRoute({
+  operationId: 'getRoot',
+  method: 'get',
+  path: '/',
+  security: publicAccess,
+  tags: ['Consumer pages'],
+  summary: 'The service’s address, opened in a browser: to the lookup page (public)',
+  request: { query: z.object({ lang: pageParam }) },
+  responses: {
+    302: { description: 'To `/verify` (the API is described at `/docs` and `/openapi.json`)' },
+    ...pageRateLimited,
+  },
+});
+
 const typedMarkRoute = defineRoute({
   operationId: 'openTypedMark',
   method: 'get',
@@ -288,6 +302,10 @@ export function webRoutes(deps: WebRoutesDeps) {
   router.openapi(lookupPageRoute, async (c) => {
     const lang = pickLang(c.req.valid('query').lang, c.req.header('accept-language'));
     return sendPage(c, 200, lang, (nonce) => lookupPage({ lang, nonce }));
+  });
+  router.openapi(rootRoute, async (c) => {
+    const { lang } = c.req.valid('query');
+    return c.redirect(lang === 'en' || lang === 'zh' ? `/verify?lang=${lang}` : '/verify', 302);
   });
   router.openapi(typedMarkRoute, async (c) => {
     const { code, lang } = c.req.valid('query');

@@ -79,6 +79,9 @@ describe('certificates', () => {
 
   it('a lookup page where a person types a serial or a number, answered by the pages', async () => {
     const cert = await issueCertificate(api, issuer.key);
+    // The service's own address, opened in a browser, leads there.
+    const root = await api.get('/?lang=en');
+    expect([root.status, root.headers.get('location')]).toEqual([302, '/verify?lang=en']);
     const lookup = await api.get('/verify?lang=en');
     expect(lookup.status).toBe(200);
     expect(lookup.headers.get('content-type')).toContain('text/html');
