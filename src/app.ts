@@ -260,11 +260,11 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   // it, come from the primary (with a replica: ReadRouter.wrote). Checks and reports change
   // nothing public reads show.
   const reads = deps.reads;
-  const onChange =
-    reads?.replicaDatabase &&
-    ((c: Context<AppEnv>) => {
-      if (!READ_ONLY_CHANGES.test(c.req.path)) reads.wrote();
-    });
+  const onChange = reads?.replicaDatabase
+    ? (c: Context<AppEnv>) => {
+        if (!READ_ONLY_CHANGES.test(c.req.path)) reads.wrote();
+      }
+    : undefined;
   app.use('*', requestFrame({ logger, metrics: services.metrics, methodsFor, onChange }));
   // An import's body is streamed to its staging table under its own limit (IMPORT_MAX_MIB).
   app.use(
@@ -310,9 +310,9 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       witnessing: () => services.audit.witnessLag(),
       reads: () => {
         const status = deps.reads?.status();
-        return status && status.replica !== 'none'
-          ? { ...status, replica: status.replica }
-          : undefined;
+        if (!status || status.replica === 'none') return undefined;
+        const { replica, stalenessMs, maxStalenessMs } = status;
+        return { replica, stalenessMs, maxStalenessMs };
       },
     }),
   );
