@@ -78,6 +78,12 @@ describe.skipIf(!binDir)('public reads on a streaming replica', () => {
     `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=16MB -c max_connections=40`;
   const replay = (action: 'pause' | 'resume') =>
     replica.db.execute(sql.raw(`SELECT pg_wal_replay_${action}()`));
+  /** Probes until the router finds the replica in `state`. */
+  const probedUntil = (state: 'fresh' | 'down') =>
+    until(async () => {
+      await reads.probe();
+      return reads.status().replica === state;
+    });
   const anonymousStatus = async () =>
     (await api.get(`/v1/certificates/${certificateId}`)).body.status as string;
 
@@ -193,10 +199,7 @@ describe.skipIf(!binDir)('public reads on a streaming replica', () => {
   }, 60_000);
 
   it('answers public reads from the replica as the primary would', async () => {
-    await until(async () => {
-      await reads.probe();
-      return reads.status().replica === 'fresh';
-    });
+    await probedUntil('fresh');
     expect(reads.databaseFor('bounded')).toBe(replica.db);
     expect(reads.databaseFor('fresh')).toBe(primary.db);
 
@@ -255,10 +258,7 @@ describe.skipIf(!binDir)('public reads on a streaming replica', () => {
     } finally {
       await replay('resume');
     }
-    await until(async () => {
-      await reads.probe();
-      return reads.status().replica === 'fresh';
-    });
+    await probedUntil('fresh');
     expect(reads.databaseFor('bounded')).toBe(replica.db);
     expect(await anonymousStatus()).toBe('suspended');
   });
@@ -267,10 +267,7 @@ describe.skipIf(!binDir)('public reads on a streaming replica', () => {
     const certificate = await issueCertificate(api, issuer.key);
     const statusOf = async () =>
       (await api.get(`/v1/certificates/${certificate.id}`)).body.status as string;
-    await until(async () => {
-      await reads.probe();
-      return reads.status().replica === 'fresh';
-    });
+    await probedUntil('fresh');
     await replay('pause');
     try {
       const changed = await api.post(
@@ -292,10 +289,7 @@ describe.skipIf(!binDir)('public reads on a streaming replica', () => {
       await replay('resume');
     }
     // Once a probe finds the change replayed, the replica takes public reads again.
-    await until(async () => {
-      await reads.probe();
-      return reads.status().replica === 'fresh';
-    });
+    await probedUntil('fresh');
     expect(reads.databaseFor('bounded')).toBe(replica.db);
     expect(await statusOf()).toBe('revoked');
     expect((await api.get('/readyz')).body.reads.replica).toBe('fresh');
@@ -326,10 +320,7 @@ describe.skipIf(!binDir)('public reads on a streaming replica', () => {
   });
 
   it('falls back to the primary when the replica goes down', async () => {
-    await until(async () => {
-      await reads.probe();
-      return reads.status().replica === 'fresh';
-    });
+    await probedUntil('fresh');
     await pg('pg_ctl', ['-D', `${dir}/replica`, '-m', 'fast', 'stop']);
     replicaStarted = false;
     // The first read may still be sent to the replica: it fails there and is answered from the
@@ -337,10 +328,7 @@ describe.skipIf(!binDir)('public reads on a streaming replica', () => {
     const anonymous = await api.get(`/v1/certificates/${certificateId}`);
     expect(anonymous.status).toBe(200);
     expect(anonymous.body.status).toBe('suspended');
-    await until(async () => {
-      await reads.probe();
-      return reads.status().replica === 'down';
-    });
+    await probedUntil('down');
     expect(reads.databaseFor('bounded')).toBe(primary.db);
     const search = await api.get(`/v1/registry/certificates?number=${anonymous.body.number}`);
     expect(search.status).toBe(200);

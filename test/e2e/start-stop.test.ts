@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -36,6 +36,25 @@ function runToExit(env: Record<string, string>, preload: string[] = []) {
       resolve({ code, stdout, stderr });
     }),
   );
+}
+
+/** `count` registry searches, each a log line; every one answered 200. */
+async function lookUps(port: number, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const res = await fetch(`http://127.0.0.1:${port}/v1/registry/certificates?holder=h${i}`);
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+  }
+}
+
+/** SIGTERM, then the exit code and how long it took (null and Infinity past 15 s). */
+function stopped(child: ChildProcess): Promise<{ code: number | null; ms: number }> {
+  const began = performance.now();
+  child.kill('SIGTERM');
+  return new Promise((resolve) => {
+    child.once('exit', (code) => resolve({ code, ms: performance.now() - began }));
+    setTimeout(() => resolve({ code: null, ms: Infinity }), 15_000).unref();
+  });
 }
 
 function exited(service: ServiceProcess): Promise<NonNullable<ServiceProcess['exit']>> {
@@ -225,18 +244,9 @@ describe('stop: with a log reader that stopped reading', () => {
         child.stdout.on('data', onData);
       });
       // A line each: far more than the 64 KiB a pipe holds.
-      for (let i = 0; i < 800; i++) {
-        const res = await fetch(`http://127.0.0.1:${port}/v1/registry/certificates?holder=h${i}`);
-        expect(res.status).toBe(200);
-        await res.arrayBuffer();
-      }
+      await lookUps(port, 800);
       expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
-      const began = performance.now();
-      child.kill('SIGTERM');
-      const exit = await new Promise<{ code: number | null; ms: number }>((resolve) => {
-        child.once('exit', (code) => resolve({ code, ms: performance.now() - began }));
-        setTimeout(() => resolve({ code: null, ms: Infinity }), 15_000).unref();
-      });
+      const exit = await stopped(child);
       // The bound (5 s) and the second given to what the reader never took; it used to hang.
       expect(exit.code).toBe(0);
       expect(exit.ms).toBeLessThan(7_000);
@@ -281,18 +291,9 @@ describe('a log reader that went away (`… | head -1`)', () => {
         );
       }
       expect(ready).toBe(200);
-      for (let i = 0; i < 50; i++) {
-        const res = await fetch(`http://127.0.0.1:${port}/v1/registry/certificates?holder=h${i}`);
-        expect(res.status).toBe(200);
-        await res.arrayBuffer();
-      }
+      await lookUps(port, 50);
       expect(child.exitCode).toBeNull();
-      const began = performance.now();
-      child.kill('SIGTERM');
-      const exit = await new Promise<{ code: number | null; ms: number }>((resolve) => {
-        child.once('exit', (code) => resolve({ code, ms: performance.now() - began }));
-        setTimeout(() => resolve({ code: null, ms: Infinity }), 15_000).unref();
-      });
+      const exit = await stopped(child);
       expect(exit.code).toBe(0);
       expect(exit.ms).toBeLessThan(7_000);
     } finally {
