@@ -454,12 +454,12 @@ export class CertificatesService {
       issuer: IssuerRow;
       signer: IssuerSigner;
       at: Date;
-      /** Its entries, when the caller has read them already (none: read here). */
-      entries?: CertificateEntry[] | undefined;
+      /** Its status list entries as read (none: a credential signed before status lists). */
+      entries: CertificateEntry[];
     },
   ): Promise<string> {
     const { certificate, issuer } = args;
-    let entries = args.entries ?? (await this.statusLists.certificateEntries(tx, certificate.id));
+    let entries = args.entries;
     if (entries.length === 0) {
       entries = await this.statusLists.chooseCertificateEntries(tx, {
         issuerId: issuer.id,

@@ -229,7 +229,6 @@ const verdictWords = {
   },
 } as const;
 
-/** The answer in words: the verdict, what was checked, and how old the status information is. */
 /** An offline finding in the words the offline page gives it (the message is English). */
 function reasonInChinese(reason: OfflineAnswer['reasons'][number]): string {
   const t = ui.zh;
@@ -254,6 +253,7 @@ function reasonInChinese(reason: OfflineAnswer['reasons'][number]): string {
   }
 }
 
+/** The answer in words: the verdict, what was checked, and how old the status information is. */
 export function describeOfflineAnswer(answer: OfflineAnswer, lang: 'en' | 'zh'): string {
   const zh = lang === 'zh';
   const lines: string[] = [];

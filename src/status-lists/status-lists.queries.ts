@@ -139,23 +139,6 @@ export interface CertificateEntry {
   index: number;
 }
 
-/** A certificate's entries, revocation first. */
-export async function entriesOfCertificate(
-  db: Queryable,
-  certificateId: string,
-): Promise<CertificateEntry[]> {
-  const rows = await db
-    .select({
-      listId: statusListEntries.listId,
-      purpose: statusLists.purpose,
-      index: statusListEntries.index,
-    })
-    .from(statusListEntries)
-    .innerJoin(statusLists, eq(statusLists.id, statusListEntries.listId))
-    .where(eq(statusListEntries.certificateId, certificateId));
-  return rows.sort((a, b) => (a.purpose < b.purpose ? -1 : 1));
-}
-
 /** The entries of each of `certificateIds`, revocation first (a certificate without any: absent). */
 export async function entriesOfCertificates(
   db: Queryable,

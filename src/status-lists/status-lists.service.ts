@@ -178,12 +178,10 @@ export class StatusListsService {
     return entries.map((e) => this.entryJson(e));
   }
 
-  /** A certificate's recorded entries (none for a credential of a format before status lists). */
-  async certificateEntries(db: Queryable, certificateId: string): Promise<q.CertificateEntry[]> {
-    return q.entriesOfCertificate(db, certificateId);
-  }
-
-  /** {@link certificateEntries} of many certificates in one read (a page signed again). */
+  /**
+   * The recorded entries of each of many certificates, in one read (a page signed again); a
+   * credential of a format before status lists has none.
+   */
   certificateEntriesOf(
     db: Queryable,
     certificateIds: readonly string[],

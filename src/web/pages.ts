@@ -425,7 +425,23 @@ const offlineScript = `(function () {
 export function lookupPage(options: { lang: Lang; nonce: string; several?: string }): Fragment {
   const { lang } = options;
   const t = ui[lang];
-  const langField = html`<input type="hidden" name="lang" value="${lang}" />`;
+  /** One plain GET form: a field, the page's language, a button. */
+  const lookupForm = (form: { action: string; name: string; label: string; maxlength: number }) =>
+    html`<section class="card">
+      <form id="lookup-${form.name}" method="get" action="${form.action}">
+        <label for="lookup-${form.name}-field">${form.label}</label>
+        <input
+          type="text"
+          id="lookup-${form.name}-field"
+          name="${form.name}"
+          required
+          maxlength="${form.maxlength}"
+          autocomplete="off"
+        />
+        <input type="hidden" name="lang" value="${lang}" />
+        <button type="submit">${t.lookupCheck}</button>
+      </form>
+    </section>`;
   return page({
     lang,
     title: t.lookupTitle,
@@ -439,37 +455,8 @@ export function lookupPage(options: { lang: Lang; nonce: string; several?: strin
             </section>`
           : ''
       }
-      <section class="card">
-        <form id="lookup-mark" method="get" action="/m">
-          <label for="lookup-code">${t.lookupSerial}</label>
-          <input
-            type="text"
-            id="lookup-code"
-            name="code"
-            required
-            maxlength="400"
-            autocomplete="off"
-            inputmode="text"
-          />
-          ${langField}
-          <button type="submit">${t.lookupCheck}</button>
-        </form>
-      </section>
-      <section class="card">
-        <form id="lookup-certificate" method="get" action="/c">
-          <label for="lookup-number">${t.lookupNumber}</label>
-          <input
-            type="text"
-            id="lookup-number"
-            name="number"
-            required
-            maxlength="64"
-            autocomplete="off"
-          />
-          ${langField}
-          <button type="submit">${t.lookupCheck}</button>
-        </form>
-      </section>
+      ${lookupForm({ action: '/m', name: 'code', label: t.lookupSerial, maxlength: 400 })}
+      ${lookupForm({ action: '/c', name: 'number', label: t.lookupNumber, maxlength: 64 })}
       <p class="hint"><a href="/verify/offline?lang=${lang}">${t.lookupOffline}</a></p>`,
   });
 }

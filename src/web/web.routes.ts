@@ -188,6 +188,10 @@ const typedNumberRoute = defineRoute({
 
 const wantsJson = (c: Context) => prefersJson(c.req.header('accept'));
 
+/** A page's language asked for in its link, carried on to where it leads (`?lang=…`, or nothing). */
+const langQuery = (lang: string | undefined) =>
+  lang === 'en' || lang === 'zh' ? `?lang=${lang}` : '';
+
 async function sendPage(
   c: Context,
   status: 200 | 422,
@@ -303,20 +307,19 @@ export function webRoutes(deps: WebRoutesDeps) {
     const lang = pickLang(c.req.valid('query').lang, c.req.header('accept-language'));
     return sendPage(c, 200, lang, (nonce) => lookupPage({ lang, nonce }));
   });
-  router.openapi(rootRoute, async (c) => {
-    const { lang } = c.req.valid('query');
-    return c.redirect(lang === 'en' || lang === 'zh' ? `/verify?lang=${lang}` : '/verify', 302);
-  });
+  router.openapi(rootRoute, async (c) =>
+    c.redirect(`/verify${langQuery(c.req.valid('query').lang)}`, 302),
+  );
   router.openapi(typedMarkRoute, async (c) => {
     const { code, lang } = c.req.valid('query');
-    const suffix = lang === 'en' || lang === 'zh' ? `?lang=${lang}` : '';
+    const suffix = langQuery(lang);
     const typed = code?.trim();
     return c.redirect(typed ? `/m/${encodeURIComponent(typed)}${suffix}` : `/verify${suffix}`, 302);
   });
   router.openapi(typedNumberRoute, async (c) => {
     const query = c.req.valid('query');
     const lang = pickLang(query.lang, c.req.header('accept-language'));
-    const suffix = query.lang === 'en' || query.lang === 'zh' ? `?lang=${query.lang}` : '';
+    const suffix = langQuery(query.lang);
     const number = query.number?.trim();
     if (!number) return c.redirect(`/verify${suffix}`, 302);
     const ids = await deps.certificates.idsByNumber(number);

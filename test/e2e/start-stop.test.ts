@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config';
 import { ownerLine } from '../../src/db/data-dir-lock';
 import { baseDatabaseUrl } from '../db-names';
-import { createTestDatabase } from '../helpers';
+import { createTestDatabase, freePort } from '../helpers';
 import { buildWorld, httpCaller, serviceSecrets, type World } from '../faults/harness';
 import { startServiceProcess, type ServiceProcess } from '../service-process';
 import { exchange } from '../raw-http';
@@ -36,6 +36,25 @@ function runToExit(env: Record<string, string>, preload: string[] = []) {
       resolve({ code, stdout, stderr });
     }),
   );
+}
+
+/**
+ * The service on an embedded database in `folder`, as an operator starts it (no ADMIN_API_KEY, a
+ * 5 s shutdown bound), its stdout a pipe the test reads or closes.
+ */
+function embeddedService(folder: string, port: number) {
+  return spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: process.cwd(),
+    env: {
+      PATH: process.env.PATH,
+      PORT: String(port),
+      DATA_DIR: path.join(folder, 'data'),
+      KEYS_DIR: path.join(folder, 'keys'),
+      RATE_LIMIT_PER_MINUTE: '0',
+      SHUTDOWN_TIMEOUT_SECONDS: '5',
+    },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
 }
 
 /** `count` registry searches, each a log line; every one answered 200. */
@@ -217,18 +236,7 @@ describe('a defect no handler caught', () => {
 describe('stop: with a log reader that stopped reading', () => {
   it('answers meanwhile, and still exits within its bound', async () => {
     const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-stalled-log-'));
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      cwd: process.cwd(),
-      env: {
-        PATH: process.env.PATH,
-        PORT: '0',
-        DATA_DIR: path.join(folder, 'data'),
-        KEYS_DIR: path.join(folder, 'keys'),
-        RATE_LIMIT_PER_MINUTE: '0',
-        SHUTDOWN_TIMEOUT_SECONDS: '5',
-      },
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
+    const child = embeddedService(folder, 0);
     try {
       // The port from the "listening" line; then stdout is never read again (a full pipe).
       const port = await new Promise<number>((resolve) => {
@@ -260,25 +268,9 @@ describe('stop: with a log reader that stopped reading', () => {
 describe('a log reader that went away (`… | head -1`)', () => {
   it('leaves the service answering, and SIGTERM still ends it', async () => {
     const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'certmark-gone-log-'));
-    const port = await new Promise<number>((resolve) => {
-      const server = net.createServer().listen(0, '127.0.0.1', () => {
-        const { port } = server.address() as net.AddressInfo;
-        server.close(() => resolve(port));
-      });
-    });
+    const port = await freePort();
     // No ADMIN_API_KEY: the bootstrap key is printed to stdout after the reader has gone.
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      cwd: process.cwd(),
-      env: {
-        PATH: process.env.PATH,
-        PORT: String(port),
-        DATA_DIR: path.join(folder, 'data'),
-        KEYS_DIR: path.join(folder, 'keys'),
-        RATE_LIMIT_PER_MINUTE: '0',
-        SHUTDOWN_TIMEOUT_SECONDS: '5',
-      },
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
+    const child = embeddedService(folder, port);
     try {
       await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
       child.stdout.destroy();
