@@ -42,6 +42,16 @@ describe('a database that accepts no connections', () => {
       )[0]!.n,
     );
 
+  /**
+   * Has the pool hold `count` connections open (idle, ready) before new ones are refused: what the
+   * tests below mean by "the pool's open ones". Right after the test before, which ended them all,
+   * a scan could otherwise need a first new connection and be answered 503 (a loaded CI run).
+   */
+  const openConnections = (count: number) =>
+    Promise.all(
+      Array.from({ length: count }, () => ctx.handle.db.execute(sql`SELECT pg_sleep(0.05)`)),
+    );
+
   beforeAll(async () => {
     ctx = await createTestContext();
     api = client(ctx.app);
@@ -108,6 +118,7 @@ describe('a database that accepts no connections', () => {
     const logged = () => scanLogLines(scanned);
     await ctx.services.markVerification.flushScanLog();
     const before = await logged();
+    await openConnections(6);
     const operator = new pg.Client({ connectionString: adminUrl() });
     await operator.connect();
     try {
@@ -144,6 +155,7 @@ describe('a database that accepts no connections', () => {
     const logged = () => scanLogLines(scanned);
     await ctx.services.markVerification.flushScanLog();
     const before = await logged();
+    await openConnections(6);
     const operator = new pg.Client({ connectionString: adminUrl() });
     await operator.connect();
     let closing: Promise<void> | undefined;
